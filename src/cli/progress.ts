@@ -1,0 +1,53 @@
+/** A progress bar on stderr: redrawn in place on a terminal, a line every few seconds otherwise (logs, CI). */
+export class Progress {
+  private done = 0;
+  private readonly start = performance.now();
+  private lastDraw = 0;
+  private drawnCount = -1;
+  private readonly interactive: boolean;
+
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'items',
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.interactive = Boolean(stream.isTTY);
+  }
+
+  advance(n = 1): void {
+    this.done += n;
+    const now = performance.now();
+    const interval = this.interactive ? 100 : 5000;
+    if (now - this.lastDraw >= interval || this.done >= this.total) {
+      this.lastDraw = now;
+      this.draw(now);
+    }
+  }
+
+  private draw(now: number): void {
+    this.drawnCount = this.done;
+    const seconds = (now - this.start) / 1000;
+    const rate = seconds > 0 ? this.done / seconds : 0;
+    const eta = rate > 0 ? (this.total - this.done) / rate : Infinity;
+    const fraction = this.total > 0 ? this.done / this.total : 1;
+    const width = 24;
+    const filled = Math.round(fraction * width);
+    const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
+    const text = `${this.label} ${bar} ${this.done}/${this.total} ${this.unit} · ${rate.toFixed(1)}/s · ETA ${formatDuration(eta)}`;
+    this.stream.write(this.interactive ? `\r${text}\x1b[K` : `${text}\n`);
+  }
+
+  finish(): void {
+    if (this.drawnCount !== this.done) this.draw(performance.now());
+    if (this.interactive) this.stream.write('\n');
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

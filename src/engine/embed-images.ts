@@ -1,0 +1,53 @@
+/**
+ * Image files → descriptors, in batches: the next batch is decoded (sharp, on libuv's thread pool)
+ * while the model runs the current one, so the model does not wait on decoding.
+ */
+import { ImageError, loadRgb, normalizeInto } from '../data/image.js';
+import type { HostTensor } from '../model/host-tensor.js';
+import type { OnnxEmbedder } from './onnx-session.js';
+
+export interface ImageBatch {
+  /** Files of this batch that decoded, in input order. */
+  paths: string[];
+  input: HostTensor;
+  failures: ImageError[];
+}
+
+export async function decodeBatch(paths: string[], size: number): Promise<ImageBatch> {
+  const results = await Promise.allSettled(paths.map((p) => loadRgb(p, size)));
+  const ok: string[] = [];
+  const failures: ImageError[] = [];
+  const pixels: Uint8Array[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') {
+      ok.push(paths[i]);
+      pixels.push(r.value.pixels);
+    } else {
+      failures.push(r.reason instanceof ImageError ? r.reason : new ImageError(paths[i], String(r.reason)));
+    }
+  });
+  const plane = 3 * size * size;
+  const data = new Float32Array(ok.length * plane);
+  pixels.forEach((px, i) => normalizeInto(px, size, data, i * plane));
+  return { paths: ok, input: { shape: [ok.length, 3, size, size], data }, failures };
+}
+
+export interface EmbeddedBatch {
+  paths: string[];
+  outputs: Map<string, HostTensor>;
+  failures: ImageError[];
+}
+
+/** Yields each batch's model outputs; unreadable files are reported in `failures`, never thrown. */
+export async function* embedImageFiles(embedder: OnnxEmbedder, paths: string[], batchSize: number): AsyncGenerator<EmbeddedBatch> {
+  const size = embedder.inputSize;
+  const batches: string[][] = [];
+  for (let i = 0; i < paths.length; i += batchSize) batches.push(paths.slice(i, i + batchSize));
+  let next = batches.length ? decodeBatch(batches[0], size) : null;
+  for (let b = 0; b < batches.length; b++) {
+    const batch = await next!;
+    next = b + 1 < batches.length ? decodeBatch(batches[b + 1], size) : null;
+    const outputs = batch.paths.length ? await embedder.run(batch.input) : new Map<string, HostTensor>();
+    yield { paths: batch.paths, outputs, failures: batch.failures };
+  }
+}

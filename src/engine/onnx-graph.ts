@@ -1,0 +1,301 @@
+/**
+ * Builds an ONNX inference graph by running the model definition (`model/lgffem.ts`) with an
+ * executor whose tensors are graph nodes. Each value records its layout; operations that need a
+ * layout (Conv: NCHW; LayerNormalization, MatMul over channels: NHWC) insert a Transpose only when
+ * the value is in the other one, so the graph holds the fewest transposes the definition allows.
+ * Eval mode: BatchNorm uses running statistics, Dropout is the identity, and parameter-only
+ * arithmetic (fusion weights, BatchNorm scale) is folded at build time.
+ */
+import onnxProto, { type onnx as proto } from 'onnx-proto';
+import type { ModelConfig } from '../model/config.js';
+import type { HostTensor } from '../model/host-tensor.js';
+import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
+import type { ConvSpec, Ops } from '../model/ops.js';
+
+// onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
+const { onnx } = onnxProto;
+
+type Layout = 'NCHW' | 'NHWC' | 'NC';
+export interface Value {
+  name: string;
+  layout: Layout;
+}
+
+const OPSET = 20;
+const TO_NHWC = [0, 2, 3, 1];
+const TO_NCHW = [0, 3, 1, 2];
+
+type Attr = number | number[] | string;
+
+function attribute(name: string, value: Attr): proto.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+}
+
+function floatTensor(name: string, dims: number[], data: Float32Array): proto.ITensorProto {
+  const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
+}
+
+function int64Tensor(name: string, values: number[]): proto.ITensorProto {
+  const data = BigInt64Array.from(values.map(BigInt));
+  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
+}
+
+class OnnxOps implements Ops<Value> {
+  readonly nodes: proto.INodeProto[] = [];
+  readonly initializers: proto.ITensorProto[] = [];
+  private counter = 0;
+  private readonly constants = new Map<string, string>();
+
+  constructor(private readonly weights: Map<string, HostTensor>) {}
+
+  // ------------------------------------------------------------ graph plumbing
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, hint = opType): string {
+    const output = this.fresh(hint);
+    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return output;
+  }
+
+  private weight(name: string): HostTensor {
+    const tensor = this.weights.get(name);
+    if (!tensor) throw new Error(`the model has no tensor '${name}'`);
+    return tensor;
+  }
+
+  /** A float initializer, deduplicated by key. */
+  private constant(key: string, dims: number[], data: Float32Array): string {
+    let name = this.constants.get(key);
+    if (!name) {
+      name = key;
+      this.initializers.push(floatTensor(name, dims, data));
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  private scalar(value: number): string {
+    return this.constant(`const_${value}`, [], Float32Array.of(value));
+  }
+
+  private axes(values: number[]): string {
+    const key = `axes_${values.join('_')}`;
+    if (!this.constants.has(key)) {
+      this.initializers.push(int64Tensor(key, values));
+      this.constants.set(key, key);
+    }
+    return key;
+  }
+
+  /** A per-channel parameter shaped to broadcast against a value of `layout`. */
+  private channelParam(name: string, layout: Layout, data = this.weight(name).data): string {
+    const dims = layout === 'NCHW' ? [data.length, 1, 1] : [data.length];
+    return this.constant(`${name}@${layout}`, dims, data);
+  }
+
+  as(x: Value, layout: Layout): Value {
+    if (x.layout === layout || x.layout === 'NC') return x;
+    return { name: this.node('Transpose', [x.name], { perm: layout === 'NHWC' ? TO_NHWC : TO_NCHW }), layout };
+  }
+
+  private spatialAxes(layout: Layout): number[] {
+    return layout === 'NCHW' ? [2, 3] : [1, 2];
+  }
+
+  private channelAxis(layout: Layout): number {
+    return layout === 'NHWC' ? 3 : 1;
+  }
+
+  private unary(op: string, x: Value): Value {
+    return { name: this.node(op, [x.name]), layout: x.layout };
+  }
+
+  private binary(op: string, a: Value, b: Value | string): Value {
+    const bName = typeof b === 'string' ? b : this.as(b, a.layout).name;
+    return { name: this.node(op, [a.name, bName]), layout: a.layout };
+  }
+
+  // ------------------------------------------------------------ Ops
+
+  conv(x: Value, name: string, s: ConvSpec): Value {
+    const input = this.as(x, 'NCHW');
+    const w = this.weight(`${name}.weight`);
+    const inputs = [input.name, this.constant(`${name}.weight`, w.shape, w.data)];
+    if (s.bias) inputs.push(this.constant(`${name}.bias`, [s.outChannels], this.weight(`${name}.bias`).data));
+    const attrs = { kernel_shape: [s.kernel, s.kernel], strides: [s.stride, s.stride], pads: [s.pad, s.pad, s.pad, s.pad], group: s.depthwise ? s.outChannels : 1 };
+    return { name: this.node('Conv', inputs, attrs), layout: 'NCHW' };
+  }
+
+  upsample2x(x: Value, name: string): Value {
+    const input = this.as(x, 'NCHW');
+    const w = this.weight(`${name}.weight`);
+    const b = this.weight(`${name}.bias`);
+    const inputs = [input.name, this.constant(`${name}.weight`, w.shape, w.data), this.constant(`${name}.bias`, b.shape, b.data)];
+    return { name: this.node('ConvTranspose', inputs, { kernel_shape: [2, 2], strides: [2, 2], group: w.shape[0] }), layout: 'NCHW' };
+  }
+
+  linear(x: Value, name: string, out: number, bias: boolean): Value {
+    const input = this.as(x, 'NHWC');
+    const w = this.weight(`${name}.weight`);
+    const inChannels = w.shape[1];
+    const transposed = new Float32Array(inChannels * out); // [in, out]: MatMul's right operand
+    for (let o = 0; o < out; o++) for (let i = 0; i < inChannels; i++) transposed[i * out + o] = w.data[o * inChannels + i];
+    let y = this.node('MatMul', [input.name, this.constant(`${name}.weight^T`, [inChannels, out], transposed)]);
+    if (bias) y = this.node('Add', [y, this.channelParam(`${name}.bias`, 'NHWC')]);
+    return { name: y, layout: input.layout };
+  }
+
+  layerNorm(x: Value, name: string): Value {
+    const input = this.as(x, 'NHWC');
+    const inputs = [input.name, this.channelParam(`${name}.weight`, 'NHWC'), this.channelParam(`${name}.bias`, 'NHWC')];
+    return { name: this.node('LayerNormalization', inputs, { axis: -1, epsilon: 1e-6 }), layout: input.layout };
+  }
+
+  grn(x: Value, name: string, naming: 'timm' | 'neck'): Value {
+    const [gain, shift] = naming === 'timm' ? ['weight', 'bias'] : ['gamma', 'beta'];
+    const gx = this.node('ReduceL2', [x.name, this.axes(this.spatialAxes(x.layout))], { keepdims: 1 });
+    const mean = this.node('ReduceMean', [gx, this.axes([this.channelAxis(x.layout)])], { keepdims: 1 });
+    const nx = this.node('Div', [gx, this.node('Add', [mean, this.scalar(1e-6)])]);
+    const scaled = this.node('Mul', [this.node('Mul', [x.name, nx]), this.channelParam(`${name}.${gain}`, x.layout)]);
+    const shifted = this.node('Add', [scaled, this.channelParam(`${name}.${shift}`, x.layout)]);
+    return { name: this.node('Add', [shifted, x.name]), layout: x.layout };
+  }
+
+  gelu(x: Value): Value {
+    return this.unary('Gelu', x);
+  }
+
+  sigmoid(x: Value): Value {
+    return this.unary('Sigmoid', x);
+  }
+
+  add(a: Value, b: Value): Value {
+    return this.binary('Add', a, b);
+  }
+
+  gate(x: Value, s: Value, name: string): Value {
+    const alpha = this.weight(name).data[0];
+    const xs = this.binary('Mul', x, s);
+    return this.binary('Add', this.binary('Mul', xs, this.scalar(1 - alpha)), this.binary('Mul', x, this.scalar(alpha)));
+  }
+
+  fuse(terms: Value[], name: string): Value {
+    const relu = Array.from(this.weight(name).data, (w) => Math.max(w, 0));
+    const total = relu.reduce((a, b) => a + b, 0) + 1e-4;
+    const weighted = terms.map((t, i) => this.binary('Mul', t, this.scalar(relu[i] / total)));
+    return weighted.reduce((sum, t) => this.binary('Add', sum, t));
+  }
+
+  gem(x: Value, name: string): Value {
+    const p = this.weight(name).data[0];
+    const clamped = this.binary('Max', x, this.scalar(1e-6));
+    const powered = this.binary('Pow', clamped, this.scalar(p));
+    const mean = this.node('ReduceMean', [powered.name, this.axes(this.spatialAxes(x.layout))], { keepdims: 0 });
+    return { name: this.node('Pow', [mean, this.scalar(1 / p)]), layout: 'NC' };
+  }
+
+  batchNorm(x: Value, name: string): Value {
+    const w = this.weight(`${name}.weight`).data;
+    const b = this.weight(`${name}.bias`).data;
+    const mean = this.weight(`${name}.running_mean`).data;
+    const variance = this.weight(`${name}.running_var`).data;
+    const scale = w.map((wi, i) => wi / Math.sqrt(variance[i] + 1e-5));
+    const shift = b.map((bi, i) => bi - mean[i] * scale[i]);
+    const scaled = this.binary('Mul', x, this.constant(`${name}.scale`, [scale.length], scale));
+    return this.binary('Add', scaled, this.constant(`${name}.shift`, [shift.length], shift));
+  }
+
+  dropout(x: Value): Value {
+    return x;
+  }
+
+  l2normalize(x: Value): Value {
+    const norm = this.node('ReduceL2', [x.name, this.axes([1])], { keepdims: 1 });
+    return this.binary('Div', x, this.node('Max', [norm, this.scalar(1e-12)]));
+  }
+
+  concat(xs: Value[]): Value {
+    return { name: this.node('Concat', xs.map((v) => v.name), { axis: 1 }), layout: 'NC' };
+  }
+
+  /** Renames a value to a graph output name, in NCHW (or [N, C]) as the fixtures hold them. */
+  output(x: Value, outName: string): void {
+    const v = this.as(x, 'NCHW');
+    this.nodes.push({ opType: 'Identity', input: [v.name], output: [outName], name: outName });
+  }
+}
+
+function valueInfo(name: string, dims: (number | string)[]): proto.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  };
+}
+
+export interface GraphInput {
+  name: string;
+  /** 'NCHW' for feature maps and images, 'NC' for vectors. */
+  layout: 'NCHW' | 'NC';
+}
+
+export type GraphBody = (ops: Ops<Value>, inputs: Value[]) => Map<string, Value>;
+
+/**
+ * Serialises the graph that `body` builds from the named inputs. Outputs come out in NCHW (or
+ * [N, C]) under the names `body` gives them; all dimensions stay symbolic.
+ */
+export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphInput[], body: GraphBody): Uint8Array {
+  const ops = new OnnxOps(weights);
+  const outputs = body(ops, inputs.map((i) => ({ name: i.name, layout: i.layout })));
+  const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
+  const outputInfo = [...outputs].map(([name, value]) => {
+    ops.output(value, name);
+    return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
+  });
+  const model: proto.IModelProto = {
+    irVersion: 9,
+    producerName: 'histoseek',
+    opsetImport: [{ domain: '', version: OPSET }],
+    graph: {
+      name: 'lgffem',
+      node: ops.nodes,
+      initializer: ops.initializers,
+      input: inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))),
+      output: outputInfo,
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+export const INPUT_NAME = 'input';
+export const EMBEDDING_NAME = 'embedding';
+
+/** Names of the traced outputs, in the fixtures' naming. */
+export function traceOutputNames(config: ModelConfig): string[] {
+  const names = [0, 1, 2, 3].map((i) => `backbone.${i}`);
+  for (let l = 0; l < config.neckLayers; l++) names.push(...[0, 1, 2, 3].map((i) => `neck${l}.${i}`));
+  return names;
+}
+
+/**
+ * The whole model as ONNX: input `input` [N, 3, H, W] (normalised NCHW), output `embedding` [N, 4C];
+ * with `trace`, also every backbone stage and neck layer output under the fixtures' names.
+ */
+export function buildOnnxModel(config: ModelConfig, weights: Map<string, HostTensor>, options: { trace?: boolean } = {}): Uint8Array {
+  return buildOnnxGraph(weights, [{ name: INPUT_NAME, layout: 'NCHW' }], (ops, [image]) => {
+    const trace: Trace<Value> = { backbone: [] as unknown as Pyramid<Value>, neck: [] };
+    const outputs = new Map([[EMBEDDING_NAME, lgffem(ops, image, config, trace)]]);
+    if (options.trace) {
+      const traced = [...trace.backbone, ...trace.neck.flat()];
+      traceOutputNames(config).forEach((name, i) => outputs.set(name, traced[i]));
+    }
+    return outputs;
+  });
+}

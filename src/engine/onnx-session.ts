@@ -1,0 +1,65 @@
+/** Runs LGFFEM with onnxruntime-node (CPU): the fast path for every embedding. */
+import * as ort from 'onnxruntime-node';
+import type { Model } from '../model/checkpoint.js';
+import { embeddingSize } from '../model/config.js';
+import type { HostTensor } from '../model/host-tensor.js';
+import { buildOnnxModel, EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './onnx-graph.js';
+
+export interface SessionOptions {
+  /** Intra-op threads (default: 2, this project's reference machine). */
+  threads?: number;
+  /** Also return backbone and neck outputs. */
+  trace?: boolean;
+}
+
+export class OnnxEmbedder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly model: Model,
+    readonly outputNames: string[],
+  ) {}
+
+  static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
+    const bytes = buildOnnxModel(model.config, model.weights, { trace: options.trace });
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: options.threads ?? 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
+    return new OnnxEmbedder(session, model, outputs);
+  }
+
+  get inputSize(): number {
+    return this.model.config.inputSize;
+  }
+
+  get dimensions(): number {
+    return embeddingSize(this.model.config);
+  }
+
+  /** Runs a batch of normalised NCHW images ([n, 3, H, W], H and W multiples of 32). */
+  async run(input: HostTensor): Promise<Map<string, HostTensor>> {
+    const [, channels, height, width] = input.shape;
+    if (input.shape.length !== 4 || channels !== 3) throw new Error(`model input must be [N, 3, H, W], got [${input.shape.join(', ')}]`);
+    if (height % 32 !== 0 || width % 32 !== 0) throw new Error(`model input height and width must be multiples of 32, got ${height}×${width}`);
+    const feeds = { [INPUT_NAME]: new ort.Tensor('float32', input.data, input.shape) };
+    const results = await this.session.run(feeds, this.outputNames);
+    const out = new Map<string, HostTensor>();
+    for (const name of this.outputNames) {
+      const t = results[name];
+      out.set(name, { shape: t.dims.map(Number), data: t.data as Float32Array });
+    }
+    return out;
+  }
+
+  /** Raw descriptors f_e ([n, 4C]) of a batch. */
+  async embed(input: HostTensor): Promise<HostTensor> {
+    return (await this.run(input)).get(EMBEDDING_NAME)!;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

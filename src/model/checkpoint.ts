@@ -1,0 +1,78 @@
+/**
+ * Checkpoints: a safetensors file holding the whole model (backbone under timm's names with the
+ * prefix `backbone.`, neck and head under the spec's names) and its config in the metadata.
+ */
+import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
+import { sameShape, type HostTensor } from './host-tensor.js';
+import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
+import { readSafetensors, writeSafetensors, type SafetensorsDtype } from './safetensors.js';
+
+export interface Model {
+  config: ModelConfig;
+  weights: Map<string, HostTensor>;
+  /** Where the weights came from, for messages and the index's model id. */
+  source: string;
+}
+
+const BACKBONE_PREFIX = 'backbone.';
+/** Seed of the built-in random model, until a trained default ships. */
+export const DEFAULT_SEED = 0;
+
+/**
+ * Checks that `tensors` holds exactly the parameters `specs` asks for, with the right shapes;
+ * the error lists every missing, unexpected and mis-shaped tensor by name.
+ */
+export function checkTensors(tensors: Map<string, HostTensor>, specs: Map<string, ParamSpec>, source: string): void {
+  const missing = [...specs.keys()].filter((name) => !tensors.has(name));
+  const extra = [...tensors.keys()].filter((name) => !specs.has(name));
+  const misShaped = [...specs]
+    .filter(([name, spec]) => tensors.has(name) && !sameShape(tensors.get(name)!.shape, spec.shape))
+    .map(([name, spec]) => `${name} is [${tensors.get(name)!.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+  const problems = [
+    missing.length ? `missing tensors: ${listSome(missing)}` : '',
+    extra.length ? `unexpected tensors: ${listSome(extra)}` : '',
+    misShaped.length ? `wrong shapes: ${listSome(misShaped)}` : '',
+  ].filter(Boolean);
+  if (problems.length) throw new Error(`${source}: does not match the model — ${problems.join('; ')}`);
+}
+
+function listSome(items: string[], max = 8): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
+
+export async function loadCheckpoint(path: string): Promise<Model> {
+  const file = await readSafetensors(path);
+  const config = configFromMetadata(file.metadata, path);
+  checkTensors(file.tensors, parameterSpecs(config), path);
+  return { config, weights: file.tensors, source: path };
+}
+
+export async function saveCheckpoint(path: string, model: Pick<Model, 'config' | 'weights'>, dtype: SafetensorsDtype = 'F32'): Promise<void> {
+  await writeSafetensors(path, model.weights, { format: 'histoseek-lgffem', ...configToMetadata(model.config) }, dtype);
+}
+
+export function randomModel(config: ModelConfig = DEFAULT_CONFIG, seed = DEFAULT_SEED): Model {
+  return { config, weights: randomWeights(config, seed), source: `random(${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}, seed=${seed})` };
+}
+
+/**
+ * Replaces a model's backbone with a timm `convnextv2_*` checkpoint (PyTorch layouts, timm names,
+ * no prefix); its classifier `head.*` is ignored. The preset must match the file's sizes.
+ */
+export async function withTimmBackbone(model: Model, path: string): Promise<Model> {
+  const file = await readSafetensors(path);
+  const backboneSpecs = new Map([...parameterSpecs(model.config)].filter(([name]) => name.startsWith(BACKBONE_PREFIX)));
+  const tensors = new Map<string, HostTensor>();
+  for (const [name, tensor] of file.tensors) {
+    if (!name.startsWith('head.')) tensors.set(BACKBONE_PREFIX + name, tensor);
+  }
+  checkTensors(tensors, backboneSpecs, `${path} (as a ConvNeXt V2 '${model.config.preset}' backbone)`);
+  const weights = new Map(model.weights);
+  for (const [name, tensor] of tensors) weights.set(name, tensor);
+  return { config: model.config, weights, source: `${model.source} + backbone ${path}` };
+}
+
+/** The model a command runs: the checkpoint at `path`, or the built-in default. */
+export async function loadModel(path?: string): Promise<Model> {
+  return path ? loadCheckpoint(path) : randomModel();
+}

@@ -1,0 +1,83 @@
+/** LGFFEM configuration: the backbone preset, the neck's width and depth, the input size. */
+
+export const BACKBONE_PRESETS = {
+  test: { dims: [16, 32, 64, 128], depths: [1, 1, 2, 1] },
+  atto: { dims: [40, 80, 160, 320], depths: [2, 2, 6, 2] },
+  femto: { dims: [48, 96, 192, 384], depths: [2, 2, 6, 2] },
+  pico: { dims: [64, 128, 256, 512], depths: [2, 2, 6, 2] },
+  nano: { dims: [80, 160, 320, 640], depths: [2, 2, 8, 2] },
+  tiny: { dims: [96, 192, 384, 768], depths: [3, 3, 9, 3] },
+  base: { dims: [128, 256, 512, 1024], depths: [3, 3, 27, 3] },
+  large: { dims: [192, 384, 768, 1536], depths: [3, 3, 27, 3] },
+  huge: { dims: [352, 704, 1408, 2816], depths: [3, 3, 27, 3] },
+} as const satisfies Record<string, { dims: readonly number[]; depths: readonly number[] }>;
+
+export type PresetName = keyof typeof BACKBONE_PRESETS;
+
+export interface ModelConfig {
+  preset: PresetName;
+  /** Neck width C; the descriptor has 4C dimensions. */
+  neckChannels: number;
+  /** Number of LGFFN layers L. */
+  neckLayers: number;
+  /** Initial GeM exponent. */
+  gemP: number;
+  /** Input side S (pixels), a multiple of 32. */
+  inputSize: number;
+}
+
+export const DEFAULT_CONFIG: ModelConfig = { preset: 'atto', neckChannels: 128, neckLayers: 3, gemP: 4.6, inputSize: 224 };
+
+export function isPresetName(name: string): name is PresetName {
+  return Object.hasOwn(BACKBONE_PRESETS, name);
+}
+
+export function backboneDims(config: ModelConfig): readonly number[] {
+  return BACKBONE_PRESETS[config.preset].dims;
+}
+
+export function embeddingSize(config: ModelConfig): number {
+  return 4 * config.neckChannels;
+}
+
+/** Throws a clear error for a config no model can be built from. */
+export function validateConfig(config: ModelConfig, source = 'model config'): ModelConfig {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: ${why}`);
+  };
+  if (!isPresetName(config.preset)) fail(`unknown preset '${config.preset}' (known: ${Object.keys(BACKBONE_PRESETS).join(', ')})`);
+  if (!Number.isInteger(config.neckChannels) || config.neckChannels < 2 || config.neckChannels % 2 !== 0) {
+    fail(`neck channels must be an even integer ≥ 2, got ${config.neckChannels}`);
+  }
+  if (!Number.isInteger(config.neckLayers) || config.neckLayers < 1) fail(`neck layers must be an integer ≥ 1, got ${config.neckLayers}`);
+  if (!(config.gemP > 0)) fail(`GeM p must be positive, got ${config.gemP}`);
+  if (!Number.isInteger(config.inputSize) || config.inputSize < 32 || config.inputSize % 32 !== 0) {
+    fail(`input size must be a positive multiple of 32, got ${config.inputSize}`);
+  }
+  return config;
+}
+
+/** The config as safetensors metadata (string values, the reference script's key names). */
+export function configToMetadata(config: ModelConfig): Record<string, string> {
+  return {
+    preset: config.preset,
+    neck_channels: String(config.neckChannels),
+    neck_layers: String(config.neckLayers),
+    gem_p: String(config.gemP),
+    input_size: String(config.inputSize),
+  };
+}
+
+export function configFromMetadata(meta: Record<string, string>, source: string): ModelConfig {
+  for (const key of ['preset', 'neck_channels', 'neck_layers']) {
+    if (meta[key] === undefined) throw new Error(`${source}: metadata lacks '${key}', so the model config is unknown`);
+  }
+  const config = {
+    preset: meta.preset as PresetName,
+    neckChannels: Number(meta.neck_channels),
+    neckLayers: Number(meta.neck_layers),
+    gemP: meta.gem_p === undefined ? 4.6 : Number(meta.gem_p),
+    inputSize: meta.input_size === undefined ? 224 : Number(meta.input_size),
+  };
+  return validateConfig(config, source);
+}

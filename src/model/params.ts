@@ -1,0 +1,146 @@
+/**
+ * The parameter list of a model config, derived by running the model definition with an executor
+ * that only follows shapes — so names and shapes can never drift from the definition.
+ */
+import { type ModelConfig } from './config.js';
+import { elementCount, type HostTensor } from './host-tensor.js';
+import { lgffem } from './lgffem.js';
+import type { ConvSpec, Ops, ParamRole } from './ops.js';
+import { Random } from '../util/random.js';
+
+export interface ParamSpec {
+  shape: number[];
+  role: ParamRole;
+}
+
+/** Shapes are NCHW for feature maps and [N, C] for vectors. */
+type Shape = number[];
+
+class ShapeOps implements Ops<Shape> {
+  readonly params = new Map<string, ParamSpec>();
+
+  private declare(name: string, shape: number[], role: ParamRole): void {
+    this.params.set(name, { shape, role });
+  }
+
+  conv(x: Shape, name: string, s: ConvSpec): Shape {
+    const [n, c, h, w] = x;
+    this.declare(`${name}.weight`, [s.outChannels, s.depthwise ? 1 : c, s.kernel, s.kernel], 'weight');
+    if (s.bias) this.declare(`${name}.bias`, [s.outChannels], 'bias');
+    const out = (d: number) => Math.floor((d + 2 * s.pad - s.kernel) / s.stride) + 1;
+    return [n, s.outChannels, out(h), out(w)];
+  }
+
+  upsample2x(x: Shape, name: string): Shape {
+    const [n, c, h, w] = x;
+    this.declare(`${name}.weight`, [c, 1, 2, 2], 'weight');
+    this.declare(`${name}.bias`, [c], 'bias');
+    return [n, c, 2 * h, 2 * w];
+  }
+
+  linear(x: Shape, name: string, out: number, bias: boolean, pointwiseConv = false): Shape {
+    this.declare(`${name}.weight`, pointwiseConv ? [out, x[1], 1, 1] : [out, x[1]], 'weight');
+    if (bias) this.declare(`${name}.bias`, [out], 'bias');
+    return [x[0], out, ...x.slice(2)];
+  }
+
+  layerNorm(x: Shape, name: string): Shape {
+    this.declare(`${name}.weight`, [x[1]], 'norm-weight');
+    this.declare(`${name}.bias`, [x[1]], 'zeros');
+    return x;
+  }
+
+  grn(x: Shape, name: string, naming: 'timm' | 'neck'): Shape {
+    const shape = naming === 'timm' ? [x[1]] : [1, x[1], 1, 1];
+    const [gain, shift] = naming === 'timm' ? ['weight', 'bias'] : ['gamma', 'beta'];
+    this.declare(`${name}.${gain}`, shape, 'zeros');
+    this.declare(`${name}.${shift}`, [...shape], 'zeros');
+    return x;
+  }
+
+  gelu(x: Shape): Shape {
+    return x;
+  }
+
+  sigmoid(x: Shape): Shape {
+    return x;
+  }
+
+  add(a: Shape): Shape {
+    return a;
+  }
+
+  gate(x: Shape, _s: Shape, name: string): Shape {
+    this.declare(name, [1], 'zeros');
+    return x;
+  }
+
+  fuse(terms: Shape[], name: string): Shape {
+    this.declare(name, [terms.length], 'ones');
+    return terms[0];
+  }
+
+  gem(x: Shape, name: string): Shape {
+    this.declare(name, [1], 'gem-p');
+    return [x[0], x[1]];
+  }
+
+  batchNorm(x: Shape, name: string): Shape {
+    const c = x[1];
+    this.declare(`${name}.weight`, [c], 'norm-weight');
+    this.declare(`${name}.bias`, [c], 'zeros');
+    this.declare(`${name}.running_mean`, [c], 'running-mean');
+    this.declare(`${name}.running_var`, [c], 'running-var');
+    return x;
+  }
+
+  dropout(x: Shape): Shape {
+    return x;
+  }
+
+  l2normalize(x: Shape): Shape {
+    return x;
+  }
+
+  concat(xs: Shape[]): Shape {
+    return [xs[0][0], xs.reduce((sum, v) => sum + v[1], 0)];
+  }
+}
+
+/** Every parameter and buffer of the model, by checkpoint name, in definition order. */
+export function parameterSpecs(config: ModelConfig): Map<string, ParamSpec> {
+  const ops = new ShapeOps();
+  lgffem(ops, [1, 3, config.inputSize, config.inputSize], config);
+  return ops.params;
+}
+
+/** Whether a parameter is trained (BatchNorm running statistics are buffers). */
+export function isTrainable(spec: ParamSpec): boolean {
+  return spec.role !== 'running-mean' && spec.role !== 'running-var';
+}
+
+/** Weights for a fresh model: deterministic for a given seed. */
+export function randomWeights(config: ModelConfig, seed: number): Map<string, HostTensor> {
+  const rng = new Random(seed);
+  const weights = new Map<string, HostTensor>();
+  for (const [name, spec] of parameterSpecs(config)) {
+    const data = new Float32Array(elementCount(spec.shape));
+    switch (spec.role) {
+      case 'weight':
+        rng.fillNormal(data, 1 / Math.sqrt(elementCount(spec.shape.slice(1))));
+        break;
+      case 'norm-weight':
+      case 'ones':
+      case 'running-var':
+        data.fill(1);
+        break;
+      case 'gem-p':
+        data.fill(config.gemP);
+        break;
+      default:
+        break; // zeros
+    }
+    weights.set(name, { shape: [...spec.shape], data });
+  }
+  return weights;
+}
