@@ -1,0 +1,132 @@
+/**
+ * Plumbing shared by the benchmarks: JSON-lines results (stdout and bench/results/), timing,
+ * peak RSS, and child processes — node workers and Python yardsticks — that answer in JSON.
+ * Progress goes to stderr so that stdout stays machine-readable.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+/** Debian's python, which has python3-torch; the python3 first on PATH (pyenv) has no torch. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+export type JsonRecord = Record<string, unknown>;
+
+export function info(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** Collects result records: each is printed as one JSON line, and `save` writes them all to a file. */
+export class Results {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly name: string) {}
+
+  emit(record: JsonRecord): void {
+    const line = JSON.stringify(record);
+    this.lines.push(line);
+    process.stdout.write(`${line}\n`);
+  }
+
+  /** Writes bench/results/<name>-<UTC time>.json (colons dropped from the time, for portable file names). */
+  async save(): Promise<string> {
+    const stamp = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
+    const file = path.join(BENCH_DIR, 'results', `${this.name}-${stamp}Z.json`);
+    await writeFile(file, this.lines.map((l) => `${l}\n`).join(''));
+    return file;
+  }
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs `step` `warmup` times untimed, then `rounds` times timed; returns each timed run's seconds. */
+export async function timeRounds(step: () => Promise<unknown>, rounds: number, warmup = 1): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await step();
+  const seconds: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const start = performance.now();
+    await step();
+    seconds.push((performance.now() - start) / 1000);
+  }
+  return seconds;
+}
+
+/** This process's peak resident set size so far, in MiB (Linux reports maxRSS in KiB). */
+export function peakRssMib(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Rounds to `digits` significant digits for reporting: enough to compare, no float noise. */
+export function significant(value: number, digits = 4): number {
+  return Number(value.toPrecision(digits));
+}
+
+/** A child process that could not run or did not answer; `code` is the spawn error's (e.g. ENOENT). */
+export class ChildError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
+
+const STDERR_TAIL = 2000;
+
+/**
+ * Runs a command that prints its answer as the last line of stdout, a JSON object. Its stderr is
+ * passed through (progress stays visible) and its tail kept for the error message. An answer with
+ * an `error` string, a non-zero exit or no JSON answer rejects with a ChildError.
+ */
+export function runJsonChild(command: string, args: string[]): Promise<JsonRecord> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderrTail = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      process.stderr.write(chunk);
+      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL);
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => reject(new ChildError(`cannot run ${command}: ${e.message}`, e.code)));
+    child.on('close', (status, signal) => {
+      const answer = parseLastJsonLine(stdout);
+      if (typeof answer?.error === 'string') reject(new ChildError(answer.error));
+      else if (status !== 0 || !answer) {
+        const how = signal ? `was killed by ${signal}` : status !== 0 ? `exited with status ${status}` : 'printed no JSON answer';
+        reject(new ChildError(`${path.basename(command)} ${args.join(' ')} ${how}${stderrTail ? `: ${stderrTail.trim()}` : ''}`));
+      } else resolve(answer);
+    });
+  });
+}
+
+/** A numeric field of a child's answer; a missing one throws, so a changed answer fails loudly. */
+export function numberField(answer: JsonRecord, key: string): number {
+  const value = answer[key];
+  if (typeof value !== 'number') throw new Error(`child answer has no number '${key}': ${JSON.stringify(answer)}`);
+  return value;
+}
+
+function parseLastJsonLine(text: string): JsonRecord | undefined {
+  const last = text.trim().split('\n').at(-1);
+  if (!last?.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(last) as JsonRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a TypeScript file in a fresh node process with this one's loader flags (tsx), e.g. a benchmark's own worker mode. */
+export function runNodeWorker(script: string, args: string[]): Promise<JsonRecord> {
+  return runJsonChild(process.execPath, [...process.execArgv, script, ...args]);
+}
+
+/** Runs a Python yardstick with Debian's python. */
+export function runPython(script: string, args: string[]): Promise<JsonRecord> {
+  return runJsonChild(SYSTEM_PYTHON, [script, ...args]);
+}

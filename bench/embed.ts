@@ -1,0 +1,186 @@
+/**
+ * Embedding benchmark: histoseek's onnxruntime-node engine against the PyTorch reference model
+ * (bench/torch_embed.py), for the full LGFFEM and for the ConvNeXt V2 backbone alone. Reports
+ * images/s (median batch after one warm-up batch), their ratio, and peak RSS, on the same random
+ * input. Every engine and part runs in its own child process, so each peak RSS is its own.
+ *
+ *   npm run bench:embed [-- --rounds N] [-- --quick]
+ *
+ * --quick: preset atto, C=128, 1 round, for a smoke test. Internally the script also runs as its
+ * own worker (--worker full|backbone --input FILE): one part on our engine, answering in JSON.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
+import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { randomModel, type Model } from '../src/model/checkpoint.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { elementCount, type HostTensor } from '../src/model/host-tensor.js';
+import { backbone } from '../src/model/lgffem.js';
+import { Random } from '../src/util/random.js';
+import {
+  BENCH_DIR, ChildError, info, median, numberField, peakRssMib, Results, runNodeWorker, runPython, significant,
+  SYSTEM_PYTHON, timeRounds, type JsonRecord,
+} from './common.js';
+
+const BATCH = 8;
+const THREADS = 2;
+const SEED = 0;
+const INSTALL = 'apt-get install python3-torch libopenblas0-openmp';
+const PARTS = ['full', 'backbone'] as const;
+type Part = (typeof PARTS)[number];
+// The yardstick runs in both layouts and the faster counts: a fair comparison, not a straw man.
+const TORCH_LAYOUTS = ['nchw', 'channels_last'] as const;
+const SELF = fileURLToPath(import.meta.url);
+const TORCH_SCRIPT = path.join(BENCH_DIR, 'torch_embed.py');
+
+const { values: options } = parseArgs({
+  options: {
+    rounds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    worker: { type: 'string' },
+    input: { type: 'string' },
+  },
+});
+
+const config: ModelConfig = options.quick
+  ? { preset: 'atto', neckChannels: 128, neckLayers: 3, gemP: 4.6, inputSize: 224 }
+  : { preset: 'tiny', neckChannels: 512, neckLayers: 3, gemP: 4.6, inputSize: 224 };
+const rounds = parseRounds(options.rounds ?? (options.quick ? '1' : '3'));
+const inputShape = [BATCH, 3, config.inputSize, config.inputSize];
+
+function parseRounds(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds must be a positive integer, got '${text}'`);
+  return n;
+}
+
+function isPart(name: string): name is Part {
+  return (PARTS as readonly string[]).includes(name);
+}
+
+// ---------------------------------------------------------------- our engine (worker process)
+
+interface Runner {
+  run(input: HostTensor): Promise<unknown>;
+  release(): Promise<void>;
+}
+
+/** A session of the whole model (as `histoseek embed` runs it), or of the backbone graph alone. */
+async function ourRunner(part: Part, model: Model): Promise<Runner> {
+  if (part === 'full') {
+    const embedder = await OnnxEmbedder.create(model, { threads: THREADS });
+    return { run: (input) => embedder.embed(input), release: () => embedder.release() };
+  }
+  const bytes = buildOnnxGraph(model.weights, [{ name: 'input', layout: 'NCHW' }], (ops, [x]) =>
+    new Map(backbone(ops, x, model.config).map((t, i) => [`backbone.${i}`, t])));
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: THREADS,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  });
+  return {
+    run: (input) => session.run({ input: new ort.Tensor('float32', input.data, input.shape) }),
+    release: () => session.release(),
+  };
+}
+
+async function worker(part: Part, inputFile: string): Promise<JsonRecord> {
+  // Copied into a fresh buffer: a Buffer's byte offset need not be float-aligned.
+  const data = new Float32Array(new Uint8Array(await readFile(inputFile)).buffer);
+  const runner = await ourRunner(part, randomModel(config, SEED));
+  const input: HostTensor = { shape: inputShape, data };
+  const seconds = await timeRounds(() => runner.run(input), rounds);
+  await runner.release();
+  return { images_per_s: BATCH / median(seconds), batch_seconds: seconds, peak_rss_mib: peakRssMib() };
+}
+
+// ---------------------------------------------------------------- PyTorch yardstick
+
+interface Yardstick {
+  best: JsonRecord;
+  imagesPerSByLayout: Record<string, number>;
+}
+
+async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { error: string }> {
+  const args = [
+    '--input', inputFile, '--part', part, '--preset', config.preset, '--neck-channels', String(config.neckChannels),
+    '--neck-layers', String(config.neckLayers), '--gem-p', String(config.gemP), '--batch', String(BATCH),
+    '--input-size', String(config.inputSize), '--threads', String(THREADS), '--rounds', String(rounds), '--seed', String(SEED),
+  ];
+  const imagesPerSByLayout: Record<string, number> = {};
+  let best: JsonRecord | undefined;
+  try {
+    for (const layout of TORCH_LAYOUTS) {
+      info(`${part}: PyTorch reference, ${layout}…`);
+      const answer = await runPython(TORCH_SCRIPT, [...args, '--layout', layout]);
+      imagesPerSByLayout[layout] = numberField(answer, 'images_per_s');
+      if (!best || imagesPerSByLayout[layout] > numberField(best, 'images_per_s')) best = answer;
+    }
+  } catch (e) {
+    const missingPython = e instanceof ChildError && e.code === 'ENOENT';
+    return { error: missingPython ? `${SYSTEM_PYTHON} not found; install: ${INSTALL}` : (e as Error).message };
+  }
+  info(`${part}: PyTorch ${String(best!.torch)}, BLAS ${JSON.stringify(best!.blas)}`);
+  return { best: best!, imagesPerSByLayout };
+}
+
+// ---------------------------------------------------------------- report
+
+function record(part: Part, ours: JsonRecord, theirs: Yardstick | { error: string }): JsonRecord {
+  const oursImagesPerS = numberField(ours, 'images_per_s');
+  const measured = 'best' in theirs;
+  const theirImagesPerS = measured ? numberField(theirs.best, 'images_per_s') : undefined;
+  return {
+    case: `embed_${part}`,
+    histoseek_images_per_s: significant(oursImagesPerS),
+    pytorch_images_per_s: theirImagesPerS === undefined ? null : significant(theirImagesPerS),
+    ratio: theirImagesPerS === undefined ? null : significant(oursImagesPerS / theirImagesPerS, 3),
+    histoseek_peak_rss_mib: significant(numberField(ours, 'peak_rss_mib')),
+    pytorch_peak_rss_mib: measured ? significant(numberField(theirs.best, 'peak_rss_mib')) : null,
+    batch: BATCH,
+    threads: THREADS,
+    preset: config.preset,
+    neck_channels: config.neckChannels,
+    neck_layers: config.neckLayers,
+    input_size: config.inputSize,
+    pytorch_layout: measured ? theirs.best.layout : null,
+    pytorch_images_per_s_by_layout: measured
+      ? Object.fromEntries(Object.entries(theirs.imagesPerSByLayout).map(([k, v]) => [k, significant(v)]))
+      : null,
+    rounds,
+    ...(measured ? {} : { error: theirs.error }),
+  };
+}
+
+async function main(): Promise<void> {
+  const results = new Results('embed');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'histoseek-bench-'));
+  try {
+    // One input file for every engine: N(0, 1) values, like normalised images.
+    const inputFile = path.join(dir, 'input.f32');
+    const input = new Random(SEED).fillNormal(new Float32Array(elementCount(inputShape)));
+    await writeFile(inputFile, new Uint8Array(input.buffer));
+    const quick = options.quick ? ['--quick'] : [];
+    for (const part of PARTS) {
+      info(`${part}: histoseek (onnxruntime-node), ${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}…`);
+      const ours = await runNodeWorker(SELF, ['--worker', part, '--input', inputFile, '--rounds', String(rounds), ...quick]);
+      results.emit(record(part, ours, await yardstick(part, inputFile)));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  info(`wrote ${await results.save()}`);
+}
+
+if (options.worker !== undefined) {
+  if (!isPart(options.worker) || !options.input) throw new Error(`--worker needs one of ${PARTS.join(', ')} and --input FILE`);
+  process.stdout.write(`${JSON.stringify(await worker(options.worker, options.input))}\n`);
+} else {
+  await main();
+}
