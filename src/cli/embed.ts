@@ -4,7 +4,7 @@ import { extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { loadModel } from '../model/checkpoint.js';
+import { loadModel, withTimmBackbone } from '../model/checkpoint.js';
 import { configToMetadata } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
@@ -14,6 +14,7 @@ export interface EmbedOptions {
   inputs: string[];
   tensors?: string;
   weights?: string;
+  backbone?: string;
   out: string;
   trace: boolean;
   batch: number;
@@ -28,6 +29,7 @@ Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'emb
   IMAGE|FOLDER      JPEG, PNG, TIFF or WebP files; folders are searched recursively
   --tensors FILE    embed preprocessed tensors instead: safetensors 'input' [N, 3, H, W] (normalised)
   --weights FILE    model checkpoint (default: the built-in model)
+  --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset)
   --out FILE        output safetensors file (default: embeddings.safetensors)
   --trace           also write backbone.{0..3} and neck{L}.{0..3} (NCHW)
   --batch N         images per batch (default 8)
@@ -63,7 +65,8 @@ async function readInputTensors(path: string): Promise<HostTensor> {
 
 export async function runEmbed(o: EmbedOptions): Promise<number> {
   if (!o.tensors && o.inputs.length === 0) throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${EMBED_USAGE}`);
-  const model = await loadModel(o.weights);
+  const base = await loadModel(o.weights);
+  const model = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
   const paths = o.tensors ? [] : await expandImagePaths(o.inputs);
   if (!o.tensors && paths.length === 0) throw new Error(`no images found in ${o.inputs.join(', ')}`);
   const embedder = await OnnxEmbedder.create(model, { threads: o.threads, trace: o.trace });

@@ -26,6 +26,7 @@ async function embedCommand(args: string[]): Promise<number> {
     options: {
       tensors: { type: 'string' },
       weights: { type: 'string' },
+      backbone: { type: 'string' },
       out: { type: 'string', default: 'embeddings.safetensors' },
       trace: { type: 'boolean', default: false },
       batch: { type: 'string' },
@@ -42,6 +43,7 @@ async function embedCommand(args: string[]): Promise<number> {
     inputs: positionals,
     tensors: values.tensors,
     weights: values.weights,
+    backbone: values.backbone,
     out: values.out!,
     trace: values.trace!,
     batch: positiveInt(values.batch, 8, '--batch'),
