@@ -56,9 +56,10 @@ test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files 
   await sharp(deep, { raw: { width: 64, height: 64, channels: 3 } }).toColourspace('rgb16').tiff({ compression: 'lzw' }).toFile(files[3]);
   assert.equal((await sharp(files[3]).metadata()).depth, 'ushort', '16-bit TIFF written');
   const out = join(dir, 'e.safetensors');
-  const r = histoseek('embed', ...files, '--weights', await smallModel(dir), '--out', out, '--batch', '3');
+  const r = histoseek('embed', ...files, '--weights', await smallModel(dir), '--out', out, '--batch', '3', '--size', '96');
   assert.equal(r.status, 0, r.stderr);
   const file = await readSafetensors(out);
+  assert.equal(file.metadata.input_size, '96');
   assert.deepEqual(file.tensors.get('embedding')!.shape, [4, 32]);
   assert.deepEqual(JSON.parse(file.metadata.paths), files);
   assert.ok(file.tensors.get('embedding')!.data.every(Number.isFinite));

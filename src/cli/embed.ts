@@ -5,7 +5,7 @@ import { IMAGE_EXTENSIONS } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
 import { loadModel, withTimmBackbone } from '../model/checkpoint.js';
-import { configToMetadata } from '../model/config.js';
+import { configToMetadata, validateConfig } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { Progress } from './progress.js';
@@ -19,6 +19,8 @@ export interface EmbedOptions {
   trace: boolean;
   batch: number;
   threads: number;
+  /** Input side S overriding the checkpoint's (a multiple of 32). */
+  size?: number;
   skipBad: boolean;
 }
 
@@ -33,6 +35,7 @@ Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'emb
   --out FILE        output safetensors file (default: embeddings.safetensors)
   --trace           also write backbone.{0..3} and neck{L}.{0..3} (NCHW)
   --batch N         images per batch (default 8)
+  --size S          resize images to S×S, a multiple of 32 (default: the model's, 224)
   --threads N       inference threads (default 2)
   --skip-bad        report unreadable images and embed the rest (default: stop at the first)
 `;
@@ -66,7 +69,8 @@ async function readInputTensors(path: string): Promise<HostTensor> {
 export async function runEmbed(o: EmbedOptions): Promise<number> {
   if (!o.tensors && o.inputs.length === 0) throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${EMBED_USAGE}`);
   const base = await loadModel(o.weights);
-  const model = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
+  const withBackbone = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
+  const model = o.size ? { ...withBackbone, config: validateConfig({ ...withBackbone.config, inputSize: o.size }, '--size') } : withBackbone;
   const paths = o.tensors ? [] : await expandImagePaths(o.inputs);
   if (!o.tensors && paths.length === 0) throw new Error(`no images found in ${o.inputs.join(', ')}`);
   const embedder = await OnnxEmbedder.create(model, { threads: o.threads, trace: o.trace });

@@ -31,6 +31,7 @@ async function embedCommand(args: string[]): Promise<number> {
       trace: { type: 'boolean', default: false },
       batch: { type: 'string' },
       threads: { type: 'string' },
+      size: { type: 'string' },
       'skip-bad': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -48,6 +49,7 @@ async function embedCommand(args: string[]): Promise<number> {
     trace: values.trace!,
     batch: positiveInt(values.batch, 8, '--batch'),
     threads: positiveInt(values.threads, 2, '--threads'),
+    size: values.size === undefined ? undefined : positiveInt(values.size, 224, '--size'),
     skipBad: values['skip-bad']!,
   });
 }
