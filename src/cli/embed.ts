@@ -4,38 +4,33 @@ import { extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { loadModel, withTimmBackbone } from '../model/checkpoint.js';
-import { configToMetadata, validateConfig } from '../model/config.js';
+import { configToMetadata } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { MODEL_OPTIONS, parse, positiveInt, optionalPositiveInt, RUN_OPTIONS } from './args.js';
+import type { Command } from './command.js';
+import { MODEL_USAGE, resolveModel, type ModelOptions } from './model-options.js';
 import { Progress } from './progress.js';
 
-export interface EmbedOptions {
+export interface EmbedOptions extends ModelOptions {
   inputs: string[];
   tensors?: string;
-  weights?: string;
-  backbone?: string;
   out: string;
   trace: boolean;
   batch: number;
   threads: number;
-  /** Input side S overriding the checkpoint's (a multiple of 32). */
-  size?: number;
   skipBad: boolean;
 }
 
-export const EMBED_USAGE = `histoseek embed [IMAGE|FOLDER ...] [options]
+const USAGE = `histoseek embed [IMAGE|FOLDER ...] [options]
 
 Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'embedding'.
 
   IMAGE|FOLDER      JPEG, PNG, TIFF or WebP files; folders are searched recursively
   --tensors FILE    embed preprocessed tensors instead: safetensors 'input' [N, 3, H, W] (normalised)
-  --weights FILE    model checkpoint (default: the built-in model)
-  --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset)
-  --out FILE        output safetensors file (default: embeddings.safetensors)
+${MODEL_USAGE}  --out FILE        output safetensors file (default: embeddings.safetensors)
   --trace           also write backbone.{0..3} and neck{L}.{0..3} (NCHW)
   --batch N         images per batch (default 8)
-  --size S          resize images to S×S, a multiple of 32 (default: the model's, 224)
   --threads N       inference threads (default 2)
   --skip-bad        report unreadable images and embed the rest (default: stop at the first)
 `;
@@ -67,10 +62,8 @@ async function readInputTensors(path: string): Promise<HostTensor> {
 }
 
 export async function runEmbed(o: EmbedOptions): Promise<number> {
-  if (!o.tensors && o.inputs.length === 0) throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${EMBED_USAGE}`);
-  const base = await loadModel(o.weights);
-  const withBackbone = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
-  const model = o.size ? { ...withBackbone, config: validateConfig({ ...withBackbone.config, inputSize: o.size }, '--size') } : withBackbone;
+  if (!o.tensors && o.inputs.length === 0) throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${USAGE}`);
+  const model = await resolveModel(o);
   const paths = o.tensors ? [] : await expandImagePaths(o.inputs);
   if (!o.tensors && paths.length === 0) throw new Error(`no images found in ${o.inputs.join(', ')}`);
   const embedder = await OnnxEmbedder.create(model, { threads: o.threads, trace: o.trace });
@@ -112,3 +105,35 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
   process.stderr.write(`wrote ${count} descriptors of ${tensors.get('embedding')!.shape[1]} values to ${o.out}${failed ? ` (${failed} unreadable images skipped)` : ''}\n`);
   return 0;
 }
+
+export const embedCommand: Command = {
+  name: 'embed',
+  summary: 'embed images (or preprocessed tensors) into descriptors',
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      ...MODEL_OPTIONS,
+      ...RUN_OPTIONS,
+      tensors: { type: 'string' },
+      out: { type: 'string', default: 'embeddings.safetensors' },
+      trace: { type: 'boolean', default: false },
+      'skip-bad': { type: 'boolean', default: false },
+    }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    return runEmbed({
+      inputs: positionals,
+      tensors: values.tensors,
+      weights: values.weights,
+      backbone: values.backbone,
+      size: optionalPositiveInt(values.size, '--size'),
+      out: values.out!,
+      trace: values.trace!,
+      batch: positiveInt(values.batch, 8, '--batch'),
+      threads: positiveInt(values.threads, 2, '--threads'),
+      skipBad: values['skip-bad']!,
+    });
+  },
+};

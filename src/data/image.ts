@@ -145,3 +145,13 @@ function describeSharpError(err: unknown): string {
   if (/corrupt header/i.test(message)) return 'corrupt image header';
   return `could not decode the image data (truncated or corrupt file): ${message}`;
 }
+
+/** Resizes raw 8-bit RGB pixels (e.g. a PanNuke array row) to size×size with the same kernel as files get. */
+export async function resizeRgb(pixels: Uint8Array, width: number, height: number, size: number, label: string): Promise<RgbImage> {
+  checkDimensions(label, width, height, DEFAULT_MAX_PIXELS);
+  const data = await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .resize(size, size, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
+  return { pixels: data, width, height };
+}

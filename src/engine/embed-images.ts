@@ -1,8 +1,8 @@
 /**
- * Image files → descriptors, in batches: the next batch is decoded (sharp, on libuv's thread pool)
+ * Images → descriptors, in batches: the next batch is decoded (sharp, on libuv's thread pool)
  * while the model runs the current one, so the model does not wait on decoding.
  */
-import { ImageError, loadRgb, normalizeInto } from '../data/image.js';
+import { ImageError, loadRgb, normalizeInto, type RgbImage } from '../data/image.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { OnnxEmbedder } from './onnx-session.js';
 
@@ -13,8 +13,11 @@ export interface ImageBatch {
   failures: ImageError[];
 }
 
-export async function decodeBatch(paths: string[], size: number): Promise<ImageBatch> {
-  const results = await Promise.allSettled(paths.map((p) => loadRgb(p, size)));
+/** Loads an image (a file, or e.g. a row of a PanNuke array) resized to size×size RGB. */
+export type PixelLoader = (source: string, size: number) => Promise<RgbImage>;
+
+export async function decodeBatch(paths: string[], size: number, load: PixelLoader = loadRgb): Promise<ImageBatch> {
+  const results = await Promise.allSettled(paths.map((p) => load(p, size)));
   const ok: string[] = [];
   const failures: ImageError[] = [];
   const pixels: Uint8Array[] = [];
@@ -39,14 +42,14 @@ export interface EmbeddedBatch {
 }
 
 /** Yields each batch's model outputs; unreadable files are reported in `failures`, never thrown. */
-export async function* embedImageFiles(embedder: OnnxEmbedder, paths: string[], batchSize: number): AsyncGenerator<EmbeddedBatch> {
+export async function* embedImageFiles(embedder: OnnxEmbedder, paths: string[], batchSize: number, load: PixelLoader = loadRgb): AsyncGenerator<EmbeddedBatch> {
   const size = embedder.inputSize;
   const batches: string[][] = [];
   for (let i = 0; i < paths.length; i += batchSize) batches.push(paths.slice(i, i + batchSize));
-  let next = batches.length ? decodeBatch(batches[0], size) : null;
+  let next = batches.length ? decodeBatch(batches[0], size, load) : null;
   for (let b = 0; b < batches.length; b++) {
     const batch = await next!;
-    next = b + 1 < batches.length ? decodeBatch(batches[b + 1], size) : null;
+    next = b + 1 < batches.length ? decodeBatch(batches[b + 1], size, load) : null;
     const outputs = batch.paths.length ? await embedder.run(batch.input) : new Map<string, HostTensor>();
     yield { paths: batch.paths, outputs, failures: batch.failures };
   }

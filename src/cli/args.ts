@@ -1,0 +1,33 @@
+/** Argument helpers shared by the commands. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export function positiveInt(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got '${value}'`);
+  return n;
+}
+
+export function optionalPositiveInt(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : positiveInt(value, 0, flag);
+}
+
+/** parseArgs with a usage text in its errors. */
+export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, usage: string) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h', default: false } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+  }
+}
+
+export const MODEL_OPTIONS = {
+  weights: { type: 'string' },
+  backbone: { type: 'string' },
+  size: { type: 'string' },
+} as const;
+
+export const RUN_OPTIONS = {
+  batch: { type: 'string' },
+  threads: { type: 'string' },
+} as const;

@@ -1,0 +1,96 @@
+/** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
+import { resolve } from 'node:path';
+import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { readCollection } from '../data/collections/read.js';
+import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { indexItems } from '../index/indexer.js';
+import { IndexStore } from '../index/store.js';
+import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import type { Command } from './command.js';
+import { MODEL_USAGE, modelIdentity, resolveModel } from './model-options.js';
+import { Progress } from './progress.js';
+
+const USAGE = `histoseek index DIR --db DB [options]
+histoseek index --db DB --remove-slide S | --remove FOLDER
+
+Embeds every image of a collection and stores it in the index DB (a folder). Rerunning, or running
+after a crash, adds only what is missing; running on another collection appends to the index.
+
+  --db DB              the index folder (created if missing)
+  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+${MODEL_USAGE}  --batch N            images per batch (default 16)
+  --threads N          inference threads (default 2)
+  --ann hnsw           also build an HNSW graph for approximate search, and report its recall@10
+  --remove-slide S     remove the items of slide S
+  --remove FOLDER      remove the items indexed from files under FOLDER
+`;
+
+function layoutOption(value: string | undefined): Layout {
+  const layout = value ?? 'folder';
+  if (!isLayout(layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
+  return layout;
+}
+
+function removeItems(db: string, slide: string | undefined, folder: string | undefined): number {
+  const store = IndexStore.open(db, { writable: true });
+  try {
+    const removed = slide !== undefined ? store.remove({ slide }) : store.remove({ under: resolve(folder!) });
+    process.stderr.write(`removed ${removed} items from ${db}\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+export const indexCommand: Command = {
+  name: 'index',
+  summary: 'embed a collection into an index (resumable); remove slides or folders from it',
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      ...MODEL_OPTIONS,
+      ...RUN_OPTIONS,
+      db: { type: 'string' },
+      layout: { type: 'string' },
+      ann: { type: 'string' },
+      'remove-slide': { type: 'string' },
+      remove: { type: 'string' },
+    }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
+    if (values['remove-slide'] !== undefined || values.remove !== undefined) return removeItems(values.db, values['remove-slide'], values.remove);
+    if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
+    if (values.ann !== undefined && values.ann !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${values.ann}'`);
+
+    const collection = await readCollection(positionals[0], layoutOption(values.layout), 'index');
+    const model = await resolveModel({ weights: values.weights, backbone: values.backbone, size: optionalPositiveInt(values.size, '--size') });
+    const store = IndexStore.openOrCreate(values.db, modelIdentity(model, values.weights && resolve(values.weights)));
+    try {
+      const embedder = await OnnxEmbedder.create(model, { threads: positiveInt(values.threads, 2, '--threads') });
+      const pending = collection.items.length - store.storedSources().size;
+      const progress = new Progress('indexing', Math.max(0, Math.min(pending, collection.items.length)), 'images');
+      const report = await indexItems(store, embedder, collection.items, {
+        batchSize: positiveInt(values.batch, 16, '--batch'),
+        extra: { collection: collection.root },
+        onProgress: (n) => progress.advance(n),
+        onFailure: (f) => process.stderr.write(`\nskipped ${f.message}\n`),
+      });
+      progress.finish();
+      await embedder.release();
+      process.stderr.write(
+        `${values.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${store.activeRows().reduce((a, b) => a + b, 0)} items in the index\n`,
+      );
+      if (values.ann === 'hnsw') await buildAnn(store);
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+async function buildAnn(_store: IndexStore): Promise<void> {
+  throw new Error('HNSW building is not wired yet');
+}

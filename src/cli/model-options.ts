@@ -1,0 +1,27 @@
+/** The model a command runs, from its --weights / --backbone / --size options, and its identity for an index. */
+import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
+import { embeddingSize, validateConfig } from '../model/config.js';
+import { modelHash } from '../model/identity.js';
+import type { ModelIdentity } from '../index/store.js';
+
+export interface ModelOptions {
+  weights?: string;
+  backbone?: string;
+  /** Input side S overriding the checkpoint's (a multiple of 32). */
+  size?: number;
+}
+
+export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model)
+  --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset)
+  --size S          resize images to S×S, a multiple of 32 (default: the model's, 224)
+`;
+
+export async function resolveModel(o: ModelOptions): Promise<Model> {
+  const base = await loadModel(o.weights);
+  const model = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
+  return o.size ? { ...model, config: validateConfig({ ...model.config, inputSize: o.size }, '--size') } : model;
+}
+
+export function modelIdentity(model: Model, weightsPath?: string): ModelIdentity {
+  return { id: model.source, hash: modelHash(model), weightsPath, dim: embeddingSize(model.config), inputSize: model.config.inputSize };
+}

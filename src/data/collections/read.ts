@@ -1,0 +1,101 @@
+/**
+ * Reads a collection in one of the supported layouts:
+ * - folder:   ROOT/<class>/**\/image — label = the first-level folder;
+ * - kimia:    Kimia Path24C — scan folders s0…s23 (files may sit deeper) in a training and a test
+ *             tree (`train`/`training`, `test`/`testing`), or directly under ROOT; label = slide = scan;
+ * - pannuke:  PanNuke folds — every `images.npy` with a `types.npy` beside it, rows read in place;
+ * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../image.js';
+import { NpyFile } from '../npy.js';
+import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+async function subfolders(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort(naturalCompare);
+}
+
+/** Image files anywhere below `dir`, sorted. */
+async function imagesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((e) => IMAGE_EXTENSIONS.has(extname(e).toLowerCase())).sort(naturalCompare).map((e) => join(dir, e));
+}
+
+async function classFolders(root: string, pick: (name: string) => boolean = () => true): Promise<CollectionItem[]> {
+  const items: CollectionItem[] = [];
+  for (const label of (await subfolders(root)).filter(pick)) {
+    for (const source of await imagesBelow(join(root, label))) items.push({ source, label });
+  }
+  return items;
+}
+
+const SCAN = /^s\d+$/;
+
+/** The Kimia tree for a role: ROOT itself if it holds scan folders, else its train/test subfolder. */
+async function kimiaTree(root: string, role: Role): Promise<string> {
+  const folders = await subfolders(root);
+  if (folders.some((f) => SCAN.test(f))) return root;
+  const wanted = role === 'index' ? /^(train|training)$/i : /^(test|testing)$/i;
+  const tree = folders.find((f) => wanted.test(f));
+  if (!tree) throw new Error(`${root}: no Kimia scan folders (s0…s23) and no ${role === 'index' ? 'train' : 'test'} folder holding them`);
+  return join(root, tree);
+}
+
+async function readKimia(root: string, role: Role): Promise<CollectionItem[]> {
+  const tree = await kimiaTree(root, role);
+  return (await classFolders(tree, (f) => SCAN.test(f))).map((item) => ({ ...item, slide: item.label }));
+}
+
+async function readPannuke(root: string): Promise<CollectionItem[]> {
+  const entries = (await readdir(root, { recursive: true })).filter((e) => basename(e) === 'images.npy').sort(naturalCompare);
+  const items: CollectionItem[] = [];
+  for (const entry of entries) {
+    const images = join(root, entry);
+    const typesPath = join(dirname(images), 'types.npy');
+    const [imagesFile, typesFile] = [await NpyFile.open(images), await NpyFile.open(typesPath)];
+    try {
+      if (imagesFile.shape.length !== 4 || imagesFile.shape[3] !== 3) throw new Error(`${images}: expected [N, H, W, 3] images, got [${imagesFile.shape.join(', ')}]`);
+      const types = await typesFile.readStrings();
+      if (types.length !== imagesFile.length) throw new Error(`${typesPath}: ${types.length} tissue types for ${imagesFile.length} images in ${images}`);
+      types.forEach((label, row) => items.push({ source: `${images}#${row}`, label }));
+    } finally {
+      await Promise.all([imagesFile.close(), typesFile.close()]);
+    }
+  }
+  return items;
+}
+
+async function readImagenet(root: string): Promise<CollectionItem[]> {
+  const tree = (await isDirectory(join(root, 'train'))) ? join(root, 'train') : root;
+  return classFolders(tree, (f) => /^n\d{8}$/.test(f));
+}
+
+export async function readCollection(root: string, layout: Layout, role: Role = 'index'): Promise<Collection> {
+  const dir = resolve(root);
+  if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
+  const readers: Record<Layout, () => Promise<CollectionItem[]>> = {
+    folder: () => classFolders(dir),
+    kimia: () => readKimia(dir, role),
+    pannuke: () => readPannuke(dir),
+    imagenet: () => readImagenet(dir),
+  };
+  const items = await readers[layout]();
+  if (items.length === 0) throw new Error(`${root}: no images found for layout '${layout}'${layoutHint(layout)}`);
+  return { layout, root: dir, items };
+}
+
+function layoutHint(layout: Layout): string {
+  const hints: Record<Layout, string> = {
+    folder: ' (expected one sub-folder of images per class)',
+    kimia: ' (expected scan folders s0…s23)',
+    pannuke: ' (expected images.npy with types.npy beside it)',
+    imagenet: ' (expected train/<wnid>/*.JPEG)',
+  };
+  return hints[layout];
+}

@@ -1,0 +1,70 @@
+/**
+ * Embeds a collection into an index: skips what the index already holds (so a killed run, rerun,
+ * finishes without recomputing or duplicating anything), decodes the next batch while the model
+ * runs the current one, and commits batch by batch. Unreadable images are recorded and skipped.
+ */
+import type { CollectionItem } from '../data/collections/collection.js';
+import { ItemLoader } from '../data/collections/load.js';
+import type { ImageError } from '../data/image.js';
+import { embedImageFiles } from '../engine/embed-images.js';
+import { EMBEDDING_NAME } from '../engine/onnx-graph.js';
+import type { OnnxEmbedder } from '../engine/onnx-session.js';
+import type { IndexStore, ItemRecord } from './store.js';
+
+export interface IndexReport {
+  /** Items in the collection. */
+  total: number;
+  /** Already in the index before this run. */
+  skipped: number;
+  added: number;
+  failures: ImageError[];
+}
+
+export interface IndexOptions {
+  batchSize: number;
+  /** Called after each batch with the number of items it settled (embedded or failed). */
+  onProgress?: (settled: number) => void;
+  onFailure?: (failure: ImageError) => void;
+  /** Extra columns for each item (e.g. the collection root). */
+  extra?: Partial<ItemRecord>;
+}
+
+/** Divides each row of an n × dim matrix by its L2 norm (spec §1: the index holds f_e / ‖f_e‖). */
+export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(raw.length);
+  for (let r = 0; r < raw.length / dim; r++) {
+    let sum = 0;
+    for (let i = r * dim; i < (r + 1) * dim; i++) sum += raw[i] * raw[i];
+    const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
+    for (let i = r * dim; i < (r + 1) * dim; i++) out[i] = raw[i] * scale;
+  }
+  return out;
+}
+
+export async function indexItems(store: IndexStore, embedder: OnnxEmbedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
+  const stored = store.storedSources();
+  const todo = items.filter((item) => !stored.has(item.source));
+  const bySource = new Map(todo.map((item) => [item.source, item]));
+  const loader = new ItemLoader();
+  const report: IndexReport = { total: items.length, skipped: items.length - todo.length, added: 0, failures: [] };
+  try {
+    const sources = todo.map((item) => item.source);
+    for await (const batch of embedImageFiles(embedder, sources, options.batchSize, (s, size) => loader.load(s, size))) {
+      for (const failure of batch.failures) {
+        store.recordFailure(failure.path, failure.message);
+        report.failures.push(failure);
+        options.onFailure?.(failure);
+      }
+      if (batch.paths.length) {
+        const raw = batch.outputs.get(EMBEDDING_NAME)!.data;
+        const records = batch.paths.map((source) => ({ ...options.extra, ...bySource.get(source)! }));
+        store.append(records, normaliseRows(raw, embedder.dimensions), raw);
+        report.added += batch.paths.length;
+      }
+      options.onProgress?.(batch.paths.length + batch.failures.length);
+    }
+  } finally {
+    await loader.close();
+  }
+  return report;
+}
