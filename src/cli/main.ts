@@ -1,9 +1,11 @@
 /** The `histoseek` command: dispatches to a subcommand. */
 import type { Command } from './command.js';
 import { embedCommand } from './embed.js';
+import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
+import { searchCommand } from './search-cmd.js';
 
-const COMMANDS: Command[] = [embedCommand, indexCommand];
+const COMMANDS: Command[] = [indexCommand, searchCommand, evalCommand, embedCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

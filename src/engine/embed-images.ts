@@ -4,6 +4,7 @@
  */
 import { ImageError, loadRgb, normalizeInto, type RgbImage } from '../data/image.js';
 import type { HostTensor } from '../model/host-tensor.js';
+import { EMBEDDING_NAME } from './onnx-graph.js';
 import type { OnnxEmbedder } from './onnx-session.js';
 
 export interface ImageBatch {
@@ -53,4 +54,32 @@ export async function* embedImageFiles(embedder: OnnxEmbedder, paths: string[], 
     const outputs = batch.paths.length ? await embedder.run(batch.input) : new Map<string, HostTensor>();
     yield { paths: batch.paths, outputs, failures: batch.failures };
   }
+}
+
+export interface EmbeddedSources {
+  /** Sources that embedded, in input order. */
+  sources: string[];
+  /** Their raw descriptors, sources.length × dim. */
+  raw: Float32Array;
+  failures: ImageError[];
+}
+
+/** Embeds every source (unreadable ones are returned as failures), calling `onProgress` per batch. */
+export async function embedAll(embedder: OnnxEmbedder, sources: string[], batchSize: number, load: PixelLoader, onProgress?: (settled: number) => void): Promise<EmbeddedSources> {
+  const ok: string[] = [];
+  const parts: Float32Array[] = [];
+  const failures: ImageError[] = [];
+  for await (const batch of embedImageFiles(embedder, sources, batchSize, load)) {
+    ok.push(...batch.paths);
+    if (batch.paths.length) parts.push(batch.outputs.get(EMBEDDING_NAME)!.data.slice());
+    failures.push(...batch.failures);
+    onProgress?.(batch.paths.length + batch.failures.length);
+  }
+  const raw = new Float32Array(ok.length * embedder.dimensions);
+  let offset = 0;
+  for (const p of parts) {
+    raw.set(p, offset);
+    offset += p.length;
+  }
+  return { sources: ok, raw, failures };
 }

@@ -1,0 +1,126 @@
+/** `histoseek eval`: retrieval figures of an index, under the official Kimia Path24C protocol or leave-one-slide-out. */
+import { basename, dirname, join, resolve } from 'node:path';
+import { isLayout, LAYOUTS } from '../data/collections/collection.js';
+import { readCollection } from '../data/collections/read.js';
+import type { RetrievalMetrics } from '../eval/metrics.js';
+import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
+import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
+import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import type { Command } from './command.js';
+import { openIndex } from './index-model.js';
+import { MODEL_USAGE } from './model-options.js';
+import { Progress } from './progress.js';
+
+const USAGE = `histoseek eval --db DB --queries DIR [options]
+histoseek eval --db DB --leave-one-out [options]
+
+Searches every query against the index and reports η_p, η_w (per-class recall, the paper's
+equation), η_w' (per-class precision, Kimia's CalculateError.py), η_tot = η_p·η_w, Recall@1/5/10,
+mAP@10, majority vote@5 and the confusion matrix. With a Kimia index of the training patches and
+the test patches as queries, this is the official Kimia Path24C protocol.
+
+  --db DB              the index folder
+  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
+  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+  --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
+  -k N                 neighbours per query (default 10)
+  --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB)
+  --json               print the metrics as JSON on stdout
+${MODEL_USAGE}  --batch N            images per batch (default 16)
+  --threads N          inference threads (default 2)
+`;
+
+export function summary(m: RetrievalMetrics): string {
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  return [
+    `η_p ${pct(m.eta_p)}   η_w ${pct(m.eta_w)}   η_tot ${pct(m.eta_tot)}   η_w' ${pct(m.eta_w_precision)}`,
+    `Recall@1 ${pct(m.recall_at_1)}   Recall@5 ${pct(m.recall_at_5)}   Recall@10 ${pct(m.recall_at_10)}   mAP@10 ${pct(m.map_at_10)}   MV@5 ${pct(m.mv_at_5)}`,
+  ].join('\n');
+}
+
+export interface EvalRequest {
+  db: string;
+  queries?: string;
+  layout: string;
+  leaveOneOut: boolean;
+  k: number;
+  report: string;
+  batch: number;
+  threads: number;
+  weights?: string;
+  backbone?: string;
+  size?: number;
+}
+
+/** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
+export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
+  if (!isLayout(o.layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
+  if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
+  const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries') : null;
+  const index = await openIndex(o.db, o);
+  try {
+    let outcome: EvalOutcome;
+    if (collection) {
+      const progress = new Progress('queries', collection.items.length, 'images');
+      outcome = await evaluateQueries(index.store, index.searcher, index.embedder, collection.items, o.k, o.batch, (n) => progress.advance(n));
+      progress.finish();
+      for (const f of outcome.failures) process.stderr.write(`skipped ${f.message}\n`);
+    } else {
+      outcome = await evaluateLeaveOneOut(index.store, index.searcher, o.k);
+    }
+    const items = index.store.allItems().length;
+    const paths = await writeEvalReport(o.report, outcome.metrics, {
+      title: `histoseek retrieval evaluation — ${basename(resolve(o.db))}`,
+      model: index.model.source,
+      database: `${resolve(o.db)} (${items} items)`,
+      queries: collection ? `${collection.root} (${outcome.queries} images, layout ${o.layout})` : `the ${items} indexed items, leave-one-slide-out`,
+      protocol: collection
+        ? o.layout === 'kimia' ? KIMIA_PROTOCOL : "each query's prediction is the label of its nearest indexed item (top-1)"
+        : "leave-one-slide-out: each indexed item queries the others, its own slide's items left out; prediction = label of the nearest",
+      k: o.k,
+    });
+    return { ...outcome, paths };
+  } finally {
+    await index.close();
+  }
+}
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix',
+  usage: USAGE,
+  async run(args) {
+    const { values } = parse(args, {
+      ...MODEL_OPTIONS,
+      ...RUN_OPTIONS,
+      db: { type: 'string' },
+      queries: { type: 'string' },
+      layout: { type: 'string', default: 'folder' },
+      'leave-one-out': { type: 'boolean', default: false },
+      k: { type: 'string', short: 'k' },
+      report: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
+    const outcome = await runEval({
+      db: values.db,
+      queries: values.queries,
+      layout: values.layout!,
+      leaveOneOut: values['leave-one-out']!,
+      k: positiveInt(values.k, 10, '-k'),
+      report: values.report ?? join(dirname(resolve(values.db)), 'report'),
+      batch: positiveInt(values.batch, 16, '--batch'),
+      threads: positiveInt(values.threads, 2, '--threads'),
+      weights: values.weights,
+      backbone: values.backbone,
+      size: optionalPositiveInt(values.size, '--size'),
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify(outcome.metrics)}\n`);
+    else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);
+    return 0;
+  },
+};

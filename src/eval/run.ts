@@ -1,0 +1,59 @@
+/**
+ * An evaluation run: embed the queries (or take them from the index, leave-one-slide-out),
+ * retrieve each query's top k, and score them.
+ */
+import { ItemLoader } from '../data/collections/load.js';
+import type { CollectionItem } from '../data/collections/collection.js';
+import type { ImageError } from '../data/image.js';
+import { embedAll } from '../engine/embed-images.js';
+import type { OnnxEmbedder } from '../engine/onnx-session.js';
+import { normaliseRows } from '../index/indexer.js';
+import type { Exclusion, Searcher } from '../index/searcher.js';
+import type { IndexStore } from '../index/store.js';
+import { evaluateRetrieval, type QueryResult, type RetrievalMetrics } from './metrics.js';
+
+export interface EvalOutcome {
+  metrics: RetrievalMetrics;
+  queries: number;
+  failures: ImageError[];
+}
+
+async function score(searcher: Searcher, store: IndexStore, vectors: Float32Array, labels: string[], k: number, exclude?: Exclusion): Promise<RetrievalMetrics> {
+  const hits = await searcher.search(vectors, labels.length, { k, exclude });
+  const rowLabels = new Map(store.allItems().map((item) => [item.row, item.label]));
+  const results: QueryResult[] = hits.map((ranked, q) => ({ trueLabel: labels[q], neighbours: ranked.map((h) => rowLabels.get(h.row)!) }));
+  return evaluateRetrieval(results, store.labelCounts());
+}
+
+/** Queries from a collection, searched against the whole index (the official Kimia protocol when the index holds the training set). */
+export async function evaluateQueries(
+  store: IndexStore, searcher: Searcher, embedder: OnnxEmbedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
+): Promise<EvalOutcome> {
+  const loader = new ItemLoader();
+  try {
+    const embedded = await embedAll(embedder, queries.map((q) => q.source), batchSize, (s, size) => loader.load(s, size), onProgress);
+    if (embedded.sources.length === 0) throw new Error('no query image could be read');
+    const labelOf = new Map(queries.map((q) => [q.source, q.label]));
+    const metrics = await score(searcher, store, normaliseRows(embedded.raw, store.model.dim), embedded.sources.map((s) => labelOf.get(s)!), k);
+    return { metrics, queries: embedded.sources.length, failures: embedded.failures };
+  } finally {
+    await loader.close();
+  }
+}
+
+/** Every indexed item as a query against the others, leaving out its own slide (itself when it has none). */
+export async function evaluateLeaveOneOut(store: IndexStore, searcher: Searcher, k: number): Promise<EvalOutcome> {
+  const items = store.allItems();
+  const vectors = store.loadVectors();
+  const dim = store.model.dim;
+  const queries = new Float32Array(items.length * dim);
+  items.forEach((item, q) => queries.set(vectors.subarray(item.row * dim, (item.row + 1) * dim), q * dim));
+  const groupOf = (q: number) => (items[q].slide != null ? `slide:${items[q].slide}` : `row:${items[q].row}`);
+  const slideOfRow = new Map(items.map((item) => [item.row, item.slide]));
+  const exclude: Exclusion = {
+    groupOf,
+    excludes: (group, row) => (group.startsWith('slide:') ? `slide:${slideOfRow.get(row)}` === group : `row:${row}` === group),
+  };
+  const metrics = await score(searcher, store, queries, items.map((i) => i.label), k, exclude);
+  return { metrics, queries: items.length, failures: [] };
+}
