@@ -20,6 +20,7 @@ mAP@10, majority vote@5 and the confusion matrix. With a Kimia index of the trai
 the test patches as queries, this is the official Kimia Path24C protocol.
 
   --db DB              the index folder
+  --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
   --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
@@ -50,6 +51,7 @@ export interface EvalRequest {
   weights?: string;
   backbone?: string;
   size?: number;
+  ann?: string;
 }
 
 /** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
@@ -94,6 +96,7 @@ export const evalCommand: Command = {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
       db: { type: 'string' },
+      ann: { type: 'string' },
       queries: { type: 'string' },
       layout: { type: 'string', default: 'folder' },
       'leave-one-out': { type: 'boolean', default: false },
@@ -118,6 +121,7 @@ export const evalCommand: Command = {
       weights: values.weights,
       backbone: values.backbone,
       size: optionalPositiveInt(values.size, '--size'),
+      ann: values.ann,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(outcome.metrics)}\n`);
     else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);

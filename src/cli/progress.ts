@@ -26,6 +26,7 @@ export class Progress {
   }
 
   private draw(now: number): void {
+    if (this.total === 0) return; // nothing to do, nothing to show
     this.drawnCount = this.done;
     const seconds = (now - this.start) / 1000;
     const rate = seconds > 0 ? this.done / seconds : 0;

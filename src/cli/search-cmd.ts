@@ -15,6 +15,7 @@ Ranks the indexed items by similarity to each IMAGE (squared L2 between unit des
 2 − 2·cosine: 0 is identical).
 
   --db DB              the index folder
+  --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
   -k N                 results per query (default 10)
   --exclude-slide S    leave out the items of slide S
   --json               one JSON object per query: { "query", "results": [{ "rank", "distance", "path", "label", "slide" }] }
@@ -44,6 +45,7 @@ export const searchCommand: Command = {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
       db: { type: 'string' },
+      ann: { type: 'string' },
       k: { type: 'string', short: 'k' },
       'exclude-slide': { type: 'string' },
       json: { type: 'boolean', default: false },

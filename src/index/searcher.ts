@@ -2,7 +2,9 @@
  * Search over an index: the query descriptors (normalised) against every live item, exact by
  * default, or through the HNSW graph when the index has one and it is asked for.
  */
-import { ExactSearch } from './exact-search.js';
+import { loadAnn } from './ann.js';
+import { ExactSearch, type SearchHits } from './exact-search.js';
+import type { HnswIndex } from './hnsw.js';
 import type { IndexStore, StoredItem } from './store.js';
 
 export interface Hit {
@@ -31,11 +33,33 @@ export class Searcher {
     private readonly vectors: Float32Array,
     private readonly active: Uint8Array,
     private readonly exact: ExactSearch,
+    private readonly ann: HnswIndex | null,
   ) {}
 
-  static async open(store: IndexStore, options: { threads?: number } = {}): Promise<Searcher> {
+  /** With `ann`, searches go through the index's HNSW graph (approximate) instead of a full scan. */
+  static async open(store: IndexStore, options: { threads?: number; ann?: boolean } = {}): Promise<Searcher> {
+    const ann = options.ann ? loadAnn(store, options.threads) : null;
     const exact = await ExactSearch.create(store.model.dim, { threads: options.threads });
-    return new Searcher(store, store.loadVectors(), store.activeRows(), exact);
+    return new Searcher(store, store.loadVectors(), store.activeRows(), exact, ann);
+  }
+
+  /** HNSW hits with the skipped rows filtered out, or null when too few remain (the exact scan answers then). */
+  private annSearch(ann: HnswIndex, batch: Float32Array, n: number, k: number, skip: (row: number) => boolean): SearchHits | null {
+    const wide = ann.search(batch, Math.min(ann.size, Math.max(4 * k, k + 64)));
+    const ids = new Int32Array(n * k).fill(-1);
+    const distances = new Float32Array(n * k).fill(Infinity);
+    for (let q = 0; q < n; q++) {
+      let kept = 0;
+      for (let j = 0; j < wide.k && kept < k; j++) {
+        const id = wide.ids[q * wide.k + j];
+        if (id < 0 || skip(id)) continue;
+        ids[q * k + kept] = id;
+        distances[q * k + kept] = wide.distances[q * wide.k + j];
+        kept++;
+      }
+      if (kept < Math.min(k, ann.size)) return null;
+    }
+    return { ids, distances, k };
   }
 
   get dim(): number {
@@ -54,7 +78,7 @@ export class Searcher {
       const batch = new Float32Array(group.length * this.dim);
       group.forEach((q, i) => batch.set(queries.subarray(q * this.dim, (q + 1) * this.dim), i * this.dim));
       const skip = (row: number) => !this.active[row] || (o.exclude?.excludes(key, row) ?? false);
-      const hits = await this.exact.search(this.vectors, this.active.length, batch, group.length, o.k, skip);
+      const hits = (this.ann && this.annSearch(this.ann, batch, group.length, o.k, skip)) || (await this.exact.search(this.vectors, this.active.length, batch, group.length, o.k, skip));
       group.forEach((q, i) => {
         const ranked: Hit[] = [];
         for (let j = 0; j < hits.k; j++) {

@@ -178,8 +178,17 @@ export class IndexStore {
     }
   }
 
-  private meta(key: string): string | undefined {
+  meta(key: string): string | undefined {
     return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  /** A file of this index (e.g. the HNSW graph). */
+  path(name: string): string {
+    return join(this.dir, name);
   }
 
   get rows(): number {

@@ -1,0 +1,171 @@
+/**
+ * Confusion-matrix image: an SVG heat map (rows = true label, columns = top-1 prediction) drawn
+ * here and rasterised by sharp (librsvg), so no canvas or plotting dependency is needed.
+ */
+import sharp from 'sharp';
+
+/** The SVG is laid out in user units and rendered at this many pixels per unit, for crisp text. */
+const SCALE = 2;
+const PAD = 16;
+const FONT = 'DejaVu Sans, sans-serif';
+const TITLE_SIZE = 16;
+const NOTE_SIZE = 11;
+const LABEL_SIZE = 11;
+const AXIS_SIZE = 13;
+/** Average DejaVu Sans advance per em (bold runs ~10% wider), to size text bands without measuring glyphs. */
+const CHAR_EM = 0.6;
+const MAX_LABEL_CHARS = 24;
+const NOTE = "numbers: queries; colour: share of the true label's queries (row-normalised)";
+
+/** matplotlib's "Blues": a sequential scale from near-white (0) to dark blue (1). */
+const BLUES: readonly (readonly [number, number, number])[] = [
+  [247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
+  [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107],
+];
+
+export interface ConfusionLayout {
+  /** Image size in pixels. */
+  width: number;
+  height: number;
+  /** Cell side in pixels. */
+  cellSize: number;
+  /** Pixel centre of the cell for true label `row` and predicted label `col`. */
+  cellCenter(row: number, col: number): { x: number; y: number };
+}
+
+interface Geometry {
+  width: number;
+  height: number;
+  cell: number;
+  matrixX: number;
+  matrixY: number;
+  labels: string[];
+  verticalColumnLabels: boolean;
+  columnBand: number;
+}
+
+const textWidth = (text: string, size: number): number => text.length * size * CHAR_EM;
+
+const shorten = (label: string): string =>
+  label.length > MAX_LABEL_CHARS ? `${label.slice(0, MAX_LABEL_CHARS - 1)}…` : label;
+
+/** Cells shrink as classes grow so ~30 classes still fit a screen, within readable bounds. */
+function geometry(labels: readonly string[], title: string): Geometry {
+  const n = labels.length;
+  const cell = Math.max(18, Math.min(48, Math.floor(600 / n)));
+  const shown = labels.map(shorten);
+  const labelWidth = Math.max(...shown.map((l) => textWidth(l, LABEL_SIZE)));
+  // Column labels lie flat when they fit their cell, otherwise they stand upright.
+  const verticalColumnLabels = labelWidth > cell - 4;
+  const columnBand = (verticalColumnLabels ? labelWidth : LABEL_SIZE) + 8;
+  const matrixX = PAD + AXIS_SIZE + 8 + labelWidth + 6;
+  const matrixY = PAD + TITLE_SIZE + 6 + NOTE_SIZE + 12;
+  const width = Math.max(matrixX + n * cell + PAD, textWidth(title, TITLE_SIZE * 1.1) + 2 * PAD, textWidth(NOTE, NOTE_SIZE) + 2 * PAD);
+  const height = matrixY + n * cell + columnBand + AXIS_SIZE + 8 + PAD;
+  return { width: Math.ceil(width), height: Math.ceil(height), cell, matrixX, matrixY, labels: shown, verticalColumnLabels, columnBand };
+}
+
+function checkMatrix(labels: readonly string[], confusion: readonly (readonly number[])[]): void {
+  if (labels.length === 0) throw new RangeError('confusion matrix: no labels');
+  const n = labels.length;
+  if (confusion.length !== n || confusion.some((row) => row.length !== n)) {
+    throw new RangeError(`confusion matrix: expected ${n}×${n} counts for ${n} labels`);
+  }
+  if (confusion.some((row) => row.some((c) => !Number.isInteger(c) || c < 0))) {
+    throw new RangeError('confusion matrix: counts must be non-negative integers');
+  }
+}
+
+/** Where the image for these labels puts each cell, in pixels. */
+export function confusionLayout(labels: readonly string[], title: string): ConfusionLayout {
+  const g = geometry(labels, title);
+  return {
+    width: g.width * SCALE,
+    height: g.height * SCALE,
+    cellSize: g.cell * SCALE,
+    cellCenter: (row, col) => ({
+      x: (g.matrixX + (col + 0.5) * g.cell) * SCALE,
+      y: (g.matrixY + (row + 0.5) * g.cell) * SCALE,
+    }),
+  };
+}
+
+function colourAt(fraction: number): [number, number, number] {
+  const pos = Math.min(1, Math.max(0, fraction)) * (BLUES.length - 1);
+  const i = Math.min(BLUES.length - 2, Math.floor(pos));
+  const t = pos - i;
+  return [0, 1, 2].map((c) => Math.round(BLUES[i][c] + t * (BLUES[i + 1][c] - BLUES[i][c]))) as [number, number, number];
+}
+
+/** WCAG relative luminance, to pick the count's text colour against its cell. */
+function luminance([r, g, b]: [number, number, number]): number {
+  const lin = (v: number) => {
+    const s = v / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+const escapeXml = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+
+const fmt = (v: number): string => String(Math.round(v * 100) / 100);
+
+function confusionSvg(labels: readonly string[], confusion: readonly (readonly number[])[], title: string): string {
+  const g = geometry(labels, title);
+  const n = labels.length;
+  const { cell, matrixX, matrixY } = g;
+  const matrixEnd = matrixY + n * cell;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${g.width * SCALE}" height="${g.height * SCALE}" viewBox="0 0 ${g.width} ${g.height}" font-family="${FONT}">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(title)}</text>`,
+    `<text x="${PAD}" y="${PAD + TITLE_SIZE + 6 + NOTE_SIZE}" font-size="${NOTE_SIZE}" fill="#555555">${escapeXml(NOTE)}</text>`,
+  ];
+
+  confusion.forEach((row, r) => {
+    const rowTotal = row.reduce((sum, c) => sum + c, 0);
+    row.forEach((count, c) => {
+      const colour = colourAt(rowTotal === 0 ? 0 : count / rowTotal);
+      const x = matrixX + c * cell;
+      const y = matrixY + r * cell;
+      parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="rgb(${colour.join(',')})" stroke="#dde3ea" stroke-width="0.5"/>`);
+      const text = String(count);
+      const size = Math.min(cell * 0.42, (cell - 4) / (text.length * CHAR_EM));
+      // Zeros stay legible but faint, so the confusions stand out.
+      const fill = count === 0 ? '#b4bcc6' : luminance(colour) < 0.4 ? '#ffffff' : '#111111';
+      parts.push(`<text x="${fmt(x + cell / 2)}" y="${fmt(y + cell / 2 + size * 0.35)}" font-size="${fmt(size)}" text-anchor="middle" fill="${fill}">${text}</text>`);
+    });
+  });
+  parts.push(`<rect x="${matrixX}" y="${matrixY}" width="${n * cell}" height="${n * cell}" fill="none" stroke="#8a94a0" stroke-width="1"/>`);
+
+  g.labels.forEach((label, i) => {
+    const centre = i * cell + cell / 2;
+    const text = escapeXml(label);
+    parts.push(`<text x="${fmt(matrixX - 6)}" y="${fmt(matrixY + centre + LABEL_SIZE * 0.35)}" font-size="${LABEL_SIZE}" text-anchor="end" fill="#111111">${text}</text>`);
+    const cx = matrixX + centre;
+    parts.push(
+      g.verticalColumnLabels
+        ? `<text transform="translate(${fmt(cx + LABEL_SIZE * 0.35)} ${matrixEnd + 6}) rotate(-90)" font-size="${LABEL_SIZE}" text-anchor="end" fill="#111111">${text}</text>`
+        : `<text x="${fmt(cx)}" y="${matrixEnd + 4 + LABEL_SIZE}" font-size="${LABEL_SIZE}" text-anchor="middle" fill="#111111">${text}</text>`,
+    );
+  });
+
+  const matrixMid = n * cell / 2;
+  parts.push(
+    `<text x="${fmt(matrixX + matrixMid)}" y="${fmt(matrixEnd + g.columnBand + AXIS_SIZE)}" font-size="${AXIS_SIZE}" font-weight="bold" text-anchor="middle" fill="#111111">predicted</text>`,
+    `<text transform="translate(${PAD + AXIS_SIZE} ${fmt(matrixY + matrixMid)}) rotate(-90)" font-size="${AXIS_SIZE}" font-weight="bold" text-anchor="middle" fill="#111111">true</text>`,
+    '</svg>',
+  );
+  return parts.join('\n');
+}
+
+/** The confusion matrix (rows true, columns predicted) as a PNG; confusionLayout gives its geometry. */
+export async function renderConfusionPng(
+  labels: readonly string[],
+  confusion: readonly (readonly number[])[],
+  title: string,
+): Promise<Buffer> {
+  checkMatrix(labels, confusion);
+  return sharp(Buffer.from(confusionSvg(labels, confusion, title)), { density: 72 }).png().toBuffer();
+}

@@ -1,0 +1,186 @@
+/**
+ * Exact k-nearest-neighbour search over L2-normalised descriptors.
+ *
+ * Scores are one matrix product Q·Xᵀ followed by TopK, run as a two-node ONNX graph on
+ * onnxruntime's MLAS GEMM: multi-threaded, and at the machine's memory bandwidth for a single query.
+ * The database is a graph input fed each call as an `ort.Tensor` over a view of the caller's store,
+ * so nothing is copied; an initializer would be prepacked by onnxruntime (a second copy of the store)
+ * for a gain of under 15%. The store is scanned in chunks of rows and the query batch in blocks, so
+ * the score matrix onnxruntime materialises stays bounded whatever the store's size; per-chunk top-k
+ * lists are merged here. usearch's exactSearch is ~20% slower for one query, ten times slower per
+ * query in batches, and reads typed-array views from their buffer's start (it ignores byteOffset),
+ * so it is not used; a plain JS loop is five times slower for one query.
+ *
+ * For unit vectors the squared L2 distance is 2 − 2·cos; that is what is reported, as FAISS
+ * IndexFlatL2 does. Results are ordered by distance, then id, so they are deterministic.
+ */
+import * as ort from 'onnxruntime-node';
+import onnxProto, { type onnx as proto } from 'onnx-proto';
+
+// onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
+const { onnx } = onnxProto;
+
+export interface SearchHits {
+  /** [queries × k], row-major; -1 where fewer than k items qualify. */
+  ids: Int32Array;
+  /** Squared L2 distances, aligned with `ids`; Infinity where the id is -1. */
+  distances: Float32Array;
+  k: number;
+}
+
+export interface ExactSearchOptions {
+  /** Intra-op threads (default: 2, this project's reference machine). */
+  threads?: number;
+  /** Database rows scored per graph run (default 65 536). */
+  chunkRows?: number;
+}
+
+const DEFAULT_CHUNK_ROWS = 65536;
+/** Caps the scores onnxruntime holds for one run (query block × chunk rows) at 64 MiB. */
+const MAX_SCORES_PER_RUN = 1 << 24;
+const MAX_ID = 2 ** 31 - 1;
+
+const QUERIES = 'queries';
+const DATABASE = 'database';
+const K = 'k';
+const SCORES = 'scores';
+const INDICES = 'indices';
+
+function tensorInfo(name: string, elemType: number, dims: (number | string)[]): proto.IValueInfoProto {
+  const dim = dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  return { name, type: { tensorType: { elemType, shape: { dim } } } };
+}
+
+function intAttribute(name: string, i: number): proto.IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.INT, i };
+}
+
+/** queries [Q, dim], database [N, dim], k [1] → the k largest cosines per query and their rows, best first. */
+function buildSearchGraph(dim: number): Uint8Array {
+  const { FLOAT, INT64 } = onnx.TensorProto.DataType;
+  const model: proto.IModelProto = {
+    irVersion: 9,
+    producerName: 'histoseek',
+    opsetImport: [{ domain: '', version: 20 }],
+    graph: {
+      name: 'exact_search',
+      node: [
+        { opType: 'Gemm', input: [QUERIES, DATABASE], output: ['cosines'], name: 'cosines', attribute: [intAttribute('transB', 1)] },
+        // ONNX TopK keeps the lower index first among equal values, so chunks come back deterministic.
+        { opType: 'TopK', input: ['cosines', K], output: [SCORES, INDICES], name: 'topk', attribute: [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)] },
+      ],
+      input: [tensorInfo(QUERIES, FLOAT, ['Q', dim]), tensorInfo(DATABASE, FLOAT, ['N', dim]), tensorInfo(K, INT64, [1])],
+      output: [tensorInfo(SCORES, FLOAT, ['Q', 'K']), tensorInfo(INDICES, INT64, ['Q', 'K'])],
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/** Each query's best k so far, sorted by (distance, id); new candidates are insertion-sorted in. */
+class BestK {
+  readonly ids: Int32Array;
+  readonly distances: Float32Array;
+
+  constructor(
+    nQueries: number,
+    readonly k: number,
+  ) {
+    this.ids = new Int32Array(nQueries * k).fill(-1);
+    this.distances = new Float32Array(nQueries * k).fill(Infinity);
+  }
+
+  /** The distance a candidate of `query` must not exceed to be kept. */
+  worst(query: number): number {
+    return this.distances[query * this.k + this.k - 1];
+  }
+
+  offer(query: number, id: number, distance: number): void {
+    const base = query * this.k;
+    const { ids, distances } = this;
+    let slot = this.k - 1;
+    const before = (i: number) => distance < distances[i] || (distance === distances[i] && (ids[i] === -1 || id < ids[i]));
+    if (!before(base + slot)) return;
+    while (slot > 0 && before(base + slot - 1)) {
+      ids[base + slot] = ids[base + slot - 1];
+      distances[base + slot] = distances[base + slot - 1];
+      slot--;
+    }
+    ids[base + slot] = id;
+    distances[base + slot] = distance;
+  }
+}
+
+export class ExactSearch {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly dim: number,
+    readonly chunkRows: number,
+  ) {}
+
+  static async create(dim: number, options: ExactSearchOptions = {}): Promise<ExactSearch> {
+    const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    if (!Number.isInteger(dim) || dim < 1) throw new Error(`dimension must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
+    const session = await ort.InferenceSession.create(buildSearchGraph(dim), {
+      intraOpNumThreads: options.threads ?? 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    return new ExactSearch(session, dim, chunkRows);
+  }
+
+  /**
+   * The k nearest rows of `database` (count × dim, row-major; ids are row positions) to each of
+   * `nQueries` rows of `queries`. Rows for which `exclude` is true never appear; each chunk's TopK
+   * is widened by the number of excluded rows it holds, so k valid rows come back whenever that many exist.
+   */
+  async search(database: Float32Array, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
+    const { dim, chunkRows } = this;
+    if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
+    if (!Number.isInteger(count) || count < 0 || count > MAX_ID) throw new Error(`count must be an integer in [0, 2^31), got ${count}`);
+    if (!Number.isInteger(nQueries) || nQueries < 0) throw new Error(`nQueries must be a non-negative integer, got ${nQueries}`);
+    if (database.length < count * dim) throw new Error(`database holds ${database.length / dim} rows of ${dim}, fewer than count ${count}`);
+    if (queries.length < nQueries * dim) throw new Error(`queries hold ${queries.length / dim} rows of ${dim}, fewer than nQueries ${nQueries}`);
+
+    const best = new BestK(nQueries, k);
+    const chunks: { start: number; rows: number; width: number }[] = [];
+    for (let start = 0; start < count; start += chunkRows) {
+      const rows = Math.min(chunkRows, count - start);
+      let excluded = 0;
+      if (exclude) for (let id = start; id < start + rows; id++) if (exclude(id)) excluded++;
+      chunks.push({ start, rows, width: Math.min(rows, k + excluded) });
+    }
+
+    const queryBlock = Math.max(1, Math.floor(MAX_SCORES_PER_RUN / Math.min(chunkRows, Math.max(count, 1))));
+    for (let q0 = 0; q0 < nQueries; q0 += queryBlock) {
+      const blockSize = Math.min(queryBlock, nQueries - q0);
+      const queryTensor = new ort.Tensor('float32', queries.subarray(q0 * dim, (q0 + blockSize) * dim), [blockSize, dim]);
+      for (const { start, rows, width } of chunks) {
+        const out = await this.session.run({
+          [QUERIES]: queryTensor,
+          [DATABASE]: new ort.Tensor('float32', database.subarray(start * dim, (start + rows) * dim), [rows, dim]),
+          [K]: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
+        });
+        const scores = out[SCORES].data as Float32Array;
+        const indices = out[INDICES].data as BigInt64Array;
+        for (let q = 0; q < blockSize; q++) {
+          const query = q0 + q;
+          for (let j = q * width; j < (q + 1) * width; j++) {
+            // Math.fround: rank by the float32 distance that is reported.
+            const distance = Math.fround(Math.max(0, 2 - 2 * scores[j]));
+            // Candidates come best first, so once one is strictly worse than the k-th, all the rest are.
+            if (distance > best.worst(query)) break;
+            const id = start + Number(indices[j]);
+            if (!exclude?.(id)) best.offer(query, id, distance);
+          }
+        }
+      }
+    }
+    return { ids: best.ids, distances: best.distances, k };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
+import { HnswIndex, recallAt } from '../src/index/hnsw.js';
+import { Random } from '../src/util/random.js';
+
+function unitVectors(count: number, dim: number, seed: number): Float32Array {
+  const data = new Random(seed).fillNormal(new Float32Array(count * dim));
+  for (let i = 0; i < count; i++) {
+    const row = data.subarray(i * dim, (i + 1) * dim);
+    let norm = 0;
+    for (const v of row) norm += v * v;
+    const scale = 1 / Math.sqrt(norm);
+    for (let j = 0; j < dim; j++) row[j] *= scale;
+  }
+  return data;
+}
+
+/** Brute force in float64: squared L2 distances, sorted by (distance, id). */
+function reference(database: Float32Array, count: number, queries: Float32Array, nQueries: number, dim: number, k: number, exclude?: (id: number) => boolean): SearchHits {
+  const ids = new Int32Array(nQueries * k).fill(-1);
+  const distances = new Float32Array(nQueries * k).fill(Infinity);
+  for (let q = 0; q < nQueries; q++) {
+    const all: { id: number; distance: number }[] = [];
+    for (let id = 0; id < count; id++) {
+      if (exclude?.(id)) continue;
+      let distance = 0;
+      for (let j = 0; j < dim; j++) distance += (database[id * dim + j] - queries[q * dim + j]) ** 2;
+      all.push({ id, distance });
+    }
+    all.sort((a, b) => a.distance - b.distance || a.id - b.id);
+    all.slice(0, k).forEach(({ id, distance }, j) => {
+      ids[q * k + j] = id;
+      distances[q * k + j] = distance;
+    });
+  }
+  return { ids, distances, k };
+}
+
+function assertSameHits(actual: SearchHits, expected: SearchHits): void {
+  assert.equal(actual.k, expected.k);
+  assert.deepEqual(Array.from(actual.ids), Array.from(expected.ids));
+  actual.distances.forEach((d, i) => {
+    const e = expected.distances[i];
+    if (e === Infinity) assert.equal(d, Infinity, `distance ${i}`);
+    else assert.ok(Math.abs(d - e) <= 1e-4, `distance ${i}: ${d} vs ${e}`);
+  });
+}
+
+describe('ExactSearch', () => {
+  const dim = 512;
+  const count = 2500; // 3 chunks of 1000 rows, the last one partial
+  const database = unitVectors(count, dim, 1);
+  const queries = unitVectors(16, dim, 2);
+  let search: ExactSearch;
+
+  before(async () => {
+    search = await ExactSearch.create(dim, { chunkRows: 1000 });
+  });
+  after(() => search.release());
+
+  test('a single query matches brute force', async () => {
+    const hits = await search.search(database, count, queries, 1, 10);
+    assertSameHits(hits, reference(database, count, queries, 1, dim, 10));
+  });
+
+  test('a batch matches brute force, across chunk boundaries', async () => {
+    const hits = await search.search(database, count, queries, 16, 10);
+    assertSameHits(hits, reference(database, count, queries, 16, dim, 10));
+  });
+
+  test('more queries than one run holds are split into blocks', async () => {
+    const wide = await ExactSearch.create(dim, { chunkRows: 1 << 20 }); // 16 queries per run
+    try {
+      const many = unitVectors(40, dim, 3);
+      assertSameHits(await wide.search(database, 300, many, 40, 5), reference(database, 300, many, 40, dim, 5));
+    } finally {
+      await wide.release();
+    }
+  });
+
+  test('k larger than count pads with -1 and Infinity', async () => {
+    const hits = await search.search(database, 7, queries, 2, 10);
+    assertSameHits(hits, reference(database, 7, queries, 2, dim, 10));
+    assert.deepEqual(Array.from(hits.ids.subarray(7, 10)), [-1, -1, -1]);
+  });
+
+  test('an empty store returns no hits', async () => {
+    const hits = await search.search(database, 0, queries, 1, 3);
+    assert.deepEqual(Array.from(hits.ids), [-1, -1, -1]);
+  });
+
+  test('exclude drops rows and still returns k valid ones', async () => {
+    // Every third row, and all but four rows of the middle chunk (whose TopK must widen to its full size).
+    const exclude = (id: number) => id % 3 === 0 || (id >= 1000 && id < 1996);
+    const hits = await search.search(database, count, queries, 16, 10, exclude);
+    assertSameHits(hits, reference(database, count, queries, 16, dim, 10, exclude));
+    assert.ok(hits.ids.every((id) => id !== -1 && !exclude(id)));
+  });
+
+  test('exclude with fewer valid rows than k pads the rest', async () => {
+    const exclude = (id: number) => id !== 42 && id !== 2499;
+    const hits = await search.search(database, count, queries, 1, 4, exclude);
+    assert.deepEqual(new Set(hits.ids.subarray(0, 2)), new Set([42, 2499]));
+    assert.deepEqual(Array.from(hits.ids.subarray(2)), [-1, -1]);
+  });
+
+  test('a stored vector finds itself first at distance ≈ 0', async () => {
+    const rows = [0, 999, 1000, 2499];
+    const probe = new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => probe.set(database.subarray(row * dim, (row + 1) * dim), i * dim));
+    const hits = await search.search(database, count, probe, rows.length, 3);
+    rows.forEach((row, i) => {
+      assert.equal(hits.ids[i * 3], row);
+      assert.ok(hits.distances[i * 3] < 1e-5, `self distance ${hits.distances[i * 3]}`);
+    });
+  });
+
+  test('the store may be a view into a larger buffer', async () => {
+    const padded = new Float32Array((count + 3) * dim);
+    padded.set(database, 3 * dim);
+    const hits = await search.search(padded.subarray(3 * dim), count, queries.subarray(dim), 2, 10);
+    assertSameHits(hits, reference(database, count, queries.subarray(dim), 2, dim, 10));
+  });
+
+  test('rejects arrays shorter than the counts say', async () => {
+    await assert.rejects(search.search(database, count + 1, queries, 1, 10), /fewer than count/);
+    await assert.rejects(search.search(database, count, queries, 17, 10), /fewer than nQueries/);
+    await assert.rejects(search.search(database, count, queries, 1, 0), /k must be/);
+  });
+});
+
+describe('HnswIndex', () => {
+  const dim = 512;
+  const count = 5000;
+  const database = unitVectors(count, dim, 11);
+  const queries = unitVectors(100, dim, 12);
+  const ids = Int32Array.from({ length: count }, (_, i) => i);
+  // Random 512-d vectors are HNSW's hard case: M 16 with ef 128 reaches only ~0.75 here.
+  const options = { connectivity: 32, expansionAdd: 200, expansionSearch: 256 };
+  let exact: SearchHits;
+  let dir: string;
+
+  before(async () => {
+    const search = await ExactSearch.create(dim);
+    exact = await search.search(database, count, queries, 100, 10);
+    await search.release();
+    dir = await mkdtemp(path.join(tmpdir(), 'histoseek-hnsw-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  for (const metric of ['cos', 'l2sq'] as const) {
+    test(`recall@10 ≥ 0.9 on 5k random vectors (${metric}), distances in squared L2`, () => {
+      const index = new HnswIndex(dim, { ...options, metric });
+      index.add(ids, database);
+      assert.equal(index.size, count);
+      const ann = index.search(queries, 10);
+      const recall = recallAt(10, exact, ann);
+      assert.ok(recall >= 0.9, `recall@10 ${recall}`);
+      // Where both found the same top hit, they agree on its distance.
+      for (let q = 0; q < 100; q++) {
+        if (ann.ids[q * 10] === exact.ids[q * 10]) assert.ok(Math.abs(ann.distances[q * 10] - exact.distances[q * 10]) < 1e-4);
+      }
+    });
+  }
+
+  test('save and load round-trip gives the same results', async () => {
+    const index = new HnswIndex(dim, options);
+    index.add(ids, database);
+    const file = path.join(dir, 'index.usearch');
+    await index.save(file);
+    assert.deepEqual(await readdir(dir), ['index.usearch'], 'no temporary file left behind');
+    const loaded = HnswIndex.load(file, dim, options);
+    assert.equal(loaded.size, count);
+    const before = index.search(queries, 10);
+    const afterLoad = loaded.search(queries, 10);
+    assert.deepEqual(Array.from(afterLoad.ids), Array.from(before.ids));
+    assert.deepEqual(Array.from(afterLoad.distances), Array.from(before.distances));
+    assert.throws(() => HnswIndex.load(file, 256, options), /512-d/);
+  });
+
+  test('a single query and a query beyond the index size', () => {
+    const index = new HnswIndex(dim, options);
+    index.add([7, 8, 9], database.subarray(0, 3 * dim));
+    const hits = index.search(database.subarray(dim, 2 * dim), 5);
+    assert.equal(hits.ids[0], 8);
+    assert.ok(hits.distances[0] < 1e-5);
+    assert.deepEqual(new Set(hits.ids.subarray(0, 3)), new Set([7, 8, 9]));
+    assert.deepEqual(Array.from(hits.ids.subarray(3)), [-1, -1]);
+  });
+});
+
+test('recallAt counts exact ids the approximate search found', () => {
+  const exact: SearchHits = { ids: Int32Array.of(1, 2, 3, 4, 5, -1), distances: new Float32Array(6), k: 3 };
+  const ann: SearchHits = { ids: Int32Array.of(3, 1, 9, 4, -1, -1), distances: new Float32Array(6), k: 3 };
+  assert.equal(recallAt(3, exact, ann), 3 / 5);
+  assert.equal(recallAt(1, exact, ann), 1 / 2);
+});
