@@ -38,8 +38,8 @@ export function paintFat(
   // Distance from a point to its nearest wall and that wall's unit normal: the wall is the bisector
   // of the two nearest sites.
   const probe = (x: number, y: number): { toWall: number; nx: number; ny: number } => {
-    const px = x + 6 * warp.at(x / 70, y / 70);
-    const py = y + 6 * warp.at(x / 70 + 40.5, y / 70 - 13.2);
+    const px = x + 14 * warp.fbm(x / 90, y / 90, 2);
+    const py = y + 14 * warp.fbm(x / 90 + 40.5, y / 90 - 13.2, 2);
     const gc = Math.floor(px / s) + 1;
     const gr = Math.floor(py / s) + 1;
     let best = Infinity;
@@ -74,7 +74,9 @@ export function paintFat(
       const w = Math.min(1, Math.max(0, half + 0.5 - probe(x, y).toWall));
       if (w <= 0) continue;
       const i = y * width + x;
-      d.e[i] = Math.max(d.e[i]!, style.eosin * w);
+      // Walls vary in stain uptake along their length.
+      const tone = 0.75 + 0.45 * warp.at(x / 25 - 7.7, y / 25 + 3.1);
+      d.e[i] = Math.max(d.e[i]!, style.eosin * tone * w);
       d.h[i] = Math.max(d.h[i]!, 0.06 * w);
     }
   }

@@ -16,7 +16,7 @@ export interface Nucleus {
   chromatin: number;
   /** 0 = solid, 1 = pale open centre with a dark nuclear membrane (atypical tumour nuclei). */
   vesicular: number;
-  /** Relative wobble of the outline: 0 = ellipse, 0.3 = clearly irregular. */
+  /** Relative wobble of the outline, in [0, 1): 0 = ellipse, 0.3 = clearly irregular. */
   irregular: number;
   /** Nucleolus OD (0 = none), drawn slightly off centre. */
   nucleolus: number;
@@ -27,7 +27,9 @@ export interface Nucleus {
 export function stampNucleus(d: Density, n: Nucleus, tex: ValueNoise): void {
   const cos = Math.cos(n.angle);
   const sin = Math.sin(n.angle);
-  const reach = n.a * (1 + n.irregular) + 1.5;
+  // The outline wobble divides the radius by up to (1 − irregular), which is how far it can reach.
+  const grow = 1 / (1 - n.irregular);
+  const reach = n.a * grow + 1.5;
   const x0 = Math.max(0, Math.floor(n.x - reach));
   const x1 = Math.min(d.width - 1, Math.ceil(n.x + reach));
   const y0 = Math.max(0, Math.floor(n.y - reach));
@@ -48,7 +50,7 @@ export function stampNucleus(d: Density, n: Nucleus, tex: ValueNoise): void {
       const u = dx * cos + dy * sin;
       const v = -dx * sin + dy * cos;
       let r = Math.sqrt(u * invA * (u * invA) + v * invB * (v * invB));
-      if (r > 1 + n.irregular + 1.5 * invB) continue;
+      if (r > grow + 1.5 * invB) continue;
       if (n.irregular > 0) r *= 1 + n.irregular * tex.at(ox + u * 0.18, oy + v * 0.18);
       // Anti-aliased edge about one pixel wide.
       const cover = Math.min(1, Math.max(0, (1 - r) * n.b + 0.5));

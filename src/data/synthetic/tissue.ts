@@ -13,12 +13,12 @@ import { between, jitteredGrid } from './rand.js';
 export const TISSUE_CLASSES = ['tumour', 'stroma', 'lymphocytes', 'adipose', 'mucosa', 'debris'] as const;
 export type TissueClass = (typeof TISSUE_CLASSES)[number];
 
-export function isTissueClass(value: string): value is TissueClass {
-  return (TISSUE_CLASSES as readonly string[]).includes(value);
-}
-
 /** Render `width × height` of tissue of one class. */
 export function renderTissue(cls: TissueClass, width: number, height: number, rng: Random): Density {
+  if (!Object.hasOwn(RENDERERS, cls)) throw new RangeError(`unknown tissue class ${JSON.stringify(cls)}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`tissue size must be positive integers, got ${width}×${height}`);
+  }
   const d = createDensity(width, height);
   RENDERERS[cls](d, rng);
   return d;
@@ -56,9 +56,9 @@ function inside(d: Density, x: number, y: number): number {
  *  vesicular nuclei with nucleoli; thin desmoplastic stroma between them; dirty necrosis in some lumens. */
 function drawTumour(d: Density, rng: Random): void {
   const { width, height } = d;
-  new FibreField(rng, { eosin: 0.5, haematoxylin: 0.1, spacing: 13, waviness: 6, clefts: 0.35 }).paint(d);
-  const glands = jitteredGrid(rng, width, height, 170, 0.4).map(([x, y]) =>
-    makeGland(rng, x, y, rng.uniform() < 0.25 ? between(rng, 2, 6) : between(rng, 12, 45), between(rng, 40, 70), 0.45),
+  new FibreField(rng, { eosin: 0.6, haematoxylin: 0.1, thickness: 9, waviness: 40, clefts: 0.5 }).paint(d);
+  const glands = jitteredGrid(rng, width, height, 135, 0.45).map(([x, y]) =>
+    makeGland(rng, x, y, rng.uniform() < 0.2 ? between(rng, 3, 8) : between(rng, 15, 50), between(rng, 38, 60), 0.5),
   );
   const map = rasterGlands(width, height, glands);
   const tex = new ValueNoise(rng);
@@ -84,7 +84,8 @@ function drawTumour(d: Density, rng: Random): void {
       if (d.e[i]! > 0.12 && rng.uniform() < 0.25) stampNucleus(d, fragment(rng, x, y), tex);
       continue;
     }
-    if (map.zone[i] !== EPITHELIUM || rng.uniform() < 0.12) continue;
+    // Nuclei crowd the basal two thirds; the apical cytoplasm next to the lumen stays pink.
+    if (map.zone[i] !== EPITHELIUM || map.depth[i]! < 0.28 || rng.uniform() < 0.1) continue;
     const a = 6 * Math.exp(0.22 * rng.normal());
     stampNucleus(
       d,
@@ -92,9 +93,9 @@ function drawTumour(d: Density, rng: Random): void {
         a: Math.min(15, a * between(rng, 1, 1.6)),
         b: a * between(rng, 0.55, 0.85),
         angle: depthAngle(map, width, height, x, y) + 0.35 * rng.normal(),
-        density: between(rng, 0.85, 1.3),
+        density: between(rng, 1.0, 1.5),
         chromatin: between(rng, 0.5, 0.9),
-        vesicular: between(rng, 0.3, 0.8),
+        vesicular: between(rng, 0.2, 0.7),
         irregular: between(rng, 0.08, 0.22),
         nucleolus: rng.uniform() < 0.5 ? between(rng, 1.5, 1.9) : 0,
       }),
@@ -123,10 +124,10 @@ function fragment(rng: Random, x: number, y: number): Nucleus {
 function drawStroma(d: Density, rng: Random): void {
   const { width, height } = d;
   const fibres = new FibreField(rng, {
-    eosin: between(rng, 0.5, 0.7),
+    eosin: between(rng, 0.6, 0.9),
     haematoxylin: 0.08,
-    spacing: between(rng, 12, 20),
-    waviness: between(rng, 4, 9),
+    thickness: between(rng, 8, 14),
+    waviness: between(rng, 25, 60),
     clefts: between(rng, 0.4, 0.8),
   });
   fibres.paint(d);
@@ -159,7 +160,7 @@ function drawCapillary(d: Density, rng: Random, x: number, y: number, tex: Value
   const r = between(rng, 8, 18);
   blendDisc(d, x, y, r + 2, 0.08, 0.55);
   blendDisc(d, x, y, r, 0, 0.02);
-  const cells = Math.round((r * r) / 25);
+  const cells = Math.round((r * r) / 12);
   for (let k = 0; k < cells; k++) {
     const t = between(rng, 0, 2 * Math.PI);
     const q = Math.sqrt(rng.uniform()) * (r - 3);
@@ -242,7 +243,7 @@ function drawAdipose(d: Density, rng: Random): void {
   const cell = between(rng, 110, 170);
   const count = Math.round((width * height) / (cell * cell * 3));
   const tex = new ValueNoise(rng);
-  for (const p of paintFat(d, rng, { cell, wall: between(rng, 1.6, 2.6), eosin: 0.55 }, count)) {
+  for (const p of paintFat(d, rng, { cell, wall: between(rng, 1.2, 2.0), eosin: 0.5 }, count)) {
     stampNucleus(
       d,
       nucleus(p.x, p.y, {
@@ -268,35 +269,35 @@ function drawMucosa(d: Density, rng: Random): void {
   for (let i = 0; i < width * height; i++) {
     const x = i % width;
     const y = (i - x) / width;
-    d.e[i] = 0.3 * (1 + 0.3 * tex.fbm(x / 15, y / 15, 2));
-    d.h[i] = 0.13;
+    d.e[i] = 0.34 * (1 + 0.3 * tex.fbm(x / 15, y / 15, 2));
+    d.h[i] = 0.17;
   }
   const spacing = between(rng, 130, 160);
-  const glands = jitteredGrid(rng, width, height, spacing, 0.12).map(([x, y]) =>
-    makeGland(rng, x, y, between(rng, 7, 14), spacing * between(rng, 0.3, 0.36), 0.12),
+  const glands = jitteredGrid(rng, width, height, spacing, 0.2).map(([x, y]) =>
+    makeGland(rng, x, y, between(rng, 8, 16), spacing * between(rng, 0.3, 0.36), 0.15),
   );
   const map = rasterGlands(width, height, glands);
   for (let i = 0; i < width * height; i++) {
     if (map.zone[i] === EPITHELIUM) {
-      d.e[i] = 0.28;
-      d.h[i] = 0.08;
+      d.e[i] = 0.25;
+      d.h[i] = 0.07;
     } else if (map.zone[i] === LUMEN) {
       d.e[i] = 0.03;
-      d.h[i] = 0.05;
+      d.h[i] = 0.06;
     }
   }
-  for (const [x, y] of jitteredGrid(rng, width, height, 12, 0.3)) {
+  for (const [x, y] of jitteredGrid(rng, width, height, 10, 0.3)) {
     const i = inside(d, x, y);
     if (i < 0 || map.zone[i] !== EPITHELIUM) continue;
     const depth = map.depth[i]!;
-    // Goblet mucin: pale grey-blue vacuoles in the apical half of the epithelium.
-    if (depth > 0.12 && depth < 0.6 && rng.uniform() < 0.8) blendDisc(d, x, y, between(rng, 4.5, 6.5), 0.1, 0.06);
+    // Goblet mucin: pale grey-blue vacuoles packed into the apical two thirds of the epithelium.
+    if (depth > 0.08 && depth < 0.68 && rng.uniform() < 0.9) blendDisc(d, x, y, between(rng, 4.2, 5.8), 0.17, 0.05);
   }
-  for (const [x, y] of jitteredGrid(rng, width, height, 7, 0.3)) {
+  for (const [x, y] of jitteredGrid(rng, width, height, 5.5, 0.3)) {
     const i = inside(d, x, y);
     if (i < 0) continue;
     const depth = map.depth[i]!;
-    if (map.zone[i] === EPITHELIUM && depth > 0.72 && depth < 0.95 && rng.uniform() < 0.7) {
+    if (map.zone[i] === EPITHELIUM && depth > 0.76 && depth < 0.95 && rng.uniform() < 0.85) {
       stampNucleus(
         d,
         nucleus(x, y, {
@@ -341,10 +342,10 @@ function drawDebris(d: Density, rng: Random): void {
   for (let i = 0; i < width * height; i++) {
     const x = i % width;
     const y = (i - x) / width;
-    const amount = smoothstep(-0.35, 0.3, patch.fbm(x / 70, y / 70, 4));
+    const amount = 0.15 + 0.85 * smoothstep(-0.45, 0.2, patch.fbm(x / 70, y / 70, 4));
     const grain = 0.55 + 0.45 * tex.at(x / 2.2, y / 2.2);
-    const strand = smoothstep(0.2, 0.45, mucus.fbm(x / 160, y / 40, 3));
-    d.e[i] = amount * 0.5 * grain * (1 - strand) + strand * 0.08;
+    const strand = 0.8 * smoothstep(0.1, 0.5, mucus.fbm(x / 160, y / 40, 4));
+    d.e[i] = amount * 0.65 * grain * (1 - strand) + strand * 0.08;
     d.h[i] = amount * 0.17 * grain * (1 - strand) + strand * 0.18 * (0.7 + 0.3 * grain);
   }
   for (const [x, y] of jitteredGrid(rng, width, height, 30, 0.45)) {
