@@ -4,11 +4,11 @@ import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.j
 import { readCollection } from '../data/collections/read.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
 import { buildAnn } from '../index/ann.js';
-import { indexItems } from '../index/indexer.js';
+import { indexItems, type IndexReport } from '../index/indexer.js';
 import { IndexStore } from '../index/store.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE, modelIdentity, resolveModel } from './model-options.js';
+import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 import { Progress } from './progress.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
@@ -43,6 +43,44 @@ function removeItems(db: string, slide: string | undefined, folder: string | und
   }
 }
 
+export interface IndexRequest extends ModelOptions {
+  root: string;
+  layout: Layout;
+  db: string;
+  batch: number;
+  threads: number;
+  ann: boolean;
+}
+
+/** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
+export async function runIndex(o: IndexRequest): Promise<IndexReport> {
+  const collection = await readCollection(o.root, o.layout, 'index');
+  const model = await resolveModel(o);
+  const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)));
+  try {
+    const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
+    const stored = store.storedSources();
+    const progress = new Progress('indexing', collection.items.filter((i) => !stored.has(i.source)).length, 'images');
+    const report = await indexItems(store, embedder, collection.items, {
+      batchSize: o.batch,
+      extra: { collection: collection.root },
+      onProgress: (n) => progress.advance(n),
+      onFailure: (f) => process.stderr.write(`\nskipped ${f.message}\n`),
+    });
+    progress.finish();
+    await embedder.release();
+    const live = store.activeRows().reduce((a, b) => a + b, 0);
+    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index\n`);
+    if (o.ann) {
+      const ann = await buildAnn(store, o.threads);
+      process.stderr.write(`HNSW graph of ${ann.items} items written; recall@10 against exact search: ${(100 * ann.recallAt10).toFixed(1)}% (${ann.queries} indexed items as queries)\n`);
+    }
+    return report;
+  } finally {
+    store.close();
+  }
+}
+
 export const indexCommand: Command = {
   name: 'index',
   summary: 'embed a collection into an index (resumable); remove slides or folders from it',
@@ -66,32 +104,18 @@ export const indexCommand: Command = {
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
     if (values.ann !== undefined && values.ann !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${values.ann}'`);
 
-    const collection = await readCollection(positionals[0], layoutOption(values.layout), 'index');
-    const model = await resolveModel({ weights: values.weights, backbone: values.backbone, size: optionalPositiveInt(values.size, '--size') });
-    const store = IndexStore.openOrCreate(values.db, modelIdentity(model, values.weights && resolve(values.weights)));
-    try {
-      const embedder = await OnnxEmbedder.create(model, { threads: positiveInt(values.threads, 2, '--threads') });
-      const pending = collection.items.length - store.storedSources().size;
-      const progress = new Progress('indexing', Math.max(0, Math.min(pending, collection.items.length)), 'images');
-      const report = await indexItems(store, embedder, collection.items, {
-        batchSize: positiveInt(values.batch, 16, '--batch'),
-        extra: { collection: collection.root },
-        onProgress: (n) => progress.advance(n),
-        onFailure: (f) => process.stderr.write(`\nskipped ${f.message}\n`),
-      });
-      progress.finish();
-      await embedder.release();
-      process.stderr.write(
-        `${values.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${store.activeRows().reduce((a, b) => a + b, 0)} items in the index\n`,
-      );
-      if (values.ann === 'hnsw') {
-        const ann = await buildAnn(store, positiveInt(values.threads, 2, '--threads'));
-        process.stderr.write(`HNSW graph of ${ann.items} items written; recall@10 against exact search: ${(100 * ann.recallAt10).toFixed(1)}% (${ann.queries} indexed items as queries)\n`);
-      }
-      return 0;
-    } finally {
-      store.close();
-    }
+    await runIndex({
+      root: positionals[0],
+      layout: layoutOption(values.layout),
+      db: values.db,
+      weights: values.weights,
+      backbone: values.backbone,
+      size: optionalPositiveInt(values.size, '--size'),
+      batch: positiveInt(values.batch, 16, '--batch'),
+      threads: positiveInt(values.threads, 2, '--threads'),
+      ann: values.ann === 'hnsw',
+    });
+    return 0;
   },
 };
 

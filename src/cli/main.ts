@@ -1,11 +1,12 @@
 /** The `histoseek` command: dispatches to a subcommand. */
 import type { Command } from './command.js';
+import { demoCommand } from './demo-cmd.js';
 import { embedCommand } from './embed.js';
 import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search-cmd.js';
 
-const COMMANDS: Command[] = [indexCommand, searchCommand, evalCommand, embedCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, embedCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
