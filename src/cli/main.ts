@@ -5,8 +5,9 @@ import { embedCommand } from './embed.js';
 import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search-cmd.js';
+import { trainCommand } from './train-cmd.js';
 
-const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, embedCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, trainCommand, embedCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

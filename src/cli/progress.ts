@@ -15,8 +15,12 @@ export class Progress {
     this.interactive = Boolean(stream.isTTY);
   }
 
-  advance(n = 1): void {
+  private detail = '';
+
+  /** Counts `n` more done; `detail` (e.g. the current loss) is shown after the rate. */
+  advance(n = 1, detail?: string): void {
     this.done += n;
+    if (detail !== undefined) this.detail = detail;
     const now = performance.now();
     const interval = this.interactive ? 100 : 5000;
     if (now - this.lastDraw >= interval || this.done >= this.total) {
@@ -35,7 +39,7 @@ export class Progress {
     const width = 24;
     const filled = Math.round(fraction * width);
     const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
-    const text = `${this.label} ${bar} ${this.done}/${this.total} ${this.unit} · ${rate.toFixed(1)}/s · ETA ${formatDuration(eta)}`;
+    const text = `${this.label} ${bar} ${this.done}/${this.total} ${this.unit} · ${rate.toFixed(1)}/s${this.detail ? ` · ${this.detail}` : ''} · ETA ${formatDuration(eta)}`;
     this.stream.write(this.interactive ? `\r${text}\x1b[K` : `${text}\n`);
   }
 
@@ -51,4 +55,23 @@ export function formatDuration(seconds: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** One bar per phase of a long job (caching, then each epoch…): a new phase closes the previous bar. */
+export class PhaseProgress {
+  private current: { phase: string; bar: Progress; done: number } | null = null;
+
+  update(phase: string, done: number, total: number, unit: string, detail?: string): void {
+    if (this.current?.phase !== phase) {
+      this.finish();
+      this.current = { phase, bar: new Progress(phase, total, unit), done: 0 };
+    }
+    this.current.bar.advance(done - this.current.done, detail);
+    this.current.done = done;
+  }
+
+  finish(): void {
+    this.current?.bar.finish();
+    this.current = null;
+  }
 }

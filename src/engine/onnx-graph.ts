@@ -15,7 +15,7 @@ import type { ConvSpec, Ops } from '../model/ops.js';
 // onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
 const { onnx } = onnxProto;
 
-type Layout = 'NCHW' | 'NHWC' | 'NC';
+export type Layout = 'NCHW' | 'NHWC' | 'NC';
 export interface Value {
   name: string;
   layout: Layout;
@@ -225,9 +225,9 @@ class OnnxOps implements Ops<Value> {
     return { name: this.node('Concat', xs.map((v) => v.name), { axis: 1 }), layout: 'NC' };
   }
 
-  /** Renames a value to a graph output name, in NCHW (or [N, C]) as the fixtures hold them. */
-  output(x: Value, outName: string): void {
-    const v = this.as(x, 'NCHW');
+  /** Renames a value to a graph output name, feature maps in `layout` (vectors stay [N, C]). */
+  output(x: Value, outName: string, layout: 'NCHW' | 'NHWC'): void {
+    const v = this.as(x, layout);
     this.nodes.push({ opType: 'Identity', input: [v.name], output: [outName], name: outName });
   }
 }
@@ -241,22 +241,23 @@ function valueInfo(name: string, dims: (number | string)[]): proto.IValueInfoPro
 
 export interface GraphInput {
   name: string;
-  /** 'NCHW' for feature maps and images, 'NC' for vectors. */
-  layout: 'NCHW' | 'NC';
+  /** 'NCHW' or 'NHWC' for feature maps and images, 'NC' for vectors. */
+  layout: Layout;
 }
 
 export type GraphBody = (ops: Ops<Value>, inputs: Value[]) => Map<string, Value>;
 
 /**
- * Serialises the graph that `body` builds from the named inputs. Outputs come out in NCHW (or
- * [N, C]) under the names `body` gives them; all dimensions stay symbolic.
+ * Serialises the graph that `body` builds from the named inputs. Outputs come out under the names
+ * `body` gives them, feature maps in `outputLayout` (default NCHW, as the fixtures hold them);
+ * all dimensions stay symbolic.
  */
-export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphInput[], body: GraphBody): Uint8Array {
+export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphInput[], body: GraphBody, outputLayout: 'NCHW' | 'NHWC' = 'NCHW'): Uint8Array {
   const ops = new OnnxOps(weights);
   const outputs = body(ops, inputs.map((i) => ({ name: i.name, layout: i.layout })));
   const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
   const outputInfo = [...outputs].map(([name, value]) => {
-    ops.output(value, name);
+    ops.output(value, name, outputLayout);
     return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
   });
   const model: proto.IModelProto = {

@@ -35,6 +35,14 @@ export function weightsToTfjs(weights: Map<string, HostTensor>): Map<string, tf.
   return new Map([...weights].map(([name, w]) => [name, toTfjsLayout(w)]));
 }
 
+/**
+ * √(Σx²) over `axes`, floored at 1e-12 the way F.normalize floors the norm — but floored before the
+ * square root, so an all-zero vector gets a zero gradient (as in PyTorch) instead of 0/0 = NaN.
+ */
+export function safeNorm(x: tf.Tensor, axes: number | number[], keepDims = true): tf.Tensor {
+  return tf.sqrt(tf.maximum(tf.sum(tf.square(x), axes, keepDims), 1e-24));
+}
+
 /** BatchNorm batch statistics seen in a training-mode forward pass, by module name. */
 export interface BatchStats {
   mean: tf.Tensor1D;
@@ -100,7 +108,8 @@ export class TfjsOps implements Ops<tf.Tensor> {
   grn(x: tf.Tensor, name: string, naming: 'timm' | 'neck'): tf.Tensor {
     const [gain, shift] = naming === 'timm' ? ['weight', 'bias'] : ['gamma', 'beta'];
     const c = x.shape[3]!;
-    const gx = tf.sqrt(tf.sum(tf.square(x), [1, 2], true));
+    // Floored at 1e-24 under the root: a channel that is zero everywhere must not give 0/0 gradients.
+    const gx = tf.sqrt(tf.maximum(tf.sum(tf.square(x), [1, 2], true), 1e-24));
     const nx = tf.div(gx, tf.add(tf.mean(gx, -1, true), 1e-6));
     const scaled = tf.mul(tf.mul(x, nx), this.p(`${name}.${gain}`).reshape([c]));
     return tf.add(tf.add(scaled, this.p(`${name}.${shift}`).reshape([c])), x);
@@ -161,8 +170,7 @@ export class TfjsOps implements Ops<tf.Tensor> {
   }
 
   l2normalize(x: tf.Tensor): tf.Tensor {
-    const norm = tf.sqrt(tf.sum(tf.square(x), -1, true));
-    return tf.div(x, tf.maximum(norm, 1e-12));
+    return tf.div(x, safeNorm(x, -1));
   }
 
   concat(xs: tf.Tensor[]): tf.Tensor {

@@ -40,3 +40,6 @@ export function sliceFirstAxis(t: HostTensor, start: number, end: number): HostT
   const row = elementCount(t.shape.slice(1));
   return { shape: [end - start, ...t.shape.slice(1)], data: t.data.subarray(start * row, end * row) };
 }
+
+/** The four feature maps of a backbone or neck layer, finest first. */
+export type HostPyramid = [HostTensor, HostTensor, HostTensor, HostTensor];

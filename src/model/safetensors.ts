@@ -110,6 +110,19 @@ type ReadDtype = SafetensorsDtype | 'F64' | 'I64' | 'I32' | 'U8';
 
 const DTYPE_SIZE: Record<ReadDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, U8: 1 };
 
+/** Half-precision bits of every value of `values` (bulk form of f32ToF16). */
+export function encodeHalf(values: Float32Array, out = new Uint16Array(values.length)): Uint16Array {
+  for (let i = 0; i < values.length; i++) out[i] = f32ToF16(values[i]);
+  return out;
+}
+
+/** Float32 values of half-precision bits (bulk form of f16ToF32, by table). */
+export function decodeHalf(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+  const table = f16DecodeTable();
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  return out;
+}
+
 function isReadDtype(dtype: string): dtype is ReadDtype {
   return Object.hasOwn(DTYPE_SIZE, dtype);
 }

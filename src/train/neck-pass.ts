@@ -5,11 +5,10 @@
  * independently (no BatchNorm), so the gradients summed over micro-batches are the whole batch's.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { HostTensor } from '../model/host-tensor.js';
+import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import type { Pyramid } from '../model/lgffem.js';
 import type { NeckHead } from './neck-head.js';
 
-export type HostPyramid = [HostTensor, HostTensor, HostTensor, HostTensor];
 
 export function toHost(t: tf.Tensor): HostTensor {
   return { shape: t.shape.slice(), data: t.dataSync() as Float32Array };

@@ -6,7 +6,8 @@
 import { Worker } from 'node:worker_threads';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { NeckHead } from './neck-head.js';
-import { NeckPass, toHost, type HostPyramid } from './neck-pass.js';
+import type { HostPyramid } from '../model/host-tensor.js';
+import { NeckPass, toHost } from './neck-pass.js';
 import type { WorkerReply, WorkerRequest } from './neck-worker.js';
 
 export interface NeckRunner {

@@ -7,7 +7,8 @@ import { initTfjs } from '../engine/tfjs-backend.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { NeckHead } from './neck-head.js';
-import { NeckPass, type HostPyramid } from './neck-pass.js';
+import type { HostPyramid } from '../model/host-tensor.js';
+import { NeckPass } from './neck-pass.js';
 
 export type WorkerRequest =
   | { type: 'init'; config: ModelConfig; weights: [string, HostTensor][] }

@@ -16,7 +16,8 @@ import type { Pyramid } from '../model/lgffem.js';
 import type { Random } from '../util/random.js';
 import { AdamW, clipGradNorm } from './adamw.js';
 import type { NeckHead } from './neck-head.js';
-import { toHost, type HostPyramid } from './neck-pass.js';
+import type { HostPyramid } from '../model/host-tensor.js';
+import { toHost } from './neck-pass.js';
 import type { NeckRunner } from './neck-runner.js';
 import { subCenterArcFaceLoss, type ArcFaceSettings } from './subcenter-arcface.js';
 

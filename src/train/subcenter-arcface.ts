@@ -4,6 +4,7 @@
  * cross-entropy. W is [D, classes·K].
  */
 import * as tf from '@tensorflow/tfjs';
+import { safeNorm } from '../engine/tfjs-ops.js';
 
 export interface ArcFaceSettings {
   classes: number;
@@ -18,8 +19,8 @@ export const PAPER_ARCFACE = { subCenters: 3, marginDegrees: 17.2, scale: 64 } a
 export function subCenterArcFaceLoss(embeddings: tf.Tensor2D, labels: number[], W: tf.Tensor2D, s: ArcFaceSettings): tf.Scalar {
   return tf.tidy(() => {
     const [n] = embeddings.shape;
-    const e = tf.div(embeddings, tf.maximum(tf.norm(embeddings, 'euclidean', 1, true), 1e-12));
-    const w = tf.div(W, tf.maximum(tf.norm(W, 'euclidean', 0, true), 1e-12));
+    const e = tf.div(embeddings, safeNorm(embeddings, 1));
+    const w = tf.div(W, safeNorm(W, 0));
     const cos = tf.max(tf.matMul(e, w).reshape([n, s.classes, s.subCenters]), 2);
     const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), s.classes).toFloat();
     const eps = 1e-7;

@@ -7,6 +7,16 @@ export class Random {
     this.state = seed >>> 0;
   }
 
+  /** The generator's whole state, to save in a checkpoint and restore with `restore`. */
+  snapshot(): { state: number; spare: number | null } {
+    return { state: this.state, spare: this.spareNormal };
+  }
+
+  restore(s: { state: number; spare: number | null }): void {
+    this.state = s.state >>> 0;
+    this.spareNormal = s.spare;
+  }
+
   /** Uniform in [0, 1). */
   uniform(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;

@@ -1,0 +1,49 @@
+/** `histoseek train`: fit LGFFEM's neck and head on labelled collections (the paper's recipe). */
+import { readTrainConfig } from '../train/config.js';
+import { train } from '../train/trainer.js';
+import { parse } from './args.js';
+import type { Command } from './command.js';
+import { PhaseProgress } from './progress.js';
+
+const USAGE = `histoseek train --config FILE [--resume]
+
+Trains the neck and head (the backbone stays frozen; its features are computed once and cached)
+with Sub-center ArcFace, AdamW (amsgrad), cosine learning rate, grad-norm clipping and the
+paper's augmentations, stage after stage as the config lists them (the paper's strategies
+A → B → C). Writes to the config's output folder: best.safetensors and last.safetensors (usable
+at once with index, search and eval via --weights), log.jsonl, loss-curve.png, and per-epoch
+state for --resume. Example configs: configs/*.yaml.
+
+  --config FILE   the training config (YAML)
+  --resume        continue the run in the output folder where it stopped
+`;
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train the neck and head on labelled collections (Sub-center ArcFace)',
+  usage: USAGE,
+  async run(args) {
+    const { values } = parse(args, { config: { type: 'string' }, resume: { type: 'boolean', default: false } }, USAGE);
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.config) throw new Error(`--config is required\n\n${USAGE}`);
+    const config = await readTrainConfig(values.config);
+    const bars = new PhaseProgress();
+    const result = await train(
+      config,
+      {
+        say: (line) => {
+          bars.finish();
+          process.stderr.write(`${line}\n`);
+        },
+        progress: (phase, done, total, detail) => bars.update(phase, done, total, phase.startsWith('epoch') ? 'steps' : 'rows', detail),
+      },
+      { resume: values.resume! },
+    );
+    bars.finish();
+    process.stdout.write(`best: ${result.best}\nlast: ${result.last}\n`);
+    return 0;
+  },
+};

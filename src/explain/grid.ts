@@ -1,0 +1,101 @@
+/**
+ * One PNG page of explanations, laid out like the paper's figures: a row per image (query, result, …),
+ * columns for the image, each neck layer's map and the combination of all layers, with a title, column
+ * and row labels, each row's score, and the colour scale. Text is an SVG rasterised by sharp (librsvg);
+ * the tiles are composited onto it.
+ */
+import sharp from 'sharp';
+import type { ExplainImage, Explanation } from './gradcam.js';
+import { overlayRgb, turbo } from './overlay.js';
+
+export interface GridRow {
+  /** Row title, e.g. 'query' or 'result #1 (s3)'. */
+  label: string;
+  image: ExplainImage;
+  explanation: Explanation;
+}
+
+export interface GridOptions {
+  title: string;
+  /** Side of each tile in pixels (default 224). */
+  tileSize?: number;
+}
+
+const FONT = 'DejaVu Sans, sans-serif';
+const PAD = 16;
+const GAP = 8;
+const TITLE_SIZE = 18;
+const TEXT_SIZE = 13;
+const LABEL_WIDTH = 150;
+const HEADER_HEIGHT = 24;
+const BAR_HEIGHT = 12;
+const BAR_WIDTH = 240;
+
+const escapeXml = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+
+const scoreText = (e: Explanation): string => `${e.target === 'similarity' ? 'cosine similarity' : 'class cosine'} ${e.score.toFixed(3)}`;
+
+/** 'L0' → 'neck layer 0'. */
+const layerTitle = (key: string): string => `neck layer ${key.slice(1)}`;
+
+async function tile(pixels: Uint8Array, size: number, tileSize: number): Promise<Buffer> {
+  return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).resize(tileSize, tileSize, { kernel: 'linear' }).png().toBuffer();
+}
+
+export async function explanationGrid(rows: GridRow[], options: GridOptions): Promise<Buffer> {
+  if (rows.length === 0) throw new RangeError('explanation grid: no rows');
+  const layerKeys = [...rows[0].explanation.layers.keys()];
+  if (rows.some((r) => [...r.explanation.layers.keys()].join() !== layerKeys.join())) {
+    throw new RangeError('explanation grid: every row must explain the same neck layers');
+  }
+  const t = options.tileSize ?? 224;
+  const headers = ['image', ...layerKeys.map(layerTitle), 'all layers'];
+  const gridX = PAD + LABEL_WIDTH;
+  const gridY = PAD + TITLE_SIZE + 10 + TEXT_SIZE + 12 + HEADER_HEIGHT;
+  const width = gridX + headers.length * (t + GAP) - GAP + PAD;
+  const barY = gridY + rows.length * (t + GAP) + 8;
+  const height = barY + BAR_HEIGHT + TEXT_SIZE + 8 + PAD;
+
+  const text = (x: number, y: number, s: string, extra = '') =>
+    `<text x="${x}" y="${y}" font-size="${TEXT_SIZE}" ${extra.includes('fill=') ? '' : 'fill="#111111"'} ${extra}>${escapeXml(s)}</text>`;
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
+    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer; a layer’s map is the mean of its nodes’', 'fill="#555555"'),
+    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, 'text-anchor="middle" font-weight="bold"')),
+    ...rows.flatMap((r, i) => {
+      const y = gridY + i * (t + GAP) + t / 2;
+      return [text(PAD, y - 4, r.label, 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), 'fill="#333333"')];
+    }),
+    ...colourBar(gridX, barY, text),
+    '</svg>',
+  ].join('\n');
+
+  const tiles = await Promise.all(
+    rows.flatMap((r, i) => {
+      const { pixels, size } = r.image;
+      const maps = [...layerKeys.map((k) => r.explanation.layers.get(k)!), r.explanation.combined];
+      const images = [pixels, ...maps.map((m) => overlayRgb(pixels, size, m))];
+      return images.map(async (p, c) => ({ input: await tile(p, size, t), left: gridX + c * (t + GAP), top: gridY + i * (t + GAP) }));
+    }),
+  );
+  return sharp(Buffer.from(svg), { density: 72 }).composite(tiles).png().toBuffer();
+}
+
+/** The turbo scale as thin SVG rectangles, labelled at both ends. */
+function colourBar(x: number, y: number, text: (x: number, y: number, s: string, extra?: string) => string): string[] {
+  const steps = 60;
+  const w = BAR_WIDTH / steps;
+  const stops = Array.from({ length: steps }, (_, i) => {
+    const [r, g, b] = turbo((i + 0.5) / steps);
+    return `<rect x="${(x + i * w).toFixed(2)}" y="${y}" width="${(w + 0.5).toFixed(2)}" height="${BAR_HEIGHT}" fill="rgb(${r},${g},${b})"/>`;
+  });
+  const labelY = y + BAR_HEIGHT + TEXT_SIZE + 2;
+  return [
+    ...stops,
+    text(x, labelY, '0 (no evidence)'),
+    text(x + BAR_WIDTH, labelY, '1 (most evidence)', 'text-anchor="end"'),
+  ];
+}

@@ -1,0 +1,206 @@
+/**
+ * Training configuration (YAML): the model, then one or more stages — the paper's strategies
+ * A → B → C are stages that each continue from the previous one's weights with a loss head of
+ * their own. Every key is checked before any work starts; an unknown key or a bad value is an
+ * error naming it.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { BACKBONE_PRESETS, isPresetName, type PresetName } from '../model/config.js';
+
+export interface AugmentConfig {
+  /** Probabilities (spec §2: flips .6, rot90 .6, Gaussian blur .5, median blur .6). */
+  vflip: number;
+  hflip: number;
+  rot90: number;
+  gaussianBlur: number;
+  medianBlur: number;
+  /** Per-image jitter of the H and E stain strengths (0 = off), as a fraction. */
+  stainJitter: number;
+  /** Precomputed augmented views per image in the feature cache. */
+  views: number;
+}
+
+export interface LossConfig {
+  marginDegrees: number;
+  scale: number;
+  subCenters: number;
+  /** Learning rate of the loss's own AdamW for W. */
+  lr: number;
+}
+
+export interface StageConfig {
+  name: string;
+  data: string;
+  layout: Layout;
+  /** A separate validation collection; otherwise `valFraction` of the training items. */
+  val?: string;
+  valFraction: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  lrMin: number;
+  weightDecay: number;
+  clipNorm: number;
+  loss: LossConfig;
+  augment: AugmentConfig;
+}
+
+export interface ModelSection {
+  preset: PresetName;
+  neckChannels: number;
+  neckLayers: number;
+  gemP: number;
+  inputSize: number;
+  /** Start from this checkpoint (whole model) instead of random weights. */
+  weights?: string;
+  /** A timm convnextv2_* backbone to put in. */
+  backbone?: string;
+}
+
+export interface TrainConfig {
+  seed: number;
+  /** Where checkpoints, logs and the loss curve go. */
+  output: string;
+  /** Worker threads for the neck (0: this thread). */
+  workers: number;
+  microBatch: number;
+  /** Folder for cached backbone features. */
+  cache: string;
+  model: ModelSection;
+  stages: StageConfig[];
+}
+
+type Raw = Record<string, unknown>;
+
+class ConfigError extends Error {}
+
+function reader(where: string, raw: unknown, allowed: string[]) {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${where}: expected a mapping`);
+  const obj = raw as Raw;
+  const unknown = Object.keys(obj).filter((k) => !allowed.includes(k));
+  if (unknown.length) throw new ConfigError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${allowed.join(', ')})`);
+  const has = (key: string) => obj[key] !== undefined && obj[key] !== null;
+  const number = (key: string, fallback: number | undefined, check: (v: number) => boolean, rule: string): number => {
+    if (!has(key)) {
+      if (fallback === undefined) throw new ConfigError(`${where}.${key}: required`);
+      return fallback;
+    }
+    const v = obj[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`${where}.${key}: must be ${rule}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  return {
+    obj,
+    has,
+    positive: (key: string, fallback?: number) => number(key, fallback, (v) => v > 0, 'a positive number'),
+    nonNegative: (key: string, fallback?: number) => number(key, fallback, (v) => v >= 0, 'a number ≥ 0'),
+    int: (key: string, fallback?: number, min = 1) => number(key, fallback, (v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`),
+    probability: (key: string, fallback: number) => number(key, fallback, (v) => v >= 0 && v <= 1, 'a probability in [0, 1]'),
+    string: (key: string, fallback?: string): string => {
+      if (!has(key)) {
+        if (fallback === undefined) throw new ConfigError(`${where}.${key}: required`);
+        return fallback;
+      }
+      if (typeof obj[key] !== 'string' || obj[key] === '') throw new ConfigError(`${where}.${key}: must be a non-empty string`);
+      return obj[key] as string;
+    },
+  };
+}
+
+function parseModel(raw: unknown, base: string): ModelSection {
+  const r = reader('model', raw ?? {}, ['preset', 'neck_channels', 'neck_layers', 'gem_p', 'input_size', 'weights', 'backbone']);
+  const preset = r.string('preset', 'atto');
+  if (!isPresetName(preset)) throw new ConfigError(`model.preset: unknown preset '${preset}' (known: ${Object.keys(BACKBONE_PRESETS).join(', ')})`);
+  const neckChannels = r.int('neck_channels', 128, 2);
+  if (neckChannels % 2) throw new ConfigError(`model.neck_channels: must be even, got ${neckChannels}`);
+  const inputSize = r.int('input_size', 224, 32);
+  if (inputSize % 32) throw new ConfigError(`model.input_size: must be a multiple of 32, got ${inputSize}`);
+  return {
+    preset,
+    neckChannels,
+    neckLayers: r.int('neck_layers', 3),
+    gemP: r.positive('gem_p', 4.6),
+    inputSize,
+    weights: r.has('weights') ? resolve(base, r.string('weights')) : undefined,
+    backbone: r.has('backbone') ? resolve(base, r.string('backbone')) : undefined,
+  };
+}
+
+function parseStage(raw: unknown, index: number, base: string): StageConfig {
+  const where = `stages[${index}]`;
+  const r = reader(where, raw, ['name', 'data', 'layout', 'val', 'val_fraction', 'epochs', 'batch_size', 'lr', 'lr_min', 'weight_decay', 'clip_norm', 'loss', 'augment']);
+  const layout = r.string('layout', 'folder');
+  if (!isLayout(layout)) throw new ConfigError(`${where}.layout: must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
+  const lr = r.positive('lr', 5e-3);
+  const lrMin = r.nonNegative('lr_min', 8e-5);
+  if (lrMin > lr) throw new ConfigError(`${where}.lr_min: must not exceed lr (${lr}), got ${lrMin}`);
+  const loss = reader(`${where}.loss`, r.obj.loss ?? {}, ['margin_deg', 'scale', 'sub_centers', 'lr']);
+  const aug = reader(`${where}.augment`, r.obj.augment ?? {}, ['vflip', 'hflip', 'rot90', 'gaussian_blur', 'median_blur', 'stain_jitter', 'views']);
+  const valFraction = r.probability('val_fraction', 0.1);
+  if (valFraction >= 1) throw new ConfigError(`${where}.val_fraction: must be below 1, got ${valFraction}`);
+  return {
+    name: r.string('name', `stage${index + 1}`),
+    data: resolve(base, r.string('data')),
+    layout,
+    val: r.has('val') ? resolve(base, r.string('val')) : undefined,
+    valFraction,
+    epochs: r.int('epochs'),
+    batchSize: r.int('batch_size', 64, 2),
+    lr,
+    lrMin,
+    weightDecay: r.nonNegative('weight_decay', 1e-5),
+    clipNorm: r.positive('clip_norm', 1),
+    loss: {
+      marginDegrees: loss.nonNegative('margin_deg', 17.2),
+      scale: loss.positive('scale', 64),
+      subCenters: loss.int('sub_centers', 3),
+      lr: loss.positive('lr', 1e-4),
+    },
+    augment: {
+      vflip: aug.probability('vflip', 0.6),
+      hflip: aug.probability('hflip', 0.6),
+      rot90: aug.probability('rot90', 0.6),
+      gaussianBlur: aug.probability('gaussian_blur', 0.5),
+      medianBlur: aug.probability('median_blur', 0.6),
+      stainJitter: aug.probability('stain_jitter', 0),
+      views: aug.int('views', 8),
+    },
+  };
+}
+
+/** Validates a parsed YAML document; relative paths are resolved against `base` (the config's folder). */
+export function parseTrainConfig(raw: unknown, base: string, source = 'config'): TrainConfig {
+  try {
+    const r = reader('config', raw, ['seed', 'output', 'workers', 'micro_batch', 'cache', 'model', 'stages']);
+    if (!Array.isArray(r.obj.stages) || r.obj.stages.length === 0) throw new ConfigError('config.stages: give at least one stage');
+    const output = resolve(base, r.string('output', 'runs/train'));
+    return {
+      seed: r.int('seed', 0, 0),
+      output,
+      workers: r.int('workers', 2, 0),
+      microBatch: r.int('micro_batch', 2),
+      cache: resolve(base, r.string('cache', `${output}/cache`)),
+      model: parseModel(r.obj.model, base),
+      stages: r.obj.stages.map((s, i) => parseStage(s, i, base)),
+    };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`${source}: ${err.message}`);
+    throw err;
+  }
+}
+
+export async function readTrainConfig(path: string): Promise<TrainConfig> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${path}: cannot read (${err.code ?? err.message})`);
+  });
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid YAML (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return parseTrainConfig(raw, dirname(resolve(path)), path);
+}

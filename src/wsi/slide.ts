@@ -1,0 +1,357 @@
+/**
+ * Whole-slide images behind one interface: OpenSlide for the scanner formats it knows (Aperio SVS,
+ * Hamamatsu, generic tiled TIFF, …), and sharp (libvips) for what it does not open — plain
+ * JPEG/PNG/WebP/TIFF images, read as a one-level slide, and pyramidal TIFFs libvips can read page by page.
+ */
+import { stat } from 'node:fs/promises';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
+
+export interface SlideLevel {
+  width: number;
+  height: number;
+  /** Level-0 pixels per pixel of this level. */
+  downsample: number;
+}
+
+/** Interleaved RGB, row-major. */
+export interface RgbRaster {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+export interface Slide {
+  readonly path: string;
+  /** Which reader opened the file. */
+  readonly backend: 'openslide' | 'sharp';
+  /** OpenSlide's vendor ('aperio', 'generic-tiff', …), or the image format sharp read ('png', 'tiff', …). */
+  readonly vendor: string;
+  /** Level 0 (full resolution) first, then ever coarser levels. */
+  readonly levels: readonly SlideLevel[];
+  /** Microns per level-0 pixel, or null when the file does not say. */
+  readonly mpp: { x: number; y: number } | null;
+  /** Scanning objective magnification (e.g. 20), or null when unknown. */
+  readonly objectivePower: number | null;
+  readonly properties: Readonly<Record<string, string>>;
+  /** Names of the associated images (e.g. 'thumbnail', 'label', 'macro'). */
+  associatedImages(): string[];
+  readAssociated(name: string): Promise<RgbRaster>;
+  /**
+   * RGB of a width × height region of `level`, its top-left corner at (x0, y0) in level-0 pixels.
+   * Areas outside the slide (or not scanned) are white.
+   */
+  readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array>;
+  /** OpenSlide's rule: the coarsest level whose downsample is at most `downsample` (level 0 if none). */
+  bestLevelForDownsample(downsample: number): number;
+  /** Releases the file; reads still in flight finish first. Idempotent. */
+  close(): void;
+}
+
+/** The file could not be opened as a slide by either reader; the message names the file and both reasons. */
+export class SlideOpenError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`cannot open slide ${path}: ${reason}`);
+    this.name = 'SlideOpenError';
+  }
+}
+
+/**
+ * Level downsamples derived from rounded level sizes sit a hair above the nominal factor (2.0003 for
+ * 2); asking for the best level with this much slack picks the level that is nominally exact instead of
+ * reading a twice larger one and shrinking it.
+ */
+export const LEVEL_SLACK = 1.01;
+
+/** Resolutions outside this range (µm/px) are not microscope scans: e.g. the 72-dpi default of image editors. */
+const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];
+
+/** Formats OpenSlide never reads, so a missing libopenslide does not matter for them. */
+const PLAIN_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif']);
+
+/**
+ * Opens a slide: OpenSlide first, sharp when OpenSlide does not recognise or cannot read the file.
+ * Throws SlideOpenError naming the file when neither can.
+ */
+export async function openSlide(path: string): Promise<Slide> {
+  try {
+    if (!(await stat(path)).isFile()) throw new SlideOpenError(path, 'not a file');
+  } catch (e) {
+    if (e instanceof SlideOpenError) throw e;
+    throw new SlideOpenError(path, (e as Error).message);
+  }
+  let openslideReason: string;
+  if (openslideAvailable()) {
+    try {
+      const handle = OpenSlide.open(path);
+      if (handle) return new OpenSlideSlide(handle);
+      openslideReason = 'OpenSlide does not recognise the format';
+    } catch (e) {
+      if (!(e instanceof OpenSlideError)) throw e;
+      openslideReason = `OpenSlide: ${e.message.slice(path.length + 2)}`;
+    }
+  } else {
+    openslideReason = new OpenSlideUnavailableError('not found').message;
+  }
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(path).metadata();
+  } catch (e) {
+    throw new SlideOpenError(path, `${openslideReason}; sharp: ${(e as Error).message}`);
+  }
+  // Without OpenSlide a TIFF may be a scanner format read wrongly (no vendor metadata, no mpp): refuse it.
+  if (!openslideAvailable() && !PLAIN_FORMATS.has(metadata.format ?? '')) throw new SlideOpenError(path, openslideReason);
+  return SharpSlide.open(path, metadata);
+}
+
+function plausibleMpp(x: number, y: number): { x: number; y: number } | null {
+  const ok = (v: number) => Number.isFinite(v) && v >= PLAUSIBLE_MPP[0] && v <= PLAUSIBLE_MPP[1];
+  return ok(x) && ok(y) ? { x, y } : null;
+}
+
+function checkRegion(slide: Slide, x0: number, y0: number, level: number, width: number, height: number): void {
+  if (!Number.isInteger(level) || level < 0 || level >= slide.levels.length) {
+    throw new RangeError(`${slide.path}: no level ${level} (the slide has ${slide.levels.length})`);
+  }
+  for (const [name, v] of [['x0', x0], ['y0', y0]] as const) {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
+  }
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`region size must be positive integers, got ${width}×${height}`);
+  }
+}
+
+class OpenSlideSlide implements Slide {
+  readonly path: string;
+  readonly backend = 'openslide' as const;
+  readonly vendor: string;
+  readonly levels: readonly SlideLevel[];
+  readonly mpp: { x: number; y: number } | null;
+  readonly objectivePower: number | null;
+  readonly properties: Readonly<Record<string, string>>;
+
+  constructor(private readonly osr: OpenSlide) {
+    this.path = osr.path;
+    const props = osr.properties();
+    this.properties = props;
+    this.vendor = props['openslide.vendor'] ?? 'unknown';
+    this.levels = Array.from({ length: osr.levelCount() }, (_, level) => ({
+      ...osr.levelDimensions(level),
+      downsample: osr.levelDownsample(level),
+    }));
+    this.mpp = openslideMpp(props);
+    const power = Number(props['openslide.objective-power']);
+    this.objectivePower = power > 0 ? power : null;
+  }
+
+  associatedImages(): string[] {
+    return this.osr.associatedImageNames();
+  }
+
+  async readAssociated(name: string): Promise<RgbRaster> {
+    const { width, height, argb } = this.osr.readAssociatedArgb(name);
+    return { width, height, rgb: argbToRgb(argb) };
+  }
+
+  async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
+    checkRegion(this, x0, y0, level, width, height);
+    const argb = new Uint32Array(width * height);
+    await this.osr.readRegionArgb(argb, x0, y0, level, width, height);
+    return argbToRgb(argb);
+  }
+
+  bestLevelForDownsample(downsample: number): number {
+    return this.osr.bestLevelForDownsample(downsample);
+  }
+
+  close(): void {
+    this.osr.close();
+  }
+}
+
+/** openslide.mpp-x/y when the vendor gives them; otherwise the TIFF resolution when its unit is physical. */
+function openslideMpp(props: Record<string, string>): { x: number; y: number } | null {
+  if (props['openslide.mpp-x'] && props['openslide.mpp-y']) {
+    return plausibleMpp(Number(props['openslide.mpp-x']), Number(props['openslide.mpp-y']));
+  }
+  const micronsPerUnit = { centimeter: 1e4, inch: 25_400 }[props['tiff.ResolutionUnit'] ?? ''];
+  const xres = Number(props['tiff.XResolution']);
+  const yres = Number(props['tiff.YResolution']);
+  if (!micronsPerUnit || !(xres > 0) || !(yres > 0)) return null;
+  return plausibleMpp(micronsPerUnit / xres, micronsPerUnit / yres);
+}
+
+/** Plain images up to this many bytes of RGB are decoded once and kept; larger ones are cut from the file per read. */
+const PLAIN_CACHE_BYTES = 256 * 2 ** 20;
+
+const WHITE = { r: 255, g: 255, b: 255 };
+
+/**
+ * A slide read with sharp: a plain image as one level, or the pages of a pyramidal TIFF that form a
+ * pyramid (each a smaller copy of page 0 with its aspect ratio; other pages, e.g. a label, are ignored).
+ */
+class SharpSlide implements Slide {
+  readonly backend = 'sharp' as const;
+  readonly objectivePower = null;
+  /** The decoded level 0 of a small single-level image, once read. */
+  private cached: Promise<Uint8Array> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly vendor: string,
+    readonly levels: readonly SlideLevel[],
+    /** Page number of each level. */
+    private readonly pages: readonly number[],
+    readonly mpp: { x: number; y: number } | null,
+    readonly properties: Readonly<Record<string, string>>,
+  ) {}
+
+  static async open(path: string, metadata: Metadata): Promise<SharpSlide> {
+    const format = metadata.format ?? 'unknown';
+    const { width, height } = metadata.autoOrient;
+    const levels: SlideLevel[] = [{ width, height, downsample: 1 }];
+    const pages = [0];
+    if (format === 'tiff') {
+      for (let page = 1; page < (metadata.pages ?? 1); page++) {
+        const m = await sharp(path, { page }).metadata();
+        const dx = width / m.width;
+        const dy = height / m.height;
+        const last = levels.at(-1)!;
+        if (Math.abs(dx - dy) <= 0.02 * dx && m.width < last.width) {
+          levels.push({ width: m.width, height: m.height, downsample: (dx + dy) / 2 });
+          pages.push(page);
+        }
+      }
+    }
+    // sharp reports density in pixels per inch whatever the file's unit.
+    const mpp = metadata.density ? plausibleMpp(25_400 / metadata.density, 25_400 / metadata.density) : null;
+    const properties: Record<string, string> = { 'sharp.format': format };
+    if (metadata.density) properties['sharp.density'] = String(metadata.density);
+    if (metadata.resolutionUnit) properties['sharp.resolution-unit'] = metadata.resolutionUnit;
+    return new SharpSlide(path, format, levels, pages, mpp, properties);
+  }
+
+  associatedImages(): string[] {
+    return [];
+  }
+
+  async readAssociated(name: string): Promise<RgbRaster> {
+    throw new Error(`${this.path}: no associated image '${name}' (images read with sharp have none)`);
+  }
+
+  bestLevelForDownsample(downsample: number): number {
+    let best = 0;
+    this.levels.forEach((l, i) => {
+      if (l.downsample <= downsample) best = i;
+    });
+    return best;
+  }
+
+  async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
+    if (this.closed) throw new Error(`${this.path}: slide is closed`);
+    checkRegion(this, x0, y0, level, width, height);
+    const { width: lw, height: lh, downsample } = this.levels[level]!;
+    const x = Math.floor(x0 / downsample);
+    const y = Math.floor(y0 / downsample);
+    // The part of the request inside the level; the rest is padded with white.
+    const left = Math.max(0, x);
+    const top = Math.max(0, y);
+    const right = Math.min(lw, x + width);
+    const bottom = Math.min(lh, y + height);
+    if (right <= left || bottom <= top) return new Uint8Array(width * height * 3).fill(255);
+    const inside = { left, top, width: right - left, height: bottom - top };
+    const pad = { top: top - y, left: left - x, bottom: y + height - bottom, right: x + width - right, background: WHITE };
+
+    if (this.levels.length === 1 && lw * lh * 3 <= PLAIN_CACHE_BYTES) {
+      return crop(await this.decodeWhole(), lw, lh, x, y, width, height);
+    }
+    try {
+      const image = sharp(this.path, { page: this.pages[level], autoOrient: true, limitInputPixels: false })
+        .extract(inside)
+        .extend(pad);
+      return await rgbOf(image);
+    } catch (e) {
+      throw new Error(`${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`);
+    }
+  }
+
+  private decodeWhole(): Promise<Uint8Array> {
+    this.cached ??= rgbOf(sharp(this.path, { autoOrient: true, limitInputPixels: false })).catch((e: Error) => {
+      this.cached = undefined;
+      throw new Error(`${this.path}: ${e.message}`);
+    });
+    return this.cached;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cached = undefined;
+  }
+}
+
+/** Decodes to 3-channel sRGB bytes: alpha flattened onto white (empty glass), grey expanded. */
+async function rgbOf(image: Sharp): Promise<Uint8Array> {
+  const { data, info } = await image.flatten({ background: WHITE }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/** Cuts a region out of a decoded image, white where it falls outside. */
+function crop(src: Uint8Array, sw: number, sh: number, x: number, y: number, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height * 3).fill(255);
+  const left = Math.max(0, x);
+  const right = Math.min(sw, x + width);
+  if (right <= left) return out;
+  for (let row = Math.max(0, y); row < Math.min(sh, y + height); row++) {
+    const from = (row * sw + left) * 3;
+    out.set(src.subarray(from, from + (right - left) * 3), ((row - y) * width + (left - x)) * 3);
+  }
+  return out;
+}
+
+/** A downsampled whole-slide image: `downsample` level-0 pixels per pixel. */
+export interface Thumbnail extends RgbRaster {
+  downsample: number;
+}
+
+/** Pixels of the source level read per strip when downsampling: bounds the memory a thumbnail needs. */
+const STRIP_PIXELS = 4_000_000;
+
+/**
+ * The whole slide shrunk so that its longer side is at most `maxSide` (never enlarged). Reads the
+ * coarsest level fine enough, in horizontal strips of bounded size that sharp shrinks one by one, so a
+ * slide without a pyramid does not have to fit in memory.
+ */
+export async function readThumbnail(slide: Slide, maxSide: number): Promise<Thumbnail> {
+  if (!Number.isInteger(maxSide) || maxSide < 1) throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
+  const { width: w0, height: h0 } = slide.levels[0]!;
+  const downsample = Math.max(1, Math.max(w0, h0) / maxSide);
+  const width = Math.max(1, Math.round(w0 / downsample));
+  const height = Math.max(1, Math.round(h0 / downsample));
+  const level = slide.bestLevelForDownsample(downsample * LEVEL_SLACK);
+  const { width: lw, height: lh, downsample: ld } = slide.levels[level]!;
+  const scale = downsample / ld; // level pixels per thumbnail pixel
+  const rowsPerStrip = Math.max(1, Math.floor(STRIP_PIXELS / (lw * scale)));
+  // Level row where thumbnail row r starts; consecutive strips share their boundaries.
+  const boundary = (r: number) => (r === height ? lh : Math.min(lh - 1, Math.round(r * scale)));
+  const rgb = new Uint8Array(width * height * 3);
+  for (let r0 = 0; r0 < height; r0 += rowsPerStrip) {
+    const r1 = Math.min(height, r0 + rowsPerStrip);
+    const top = boundary(r0);
+    const bottom = Math.max(top + 1, boundary(r1));
+    const strip = await slide.readRegion(0, Math.round(top * ld), level, lw, bottom - top);
+    const shrunk =
+      lw === width && bottom - top === r1 - r0
+        ? strip
+        : await sharp(strip, { raw: { width: lw, height: bottom - top, channels: 3 } })
+            .resize(width, r1 - r0, { fit: 'fill' })
+            .raw()
+            .toBuffer();
+    rgb.set(shrunk, r0 * width * 3);
+  }
+  return { width, height, downsample, rgb };
+}

@@ -1,0 +1,282 @@
+/**
+ * Tissue detection on a slide thumbnail. A pixel is tissue when it is saturated (Otsu's threshold on
+ * HSV saturation, kept within a band so that a slide that is all glass, or all tissue, still gets a
+ * sensible cut), not near-white, and not ink: marker pens and tissue dyes are green, cyan or pure blue,
+ * or black, where H&E is pink to purple. The raw mask is then cleaned with an opening and a closing by a
+ * small disk and cleared of specks.
+ */
+import sharp from 'sharp';
+import { readThumbnail, type Slide } from './slide.js';
+
+export interface TissueMask {
+  width: number;
+  height: number;
+  /** Level-0 pixels per mask pixel (both axes). */
+  downsample: number;
+  /** width × height, row-major: 1 tissue, 0 background. */
+  mask: Uint8Array;
+  /** Share of the mask's pixels that are tissue. */
+  tissueFraction: number;
+}
+
+export interface TissueMaskOptions {
+  /** Longer side of the mask in pixels (default 2048); slides smaller than that are masked at full resolution. */
+  maxSide?: number;
+}
+
+/** Otsu's saturation threshold (0–255 scale) is clamped to this band: below it lies glass noise and
+ *  JPEG chroma error, above it pale eosin, which must stay tissue when a slide has no glass to contrast. */
+const SATURATION_BAND: readonly [number, number] = [15, 40];
+/** Near-white (HSV value above this) is glass whatever its saturation. */
+const MAX_VALUE = 250;
+/** Darker than this (HSV value) is black ink or debris, not stained tissue. */
+const MIN_VALUE = 50;
+/** H&E hues, degrees: eosin pink through haematoxylin purple to violet-blue. Saturated pixels outside are ink. */
+const HE_HUE: readonly [number, number] = [215, 40];
+/** Violet-blue up to this hue is haematoxylin only when moderately saturated; a vivid one is blue ink. */
+const BLUE_INK_HUE = 250;
+const BLUE_INK_SATURATION = 0.7 * 255;
+/** Radius in mask pixels of the disk used for the opening and closing. */
+const DISK_RADIUS = 2;
+/** Components smaller than this share of the mask (and at least MIN_COMPONENT_PX pixels) are dropped. */
+const MIN_COMPONENT_SHARE = 1e-4;
+const MIN_COMPONENT_PX = 16;
+
+export async function tissueMask(slide: Slide, options: TissueMaskOptions = {}): Promise<TissueMask> {
+  const thumb = await readThumbnail(slide, options.maxSide ?? 2048);
+  const { width, height, downsample } = thumb;
+  let mask = classifyPixels(thumb.rgb);
+  mask = close(open(mask, width, height, DISK_RADIUS), width, height, DISK_RADIUS);
+  removeSmallComponents(mask, width, height, Math.max(MIN_COMPONENT_PX, Math.round(MIN_COMPONENT_SHARE * width * height)));
+  let tissue = 0;
+  for (let i = 0; i < mask.length; i++) tissue += mask[i]!;
+  return { width, height, downsample, mask, tissueFraction: tissue / mask.length };
+}
+
+/** The raw per-pixel decision; see the module comment. */
+function classifyPixels(rgb: Uint8Array): Uint8Array {
+  const n = rgb.length / 3;
+  const saturation = new Uint8Array(n);
+  const histogram = new Float64Array(256);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const r = rgb[j]!;
+    const g = rgb[j + 1]!;
+    const b = rgb[j + 2]!;
+    const max = Math.max(r, g, b);
+    const s = max === 0 ? 0 : Math.round(((max - Math.min(r, g, b)) * 255) / max);
+    saturation[i] = s;
+    histogram[s]!++;
+  }
+  const threshold = Math.min(SATURATION_BAND[1], Math.max(SATURATION_BAND[0], otsu(histogram)));
+  const mask = new Uint8Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const s = saturation[i]!;
+    if (s <= threshold) continue;
+    const r = rgb[j]!;
+    const g = rgb[j + 1]!;
+    const b = rgb[j + 2]!;
+    const max = Math.max(r, g, b);
+    if (max > MAX_VALUE || max < MIN_VALUE) continue;
+    const h = hue(r, g, b);
+    const inHe = h >= HE_HUE[0] || h < HE_HUE[1];
+    if (!inHe || (h < BLUE_INK_HUE && s > BLUE_INK_SATURATION)) continue;
+    mask[i] = 1;
+  }
+  return mask;
+}
+
+/** HSV hue in degrees, [0, 360); the caller guarantees a non-grey pixel. */
+function hue(r: number, g: number, b: number): number {
+  const max = Math.max(r, g, b);
+  const d = max - Math.min(r, g, b);
+  const h = max === r ? (g - b) / d : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+  return ((h * 60) % 360 + 360) % 360;
+}
+
+/** Otsu's threshold of a 256-bin histogram: the t maximising between-class variance of ≤ t and > t. */
+export function otsu(histogram: ArrayLike<number>): number {
+  let total = 0;
+  let sum = 0;
+  for (let t = 0; t < 256; t++) {
+    total += histogram[t]!;
+    sum += t * histogram[t]!;
+  }
+  let best = 0;
+  let bestVariance = -1;
+  let below = 0;
+  let sumBelow = 0;
+  for (let t = 0; t < 255; t++) {
+    below += histogram[t]!;
+    sumBelow += t * histogram[t]!;
+    const above = total - below;
+    if (below === 0 || above === 0) continue;
+    const meanDiff = sumBelow / below - (sum - sumBelow) / above;
+    const variance = below * above * meanDiff * meanDiff;
+    if (variance > bestVariance) {
+      bestVariance = variance;
+      best = t;
+    }
+  }
+  return best;
+}
+
+/**
+ * Erosion (`all`) or dilation (any) by a disk, windows clipped at the image border. The disk is a stack
+ * of horizontal runs; per-row prefix counts answer each run in O(1), so the cost is O(pixels × (2r + 1)).
+ */
+function morph(src: Uint8Array, width: number, height: number, radius: number, erode: boolean): Uint8Array {
+  const prefix = new Int32Array((width + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width + 1);
+    for (let x = 0; x < width; x++) prefix[row + x + 1] = prefix[row + x]! + src[y * width + x]!;
+  }
+  const half = Array.from({ length: 2 * radius + 1 }, (_, k) => Math.floor(Math.sqrt(radius * radius - (k - radius) ** 2)));
+  const out = new Uint8Array(src.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let hit = erode ? 1 : 0;
+      for (let k = 0; k <= 2 * radius; k++) {
+        const yy = y + k - radius;
+        if (yy < 0 || yy >= height) continue;
+        const x0 = Math.max(0, x - half[k]!);
+        const x1 = Math.min(width, x + half[k]! + 1);
+        const row = yy * (width + 1);
+        const count = prefix[row + x1]! - prefix[row + x0]!;
+        if (erode ? count < x1 - x0 : count > 0) {
+          hit = erode ? 0 : 1;
+          break;
+        }
+      }
+      out[y * width + x] = hit;
+    }
+  }
+  return out;
+}
+
+/** Opening: removes specks and thin strands narrower than the disk. */
+function open(mask: Uint8Array, width: number, height: number, radius: number): Uint8Array {
+  return morph(morph(mask, width, height, radius, true), width, height, radius, false);
+}
+
+/** Closing: fills holes and gaps narrower than the disk. */
+function close(mask: Uint8Array, width: number, height: number, radius: number): Uint8Array {
+  return morph(morph(mask, width, height, radius, false), width, height, radius, true);
+}
+
+/** Clears 8-connected components smaller than `minSize` pixels, in place. */
+function removeSmallComponents(mask: Uint8Array, width: number, height: number, minSize: number): void {
+  const seen = new Uint8Array(mask.length);
+  const stack = new Int32Array(mask.length);
+  const component: number[] = [];
+  for (let start = 0; start < mask.length; start++) {
+    if (!mask[start] || seen[start]) continue;
+    let top = 0;
+    stack[top++] = start;
+    seen[start] = 1;
+    component.length = 0;
+    while (top > 0) {
+      const p = stack[--top]!;
+      component.push(p);
+      const px = p % width;
+      const py = (p - px) / width;
+      for (let dy = -1; dy <= 1; dy++) {
+        const y = py + dy;
+        if (y < 0 || y >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const x = px + dx;
+          const q = y * width + x;
+          if (x < 0 || x >= width || !mask[q] || seen[q]) continue;
+          seen[q] = 1;
+          stack[top++] = q;
+        }
+      }
+    }
+    if (component.length < minSize) for (const p of component) mask[p] = 0;
+  }
+}
+
+/** Summed-area tables of masks, (width + 1) × (height + 1), built on first use. */
+const integrals = new WeakMap<TissueMask, Float64Array>();
+
+function integralOf(m: TissueMask): Float64Array {
+  let table = integrals.get(m);
+  if (table) return table;
+  const { width, height, mask } = m;
+  const stride = width + 1;
+  table = new Float64Array(stride * (height + 1));
+  for (let y = 0; y < height; y++) {
+    let run = 0;
+    for (let x = 0; x < width; x++) {
+      run += mask[y * width + x]!;
+      table[(y + 1) * stride + x + 1] = table[y * stride + x + 1]! + run;
+    }
+  }
+  integrals.set(m, table);
+  return table;
+}
+
+/**
+ * Share of a box (level-0 pixels) covered by tissue, mask pixels weighted by how much of them the box
+ * covers (the mask is piecewise constant, so its integral is bilinear within a pixel and the answer is
+ * exact). Parts of the box outside the slide count as background.
+ */
+export function fractionInBox(m: TissueMask, x0: number, y0: number, width: number, height: number): number {
+  if (!(width > 0) || !(height > 0)) throw new RangeError(`box size must be positive, got ${width}×${height}`);
+  const table = integralOf(m);
+  const stride = m.width + 1;
+  const clampX = (x: number) => Math.min(m.width, Math.max(0, x / m.downsample));
+  const clampY = (y: number) => Math.min(m.height, Math.max(0, y / m.downsample));
+  /** Tissue area of [0, x) × [0, y) in mask pixels, for real x, y. */
+  const area = (x: number, y: number): number => {
+    const ix = Math.min(Math.floor(x), m.width - 1);
+    const iy = Math.min(Math.floor(y), m.height - 1);
+    const fx = x - ix;
+    const fy = y - iy;
+    const a = table[iy * stride + ix]!;
+    const b = table[iy * stride + ix + 1]!;
+    const c = table[(iy + 1) * stride + ix]!;
+    const d = table[(iy + 1) * stride + ix + 1]!;
+    return a * (1 - fx) * (1 - fy) + b * fx * (1 - fy) + c * (1 - fx) * fy + d * fx * fy;
+  };
+  const xa = clampX(x0);
+  const xb = clampX(x0 + width);
+  const ya = clampY(y0);
+  const yb = clampY(y0 + height);
+  const tissue = area(xb, yb) - area(xa, yb) - area(xb, ya) + area(xa, ya);
+  return Math.min(1, Math.max(0, tissue / ((width * height) / (m.downsample * m.downsample))));
+}
+
+/** Writes the mask as a greyscale PNG: tissue white, background black. */
+export async function writeMaskPng(m: TissueMask, path: string): Promise<void> {
+  const grey = new Uint8Array(m.mask.length);
+  for (let i = 0; i < grey.length; i++) grey[i] = m.mask[i]! * 255;
+  await sharp(grey, { raw: { width: m.width, height: m.height, channels: 1 } }).png().toFile(path);
+}
+
+/** Tint of tissue in the preview, and its blend weight; the mask's outline is drawn solid. */
+const TINT: readonly [number, number, number] = [0, 190, 60];
+const TINT_WEIGHT = 0.35;
+
+/**
+ * A PNG of the slide's thumbnail at the mask's size with the tissue tinted green and outlined, for
+ * checking a mask by eye (`histoseek slide mask SLIDE --out PNG`).
+ */
+export async function renderMaskPreview(slide: Slide, m: TissueMask): Promise<Buffer> {
+  const thumb = await readThumbnail(slide, Math.max(m.width, m.height));
+  if (thumb.width !== m.width || thumb.height !== m.height) {
+    throw new Error(`${slide.path}: the mask (${m.width}×${m.height}) was not made from this slide (thumbnail ${thumb.width}×${thumb.height})`);
+  }
+  const { width, height, mask } = m;
+  const rgb = thumb.rgb;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!mask[i]) continue;
+      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - width] || !mask[i + width];
+      for (let c = 0; c < 3; c++) {
+        rgb[3 * i + c] = edge ? TINT[c]! : Math.round(rgb[3 * i + c]! * (1 - TINT_WEIGHT) + TINT[c]! * TINT_WEIGHT);
+      }
+    }
+  }
+  return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}

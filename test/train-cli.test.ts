@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { writeKimiaCollection } from '../src/data/synthetic/index.js';
+import { readSafetensors } from '../src/model/safetensors.js';
+import { parseTrainConfig } from '../src/train/config.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin/histoseek.js');
+const dir = await mkdtemp(join(tmpdir(), 'histoseek-train-'));
+const collection = join(dir, 'collection');
+await writeKimiaCollection(collection, { seed: 5, slides: 3, slideSize: 384, patchSize: 64, trainPerSlide: 8, testPerSlide: 3 });
+
+function config(output: string, extra = ''): string {
+  return `seed: 3
+output: ${output}
+workers: 2
+micro_batch: 2
+model: { preset: test, neck_channels: 8, neck_layers: 1, input_size: 64 }
+stages:
+  - name: C
+    data: ${collection}
+    layout: kimia
+    val: ${collection}
+    epochs: 3
+    batch_size: 6
+    lr: 0.005
+    augment: { views: 2 }
+${extra}`;
+}
+
+function histoseek(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+}
+
+async function weightsOf(path: string) {
+  return (await readSafetensors(path)).tensors;
+}
+
+test('a training run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one', async () => {
+  const whole = join(dir, 'whole.yaml');
+  await writeFile(whole, config(join(dir, 'run-whole')));
+  const r = histoseek('train', '--config', whole);
+  assert.equal(r.status, 0, r.stderr);
+  for (const file of ['best.safetensors', 'last.safetensors', 'log.jsonl', 'loss-curve.png', 'state.json']) assert.ok(existsSync(join(dir, 'run-whole', file)), file);
+  assert.match(r.stderr, /stage 1 epoch 3: mean loss [\d.]+ · validation η_tot/);
+
+  const killed = join(dir, 'killed.yaml');
+  await writeFile(killed, config(join(dir, 'run-killed')));
+  const child = spawn(process.execPath, [BIN, 'train', '--config', killed], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, signal) => res(signal)));
+  for (;;) {
+    const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
+    if (state && JSON.parse(state).epoch >= 1) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  assert.ok(JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3, 'killed before the end');
+
+  const again = histoseek('train', '--config', killed);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /holds a training run already; pass --resume/);
+  const resumed = histoseek('train', '--config', killed, '--resume');
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming .* at stage 1, epoch [23]/);
+
+  const a = await weightsOf(join(dir, 'run-whole', 'last.safetensors'));
+  const b = await weightsOf(join(dir, 'run-killed', 'last.safetensors'));
+  assert.equal(a.size, b.size);
+  for (const [name, t] of a) {
+    const u = b.get(name)!;
+    for (let i = 0; i < t.data.length; i++) assert.ok(Math.abs(t.data[i] - u.data[i]) <= 1e-6, `${name}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
+  }
+
+  // The trained checkpoint is an ordinary model file: the inference path takes it as it is.
+  const image = join(collection, 'test', 's0');
+  const embedded = histoseek('embed', image, '--weights', join(dir, 'run-whole', 'best.safetensors'), '--out', join(dir, 'e.safetensors'));
+  assert.equal(embedded.status, 0, embedded.stderr);
+  assert.deepEqual((await readSafetensors(join(dir, 'e.safetensors'))).tensors.get('embedding')!.shape, [3, 32]);
+});
+
+test('bad configs fail before any work, naming the problem', async () => {
+  const cases: [string, RegExp][] = [
+    [config(join(dir, 'x'), '    colour: blue\n'), /stages\[0\]: unknown key 'colour'/],
+    [config(join(dir, 'x')).replace('lr: 0.005', 'lr: -1'), /stages\[0\]\.lr: must be a positive number, got -1/],
+    [config(join(dir, 'x')).replace('preset: test', 'preset: gigantic'), /model\.preset: unknown preset 'gigantic'/],
+    [config(join(dir, 'x')).replace(`    data: ${collection}\n`, ''), /stages\[0\]\.data: required/],
+  ];
+  for (const [text, error] of cases) {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, text);
+    const r = histoseek('train', '--config', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, error);
+    assert.match(r.stderr, /bad\.yaml/);
+  }
+  const oneClass = join(dir, 'one-class');
+  await mkdir(join(oneClass, 'tumour'), { recursive: true });
+  for (let i = 0; i < 8; i++) await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c080a0' } }).png().toFile(join(oneClass, 'tumour', `${i}.png`));
+  const file = join(dir, 'one.yaml');
+  await writeFile(file, config(join(dir, 'one')).replace(`data: ${collection}`, `data: ${oneClass}`).replace('layout: kimia', 'layout: folder').replace(`    val: ${collection}\n`, ''));
+  const r = histoseek('train', '--config', file);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /one-class has 1 class \('tumour'\); a metric-learning loss needs at least 2/);
+  assert.equal(existsSync(join(dir, 'one')), false, 'nothing was written');
+  assert.throws(() => parseTrainConfig({ stages: [{ data: 'x', epochs: 0 }] }, dir), /stages\[0\]\.epochs: must be an integer ≥ 1, got 0/);
+});
