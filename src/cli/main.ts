@@ -5,9 +5,11 @@ import { embedCommand } from './embed.js';
 import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search-cmd.js';
+import { synthCommand } from './synth-cmd.js';
 import { trainCommand } from './train-cmd.js';
+import { weightsCommand } from './weights-cmd.js';
 
-const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, trainCommand, embedCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, trainCommand, embedCommand, synthCommand, weightsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,6 +3,7 @@ import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js'
 import { embeddingSize, validateConfig } from '../model/config.js';
 import { modelHash } from '../model/identity.js';
 import type { ModelIdentity } from '../index/store.js';
+import { resolveBackbone } from '../weights/hub.js';
 
 export interface ModelOptions {
   weights?: string;
@@ -12,13 +13,14 @@ export interface ModelOptions {
 }
 
 export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model)
-  --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset)
+  --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset),
+                    or the name of weights fetched with 'histoseek weights pull'
   --size S          resize images to S×S, a multiple of 32 (default: the model's, 224)
 `;
 
 export async function resolveModel(o: ModelOptions): Promise<Model> {
   const base = await loadModel(o.weights);
-  const model = o.backbone ? await withTimmBackbone(base, o.backbone) : base;
+  const model = o.backbone ? await withTimmBackbone(base, resolveBackbone(o.backbone)) : base;
   return o.size ? { ...model, config: validateConfig({ ...model.config, inputSize: o.size }, '--size') } : model;
 }
 

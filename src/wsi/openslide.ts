@@ -275,14 +275,42 @@ export class OpenSlide {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * Converts OpenSlide's premultiplied ARGB to packed RGB: opaque pixels (nearly all) are copied, partly
  * transparent ones un-premultiplied (as openslide-python does), and fully transparent ones — outside
- * the scanned area — become white, the colour of empty glass.
+ * the scanned area — become white, the colour of empty glass. On little-endian machines four pixels
+ * go out as three 32-bit words, twice as fast as byte stores; a block with any non-opaque pixel is
+ * then redone pixel by pixel.
  */
 export function argbToRgb(argb: Uint32Array, rgb: Uint8Array = new Uint8Array(argb.length * 3)): Uint8Array {
-  const n = argb.length;
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
+  if (rgb.length < argb.length * 3) throw new RangeError(`RGB buffer holds ${rgb.length} bytes, needs ${argb.length * 3}`);
+  const packed = LITTLE_ENDIAN && rgb.byteOffset % 4 === 0 ? argb.length & ~3 : 0;
+  const words = new Uint32Array(rgb.buffer, rgb.byteOffset, (packed / 4) * 3);
+  let alphas = 0xff000000; // the AND of every alpha: 255 only if all pixels are opaque
+  for (let i = 0, o = 0; i < packed; i += 4, o += 3) {
+    const p0 = argb[i]!;
+    const p1 = argb[i + 1]!;
+    const p2 = argb[i + 2]!;
+    const p3 = argb[i + 3]!;
+    alphas &= p0 & p1 & p2 & p3;
+    // Each pixel's bytes R, G, B in memory order, i.e. the low three bytes of a little-endian word.
+    const q0 = ((p0 >>> 16) & 0xff) | (p0 & 0xff00) | ((p0 & 0xff) << 16);
+    const q1 = ((p1 >>> 16) & 0xff) | (p1 & 0xff00) | ((p1 & 0xff) << 16);
+    const q2 = ((p2 >>> 16) & 0xff) | (p2 & 0xff00) | ((p2 & 0xff) << 16);
+    const q3 = ((p3 >>> 16) & 0xff) | (p3 & 0xff00) | ((p3 & 0xff) << 16);
+    words[o] = q0 | (q1 << 24);
+    words[o + 1] = (q1 >>> 8) | (q2 << 16);
+    words[o + 2] = (q2 >>> 16) | (q3 << 8);
+  }
+  convertPixels(argb, rgb, (alphas >>> 24) === 255 ? packed : 0);
+  return rgb;
+}
+
+/** The per-pixel conversion of pixels `from` onwards. */
+function convertPixels(argb: Uint32Array, rgb: Uint8Array, from: number): void {
+  for (let i = from, j = from * 3; i < argb.length; i++, j += 3) {
     const p = argb[i]!;
     const a = p >>> 24;
     if (a === 255) {
@@ -298,5 +326,4 @@ export function argbToRgb(argb: Uint32Array, rgb: Uint8Array = new Uint8Array(ar
       rgb[j + 2] = Math.min(255, ((p & 255) * 255 + half) / a);
     }
   }
-  return rgb;
 }

@@ -1,9 +1,11 @@
 /**
- * Tissue detection on a slide thumbnail. A pixel is tissue when it is saturated (Otsu's threshold on
- * HSV saturation, kept within a band so that a slide that is all glass, or all tissue, still gets a
- * sensible cut), not near-white, and not ink: marker pens and tissue dyes are green, cyan or pure blue,
- * or black, where H&E is pink to purple. The raw mask is then cleaned with an opening and a closing by a
- * small disk and cleared of specks.
+ * Tissue detection on a slide thumbnail. A pixel is tissue when it is saturated (HSV saturation above
+ * Otsu's threshold, clamped to the narrow band where glass noise ends and pale eosin begins: a slide
+ * that is nearly all glass, or all tissue, or whose dark nuclei form a third mode, still gets a sensible
+ * cut), darker than the glass (glass is bright and unsaturated: its brightness is the median of the
+ * unsaturated pixels), and not ink — marker pens and tissue dyes are green, cyan or vivid blue, or black,
+ * where H&E is pink to purple. The raw mask is then cleaned with an opening and a closing by a small
+ * disk and cleared of specks.
  */
 import sharp from 'sharp';
 import { readThumbnail, type Slide } from './slide.js';
@@ -24,10 +26,9 @@ export interface TissueMaskOptions {
   maxSide?: number;
 }
 
-/** Otsu's saturation threshold (0–255 scale) is clamped to this band: below it lies glass noise and
- *  JPEG chroma error, above it pale eosin, which must stay tissue when a slide has no glass to contrast. */
-const SATURATION_BAND: readonly [number, number] = [15, 40];
-/** Near-white (HSV value above this) is glass whatever its saturation. */
+/** Otsu's saturation threshold (0–255 scale) is clamped to this band: ≈0.05–0.1 in HSV terms. */
+const SATURATION_BAND: readonly [number, number] = [12, 25];
+/** Brightness (HSV value) at or above which a pixel is glass when the slide shows no glass to measure. */
 const MAX_VALUE = 250;
 /** Darker than this (HSV value) is black ink or debris, not stained tissue. */
 const MIN_VALUE = 50;
@@ -68,6 +69,7 @@ function classifyPixels(rgb: Uint8Array): Uint8Array {
     histogram[s]!++;
   }
   const threshold = Math.min(SATURATION_BAND[1], Math.max(SATURATION_BAND[0], otsu(histogram)));
+  const glass = Math.min(MAX_VALUE, glassBrightness(rgb, saturation, threshold));
   const mask = new Uint8Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
     const s = saturation[i]!;
@@ -76,13 +78,29 @@ function classifyPixels(rgb: Uint8Array): Uint8Array {
     const g = rgb[j + 1]!;
     const b = rgb[j + 2]!;
     const max = Math.max(r, g, b);
-    if (max > MAX_VALUE || max < MIN_VALUE) continue;
+    if (max >= glass || max < MIN_VALUE) continue;
     const h = hue(r, g, b);
     const inHe = h >= HE_HUE[0] || h < HE_HUE[1];
     if (!inHe || (h < BLUE_INK_HUE && s > BLUE_INK_SATURATION)) continue;
     mask[i] = 1;
   }
   return mask;
+}
+
+/** Median brightness of the unsaturated pixels (mostly glass), or 255 when there are none. */
+function glassBrightness(rgb: Uint8Array, saturation: Uint8Array, threshold: number): number {
+  const histogram = new Float64Array(256);
+  let count = 0;
+  for (let i = 0, j = 0; i < saturation.length; i++, j += 3) {
+    if (saturation[i]! > threshold) continue;
+    histogram[Math.max(rgb[j]!, rgb[j + 1]!, rgb[j + 2]!)]!++;
+    count++;
+  }
+  for (let v = 0, below = 0; v < 256; v++) {
+    below += histogram[v]!;
+    if (below > count / 2) return v;
+  }
+  return 255;
 }
 
 /** HSV hue in degrees, [0, 360); the caller guarantees a non-grey pixel. */
@@ -163,35 +181,32 @@ function close(mask: Uint8Array, width: number, height: number, radius: number):
   return morph(morph(mask, width, height, radius, false), width, height, radius, true);
 }
 
-/** Clears 8-connected components smaller than `minSize` pixels, in place. */
+/**
+ * Clears 8-connected components smaller than `minSize` pixels, in place. A breadth-first fill appends
+ * each component's pixels to `queue`, which is then also the list of pixels to clear.
+ */
 function removeSmallComponents(mask: Uint8Array, width: number, height: number, minSize: number): void {
   const seen = new Uint8Array(mask.length);
-  const stack = new Int32Array(mask.length);
-  const component: number[] = [];
+  const queue = new Int32Array(mask.length);
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || seen[start]) continue;
-    let top = 0;
-    stack[top++] = start;
     seen[start] = 1;
-    component.length = 0;
-    while (top > 0) {
-      const p = stack[--top]!;
-      component.push(p);
+    queue[0] = start;
+    let end = 1;
+    for (let head = 0; head < end; head++) {
+      const p = queue[head]!;
       const px = p % width;
       const py = (p - px) / width;
-      for (let dy = -1; dy <= 1; dy++) {
-        const y = py + dy;
-        if (y < 0 || y >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const x = px + dx;
+      for (let y = Math.max(0, py - 1); y <= Math.min(height - 1, py + 1); y++) {
+        for (let x = Math.max(0, px - 1); x <= Math.min(width - 1, px + 1); x++) {
           const q = y * width + x;
-          if (x < 0 || x >= width || !mask[q] || seen[q]) continue;
+          if (!mask[q] || seen[q]) continue;
           seen[q] = 1;
-          stack[top++] = q;
+          queue[end++] = q;
         }
       }
     }
-    if (component.length < minSize) for (const p of component) mask[p] = 0;
+    if (end < minSize) for (let k = 0; k < end; k++) mask[queue[k]!] = 0;
   }
 }
 

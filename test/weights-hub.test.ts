@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { randomModel, withTimmBackbone } from '../src/model/checkpoint.js';
+import { encodeSafetensors } from '../src/model/safetensors.js';
+import { listWeights, pullWeights, resolveBackbone } from '../src/weights/hub.js';
+
+const CONFIG = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 } as const;
+const donor = randomModel(CONFIG, 21);
+const checkpoint = Buffer.from(encodeSafetensors(new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice(9), t]))));
+const digest = createHash('sha256').update(checkpoint).digest('hex');
+
+/** A stand-in for the hub: serves one checkpoint with its LFS ETag and honours Range; can cut a transfer short once. */
+async function hub(options: { cutAfter?: number; etag?: string }) {
+  const seen: (string | undefined)[] = [];
+  let cut = options.cutAfter;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    seen.push(req.headers.range);
+    if (req.url !== '/timm/convnextv2_test.fake/resolve/main/model.safetensors') {
+      res.writeHead(404).end();
+      return;
+    }
+    const start = req.headers.range ? Number(/bytes=(\d+)-/.exec(req.headers.range)![1]) : 0;
+    const body = checkpoint.subarray(start);
+    res.writeHead(start ? 206 : 200, { 'content-length': body.length, 'x-linked-etag': `"${options.etag ?? digest}"` });
+    if (cut !== undefined) {
+      res.write(body.subarray(0, cut));
+      cut = undefined;
+      setTimeout(() => res.socket!.destroy(), 100); // let the client take the first part
+      return;
+    }
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async () => {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'histoseek-weights-'));
+  const server = await hub({ cutAfter: 300_000 });
+  await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }));
+  const progress: number[] = [];
+  const record = await pullWeights('timm/convnextv2_test.fake', { cacheDir, endpoint: server.endpoint, onProgress: (done) => progress.push(done) });
+  await server.close();
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.seen[1] ?? '')?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt <= 300_000, `the second request resumed where the first stopped (${server.seen[1]})`);
+  assert.ok(progress[0] > resumedAt, 'progress counts from the bytes already there');
+  assert.equal(record.sha256, digest);
+  assert.deepEqual(await readFile(record.path), checkpoint);
+  assert.deepEqual((await listWeights(cacheDir)).map((w) => w.name), ['convnextv2_test.fake']);
+  const model = await withTimmBackbone(randomModel(CONFIG, 1), resolveBackbone('convnextv2_test.fake', cacheDir));
+  assert.deepEqual(model.weights.get('backbone.stem.0.weight')!.data, donor.weights.get('backbone.stem.0.weight')!.data);
+});
+
+test('a checksum mismatch discards the download; unknown names and models are clear errors', async () => {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'histoseek-weights-'));
+  const server = await hub({ etag: 'f'.repeat(64) });
+  await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }), /checksum mismatch .* the download was discarded/);
+  assert.equal(existsSync(join(cacheDir, 'convnextv2_test.fake', 'model.safetensors')), false);
+  await assert.rejects(pullWeights('convnextv2_nano.missing', { cacheDir, endpoint: server.endpoint }), /not found — check the model name/);
+  await assert.rejects(pullWeights('resnet50', { cacheDir, endpoint: server.endpoint }), /not a timm ConvNeXt/);
+  await server.close();
+  assert.throws(() => resolveBackbone('convnextv2_absent', cacheDir), /no cached weights of that name/);
+});
