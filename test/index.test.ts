@@ -7,10 +7,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
-import { randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
+import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
+import { embeddingSize } from '../src/model/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/histoseek.js');
+const DIM = embeddingSize((await loadCheckpoint(DEFAULT_MODEL_PATH)).config);
 
 function histoseek(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
@@ -44,27 +46,27 @@ function snapshot(db: string) {
 test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'histoseek-index-'));
   const collection = join(dir, 'collection');
-  await makeCollection(collection, 3, 20);
+  await makeCollection(collection, 3, 40);
   const whole = join(dir, 'whole');
   assert.equal(histoseek('index', collection, '--db', whole, '--batch', '4').status, 0);
 
   const resumed = join(dir, 'resumed');
   const child = spawn(process.execPath, [BIN, 'index', collection, '--db', resumed, '--batch', '4'], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
-  // Kill once a few batches are on disk, but well before the 60 images are done.
+  // Kill once a few batches are on disk, but well before the 120 images are done.
   for (;;) {
     const size = (await stat(join(resumed, 'vectors.f32')).catch(() => null))?.size ?? 0;
-    if (size >= 2 * 4 * 512 * 4) break;
+    if (size >= 2 * 4 * DIM * 4) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   child.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   const partial = snapshot(resumed).items.length;
-  assert.ok(partial > 0 && partial < 60, `killed mid-run with ${partial} items stored`);
+  assert.ok(partial > 0 && partial < 120, `killed mid-run with ${partial} items stored`);
 
   const rerun = histoseek('index', collection, '--db', resumed, '--batch', '4');
   assert.equal(rerun.status, 0, rerun.stderr);
-  assert.match(rerun.stderr, new RegExp(`${60 - partial} added, ${partial} already indexed`));
+  assert.match(rerun.stderr, new RegExp(`${120 - partial} added, ${partial} already indexed`));
   const a = snapshot(whole);
   const b = snapshot(resumed);
   assert.deepEqual(b.items, a.items);
@@ -109,7 +111,7 @@ test('missing folder, empty collection, another model, corrupt database: clear e
   await saveCheckpoint(other, randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3));
   r = histoseek('index', collection, '--db', db, '--weights', other);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /this index was built with model 'random\(atto.*not '.*other\.safetensors'/);
+  assert.match(r.stderr, /this index was built with model 'histoseek default model.*not '.*other\.safetensors'/);
   assert.deepEqual(await readFile(join(db, 'vectors.f32')), before);
 
   const sqlite = join(db, 'histoseek.sqlite');

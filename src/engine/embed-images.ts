@@ -5,7 +5,7 @@
 import { ImageError, loadRgb, normalizeInto, type RgbImage } from '../data/image.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { EMBEDDING_NAME } from './onnx-graph.js';
-import type { OnnxEmbedder } from './onnx-session.js';
+import type { Embedder } from './embedder.js';
 
 export interface ImageBatch {
   /** Files of this batch that decoded, in input order. */
@@ -43,7 +43,7 @@ export interface EmbeddedBatch {
 }
 
 /** Yields each batch's model outputs; unreadable files are reported in `failures`, never thrown. */
-export async function* embedImageFiles(embedder: OnnxEmbedder, paths: string[], batchSize: number, load: PixelLoader = loadRgb): AsyncGenerator<EmbeddedBatch> {
+export async function* embedImageFiles(embedder: Embedder, paths: string[], batchSize: number, load: PixelLoader = loadRgb): AsyncGenerator<EmbeddedBatch> {
   const size = embedder.inputSize;
   const batches: string[][] = [];
   for (let i = 0; i < paths.length; i += batchSize) batches.push(paths.slice(i, i + batchSize));
@@ -65,7 +65,7 @@ export interface EmbeddedSources {
 }
 
 /** Embeds every source (unreadable ones are returned as failures), calling `onProgress` per batch. */
-export async function embedAll(embedder: OnnxEmbedder, sources: string[], batchSize: number, load: PixelLoader, onProgress?: (settled: number) => void): Promise<EmbeddedSources> {
+export async function embedAll(embedder: Embedder, sources: string[], batchSize: number, load: PixelLoader, onProgress?: (settled: number) => void): Promise<EmbeddedSources> {
   const ok: string[] = [];
   const parts: Float32Array[] = [];
   const failures: ImageError[] = [];

@@ -3,6 +3,7 @@ import * as ort from 'onnxruntime-node';
 import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
+import type { Embedder } from './embedder.js';
 import { buildOnnxModel, EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './onnx-graph.js';
 
 export interface SessionOptions {
@@ -12,7 +13,7 @@ export interface SessionOptions {
   trace?: boolean;
 }
 
-export class OnnxEmbedder {
+export class OnnxEmbedder implements Embedder {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly model: Model,

@@ -6,7 +6,7 @@ import { ItemLoader } from '../data/collections/load.js';
 import type { CollectionItem } from '../data/collections/collection.js';
 import type { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
-import type { OnnxEmbedder } from '../engine/onnx-session.js';
+import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from '../index/indexer.js';
 import type { Exclusion, Searcher } from '../index/searcher.js';
 import type { IndexStore } from '../index/store.js';
@@ -27,7 +27,7 @@ async function score(searcher: Searcher, store: IndexStore, vectors: Float32Arra
 
 /** Queries from a collection, searched against the whole index (the official Kimia protocol when the index holds the training set). */
 export async function evaluateQueries(
-  store: IndexStore, searcher: Searcher, embedder: OnnxEmbedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
+  store: IndexStore, searcher: Searcher, embedder: Embedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
 ): Promise<EvalOutcome> {
   const loader = new ItemLoader();
   try {

@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import type { ExplainImage, Explanation } from './gradcam.js';
-import { overlayRgb, turbo } from './overlay.js';
+import { jet, overlayRgb } from './overlay.js';
 
 export interface GridRow {
   /** Row title, e.g. 'query' or 'result #1 (s3)'. */
@@ -26,7 +26,7 @@ const PAD = 16;
 const GAP = 8;
 const TITLE_SIZE = 18;
 const TEXT_SIZE = 13;
-const LABEL_WIDTH = 150;
+const LABEL_WIDTH = 190;
 const HEADER_HEIGHT = 24;
 const BAR_HEIGHT = 12;
 const BAR_WIDTH = 240;
@@ -63,7 +63,7 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
-    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer; a layer’s map is the mean of its nodes’', 'fill="#555555"'),
+    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)', 'fill="#555555"'),
     ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, 'text-anchor="middle" font-weight="bold"')),
     ...rows.flatMap((r, i) => {
       const y = gridY + i * (t + GAP) + t / 2;
@@ -84,12 +84,12 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
   return sharp(Buffer.from(svg), { density: 72 }).composite(tiles).png().toBuffer();
 }
 
-/** The turbo scale as thin SVG rectangles, labelled at both ends. */
+/** The jet scale as thin SVG rectangles, labelled at both ends. */
 function colourBar(x: number, y: number, text: (x: number, y: number, s: string, extra?: string) => string): string[] {
   const steps = 60;
   const w = BAR_WIDTH / steps;
   const stops = Array.from({ length: steps }, (_, i) => {
-    const [r, g, b] = turbo((i + 0.5) / steps);
+    const [r, g, b] = jet((i + 0.5) / steps);
     return `<rect x="${(x + i * w).toFixed(2)}" y="${y}" width="${(w + 0.5).toFixed(2)}" height="${BAR_HEIGHT}" fill="rgb(${r},${g},${b})"/>`;
   });
   const labelY = y + BAR_HEIGHT + TEXT_SIZE + 2;

@@ -8,7 +8,7 @@ import { ItemLoader } from '../data/collections/load.js';
 import type { ImageError } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
 import { EMBEDDING_NAME } from '../engine/onnx-graph.js';
-import type { OnnxEmbedder } from '../engine/onnx-session.js';
+import type { Embedder } from '../engine/embedder.js';
 import type { IndexStore, ItemRecord } from './store.js';
 
 export interface IndexReport {
@@ -41,7 +41,7 @@ export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
   return out;
 }
 
-export async function indexItems(store: IndexStore, embedder: OnnxEmbedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
+export async function indexItems(store: IndexStore, embedder: Embedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
   const stored = store.storedSources();
   const todo = items.filter((item) => !stored.has(item.source));
   const bySource = new Map(todo.map((item) => [item.source, item]));

@@ -2,6 +2,7 @@
  * Checkpoints: a safetensors file holding the whole model (backbone under timm's names with the
  * prefix `backbone.`, neck and head under the spec's names) and its config in the metadata.
  */
+import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
 import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
@@ -15,8 +16,11 @@ export interface Model {
 }
 
 const BACKBONE_PREFIX = 'backbone.';
-/** Seed of the built-in random model, until a trained default ships. */
+/** Seed of `randomModel` when none is given. */
 export const DEFAULT_SEED = 0;
+
+/** The trained default model shipped with histoseek (models/default/MODEL_CARD.md). */
+export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../../models/default/lgffem-atto-c64-s128.safetensors', import.meta.url));
 
 /**
  * Checks that `tensors` holds exactly the parameters `specs` asks for, with the right shapes;
@@ -72,7 +76,9 @@ export async function withTimmBackbone(model: Model, path: string): Promise<Mode
   return { config: model.config, weights, source: `${model.source} + backbone ${path}` };
 }
 
-/** The model a command runs: the checkpoint at `path`, or the built-in default. */
+/** The model a command runs: the checkpoint at `path`, or the trained default. */
 export async function loadModel(path?: string): Promise<Model> {
-  return path ? loadCheckpoint(path) : randomModel();
+  if (path) return loadCheckpoint(path);
+  const model = await loadCheckpoint(DEFAULT_MODEL_PATH);
+  return { ...model, source: 'histoseek default model (lgffem-atto-c64-s128)' };
 }

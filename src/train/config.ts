@@ -56,7 +56,7 @@ export interface ModelSection {
   inputSize: number;
   /** Start from this checkpoint (whole model) instead of random weights. */
   weights?: string;
-  /** A timm convnextv2_* backbone to put in. */
+  /** A timm convnextv2_* backbone to put in: a file, or the name of cached weights. */
   backbone?: string;
 }
 
@@ -125,7 +125,8 @@ function parseModel(raw: unknown, base: string): ModelSection {
     gemP: r.positive('gem_p', 4.6),
     inputSize,
     weights: r.has('weights') ? resolve(base, r.string('weights')) : undefined,
-    backbone: r.has('backbone') ? resolve(base, r.string('backbone')) : undefined,
+    // A path (relative to the config) or the name of weights fetched with `histoseek weights pull`.
+    backbone: r.has('backbone') ? (/[\\/]|\.safetensors$/.test(r.string('backbone')) ? resolve(base, r.string('backbone')) : r.string('backbone')) : undefined,
   };
 }
 

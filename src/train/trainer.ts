@@ -19,6 +19,7 @@ import { embeddingSize, validateConfig, type ModelConfig } from '../model/config
 import type { HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { resolveBackbone } from '../weights/hub.js';
 import { Random } from '../util/random.js';
 import { AdamW, ADAMW_DEFAULTS } from './adamw.js';
 import type { StageConfig, TrainConfig } from './config.js';
@@ -71,7 +72,7 @@ async function initialModel(config: TrainConfig): Promise<Model> {
     throw new Error(`model.weights ${config.model.weights} is a ${model.config.preset} model with C=${model.config.neckChannels}, L=${model.config.neckLayers}; the config asks for ${modelConfig.preset}, C=${modelConfig.neckChannels}, L=${modelConfig.neckLayers}`);
   }
   model = { ...model, config: modelConfig };
-  return config.model.backbone ? withTimmBackbone(model, config.model.backbone) : model;
+  return config.model.backbone ? withTimmBackbone(model, resolveBackbone(config.model.backbone)) : model;
 }
 
 /** Cosine annealing from lr to lrMin over `total` steps. */

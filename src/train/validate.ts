@@ -4,8 +4,8 @@
  * retrieval is scored as the eval command scores it.
  */
 import { NeckHeadSession } from '../engine/onnx-parts.js';
-import { evaluateRetrieval, type RetrievalMetrics } from '../eval/metrics.js';
-import { ExactSearch } from '../index/exact-search.js';
+import { scoreRetrieval } from '../eval/in-memory.js';
+import type { RetrievalMetrics } from '../eval/metrics.js';
 import { normaliseRows } from '../index/indexer.js';
 import { embeddingSize, type ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
@@ -30,14 +30,5 @@ export async function validate(
   const index = await embedCached(session, train, trainLabels.length, dim);
   const queries = await embedCached(session, val, valLabels.length, dim);
   await session.release();
-  const search = await ExactSearch.create(dim, { threads });
-  const hits = await search.search(index, trainLabels.length, queries, valLabels.length, 10);
-  await search.release();
-  const results = valLabels.map((trueLabel, q) => ({
-    trueLabel,
-    neighbours: Array.from(hits.ids.subarray(q * hits.k, (q + 1) * hits.k)).filter((id) => id >= 0).map((id) => trainLabels[id]),
-  }));
-  const counts = new Map<string, number>();
-  for (const label of trainLabels) counts.set(label, (counts.get(label) ?? 0) + 1);
-  return evaluateRetrieval(results, counts);
+  return scoreRetrieval(dim, index, trainLabels, queries, valLabels, 10, threads);
 }

@@ -20,7 +20,7 @@ export class OpenSlideUnavailableError extends Error {
 export class OpenSlideError extends Error {
   constructor(
     readonly path: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`${path}: ${reason}`);
     this.name = 'OpenSlideError';

@@ -72,38 +72,47 @@ const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];
 /** Formats OpenSlide never reads, so a missing libopenslide does not matter for them. */
 const PLAIN_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif']);
 
-/**
- * Opens a slide: OpenSlide first, sharp when OpenSlide does not recognise or cannot read the file.
- * Throws SlideOpenError naming the file when neither can.
- */
-export async function openSlide(path: string): Promise<Slide> {
+export interface OpenSlideOptions {
+  /**
+   * 'auto' (default): OpenSlide first, sharp when OpenSlide does not recognise or cannot read the
+   * file. 'openslide' or 'sharp': that reader only.
+   */
+  backend?: 'auto' | 'openslide' | 'sharp';
+}
+
+/** Opens a slide. Throws SlideOpenError naming the file (and each reader's reason) when it cannot. */
+export async function openSlide(path: string, options: OpenSlideOptions = {}): Promise<Slide> {
+  const backend = options.backend ?? 'auto';
   try {
     if (!(await stat(path)).isFile()) throw new SlideOpenError(path, 'not a file');
   } catch (e) {
     if (e instanceof SlideOpenError) throw e;
     throw new SlideOpenError(path, (e as Error).message);
   }
-  let openslideReason: string;
-  if (openslideAvailable()) {
+  const reasons: string[] = [];
+  if (backend !== 'sharp') {
     try {
       const handle = OpenSlide.open(path);
       if (handle) return new OpenSlideSlide(handle);
-      openslideReason = 'OpenSlide does not recognise the format';
+      reasons.push('OpenSlide does not recognise the format');
     } catch (e) {
-      if (!(e instanceof OpenSlideError)) throw e;
-      openslideReason = `OpenSlide: ${e.message.slice(path.length + 2)}`;
+      if (e instanceof OpenSlideError) reasons.push(`OpenSlide: ${e.reason}`);
+      else if (e instanceof OpenSlideUnavailableError) reasons.push(e.message);
+      else throw e;
     }
-  } else {
-    openslideReason = new OpenSlideUnavailableError('not found').message;
+    if (backend === 'openslide') throw new SlideOpenError(path, reasons.join('; '));
   }
   let metadata: Metadata;
   try {
     metadata = await sharp(path).metadata();
   } catch (e) {
-    throw new SlideOpenError(path, `${openslideReason}; sharp: ${(e as Error).message}`);
+    reasons.push(`sharp: ${(e as Error).message}`);
+    throw new SlideOpenError(path, reasons.join('; '));
   }
   // Without OpenSlide a TIFF may be a scanner format read wrongly (no vendor metadata, no mpp): refuse it.
-  if (!openslideAvailable() && !PLAIN_FORMATS.has(metadata.format ?? '')) throw new SlideOpenError(path, openslideReason);
+  if (backend === 'auto' && !openslideAvailable() && !PLAIN_FORMATS.has(metadata.format ?? '')) {
+    throw new SlideOpenError(path, reasons.join('; '));
+  }
   return SharpSlide.open(path, metadata);
 }
 

@@ -1,0 +1,375 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { composePatch, DEFAULT_STAIN, renderPatch, type TissueClass } from '../src/data/synthetic/index.js';
+import { Explainer, gradCamPlusPlus, upsampleBilinear, type ExplainImage, type ExplainTarget, type Explanation } from '../src/explain/gradcam.js';
+import { explanationGrid } from '../src/explain/grid.js';
+import { jet, overlayPng, overlayRgb } from '../src/explain/overlay.js';
+import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { initTfjs } from '../src/engine/tfjs-backend.js';
+import { fromNchw, fromTfjsLayout } from '../src/engine/tfjs-ops.js';
+import { normalizeInto } from '../src/data/image.js';
+import { loadCheckpoint, randomModel, type Model } from '../src/model/checkpoint.js';
+import type { ModelConfig } from '../src/model/config.js';
+import type { Pyramid } from '../src/model/lgffem.js';
+import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
+import { NeckHead } from '../src/train/neck-head.js';
+import type { HostPyramid } from '../src/train/neck-pass.js';
+import { LocalNeckRunner } from '../src/train/neck-runner.js';
+import { TrainStep } from '../src/train/step.js';
+import { Random } from '../src/util/random.js';
+import { relativeMaxError } from './helpers.js';
+
+await initTfjs();
+
+const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 2, gemP: 4.6, inputSize: 64 };
+const D = 4 * CONFIG.neckChannels;
+
+/** A random model whose every neck/head parameter is away from its initial value (alphas, GRN gains, fusion weights). */
+function perturbedModel(seed: number): Model {
+  const model = randomModel(CONFIG, seed);
+  const random = new Random(seed + 1);
+  for (const [name, w] of model.weights) {
+    if (name.startsWith('backbone.') || name.endsWith('running_var')) continue;
+    for (let i = 0; i < w.data.length; i++) w.data[i] += 0.2 * random.normal();
+  }
+  return model;
+}
+
+const MODEL = perturbedModel(3);
+const IMAGE: ExplainImage = { pixels: renderPatch('tumour', 64, 1), size: 64 };
+const REFERENCE = new Random(4).fillNormal(new Float32Array(D));
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let [dot, na, nb] = [0, 0, 0];
+  for (let i = 0; i < a.length; i++) [dot, na, nb] = [dot + a[i] * b[i], na + a[i] ** 2, nb + b[i] ** 2];
+  return dot / Math.sqrt(na * nb);
+}
+
+test('Grad-CAM++ closed form on a hand-worked node', () => {
+  // 2 positions × 2 channels (HWC). Channel 0: A = (1, 3), g = (0.5, −0.25); channel 1: A = (2, −1), g = (0.1, 0.2).
+  const A = Float32Array.from([1, 2, 3, -1]);
+  const g = Float32Array.from([0.5, 0.1, -0.25, 0.2]);
+  const score = 0.3;
+  const { weights, map } = gradCamPlusPlus(A, g, 1, 2, 2, score);
+  // α = g² / (2g² + ΣA·g³) = 1 / (2 + ΣA·g); only positive g count.
+  const w0 = (1 / (2 + 4 * 0.5)) * 0.5 * Math.exp(score);
+  const w1 = ((1 / (2 + 1 * 0.1)) * 0.1 + (1 / (2 + 1 * 0.2)) * 0.2) * Math.exp(score);
+  // (Inputs are float32, so 0.1 and 0.2 are not exact: agreement to ~1e-8.)
+  assert.ok(Math.abs(weights[0] - w0) < 1e-7 && Math.abs(weights[1] - w1) < 1e-7, `weights ${weights}`);
+  assert.ok(Math.abs(map[0] - (w0 * 1 + w1 * 2)) < 1e-7);
+  assert.ok(Math.abs(map[1] - Math.max(0, w0 * 3 - w1)) < 1e-7);
+});
+
+test('bilinear upsampling keeps constants and interpolates between cell centres', () => {
+  assert.ok(upsampleBilinear([2, 2, 2, 2], 2, 2, 8).every((v) => Math.abs(v - 2) < 1e-6));
+  const ramp = upsampleBilinear([0, 1], 1, 2, 4); // centres at x = 0.5 and 2.5 of 4 pixels (centres 0.5..3.5)
+  assert.deepEqual([...ramp.subarray(0, 4)], [0, 0.25, 0.75, 1]);
+});
+
+/** y as a function of layer `l`'s four outputs: the rest of the neck, the head, the cosine with REFERENCE. */
+function scoreFrom(neckHead: NeckHead, layer: number, outputs: Pyramid<tf.Tensor>): number {
+  return tf.tidy(() => {
+    let x = outputs;
+    for (let l = layer + 1; l < CONFIG.neckLayers; l++) x = neckHead.neckLayer(l, x);
+    return cosine(neckHead.head(x, false).embedding.dataSync(), REFERENCE);
+  });
+}
+
+test('∂y/∂A of every neck node matches central finite differences, and so do the Grad-CAM++ weights', async () => {
+  const explainer = await Explainer.create(MODEL);
+  const g = await explainer.gradients([IMAGE], () => [REFERENCE]);
+  await explainer.dispose();
+  const neckHead = new NeckHead(CONFIG, MODEL.weights);
+  const h = 1e-2;
+  const random = new Random(5);
+  for (let l = 0; l < CONFIG.neckLayers; l++) {
+    const base = g.activations[l].map((a) => a.data);
+    const fd = (node: number, index: number) => {
+      const at = (delta: number) => {
+        const outputs = g.activations[l].map((a, k) => {
+          const data = base[k].slice();
+          if (k === node) data[index] += delta;
+          return tf.tensor(data, a.shape);
+        }) as Pyramid<tf.Tensor>;
+        const y = scoreFrom(neckHead, l, outputs);
+        tf.dispose(outputs);
+        return y;
+      };
+      return (at(h) - at(-h)) / (2 * h);
+    };
+    assert.ok(Math.abs(scoreFrom(neckHead, l, g.activations[l].map((a) => tf.tensor(a.data, a.shape)) as Pyramid<tf.Tensor>) - g.scores[0]) < 1e-5);
+    for (let k = 0; k < 4; k++) {
+      const grad = g.gradients[l][k]!.data;
+      const scale = grad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(scale > 0, `L${l}.P${k + 1}: zero gradient`);
+      // The three largest gradients and three random elements.
+      const byMagnitude = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]));
+      const picks = [...byMagnitude.slice(0, 3), ...Array.from({ length: 3 }, () => random.int(grad.length))];
+      for (const i of picks) {
+        const numeric = fd(k, i);
+        assert.ok(Math.abs(numeric - grad[i]) <= 2e-2 * scale, `L${l}.P${k + 1}[${i}]: finite difference ${numeric} vs gradient ${grad[i]}`);
+      }
+      // P3 and P4 are small (4×4 and 2×2 × 8 channels): their whole gradient by differences, then the weights.
+      if (k >= 2) {
+        const numeric = Float32Array.from(grad, (_, i) => fd(k, i));
+        const [, hh, ww, cc] = g.activations[l][k].shape;
+        const fromNumeric = gradCamPlusPlus(base[k], numeric, hh, ww, cc, g.scores[0]);
+        const fromTape = gradCamPlusPlus(base[k], grad, hh, ww, cc, g.scores[0]);
+        const err = relativeMaxError(fromTape.weights, fromNumeric.weights);
+        assert.ok(err < 2e-2, `L${l}.P${k + 1}: Grad-CAM++ weights differ by ${err.toExponential(2)} of their largest`);
+      }
+    }
+  }
+  neckHead.dispose();
+});
+
+test('explanations: maps per node and layer in [0, 1], their combinations, selection, and the score', async () => {
+  const explainer = await Explainer.create(MODEL);
+  const e = await explainer.explain(IMAGE, { kind: 'similarity', reference: REFERENCE });
+  const keys = ['L0.P1', 'L0.P2', 'L0.P3', 'L0.P4', 'L1.P1', 'L1.P2', 'L1.P3', 'L1.P4'];
+  assert.deepEqual([...e.maps.keys()], keys);
+  assert.deepEqual([...e.layers.keys()], ['L0', 'L1']);
+  for (const m of [...e.maps.values(), ...e.layers.values(), e.combined]) {
+    assert.equal(m.length, 64 * 64);
+    assert.ok(m.every((v) => v >= 0 && v <= 1));
+    assert.equal(Math.max(...m), 1);
+  }
+  const unitMean = (maps: Float32Array[]) => {
+    const mean = maps[0].map((_, i) => maps.reduce((s, m) => s + m[i], 0) / maps.length);
+    const max = Math.max(...mean);
+    return mean.map((v) => v / max);
+  };
+  assert.ok(relativeMaxError(e.layers.get('L1')!, unitMean(keys.slice(4).map((k) => e.maps.get(k)!))) < 1e-5);
+  assert.ok(relativeMaxError(e.combined, unitMean([...e.layers.values()])) < 1e-5);
+
+  // The score is the cosine of the ONNX model's descriptor with the reference.
+  const embedder = await OnnxEmbedder.create(MODEL);
+  const input = new Float32Array(3 * 64 * 64);
+  normalizeInto(IMAGE.pixels, 64, input, 0);
+  const onnx = (await embedder.embed({ shape: [1, 3, 64, 64], data: input })).data;
+  await embedder.release();
+  assert.ok(relativeMaxError(e.descriptor, onnx) < 1e-4);
+  assert.ok(Math.abs(e.score - cosine(onnx, REFERENCE)) < 1e-5);
+
+  const some = await explainer.explain(IMAGE, { kind: 'similarity', reference: REFERENCE }, { layers: [1], nodes: [0, 2] });
+  assert.deepEqual([...some.maps.keys()], ['L1.P1', 'L1.P3']);
+  assert.deepEqual([...some.layers.keys()], ['L1']);
+  for (const [k, m] of some.maps) assert.ok(relativeMaxError(m, e.maps.get(k)!) < 1e-5, k);
+  await assert.rejects(explainer.explain(IMAGE, { kind: 'class', centre: REFERENCE }, { layers: [2] }), /layer 2 does not exist/);
+  await assert.rejects(explainer.explain(IMAGE, { kind: 'class', centre: new Float32Array(D - 1).fill(1) }), /has 31 values/);
+  await assert.rejects(explainer.explain({ pixels: renderPatch('tumour', 96, 1), size: 96 }, { kind: 'class', centre: REFERENCE }), /takes 64×64/);
+  await explainer.dispose();
+});
+
+test('a match is explained both ways in one pass, each side as if explained alone', async () => {
+  const explainer = await Explainer.create(MODEL);
+  const other: ExplainImage = { pixels: renderPatch('stroma', 64, 2), size: 64 };
+  const match = await explainer.explainMatch(IMAGE, other);
+  assert.ok(Math.abs(match.score - cosine(match.query.descriptor, match.result.descriptor)) < 1e-6);
+  assert.ok(Math.abs(match.result.score - match.score) < 1e-6);
+  const alone = await explainer.explain(other, { kind: 'similarity', reference: match.query.descriptor });
+  for (const [k, m] of alone.maps) assert.ok(relativeMaxError(match.result.maps.get(k)!, m) < 1e-3, k);
+  // The tensors of a call are all released.
+  const before = tf.memory().numTensors;
+  await explainer.explainMatch(IMAGE, other);
+  assert.equal(tf.memory().numTensors, before);
+  await explainer.dispose();
+});
+
+test('overlay and explanation page PNGs', async () => {
+  const zeros = new Float32Array(64 * 64);
+  const blended = overlayRgb(IMAGE.pixels, 64, zeros);
+  const cold = jet(0);
+  assert.deepEqual([...blended.subarray(0, 3)], [0, 1, 2].map((c) => Math.round(0.55 * IMAGE.pixels[c] + 0.45 * cold[c])));
+  const png = await overlayPng(IMAGE.pixels, 64, zeros.fill(1));
+  const decoded = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([decoded.info.width, decoded.info.height, decoded.info.channels], [64, 64, 3]);
+  const hot = jet(1);
+  assert.deepEqual([...decoded.data.subarray(0, 3)], [0, 1, 2].map((c) => Math.round(0.55 * IMAGE.pixels[c] + 0.45 * hot[c])));
+  assert.ok(hot[0] > 100 && hot[2] < 40 && cold[2] > cold[0], 'jet runs from blue to red');
+
+  const explainer = await Explainer.create(MODEL);
+  const other: ExplainImage = { pixels: renderPatch('stroma', 64, 2), size: 64 };
+  const match = await explainer.explainMatch(IMAGE, other);
+  await explainer.dispose();
+  const page = await explanationGrid(
+    [
+      { label: 'query', image: IMAGE, explanation: match.query },
+      { label: 'result #1', image: other, explanation: match.result },
+    ],
+    { title: 'Why this match', tileSize: 64 },
+  );
+  const { data, info } = await sharp(page).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  // Columns: image, 2 layers, all layers; tiles of 64 px side by side.
+  assert.ok(info.width > 4 * 64 && info.height > 2 * 64);
+  const find = (tile: Uint8Array) => {
+    for (let y = 0; y + 64 <= info.height; y++) {
+      for (let x = 0; x + 64 <= info.width; x++) {
+        let same = true;
+        for (let r = 0; r < 64 && same; r += 7) {
+          for (let c = 0; c < 64 && same; c += 5) {
+            for (let ch = 0; ch < 3; ch++) if (data[((y + r) * info.width + x + c) * 3 + ch] !== tile[(r * 64 + c) * 3 + ch]) same = false;
+          }
+        }
+        if (same) return { x, y };
+      }
+    }
+    return undefined;
+  };
+  const query = find(IMAGE.pixels);
+  const result = find(other.pixels);
+  const combined = find(overlayRgb(other.pixels, 64, match.result.combined));
+  assert.ok(query && result && combined, 'the images and the overlay of the combined map are on the page');
+  assert.equal(query.x, result.x, 'query above result, in the image column');
+  assert.ok(result.y > query.y);
+  assert.equal(combined.y, result.y, 'the combined map in the result row');
+  assert.ok(combined.x > result.x + 3 * 64, 'the combined map after the two layer columns');
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Localisation
+
+const LOCAL_SIZE = 96;
+const LOCAL_CONFIG: ModelConfig = { preset: 'test', neckChannels: 16, neckLayers: 2, gemP: 4.6, inputSize: LOCAL_SIZE };
+const CLASSES: TissueClass[] = ['lymphocytes', 'adipose'];
+/** One slide's look for every patch: the tiny model then learns tissue texture within seconds. */
+const LOOK = { stain: DEFAULT_STAIN, scanner: { blurSigma: 1, noiseStd: 2 } };
+
+async function backboneFeatures(model: Model, images: Uint8Array[]): Promise<HostPyramid> {
+  const s = model.config.inputSize;
+  const input = new Float32Array(images.length * 3 * s * s);
+  images.forEach((p, i) => normalizeInto(p, s, input, i * 3 * s * s));
+  const embedder = await OnnxEmbedder.create(model, { trace: true });
+  const out = await embedder.run({ shape: [images.length, 3, s, s], data: input });
+  await embedder.release();
+  return [0, 1, 2, 3].map((i) => {
+    const t = fromNchw(out.get(`backbone.${i}`)!);
+    const host = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+    t.dispose();
+    return host;
+  }) as HostPyramid;
+}
+
+/**
+ * Neck + head trained with Sub-center ArcFace (K = 1) to tell CLASSES apart on whole patches, over the
+ * frozen random backbone: a few seconds. Returns the model and each class's centre (W's column).
+ */
+async function quicklyTrainedModel(): Promise<{ model: Model; centres: Float32Array[] }> {
+  const base = randomModel(LOCAL_CONFIG, 1);
+  const perClass = 16;
+  const images = CLASSES.flatMap((c, k) => Array.from({ length: perClass }, (_, i) => renderPatch(c, LOCAL_SIZE, 1000 * k + i, LOOK.stain, LOOK.scanner)));
+  const labels = CLASSES.flatMap((_, k) => Array<number>(perClass).fill(k));
+  const features = await backboneFeatures(base, images);
+  const neckHead = new NeckHead(LOCAL_CONFIG, base.weights);
+  const dim = 4 * LOCAL_CONFIG.neckChannels;
+  const W = tf.variable(tf.tensor2d(new Random(9).fillNormal(new Float32Array(dim * CLASSES.length)), [dim, CLASSES.length]));
+  const optimiser = () => new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 });
+  const arcface = { classes: CLASSES.length, subCenters: 1, marginDegrees: 10, scale: 16 };
+  const step = new TrainStep(neckHead, new LocalNeckRunner(neckHead), W, optimiser(), optimiser(), { arcface, clipNorm: 1, microBatch: 32 });
+  const random = new Random(5);
+  const batch = 16;
+  let loss = Infinity;
+  for (let s = 0; s < 15; s++) {
+    const picks = Array.from({ length: batch }, () => random.int(images.length));
+    const rows = features.map((f) => {
+      const row = f.data.length / f.shape[0];
+      const data = new Float32Array(batch * row);
+      picks.forEach((j, i) => data.set(f.data.subarray(j * row, (j + 1) * row), i * row));
+      return { shape: [batch, ...f.shape.slice(1)], data };
+    }) as HostPyramid;
+    ({ loss } = await step.run(rows, picks.map((i) => labels[i]), random, 5e-3, 1e-2));
+  }
+  assert.ok(loss < 0.1, `the quick model learnt its classes (loss ${loss})`);
+  const weights = new Map(base.weights);
+  for (const [name, v] of [...neckHead.variables, ...neckHead.buffers]) weights.set(name, fromTfjsLayout(v));
+  const w = W.dataSync();
+  const centres = CLASSES.map((_, k) => Float32Array.from({ length: dim }, (_, i) => w[i * CLASSES.length + k]));
+  neckHead.dispose();
+  W.dispose();
+  return { model: { config: LOCAL_CONFIG, weights, source: 'quickly trained' }, centres };
+}
+
+/** Share of a map's total inside `rect`. */
+function massInside(map: Float32Array, size: number, rect: { x: number; y: number; width: number; height: number }): number {
+  let inside = 0;
+  let total = 0;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const v = map[y * size + x];
+      total += v;
+      if (x >= rect.x && x < rect.x + rect.width && y >= rect.y && y < rect.y + rect.height) inside += v;
+    }
+  }
+  return inside / total;
+}
+
+/** Patches of `background` with `inset` tissue in a random quarter-area square, over every ordered pair of `classes`. */
+function composites(classes: readonly TissueClass[], size: number, perPair: number) {
+  const out = [];
+  const random = new Random(77);
+  for (const background of classes) {
+    for (const inset of classes) {
+      if (inset === background) continue;
+      for (let s = 0; s < perPair; s++) {
+        const side = size / 2;
+        const rect = { x: random.int(size - side + 1), y: random.int(size - side + 1), width: side, height: side };
+        const pixels = composePatch({ size, seed: 500 + s, background, inset, rect, ...LOOK });
+        out.push({ background, inset, rect, image: { pixels, size } });
+      }
+    }
+  }
+  return out;
+}
+
+test('localisation (quickly trained model): a class’s evidence lies in its own tissue more than the other class’s does', async () => {
+  const { model, centres } = await quicklyTrainedModel();
+  const explainer = await Explainer.create(model);
+  const shares: { own: number; other: number }[] = [];
+  for (const c of composites(CLASSES, LOCAL_SIZE, 4)) {
+    const share = async (cls: TissueClass) => {
+      const target: ExplainTarget = { kind: 'class', centre: centres[CLASSES.indexOf(cls)] };
+      return massInside((await explainer.explain(c.image, target)).combined, LOCAL_SIZE, c.rect);
+    };
+    const own = await share(c.inset);
+    const other = await share(c.background);
+    assert.ok(own > other, `${c.inset} in ${c.background}: ${own.toFixed(2)} of the ${c.inset} map inside the inset vs ${other.toFixed(2)} of the ${c.background} map`);
+    shares.push({ own, other });
+  }
+  await explainer.dispose();
+  const mean = (f: (s: { own: number; other: number }) => number) => shares.reduce((t, s) => t + f(s), 0) / shares.length;
+  assert.ok(mean((s) => s.own) - mean((s) => s.other) > 0.08, `mean shares inside the inset: ${mean((s) => s.own).toFixed(3)} vs ${mean((s) => s.other).toFixed(3)}`);
+});
+
+const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT;
+
+test(
+  'localisation (trained checkpoint): ≥ 60% of the heat map lies in the quarter of the patch that holds the target tissue',
+  { skip: CHECKPOINT ? false : 'set HISTOSEEK_EXPLAIN_CHECKPOINT to a trained checkpoint to run it' },
+  async () => {
+    const model = await loadCheckpoint(CHECKPOINT!);
+    const size = model.config.inputSize;
+    const explainer = await Explainer.create(model);
+    // A checkpoint carries no class centres: each class's is the mean unit descriptor of whole patches of it.
+    const classes: TissueClass[] = ['lymphocytes', 'adipose', 'stroma', 'tumour'];
+    const prototypes = new Map<TissueClass, Float32Array>();
+    for (const cls of classes) {
+      const sum = new Float32Array(4 * model.config.neckChannels);
+      for (let i = 0; i < 8; i++) {
+        const e = await explainer.explain({ pixels: renderPatch(cls, size, 9000 + i, LOOK.stain, LOOK.scanner), size }, { kind: 'class', centre: sum.fill(1) }, { layers: [0], nodes: [3] });
+        const norm = Math.hypot(...e.descriptor);
+        e.descriptor.forEach((v, k) => (sum[k] += v / norm));
+      }
+      prototypes.set(cls, sum);
+    }
+    const shares: number[] = [];
+    for (const c of composites(classes, size, 2)) {
+      const e: Explanation = await explainer.explain(c.image, { kind: 'similarity', reference: prototypes.get(c.inset)! });
+      shares.push(massInside(e.combined, size, c.rect));
+    }
+    await explainer.dispose();
+    const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
+    assert.ok(mean >= 0.6, `mean share inside the inset ${mean.toFixed(3)} (min ${Math.min(...shares).toFixed(3)})`);
+  },
+);
