@@ -119,3 +119,28 @@ test('the example configs of strategies A, B and C and the default model validat
   for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
   assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia']]);
 });
+
+const KATHER = join(ROOT, '../shared/data/kather2016-samples');
+
+test('a short training run on the Kather tiles completes and reports its metrics', { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` }, async () => {
+  const file = join(dir, 'kather.yaml');
+  await writeFile(file, `seed: 1
+output: ${join(dir, 'run-kather')}
+workers: 2
+model: { preset: test, neck_channels: 8, neck_layers: 1, input_size: 64 }
+stages:
+  - name: kather
+    data: ${KATHER}
+    layout: folder
+    val_fraction: 0.34
+    epochs: 2
+    batch_size: 8
+    augment: { views: 2 }
+`);
+  const r = histoseek('train', '--config', file);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /16 training and 8 validation items, 8 classes/);
+  const epochs = (await readFile(join(dir, 'run-kather', 'log.jsonl'), 'utf8')).split('\n').filter((l) => l.includes('"epoch"') && l.includes('mean_loss')).map((l) => JSON.parse(l));
+  assert.equal(epochs.length, 2);
+  for (const e of epochs) for (const key of ['eta_p', 'eta_tot', 'mv_at_5', 'map_at_10']) assert.ok(e[key] >= 0 && e[key] <= 1, key);
+});
