@@ -2,9 +2,9 @@
  * Evaluation reports: the metrics as JSON (fractions in [0, 1]), a Markdown summary (percentages)
  * and the confusion-matrix PNG, written side by side in one folder.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
 import { renderConfusionPng } from './confusion-png.js';
 import type { RetrievalMetrics } from './metrics.js';
 
@@ -106,23 +106,6 @@ export function formatMetricsMarkdown(metrics: RetrievalMetrics, context: EvalCo
   return lines.join('\n');
 }
 
-/** Temp file in the target's folder, then rename: readers never see a half-written report. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tempPath, 'wx');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tempPath, path);
-  } catch (err) {
-    await unlink(tempPath).catch(() => undefined);
-    throw new Error(`${path}: cannot write: ${(err as Error).message}`, { cause: err });
-  }
-}
 
 /** Writes metrics.json, report.md and confusion.png into dir (created if missing); returns their paths. */
 export async function writeEvalReport(
@@ -137,8 +120,8 @@ export async function writeEvalReport(
 
   await mkdir(dir, { recursive: true });
   const paths = { json: join(dir, FILES.json), markdown: join(dir, FILES.markdown), png: join(dir, FILES.png) };
-  await writeAtomic(paths.json, json);
-  await writeAtomic(paths.markdown, markdown);
-  await writeAtomic(paths.png, png);
+  await writeFileAtomic(paths.json, json);
+  await writeFileAtomic(paths.markdown, markdown);
+  await writeFileAtomic(paths.png, png);
   return paths;
 }

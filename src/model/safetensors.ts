@@ -3,9 +3,8 @@
  * an 8-byte little-endian u64 header length N, N bytes of JSON header, then the tensor bytes.
  * Every tensor is decoded to float32, whatever dtype it was stored in.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 
 /** The dtypes this module writes. */
@@ -365,19 +364,5 @@ export async function writeSafetensors(
   } catch (err) {
     throw new Error(`${path}: ${(err as Error).message}`, { cause: err });
   }
-  // Same folder as the target, so the rename stays on one filesystem and is atomic.
-  const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tempPath, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tempPath, path);
-  } catch (err) {
-    await unlink(tempPath).catch(() => undefined);
-    throw new Error(`${path}: cannot write safetensors file: ${(err as Error).message}`, { cause: err });
-  }
+  await writeFileAtomic(path, bytes);
 }
