@@ -12,10 +12,10 @@ export function optionalPositiveInt(value: string | undefined, flag: string): nu
   return value === undefined ? undefined : positiveInt(value, 0, flag);
 }
 
-/** parseArgs with a usage text in its errors. */
+/** parseArgs with a usage text in its errors (`--help` is answered before a command runs). */
 export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h', default: false } }, allowPositionals: true, strict: true });
+    return parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
   }

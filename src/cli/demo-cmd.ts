@@ -51,10 +51,6 @@ export const demoCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { out: { type: 'string', default: 'histoseek-demo' }, quick: { type: 'boolean', default: false }, threads: { type: 'string' } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     const out = resolve(values.out!);
     const threads = positiveInt(values.threads, 2, '--threads');
     const collection = join(out, 'collection');

@@ -119,10 +119,6 @@ export const embedCommand: Command = {
       trace: { type: 'boolean', default: false },
       'skip-bad': { type: 'boolean', default: false },
     }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     return runEmbed({
       inputs: positionals,
       tensors: values.tensors,

@@ -104,10 +104,6 @@ export const evalCommand: Command = {
       report: { type: 'string' },
       json: { type: 'boolean', default: false },
     }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const outcome = await runEval({
       db: values.db,

@@ -95,10 +95,6 @@ export const indexCommand: Command = {
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
     }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     if (values['remove-slide'] !== undefined || values.remove !== undefined) return removeItems(values.db, values['remove-slide'], values.remove);
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);

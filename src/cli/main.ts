@@ -5,11 +5,12 @@ import { embedCommand } from './embed.js';
 import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search-cmd.js';
+import { serveCommand } from './serve-cmd.js';
 import { synthCommand } from './synth-cmd.js';
 import { trainCommand } from './train-cmd.js';
 import { weightsCommand } from './weights-cmd.js';
 
-const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, evalCommand, trainCommand, embedCommand, synthCommand, weightsCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, serveCommand, evalCommand, trainCommand, embedCommand, synthCommand, weightsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -32,5 +33,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new Error(`unknown command '${name}'\n\n${usage()}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.usage);
+    return 0;
+  }
   return command.run(rest);
 }

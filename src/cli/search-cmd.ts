@@ -50,10 +50,6 @@ export const searchCommand: Command = {
       'exclude-slide': { type: 'string' },
       json: { type: 'boolean', default: false },
     }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
     const k = positiveInt(values.k, 10, '-k');

@@ -29,10 +29,6 @@ export const synthCommand: Command = {
       out: { type: 'string' }, seed: { type: 'string' }, slides: { type: 'string' }, 'slide-size': { type: 'string' },
       'patch-size': { type: 'string' }, train: { type: 'string' }, test: { type: 'string' },
     }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (!values.out) throw new Error(`--out is required\n\n${USAGE}`);
     const slides = positiveInt(values.slides, 24, '--slides');
     const progress = new Progress('generating slides', slides, 'slides');

@@ -24,10 +24,6 @@ export const trainCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { config: { type: 'string' }, resume: { type: 'boolean', default: false } }, USAGE);
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (!values.config) throw new Error(`--config is required\n\n${USAGE}`);
     const config = await readTrainConfig(values.config);
     const bars = new PhaseProgress();

@@ -25,9 +25,9 @@ export const weightsCommand: Command = {
   async run(args) {
     const { values, positionals } = parse(args, { sha256: { type: 'string' } }, USAGE);
     const [verb, name] = positionals;
-    if (values.help || !verb) {
+    if (!verb) {
       process.stdout.write(USAGE);
-      return verb || values.help ? 0 : 1;
+      return 1;
     }
     if (verb === 'list') {
       const cached = await listWeights();
