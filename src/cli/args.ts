@@ -13,9 +13,9 @@ export function optionalPositiveInt(value: string | undefined, flag: string): nu
 }
 
 /** parseArgs with a usage text in its errors (`--help` is answered before a command runs). */
-export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, usage: string) {
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
   }
