@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
+import { buildOnnxGraph, INPUT_NAME } from '../src/engine/onnx-graph.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { randomModel, type Model } from '../src/model/checkpoint.js';
 import type { ModelConfig } from '../src/model/config.js';
@@ -76,7 +76,7 @@ async function ourRunner(part: Part, model: Model): Promise<Runner> {
     const embedder = await OnnxEmbedder.create(model, { threads: THREADS });
     return { run: (input) => embedder.embed(input), release: () => embedder.release() };
   }
-  const bytes = buildOnnxGraph(model.weights, [{ name: 'input', layout: 'NCHW' }], (ops, [x]) =>
+  const bytes = buildOnnxGraph(model.weights, [{ name: INPUT_NAME, layout: 'NCHW' }], (ops, [x]) =>
     new Map(backbone(ops, x, model.config).map((t, i) => [`backbone.${i}`, t])));
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: THREADS,
@@ -85,7 +85,7 @@ async function ourRunner(part: Part, model: Model): Promise<Runner> {
     executionMode: 'sequential',
   });
   return {
-    run: (input) => session.run({ input: new ort.Tensor('float32', input.data, input.shape) }),
+    run: (input) => session.run({ [INPUT_NAME]: new ort.Tensor('float32', input.data, input.shape) }),
     release: () => session.release(),
   };
 }

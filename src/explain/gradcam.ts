@@ -15,21 +15,22 @@
  * ∂²Y/∂A² = Y·g², ∂³Y/∂A³ = Y·g³. Its closed form then reads, per channel c and position (i, j):
  *   α_ijc = g_ijc² / (2·g_ijc² + Σ_ab A_abc · g_ijc³)      (the factors Y cancel)
  *   w_c   = Σ_ij α_ijc · ReLU(Y·g_ijc)  =  Y · Σ_ij α_ijc · ReLU(g_ijc)
- *   map   = ReLU(Σ_c w_c · A_c), divided by its maximum   (where Y cancels again)
+ *   map   = ReLU(Σ_c w_c · A_c), min–max scaled to [0, 1]   (where Y cancels again)
  * α is 0 where its denominator is 0 (g = 0), as in the authors' code. Neck outputs, unlike the
  * post-ReLU CNN activations of the paper, can be negative; the formula is applied to them unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { initTfjs } from '../engine/tfjs-backend.js';
+import { normalizeInto } from '../data/image.js';
 import { buildOnnxGraph } from '../engine/onnx-graph.js';
+import { initTfjs } from '../engine/tfjs-backend.js';
 import { fromNchw } from '../engine/tfjs-ops.js';
 import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { backbone, type Pyramid } from '../model/lgffem.js';
-import { normalizeInto } from '../data/image.js';
 import { NeckHead } from '../train/neck-head.js';
+import { toHost } from '../train/neck-pass.js';
 
 /** An RGB image already at the model's input size: size × size × 3 bytes, row-major HWC. */
 export interface ExplainImage {
@@ -55,9 +56,9 @@ export interface Explanation {
   descriptor: Float32Array;
   /** Per (layer, node), keyed 'L0.P1' … (see `nodeKey`): size × size, row-major, in [0, 1]. */
   maps: Map<string, Float32Array>;
-  /** Per layer, keyed 'L0' …: the mean of its node maps, scaled to [0, 1]. */
+  /** Per layer, keyed 'L0' …: the mean of its node maps, min–max scaled to [0, 1]. */
   layers: Map<string, Float32Array>;
-  /** The mean of the layer maps, scaled to [0, 1]. */
+  /** The mean of the layer maps, min–max scaled to [0, 1]. */
   combined: Float32Array;
 }
 
@@ -86,7 +87,7 @@ export const layerKey = (layer: number): string => `L${layer}`;
 
 /**
  * Grad-CAM++ for one node of one image: the channel weights w_c and the map ReLU(Σ_c w_c·A_c) (h × w,
- * unnormalised) from its activation A and gradient g = ∂y/∂A (both h × w × c, HWC), with y's value.
+ * unscaled) from its activation A and gradient g = ∂y/∂A (both h × w × c, HWC), with y's value.
  */
 export function gradCamPlusPlus(activation: Float32Array, gradient: Float32Array, h: number, w: number, c: number, score: number): { weights: Float64Array; map: Float64Array } {
   const positions = h * w;
@@ -134,11 +135,17 @@ export function upsampleBilinear(map: ArrayLike<number>, h: number, w: number, s
   return out;
 }
 
-/** Scales a non-negative map to [0, 1] by its maximum, in place (an all-zero map stays zero). */
+/**
+ * Min–max scales a map to [0, 1] in place, as common Grad-CAM tooling does (pytorch-grad-cam's
+ * scale_cam_image): a floor shared by the whole map is no evidence for one place over another. A
+ * constant map becomes all zeros.
+ */
 function scaleToUnit(map: Float32Array): Float32Array {
-  let max = 0;
-  for (const v of map) max = Math.max(max, v);
-  if (max > 0) for (let i = 0; i < map.length; i++) map[i] /= max;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of map) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  const range = max - min;
+  for (let i = 0; i < map.length; i++) map[i] = range > 0 ? (map[i] - min) / range : 0;
   return map;
 }
 
@@ -168,9 +175,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return dot / Math.sqrt(na * nb);
 }
 
-const toHost = (t: tf.Tensor): HostTensor => ({ shape: t.shape.slice(), data: t.dataSync() as Float32Array });
-
-/** Row `i` of an NHWC batch as its own HWC array. */
+/** The HWC values of image `i` of an NHWC batch (a view). */
 function row(t: HostTensor, i: number): Float32Array {
   const n = t.data.length / t.shape[0];
   return t.data.subarray(i * n, (i + 1) * n);
@@ -178,7 +183,7 @@ function row(t: HostTensor, i: number): Float32Array {
 
 /**
  * Explains images with a model. Holds an onnxruntime session of the backbone and the neck + head on
- * tfjs; create once and reuse (creating costs more than an explanation of a small model), then dispose.
+ * tfjs: create once and reuse (building them takes ~0.3 s for atto), then dispose.
  */
 export class Explainer {
   private constructor(
@@ -252,14 +257,13 @@ export class Explainer {
 
       // Σ_i cos(f_i, t_i): images are independent in the neck and (in eval mode) the head, so each image's
       // gradient is that of its own score.
-      const T = tf.tensor2d(wanted.flatMap((t) => [...t]), [images.length, D]);
-      grads[L - 1] = tf.tidy(() =>
-        tf.grads((...p: tf.Tensor[]) => {
+      grads[L - 1] = tf.tidy(() => {
+        const T = tf.tensor2d(wanted.flatMap((t) => [...t]), [images.length, D]);
+        return tf.grads((...p: tf.Tensor[]) => {
           const f = nh.head(p as Pyramid<tf.Tensor>, false).embedding;
           return tf.sum(tf.div(tf.sum(tf.mul(f, T), 1), tf.norm(f, 'euclidean', 1)));
-        })(last),
-      ) as Pyramid<tf.Tensor>;
-      T.dispose();
+        })(last);
+      }) as Pyramid<tf.Tensor>;
       for (let l = L - 1; l > lowest; l--) {
         const dy = grads[l];
         grads[l - 1] = tf.tidy(() =>

@@ -39,10 +39,14 @@ const scoreText = (e: Explanation): string => `${e.target === 'similarity' ? 'co
 /** 'L0' → 'neck layer 0'. */
 const layerTitle = (key: string): string => `neck layer ${key.slice(1)}`;
 
+const text = (x: number, y: number, s: string, fill = '#111111', attributes = ''): string =>
+  `<text x="${x}" y="${y}" font-size="${TEXT_SIZE}" fill="${fill}" ${attributes}>${escapeXml(s)}</text>`;
+
 async function tile(pixels: Uint8Array, size: number, tileSize: number): Promise<Buffer> {
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).resize(tileSize, tileSize, { kernel: 'linear' }).png().toBuffer();
 }
 
+/** The page for `rows` (e.g. a query and a result, or one image for a class), every row explaining the same layers. */
 export async function explanationGrid(rows: GridRow[], options: GridOptions): Promise<Buffer> {
   if (rows.length === 0) throw new RangeError('explanation grid: no rows');
   const layerKeys = [...rows[0].explanation.layers.keys()];
@@ -57,19 +61,17 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
   const barY = gridY + rows.length * (t + GAP) + 8;
   const height = barY + BAR_HEIGHT + TEXT_SIZE + 8 + PAD;
 
-  const text = (x: number, y: number, s: string, extra = '') =>
-    `<text x="${x}" y="${y}" font-size="${TEXT_SIZE}" ${extra.includes('fill=') ? '' : 'fill="#111111"'} ${extra}>${escapeXml(s)}</text>`;
   const svg = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
-    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)', 'fill="#555555"'),
-    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, 'text-anchor="middle" font-weight="bold"')),
+    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)', '#555555'),
+    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, '#111111', 'text-anchor="middle" font-weight="bold"')),
     ...rows.flatMap((r, i) => {
       const y = gridY + i * (t + GAP) + t / 2;
-      return [text(PAD, y - 4, r.label, 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), 'fill="#333333"')];
+      return [text(PAD, y - 4, r.label, '#111111', 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), '#333333')];
     }),
-    ...colourBar(gridX, barY, text),
+    ...colourBar(gridX, barY),
     '</svg>',
   ].join('\n');
 
@@ -85,7 +87,7 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
 }
 
 /** The jet scale as thin SVG rectangles, labelled at both ends. */
-function colourBar(x: number, y: number, text: (x: number, y: number, s: string, extra?: string) => string): string[] {
+function colourBar(x: number, y: number): string[] {
   const steps = 60;
   const w = BAR_WIDTH / steps;
   const stops = Array.from({ length: steps }, (_, i) => {
@@ -96,6 +98,6 @@ function colourBar(x: number, y: number, text: (x: number, y: number, s: string,
   return [
     ...stops,
     text(x, labelY, '0 (no evidence)'),
-    text(x + BAR_WIDTH, labelY, '1 (most evidence)', 'text-anchor="end"'),
+    text(x + BAR_WIDTH, labelY, '1 (most evidence)', '#111111', 'text-anchor="end"'),
   ];
 }

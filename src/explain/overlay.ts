@@ -5,8 +5,8 @@ import sharp from 'sharp';
 export const OVERLAY_ALPHA = 0.45;
 
 /**
- * Jet, the colour scale of the Grad-CAM papers' figures (OpenCV's COLORMAP_JET): dark blue (0) → blue →
- * cyan → yellow → red → dark red (1), piecewise linear.
+ * Jet, the colour scale of the Grad-CAM papers' figures, in its usual piecewise-linear form: dark blue (0)
+ * → blue → cyan → yellow → red → dark red (1).
  */
 export function jet(value: number): [number, number, number] {
   const x = Math.min(1, Math.max(0, value));

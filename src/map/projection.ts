@@ -163,7 +163,8 @@ export function silhouetteScore(coords: Float32Array, labels: readonly string[])
   if (coords.length !== 2 * m) throw new RangeError(`silhouette: ${labels.length} labels for ${coords.length / 2} points`);
   const names = [...new Set(labels)];
   if (names.length < 2 || names.length >= m) throw new RangeError(`silhouette: needs 2 to ${m - 1} distinct labels, got ${names.length}`);
-  const group = labels.map((l) => names.indexOf(l));
+  const index = new Map(names.map((name, g) => [name, g]));
+  const group = labels.map((l) => index.get(l)!);
   const sizes = names.map((_, g) => group.filter((x) => x === g).length);
   let total = 0;
   const sums = new Float64Array(names.length);
