@@ -4,6 +4,7 @@
  * Progress goes to stderr so that stdout stays machine-readable.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,9 +59,13 @@ export async function timeRounds(step: () => Promise<unknown>, rounds: number, w
   return seconds;
 }
 
-/** This process's peak resident set size so far, in MiB (Linux reports maxRSS in KiB). */
+/**
+ * This process's peak resident set size so far, in MiB: VmHWM from /proc (getrusage's maxRSS
+ * can carry a spawning parent's peak into a child on Linux).
+ */
 export function peakRssMib(): number {
-  return process.resourceUsage().maxRSS / 1024;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
 /** Rounds to `digits` significant digits for reporting: enough to compare, no float noise. */

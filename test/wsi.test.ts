@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { GLASS, renderSlide, writeKimiaCollection, type SlideRecord } from '../src/data/synthetic/index.js';
-import { OpenSlideError, argbToRgb } from '../src/wsi/openslide.js';
+import { OpenSlideError, argbToRgb, detectVendor } from '../src/wsi/openslide.js';
 import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../src/wsi/slide.js';
 import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../src/wsi/tiler.js';
 import { fractionInBox, otsu, renderMaskPreview, tissueMask, writeMaskPng, type TissueMask } from '../src/wsi/tissue-mask.js';
@@ -86,6 +86,7 @@ describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, 
   after(() => slide?.close());
 
   test('vendor, levels, resolution and properties', () => {
+    assert.equal(detectVendor(CMU1), 'aperio');
     assert.equal(slide.backend, 'openslide');
     assert.equal(slide.vendor, 'aperio');
     assert.deepEqual(slide.levels[0], { width: 2220, height: 2967, downsample: 1 });
@@ -270,9 +271,15 @@ describe('synthetic slides', () => {
       await rawImage(level0, 1536, 1536).withMetadata({ density: 50_800 }).png().toFile(png);
       const jpeg = join(dir, 'plain.jpg');
       await rawImage(level0, 1536, 1536).jpeg({ quality: 95 }).toFile(jpeg);
+      // A striped (untiled) TIFF, which OpenSlide 3.4 refuses.
+      const striped = join(dir, 'striped.tiff');
+      await rawImage(level0, 1536, 1536).tiff({ compression: 'lzw', xres: 2000, yres: 2000, resolutionUnit: 'cm' }).toFile(striped);
       const plain = await openSlide(png);
       const photo = await openSlide(jpeg);
+      const strips = await openSlide(striped);
       try {
+        assert.deepEqual([strips.backend, strips.vendor, strips.levels.length, strips.mpp], ['sharp', 'tiff', 1, { x: 0.5, y: 0.5 }]);
+        assert.deepEqual([...(await strips.readRegion(1500, 20, 0, 50, 10))], [...(await viaOpenSlide.readRegion(1500, 20, 0, 50, 10))]);
         assert.deepEqual([plain.backend, plain.vendor, plain.levels.length], ['sharp', 'png', 1]);
         assert.deepEqual(plain.mpp, { x: 0.5, y: 0.5 }, 'from the PNG’s pHYs resolution');
         assert.deepEqual([...(await plain.readRegion(600, 700, 0, 50, 40))], [...(await viaOpenSlide.readRegion(600, 700, 0, 50, 40))]);
@@ -285,6 +292,7 @@ describe('synthetic slides', () => {
       } finally {
         plain.close();
         photo.close();
+        strips.close();
       }
     } finally {
       viaOpenSlide.close();
@@ -346,6 +354,7 @@ describe('synthetic slides', () => {
         return true;
       });
     }
+    assert.equal(detectVendor(text), null);
     await assert.rejects(openSlide(text), /OpenSlide does not recognise the format/);
     await assert.rejects(openSlide(text, { backend: 'openslide' }), SlideOpenError);
 

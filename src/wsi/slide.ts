@@ -133,7 +133,13 @@ function checkRegion(slide: Slide, x0: number, y0: number, level: number, width:
   }
 }
 
+/** OpenSlide's ARGB output lives only until converted to RGB: tile-sized buffers are reused, as
+ *  allocating and zeroing a fresh one per tile costs about a tenth of a tile's read. */
+const SCRATCH_MAX_PIXELS = 512 * 512;
+const SCRATCH_BUFFERS = 8;
+
 class OpenSlideSlide implements Slide {
+  private readonly scratch: Uint32Array[] = [];
   readonly path: string;
   readonly backend = 'openslide' as const;
   readonly vendor: string;
@@ -167,9 +173,16 @@ class OpenSlideSlide implements Slide {
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
     checkRegion(this, x0, y0, level, width, height);
-    const argb = new Uint32Array(width * height);
-    await this.osr.readRegionArgb(argb, x0, y0, level, width, height);
-    return argbToRgb(argb);
+    const pixels = width * height;
+    const spare = pixels <= SCRATCH_MAX_PIXELS ? this.scratch.pop() : undefined;
+    const argb = spare && spare.length >= pixels ? spare.subarray(0, pixels) : new Uint32Array(pixels);
+    try {
+      await this.osr.readRegionArgb(argb, x0, y0, level, width, height);
+      // Every byte is written by the conversion: no need to zero the output first.
+      return argbToRgb(argb, Buffer.allocUnsafe(pixels * 3));
+    } finally {
+      if (pixels <= SCRATCH_MAX_PIXELS && this.scratch.length < SCRATCH_BUFFERS) this.scratch.push(new Uint32Array(argb.buffer));
+    }
   }
 
   bestLevelForDownsample(downsample: number): number {
@@ -266,22 +279,19 @@ class SharpSlide implements Slide {
     const { width: lw, height: lh, downsample } = this.levels[level]!;
     const x = Math.floor(x0 / downsample);
     const y = Math.floor(y0 / downsample);
+    if (this.levels.length === 1 && lw * lh * 3 <= PLAIN_CACHE_BYTES) {
+      return crop(await this.decodeWhole(), lw, lh, x, y, width, height);
+    }
     // The part of the request inside the level; the rest is padded with white.
     const left = Math.max(0, x);
     const top = Math.max(0, y);
     const right = Math.min(lw, x + width);
     const bottom = Math.min(lh, y + height);
     if (right <= left || bottom <= top) return new Uint8Array(width * height * 3).fill(255);
-    const inside = { left, top, width: right - left, height: bottom - top };
-    const pad = { top: top - y, left: left - x, bottom: y + height - bottom, right: x + width - right, background: WHITE };
-
-    if (this.levels.length === 1 && lw * lh * 3 <= PLAIN_CACHE_BYTES) {
-      return crop(await this.decodeWhole(), lw, lh, x, y, width, height);
-    }
     try {
       const image = sharp(this.path, { page: this.pages[level], autoOrient: true, limitInputPixels: false })
-        .extract(inside)
-        .extend(pad);
+        .extract({ left, top, width: right - left, height: bottom - top })
+        .extend({ top: top - y, left: left - x, bottom: y + height - bottom, right: x + width - right, background: WHITE });
       return await rgbOf(image);
     } catch (e) {
       throw new Error(`${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`);
@@ -328,7 +338,7 @@ export interface Thumbnail extends RgbRaster {
 }
 
 /** Pixels of the source level read per strip when downsampling: bounds the memory a thumbnail needs. */
-const STRIP_PIXELS = 4_000_000;
+const STRIP_PIXELS = 2_000_000;
 
 /**
  * The whole slide shrunk so that its longer side is at most `maxSide` (never enlarged). Reads the

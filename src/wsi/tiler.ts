@@ -90,6 +90,9 @@ export async function planTiles(slide: Slide, options: TileOptions = {}): Promis
 
   const { width: slideWidth, height: slideHeight } = slide.levels[0]!;
   const roi = options.roi ?? { x: 0, y: 0, width: slideWidth, height: slideHeight };
+  if (![roi.x, roi.y, roi.width, roi.height].every(Number.isFinite) || roi.width <= 0 || roi.height <= 0) {
+    throw new RangeError(`roi must be finite with a positive size, got ${JSON.stringify(roi)}`);
+  }
   const left = Math.max(0, roi.x);
   const top = Math.max(0, roi.y);
   const right = Math.min(slideWidth, roi.x + roi.width);

@@ -28,7 +28,7 @@ export interface TissueMaskOptions {
 
 /** Otsu's saturation threshold (0–255 scale) is clamped to this band: ≈0.05–0.1 in HSV terms. */
 const SATURATION_BAND: readonly [number, number] = [12, 25];
-/** Brightness (HSV value) at or above which a pixel is glass when the slide shows no glass to measure. */
+/** Brightness (HSV value) from which a pixel is glass at the latest; the measured glass brightness, when lower, cuts first. */
 const MAX_VALUE = 250;
 /** Darker than this (HSV value) is black ink or debris, not stained tissue. */
 const MIN_VALUE = 50;
@@ -43,11 +43,12 @@ const DISK_RADIUS = 2;
 const MIN_COMPONENT_SHARE = 1e-4;
 const MIN_COMPONENT_PX = 16;
 
+/** The slide's tissue, detected on a thumbnail of at most `maxSide` pixels a side. */
 export async function tissueMask(slide: Slide, options: TissueMaskOptions = {}): Promise<TissueMask> {
   const thumb = await readThumbnail(slide, options.maxSide ?? 2048);
   const { width, height, downsample } = thumb;
-  let mask = classifyPixels(thumb.rgb);
-  mask = close(open(mask, width, height, DISK_RADIUS), width, height, DISK_RADIUS);
+  const mask = classifyPixels(thumb.rgb);
+  openAndClose(mask, width, height, DISK_RADIUS);
   removeSmallComponents(mask, width, height, Math.max(MIN_COMPONENT_PX, Math.round(MIN_COMPONENT_SHARE * width * height)));
   let tissue = 0;
   for (let i = 0; i < mask.length; i++) tissue += mask[i]!;
@@ -139,46 +140,44 @@ export function otsu(histogram: ArrayLike<number>): number {
 }
 
 /**
- * Erosion (`all`) or dilation (any) by a disk, windows clipped at the image border. The disk is a stack
- * of horizontal runs; per-row prefix counts answer each run in O(1), so the cost is O(pixels × (2r + 1)).
+ * Opening (removes specks and strands narrower than the disk) then closing (fills holes and gaps
+ * narrower than it), in place. Erosion and dilation by a disk, windows clipped at the image border:
+ * the disk is a stack of horizontal runs and per-row prefix counts answer each run in O(1), so a pass
+ * costs O(pixels × (2r + 1)). The four passes share two buffers.
  */
-function morph(src: Uint8Array, width: number, height: number, radius: number, erode: boolean): Uint8Array {
-  const prefix = new Int32Array((width + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const row = y * (width + 1);
-    for (let x = 0; x < width; x++) prefix[row + x + 1] = prefix[row + x]! + src[y * width + x]!;
-  }
+function openAndClose(mask: Uint8Array, width: number, height: number, radius: number): void {
+  const prefix = width < 0xffff ? new Uint16Array((width + 1) * height) : new Uint32Array((width + 1) * height);
   const half = Array.from({ length: 2 * radius + 1 }, (_, k) => Math.floor(Math.sqrt(radius * radius - (k - radius) ** 2)));
-  const out = new Uint8Array(src.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let hit = erode ? 1 : 0;
-      for (let k = 0; k <= 2 * radius; k++) {
-        const yy = y + k - radius;
-        if (yy < 0 || yy >= height) continue;
-        const x0 = Math.max(0, x - half[k]!);
-        const x1 = Math.min(width, x + half[k]! + 1);
-        const row = yy * (width + 1);
-        const count = prefix[row + x1]! - prefix[row + x0]!;
-        if (erode ? count < x1 - x0 : count > 0) {
-          hit = erode ? 0 : 1;
-          break;
-        }
-      }
-      out[y * width + x] = hit;
+  const other = new Uint8Array(mask.length);
+  const pass = (src: Uint8Array, dst: Uint8Array, erode: boolean) => {
+    for (let y = 0; y < height; y++) {
+      const row = y * (width + 1);
+      for (let x = 0; x < width; x++) prefix[row + x + 1] = prefix[row + x]! + src[y * width + x]!;
     }
-  }
-  return out;
-}
-
-/** Opening: removes specks and thin strands narrower than the disk. */
-function open(mask: Uint8Array, width: number, height: number, radius: number): Uint8Array {
-  return morph(morph(mask, width, height, radius, true), width, height, radius, false);
-}
-
-/** Closing: fills holes and gaps narrower than the disk. */
-function close(mask: Uint8Array, width: number, height: number, radius: number): Uint8Array {
-  return morph(morph(mask, width, height, radius, false), width, height, radius, true);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        // Erosion keeps a pixel when every run is full; dilation sets it when any run has a pixel.
+        let hit = erode ? 1 : 0;
+        for (let k = 0; k <= 2 * radius; k++) {
+          const yy = y + k - radius;
+          if (yy < 0 || yy >= height) continue;
+          const x0 = Math.max(0, x - half[k]!);
+          const x1 = Math.min(width, x + half[k]! + 1);
+          const row = yy * (width + 1);
+          const count = prefix[row + x1]! - prefix[row + x0]!;
+          if (erode ? count < x1 - x0 : count > 0) {
+            hit = 1 - hit;
+            break;
+          }
+        }
+        dst[y * width + x] = hit;
+      }
+    }
+  };
+  pass(mask, other, true);
+  pass(other, mask, false);
+  pass(mask, other, false);
+  pass(other, mask, true);
 }
 
 /**
@@ -210,15 +209,15 @@ function removeSmallComponents(mask: Uint8Array, width: number, height: number, 
   }
 }
 
-/** Summed-area tables of masks, (width + 1) × (height + 1), built on first use. */
-const integrals = new WeakMap<TissueMask, Float64Array>();
+/** Summed-area tables of masks, (width + 1) × (height + 1), built on first use (masks have < 2³² pixels). */
+const integrals = new WeakMap<TissueMask, Uint32Array>();
 
-function integralOf(m: TissueMask): Float64Array {
+function integralOf(m: TissueMask): Uint32Array {
   let table = integrals.get(m);
   if (table) return table;
   const { width, height, mask } = m;
   const stride = width + 1;
-  table = new Float64Array(stride * (height + 1));
+  table = new Uint32Array(stride * (height + 1));
   for (let y = 0; y < height; y++) {
     let run = 0;
     for (let x = 0; x < width; x++) {
