@@ -8,11 +8,13 @@ import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { openIndex } from './index-model.js';
+import { evaluateSlides } from '../eval/slide-level.js';
 import { MODEL_USAGE } from './model-options.js';
 import { Progress } from './progress.js';
 
 const USAGE = `histoseek eval --db DB --queries DIR [options]
 histoseek eval --db DB --leave-one-out [options]
+histoseek eval --db DB --slide-level [options]
 
 Searches every query against the index and reports η_p, η_w (per-class recall, the paper's
 equation), η_w' (per-class precision, Kimia's CalculateError.py), η_tot = η_p·η_w, Recall@1/5/10,
@@ -24,6 +26,8 @@ the test patches as queries, this is the official Kimia Path24C protocol.
   --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
+  --slide-level        whole-slide search, leave-one-slide-out: each indexed slide's mosaic against the
+                       other slides; reports how often the top slide (and the majority vote) has its label
   -k N                 neighbours per query (default 10)
   --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB)
   --json               print the metrics as JSON on stdout
@@ -100,11 +104,13 @@ export const evalCommand: Command = {
       queries: { type: 'string' },
       layout: { type: 'string', default: 'folder' },
       'leave-one-out': { type: 'boolean', default: false },
+      'slide-level': { type: 'boolean', default: false },
       k: { type: 'string', short: 'k' },
       report: { type: 'string' },
       json: { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
+    if (values['slide-level']) return runSlideLevel(values.db, { ...values, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
     const outcome = await runEval({
       db: values.db,
       queries: values.queries,
@@ -124,3 +130,20 @@ export const evalCommand: Command = {
     return 0;
   },
 };
+
+async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; ann?: string }): Promise<number> {
+  const index = await openIndex(db, o);
+  try {
+    const progress = new Progress('slides', 0, 'slides');
+    const result = await evaluateSlides(index, (done, total) => {
+      progress.total = total;
+      progress.advance(1);
+      if (done === total) progress.finish();
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`${result.slides} slides, leave-one-slide-out: top-1 slide has the query's label ${(100 * result.top1_accuracy).toFixed(1)}%, majority vote ${(100 * result.majority_vote_accuracy).toFixed(1)}%\n`);
+    return 0;
+  } finally {
+    await index.close();
+  }
+}

@@ -19,6 +19,8 @@ after a crash, adds only what is missing; running on another collection appends 
 
   --db DB              the index folder (created if missing)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+                       slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
+  --labels CSV         slides: slide,label[,patient] per line (default label: the slide's name)
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --ann hnsw           also build an HNSW graph for approximate search, and report its recall@10
@@ -46,6 +48,7 @@ function removeItems(db: string, slide: string | undefined, folder: string | und
 export interface IndexRequest extends ModelOptions {
   root: string;
   layout: Layout;
+  labels?: string;
   db: string;
   batch: number;
   threads: number;
@@ -54,7 +57,16 @@ export interface IndexRequest extends ModelOptions {
 
 /** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
 export async function runIndex(o: IndexRequest): Promise<IndexReport> {
-  const collection = await readCollection(o.root, o.layout, 'index');
+  const planning = new Progress('finding tissue', 0, 'slides');
+  const collection = await readCollection(o.root, o.layout, 'index', {
+    labels: o.labels,
+    onSlide: (done, total) => {
+      planning.total = total;
+      planning.advance(1);
+      if (done === total) planning.finish();
+    },
+  });
+  for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
   const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)));
   try {
@@ -92,6 +104,7 @@ export const indexCommand: Command = {
       db: { type: 'string' },
       layout: { type: 'string' },
       ann: { type: 'string' },
+      labels: { type: 'string' },
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
     }, USAGE);
@@ -103,6 +116,7 @@ export const indexCommand: Command = {
     await runIndex({
       root: positionals[0],
       layout: layoutOption(values.layout),
+      labels: values.labels,
       db: values.db,
       weights: values.weights,
       backbone: values.backbone,

@@ -6,11 +6,12 @@ import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search-cmd.js';
 import { serveCommand } from './serve-cmd.js';
+import { slideCommand } from './slide-cmd.js';
 import { synthCommand } from './synth-cmd.js';
 import { trainCommand } from './train-cmd.js';
 import { weightsCommand } from './weights-cmd.js';
 
-const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, serveCommand, evalCommand, trainCommand, embedCommand, synthCommand, weightsCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, serveCommand, evalCommand, trainCommand, embedCommand, slideCommand, synthCommand, weightsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -8,7 +8,8 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    private readonly total: number,
+    /** Adjustable while running, for jobs that learn their size as they go. */
+    public total: number,
     private readonly unit = 'items',
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {

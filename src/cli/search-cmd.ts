@@ -7,18 +7,32 @@ import type { Exclusion } from '../index/searcher.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { openIndex } from './index-model.js';
+import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
+import { mosaic } from '../wsi/mosaic.js';
+import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
+import type { Box } from '../wsi/tiler.js';
 import { MODEL_USAGE } from './model-options.js';
 
 const USAGE = `histoseek search IMAGE ... --db DB [options]
+histoseek search --slide SLIDE --region x,y,w,h --db DB [options]
+histoseek search --slide SLIDE --whole --db DB [options]
 
 Ranks the indexed items by similarity to each IMAGE (squared L2 between unit descriptors,
-2 − 2·cosine: 0 is identical).
+2 − 2·cosine: 0 is identical); or to a region of a slide (level-0 pixels, cut into patches like an
+indexed slide; each item at its best distance to any of them); or ranks the indexed slides by
+similarity to a whole slide (its mosaic of representative patches; median-of-minimum distance and
+a majority vote). Region and whole-slide searches leave out the query's own slide unless
+--include-own-slide is given.
 
   --db DB              the index folder
   --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
   -k N                 results per query (default 10)
   --exclude-slide S    leave out the items of slide S
   --json               one JSON object per query: { "query", "results": [{ "rank", "distance", "path", "label", "slide" }] }
+  --slide SLIDE        a whole-slide image to query with (with --region or --whole)
+  --region x,y,w,h     the region of SLIDE, level-0 pixels
+  --whole              the whole SLIDE: results are slides { "rank", "slide", "label", "median_min_distance", "votes" }
+  --include-own-slide  let region and whole-slide searches return the query slide's own items
 ${MODEL_USAGE}  --threads N          inference threads (default 2)
 `;
 
@@ -49,10 +63,15 @@ export const searchCommand: Command = {
       k: { type: 'string', short: 'k' },
       'exclude-slide': { type: 'string' },
       json: { type: 'boolean', default: false },
+      slide: { type: 'string' },
+      region: { type: 'string' },
+      whole: { type: 'boolean', default: false },
+      'include-own-slide': { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
     const k = positiveInt(values.k, 10, '-k');
+    if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...values, k, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') });
+    if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
     const index = await openIndex(values.db, { ...values, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') });
     const loader = new ItemLoader();
     try {
@@ -75,3 +94,60 @@ export const searchCommand: Command = {
     }
   },
 };
+
+function parseRegion(text: string): Box {
+  const parts = text.split(',').map(Number);
+  if (parts.length !== 4 || parts.some((v) => !Number.isInteger(v)) || parts[2] <= 0 || parts[3] <= 0) {
+    throw new Error(`--region must be x,y,w,h in level-0 pixels (integers, positive size), got '${text}'`);
+  }
+  return { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
+}
+
+interface SlideQuery {
+  region?: string;
+  whole?: boolean;
+  'include-own-slide'?: boolean;
+  json?: boolean;
+  k: number;
+  threads: number;
+  weights?: string;
+  backbone?: string;
+  size?: number;
+  ann?: string;
+}
+
+/** Region or whole-slide search. */
+async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promise<number> {
+  if (!o.whole && o.region === undefined) throw new Error(`with --slide, give --region x,y,w,h or --whole\n\n${USAGE}`);
+  const path = resolve(slidePath);
+  const exclude = o['include-own-slide'] ? null : slideId(path);
+  const index = await openIndex(db, o);
+  try {
+    if (o.whole) {
+      const patches = await slidePatchItems(path, null);
+      if (patches.length === 0) throw new Error(`${slidePath}: no tissue found to search with`);
+      const chosen = await mosaic(path, patches);
+      const slides = (await searchWholeSlide(index, chosen, exclude)).slice(0, o.k);
+      const results = slides.map((m, i) => ({ rank: i + 1, slide: m.slide, label: m.label, median_min_distance: m.medianMinDistance, votes: m.votes }));
+      if (o.json) process.stdout.write(`${JSON.stringify({ query: path, mosaic: chosen.length, results })}\n`);
+      else {
+        process.stdout.write(`query: ${path} (mosaic of ${chosen.length} of its ${patches.length} tissue patches)\n rank  median-min  votes  label            slide\n`);
+        for (const r of results) process.stdout.write(`${String(r.rank).padStart(5)}  ${r.median_min_distance.toFixed(4).padStart(10)}  ${String(r.votes).padStart(5)}  ${r.label.padEnd(15)}  ${r.slide}\n`);
+      }
+      return 0;
+    }
+    const box = parseRegion(o.region!);
+    const patches = await slidePatchItems(path, null, { ...SLIDE_TILING, minTissue: 0 }, box);
+    const queries = patches.length ? patches : [{ source: regionSource(path, box), label: '' }];
+    const hits = await searchRegion(index, queries, o.k, exclude);
+    const results = hits.map((item, i) => ({
+      rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null,
+      ...(item.x != null ? { x: item.x, y: item.y, width: item.width, height: item.height } : {}),
+    }));
+    if (o.json) process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: queries.length, results })}\n`);
+    else printTable(regionSource(path, box), results);
+    return 0;
+  } finally {
+    await index.close();
+  }
+}

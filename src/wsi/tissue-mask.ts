@@ -30,6 +30,8 @@ export interface TissueMaskOptions {
 const SATURATION_BAND: readonly [number, number] = [12, 25];
 /** Brightness (HSV value) from which a pixel is glass at the latest; the measured glass brightness, when lower, cuts first. */
 const MAX_VALUE = 250;
+/** Saturation above the greyest pixels' that still counts as glass (dust, scanner tint). */
+const GLASS_MARGIN = 10;
 /** Darker than this (HSV value) is black ink or debris, not stained tissue. */
 const MIN_VALUE = 50;
 /** H&E hues, degrees: eosin pink through haematoxylin purple to violet-blue. Saturated pixels outside are ink. */
@@ -69,7 +71,11 @@ function classifyPixels(rgb: Uint8Array): Uint8Array {
     saturation[i] = s;
     histogram[s]!++;
   }
-  const threshold = Math.min(SATURATION_BAND[1], Math.max(SATURATION_BAND[0], otsu(histogram)));
+  // Otsu splits glass from tissue when both are common; on a slide mostly covered with tissue it
+  // splits pale stroma from nuclei instead, so the cut never goes far above the glass's own
+  // saturation (its 5th percentile: the greyest pixels) plus a margin.
+  const greyest = percentile(histogram, n, 0.05);
+  const threshold = Math.min(SATURATION_BAND[1], greyest + GLASS_MARGIN, Math.max(SATURATION_BAND[0], otsu(histogram)));
   const glass = Math.min(MAX_VALUE, glassBrightness(rgb, saturation, threshold));
   const mask = new Uint8Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
@@ -86,6 +92,15 @@ function classifyPixels(rgb: Uint8Array): Uint8Array {
     mask[i] = 1;
   }
   return mask;
+}
+
+/** The value below which `fraction` of the histogram's `total` counts lie. */
+function percentile(histogram: Float64Array, total: number, fraction: number): number {
+  for (let v = 0, below = 0; v < histogram.length; v++) {
+    below += histogram[v]!;
+    if (below >= fraction * total) return v;
+  }
+  return histogram.length - 1;
 }
 
 /** Median brightness of the unsaturated pixels (mostly glass), or 255 when there are none. */

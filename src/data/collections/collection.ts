@@ -1,6 +1,6 @@
 /** A labelled image collection: what `index` embeds and `eval` queries with. */
 
-export const LAYOUTS = ['folder', 'kimia', 'pannuke', 'imagenet'] as const;
+export const LAYOUTS = ['folder', 'kimia', 'pannuke', 'imagenet', 'slides'] as const;
 export type Layout = (typeof LAYOUTS)[number];
 
 export function isLayout(name: string): name is Layout {
@@ -8,12 +8,17 @@ export function isLayout(name: string): name is Layout {
 }
 
 export interface CollectionItem {
-  /** Unique and stable: an absolute file path, or `<absolute path of images.npy>#<row>`. */
+  /** Unique and stable: an absolute file path, `<absolute path of images.npy>#<row>`, or a slide patch `<slide path>#region=x,y,w,h`. */
   source: string;
   label: string;
   /** The slide (Kimia: the scan) the patch was cut from, when the layout says. */
   slide?: string;
   patient?: string;
+  /** Level-0 box of a patch cut from a whole-slide image. */
+  x?: number;
+  y?: number;
+  width?: number;
+  height?: number;
 }
 
 export interface Collection {
@@ -21,6 +26,8 @@ export interface Collection {
   /** The folder the items were read from. */
   root: string;
   items: CollectionItem[];
+  /** Sources that could not be read as part of the collection (e.g. a damaged slide), with the reason. */
+  skipped: { source: string; reason: string }[];
 }
 
 /** Which tree of a layout with a training and a test tree (Kimia) to read. */

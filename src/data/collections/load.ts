@@ -1,14 +1,19 @@
-/** Pixels of a collection item, whether it is an image file or a row of a PanNuke array. */
+/** Pixels of a collection item: an image file, a row of a PanNuke array, or a patch of a whole-slide image. */
+import { openSlide, LEVEL_SLACK, type Slide } from '../../wsi/slide.js';
+import { parseRegionSource } from '../../wsi/slide-items.js';
 import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../image.js';
 import { NpyFile } from '../npy.js';
 
 const ARRAY_ROW = /^(.*\.npy)#(\d+)$/;
 
-/** Opens each .npy once for the whole run; rows are read in place. */
+/** Opens each .npy and slide once for the whole run; rows and regions are read in place. */
 export class ItemLoader {
   private readonly arrays = new Map<string, Promise<NpyFile>>();
+  private readonly slides = new Map<string, Promise<Slide>>();
 
   async load(source: string, size: number): Promise<RgbImage> {
+    const region = parseRegionSource(source);
+    if (region) return this.loadRegion(source, region.slide, region.box, size);
     const row = ARRAY_ROW.exec(source);
     if (!row) return loadRgb(source, size);
     try {
@@ -18,6 +23,25 @@ export class ItemLoader {
       const pixels = new Uint8Array(values.length);
       for (let i = 0; i < values.length; i++) pixels[i] = Math.max(0, Math.min(255, Math.round(values[i])));
       return await resizeRgb(pixels, width, height, size, source);
+    } catch (err) {
+      throw err instanceof ImageError ? err : new ImageError(source, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** A level-0 box of a slide, read from the coarsest level that still has `size` pixels across it. */
+  private async loadRegion(source: string, path: string, box: { x: number; y: number; width: number; height: number }, size: number): Promise<RgbImage> {
+    try {
+      let slide = this.slides.get(path);
+      if (!slide) {
+        slide = openSlide(path);
+        this.slides.set(path, slide);
+      }
+      const s = await slide;
+      const level = s.bestLevelForDownsample((Math.min(box.width, box.height) / size) * LEVEL_SLACK);
+      const ds = s.levels[level].downsample;
+      const [w, h] = [Math.max(1, Math.round(box.width / ds)), Math.max(1, Math.round(box.height / ds))];
+      const pixels = await s.readRegion(box.x, box.y, level, w, h);
+      return await resizeRgb(pixels, w, h, size, source);
     } catch (err) {
       throw err instanceof ImageError ? err : new ImageError(source, err instanceof Error ? err.message : String(err));
     }
@@ -34,6 +58,8 @@ export class ItemLoader {
 
   async close(): Promise<void> {
     await Promise.all([...this.arrays.values()].map(async (f) => (await f).close()));
+    await Promise.all([...this.slides.values()].map(async (s) => (await s.catch(() => null))?.close()));
     this.arrays.clear();
+    this.slides.clear();
   }
 }

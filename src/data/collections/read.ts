@@ -4,13 +4,23 @@
  * - kimia:    Kimia Path24C — scan folders s0…s23 (files may sit deeper) in a training and a test
  *             tree (`train`/`training`, `test`/`testing`), or directly under ROOT; label = slide = scan;
  * - pannuke:  PanNuke folds — every `images.npy` with a `types.npy` beside it, rows read in place;
- * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid.
+ * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid;
+ * - slides:   whole-slide images in ROOT, cut into tissue patches (label from an optional CSV,
+ *             else the slide id); a slide that cannot be read is reported and skipped.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
+import { readSlideLabels, slideFiles, slidePatchItems } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
+
+export interface ReadOptions {
+  /** slides: a CSV of slide,label[,patient]. */
+  labels?: string;
+  /** slides: called as each slide is planned. */
+  onSlide?: (done: number, total: number) => void;
+}
 
 async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null))?.isDirectory() ?? false;
@@ -76,18 +86,38 @@ async function readImagenet(root: string): Promise<CollectionItem[]> {
   return classFolders(tree, (f) => /^n\d{8}$/.test(f));
 }
 
-export async function readCollection(root: string, layout: Layout, role: Role = 'index'): Promise<Collection> {
+async function readSlides(dir: string, options: ReadOptions, skipped: Collection['skipped']): Promise<CollectionItem[]> {
+  const labels = options.labels ? await readSlideLabels(options.labels) : null;
+  const files = await slideFiles(dir);
+  const items: CollectionItem[] = [];
+  for (const [i, file] of files.entries()) {
+    try {
+      items.push(...(await slidePatchItems(file, labels)));
+    } catch (err) {
+      skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
+    }
+    options.onSlide?.(i + 1, files.length);
+  }
+  return items;
+}
+
+export async function readCollection(root: string, layout: Layout, role: Role = 'index', options: ReadOptions = {}): Promise<Collection> {
   const dir = resolve(root);
   if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
+  const skipped: Collection['skipped'] = [];
   const readers: Record<Layout, () => Promise<CollectionItem[]>> = {
     folder: () => classFolders(dir),
     kimia: () => readKimia(dir, role),
     pannuke: () => readPannuke(dir),
     imagenet: () => readImagenet(dir),
+    slides: () => readSlides(dir, options, skipped),
   };
   const items = await readers[layout]();
-  if (items.length === 0) throw new Error(`${root}: no images found for layout '${layout}'${layoutHint(layout)}`);
-  return { layout, root: dir, items };
+  if (items.length === 0) {
+    const why = skipped.map((s) => `\n  ${s.reason}`).join('');
+    throw new Error(`${root}: no images found for layout '${layout}'${layoutHint(layout)}${why}`);
+  }
+  return { layout, root: dir, items, skipped };
 }
 
 function layoutHint(layout: Layout): string {
@@ -96,6 +126,7 @@ function layoutHint(layout: Layout): string {
     kimia: ' (expected scan folders s0…s23)',
     pannuke: ' (expected images.npy with types.npy beside it)',
     imagenet: ' (expected train/<wnid>/*.JPEG)',
+    slides: ' (expected whole-slide images with tissue: .svs, .tiff, .ndpi, …)',
   };
   return hints[layout];
 }

@@ -119,6 +119,8 @@ export async function writeKimiaCollection(outDir: string, options: CollectionOp
     slides: records,
   };
   await writeFile(manifest, JSON.stringify(manifestBody, null, 1) + '\n');
+  // Each slide's tissue class, for `histoseek index --layout slides --labels`.
+  await writeFile(join(outDir, 'slides', 'labels.csv'), `slide,label\n${records.map((r) => `${r.id},${r.class}`).join('\n')}\n`);
   return {
     outDir,
     manifest,

@@ -1,0 +1,47 @@
+/** `histoseek slide info|mask`: what a whole-slide image holds, and where its tissue is. */
+import { writeFile } from 'node:fs/promises';
+import { openSlide } from '../wsi/slide.js';
+import { renderMaskPreview, tissueMask } from '../wsi/tissue-mask.js';
+import { parse, positiveInt } from './args.js';
+import type { Command } from './command.js';
+
+const USAGE = `histoseek slide info SLIDE [--json]
+histoseek slide mask SLIDE --out PNG [--max-side 2048]
+
+info: vendor, levels, microns per pixel, objective power, associated images and properties of a
+whole-slide image (Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, generic tiled TIFF… through
+OpenSlide; plain TIFF/JPEG/PNG as one-level slides).
+mask: the tissue detected on a low-resolution view (Otsu on saturation, glass and pen marks left
+out), drawn over the slide's thumbnail.
+`;
+
+export const slideCommand: Command = {
+  name: 'slide',
+  summary: 'inspect a whole-slide image, or draw its tissue mask',
+  usage: USAGE,
+  async run(args) {
+    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, 'max-side': { type: 'string' } }, USAGE);
+    const [verb, path] = positionals;
+    if (!path || (verb !== 'info' && verb !== 'mask')) throw new Error(`usage:\n${USAGE}`);
+    const slide = await openSlide(path);
+    try {
+      if (verb === 'info') {
+        const info = { path, backend: slide.backend, vendor: slide.vendor, levels: slide.levels, mpp: slide.mpp, objective_power: slide.objectivePower, associated_images: slide.associatedImages(), properties: slide.properties };
+        if (values.json) process.stdout.write(`${JSON.stringify(info)}\n`);
+        else {
+          const l0 = slide.levels[0];
+          process.stdout.write(`${path}\n  ${slide.vendor} (${slide.backend}), ${l0.width}×${l0.height} px, ${slide.levels.length} levels (downsamples ${slide.levels.map((l) => +l.downsample.toFixed(2)).join(', ')})\n`);
+          process.stdout.write(`  ${slide.mpp ? `${slide.mpp.x.toFixed(4)} × ${slide.mpp.y.toFixed(4)} µm/px` : 'resolution unknown'}${slide.objectivePower ? `, ${slide.objectivePower}×` : ''}; associated images: ${slide.associatedImages().join(', ') || 'none'}\n`);
+        }
+        return 0;
+      }
+      if (!values.out) throw new Error(`--out PNG is required\n\n${USAGE}`);
+      const mask = await tissueMask(slide, { maxSide: positiveInt(values['max-side'], 2048, '--max-side') });
+      await writeFile(values.out, await renderMaskPreview(slide, mask));
+      process.stderr.write(`${values.out}: tissue covers ${(100 * mask.tissueFraction).toFixed(1)}% of ${path}\n`);
+      return 0;
+    } finally {
+      slide.close();
+    }
+  },
+};

@@ -1,0 +1,54 @@
+/**
+ * The embedding map: live items placed on the plane by UMAP or PCA (src/map), computed in a worker
+ * thread once per index generation and method. Large indexes are mapped through an evenly spaced
+ * sample of MAP_SAMPLE rows (UMAP's cost grows faster than linearly).
+ */
+import { Worker } from 'node:worker_threads';
+import type { ProjectionMethod } from '../map/projection.js';
+import type { MapJob } from './map-worker.js';
+
+export const MAP_SAMPLE = 5000;
+
+export interface MapJson {
+  method: ProjectionMethod;
+  /** Live items in the index; `points` holds `sampled` of them. */
+  items: number;
+  sampled: number;
+  points: { id: number; x: number; y: number; label: string }[];
+}
+
+/** Starts map-worker next to this module: compiled JS as is, TypeScript (tests, tsx) through tsx's loader, which threads do not inherit. */
+function startWorker(job: MapJob): Worker {
+  const options = { workerData: job, transferList: [job.vectors.buffer as ArrayBuffer] };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./map-worker.js', import.meta.url), options);
+  const script = new URL('./map-worker.ts', import.meta.url).href;
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`, { ...options, eval: true });
+}
+
+function runWorker(job: MapJob): Promise<Float32Array> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(job);
+    worker.once('message', (coords: Float32Array) => {
+      resolve(coords);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the map worker exited with code ${code}`)));
+  });
+}
+
+/** Rows to map: all live rows, or MAP_SAMPLE of them evenly spaced (deterministic). */
+export function mapRows(active: Uint8Array): number[] {
+  const live: number[] = [];
+  active.forEach((a, row) => a && live.push(row));
+  if (live.length <= MAP_SAMPLE) return live;
+  return Array.from({ length: MAP_SAMPLE }, (_, i) => live[Math.floor((i * live.length) / MAP_SAMPLE)]);
+}
+
+export async function embeddingMap(method: ProjectionMethod, rows: number[], items: number, vectorOf: (row: number) => Float32Array, labelOf: (rows: number[]) => string[], dim: number): Promise<MapJson> {
+  const vectors = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => vectors.set(vectorOf(row), i * dim));
+  const labels = labelOf(rows);
+  const coords = rows.length === 0 ? new Float32Array(0) : await runWorker({ vectors, n: rows.length, dim, method });
+  return { method, items, sampled: rows.length, points: rows.map((id, i) => ({ id, x: coords[2 * i], y: coords[2 * i + 1], label: labels[i] })) };
+}

@@ -1,0 +1,247 @@
+/**
+ * The index as the server sees it: the model's embedder (fixed for the server's life) and a
+ * "generation" — a read-only IndexStore with its Searcher — that is replaced when another process
+ * appends to the index. Every request compares the committed row count in SQLite (one indexed
+ * read) with the generation's; on a change one request opens the next generation while the others
+ * wait for it, and the old one is closed once its last in-flight request is done. Concurrent
+ * searches and embeddings are batched (see Batcher).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { openIndex } from '../cli/index-model.js';
+import type { OnnxEmbedder } from '../engine/onnx-session.js';
+import { normaliseRows } from '../index/indexer.js';
+import { Searcher, type Hit } from '../index/searcher.js';
+import { IndexStore, type ModelIdentity, type StoredItem } from '../index/store.js';
+import type { ProjectionMethod } from '../map/projection.js';
+import { Batcher } from './batcher.js';
+import { embeddingMap, mapRows, type MapJson } from './embedding-map.js';
+
+/** Queries searched in one matrix product at most. */
+const SEARCH_BATCH = 32;
+/** Images embedded in one run at most. */
+const EMBED_BATCH = 8;
+/**
+ * Exclusions up to this many rows are applied after a batched search for k + |excluded| (exact:
+ * at least k of those survive); larger ones (a whole slide) go to the searcher's own exclusion path.
+ */
+const FILTER_AFTER = 256;
+
+interface SearchInput {
+  query: Float32Array;
+  k: number;
+}
+
+class Generation {
+  private users = 0;
+  private retired = false;
+  private readonly vectorFd: number;
+  private slideRowsCache: Map<string, number[]> | null = null;
+  private readonly maps = new Map<ProjectionMethod, Promise<MapJson>>();
+  /** Concurrent searches of this generation, batched into one matrix product. */
+  readonly batcher: Batcher<SearchInput, Hit[]>;
+
+  constructor(
+    readonly store: IndexStore,
+    readonly searcher: Searcher,
+    /** 1 for live rows, 0 for removed ones. */
+    readonly active: Uint8Array,
+  ) {
+    this.vectorFd = openSync(store.path('vectors.f32'), 'r');
+    const dim = store.model.dim;
+    this.batcher = new Batcher(async (inputs) => {
+      const queries = new Float32Array(inputs.length * dim);
+      inputs.forEach((input, i) => queries.set(input.query, i * dim));
+      const hits = await searcher.search(queries, inputs.length, { k: Math.max(...inputs.map((input) => input.k)) });
+      return hits.map((ranked, i) => ranked.slice(0, inputs[i].k));
+    }, SEARCH_BATCH);
+  }
+
+  get stale(): boolean {
+    return this.store.meta('rows') !== String(this.store.rows);
+  }
+
+  acquire(): void {
+    this.users++;
+  }
+
+  async release(): Promise<void> {
+    this.users--;
+    if (this.retired && this.users === 0) await this.close();
+  }
+
+  async retire(): Promise<void> {
+    this.retired = true;
+    if (this.users === 0) await this.close();
+  }
+
+  private async close(): Promise<void> {
+    closeSync(this.vectorFd);
+    await this.searcher.release();
+    this.store.close();
+  }
+
+  /** Rows of each slide, built on first use (one scan of the items table per generation). */
+  slideRows(): Map<string, number[]> {
+    if (!this.slideRowsCache) {
+      const map = new Map<string, number[]>();
+      for (const item of this.store.allItems()) {
+        if (item.slide == null) continue;
+        const rows = map.get(item.slide);
+        if (rows) rows.push(item.row);
+        else map.set(item.slide, [item.row]);
+      }
+      this.slideRowsCache = map;
+    }
+    return this.slideRowsCache;
+  }
+
+  /** The embedding map of this generation's live items, computed once per method. */
+  map(method: ProjectionMethod): Promise<MapJson> {
+    let map = this.maps.get(method);
+    if (!map) {
+      const rows = mapRows(this.active);
+      const live = this.active.reduce((n, a) => n + a, 0);
+      map = embeddingMap(method, rows, live, (row) => this.vector(row), (r) => this.store.items(r).map((item) => item.label), this.store.model.dim);
+      // A failed computation is not kept: the next request tries again.
+      map.catch(() => this.maps.delete(method));
+      this.maps.set(method, map);
+    }
+    return map;
+  }
+
+  /** The stored (normalised) descriptor of a row: one positioned read, not the whole file. */
+  vector(row: number): Float32Array {
+    const dim = this.store.model.dim;
+    const out = new Float32Array(dim);
+    const n = readSync(this.vectorFd, new Uint8Array(out.buffer), 0, dim * 4, row * dim * 4);
+    if (n !== dim * 4) throw new Error(`${this.store.path('vectors.f32')}: row ${row} is missing`);
+    return out;
+  }
+}
+
+/** What a request handler may do with the index of the moment. */
+export interface IndexView {
+  readonly rows: number;
+  readonly model: ModelIdentity;
+  /** A live item, or undefined for an unknown or removed row. */
+  item(row: number): StoredItem | undefined;
+  items(rows: number[]): StoredItem[];
+  vector(row: number): Float32Array;
+  labelCounts(): Map<string, number>;
+  slideRows(): Map<string, number[]>;
+  map(method: ProjectionMethod): Promise<MapJson>;
+  /** The k nearest live items to one normalised query vector, without `exclude`d rows. */
+  search(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Hit[]>;
+}
+
+export class IndexContext {
+  private refreshing: Promise<void> | null = null;
+  private readonly embedBatcher: Batcher<Float32Array, Float32Array>;
+
+  private constructor(
+    readonly db: string,
+    private readonly embedder: OnnxEmbedder,
+    private current: Generation,
+    private readonly threads: number,
+    private readonly log: (message: string) => void,
+  ) {
+    this.embedBatcher = new Batcher(async (inputs) => {
+      const size = embedder.inputSize;
+      const plane = 3 * size * size;
+      const batch = new Float32Array(inputs.length * plane);
+      inputs.forEach((input, i) => batch.set(input, i * plane));
+      const raw = await embedder.embed({ shape: [inputs.length, 3, size, size], data: batch });
+      const dim = embedder.dimensions;
+      const vectors = normaliseRows(raw.data, dim);
+      return inputs.map((_, i) => vectors.subarray(i * dim, (i + 1) * dim));
+    }, EMBED_BATCH);
+  }
+
+  /** The side S of the model's S × S input. */
+  get inputSize(): number {
+    return this.embedder.inputSize;
+  }
+
+  /** The normalised descriptor of one preprocessed image (3 × S × S, see normalizeInto). */
+  embed(input: Float32Array): Promise<Float32Array> {
+    return this.embedBatcher.submit(input);
+  }
+
+  /** Opens the index and its model (see openIndex: --weights, else the checkpoint the index recorded). */
+  static async open(db: string, o: { threads: number; weights?: string; log?: (message: string) => void }): Promise<IndexContext> {
+    // openIndex resolves and checks the model; from here on this context owns its store and searcher.
+    const index = await openIndex(db, { threads: o.threads, weights: o.weights });
+    const generation = new Generation(index.store, index.searcher, index.store.activeRows());
+    return new IndexContext(db, index.embedder, generation, o.threads, o.log ?? ((m) => process.stderr.write(`${m}\n`)));
+  }
+
+  get model(): ModelIdentity {
+    return this.current.store.model;
+  }
+
+  /** Runs `fn` against the current generation, refreshed first if the index grew. */
+  async use<T>(fn: (view: IndexView) => Promise<T> | T): Promise<T> {
+    if (this.current.stale) await this.refresh();
+    const g = this.current;
+    g.acquire();
+    try {
+      return await fn(view(g));
+    } finally {
+      await g.release();
+    }
+  }
+
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const store = IndexStore.open(this.db);
+        try {
+          store.assertModel(this.current.store.model);
+          const searcher = await Searcher.open(store, { threads: this.threads });
+          const old = this.current;
+          this.current = new Generation(store, searcher, store.activeRows());
+          this.log(`index ${this.db}: reopened with ${store.rows} rows`);
+          await old.retire();
+        } catch (err) {
+          store.close();
+          throw err;
+        }
+      } catch (err) {
+        // Keep answering from the generation we have; the next request tries again.
+        this.log(`index ${this.db}: cannot reopen (${err instanceof Error ? err.message : String(err)})`);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  async close(): Promise<void> {
+    await this.refreshing;
+    await this.current.retire();
+    await this.embedder.release();
+  }
+}
+
+function view(g: Generation): IndexView {
+  const live = (item: StoredItem | undefined) => (item && g.active[item.row] ? item : undefined);
+  return {
+    rows: g.store.rows,
+    model: g.store.model,
+    item: (row) => (row < g.active.length ? live(g.store.items([row])[0]) : undefined),
+    items: (rows) => g.store.items(rows),
+    vector: (row) => g.vector(row),
+    labelCounts: () => g.store.labelCounts(),
+    slideRows: () => g.slideRows(),
+    map: (method) => g.map(method),
+    async search(query, k, exclude) {
+      if (!exclude?.size) return g.batcher.submit({ query, k });
+      if (exclude.size <= FILTER_AFTER) {
+        const hits = await g.batcher.submit({ query, k: k + exclude.size });
+        return hits.filter((h) => !exclude.has(h.row)).slice(0, k);
+      }
+      const [hits] = await g.searcher.search(query, 1, { k, exclude: { groupOf: () => '', excludes: (_: string, row: number) => exclude.has(row) } });
+      return hits;
+    },
+  };
+}

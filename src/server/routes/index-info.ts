@@ -1,0 +1,24 @@
+/** GET /api/index: what the server searches — sizes, labels, slides, the model — and which optional parts it offers. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { ServerDeps } from '../deps.js';
+import { indexInfoSchema } from '../schemas.js';
+
+export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
+  app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async () =>
+    index.use((view) => {
+      const labels = [...view.labelCounts()].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
+      const slideCounts = [...view.slideRows()].map(([slide, rows]) => ({ slide, count: rows.length })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
+      const m = view.model;
+      return {
+        items: labels.reduce((n, l) => n + l.count, 0),
+        rows: view.rows,
+        labels,
+        slides: slideCounts,
+        model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
+        features: { report: existsSync(join(reportDir, 'metrics.json')), slides: slides !== null && slides.ids().length > 0, map: true },
+      };
+    }),
+  );
+}

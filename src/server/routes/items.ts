@@ -1,0 +1,31 @@
+/** Indexed items by id (their row): metadata and thumbnails. No route takes a path: sources are looked up by row. */
+import type { FastifyInstance } from 'fastify';
+import type { ServerDeps } from '../deps.js';
+import { HttpError } from '../errors.js';
+import { itemJson } from '../items.js';
+import { itemIdParams, itemSchema } from '../schemas.js';
+
+export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDeps): void {
+  const lookup = (id: number) =>
+    index.use((view) => {
+      const item = view.item(id);
+      if (!item) throw new HttpError(404, `no item ${id} in the index`);
+      return item;
+    });
+
+  app.get<{ Params: { id: number } }>(
+    '/api/items/:id',
+    { schema: { params: itemIdParams, response: { 200: itemSchema } }, config: { doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] } } },
+    async (request) => itemJson(await lookup(request.params.id)),
+  );
+
+  app.get<{ Params: { id: number } }>(
+    '/api/items/:id/thumbnail',
+    { schema: { params: itemIdParams }, config: { doc: { summary: "a JPEG of the item's image, at most 256 px a side", tags: ['items'], produces: 'image/jpeg', errors: [400, 404] } } },
+    async (request, reply) => {
+      const jpeg = await thumbnails.get(await lookup(request.params.id));
+      // A row always holds the same item: its thumbnail can be cached.
+      return reply.type('image/jpeg').header('cache-control', 'public, max-age=86400').send(jpeg);
+    },
+  );
+}

@@ -1,0 +1,109 @@
+/** Search: by an uploaded image (multipart, field `image`) or by an indexed item. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Hit } from '../../index/searcher.js';
+import type { ServerDeps } from '../deps.js';
+import { HttpError } from '../errors.js';
+import type { IndexView } from '../index-context.js';
+import { itemJson, majority } from '../items.js';
+import { decodeUpload } from '../query-image.js';
+import { searchAnswerSchema } from '../schemas.js';
+
+/** Multipart framing around the file: the limit on the body is the file's plus this. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+function searchQuerystring(maxK: number, byItem: boolean) {
+  return {
+    type: 'object',
+    properties: {
+      ...(byItem
+        ? {
+            item: { type: 'integer', minimum: 0, maximum: 2147483647, description: 'search with this indexed item' },
+            include_self: { type: 'boolean', default: false, description: 'keep the query item in the results' },
+          }
+        : {}),
+      k: { type: 'integer', minimum: 1, maximum: maxK, default: 10, description: 'results to return' },
+      exclude_slide: { type: 'string', minLength: 1, maxLength: 256, description: "leave out this slide's items" },
+    },
+    required: byItem ? ['item'] : [],
+    additionalProperties: false,
+  } as const;
+}
+
+interface SearchQuery {
+  k: number;
+  exclude_slide?: string;
+}
+
+async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>) {
+  if (q.exclude_slide !== undefined) for (const row of view.slideRows().get(q.exclude_slide) ?? []) exclude.add(row);
+  const hits: Hit[] = await view.search(vector, q.k, exclude);
+  const items = view.items(hits.map((h) => h.row));
+  const results = items.map((item, i) => ({ rank: i + 1, distance: hits[i].distance, ...itemJson(item) }));
+  return { k: q.k, excluded: exclude.size, results, majority: majority(results.map((r) => r.label)) };
+}
+
+async function uploadedImage(request: FastifyRequest, maxBytes: number): Promise<{ name: string; bytes: Buffer }> {
+  // Refuse an announced oversized body before reading any of it.
+  const length = Number(request.headers['content-length']);
+  if (length > maxBytes + MULTIPART_OVERHEAD) throw new HttpError(413, `the upload is ${length} bytes; the limit is ${maxBytes} bytes`);
+  let part;
+  try {
+    part = await request.file();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') throw new HttpError(415, "send the image as multipart/form-data in the field 'image'");
+    throw err;
+  }
+  if (!part) throw new HttpError(400, "no file: send the image in the multipart field 'image'");
+  if (part.fieldname !== 'image') throw new HttpError(400, `the file is in the field '${part.fieldname.slice(0, 64)}'; send it in the field 'image'`);
+  try {
+    return { name: part.filename, bytes: await part.toBuffer() };
+  } catch (err) {
+    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `the upload is larger than the limit of ${maxBytes} bytes`);
+    throw err;
+  }
+}
+
+export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps): void {
+  app.post<{ Querystring: SearchQuery }>(
+    '/api/search',
+    {
+      schema: { querystring: searchQuerystring(limits.maxK, false), response: { 200: searchAnswerSchema } },
+      config: {
+        doc: {
+          summary: 'search with an uploaded image',
+          description: `The image (JPEG, PNG, TIFF or WebP, at most ${limits.maxUploadBytes} bytes and ${limits.maxQueryPixels} pixels) is resized to the model's input and embedded; the k nearest indexed items come back, best first.`,
+          tags: ['search'],
+          requestBody: {
+            required: true,
+            content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' } }, required: ['image'] } } },
+          },
+          errors: [400, 413, 415, 422],
+        },
+      },
+    },
+    async (request) => {
+      const { name, bytes } = await uploadedImage(request, limits.maxUploadBytes);
+      const query = await decodeUpload(bytes, index.inputSize, limits.maxQueryPixels);
+      const vector = await index.embed(query.input);
+      const found = await index.use((view) => answer(view, vector, request.query, new Set()));
+      return { query: { kind: 'upload', name, width: query.width, height: query.height, format: query.format }, ...found };
+    },
+  );
+
+  app.get<{ Querystring: SearchQuery & { item: number; include_self: boolean } }>(
+    '/api/search',
+    {
+      schema: { querystring: searchQuerystring(limits.maxK, true), response: { 200: searchAnswerSchema } },
+      config: { doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
+    },
+    async (request) => {
+      const q = request.query;
+      return index.use(async (view) => {
+        const item = view.item(q.item);
+        if (!item) throw new HttpError(404, `no item ${q.item} in the index`);
+        const found = await answer(view, view.vector(item.row), q, new Set(q.include_self ? [] : [item.row]));
+        return { query: { kind: 'item', item: itemJson(item) }, ...found };
+      });
+    },
+  );
+}

@@ -1,0 +1,63 @@
+/** A histoseek server over one index: built for fastify's inject (tests) or listening on a socket (the command, benchmarks). */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { IndexContext } from './index-context.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+import { WEB_ROOT } from './routes/web.js';
+import { SlideLibrary } from './slides.js';
+import { Thumbnails } from './thumbnails.js';
+
+export interface ServerOptions {
+  db: string;
+  /** Inference and search threads (default 2). */
+  threads?: number;
+  weights?: string;
+  /** Default: `<dirname(db)>/report`, where the demo and `eval --report` put it. */
+  reportDir?: string;
+  /** Folder of whole-slide images for the viewer. Default: `<dirname(db)>/collection/slides` if it exists (the demo's). */
+  slidesDir?: string;
+  limits?: Partial<ServerLimits>;
+  webRoot?: string;
+  logger?: boolean;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Opens the index and builds the app; `app.close()` releases everything. */
+export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
+  const db = resolve(o.db);
+  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights });
+  const thumbnails = new Thumbnails();
+  let slides: SlideLibrary | null = null;
+  try {
+    const slidesDir = o.slidesDir ?? join(dirname(db), 'collection', 'slides');
+    if (o.slidesDir !== undefined || existsSync(slidesDir)) slides = SlideLibrary.scan(slidesDir);
+    const limits = { ...DEFAULT_LIMITS, ...o.limits };
+    const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? join(dirname(db), 'report'), slides };
+    const app = await buildApp(deps, { webRoot: o.webRoot ?? WEB_ROOT, logger: o.logger ?? false, version: VERSION });
+    app.addHook('onClose', async () => {
+      await Promise.all([index.close(), thumbnails.close(), slides?.close()]);
+    });
+    return app;
+  } catch (err) {
+    await Promise.all([index.close(), thumbnails.close(), slides?.close()]);
+    throw err;
+  }
+}
+
+/** Creates the server and listens; resolves to it and its URL. */
+export async function startServer(o: ServerOptions & { host?: string; port?: number }): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await createServer(o);
+  try {
+    const host = o.host ?? '127.0.0.1';
+    await app.listen({ host, port: o.port ?? 8080 });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : o.port;
+    return { app, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/` };
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+}

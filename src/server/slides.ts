@@ -1,0 +1,113 @@
+/**
+ * Whole-slide images for the viewer, as Deep Zoom pyramids (what OpenSeadragon reads). The slides
+ * are the files of one folder, listed once at start-up; a request names a slide by its id (the file
+ * name without extension), which is looked up in that list — never turned into a path.
+ *
+ * Deep Zoom level L of a W × H slide is the slide scaled by 2^(L − maxLevel), maxLevel =
+ * ⌈log2 max(W, H)⌉, cut into 256-px tiles. Each tile is read from the slide's own pyramid level
+ * closest to (not coarser than) its scale and shrunk by sharp.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import sharp from 'sharp';
+import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
+import { HttpError, notFound } from './errors.js';
+import { LruCache } from './lru.js';
+
+export const TILE_SIZE = 256;
+/** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */
+const MAX_READ_PIXELS = 2048 * 2048;
+const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide']);
+
+export interface DeepZoomInfo {
+  id: string;
+  width: number;
+  height: number;
+  mpp: { x: number; y: number } | null;
+  tileSize: number;
+  overlap: number;
+  format: 'jpeg';
+  /** The coarsest level served (coarser ones would read too much of a slide without a pyramid). */
+  minLevel: number;
+  maxLevel: number;
+  /** Tiles are at `${tiles}${level}/${col}_${row}.jpeg`. */
+  tiles: string;
+}
+
+export class SlideLibrary {
+  private readonly open = new Map<string, Promise<Slide>>();
+  private readonly tileCache = new LruCache<string, Buffer>(1024);
+
+  private constructor(private readonly files: ReadonlyMap<string, string>) {}
+
+  /** The slide files directly in `dir` (by extension); the first of two files with one id wins. */
+  static scan(dir: string): SlideLibrary {
+    const files = new Map<string, string>();
+    for (const name of readdirSync(dir).sort()) {
+      const ext = extname(name).toLowerCase();
+      const path = join(dir, name);
+      if (SLIDE_EXTENSIONS.has(ext) && statSync(path).isFile() && !files.has(name.slice(0, -ext.length))) files.set(name.slice(0, -ext.length), path);
+    }
+    return new SlideLibrary(files);
+  }
+
+  ids(): string[] {
+    return [...this.files.keys()];
+  }
+
+  private slide(id: string): Promise<Slide> {
+    const path = this.files.get(id);
+    if (!path) return Promise.reject(notFound(`no slide '${id.slice(0, 100)}'`));
+    let slide = this.open.get(id);
+    if (!slide) {
+      slide = openSlide(path).catch((err) => {
+        this.open.delete(id);
+        throw err instanceof SlideOpenError ? new HttpError(500, err.message) : err;
+      });
+      this.open.set(id, slide);
+    }
+    return slide;
+  }
+
+  async info(id: string): Promise<DeepZoomInfo> {
+    const slide = await this.slide(id);
+    const { width, height } = slide.levels[0]!;
+    const maxLevel = Math.ceil(Math.log2(Math.max(width, height)));
+    let minLevel = 0;
+    while (minLevel < maxLevel && readSide(slide, maxLevel - minLevel) ** 2 > MAX_READ_PIXELS) minLevel++;
+    return { id, width, height, mpp: slide.mpp, tileSize: TILE_SIZE, overlap: 0, format: 'jpeg', minLevel, maxLevel, tiles: `/api/slides/${encodeURIComponent(id)}/tiles/` };
+  }
+
+  tile(id: string, level: number, col: number, row: number): Promise<Buffer> {
+    return this.tileCache.get(`${id}/${level}/${col}_${row}`, () => this.renderTile(id, level, col, row));
+  }
+
+  private async renderTile(id: string, level: number, col: number, row: number): Promise<Buffer> {
+    const info = await this.info(id);
+    const slide = await this.slide(id);
+    if (level < info.minLevel || level > info.maxLevel) throw notFound(`slide '${id}' has Deep Zoom levels ${info.minLevel}–${info.maxLevel}`);
+    const d = 2 ** (info.maxLevel - level);
+    const [lw, lh] = [Math.ceil(info.width / d), Math.ceil(info.height / d)];
+    const [x, y] = [col * TILE_SIZE, row * TILE_SIZE];
+    if (x >= lw || y >= lh) throw notFound(`slide '${id}' level ${level} has no tile ${col}_${row}`);
+    const [w, h] = [Math.min(TILE_SIZE, lw - x), Math.min(TILE_SIZE, lh - y)];
+    const source = slide.bestLevelForDownsample(d * LEVEL_SLACK);
+    const scale = d / slide.levels[source]!.downsample; // source-level pixels per tile pixel
+    const [rw, rh] = [Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale))];
+    const rgb = await slide.readRegion(x * d, y * d, source, rw, rh);
+    let image = sharp(rgb, { raw: { width: rw, height: rh, channels: 3 } });
+    if (rw !== w || rh !== h) image = image.resize(w, h, { fit: 'fill' });
+    return image.jpeg({ quality: 85 }).toBuffer();
+  }
+
+  async close(): Promise<void> {
+    const slides = await Promise.allSettled(this.open.values());
+    for (const s of slides) if (s.status === 'fulfilled') s.value.close();
+  }
+}
+
+/** Side of the source-level region one tile of Deep Zoom downsample 2^steps reads. */
+function readSide(slide: Slide, steps: number): number {
+  const d = 2 ** steps;
+  return (TILE_SIZE * d) / slide.levels[slide.bestLevelForDownsample(d * LEVEL_SLACK)]!.downsample;
+}

@@ -1,0 +1,80 @@
+/**
+ * Whole-slide images as collection items: each tissue patch of a slide is an item whose source
+ * names the slide and the patch's level-0 box (`<slide>#region=x,y,w,h`), so the indexer embeds,
+ * skips on rerun and records patches exactly as it does image files.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { naturalCompare, type CollectionItem } from '../data/collections/collection.js';
+import type { Box } from './tiler.js';
+import { planTiles, type TileOptions } from './tiler.js';
+import { openSlide } from './slide.js';
+
+export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide', '.png', '.jpg', '.jpeg']);
+
+/** Defaults for cutting slides into patches (spec: 224 px at 0.5 µm/px). */
+export const SLIDE_TILING = { patchSize: 224, targetMpp: 0.5, minTissue: 0.5 } as const;
+
+const REGION = /^(.*)#region=(-?\d+),(-?\d+),(\d+),(\d+)$/;
+
+export function regionSource(slidePath: string, box: Box): string {
+  return `${slidePath}#region=${box.x},${box.y},${box.width},${box.height}`;
+}
+
+export function parseRegionSource(source: string): { slide: string; box: Box } | null {
+  const m = REGION.exec(source);
+  return m ? { slide: m[1], box: { x: Number(m[2]), y: Number(m[3]), width: Number(m[4]), height: Number(m[5]) } } : null;
+}
+
+/** A slide's id: its file name without the extension. */
+export function slideId(path: string): string {
+  return basename(path, extname(path));
+}
+
+export interface SlideLabels {
+  label: string;
+  patient?: string;
+}
+
+/** `slide,label[,patient]` per line (a header line is skipped); slides are matched by id or file name. */
+export async function readSlideLabels(csv: string): Promise<Map<string, SlideLabels>> {
+  const text = await readFile(csv, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${csv}: cannot read (${err.code ?? err.message})`);
+  });
+  const out = new Map<string, SlideLabels>();
+  text.split(/\r?\n/).forEach((line, i) => {
+    const cells = line.split(',').map((c) => c.trim());
+    if (!line.trim() || (i === 0 && /^slide$/i.test(cells[0]))) return;
+    if (cells.length < 2 || !cells[0] || !cells[1]) throw new Error(`${csv}:${i + 1}: expected 'slide,label[,patient]', got '${line}'`);
+    out.set(slideId(cells[0]), { label: cells[1], patient: cells[2] || undefined });
+  });
+  return out;
+}
+
+/** The tissue patches of one slide as items (label = the CSV's, else the slide id). */
+export async function slidePatchItems(path: string, labels: Map<string, SlideLabels> | null, tiling: TileOptions = SLIDE_TILING, roi?: Box): Promise<CollectionItem[]> {
+  const slide = await openSlide(path);
+  try {
+    const plan = await planTiles(slide, { ...tiling, roi });
+    const id = slideId(path);
+    const meta = labels?.get(id);
+    if (labels && !meta) throw new Error(`${path}: slide '${id}' has no row in the labels CSV`);
+    const items: CollectionItem[] = [];
+    for (const { x, y } of plan.positions()) {
+      const box = { x, y, width: plan.width, height: plan.height };
+      items.push({ source: regionSource(path, box), label: meta?.label ?? id, slide: id, patient: meta?.patient, ...box });
+    }
+    return items;
+  } finally {
+    slide.close();
+  }
+}
+
+/** Slide files directly in `dir` (sorted). */
+export async function slideFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase()))
+    .map((e) => join(resolve(dir), e.name))
+    .sort(naturalCompare);
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { writeKimiaCollection } from '../src/data/synthetic/index.js';
+import { IndexStore } from '../src/index/store.js';
+import { parseRegionSource } from '../src/wsi/slide-items.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin/histoseek.js');
+const CMU = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
+
+function histoseek(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'histoseek-slides-'));
+const synthetic = join(dir, 'synthetic');
+// Adipose is left out: its fat cells are as white and unsaturated as glass, so little of it counts as tissue.
+await writeKimiaCollection(synthetic, { seed: 9, slides: 4, slideSize: 1024, patchSize: 128, trainPerSlide: 2, testPerSlide: 1, classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'] });
+const slides = join(synthetic, 'slides');
+const db = join(dir, 'db');
+
+test('generated pyramidal TIFF slides are tiled and indexed with coordinates; damaged slides are skipped, the others indexed', async () => {
+  const bytes = await readFile(join(slides, 's3.tiff'));
+  await writeFile(join(slides, 'truncated.tiff'), bytes.subarray(0, bytes.length >> 2));
+  await writeFile(join(slides, 'notes.svs'), 'not a slide');
+  await sharp({ create: { width: 800, height: 800, channels: 3, background: '#f4f4f4' } }).png().toFile(join(slides, 'glass.png'));
+  await writeFile(join(slides, 'labels.csv'), `${await readFile(join(slides, 'labels.csv'), 'utf8')}truncated,x\nnotes,x\nglass,x\n`);
+  const r = histoseek('index', slides, '--layout', 'slides', '--labels', join(slides, 'labels.csv'), '--db', db, '--batch', '8');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /skipped .*notes\.svs/);
+  assert.match(r.stderr, /truncated\.tiff/);
+  const store = IndexStore.open(db);
+  const items = store.allItems();
+  store.close();
+  const bySlide = new Map<string, number>();
+  for (const item of items) bySlide.set(item.slide!, (bySlide.get(item.slide!) ?? 0) + 1);
+  for (const s of ['s0', 's1', 's2', 's3']) assert.ok((bySlide.get(s) ?? 0) > 5, `${s} has tissue patches`);
+  assert.equal(bySlide.has('glass'), false, 'a slide with no tissue gives no patches, and no error');
+  const manifest = JSON.parse(await readFile(join(synthetic, 'manifest.json'), 'utf8')) as { slides: { id: string; class: string }[] };
+  for (const item of items) {
+    assert.equal(item.label, manifest.slides.find((s) => s.id === item.slide)!.class);
+    const region = parseRegionSource(item.source)!;
+    assert.deepEqual([item.x, item.y, item.width, item.height], [region.box.x, region.box.y, region.box.width, region.box.height]);
+    assert.equal(item.width, 224, '224 px at 0.5 µm/px on a 0.5 µm/px slide');
+    assert.ok(item.x! >= 0 && item.y! >= 0 && item.x! + 224 <= 1024 && item.y! + 224 <= 1024);
+  }
+  const again = histoseek('index', slides, '--layout', 'slides', '--labels', join(slides, 'labels.csv'), '--db', db);
+  assert.match(again.stderr, new RegExp(`0 added, ${items.length} already indexed`));
+});
+
+test('region search leaves out its own slide unless asked; whole-slide search ranks the other slides', () => {
+  const region = '300,300,448,448';
+  const own = JSON.parse(histoseek('search', '--slide', join(slides, 's1.tiff'), '--region', region, '--db', db, '--json', '--include-own-slide').stdout);
+  assert.equal(own.patches, 4);
+  const first = own.results[0];
+  assert.equal(first.slide, 's1');
+  assert.ok(first.x < 748 && first.x + first.width > 300 && first.y < 748 && first.y + first.height > 300, `first result overlaps the region: ${JSON.stringify(first)}`);
+  const others = JSON.parse(histoseek('search', '--slide', join(slides, 's1.tiff'), '--region', region, '--db', db, '--json').stdout);
+  assert.ok(others.results.length > 0 && others.results.every((r: { slide: string }) => r.slide !== 's1'));
+  const whole = JSON.parse(histoseek('search', '--slide', join(slides, 's2.tiff'), '--whole', '--db', db, '--json').stdout);
+  assert.deepEqual(whole.results.map((r: { slide: string }) => r.slide).sort(), ['s0', 's1', 's3']);
+  assert.ok(whole.mosaic >= 1);
+  assert.ok(whole.results.every((r: { median_min_distance: number }, i: number, all: { median_min_distance: number }[]) => i === 0 || r.median_min_distance >= all[i - 1].median_min_distance));
+  const level = JSON.parse(histoseek('eval', '--db', db, '--slide-level', '--json').stdout);
+  assert.equal(level.slides, 4);
+  assert.ok(level.top1_accuracy >= 0 && level.top1_accuracy <= 1);
+});
+
+test('CMU-1: with its own slide included, a region search returns a patch overlapping the region first', { skip: existsSync(CMU) ? false : `${CMU} is absent (shared test data)` }, async () => {
+  const cmu = join(dir, 'cmu');
+  await (await import('node:fs/promises')).mkdir(cmu);
+  await copyFile(CMU, join(cmu, 'CMU-1-Small-Region.svs'));
+  const cmuDb = join(dir, 'cmu-db');
+  const r = histoseek('index', cmu, '--layout', 'slides', '--db', cmuDb);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /\b(3\d|4\d|5\d) added/, "CMU-1 holds some forty 224-px tissue patches at 0.5 µm/px");
+  const region = [1100, 1250, 448, 448];
+  const answer = JSON.parse(histoseek('search', '--slide', join(cmu, 'CMU-1-Small-Region.svs'), '--region', region.join(','), '--db', cmuDb, '--json', '--include-own-slide', '-k', '3').stdout);
+  const top = answer.results[0];
+  assert.ok(top.x < region[0] + region[2] && top.x + top.width > region[0] && top.y < region[1] + region[3] && top.y + top.height > region[1], JSON.stringify(top));
+});
