@@ -1,0 +1,42 @@
+/** `histoseek map`: the index's descriptors projected to 2-D (UMAP or PCA), coloured by label. */
+import { writeFile } from 'node:fs/promises';
+import { project, silhouetteScore, DEFAULT_UMAP_SAMPLE } from '../map/projection.js';
+import { renderMapPng } from '../map/render.js';
+import { IndexStore } from '../index/store.js';
+import { parse, positiveInt } from './args.js';
+import type { Command } from './command.js';
+
+const USAGE = `histoseek map --db DB --out map.png [--method umap|pca] [--seed N] [--sample N]
+
+Projects the indexed descriptors to the plane and draws them coloured by label, with a legend.
+Deterministic for a seed. UMAP maps a random sample of at most ${DEFAULT_UMAP_SAMPLE} items by default
+(--sample to change it); PCA maps every item.
+`;
+
+export const mapCommand: Command = {
+  name: 'map',
+  summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
+  usage: USAGE,
+  async run(args) {
+    const { values } = parse(args, { db: { type: 'string' }, out: { type: 'string' }, method: { type: 'string', default: 'umap' }, seed: { type: 'string' }, sample: { type: 'string' } }, USAGE);
+    if (!values.db || !values.out) throw new Error(`--db and --out are required\n\n${USAGE}`);
+    if (values.method !== 'umap' && values.method !== 'pca') throw new Error(`--method must be umap or pca, got '${values.method}'`);
+    const store = IndexStore.open(values.db);
+    try {
+      const items = store.allItems();
+      const dim = store.model.dim;
+      const all = store.loadVectors();
+      const vectors = new Float32Array(items.length * dim);
+      items.forEach((item, i) => vectors.set(all.subarray(item.row * dim, (item.row + 1) * dim), i * dim));
+      const seed = values.seed === undefined ? 0 : Number(values.seed);
+      const projection = project(vectors, items.length, dim, { method: values.method, seed, sample: values.sample === undefined ? undefined : positiveInt(values.sample, 0, '--sample') });
+      const labels = Array.from(projection.sampledIndices, (i) => items[i].label);
+      const subtitle = `${values.method.toUpperCase()} of ${labels.length} of ${items.length} items, seed ${seed} — ${store.model.id}`;
+      await writeFile(values.out, await renderMapPng(projection.coords, labels, { title: `Embedding map — ${values.db}`, subtitle }));
+      process.stderr.write(`${values.out}: ${labels.length} points, silhouette by label ${silhouetteScore(projection.coords, labels).toFixed(3)}\n`);
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
