@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -47,6 +47,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.app.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
@@ -96,13 +97,32 @@ test('search by upload, then by a result, then the dashboard, the slide viewer a
 
   await page.getByRole('link', { name: 'Map' }).click();
   await page.waitForFunction(() => /UMAP of all 72 items/.test(document.querySelector('[data-view="map"] .caption')?.textContent ?? ''));
-  assert.equal(await page.locator('[data-view="map"] .legend .chip').count(), 6);
+  assert.equal(await page.locator('[data-view="map"] .legend .legend-item').count(), 6);
+  // Hover a dot (found from the canvas pixels), then click it: a search with that item.
+  const canvas = page.locator('.map-canvas');
+  const box = (await canvas.boundingBox())!;
+  const dot = await canvas.evaluate((c: HTMLCanvasElement) => {
+    const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    const scale = c.width / c.getBoundingClientRect().width;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.max(data[i], data[i + 1], data[i + 2]) - Math.min(data[i], data[i + 1], data[i + 2]) > 80) {
+        const p = i / 4;
+        return { x: (p % c.width) / scale + 2, y: Math.floor(p / c.width) / scale + 2 };
+      }
+    }
+    return null;
+  });
+  assert.ok(dot, 'no dot drawn on the map');
+  await page.mouse.move(box.x + dot.x, box.y + dot.y);
+  await page.waitForSelector('.map-tooltip:not([hidden]) img');
+  await imagesLoaded('.map-tooltip img');
   await shot('7-embedding-map');
-
-  // Back to the search results through history, as a person would.
-  await page.goBack();
-  await page.goBack();
-  await page.goBack();
+  await page.mouse.click(box.x + dot.x, box.y + dot.y);
+  await page.waitForFunction(() => /^#\/search\?item=\d+$/.test(location.hash));
   await page.waitForSelector('[data-view="search"]:not([hidden]) .results .card');
+
+  // Back through history, as a person would: the map again.
+  await page.goBack();
+  await page.waitForSelector('[data-view="map"]:not([hidden]) .map-canvas');
   assert.deepEqual(problems, []);
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,6 +19,7 @@ import { createServer } from '../src/server/serve.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+let tmp: string;
 let dir: string;
 let db: string;
 let webRoot: string;
@@ -62,7 +63,8 @@ function bombPng(width: number, height: number): Buffer {
 const patch = (slide: string, n: number) => join(dir, 'collection', 'train', slide, `${slide}_${String(n).padStart(3, '0')}.png`);
 
 before(async () => {
-  dir = join(await mkdtemp(join(tmpdir(), 'histoseek-serve-')), 'demo');
+  tmp = await mkdtemp(join(tmpdir(), 'histoseek-serve-'));
+  dir = join(tmp, 'demo');
   const demo = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', dir], { encoding: 'utf8', cwd: ROOT });
   assert.equal(demo.status, 0, demo.stderr);
   db = join(dir, 'db');
@@ -76,6 +78,7 @@ before(async () => {
 
 after(async () => {
   await app?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
 describe('search', () => {
