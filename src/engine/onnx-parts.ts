@@ -7,9 +7,9 @@ import type { ModelConfig } from '../model/config.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import { backbone, head, neck, type Pyramid } from '../model/lgffem.js';
 import { buildOnnxGraph } from './onnx-graph.js';
+import { cpuSessionOptions } from './ort-options.js';
 
 
-const SESSION: ort.InferenceSession.SessionOptions = { interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' };
 const LEVELS = [0, 1, 2, 3];
 
 function toHost(t: ort.Tensor): HostTensor {
@@ -22,7 +22,7 @@ export class BackboneSession {
 
   static async create(config: ModelConfig, weights: Map<string, HostTensor>, threads = 2): Promise<BackboneSession> {
     const bytes = buildOnnxGraph(weights, [{ name: 'input', layout: 'NCHW' }], (ops, [x]) => new Map(backbone(ops, x, config).map((t, i) => [`stage${i}`, t])), 'NHWC');
-    return new BackboneSession(await ort.InferenceSession.create(bytes, { ...SESSION, intraOpNumThreads: threads }));
+    return new BackboneSession(await ort.InferenceSession.create(bytes, cpuSessionOptions(threads)));
   }
 
   async run(input: HostTensor): Promise<HostPyramid> {
@@ -42,7 +42,7 @@ export class NeckHeadSession {
   static async create(config: ModelConfig, weights: Map<string, HostTensor>, threads = 2): Promise<NeckHeadSession> {
     const inputs = LEVELS.map((i) => ({ name: `stage${i}`, layout: 'NHWC' as const }));
     const bytes = buildOnnxGraph(weights, inputs, (ops, xs) => new Map([['embedding', head(ops, neck(ops, xs as Pyramid<typeof xs[0]>, config), config)]]));
-    return new NeckHeadSession(await ort.InferenceSession.create(bytes, { ...SESSION, intraOpNumThreads: threads }));
+    return new NeckHeadSession(await ort.InferenceSession.create(bytes, cpuSessionOptions(threads)));
   }
 
   async run(features: HostPyramid): Promise<HostTensor> {

@@ -4,6 +4,7 @@ import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { Embedder } from './embedder.js';
+import { cpuSessionOptions } from './ort-options.js';
 import { buildOnnxModel, EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './onnx-graph.js';
 
 export interface SessionOptions {
@@ -22,12 +23,7 @@ export class OnnxEmbedder implements Embedder {
 
   static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
     const bytes = buildOnnxModel(model.config, model.weights, { trace: options.trace });
-    const session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(options.threads));
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);
   }

@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { normalizeInto } from '../data/image.js';
 import { buildOnnxGraph } from '../engine/onnx-graph.js';
+import { cpuSessionOptions } from '../engine/ort-options.js';
 import { initTfjs } from '../engine/tfjs-backend.js';
 import { fromNchw } from '../engine/tfjs-ops.js';
 import type { Model } from '../model/checkpoint.js';
@@ -197,11 +198,7 @@ export class Explainer {
     const bytes = buildOnnxGraph(model.weights, [{ name: 'input', layout: 'NCHW' }], (ops, [image]) =>
       new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
     );
-    const session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
+    const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(options.threads));
     return new Explainer(model, session, new NeckHead(model.config, model.weights));
   }
 

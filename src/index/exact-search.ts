@@ -15,6 +15,7 @@
  * IndexFlatL2 does. Results are ordered by distance, then id, so they are deterministic.
  */
 import * as ort from 'onnxruntime-node';
+import { cpuSessionOptions } from '../engine/ort-options.js';
 import onnxProto, { type onnx as proto } from 'onnx-proto';
 
 // onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
@@ -121,12 +122,7 @@ export class ExactSearch {
     const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`dimension must be a positive integer, got ${dim}`);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
-    const session = await ort.InferenceSession.create(buildSearchGraph(dim), {
-      intraOpNumThreads: options.threads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    const session = await ort.InferenceSession.create(buildSearchGraph(dim), cpuSessionOptions(options.threads));
     return new ExactSearch(session, dim, chunkRows);
   }
 
