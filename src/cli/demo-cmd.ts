@@ -66,7 +66,8 @@ export const demoCommand: Command = {
         `report:     ${evaluated.paths.markdown}\n` +
         `confusion:  ${evaluated.paths.png}\n` +
         `index:      ${db}\n` +
-        `try:        histoseek search ${join(collection, 'test', 's0')}/<a patch>.png --db ${db}\n`,
+        `try:        histoseek search ${join(collection, 'test', 's0')}/<a patch>.png --db ${db}\n` +
+        `browse:     histoseek serve --db ${db}   (then open http://127.0.0.1:8080)\n`,
     );
     return 0;
   },
