@@ -10,7 +10,7 @@ import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { initTfjs } from '../src/engine/tfjs-backend.js';
 import { fromNchw, fromTfjsLayout } from '../src/engine/tfjs-ops.js';
 import { normalizeInto } from '../src/data/image.js';
-import { loadCheckpoint, randomModel, type Model } from '../src/model/checkpoint.js';
+import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, type Model } from '../src/model/checkpoint.js';
 import type { ModelConfig } from '../src/model/config.js';
 import type { HostPyramid } from '../src/model/host-tensor.js';
 import type { Pyramid } from '../src/model/lgffem.js';
@@ -342,13 +342,16 @@ test('localisation (quickly trained model): a class’s evidence lies in its own
   assert.ok(mean((s) => s.own) - mean((s) => s.other) > 0.08, `mean shares inside the inset: ${mean((s) => s.own).toFixed(3)} vs ${mean((s) => s.other).toFixed(3)}`);
 });
 
-const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT;
+// The shipped default model by default. It was trained to tell slides apart, not tissue classes, and
+// does not meet issue 7's bar yet (measured: 0.305 inside on average): the test stays a `todo`, run
+// and reported, until a model trained on class labels does.
+const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ?? DEFAULT_MODEL_PATH;
 
 test(
   'localisation (trained checkpoint): ≥ 60% of the heat map lies in the quarter of the patch that holds the target tissue',
-  { skip: CHECKPOINT ? false : 'set HISTOSEEK_EXPLAIN_CHECKPOINT to a trained checkpoint to run it' },
+  { todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ? false : 'not met by the default model yet (0.305 inside; issue 7)' },
   async () => {
-    const model = await loadCheckpoint(CHECKPOINT!);
+    const model = await loadCheckpoint(CHECKPOINT);
     const size = model.config.inputSize;
     // A checkpoint carries no class centres: each class's is the mean unit descriptor of whole patches of it.
     const classes: TissueClass[] = ['lymphocytes', 'adipose', 'stroma', 'tumour'];

@@ -153,7 +153,9 @@ describe('writeKimiaCollection', () => {
     assert.deepEqual((await readdir(join(dir, 'a'))).sort(), ['manifest.json', 'slides', 'test', 'train']);
     assert.deepEqual((await readdir(join(dir, 'a', 'train'))).sort(), ['s0', 's1', 's2']);
     assert.deepEqual((await readdir(join(dir, 'a', 'test'))).sort(), ['s0', 's1', 's2']);
-    assert.deepEqual((await readdir(join(dir, 'a', 'slides'))).sort(), ['s0.tiff', 's1.tiff', 's2.tiff']);
+    assert.deepEqual((await readdir(join(dir, 'a', 'slides'))).sort(), ['labels.csv', 's0.tiff', 's1.tiff', 's2.tiff']);
+    const labels = (await readFile(join(dir, 'a', 'slides', 'labels.csv'), 'utf8')).trim().split('\n');
+    assert.deepEqual(labels, ['slide,label', ...manifest.slides.map((s) => `${s.id},${s.class}`)]);
     for (let s = 0; s < 3; s++) {
       assert.equal((await readdir(join(dir, 'a', 'train', `s${s}`))).length, 12);
       assert.equal((await readdir(join(dir, 'a', 'test', `s${s}`))).length, 4);
