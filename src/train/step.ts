@@ -11,12 +11,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TfjsOps } from '../engine/tfjs-ops.js';
-import { elementCount } from '../model/host-tensor.js';
 import type { Pyramid } from '../model/lgffem.js';
 import type { Random } from '../util/random.js';
 import { AdamW, clipGradNorm } from './adamw.js';
 import type { NeckHead } from './neck-head.js';
-import type { HostPyramid } from '../model/host-tensor.js';
+import { elementCount, type HostPyramid } from '../model/host-tensor.js';
 import { toHost } from './neck-pass.js';
 import type { NeckRunner } from './neck-runner.js';
 import { subCenterArcFaceLoss, type ArcFaceSettings } from './subcenter-arcface.js';
