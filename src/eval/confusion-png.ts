@@ -3,17 +3,15 @@
  * here and rasterised by sharp (librsvg), so no canvas or plotting dependency is needed.
  */
 import sharp from 'sharp';
+import { CHAR_EM, SVG_FONT, escapeXml, shorten } from '../util/svg.js';
 
 /** The SVG is laid out in user units and rendered at this many pixels per unit, for crisp text. */
 const SCALE = 2;
 const PAD = 16;
-const FONT = 'DejaVu Sans, sans-serif';
 const TITLE_SIZE = 16;
 const NOTE_SIZE = 11;
 const LABEL_SIZE = 11;
 const AXIS_SIZE = 13;
-/** Average DejaVu Sans advance per em (bold runs ~10% wider), to size text bands without measuring glyphs. */
-const CHAR_EM = 0.6;
 const MAX_LABEL_CHARS = 24;
 const NOTE = "numbers: queries; colour: share of the true label's queries (row-normalised)";
 
@@ -46,14 +44,12 @@ interface Geometry {
 
 const textWidth = (text: string, size: number): number => text.length * size * CHAR_EM;
 
-const shorten = (label: string): string =>
-  label.length > MAX_LABEL_CHARS ? `${label.slice(0, MAX_LABEL_CHARS - 1)}…` : label;
 
 /** Cells shrink as classes grow so ~30 classes still fit a screen, within readable bounds. */
 function geometry(labels: readonly string[], title: string): Geometry {
   const n = labels.length;
   const cell = Math.max(18, Math.min(48, Math.floor(600 / n)));
-  const shown = labels.map(shorten);
+  const shown = labels.map((label) => shorten(label, MAX_LABEL_CHARS));
   const labelWidth = Math.max(...shown.map((l) => textWidth(l, LABEL_SIZE)));
   // Column labels lie flat when they fit their cell, otherwise they stand upright.
   const verticalColumnLabels = labelWidth > cell - 4;
@@ -106,9 +102,6 @@ function luminance([r, g, b]: [number, number, number]): number {
   return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
 }
 
-const escapeXml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-
 const fmt = (v: number): string => String(Math.round(v * 100) / 100);
 
 function confusionSvg(labels: readonly string[], confusion: readonly (readonly number[])[], title: string): string {
@@ -117,7 +110,7 @@ function confusionSvg(labels: readonly string[], confusion: readonly (readonly n
   const { cell, matrixX, matrixY } = g;
   const matrixEnd = matrixY + n * cell;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${g.width * SCALE}" height="${g.height * SCALE}" viewBox="0 0 ${g.width} ${g.height}" font-family="${FONT}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${g.width * SCALE}" height="${g.height * SCALE}" viewBox="0 0 ${g.width} ${g.height}" font-family="${SVG_FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(title)}</text>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE + 6 + NOTE_SIZE}" font-size="${NOTE_SIZE}" fill="#555555">${escapeXml(NOTE)}</text>`,

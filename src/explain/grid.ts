@@ -7,6 +7,7 @@
 import sharp from 'sharp';
 import type { ExplainImage, Explanation } from './gradcam.js';
 import { jet, overlayRgb } from './overlay.js';
+import { SVG_FONT, escapeXml } from '../util/svg.js';
 
 export interface GridRow {
   /** Row title, e.g. 'query' or 'result #1 (s3)'. */
@@ -21,7 +22,6 @@ export interface GridOptions {
   tileSize?: number;
 }
 
-const FONT = 'DejaVu Sans, sans-serif';
 const PAD = 16;
 const GAP = 8;
 const TITLE_SIZE = 18;
@@ -30,9 +30,6 @@ const LABEL_WIDTH = 190;
 const HEADER_HEIGHT = 24;
 const BAR_HEIGHT = 12;
 const BAR_WIDTH = 240;
-
-const escapeXml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 const scoreText = (e: Explanation): string => `${e.target === 'similarity' ? 'cosine similarity' : 'class cosine'} ${e.score.toFixed(3)}`;
 
@@ -62,7 +59,7 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
   const height = barY + BAR_HEIGHT + TEXT_SIZE + 8 + PAD;
 
   const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${SVG_FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
     text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)', '#555555'),

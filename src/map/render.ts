@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import { Random } from '../util/random.js';
+import { CHAR_EM, SVG_FONT, escapeXml, shorten } from '../util/svg.js';
 
 /**
  * Distinguishable categorical colours: matplotlib's tab10, then tab20's light partners, then darker
@@ -25,19 +26,13 @@ export interface MapOptions {
   height?: number;
 }
 
-const FONT = 'DejaVu Sans, sans-serif';
 const PAD = 16;
 const TITLE_SIZE = 18;
 const TEXT_SIZE = 12;
 const ROW = 18;
 const SWATCH = 12;
-const CHAR_EM = 0.6;
 const MAX_LABEL_CHARS = 28;
 
-const escapeXml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-
-const shorten = (label: string): string => (label.length > MAX_LABEL_CHARS ? `${label.slice(0, MAX_LABEL_CHARS - 1)}…` : label);
 
 /**
  * The labels in legend order (natural sort: s2 before s10) with their colours. Colour follows the
@@ -60,14 +55,14 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
   const top = PAD + TITLE_SIZE + (options.subtitle ? 8 + TEXT_SIZE : 0) + 14;
   const rowsPerColumn = Math.max(1, Math.floor((height - top - PAD) / ROW));
   const columns = Math.ceil(colours.size / rowsPerColumn);
-  const longest = Math.max(0, ...[...colours.keys()].map((l) => shorten(l).length));
+  const longest = Math.max(0, ...[...colours.keys()].map((l) => shorten(l, MAX_LABEL_CHARS).length));
   const columnWidth = SWATCH + 6 + longest * TEXT_SIZE * CHAR_EM + 14;
   const legendX = width - PAD - columns * columnWidth;
   const plot = { x: PAD, y: top, w: legendX - 2 * PAD, h: height - top - PAD };
   if (plot.w < 50 || plot.h < 50) throw new RangeError(`map: ${width}×${height} px leaves no room for the plot beside a legend of ${colours.size} labels`);
 
   const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${SVG_FONT}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
     options.subtitle ? `<text x="${PAD}" y="${PAD + TITLE_SIZE + 8 + TEXT_SIZE}" font-size="${TEXT_SIZE}" fill="#555555">${escapeXml(options.subtitle)}</text>` : '',
@@ -78,7 +73,7 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
       const y = top + (i % rowsPerColumn) * ROW;
       return (
         `<rect x="${Math.round(x)}" y="${y}" width="${SWATCH}" height="${SWATCH}" fill="${colour}"/>` +
-        `<text x="${Math.round(x) + SWATCH + 6}" y="${y + SWATCH - 1}" font-size="${TEXT_SIZE}" fill="#111111">${escapeXml(shorten(label))}</text>`
+        `<text x="${Math.round(x) + SWATCH + 6}" y="${y + SWATCH - 1}" font-size="${TEXT_SIZE}" fill="#111111">${escapeXml(shorten(label, MAX_LABEL_CHARS))}</text>`
       );
     }),
     '</svg>',

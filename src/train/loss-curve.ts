@@ -1,5 +1,6 @@
 /** The loss curve as a PNG: every step's loss, its moving average, and epoch boundaries. */
 import sharp from 'sharp';
+import { escapeXml } from '../util/svg.js';
 
 export interface CurvePoint {
   step: number;
@@ -21,8 +22,6 @@ function movingAverage(values: number[], window: number): number[] {
   return out;
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-
 export async function renderLossCurve(points: CurvePoint[], epochStarts: number[], title: string): Promise<Buffer> {
   const steps = points.map((p) => p.step);
   const losses = points.map((p) => p.loss);
@@ -34,7 +33,7 @@ export async function renderLossCurve(points: CurvePoint[], epochStarts: number[
   const ticks = Array.from({ length: 6 }, (_, i) => y0 + ((y1 - y0) * i) / 5);
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans" font-size="13">
   <rect width="100%" height="100%" fill="white"/>
-  <text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escape(title)}</text>
+  <text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(title)}</text>
   ${epochStarts.map((s) => `<line x1="${x(s)}" x2="${x(s)}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#ddd"/>`).join('')}
   ${ticks.map((t) => `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(t)}" y2="${y(t)}" stroke="#f0f0f0"/><text x="${PAD.left - 8}" y="${y(t) + 4}" text-anchor="end">${t.toFixed(2)}</text>`).join('')}
   <polyline fill="none" stroke="#9ecae1" stroke-width="1" points="${line(losses)}"/>
