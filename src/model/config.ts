@@ -32,10 +32,6 @@ export function isPresetName(name: string): name is PresetName {
   return Object.hasOwn(BACKBONE_PRESETS, name);
 }
 
-export function backboneDims(config: ModelConfig): readonly number[] {
-  return BACKBONE_PRESETS[config.preset].dims;
-}
-
 export function embeddingSize(config: ModelConfig): number {
   return 4 * config.neckChannels;
 }
