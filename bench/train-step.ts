@@ -1,9 +1,10 @@
 /**
  * Seconds per training step of LGFFEM's neck + head (forward, Sub-center ArcFace, backward, grad
- * clip, AdamW amsgrad) on cached backbone features: histoseek (tfjs-wasm, worker threads) side by
- * side with the same step in PyTorch (bench/torch_train_step.py), in the same run.
+ * clip, AdamW amsgrad) on cached backbone features: histoseek (the neck on onnxruntime, 2 threads;
+ * `--engine tfjs`: on tfjs-wasm, one thread) side by side with the same step in PyTorch
+ * (bench/torch_train_step.py, 2 threads), in the same run.
  *
- *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--workers 2] [--quick]
+ *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 4] [--engine onnxruntime|tfjs] [--quick]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -12,8 +13,8 @@ import { randomModel } from '../src/model/checkpoint.js';
 import { BACKBONE_PRESETS, type ModelConfig } from '../src/model/config.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
 import { NeckHead } from '../src/train/neck-head.js';
-import type { HostPyramid } from '../src/train/neck-pass.js';
-import { LocalNeckRunner, WorkerNeckRunner } from '../src/train/neck-runner.js';
+import type { HostPyramid } from '../src/model/host-tensor.js';
+import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from '../src/train/neck-runner.js';
 import { TrainStep } from '../src/train/step.js';
 import { PAPER_ARCFACE } from '../src/train/subcenter-arcface.js';
 import { Random } from '../src/util/random.js';
@@ -25,7 +26,7 @@ const { values: opts } = parseArgs({
     channels: { type: 'string', default: '512' },
     layers: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
-    workers: { type: 'string', default: '2' },
+    engine: { type: 'string', default: 'onnxruntime' },
     'micro-batch': { type: 'string', default: '2' },
     reference: { type: 'string', default: `${BENCH_DIR}/../../shared/reference` },
     quick: { type: 'boolean', default: false },
@@ -35,7 +36,8 @@ const quick = opts.quick!;
 const config: ModelConfig = { preset: 'tiny', neckChannels: quick ? 64 : Number(opts.channels), neckLayers: Number(opts.layers), gemP: 4.6, inputSize: 224 };
 const batch = Number(opts.batch);
 const rounds = quick ? 1 : Number(opts.rounds);
-const workers = Number(opts.workers);
+const engine = opts.engine!;
+if (engine !== 'onnxruntime' && engine !== 'tfjs') throw new Error(`--engine: onnxruntime or tfjs, not '${engine}'`);
 const microBatch = Number(opts['micro-batch']);
 const CLASSES = 24;
 
@@ -52,14 +54,14 @@ async function histoseekStep(): Promise<number> {
   await initTfjs();
   const weights = randomModel(config, 1).weights;
   const model = new NeckHead(config, weights);
-  const runner = workers > 0 ? await WorkerNeckRunner.start(model, workers, weights) : new LocalNeckRunner(model);
+  const runner: NeckRunner = engine === 'onnxruntime' ? await OrtNeckRunner.create(model, 2) : new LocalNeckRunner(model);
   const W = tf.variable(tf.tensor2d(new Random(2).fillNormal(new Float32Array(4 * config.neckChannels * CLASSES * 3)), [4 * config.neckChannels, CLASSES * 3]));
   const arcface = { classes: CLASSES, ...PAPER_ARCFACE };
   const step = new TrainStep(model, runner, W, new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 }), new AdamW(ADAMW_DEFAULTS), { arcface, clipNorm: 1, microBatch });
   const features = backboneFeatures(3);
   const labels = Array.from({ length: batch }, (_, i) => i % CLASSES);
   const random = new Random(4);
-  info(`histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers}, ${workers} workers)`);
+  info(`histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers}, neck on ${engine})`);
   const seconds = await timeRounds(() => step.run(features, labels, random, 5e-3, 1e-4), rounds);
   await runner.close();
   return median(seconds);
@@ -72,7 +74,7 @@ async function pytorchStep(): Promise<Record<string, unknown>> {
 }
 
 const results = new Results('train-step');
-const record = { case: 'train_step', batch, neck_channels: config.neckChannels, neck_layers: config.neckLayers, preset: config.preset, input_size: config.inputSize, workers, micro_batch: microBatch, threads: 2 };
+const record = { case: 'train_step', engine, batch, neck_channels: config.neckChannels, neck_layers: config.neckLayers, preset: config.preset, input_size: config.inputSize, micro_batch: microBatch, threads: 2 };
 const ours = await histoseekStep();
 const oursRss = peakRssMib();
 try {

@@ -24,7 +24,7 @@ async function tmp(): Promise<string> {
 }
 
 /** A small H&E-coloured noise image. */
-function tissue(width: number, height: number, channels: 1 | 3 | 4 = 3): sharp.Sharp {
+function tissue(width: number, height: number, channels: 1 | 3 | 4 = 3): ReturnType<typeof sharp> {
   const data = Buffer.alloc(width * height * channels);
   for (let i = 0; i < data.length; i++) data[i] = 120 + ((i * 7919) % 113);
   return sharp(data, { raw: { width, height, channels } });

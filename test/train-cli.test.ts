@@ -20,7 +20,6 @@ await writeKimiaCollection(collection, { seed: 5, slides: 3, slideSize: 384, pat
 function config(output: string, extra = ''): string {
   return `seed: 3
 output: ${output}
-workers: 2
 micro_batch: 2
 model: { preset: test, neck_channels: 8, neck_layers: 1, input_size: 64 }
 stages:
@@ -92,6 +91,7 @@ test('bad configs fail before any work, naming the problem', async () => {
     [config(join(dir, 'x')).replace('lr: 0.005', 'lr: -1'), /stages\[0\]\.lr: must be a positive number, got -1/],
     [config(join(dir, 'x')).replace('preset: test', 'preset: gigantic'), /model\.preset: unknown preset 'gigantic'/],
     [config(join(dir, 'x')).replace(`    data: ${collection}\n`, ''), /stages\[0\]\.data: required/],
+    [config(join(dir, 'x')).replace('micro_batch: 2', 'engine: cuda'), /config\.engine: must be one of onnxruntime, tfjs, got 'cuda'/],
   ];
   for (const [text, error] of cases) {
     const file = join(dir, 'bad.yaml');
@@ -126,7 +126,6 @@ test('a short training run on the Kather tiles completes and reports its metrics
   const file = join(dir, 'kather.yaml');
   await writeFile(file, `seed: 1
 output: ${join(dir, 'run-kather')}
-workers: 2
 model: { preset: test, neck_channels: 8, neck_layers: 1, input_size: 64 }
 stages:
   - name: kather

@@ -8,8 +8,8 @@ import type { ModelConfig } from '../src/model/config.js';
 import type { Pyramid } from '../src/model/lgffem.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
 import { NeckHead } from '../src/train/neck-head.js';
-import type { HostPyramid } from '../src/train/neck-pass.js';
-import { LocalNeckRunner, WorkerNeckRunner } from '../src/train/neck-runner.js';
+import type { HostPyramid } from '../src/model/host-tensor.js';
+import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from '../src/train/neck-runner.js';
 import { TrainStep } from '../src/train/step.js';
 import { subCenterArcFaceLoss } from '../src/train/subcenter-arcface.js';
 import { Random } from '../src/util/random.js';
@@ -45,7 +45,7 @@ function perturbedWeights(seed: number) {
   return weights;
 }
 
-function makeStep(model: NeckHead, runner: LocalNeckRunner | WorkerNeckRunner, microBatch: number): TrainStep {
+function makeStep(model: NeckHead, runner: NeckRunner, microBatch: number): TrainStep {
   const W = tf.variable(tf.tensor2d(new Random(9).fillNormal(new Float32Array(4 * CONFIG.neckChannels * 6)), [4 * CONFIG.neckChannels, 6]));
   return new TrainStep(model, runner, W, new AdamW(ADAMW_DEFAULTS), new AdamW(ADAMW_DEFAULTS), { arcface: ARCFACE, clipNorm: 1, microBatch });
 }
@@ -77,10 +77,12 @@ test('neck and head gradients match central finite differences', () => {
   }
 });
 
-test('micro-batched, checkpointed gradients equal one taped pass over the whole batch', async () => {
+for (const engine of ['tfjs', 'onnxruntime'] as const) test(`micro-batched gradients (${engine} neck) equal one taped pass over the whole batch`, async () => {
   const weights = perturbedWeights(7);
   const model = new NeckHead(CONFIG, weights);
-  const runner = new LocalNeckRunner(model);
+  const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
+  // Sums over whole feature maps in another order: the scalar gates' gradients differ by up to 2e-4 (measured).
+  const tolerance = engine === 'tfjs' ? 1e-4 : 1e-3;
   const step = makeStep(model, runner, 2);
   const x = features(8);
   const split = await step.gradients(x, LABELS, new Random(11));
@@ -93,18 +95,18 @@ test('micro-batched, checkpointed gradients equal one taped pass over the whole 
   assert.ok(Math.abs(value.dataSync()[0] - split.loss) <= 1e-5 * Math.abs(split.loss), 'loss');
   for (const [name, variable] of model.variables) {
     const err = relativeMaxError(split.model.get(name)!.dataSync(), grads[variable.name].dataSync());
-    assert.ok(err <= 1e-4, `${name}: relative error ${err}`);
+    assert.ok(err <= tolerance, `${name}: relative error ${err}`);
   }
   assert.ok(relativeMaxError(split.lossW.dataSync(), grads[step.lossW.name].dataSync()) <= 1e-4, 'W');
   await runner.close();
 });
 
-test('worker threads give the same training steps as this thread, without leaking tensors', async () => {
+test('onnxruntime and tfjs necks give the same training steps, without leaking tensors', async () => {
   const weights = perturbedWeights(12);
-  const run = async (workers: number) => {
+  const run = async (engine: 'onnxruntime' | 'tfjs') => {
     const model = new NeckHead(CONFIG, weights);
-    const runner = workers ? await WorkerNeckRunner.start(model, workers, weights) : new LocalNeckRunner(model);
-    const step = makeStep(model, runner, 1);
+    const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
+    const step = makeStep(model, runner, 2);
     const random = new Random(13);
     const losses = [];
     let tensors = 0;
@@ -119,13 +121,16 @@ test('worker threads give the same training steps as this thread, without leakin
     step.lossW.dispose();
     return { losses, final };
   };
-  const local = await run(0);
-  const threaded = await run(2);
+  const reference = await run('tfjs');
+  const fast = await run('onnxruntime');
   const start = 'neck.1.p21_gca_p20.pwconv1.weight';
   const initial = toTfjsLayout(weights.get(start)!);
-  const moved = relativeMaxError(local.final.get(start)!, initial.dataSync());
+  const moved = relativeMaxError(reference.final.get(start)!, initial.dataSync());
   initial.dispose();
   assert.ok(moved > 1e-3, `the optimiser moved the weights (${moved})`);
-  local.losses.forEach((l, i) => assert.ok(Math.abs(l - threaded.losses[i]) <= 1e-4 * Math.abs(l), `step ${i} loss`));
-  for (const [name, values] of local.final) assert.ok(relativeMaxError(threaded.final.get(name)!, values) <= 1e-4, name);
+  reference.losses.forEach((l, i) => assert.ok(Math.abs(l - fast.losses[i]) <= 1e-4 * Math.abs(l), `step ${i} loss`));
+  for (const [name, values] of reference.final) {
+    const err = relativeMaxError(fast.final.get(name)!, values);
+    assert.ok(err <= 1e-3, `${name}: relative error ${err}`);
+  }
 });

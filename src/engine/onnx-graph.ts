@@ -6,62 +6,17 @@
  * Eval mode: BatchNorm uses running statistics, Dropout is the identity, and parameter-only
  * arithmetic (fusion weights, BatchNorm scale) is folded at build time.
  */
-import onnxProto, { type onnx as proto } from 'onnx-proto';
 import type { ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
+import { GraphBuilder, valueInfo, type Layout, type Value } from './onnx-builder.js';
 
-// onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
-const { onnx } = onnxProto;
+export type { Layout, Value } from './onnx-builder.js';
 
-export type Layout = 'NCHW' | 'NHWC' | 'NC';
-export interface Value {
-  name: string;
-  layout: Layout;
-}
-
-const OPSET = 20;
-const TO_NHWC = [0, 2, 3, 1];
-const TO_NCHW = [0, 3, 1, 2];
-
-type Attr = number | number[] | string;
-
-function attribute(name: string, value: Attr): proto.IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
-  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
-  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
-  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
-}
-
-function floatTensor(name: string, dims: number[], data: Float32Array): proto.ITensorProto {
-  const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
-}
-
-function int64Tensor(name: string, values: number[]): proto.ITensorProto {
-  const data = BigInt64Array.from(values.map(BigInt));
-  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
-}
-
-class OnnxOps implements Ops<Value> {
-  readonly nodes: proto.INodeProto[] = [];
-  readonly initializers: proto.ITensorProto[] = [];
-  private counter = 0;
-  private readonly constants = new Map<string, string>();
-
-  constructor(private readonly weights: Map<string, HostTensor>) {}
-
-  // ------------------------------------------------------------ graph plumbing
-
-  private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
-  }
-
-  node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, hint = opType): string {
-    const output = this.fresh(hint);
-    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
-    return output;
+class OnnxOps extends GraphBuilder implements Ops<Value> {
+  constructor(private readonly weights: Map<string, HostTensor>) {
+    super();
   }
 
   private weight(name: string): HostTensor {
@@ -70,47 +25,10 @@ class OnnxOps implements Ops<Value> {
     return tensor;
   }
 
-  /** A float initializer, deduplicated by key. */
-  private constant(key: string, dims: number[], data: Float32Array): string {
-    let name = this.constants.get(key);
-    if (!name) {
-      name = key;
-      this.initializers.push(floatTensor(name, dims, data));
-      this.constants.set(key, name);
-    }
-    return name;
-  }
-
-  private scalar(value: number): string {
-    return this.constant(`const_${value}`, [], Float32Array.of(value));
-  }
-
-  private axes(values: number[]): string {
-    const key = `axes_${values.join('_')}`;
-    if (!this.constants.has(key)) {
-      this.initializers.push(int64Tensor(key, values));
-      this.constants.set(key, key);
-    }
-    return key;
-  }
-
   /** A per-channel parameter shaped to broadcast against a value of `layout`. */
   private channelParam(name: string, layout: Layout, data = this.weight(name).data): string {
     const dims = layout === 'NCHW' ? [data.length, 1, 1] : [data.length];
     return this.constant(`${name}@${layout}`, dims, data);
-  }
-
-  as(x: Value, layout: Layout): Value {
-    if (x.layout === layout || x.layout === 'NC') return x;
-    return { name: this.node('Transpose', [x.name], { perm: layout === 'NHWC' ? TO_NHWC : TO_NCHW }), layout };
-  }
-
-  private spatialAxes(layout: Layout): number[] {
-    return layout === 'NCHW' ? [2, 3] : [1, 2];
-  }
-
-  private channelAxis(layout: Layout): number {
-    return layout === 'NHWC' ? 3 : 1;
   }
 
   private unary(op: string, x: Value): Value {
@@ -160,8 +78,8 @@ class OnnxOps implements Ops<Value> {
 
   grn(x: Value, name: string, naming: 'timm' | 'neck'): Value {
     const [gain, shift] = naming === 'timm' ? ['weight', 'bias'] : ['gamma', 'beta'];
-    const gx = this.node('ReduceL2', [x.name, this.axes(this.spatialAxes(x.layout))], { keepdims: 1 });
-    const mean = this.node('ReduceMean', [gx, this.axes([this.channelAxis(x.layout)])], { keepdims: 1 });
+    const gx = this.node('ReduceL2', [x.name, this.ints(this.spatialAxes(x.layout))], { keepdims: 1 });
+    const mean = this.node('ReduceMean', [gx, this.ints([this.channelAxis(x.layout)])], { keepdims: 1 });
     const nx = this.node('Div', [gx, this.node('Add', [mean, this.scalar(1e-6)])]);
     const scaled = this.node('Mul', [this.node('Mul', [x.name, nx]), this.channelParam(`${name}.${gain}`, x.layout)]);
     const shifted = this.node('Add', [scaled, this.channelParam(`${name}.${shift}`, x.layout)]);
@@ -197,7 +115,7 @@ class OnnxOps implements Ops<Value> {
     const p = this.weight(name).data[0];
     const clamped = this.binary('Max', x, this.scalar(1e-6));
     const powered = this.binary('Pow', clamped, this.scalar(p));
-    const mean = this.node('ReduceMean', [powered.name, this.axes(this.spatialAxes(x.layout))], { keepdims: 0 });
+    const mean = this.node('ReduceMean', [powered.name, this.ints(this.spatialAxes(x.layout))], { keepdims: 0 });
     return { name: this.node('Pow', [mean, this.scalar(1 / p)]), layout: 'NC' };
   }
 
@@ -217,26 +135,13 @@ class OnnxOps implements Ops<Value> {
   }
 
   l2normalize(x: Value): Value {
-    const norm = this.node('ReduceL2', [x.name, this.axes([1])], { keepdims: 1 });
+    const norm = this.node('ReduceL2', [x.name, this.ints([1])], { keepdims: 1 });
     return this.binary('Div', x, this.node('Max', [norm, this.scalar(1e-12)]));
   }
 
   concat(xs: Value[]): Value {
     return { name: this.node('Concat', xs.map((v) => v.name), { axis: 1 }), layout: 'NC' };
   }
-
-  /** Renames a value to a graph output name, feature maps in `layout` (vectors stay [N, C]). */
-  output(x: Value, outName: string, layout: 'NCHW' | 'NHWC'): void {
-    const v = this.as(x, layout);
-    this.nodes.push({ opType: 'Identity', input: [v.name], output: [outName], name: outName });
-  }
-}
-
-function valueInfo(name: string, dims: (number | string)[]): proto.IValueInfoProto {
-  return {
-    name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
-  };
 }
 
 export interface GraphInput {
@@ -260,19 +165,7 @@ export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphIn
     ops.output(value, name, outputLayout);
     return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
   });
-  const model: proto.IModelProto = {
-    irVersion: 9,
-    producerName: 'histoseek',
-    opsetImport: [{ domain: '', version: OPSET }],
-    graph: {
-      name: 'lgffem',
-      node: ops.nodes,
-      initializer: ops.initializers,
-      input: inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))),
-      output: outputInfo,
-    },
-  };
-  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  return ops.serialize(inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))), outputInfo);
 }
 
 export const INPUT_NAME = 'input';

@@ -60,12 +60,17 @@ export interface ModelSection {
   backbone?: string;
 }
 
+export const NECK_ENGINES = ['onnxruntime', 'tfjs'] as const;
+export type NeckEngine = (typeof NECK_ENGINES)[number];
+
 export interface TrainConfig {
   seed: number;
   /** Where checkpoints, logs and the loss curve go. */
   output: string;
-  /** Worker threads for the neck (0: this thread). */
-  workers: number;
+  /** Where the neck's forward and backward passes run: onnxruntime (fast, multithreaded) or tfjs (reference, one thread). */
+  engine: NeckEngine;
+  /** onnxruntime threads for the neck. */
+  threads: number;
   microBatch: number;
   /** Folder for cached backbone features. */
   cache: string;
@@ -172,16 +177,22 @@ function parseStage(raw: unknown, index: number, base: string): StageConfig {
   };
 }
 
+function neckEngine(name: string): NeckEngine {
+  if (!(NECK_ENGINES as readonly string[]).includes(name)) throw new ConfigError(`config.engine: must be one of ${NECK_ENGINES.join(', ')}, got '${name}'`);
+  return name as NeckEngine;
+}
+
 /** Validates a parsed YAML document; relative paths are resolved against `base` (the config's folder). */
 export function parseTrainConfig(raw: unknown, base: string, source = 'config'): TrainConfig {
   try {
-    const r = reader('config', raw, ['seed', 'output', 'workers', 'micro_batch', 'cache', 'model', 'stages']);
+    const r = reader('config', raw, ['seed', 'output', 'engine', 'threads', 'micro_batch', 'cache', 'model', 'stages']);
     if (!Array.isArray(r.obj.stages) || r.obj.stages.length === 0) throw new ConfigError('config.stages: give at least one stage');
     const output = resolve(base, r.string('output', 'runs/train'));
     return {
       seed: r.int('seed', 0, 0),
       output,
-      workers: r.int('workers', 2, 0),
+      engine: neckEngine(r.string('engine', 'onnxruntime')),
+      threads: r.int('threads', 2),
       microBatch: r.int('micro_batch', 2),
       cache: resolve(base, r.string('cache', `${output}/cache`)),
       model: parseModel(r.obj.model, base),

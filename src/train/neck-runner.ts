@@ -1,14 +1,15 @@
 /**
- * Where the neck's part of a training step runs: in this thread (`LocalNeckRunner`) or split across
- * worker threads, each with its own single-threaded tfjs wasm instance (`WorkerNeckRunner`).
- * Both give the same gradients: micro-batches are independent in the neck.
+ * Where the neck's part of a training step runs: on onnxruntime (`OrtNeckRunner`, the default:
+ * multithreaded native kernels) or on tfjs in this thread (`LocalNeckRunner`, the reference: one
+ * wasm thread). Both give the same gradients (test/train-step.test.ts).
  */
-import { Worker } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { buildNeckTrainingGraph, featureName, gradientName, neckOutputName, outputGradientName } from '../engine/onnx-backprop.js';
+import { cpuSessionOptions } from '../engine/ort-options.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { NeckHead } from './neck-head.js';
 import type { HostPyramid } from '../model/host-tensor.js';
-import { NeckPass, toHost } from './neck-pass.js';
-import type { WorkerReply, WorkerRequest } from './neck-worker.js';
+import { NeckPass } from './neck-pass.js';
 
 export interface NeckRunner {
   /** Neck outputs of each micro-batch of backbone features, with the model's current parameters. */
@@ -39,90 +40,67 @@ export class LocalNeckRunner implements NeckRunner {
 }
 
 /**
- * Starts the worker script next to this module. Compiled, it is plain JS; run from source (tests,
- * benchmarks under tsx), the worker first registers tsx's loader, which threads do not inherit.
+ * The neck's part of a step on onnxruntime (`engine/onnx-backprop.ts`): a forward graph, then a
+ * gradient graph that recomputes the forward pass of each micro-batch and runs it backwards — both
+ * multithreaded, with the parameters fed in from the model's variables at every forward.
  */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./neck-worker.js', import.meta.url));
-  const script = new URL('./neck-worker.ts', import.meta.url).href;
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`;
-  return new Worker(bootstrap, { eval: true });
-}
-
-class NeckWorker {
-  private readonly worker: Worker;
-  private pending: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void } | null = null;
-
-  constructor() {
-    this.worker = startWorker();
-    this.worker.on('message', (reply: WorkerReply) => this.settle((p) => p.resolve(reply)));
-    this.worker.on('error', (err) => this.settle((p) => p.reject(err)));
-    this.worker.on('exit', (code) => this.settle((p) => p.reject(new Error(`neck worker exited with code ${code}`))));
-  }
-
-  private settle(action: (p: NonNullable<NeckWorker['pending']>) => void): void {
-    const p = this.pending;
-    this.pending = null;
-    if (p) action(p);
-  }
-
-  async request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
-    const reply = await new Promise<WorkerReply>((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage(message, transfer);
-    });
-    if (!reply.ok) throw new Error(`neck worker: ${reply.error}`);
-    return reply;
-  }
-
-  terminate(): Promise<number> {
-    return this.worker.terminate();
-  }
-}
-
-export class WorkerNeckRunner implements NeckRunner {
-  private assignment: number[][] = [];
+export class OrtNeckRunner implements NeckRunner {
+  private kept: { features: HostPyramid; params: Record<string, ort.Tensor> }[] = [];
 
   private constructor(
     private readonly model: NeckHead,
-    private readonly workers: NeckWorker[],
+    private readonly forwardSession: ort.InferenceSession,
+    private readonly gradientSession: ort.InferenceSession,
   ) {}
 
-  /** Starts `count` workers holding a copy of the model's neck and head. */
-  static async start(model: NeckHead, count: number, weights: Map<string, HostTensor>): Promise<WorkerNeckRunner> {
-    const workers = Array.from({ length: count }, () => new NeckWorker());
-    const init = [...weights].filter(([name]) => !name.startsWith('backbone.'));
-    await Promise.all(workers.map((w) => w.request({ type: 'init', config: model.config, weights: init })));
-    return new WorkerNeckRunner(model, workers);
+  static async create(model: NeckHead, threads = 2): Promise<OrtNeckRunner> {
+    const shapes = new Map([...model.variables].filter(([name]) => name.startsWith('neck.')).map(([name, v]) => [name, v.shape.slice()]));
+    const session = (gradient: boolean) => ort.InferenceSession.create(buildNeckTrainingGraph(model.config, shapes, gradient), cpuSessionOptions(threads));
+    return new OrtNeckRunner(model, await session(false), await session(true));
+  }
+
+  private featureFeeds(features: HostPyramid): Record<string, ort.Tensor> {
+    return Object.fromEntries(features.map((t, level) => [featureName(level), new ort.Tensor('float32', t.data, t.shape)]));
   }
 
   async forward(microBatches: HostPyramid[]): Promise<HostPyramid[]> {
-    const params = [...this.model.variables].filter(([name]) => name.startsWith('neck.')).map(([name, v]) => [name, toHost(v)] as [string, HostTensor]);
-    // Contiguous shares keep each worker's micro-batches together.
-    const n = this.workers.length;
-    this.assignment = this.workers.map((_, w) => microBatches.map((_, m) => m).filter((m) => Math.floor((m * n) / microBatches.length) === w));
-    const replies = await Promise.all(
-      this.workers.map((worker, w) => worker.request({ type: 'forward', params, batches: this.assignment[w].map((m) => microBatches[m]) })),
-    );
-    const outputs: HostPyramid[] = new Array(microBatches.length);
-    replies.forEach((reply, w) => this.assignment[w].forEach((m, i) => (outputs[m] = reply.outputs![i])));
+    const params: Record<string, ort.Tensor> = {};
+    for (const name of this.forwardSession.inputNames) {
+      const variable = this.model.variables.get(name);
+      if (variable) params[name] = new ort.Tensor('float32', variable.dataSync() as Float32Array, variable.shape);
+    }
+    this.kept = [];
+    const outputs: HostPyramid[] = [];
+    for (const features of microBatches) {
+      const out = await this.forwardSession.run({ ...this.featureFeeds(features), ...params });
+      outputs.push([0, 1, 2, 3].map((level) => {
+        const t = out[neckOutputName(level)];
+        return { shape: t.dims.map(Number), data: t.data as Float32Array };
+      }) as HostPyramid);
+      this.kept.push({ features, params });
+    }
     return outputs;
   }
 
   async backward(dys: HostPyramid[]): Promise<Map<string, HostTensor>> {
-    const replies = await Promise.all(this.workers.map((worker, w) => worker.request({ type: 'backward', dys: this.assignment[w].map((m) => dys[m]) })));
+    if (dys.length !== this.kept.length) throw new Error(`neck runner: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
     const sums = new Map<string, HostTensor>();
-    for (const reply of replies) {
-      for (const [name, g] of reply.grads!) {
+    for (const [m, { features, params }] of this.kept.entries()) {
+      const dyFeeds = Object.fromEntries(dys[m].map((t, level) => [outputGradientName(level), new ort.Tensor('float32', t.data, t.shape)]));
+      const out = await this.gradientSession.run({ ...this.featureFeeds(features), ...dyFeeds, ...params });
+      for (const name of Object.keys(params)) {
+        const g = out[gradientName(name)];
         const sum = sums.get(name);
-        if (!sum) sums.set(name, g);
-        else for (let i = 0; i < g.data.length; i++) sum.data[i] += g.data[i];
+        if (!sum) sums.set(name, { shape: g.dims.map(Number), data: g.data as Float32Array });
+        else for (let i = 0; i < sum.data.length; i++) sum.data[i] += (g.data as Float32Array)[i];
       }
     }
+    this.kept = [];
     return sums;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.kept = [];
+    await Promise.all([this.forwardSession.release(), this.gradientSession.release()]);
   }
 }

@@ -1,10 +1,9 @@
 /**
  * One optimisation step of neck + head (spec §2): forward, Sub-center ArcFace, backward, clip, two
- * AdamWs. tfjs keeps every intermediate of a taped function and its wasm heap stops at 4 GiB, and
- * wasm runs one thread in Node, so the step is split to bound memory and use every core while
- * computing the exact full-batch gradient:
- *   1. the neck forward per micro-batch (`NeckRunner`: here or in worker threads) — the neck treats
- *      samples independently, so micro-batches change nothing;
+ * AdamWs. The neck — nearly all of the work — runs on a `NeckRunner` (onnxruntime by default), the
+ * head and loss on tfjs, and the step computes the exact full-batch gradient in three parts:
+ *   1. the neck forward per micro-batch — the neck treats samples independently, so micro-batches
+ *      bound memory and change nothing;
  *   2. head + loss on the whole batch in this thread (BatchNorm sees the whole batch), with
  *      gradients for the head, W and the neck outputs;
  *   3. the neck backward per micro-batch, from those output gradients, in the runner.

@@ -27,7 +27,7 @@ import { loadStageData, type StageData } from './data.js';
 import { backboneHash, FeatureCache } from './feature-cache.js';
 import { renderLossCurve, type CurvePoint } from './loss-curve.js';
 import { NeckHead } from './neck-head.js';
-import { LocalNeckRunner, WorkerNeckRunner, type NeckRunner } from './neck-runner.js';
+import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from './neck-runner.js';
 import { TrainStep } from './step.js';
 import { validate } from './validate.js';
 
@@ -56,7 +56,7 @@ interface RunState {
 const STATE = 'state.json';
 
 export function configHash(config: TrainConfig): string {
-  const { output: _o, workers: _w, ...rest } = config;
+  const { output: _o, threads: _t, ...rest } = config;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
@@ -156,7 +156,7 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
 
     // Model, loss head and optimisers for this stage.
     const neckHead = new NeckHead(model.config, model.weights);
-    const runner: NeckRunner = config.workers > 0 ? await WorkerNeckRunner.start(neckHead, config.workers, model.weights) : new LocalNeckRunner(neckHead);
+    const runner: NeckRunner = config.engine === 'onnxruntime' ? await OrtNeckRunner.create(neckHead, config.threads) : new LocalNeckRunner(neckHead);
     const arcface = { classes: data.classes.length, subCenters: stage.loss.subCenters, marginDegrees: stage.loss.marginDegrees, scale: stage.loss.scale };
     const dim = embeddingSize(model.config);
     const wInit = new Random(config.seed * 97 + s).fillNormal(new Float32Array(dim * arcface.classes * arcface.subCenters));

@@ -1,0 +1,122 @@
+/**
+ * Plumbing shared by the executors that write ONNX graphs (`onnx-graph.ts` for inference,
+ * `onnx-backprop.ts` for training): nodes, deduplicated constants, layout-tracked values and
+ * serialisation. Each value records its layout; `as` inserts a Transpose only when a value is in
+ * the other one.
+ */
+import onnxProto, { type onnx as proto } from 'onnx-proto';
+
+// onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
+const { onnx } = onnxProto;
+
+export type Layout = 'NCHW' | 'NHWC' | 'NC';
+export interface Value {
+  name: string;
+  layout: Layout;
+}
+
+const OPSET = 20;
+const TO_NHWC = [0, 2, 3, 1];
+const TO_NCHW = [0, 3, 1, 2];
+
+export type Attr = number | number[] | string;
+
+function attribute(name: string, value: Attr): proto.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+}
+
+function floatTensor(name: string, dims: number[], data: Float32Array): proto.ITensorProto {
+  const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
+}
+
+function int64Tensor(name: string, values: number[]): proto.ITensorProto {
+  const data = BigInt64Array.from(values.map(BigInt));
+  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
+}
+
+/** A float32 graph input or output; a string dimension is symbolic. */
+export function valueInfo(name: string, dims: (number | string)[]): proto.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  };
+}
+
+export class GraphBuilder {
+  readonly nodes: proto.INodeProto[] = [];
+  readonly initializers: proto.ITensorProto[] = [];
+  private counter = 0;
+  private readonly constants = new Set<string>();
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
+    return this.nodeOutputs(opType, inputs, 1, attrs)[0];
+  }
+
+  /** A node with several outputs. */
+  nodeOutputs(opType: string, inputs: string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
+    const names = Array.from({ length: outputs }, () => this.fresh(opType));
+    this.nodes.push({ opType, input: inputs, output: names, name: names[0], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return names;
+  }
+
+  /** A float initializer, deduplicated by key. */
+  constant(key: string, dims: number[], data: Float32Array): string {
+    if (!this.constants.has(key)) {
+      this.initializers.push(floatTensor(key, dims, data));
+      this.constants.add(key);
+    }
+    return key;
+  }
+
+  scalar(value: number): string {
+    return this.constant(`const_${value}`, [], Float32Array.of(value));
+  }
+
+  /** An int64 vector initializer (axes, shapes, slice bounds). */
+  ints(values: number[]): string {
+    const key = `ints_${values.join('_')}`;
+    if (!this.constants.has(key)) {
+      this.initializers.push(int64Tensor(key, values));
+      this.constants.add(key);
+    }
+    return key;
+  }
+
+  as<V extends Value>(x: V, layout: Layout): V {
+    if (x.layout === layout || x.layout === 'NC') return x;
+    return { ...x, name: this.node('Transpose', [x.name], { perm: layout === 'NHWC' ? TO_NHWC : TO_NCHW }), layout };
+  }
+
+  spatialAxes(layout: Layout): number[] {
+    return layout === 'NCHW' ? [2, 3] : [1, 2];
+  }
+
+  channelAxis(layout: Layout): number {
+    return layout === 'NHWC' ? 3 : 1;
+  }
+
+  /** Renames a value to a graph output name, feature maps in `layout` (vectors stay [N, C]). */
+  output(x: Value, outName: string, layout: 'NCHW' | 'NHWC'): void {
+    const v = this.as(x, layout);
+    this.nodes.push({ opType: 'Identity', input: [v.name], output: [outName], name: outName });
+  }
+
+  /** The serialised model. */
+  serialize(inputs: proto.IValueInfoProto[], outputs: proto.IValueInfoProto[], name = 'lgffem'): Uint8Array {
+    const model: proto.IModelProto = {
+      irVersion: 9,
+      producerName: 'histoseek',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: { name, node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
+    };
+    return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  }
+}
