@@ -37,6 +37,8 @@ export interface RgbImage {
 export interface DecodeOptions {
   /** Largest accepted width × height (sharp's limitInputPixels); DEFAULT_MAX_PIXELS when omitted. */
   maxPixels?: number;
+  /** The image's size after EXIF orientation, when the caller has read its header already (it is then not read again). */
+  dimensions?: { width: number; height: number };
 }
 
 /** Decode any image sharp reads (JPEG, PNG, TIFF incl. 16-bit, grayscale, RGBA, palette) to 8-bit RGB resized to size×size. */
@@ -96,7 +98,7 @@ async function decode(input: string | Uint8Array, size: number, label: string, o
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
     // Read the header first (no pixel decode) so size problems are reported with the actual dimensions.
-    const { width, height } = (await sharp(input, { ...INPUT_OPTIONS, limitInputPixels: false }).metadata()).autoOrient;
+    const { width, height } = options.dimensions ?? (await sharp(input, { ...INPUT_OPTIONS, limitInputPixels: false }).metadata()).autoOrient;
     checkDimensions(label, width, height, maxPixels);
     const pixels = await decodePixels(input, size, label, maxPixels);
     return { pixels, width, height };

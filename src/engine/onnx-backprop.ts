@@ -59,8 +59,13 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     return y;
   }
 
+  /** Whether a gradient flows into x (not for the backbone features): no need to compute one otherwise. */
+  private flowsInto(x: Value): boolean {
+    return !this.noGradient.has(x.name);
+  }
+
   accumulate(x: Value, gradient: string, layout: Layout): void {
-    if (this.noGradient.has(x.name)) return;
+    if (!this.flowsInto(x)) return;
     const list = this.contributions.get(x.name) ?? [];
     list.push({ name: gradient, layout });
     this.contributions.set(x.name, list);
@@ -171,7 +176,7 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     if (bias) out = this.node('Add', [out, this.param(`${name}.bias`)]);
     const y = this.mapValue(x, out, 'NHWC', x.size, outChannels);
     return this.track(y, (dy) => {
-      this.accumulate(x, this.node('MatMul', [dy, this.node('Transpose', [weight], { perm: [1, 0] })]), 'NHWC');
+      if (this.flowsInto(x)) this.accumulate(x, this.node('MatMul', [dy, this.node('Transpose', [weight], { perm: [1, 0] })]), 'NHWC');
       const dw = this.node('Gemm', [this.reshape(input.name, [-1, inChannels]), this.reshape(dy, [-1, outChannels])], { transA: 1 });
       this.accumulateParam(`${name}.weight`, pointwiseConv ? this.reshape(dw, [1, 1, inChannels, outChannels]) : dw);
       if (bias) this.accumulateParam(`${name}.bias`, this.reduceSum(dy, REDUCE_NHW));

@@ -41,7 +41,7 @@ export async function decodeUpload(bytes: Buffer, size: number, maxPixels: numbe
   const probed = await probeUpload(bytes, maxPixels);
   let pixels: Uint8Array;
   try {
-    ({ pixels } = await decodeRgb(bytes, size, 'the upload', { maxPixels }));
+    ({ pixels } = await decodeRgb(bytes, size, 'the upload', { maxPixels, dimensions: probed }));
   } catch (err) {
     if (err instanceof ImageError) throw new HttpError(422, err.message);
     throw err;
