@@ -3,9 +3,9 @@
  * sources are links to a hundred real synthetic patches, so thumbnails work), served by a child
  * process; autocannon drives search-by-id and search-by-upload (a 224² JPEG) at concurrency 1 and 8
  * and every response time is kept for exact p50/p95/p99. Yardsticks, measured in this run: one
- * image's decode + embedding and one exact top-10 search, alone, in this process; the upload
- * target is p95 ≤ 1.3 × their sum, the by-id target p95 ≤ 50 ms at concurrency 8. The server's
- * RSS is read from /proc.
+ * image's decode + embedding (on the faster of 1 and 2 threads, as the server picks) and one exact
+ * top-10 search, alone, in this process; the upload target is p95 ≤ 1.3 × their sum, the by-id
+ * target p95 ≤ 50 ms at concurrency 8. The server's RSS is read from /proc.
  *
  *   npm run bench:serve [-- --items 100000 --seconds 8]
  */
@@ -78,24 +78,33 @@ async function buildIndex(db: string, sources: string[]): Promise<void> {
   }
 }
 
-/** The yardsticks: one query image's decode + preprocessing + embedding, and one top-k search, each alone (median ms). */
-async function yardsticks(db: string, jpeg: Buffer): Promise<{ embedMs: number; searchMs: number }> {
+/**
+ * The yardsticks: one query image's decode + preprocessing + embedding — on 1 thread or on THREADS,
+ * whichever is faster for one image, as the server chooses — and one top-k search, each alone (median ms).
+ */
+async function yardsticks(db: string, jpeg: Buffer): Promise<{ embedMs: number; embedThreads: number; searchMs: number }> {
   const store = IndexStore.open(db);
   const model = await resolveModel({});
-  const embedder = await OnnxEmbedder.create(model, { threads: THREADS });
   const searcher = await Searcher.open(store, { threads: THREADS });
+  let query: Float32Array = new Float32Array(0);
   try {
-    const size = embedder.inputSize;
-    const input = new Float32Array(3 * size * size);
-    let query: Float32Array = new Float32Array(0);
-    const embedSeconds = await timeRounds(async () => {
-      normalizeInto((await decodeRgb(jpeg, size, 'query')).pixels, size, input, 0);
-      query = normaliseRows((await embedder.embed({ shape: [1, 3, size, size], data: input })).data, store.model.dim);
-    }, 30, 3);
+    const embedMs = new Map<number, number>();
+    for (const threads of new Set([1, THREADS])) {
+      const embedder = await OnnxEmbedder.create(model, { threads });
+      const size = embedder.inputSize;
+      const input = new Float32Array(3 * size * size);
+      const embedSeconds = await timeRounds(async () => {
+        normalizeInto((await decodeRgb(jpeg, size, 'query')).pixels, size, input, 0);
+        query = normaliseRows((await embedder.embed({ shape: [1, 3, size, size], data: input })).data, store.model.dim);
+      }, 30, 3);
+      embedMs.set(threads, 1000 * median(embedSeconds));
+      await embedder.release();
+    }
+    const [embedThreads, fastest] = [...embedMs].sort((a, b) => a[1] - b[1])[0];
     const searchSeconds = await timeRounds(() => searcher.search(query, 1, { k: K }), 30, 3);
-    return { embedMs: 1000 * median(embedSeconds), searchMs: 1000 * median(searchSeconds) };
+    return { embedMs: fastest, embedThreads, searchMs: 1000 * median(searchSeconds) };
   } finally {
-    await Promise.all([embedder.release(), searcher.release()]);
+    await searcher.release();
     store.close();
   }
 }
@@ -152,8 +161,8 @@ async function main(): Promise<void> {
     const db = path.join(root, 'db');
     await buildIndex(db, await writeSources(root));
     const jpeg = await sharp(renderPatch('tumour', 224, 99), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-    const { embedMs, searchMs } = await yardsticks(db, jpeg);
-    results.emit({ case: 'yardsticks', items: ITEMS, embed_ms: significant(embedMs), search_ms: significant(searchMs), threads: THREADS });
+    const { embedMs, embedThreads, searchMs } = await yardsticks(db, jpeg);
+    results.emit({ case: 'yardsticks', items: ITEMS, embed_ms: significant(embedMs), embed_threads: embedThreads, search_ms: significant(searchMs), threads: THREADS });
 
     const started = await startChild(db);
     child = started.child;

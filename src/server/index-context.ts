@@ -8,18 +8,15 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { openIndex } from '../cli/index-model.js';
-import type { OnnxEmbedder } from '../engine/onnx-session.js';
-import { normaliseRows } from '../index/indexer.js';
 import { Searcher, type Hit } from '../index/searcher.js';
 import { IndexStore, type ModelIdentity, type StoredItem } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
 import { embeddingMap, mapRows, type MapJson } from './embedding-map.js';
+import { QueryEmbedder } from './query-embedder.js';
 
 /** Queries searched in one matrix product at most. */
 const SEARCH_BATCH = 32;
-/** Images embedded in one run at most. */
-const EMBED_BATCH = 8;
 /**
  * Exclusions up to this many rows are applied after a batched search for k + |excluded| (exact:
  * at least k of those survive); larger ones (a whole slide) go to the searcher's own exclusion path.
@@ -136,43 +133,37 @@ export interface IndexView {
 
 export class IndexContext {
   private refreshing: Promise<void> | null = null;
-  private readonly embedBatcher: Batcher<Float32Array, Float32Array>;
 
   private constructor(
     readonly db: string,
-    private readonly embedder: OnnxEmbedder,
+    private readonly queries: QueryEmbedder,
     private current: Generation,
     private readonly threads: number,
     private readonly log: (message: string) => void,
-  ) {
-    this.embedBatcher = new Batcher(async (inputs) => {
-      const size = embedder.inputSize;
-      const plane = 3 * size * size;
-      const batch = new Float32Array(inputs.length * plane);
-      inputs.forEach((input, i) => batch.set(input, i * plane));
-      const raw = await embedder.embed({ shape: [inputs.length, 3, size, size], data: batch });
-      const dim = embedder.dimensions;
-      const vectors = normaliseRows(raw.data, dim);
-      return inputs.map((_, i) => vectors.subarray(i * dim, (i + 1) * dim));
-    }, EMBED_BATCH);
-  }
+  ) {}
 
   /** The side S of the model's S × S input. */
   get inputSize(): number {
-    return this.embedder.inputSize;
+    return this.queries.inputSize;
   }
 
   /** The normalised descriptor of one preprocessed image (3 × S × S, see normalizeInto). */
   embed(input: Float32Array): Promise<Float32Array> {
-    return this.embedBatcher.submit(input);
+    return this.queries.embed(input);
   }
 
   /** Opens the index and its model (see openIndex: --weights, else the checkpoint the index recorded). */
   static async open(db: string, o: { threads: number; weights?: string; log?: (message: string) => void }): Promise<IndexContext> {
     // openIndex resolves and checks the model; from here on this context owns its store and searcher.
     const index = await openIndex(db, { threads: o.threads, weights: o.weights });
+    const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const generation = new Generation(index.store, index.searcher, index.store.activeRows());
-    return new IndexContext(db, index.embedder, generation, o.threads, o.log ?? ((m) => process.stderr.write(`${m}\n`)));
+    try {
+      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, log);
+    } catch (err) {
+      await index.close();
+      throw err;
+    }
   }
 
   get model(): ModelIdentity {
@@ -219,7 +210,7 @@ export class IndexContext {
   async close(): Promise<void> {
     await this.refreshing;
     await this.current.retire();
-    await this.embedder.release();
+    await this.queries.release();
   }
 }
 
