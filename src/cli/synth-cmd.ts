@@ -9,7 +9,9 @@ const USAGE = `histoseek synth --out DIR [options]
 
 Writes seeded synthetic "virtual slides" of H&E-stained tissue (six tissue classes, each slide
 with its own stain, blur and noise) as a Kimia Path24C-style collection: DIR/train/s*/, DIR/test/s*/
-(patches from disjoint regions), DIR/slides/s*.tiff (pyramidal) and DIR/manifest.json.
+(patches from disjoint regions), DIR/slides/s*.tiff (pyramidal), DIR/slides/labels.csv (each slide's
+tissue class, for --labels of index and eval and labels: of training configs) and
+DIR/manifest.json.
 
   --out DIR          output folder
   --seed N           (default 1; the demo uses 1)
