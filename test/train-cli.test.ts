@@ -114,11 +114,11 @@ test('bad configs fail before any work, naming the problem', async () => {
   assert.throws(() => parseTrainConfig({ stages: [{ data: 'x', epochs: 0 }] }, dir), /stages\[0\]\.epochs: must be an integer ≥ 1, got 0/);
 });
 
-test('the example configs of strategies A, B and C and the default model validate', async () => {
+test('the example configs of strategies A, B and C and the shipped models validate', async () => {
   const { readTrainConfig } = await import('../src/train/config.js');
   const stages = [];
-  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
-  assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia']]);
+  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
+  assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia'], ['folder']]);
 });
 
 test('a stage with a slide labels CSV trains on its labels: training and validation items relabelled by slide', async () => {

@@ -29,6 +29,7 @@ the test patches as queries, this is the official Kimia Path24C protocol.
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
   --slide-level        whole-slide search, leave-one-slide-out: each indexed slide's mosaic against the
                        other slides; reports how often the top slide (and the majority vote) has its label
+                       (for labels that are tissue classes, build the index with the tissue-class model)
   -k N                 neighbours per query (default 10)
   --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB)
   --json               print the metrics as JSON on stdout
