@@ -60,6 +60,15 @@ test('kimia layout: scan folders in train and test trees; label and slide are th
   assert.deepEqual(test_.items.map((i) => i.label), ['s0', 's10']);
   assert.ok(test_.items.every((i) => i.source.includes('/test/')));
   await assert.rejects(readCollection(join(root, 'test', 's0'), 'kimia'), /no Kimia scan folders/);
+
+  // A slide CSV relabels by scan (e.g. the tissue class of each synthetic slide); the slide stays the scan.
+  const csv = join(root, 'labels.csv');
+  await writeFile(csv, 'slide,label\ns0,tumour\ns1,stroma,p7\ns10,tumour\n');
+  const byClass = await readCollection(root, 'kimia', 'index', { labels: csv });
+  assert.deepEqual(byClass.items.map((i) => [i.label, i.slide, i.patient]), [['tumour', 's0', undefined], ['stroma', 's1', 'p7'], ['tumour', 's10', undefined]]);
+  await writeFile(csv, 'slide,label\ns0,tumour\n');
+  await assert.rejects(readCollection(root, 'kimia', 'queries', { labels: csv }), /s10: scan 's10' has no row in the labels CSV/);
+  await assert.rejects(readCollection(root, 'folder', 'index', { labels: csv }), /applies to the kimia and slides layouts/);
 });
 
 test('pannuke layout: images.npy rows read in place with types.npy labels', async () => {

@@ -10,7 +10,7 @@ import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { initTfjs } from '../src/engine/tfjs-backend.js';
 import { fromNchw, fromTfjsLayout } from '../src/engine/tfjs-ops.js';
 import { normalizeInto } from '../src/data/image.js';
-import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, type Model } from '../src/model/checkpoint.js';
+import { loadCheckpoint, randomModel, TISSUE_MODEL_PATH, type Model } from '../src/model/checkpoint.js';
 import type { ModelConfig } from '../src/model/config.js';
 import type { HostPyramid } from '../src/model/host-tensor.js';
 import type { Pyramid } from '../src/model/lgffem.js';
@@ -342,14 +342,18 @@ test('localisation (quickly trained model): a class’s evidence lies in its own
   assert.ok(mean((s) => s.own) - mean((s) => s.other) > 0.08, `mean shares inside the inset: ${mean((s) => s.own).toFixed(3)} vs ${mean((s) => s.other).toFixed(3)}`);
 });
 
-// The shipped default model by default. It was trained to tell slides apart, not tissue classes, and
-// does not meet issue 7's bar yet (measured: 0.305 inside on average): the test stays a `todo`, run
-// and reported, until a model trained on class labels does.
-const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ?? DEFAULT_MODEL_PATH;
+// The shipped tissue-class model by default: trained on tissue classes, it is the shipped model this
+// question fits. Neither shipped model meets issue 7's bar (measured: tissue model 0.300, default model
+// 0.305 inside on average), so the test stays a `todo`, run and reported. Why, as measured (see
+// models/tissue/MODEL_CARD.md): the neck's features are barely class-selective position by position
+// over the frozen random backbone — no channel weighting of them, even one chosen from the true inset,
+// reaches 0.6 — and the 8×8 and 4×4 nodes' maps alone cap the combined map near 0.6 even if the two
+// finer nodes' maps were perfect.
+const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ?? TISSUE_MODEL_PATH;
 
 test(
   'localisation (trained checkpoint): ≥ 60% of the heat map lies in the quarter of the patch that holds the target tissue',
-  { todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ? false : 'not met by the default model yet (0.305 inside; issue 7)' },
+  { todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ? false : 'not met by the shipped models (tissue model 0.300 inside, default 0.305; issue 7)' },
   async () => {
     const model = await loadCheckpoint(CHECKPOINT);
     const size = model.config.inputSize;

@@ -2,9 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Random } from '../src/util/random.js';
+import { readCollection } from '../src/data/collections/read.js';
 import {
   DEFAULT_STAIN,
   TISSUE_CLASSES,
@@ -14,7 +17,9 @@ import {
   renderSlide,
   renderTissue,
   writeKimiaCollection,
+  writePatchCollection,
   type CollectionSummary,
+  type RenderedPatchRecord,
   type SlideRecord,
   type TissueClass,
 } from '../src/data/synthetic/index.js';
@@ -229,5 +234,74 @@ describe('writeKimiaCollection', () => {
 
   test('rejects a slide too small for its patches', async () => {
     await assert.rejects(writeKimiaCollection(join(dir, 'c'), { slideSize: 100, patchSize: 64 }), RangeError);
+  });
+});
+
+describe('writePatchCollection', () => {
+  let dir = '';
+  let manifest: { seed: number; patches: RenderedPatchRecord[] };
+  const options = { seed: 4, perClass: 10, minSize: 48, maxSize: 96 };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'histoseek-patches-'));
+    manifest = JSON.parse(await readFile((await writePatchCollection(join(dir, 'a'), options)).manifest, 'utf8'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('is a folder-layout collection: perClass patches in a folder per class', async () => {
+    const collection = await readCollection(join(dir, 'a'), 'folder');
+    const count = (cls: string) => collection.items.filter((i) => i.label === cls).length;
+    assert.deepEqual(TISSUE_CLASSES.map(count), TISSUE_CLASSES.map(() => 10));
+    assert.equal(manifest.patches.length, 60);
+    for (const p of manifest.patches.slice(0, 12)) {
+      const meta = await sharp(join(dir, 'a', p.file)).metadata();
+      assert.deepEqual([meta.width, meta.height], [p.size, p.size], p.file);
+      assert.ok(p.file.startsWith(`${p.class}/`));
+    }
+  });
+
+  test('sides vary within the range; insets are another class, inside the patch, covering 10% to under half of it', () => {
+    const sizes = manifest.patches.map((p) => p.size);
+    assert.ok(Math.min(...sizes) >= 48 && Math.max(...sizes) <= 96 && new Set(sizes).size > 10, `sides ${sizes}`);
+    const mixed = manifest.patches.filter((p) => p.inset);
+    assert.ok(mixed.length > 20 && mixed.length < 55, `${mixed.length} of 60 patches hold an inset`);
+    for (const p of mixed) {
+      const { class: cls, rect } = p.inset!;
+      assert.notEqual(cls, p.class);
+      assert.ok(rect.x >= 0 && rect.y >= 0 && rect.x + rect.width <= p.size && rect.y + rect.height <= p.size, p.file);
+      const share = (rect.width * rect.height) / p.size ** 2;
+      assert.ok(share >= 0.08 && share < 0.5, `${p.file}: inset covers ${share.toFixed(2)}`);
+    }
+  });
+
+  test('every patch has its own stain, and the pixels are those of its recorded recipe', async () => {
+    assert.equal(new Set(manifest.patches.map((p) => JSON.stringify(p.stain))).size, 60);
+    const p = manifest.patches.find((r) => r.inset)!;
+    const { data } = await sharp(join(dir, 'a', p.file)).raw().toBuffer({ resolveWithObject: true });
+    const expected = composePatch({ size: p.size, seed: p.seed, background: p.class, inset: p.inset!.class, rect: p.inset!.rect, stain: p.stain, scanner: p.scanner });
+    assert.deepEqual(new Uint8Array(data), expected);
+  });
+
+  test('the same seed writes the same bytes; bad options are errors', async () => {
+    await writePatchCollection(join(dir, 'b'), options);
+    assert.equal(await readFile(join(dir, 'b', 'manifest.json'), 'utf8'), await readFile(join(dir, 'a', 'manifest.json'), 'utf8'));
+    const file = manifest.patches[33]!.file;
+    assert.deepEqual(await readFile(join(dir, 'b', file)), await readFile(join(dir, 'a', file)));
+    await assert.rejects(writePatchCollection(join(dir, 'c'), { maxInsetArea: 0.5 }), /maxInsetArea must be in \[0\.1, 0\.5\)/);
+    await assert.rejects(writePatchCollection(join(dir, 'c'), { minSize: 200, maxSize: 100 }), /minSize ≤ maxSize/);
+  });
+
+  test('histoseek synth --patches writes one; slide options with it are an error', async () => {
+    const bin = fileURLToPath(new URL('../bin/histoseek.js', import.meta.url));
+    const out = join(dir, 'cli');
+    const r = spawnSync(process.execPath, [bin, 'synth', '--out', out, '--patches', '2', '--seed', '5'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /12 patches, 2 per class/);
+    assert.equal((await readCollection(out, 'folder')).items.length, 12);
+    const bad = spawnSync(process.execPath, [bin, 'synth', '--out', out, '--patches', '2', '--slides', '3'], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--slides is an option of slides; --patches writes single patches/);
   });
 });

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { parseTrainConfig } from '../src/train/config.js';
+import { loadStageData } from '../src/train/data.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/histoseek.js');
@@ -113,11 +114,24 @@ test('bad configs fail before any work, naming the problem', async () => {
   assert.throws(() => parseTrainConfig({ stages: [{ data: 'x', epochs: 0 }] }, dir), /stages\[0\]\.epochs: must be an integer ≥ 1, got 0/);
 });
 
-test('the example configs of strategies A, B and C and the default model validate', async () => {
+test('the example configs of strategies A, B and C and the shipped models validate', async () => {
   const { readTrainConfig } = await import('../src/train/config.js');
   const stages = [];
-  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
-  assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia']]);
+  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
+  assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia'], ['folder']]);
+});
+
+test('a stage with a slide labels CSV trains on its labels: training and validation items relabelled by slide', async () => {
+  const csv = join(dir, 'two-classes.csv');
+  await writeFile(csv, 'slide,label\ns0,a\ns1,b\ns2,a\n');
+  const stage = parseTrainConfig({ stages: [{ data: collection, layout: 'kimia', labels: csv, val: collection, epochs: 1, batch_size: 6 }] }, dir).stages[0];
+  const data = await loadStageData(stage, 0, 'stages[0]');
+  assert.deepEqual(data.classes, ['a', 'b']);
+  const expected = (items: { slide?: string }[]) => items.map((i) => (i.slide === 's1' ? 1 : 0));
+  assert.deepEqual(data.trainLabels, expected(data.train));
+  assert.deepEqual(data.valLabels, expected(data.val));
+  assert.equal(data.train.length, 24);
+  assert.equal(data.val.length, 9);
 });
 
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');

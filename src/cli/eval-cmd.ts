@@ -25,9 +25,11 @@ the test patches as queries, this is the official Kimia Path24C protocol.
   --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
   --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+  --labels CSV         kimia, slides: label each query by its slide's row of a slide,label CSV (as 'index --labels')
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
   --slide-level        whole-slide search, leave-one-slide-out: each indexed slide's mosaic against the
                        other slides; reports how often the top slide (and the majority vote) has its label
+                       (for labels that are tissue classes, build the index with the tissue-class model)
   -k N                 neighbours per query (default 10)
   --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB)
   --json               print the metrics as JSON on stdout
@@ -47,6 +49,8 @@ export interface EvalRequest {
   db: string;
   queries?: string;
   layout: string;
+  /** A slide,label CSV labelling the queries by their slide. */
+  labels?: string;
   leaveOneOut: boolean;
   k: number;
   report: string;
@@ -62,7 +66,7 @@ export interface EvalRequest {
 export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
   if (!isLayout(o.layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
   if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
-  const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries') : null;
+  const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries', { labels: o.labels }) : null;
   const index = await openIndex(o.db, o);
   try {
     let outcome: EvalOutcome;
@@ -103,6 +107,7 @@ export const evalCommand: Command = {
       ann: { type: 'string' },
       queries: { type: 'string' },
       layout: { type: 'string', default: 'folder' },
+      labels: { type: 'string' },
       'leave-one-out': { type: 'boolean', default: false },
       'slide-level': { type: 'boolean', default: false },
       k: { type: 'string', short: 'k' },
@@ -115,6 +120,7 @@ export const evalCommand: Command = {
       db: values.db,
       queries: values.queries,
       layout: values.layout!,
+      labels: values.labels,
       leaveOneOut: values['leave-one-out']!,
       k: positiveInt(values.k, 10, '-k'),
       report: values.report ?? join(dirname(resolve(values.db)), 'report'),

@@ -20,7 +20,8 @@ after a crash, adds only what is missing; running on another collection appends 
   --db DB              the index folder (created if missing)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
                        slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
-  --labels CSV         slides: slide,label[,patient] per line (default label: the slide's name)
+  --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
+                       (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --ann hnsw           also build an HNSW graph for approximate search, and report its recall@10

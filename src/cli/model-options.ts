@@ -1,5 +1,5 @@
 /** The model a command runs, from its --weights / --backbone / --size options, and its identity for an index. */
-import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
+import { loadModel, TISSUE_MODEL_PATH, withTimmBackbone, type Model } from '../model/checkpoint.js';
 import { embeddingSize, validateConfig } from '../model/config.js';
 import { modelHash } from '../model/identity.js';
 import type { ModelIdentity } from '../index/store.js';
@@ -12,10 +12,12 @@ export interface ModelOptions {
   size?: number;
 }
 
-export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model)
+export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model, trained to tell slides apart); to
+                    search by tissue class across slides, the built-in tissue-class model:
+                    ${TISSUE_MODEL_PATH}
   --backbone FILE   replace the backbone with a timm convnextv2_* model.safetensors (same preset),
                     or the name of weights fetched with 'histoseek weights pull'
-  --size S          resize images to S×S, a multiple of 32 (default: the model's, 224)
+  --size S          resize images to S×S, a multiple of 32 (default: the model's; 128 for the built-in ones)
 `;
 
 export async function resolveModel(o: ModelOptions): Promise<Model> {

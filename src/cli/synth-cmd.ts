@@ -1,15 +1,23 @@
-/** `histoseek synth`: write a synthetic H&E collection (Kimia layout + pyramidal TIFF slides). */
+/** `histoseek synth`: write a synthetic H&E collection (Kimia layout + pyramidal TIFF slides, or single patches by class). */
 import { resolve } from 'node:path';
-import { writeKimiaCollection } from '../data/synthetic/index.js';
+import { TISSUE_CLASSES, writeKimiaCollection, writePatchCollection } from '../data/synthetic/index.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 import { Progress } from './progress.js';
 
 const USAGE = `histoseek synth --out DIR [options]
+histoseek synth --out DIR --patches N [--seed N]
 
 Writes seeded synthetic "virtual slides" of H&E-stained tissue (six tissue classes, each slide
 with its own stain, blur and noise) as a Kimia Path24C-style collection: DIR/train/s*/, DIR/test/s*/
-(patches from disjoint regions), DIR/slides/s*.tiff (pyramidal) and DIR/manifest.json.
+(patches from disjoint regions), DIR/slides/s*.tiff (pyramidal), DIR/slides/labels.csv (each slide's
+tissue class, for --labels of index and eval and labels: of training configs) and
+DIR/manifest.json.
+
+With --patches, writes single rendered patches instead, N per class, in the folder layout
+(DIR/<class>/*.png) with DIR/manifest.json: each patch has its own stain, blur and noise and its own
+side (128–256 px at 0.5 µm/px), and 60% of them hold a rectangle of another class covering 10–45% of
+the patch — training data for telling tissue classes apart (models/tissue/ is trained on it).
 
   --out DIR          output folder
   --seed N           (default 1; the demo uses 1)
@@ -18,23 +26,37 @@ with its own stain, blur and noise) as a Kimia Path24C-style collection: DIR/tra
   --patch-size PX    (default 256)
   --train N          training patches per slide (default 100)
   --test N           test patches per slide (default 20)
+  --patches N        single patches per class, instead of slides
 `;
+
+const SLIDE_OPTIONS = ['slides', 'slide-size', 'patch-size', 'train', 'test'] as const;
 
 export const synthCommand: Command = {
   name: 'synth',
-  summary: 'write a synthetic H&E collection (for tests, demos, training the default model)',
+  summary: 'write a synthetic H&E collection (for tests, demos, training the shipped models)',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {
       out: { type: 'string' }, seed: { type: 'string' }, slides: { type: 'string' }, 'slide-size': { type: 'string' },
-      'patch-size': { type: 'string' }, train: { type: 'string' }, test: { type: 'string' },
+      'patch-size': { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, patches: { type: 'string' },
     }, USAGE);
     if (!values.out) throw new Error(`--out is required\n\n${USAGE}`);
+    const seed = values.seed === undefined ? 1 : Number(values.seed);
+    if (values.patches !== undefined) {
+      const slideOption = SLIDE_OPTIONS.find((o) => values[o] !== undefined);
+      if (slideOption) throw new Error(`--${slideOption} is an option of slides; --patches writes single patches\n\n${USAGE}`);
+      const perClass = positiveInt(values.patches, 0, '--patches');
+      const progress = new Progress('rendering patches', TISSUE_CLASSES.length, 'classes');
+      const { patches } = await writePatchCollection(resolve(values.out), { seed, perClass, onProgress: () => progress.advance(1) });
+      progress.finish();
+      process.stderr.write(`${values.out}: ${patches} patches, ${perClass} per class\n`);
+      return 0;
+    }
     const slides = positiveInt(values.slides, 24, '--slides');
     const progress = new Progress('generating slides', slides, 'slides');
     let done = 0;
     const summary = await writeKimiaCollection(resolve(values.out), {
-      seed: values.seed === undefined ? 1 : Number(values.seed),
+      seed,
       slides,
       slideSize: positiveInt(values['slide-size'], 2048, '--slide-size'),
       patchSize: positiveInt(values['patch-size'], 256, '--patch-size'),

@@ -21,6 +21,8 @@ export const DEFAULT_SEED = 0;
 
 /** The trained default model shipped with histoseek (models/default/MODEL_CARD.md). */
 export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../../models/default/lgffem-atto-c64-s128.safetensors', import.meta.url));
+/** The tissue-class model shipped beside it (models/tissue/MODEL_CARD.md): for search by tissue class across slides. */
+export const TISSUE_MODEL_PATH = fileURLToPath(new URL('../../models/tissue/lgffem-atto-c64-s128-tissue.safetensors', import.meta.url));
 
 /**
  * Checks that `tensors` holds exactly the parameters `specs` asks for, with the right shapes;

@@ -35,6 +35,8 @@ export interface StageConfig {
   name: string;
   data: string;
   layout: Layout;
+  /** kimia, slides: a CSV of slide,label that labels every item (training and validation) by its slide. */
+  labels?: string;
   /** A separate validation collection; otherwise `valFraction` of the training items. */
   val?: string;
   valFraction: number;
@@ -137,7 +139,7 @@ function parseModel(raw: unknown, base: string): ModelSection {
 
 function parseStage(raw: unknown, index: number, base: string): StageConfig {
   const where = `stages[${index}]`;
-  const r = reader(where, raw, ['name', 'data', 'layout', 'val', 'val_fraction', 'epochs', 'batch_size', 'lr', 'lr_min', 'weight_decay', 'clip_norm', 'loss', 'augment']);
+  const r = reader(where, raw, ['name', 'data', 'layout', 'labels', 'val', 'val_fraction', 'epochs', 'batch_size', 'lr', 'lr_min', 'weight_decay', 'clip_norm', 'loss', 'augment']);
   const layout = r.string('layout', 'folder');
   if (!isLayout(layout)) throw new ConfigError(`${where}.layout: must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
   const lr = r.positive('lr', 5e-3);
@@ -151,6 +153,7 @@ function parseStage(raw: unknown, index: number, base: string): StageConfig {
     name: r.string('name', `stage${index + 1}`),
     data: resolve(base, r.string('data')),
     layout,
+    labels: r.has('labels') ? resolve(base, r.string('labels')) : undefined,
     val: r.has('val') ? resolve(base, r.string('val')) : undefined,
     valFraction,
     epochs: r.int('epochs'),

@@ -41,14 +41,14 @@ function stratifiedSplit(items: CollectionItem[], fraction: number, random: Rand
 
 /** Reads and checks a stage's data; every problem is reported before any training starts. */
 export async function loadStageData(stage: StageConfig, seed: number, where: string): Promise<StageData> {
-  const collection = await readCollection(stage.data, stage.layout, 'index');
+  const collection = await readCollection(stage.data, stage.layout, 'index', { labels: stage.labels });
   const unlabelled = collection.items.find((i) => !i.label);
   if (unlabelled) throw new Error(`${where}: ${unlabelled.source} has no label`);
   const classes = [...new Set(collection.items.map((i) => i.label))].sort(naturalCompare);
   if (classes.length < 2) throw new Error(`${where}: ${stage.data} has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}; a metric-learning loss needs at least 2`);
   let [train, val] = [collection.items, [] as CollectionItem[]];
   if (stage.val) {
-    val = (await readCollection(stage.val, stage.layout, 'queries')).items;
+    val = (await readCollection(stage.val, stage.layout, 'queries', { labels: stage.labels })).items;
     const unknown = val.find((i) => !classes.includes(i.label));
     if (unknown) throw new Error(`${where}: validation item ${unknown.source} has label '${unknown.label}', which the training data lacks`);
   } else {

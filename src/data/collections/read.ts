@@ -2,7 +2,8 @@
  * Reads a collection in one of the supported layouts:
  * - folder:   ROOT/<class>/**\/image — label = the first-level folder;
  * - kimia:    Kimia Path24C — scan folders s0…s23 (files may sit deeper) in a training and a test
- *             tree (`train`/`training`, `test`/`testing`), or directly under ROOT; label = slide = scan;
+ *             tree (`train`/`training`, `test`/`testing`), or directly under ROOT; slide = scan, label =
+ *             the scan, or the scan's row of an optional slide CSV (e.g. the tissue class of a synthetic slide);
  * - pannuke:  PanNuke folds — every `images.npy` with a `types.npy` beside it, rows read in place;
  * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid;
  * - slides:   whole-slide images in ROOT, cut into tissue patches (label from an optional CSV,
@@ -12,11 +13,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
-import { readSlideLabels, slideFiles, slidePatchItems } from '../../wsi/slide-items.js';
+import { readSlideLabels, slideFiles, slidePatchItems, type SlideLabels } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
 
 export interface ReadOptions {
-  /** slides: a CSV of slide,label[,patient]. */
+  /** kimia, slides: a CSV of slide,label[,patient] that labels every item by its slide. */
   labels?: string;
   /** slides: called as each slide is planned. */
   onSlide?: (done: number, total: number) => void;
@@ -57,9 +58,14 @@ async function kimiaTree(root: string, role: Role): Promise<string> {
   return join(root, tree);
 }
 
-async function readKimia(root: string, role: Role): Promise<CollectionItem[]> {
+async function readKimia(root: string, role: Role, labels: Map<string, SlideLabels> | null): Promise<CollectionItem[]> {
   const tree = await kimiaTree(root, role);
-  return (await classFolders(tree, (f) => SCAN.test(f))).map((item) => ({ ...item, slide: item.label }));
+  return (await classFolders(tree, (f) => SCAN.test(f))).map((item) => {
+    if (!labels) return { ...item, slide: item.label };
+    const meta = labels.get(item.label);
+    if (!meta) throw new Error(`${join(tree, item.label)}: scan '${item.label}' has no row in the labels CSV`);
+    return { ...item, label: meta.label, slide: item.label, patient: meta.patient };
+  });
 }
 
 async function readPannuke(root: string): Promise<CollectionItem[]> {
@@ -86,8 +92,7 @@ async function readImagenet(root: string): Promise<CollectionItem[]> {
   return classFolders(tree, (f) => /^n\d{8}$/.test(f));
 }
 
-async function readSlides(dir: string, options: ReadOptions, skipped: Collection['skipped']): Promise<CollectionItem[]> {
-  const labels = options.labels ? await readSlideLabels(options.labels) : null;
+async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, options: ReadOptions, skipped: Collection['skipped']): Promise<CollectionItem[]> {
   const files = await slideFiles(dir);
   const items: CollectionItem[] = [];
   for (const [i, file] of files.entries()) {
@@ -104,13 +109,15 @@ async function readSlides(dir: string, options: ReadOptions, skipped: Collection
 export async function readCollection(root: string, layout: Layout, role: Role = 'index', options: ReadOptions = {}): Promise<Collection> {
   const dir = resolve(root);
   if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
+  if (options.labels && layout !== 'kimia' && layout !== 'slides') throw new Error(`${options.labels}: a slide labels CSV applies to the kimia and slides layouts, whose items have a slide; layout '${layout}' labels its items itself`);
+  const labels = options.labels ? await readSlideLabels(options.labels) : null;
   const skipped: Collection['skipped'] = [];
   const readers: Record<Layout, () => Promise<CollectionItem[]>> = {
     folder: () => classFolders(dir),
-    kimia: () => readKimia(dir, role),
+    kimia: () => readKimia(dir, role, labels),
     pannuke: () => readPannuke(dir),
     imagenet: () => readImagenet(dir),
-    slides: () => readSlides(dir, options, skipped),
+    slides: () => readSlides(dir, labels, options, skipped),
   };
   const items = await readers[layout]();
   if (items.length === 0) {

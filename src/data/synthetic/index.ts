@@ -11,4 +11,5 @@ export {
   type PatchRecord,
   type SlideRecord,
 } from './collection.js';
+export { writePatchCollection, type PatchCollectionOptions, type RenderedPatchRecord } from './patch-collection.js';
 export type { Density } from './density.js';
