@@ -14,7 +14,7 @@ import type { Pyramid } from '../model/lgffem.js';
 import type { Random } from '../util/random.js';
 import { AdamW, clipGradNorm } from './adamw.js';
 import type { NeckHead } from './neck-head.js';
-import { elementCount, type HostPyramid } from '../model/host-tensor.js';
+import { sliceFirstAxis, type HostPyramid } from '../model/host-tensor.js';
 import { toHost } from './neck-pass.js';
 import type { NeckRunner } from './neck-runner.js';
 import { subCenterArcFaceLoss, type ArcFaceSettings } from './subcenter-arcface.js';
@@ -40,12 +40,9 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Rows [start, start+size) of every level, copied (each micro-batch may travel to a worker on its own). */
+/** Rows [start, start+size) of every level, sharing memory. */
 function sliceHostPyramid(p: HostPyramid, start: number, size: number): HostPyramid {
-  return p.map((t) => {
-    const row = elementCount(t.shape.slice(1));
-    return { shape: [size, ...t.shape.slice(1)], data: t.data.slice(start * row, (start + size) * row) };
-  }) as HostPyramid;
+  return p.map((t) => sliceFirstAxis(t, start, start + size)) as HostPyramid;
 }
 
 export class TrainStep {
