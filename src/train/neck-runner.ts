@@ -45,7 +45,9 @@ export class LocalNeckRunner implements NeckRunner {
  * multithreaded, with the parameters fed in from the model's variables at every forward.
  */
 export class OrtNeckRunner implements NeckRunner {
-  private kept: { features: HostPyramid; params: Record<string, ort.Tensor> }[] = [];
+  /** The last forward's micro-batches and the parameter values it ran with, for `backward`. */
+  private kept: HostPyramid[] = [];
+  private params: Record<string, ort.Tensor> = {};
 
   private constructor(
     private readonly model: NeckHead,
@@ -69,7 +71,8 @@ export class OrtNeckRunner implements NeckRunner {
       const variable = this.model.variables.get(name);
       if (variable) params[name] = new ort.Tensor('float32', variable.dataSync() as Float32Array, variable.shape);
     }
-    this.kept = [];
+    this.params = params;
+    this.kept = microBatches;
     const outputs: HostPyramid[] = [];
     for (const features of microBatches) {
       const out = await this.forwardSession.run({ ...this.featureFeeds(features), ...params });
@@ -77,7 +80,6 @@ export class OrtNeckRunner implements NeckRunner {
         const t = out[neckOutputName(level)];
         return { shape: t.dims.map(Number), data: t.data as Float32Array };
       }) as HostPyramid);
-      this.kept.push({ features, params });
     }
     return outputs;
   }
@@ -85,10 +87,10 @@ export class OrtNeckRunner implements NeckRunner {
   async backward(dys: HostPyramid[]): Promise<Map<string, HostTensor>> {
     if (dys.length !== this.kept.length) throw new Error(`neck runner: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
     const sums = new Map<string, HostTensor>();
-    for (const [m, { features, params }] of this.kept.entries()) {
+    for (const [m, features] of this.kept.entries()) {
       const dyFeeds = Object.fromEntries(dys[m].map((t, level) => [outputGradientName(level), new ort.Tensor('float32', t.data, t.shape)]));
-      const out = await this.gradientSession.run({ ...this.featureFeeds(features), ...dyFeeds, ...params });
-      for (const name of Object.keys(params)) {
+      const out = await this.gradientSession.run({ ...this.featureFeeds(features), ...dyFeeds, ...this.params });
+      for (const name of Object.keys(this.params)) {
         const g = out[gradientName(name)];
         const sum = sums.get(name);
         if (!sum) sums.set(name, { shape: g.dims.map(Number), data: g.data as Float32Array });
@@ -96,11 +98,13 @@ export class OrtNeckRunner implements NeckRunner {
       }
     }
     this.kept = [];
+    this.params = {};
     return sums;
   }
 
   async close(): Promise<void> {
     this.kept = [];
+    this.params = {};
     await Promise.all([this.forwardSession.release(), this.gradientSession.release()]);
   }
 }
