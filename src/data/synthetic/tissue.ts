@@ -187,18 +187,23 @@ function drawCapillary(d: Density, rng: Random, x: number, y: number, tex: Value
   }
 }
 
+/** The ground substance between cells: eosin mottled ±30 % by noise of feature size `scale`, even haematoxylin. */
+function fillGround(d: Density, tex: ValueNoise, eosin: number, scale: number, haematoxylin: number): void {
+  for (let i = 0; i < d.width * d.height; i++) {
+    const x = i % d.width;
+    const y = (i - x) / d.width;
+    d.e[i] = eosin * (1 + 0.3 * tex.fbm(x / scale, y / scale, 2));
+    d.h[i] = haematoxylin;
+  }
+}
+
 /** Lymphoid tissue: sheets of small, round, dense, dark nuclei with scant cytoplasm; density varies
  *  gently; scattered larger pale macrophages. */
 function drawLymphocytes(d: Density, rng: Random): void {
   const { width, height } = d;
   const tex = new ValueNoise(rng);
   const crowd = new ValueNoise(rng);
-  for (let i = 0; i < width * height; i++) {
-    const x = i % width;
-    const y = (i - x) / width;
-    d.e[i] = 0.2 * (1 + 0.3 * tex.fbm(x / 12, y / 12, 2));
-    d.h[i] = 0.14;
-  }
+  fillGround(d, tex, 0.2, 12, 0.14);
   for (const [x, y] of jitteredGrid(rng, width, height, 150, 0.4)) {
     if (rng.uniform() < 0.6) continue;
     blendDisc(d, x, y, between(rng, 13, 18), 0.12, 0.32);
@@ -266,12 +271,7 @@ function drawAdipose(d: Density, rng: Random): void {
 function drawMucosa(d: Density, rng: Random): void {
   const { width, height } = d;
   const tex = new ValueNoise(rng);
-  for (let i = 0; i < width * height; i++) {
-    const x = i % width;
-    const y = (i - x) / width;
-    d.e[i] = 0.34 * (1 + 0.3 * tex.fbm(x / 15, y / 15, 2));
-    d.h[i] = 0.17;
-  }
+  fillGround(d, tex, 0.34, 15, 0.17);
   const spacing = between(rng, 130, 160);
   const glands = jitteredGrid(rng, width, height, spacing, 0.2).map(([x, y]) =>
     makeGland(rng, x, y, between(rng, 8, 16), spacing * between(rng, 0.3, 0.36), 0.15),
