@@ -9,6 +9,7 @@ import { IndexStore } from '../index/store.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
+import { parseAnn } from './index-model.js';
 import { Progress } from './progress.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
@@ -112,7 +113,7 @@ export const indexCommand: Command = {
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     if (values['remove-slide'] !== undefined || values.remove !== undefined) return removeItems(values.db, values['remove-slide'], values.remove);
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
-    if (values.ann !== undefined && values.ann !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${values.ann}'`);
+    const ann = parseAnn(values.ann);
 
     await runIndex({
       root: positionals[0],
@@ -124,7 +125,7 @@ export const indexCommand: Command = {
       size: optionalPositiveInt(values.size, '--size'),
       batch: positiveInt(values.batch, 16, '--batch'),
       threads: positiveInt(values.threads, 2, '--threads'),
-      ann: values.ann === 'hnsw',
+      ann,
     });
     return 0;
   },

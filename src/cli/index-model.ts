@@ -14,11 +14,18 @@ export interface OpenIndex {
   close(): Promise<void>;
 }
 
+/** `--ann`: absent for exact search, 'hnsw' for the HNSW graph; anything else is an error. */
+export function parseAnn(value: string | undefined): boolean {
+  if (value !== undefined && value !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${value}'`);
+  return value === 'hnsw';
+}
+
 /**
  * Opens the index read-only with its model: --weights if given, else the checkpoint the index
  * recorded (if it still exists), else the built-in model; another model than the index's is an error.
  */
 export async function openIndex(db: string, o: ModelOptions & { threads: number; ann?: string }): Promise<OpenIndex> {
+  const ann = parseAnn(o.ann);
   const store = IndexStore.open(db);
   try {
     const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
@@ -26,8 +33,10 @@ export async function openIndex(db: string, o: ModelOptions & { threads: number;
     const model = await resolveModel({ ...o, weights, size: o.size ?? store.model.inputSize });
     store.assertModel(modelIdentity(model));
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
-    if (o.ann !== undefined && o.ann !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${o.ann}'`);
-    const searcher = await Searcher.open(store, { threads: o.threads, ann: o.ann === 'hnsw' });
+    const searcher = await Searcher.open(store, { threads: o.threads, ann }).catch(async (err: unknown) => {
+      await embedder.release();
+      throw err;
+    });
     return {
       store, model, embedder, searcher,
       async close() {
