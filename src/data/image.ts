@@ -34,11 +34,17 @@ export interface RgbImage {
   height: number;
 }
 
+export interface Dimensions {
+  width: number;
+  height: number;
+}
+
 export interface DecodeOptions {
   /** Largest accepted width × height (sharp's limitInputPixels); DEFAULT_MAX_PIXELS when omitted. */
   maxPixels?: number;
-  /** The image's size after EXIF orientation, when the caller has read its header already (it is then not read again). */
-  dimensions?: { width: number; height: number };
+  /** The image's size after EXIF orientation, when the caller reads its header itself (it is then not read again);
+   *  a promise lets the pixels decode while the caller's header check runs. */
+  dimensions?: Dimensions | Promise<Dimensions>;
 }
 
 /** Decode any image sharp reads (JPEG, PNG, TIFF incl. 16-bit, grayscale, RGBA, palette) to 8-bit RGB resized to size×size. */
@@ -96,15 +102,24 @@ const INPUT_OPTIONS: SharpOptions = { failOn: 'error', autoOrient: true, ignoreI
 async function decode(input: string | Uint8Array, size: number, label: string, options: DecodeOptions): Promise<RgbImage> {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`image size must be a positive integer, got ${size}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // The header is read (no pixel decode) so size problems are reported with the actual dimensions.
+  // The pixels decode meanwhile on another thread: libvips checks limitInputPixels against the
+  // header before decoding anything, so a decompression bomb still costs nothing, and when both
+  // fail the header's reason is the one reported.
+  const header = options.dimensions ?? orientedSize(input);
+  const pixels = decodePixels(input, size, label, maxPixels);
+  pixels.catch(() => undefined); // awaited below unless the header fails first
   try {
-    // Read the header first (no pixel decode) so size problems are reported with the actual dimensions.
-    const { width, height } = options.dimensions ?? (await sharp(input, { ...INPUT_OPTIONS, limitInputPixels: false }).metadata()).autoOrient;
+    const { width, height } = await header;
     checkDimensions(label, width, height, maxPixels);
-    const pixels = await decodePixels(input, size, label, maxPixels);
-    return { pixels, width, height };
+    return { pixels: await pixels, width, height };
   } catch (err) {
     throw err instanceof ImageError ? err : new ImageError(label, describeSharpError(err));
   }
+}
+
+async function orientedSize(input: string | Uint8Array): Promise<Dimensions> {
+  return (await sharp(input, { ...INPUT_OPTIONS, limitInputPixels: false }).metadata()).autoOrient;
 }
 
 function checkDimensions(label: string, width: number, height: number, maxPixels: number): void {

@@ -102,6 +102,8 @@ export class IndexStore {
   private readonly vectors: VectorFile;
   private readonly raw: VectorFile;
   private committedRows: number;
+  /** Prepared statements by SQL: the server reads meta and items on every request, and preparing costs more than running them. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     readonly dir: string,
@@ -178,8 +180,14 @@ export class IndexStore {
     }
   }
 
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) this.statements.set(sql, (prepared = this.db.prepare(sql)));
+    return prepared;
+  }
+
   meta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.statement('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
@@ -266,7 +274,7 @@ export class IndexStore {
   }
 
   items(rows: number[]): StoredItem[] {
-    const get = this.db.prepare('SELECT row, source, label, slide, patient, x, y, width, height, collection FROM items WHERE row = ?');
+    const get = this.statement('SELECT row, source, label, slide, patient, x, y, width, height, collection FROM items WHERE row = ?');
     return rows.map((row) => get.get(row) as StoredItem);
   }
 
