@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { composePatch, DEFAULT_STAIN, renderPatch, type TissueClass } from '../src/data/synthetic/index.js';
-import { Explainer, gradCamPlusPlus, upsampleBilinear, type ExplainImage, type ExplainTarget, type Explanation } from '../src/explain/gradcam.js';
+import { Explainer, gradCamPlusPlus, meanMap, scaleToUnit, upsampleBilinear, type ExplainImage, type ExplainTarget, type Explanation } from '../src/explain/gradcam.js';
 import { explanationGrid } from '../src/explain/grid.js';
 import { jet, overlayPng, overlayRgb } from '../src/explain/overlay.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
@@ -66,6 +66,30 @@ test('bilinear upsampling keeps constants and interpolates between cell centres'
   assert.ok(upsampleBilinear([2, 2, 2, 2], 2, 2, 8).every((v) => Math.abs(v - 2) < 1e-6));
   const ramp = upsampleBilinear([0, 1], 1, 2, 4); // centres at x = 0.5 and 2.5 of 4 pixels (centres 0.5..3.5)
   assert.deepEqual([...ramp.subarray(0, 4)], [0, 0.25, 0.75, 1]);
+});
+
+test('the combination can meet the localisation bar: perfect node maps put over 80% of the combined map in a quarter (128 px)', () => {
+  // Each node's ideal map at its own resolution (strides 4…32): the share of each cell the quarter covers.
+  // What remains outside is bilinear spill from the coarse nodes, so this is the ceiling of the protocol.
+  const size = 128;
+  const random = new Random(78);
+  const shares: number[] = [];
+  for (let t = 0; t < 12; t++) {
+    const side = size / 2;
+    const rect = { x: random.int(size - side + 1), y: random.int(size - side + 1), width: side, height: side };
+    const inside = (x: number, y: number) => x >= rect.x && x < rect.x + side && y >= rect.y && y < rect.y + side;
+    const nodeMaps = [4, 8, 16, 32].map((stride) => {
+      const n = size / stride;
+      const cells = new Float32Array(n * n);
+      for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) if (inside(x, y)) cells[Math.floor(y / stride) * n + Math.floor(x / stride)] += 1 / stride ** 2;
+      return scaleToUnit(upsampleBilinear(cells, n, n, size));
+    });
+    const combined = meanMap([meanMap(nodeMaps), meanMap(nodeMaps)]);
+    shares.push(massInside(combined, size, rect));
+    assert.ok(massInside(nodeMaps[0], size, rect) > massInside(nodeMaps[3], size, rect), 'finer nodes localise better');
+  }
+  const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
+  assert.ok(mean > 0.8 && mean < 0.9, `perfect maps: ${mean.toFixed(3)} inside`);
 });
 
 /** y as a function of layer `l`'s four outputs: the rest of the neck, the head, the cosine with REFERENCE. */
@@ -305,12 +329,12 @@ function massInside(map: Float32Array, size: number, rect: { x: number; y: numbe
   return inside / total;
 }
 
-/** Patches of `background` with `inset` tissue in a random quarter-area square, over every ordered pair of `classes`. */
-function composites(classes: readonly TissueClass[], size: number, perPair: number) {
+/** Patches of each of `backgrounds` (tissue or glass) with each other class of `insets` in a random quarter-area square. */
+function quarterInsets<B extends TissueClass | 'glass'>(backgrounds: readonly B[], insets: readonly TissueClass[], size: number, perPair: number) {
   const out = [];
   const random = new Random(77);
-  for (const background of classes) {
-    for (const inset of classes) {
+  for (const background of backgrounds) {
+    for (const inset of insets) {
       if (inset === background) continue;
       for (let s = 0; s < perPair; s++) {
         const side = size / 2;
@@ -322,6 +346,9 @@ function composites(classes: readonly TissueClass[], size: number, perPair: numb
   }
   return out;
 }
+
+/** Patches of one class with another in a quarter, over every ordered pair of `classes`. */
+const composites = (classes: readonly TissueClass[], size: number, perPair: number) => quarterInsets(classes, classes, size, perPair);
 
 test('localisation (quickly trained model): a class’s evidence lies in its own tissue more than the other class’s does', async () => {
   const { model, centres } = await quicklyTrainedModel();
@@ -343,17 +370,22 @@ test('localisation (quickly trained model): a class’s evidence lies in its own
 });
 
 // The shipped tissue-class model by default: trained on tissue classes, it is the shipped model this
-// question fits. Neither shipped model meets issue 7's bar (measured: tissue model 0.300, default model
-// 0.305 inside on average), so the test stays a `todo`, run and reported. Why, as measured (see
-// models/tissue/MODEL_CARD.md): the neck's features are barely class-selective position by position
-// over the frozen random backbone — no channel weighting of them, even one chosen from the true inset,
-// reaches 0.6 — and the 8×8 and 4×4 nodes' maps alone cap the combined map near 0.6 even if the two
-// finer nodes' maps were perfect.
+// question fits. Neither shipped model meets issue 7's bar, so the test stays a `todo`, run and
+// reported (mean share inside the quarter, among other tissue and on glass: tissue model 0.300 and
+// 0.265, default model 0.305 and 0.301). The protocol is not the limit: perfect node maps would give
+// 0.83 (the test above). The features are: over the frozen random backbone every position's feature
+// vector has about the same length on glass as on tissue (LayerNorm at every stage, backbone and neck),
+// so maps that weigh channels (Grad-CAM++, Grad-CAM, gradient × activation, even the sum of positive
+// activations) barely tell the quarter from the rest. The paper's maps rest on an ImageNet-pretrained
+// ConvNeXt V2, which cannot be fetched here. Where it can: `histoseek weights pull
+// convnextv2_atto.fcmae_ft_in1k`, add `backbone: convnextv2_atto.fcmae_ft_in1k` under `model:` in
+// configs/tissue-model.yaml, `scripts/train-model.sh tissue`, and run this file with
+// HISTOSEEK_EXPLAIN_CHECKPOINT=runs/tissue-model/best.safetensors.
 const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ?? TISSUE_MODEL_PATH;
 
 test(
   'localisation (trained checkpoint): ≥ 60% of the heat map lies in the quarter of the patch that holds the target tissue',
-  { todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ? false : 'not met by the shipped models (tissue model 0.300 inside, default 0.305; issue 7)' },
+  { todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ? false : 'not met by the shipped models (tissue model 0.300 inside among tissue, 0.265 on glass; issue 7)' },
   async () => {
     const model = await loadCheckpoint(CHECKPOINT);
     const size = model.config.inputSize;
@@ -376,13 +408,18 @@ test(
     }
     await embedder.release();
     const explainer = await Explainer.create(model);
-    const shares: number[] = [];
-    for (const c of composites(classes, size, 2)) {
-      const e: Explanation = await explainer.explain(c.image, { kind: 'similarity', reference: prototypes.get(c.inset)! });
-      shares.push(massInside(e.combined, size, c.rect));
-    }
+    const meanShare = async (cases: ReturnType<typeof quarterInsets>) => {
+      const shares: number[] = [];
+      for (const c of cases) {
+        const e: Explanation = await explainer.explain(c.image, { kind: 'similarity', reference: prototypes.get(c.inset)! });
+        shares.push(massInside(e.combined, size, c.rect));
+      }
+      return shares.reduce((a, b) => a + b, 0) / shares.length;
+    };
+    // Another tissue around the quarter, and glass (fat is left out there: on glass it looks like glass).
+    const amongTissue = await meanShare(composites(classes, size, 2));
+    const onGlass = await meanShare(quarterInsets(['glass'], classes.filter((c) => c !== 'adipose'), size, 2));
     await explainer.dispose();
-    const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
-    assert.ok(mean >= 0.6, `mean share inside the inset ${mean.toFixed(3)} (min ${Math.min(...shares).toFixed(3)})`);
+    assert.ok(amongTissue >= 0.6 && onGlass >= 0.6, `mean share inside the quarter: ${amongTissue.toFixed(3)} among other tissue, ${onGlass.toFixed(3)} on glass`);
   },
 );

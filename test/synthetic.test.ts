@@ -118,6 +118,14 @@ describe('synthetic tissue', () => {
     // A rectangle reaching past the edge is clipped, not an error.
     composePatch({ size: 64, seed: 3, background: 'stroma', inset: 'debris', rect: { x: 40, y: -10, width: 50, height: 50 } });
   });
+
+  test('composePatch on glass: white around the inset, tissue inside', () => {
+    const rect = { x: 0, y: 128, width: 128, height: 128 };
+    const rgb = composePatch({ size: 256, seed: 4, background: 'glass', inset: 'tumour', rect, stain: DEFAULT_STAIN });
+    const inside = rectBrightness(rgb, 256, 8, 136, 112, 112);
+    const glass = rectBrightness(rgb, 256, 136, 0, 120, 120);
+    assert.ok(inside < 200 && glass > 245, `inside ${inside.toFixed(1)}, glass ${glass.toFixed(1)}`);
+  });
 });
 
 describe('synthetic slides', () => {

@@ -141,7 +141,7 @@ export function upsampleBilinear(map: ArrayLike<number>, h: number, w: number, s
  * scale_cam_image): a floor shared by the whole map is no evidence for one place over another. A
  * constant map becomes all zeros.
  */
-function scaleToUnit(map: Float32Array): Float32Array {
+export function scaleToUnit(map: Float32Array): Float32Array {
   let min = Infinity;
   let max = -Infinity;
   for (const v of map) [min, max] = [Math.min(min, v), Math.max(max, v)];
@@ -150,7 +150,8 @@ function scaleToUnit(map: Float32Array): Float32Array {
   return map;
 }
 
-function meanMap(maps: Float32Array[]): Float32Array {
+/** The average of same-sized maps, scaled to [0, 1]: how node maps make a layer's, and layer maps the combined one. */
+export function meanMap(maps: Float32Array[]): Float32Array {
   const out = new Float32Array(maps[0].length);
   for (const m of maps) for (let i = 0; i < out.length; i++) out[i] += m[i] / maps.length;
   return scaleToUnit(out);

@@ -1,6 +1,6 @@
 /** Single patches rendered in memory, for tests and explanations: one class, or one class pasted into
  *  a rectangle of another. */
-import { pasteDensity, type Density } from './density.js';
+import { createDensity, pasteDensity, type Density } from './density.js';
 import { subRandom } from './rand.js';
 import { addSensorNoise, blurDensity, randomScanner, type ScannerParams } from './scanner.js';
 import { densityToRgb, randomStain, type StainParams } from './stain.js';
@@ -29,8 +29,8 @@ export function renderPatch(
 export interface ComposeOptions {
   size: number;
   seed: number;
-  /** Class filling the patch. */
-  background: TissueClass;
+  /** Class filling the patch, or 'glass': an empty slide, no tissue. */
+  background: TissueClass | 'glass';
   /** Class pasted inside `rect`. */
   inset: TissueClass;
   rect: Rect;
@@ -38,14 +38,14 @@ export interface ComposeOptions {
   scanner?: ScannerParams;
 }
 
-/** A patch of `background` with `rect` holding `inset` tissue instead: an image where only a known
- *  region carries a class's texture. Pasted before blur, so the border looks scanned, not cut. */
+/** A patch of `background` (or of glass) with `rect` holding `inset` tissue instead: an image where
+ *  only a known region carries a class's texture. Pasted before blur, so the border looks scanned, not cut. */
 export function composePatch(options: ComposeOptions): Uint8Array {
   const { size, seed, background, inset, rect } = options;
   if (![rect.x, rect.y, rect.width, rect.height].every(Number.isInteger) || rect.width < 1 || rect.height < 1) {
     throw new RangeError(`composePatch: rect must be integers of at least 1×1, got ${JSON.stringify(rect)}`);
   }
-  const d = renderTissue(background, size, size, subRandom(seed, 1));
+  const d = background === 'glass' ? createDensity(size, size) : renderTissue(background, size, size, subRandom(seed, 1));
   pasteDensity(d, renderTissue(inset, rect.width, rect.height, subRandom(seed, 2)), rect.x, rect.y);
   return finish(d, seed, options.stain, options.scanner);
 }
