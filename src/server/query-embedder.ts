@@ -11,20 +11,23 @@ import { Batcher } from './batcher.js';
 
 /** Images embedded in one run at most. */
 const EMBED_BATCH = 8;
-/** Timed single-image runs per session when choosing (after one untimed). */
-const CALIBRATION_RUNS = 7;
+/** Timed single-image runs per session when choosing (after one untimed each), alternating between the two. */
+const CALIBRATION_RUNS = 15;
 
-async function medianSingleImageMs(embedder: OnnxEmbedder): Promise<number> {
-  const size = embedder.inputSize;
+/** Median single-image time of each embedder, their runs interleaved so that the machine's drift hits both alike. */
+async function medianSingleImageMs(embedders: OnnxEmbedder[]): Promise<number[]> {
+  const size = embedders[0].inputSize;
   const input = { shape: [1, 3, size, size], data: new Float32Array(3 * size * size) };
-  await embedder.embed(input);
-  const times: number[] = [];
+  for (const embedder of embedders) await embedder.embed(input);
+  const times = embedders.map((): number[] => []);
   for (let i = 0; i < CALIBRATION_RUNS; i++) {
-    const start = performance.now();
-    await embedder.embed(input);
-    times.push(performance.now() - start);
+    for (const [k, embedder] of embedders.entries()) {
+      const start = performance.now();
+      await embedder.embed(input);
+      times[k].push(performance.now() - start);
+    }
   }
-  return times.sort((a, b) => a - b)[CALIBRATION_RUNS >> 1];
+  return times.map((t) => t.sort((a, b) => a - b)[CALIBRATION_RUNS >> 1]);
 }
 
 export class QueryEmbedder {
@@ -44,7 +47,7 @@ export class QueryEmbedder {
   static async create(embedder: OnnxEmbedder, threads: number, log: (message: string) => void): Promise<QueryEmbedder> {
     if (threads <= 1) return new QueryEmbedder(embedder, embedder);
     const single = await OnnxEmbedder.create(embedder.model, { threads: 1 });
-    const [many, one] = [await medianSingleImageMs(embedder), await medianSingleImageMs(single)];
+    const [many, one] = await medianSingleImageMs([embedder, single]);
     const useSingle = one < many;
     log(`one query image: ${one.toFixed(1)} ms on 1 thread, ${many.toFixed(1)} ms on ${threads}; lone queries run on ${useSingle ? '1 thread' : `${threads} threads`}`);
     if (!useSingle) await single.release();
