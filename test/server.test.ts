@@ -15,6 +15,7 @@ import { deflateSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
+import { startsLikeAccepted } from '../src/server/query-image.js';
 import { createServer } from '../src/server/serve.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -95,6 +96,42 @@ describe('search', () => {
     assert.ok(answer.results.every((x: { rank: number; distance: number }, i: number) => x.rank === i + 1 && (i === 0 || x.distance >= answer.results[i - 1].distance)));
     const votes = answer.results.filter((x: { label: string }) => x.label === answer.majority.label).length;
     assert.deepEqual(answer.majority, { label: answer.majority.label, votes, of: 5 });
+  });
+
+  test('only JPEG, PNG, TIFF and WebP signatures are decoded before the probe has named the format', async () => {
+    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#a5a' } }).png().toBuffer();
+    const accepted = [
+      await sharp(png).jpeg().toBuffer(),
+      png,
+      await sharp(png).tiff().toBuffer(),
+      await sharp(png).tiff({ bigtiff: true }).toBuffer(),
+      Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0, 0, 0, 8]), // big-endian TIFF header
+      await sharp(png).webp().toBuffer(),
+    ];
+    for (const bytes of accepted) assert.ok(startsLikeAccepted(bytes), `accepted: ${bytes.subarray(0, 12).toString('hex')}`);
+    const refused = [
+      await sharp(png).gif().toBuffer(),
+      Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>'),
+      Buffer.from('RIFF\0\0\0\0WAVEfmt '),
+      Buffer.from([0xff, 0xd8]),
+      Buffer.alloc(0),
+    ];
+    for (const bytes of refused) assert.ok(!startsLikeAccepted(bytes), `refused: ${bytes.subarray(0, 12).toString('hex')}`);
+  });
+
+  test('TIFF and WebP uploads are read too (lossless: the patch finds itself)', async () => {
+    const png = readFileSync(patch('s4', 2));
+    for (const [format, bytes] of [
+      ['tiff', await sharp(png).tiff({ compression: 'lzw' }).toBuffer()],
+      ['webp', await sharp(png).webp({ lossless: true }).toBuffer()],
+    ] as const) {
+      const r = await app.inject({ method: 'POST', url: '/api/search?k=1', ...multipart(bytes, { filename: `s4_002.${format}` }) });
+      assert.equal(r.statusCode, 200, r.body);
+      const answer = r.json();
+      assert.deepEqual(answer.query, { kind: 'upload', name: `s4_002.${format}`, width: 128, height: 128, format });
+      assert.equal(answer.results[0].path, patch('s4', 2));
+      assert.ok(answer.results[0].distance < 1e-4, `${format}: distance ${answer.results[0].distance}`);
+    }
   });
 
   test('by item: the item is left out unless include_self; exclude_slide leaves out a slide', async () => {

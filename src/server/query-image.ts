@@ -48,7 +48,7 @@ const SIGNATURES: { bytes: number[]; and?: { bytes: number[]; at: number } }[] =
 ];
 
 /** Whether the bytes open like a JPEG, PNG, TIFF or WebP file: nothing else (an SVG, say) is decoded before the probe has named its format. */
-function startsLikeAccepted(bytes: Buffer): boolean {
+export function startsLikeAccepted(bytes: Buffer): boolean {
   const has = (sig: number[], at = 0) => sig.every((b, i) => bytes[at + i] === b);
   return SIGNATURES.some((s) => has(s.bytes) && (!s.and || has(s.and.bytes, s.and.at)));
 }
