@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { confusionLayout, renderConfusionPng } from '../src/eval/confusion-png.js';
-import { evaluateRetrieval, type RetrievalMetrics } from '../src/eval/metrics.js';
-import { KIMIA_PROTOCOL, formatMetricsMarkdown, writeEvalReport, type EvalContext } from '../src/eval/report.js';
+import { evaluateRetrieval, type EvalContext, type RetrievalMetrics } from '../src/eval/metrics.js';
+import { KIMIA_PROTOCOL, formatMetricsMarkdown, writeEvalReport } from '../src/eval/report.js';
 
 let dir = '';
 before(async () => {

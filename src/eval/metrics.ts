@@ -4,6 +4,20 @@
  * Every figure is a fraction in [0, 1].
  */
 
+/** What an evaluation measured: written next to its metrics in a report. */
+export interface EvalContext {
+  title: string;
+  model: string;
+  /** What was searched (the index), e.g. "Kimia Path24C training patches (22,591)". */
+  database: string;
+  /** What was queried, e.g. "Kimia Path24C test patches (1,325)". */
+  queries: string;
+  /** How predictions were made; see KIMIA_PROTOCOL (report.ts). */
+  protocol: string;
+  /** Neighbours retrieved per query. */
+  k: number;
+}
+
 /** One query: its label and the labels of its ranked neighbours, best first. */
 export interface QueryResult {
   trueLabel: string;

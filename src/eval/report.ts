@@ -6,20 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { renderConfusionPng } from './confusion-png.js';
-import type { RetrievalMetrics } from './metrics.js';
+import type { EvalContext, RetrievalMetrics } from './metrics.js';
 
-export interface EvalContext {
-  title: string;
-  model: string;
-  /** What was searched (the index), e.g. "Kimia Path24C training patches (22,591)". */
-  database: string;
-  /** What was queried, e.g. "Kimia Path24C test patches (1,325)". */
-  queries: string;
-  /** How predictions were made; see KIMIA_PROTOCOL. */
-  protocol: string;
-  /** Neighbours retrieved per query. */
-  k: number;
-}
 
 /** The spec's official protocol, worded for reports. */
 export const KIMIA_PROTOCOL =

@@ -1,15 +1,7 @@
 /** How an indexed item is shown to clients: its metadata and the URL of its thumbnail, never a way to fetch its path. */
 import type { StoredItem } from '../index/store.js';
+import type { ItemJson, Majority } from './api-types.js';
 
-export interface ItemJson {
-  id: number;
-  path: string;
-  label: string;
-  slide: string | null;
-  patient: string | null;
-  box: { x: number; y: number; width: number; height: number } | null;
-  thumbnail: string;
-}
 
 export function itemJson(item: StoredItem): ItemJson {
   const { x, y, width, height } = item;
@@ -18,7 +10,7 @@ export function itemJson(item: StoredItem): ItemJson {
 }
 
 /** The most frequent label among ranked labels; a tie goes to the first-ranked (as the eval's MV@k). */
-export function majority(labels: readonly string[]): { label: string; votes: number; of: number } | null {
+export function majority(labels: readonly string[]): Majority | null {
   if (labels.length === 0) return null;
   const votes = new Map<string, number>();
   for (const label of labels) votes.set(label, (votes.get(label) ?? 0) + 1);

@@ -11,6 +11,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
+import type { DeepZoomInfo } from './api-types.js';
 import { HttpError, notFound } from './errors.js';
 import { LruCache } from './lru.js';
 
@@ -19,20 +20,6 @@ export const TILE_SIZE = 256;
 const MAX_READ_PIXELS = 2048 * 2048;
 const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide']);
 
-export interface DeepZoomInfo {
-  id: string;
-  width: number;
-  height: number;
-  mpp: { x: number; y: number } | null;
-  tileSize: number;
-  overlap: number;
-  format: 'jpeg';
-  /** The coarsest level served (coarser ones would read too much of a slide without a pyramid). */
-  minLevel: number;
-  maxLevel: number;
-  /** Tiles are at `${tiles}${level}/${col}_${row}.jpeg`. */
-  tiles: string;
-}
 
 export class SlideLibrary {
   private readonly open = new Map<string, Promise<Slide>>();

@@ -1,64 +1,15 @@
 /** The JSON API as the page uses it (see /openapi.json); errors carry the server's `{ error }` text. */
 
-export interface Item {
-  id: number;
-  path: string;
-  label: string;
-  slide: string | null;
-  patient: string | null;
-  box: { x: number; y: number; width: number; height: number } | null;
-  thumbnail: string;
-}
-
-export interface Result extends Item {
-  rank: number;
-  distance: number;
-}
-
-export interface SearchAnswer {
-  query: { kind: 'upload'; name: string; width: number; height: number; format: string } | { kind: 'item'; item: Item };
-  k: number;
-  excluded: number;
-  results: Result[];
-  majority: { label: string; votes: number; of: number } | null;
-}
-
-export interface IndexInfo {
-  items: number;
-  rows: number;
-  labels: { label: string; count: number }[];
-  slides: { slide: string; count: number }[];
-  model: { id: string; hash: string; dim: number; input_size: number };
-  features: { report: boolean; slides: boolean; map: boolean };
-}
-
-export interface Report {
-  context: { title: string; model: string; database: string; queries: string; protocol: string; k: number };
-  n_queries: number;
-  eta_p: number;
-  eta_w: number;
-  eta_w_precision: number;
-  eta_tot: number;
-  recall_at_1: number;
-  recall_at_5: number;
-  recall_at_10: number;
-  map_at_10: number;
-  mv_at_5: number;
-  labels: string[];
-  per_class: { label: string; queries: number; recall: number; precision: number }[];
-}
-
-export interface SlideInfo {
-  id: string;
-  width: number;
-  height: number;
-  mpp: { x: number; y: number } | null;
-  tileSize: number;
-  overlap: number;
-  minLevel: number;
-  maxLevel: number;
-  tiles: string;
-}
+// The server's own definitions of its answers (type-only: nothing of the server is bundled).
+export type {
+  ItemJson as Item,
+  SearchResultJson as Result,
+  SearchAnswerJson as SearchAnswer,
+  IndexInfoJson as IndexInfo,
+  ReportJson as Report,
+  DeepZoomInfo as SlideInfo,
+} from '../../src/server/api-types.js';
+import type { DeepZoomInfo, IndexInfoJson, ItemJson, ReportJson, SearchAnswerJson } from '../../src/server/api-types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -87,18 +38,18 @@ function searchParams(o: SearchOptions): URLSearchParams {
 }
 
 export const api = {
-  index: async () => json<IndexInfo>(await fetch('/api/index')),
-  report: async () => json<Report>(await fetch('/api/report')),
-  item: async (id: number) => json<Item>(await fetch(`/api/items/${id}`)),
+  index: async () => json<IndexInfoJson>(await fetch('/api/index')),
+  report: async () => json<ReportJson>(await fetch('/api/report')),
+  item: async (id: number) => json<ItemJson>(await fetch(`/api/items/${id}`)),
   searchByItem: async (id: number, o: SearchOptions) => {
     const params = searchParams(o);
     params.set('item', String(id));
-    return json<SearchAnswer>(await fetch(`/api/search?${params}`));
+    return json<SearchAnswerJson>(await fetch(`/api/search?${params}`));
   },
   searchByImage: async (file: File, o: SearchOptions) => {
     const body = new FormData();
     body.append('image', file);
-    return json<SearchAnswer>(await fetch(`/api/search?${searchParams(o)}`, { method: 'POST', body }));
+    return json<SearchAnswerJson>(await fetch(`/api/search?${searchParams(o)}`, { method: 'POST', body }));
   },
-  slide: async (id: string) => json<SlideInfo>(await fetch(`/api/slides/${encodeURIComponent(id)}`)),
+  slide: async (id: string) => json<DeepZoomInfo>(await fetch(`/api/slides/${encodeURIComponent(id)}`)),
 };

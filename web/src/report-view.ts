@@ -81,7 +81,7 @@ export class ReportView {
             'table',
             { class: 'per-class' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Label'), h('th', { scope: 'col', class: 'num' }, 'Queries'), h('th', { scope: 'col' }, 'Recall'), h('th', { scope: 'col' }, 'Precision'))),
-            h('tbody', {}, ...rows.map((row) => h('tr', {}, h('th', { scope: 'row' }, labelChip(row.label)), h('td', { class: 'num' }, String(row.queries)), h('td', {}, bar(row.recall, 'recall')), h('td', {}, bar(row.precision, 'precision'))))),
+            h('tbody', {}, ...rows.map((row) => h('tr', {}, h('th', { scope: 'row' }, labelChip(row.label)), h('td', { class: 'num' }, String(row.queries)), h('td', {}, bar(row.recall, 'recall')), h('td', {}, row.precision === null ? h('span', { class: 'bar-none' }, 'never predicted') : bar(row.precision, 'precision'))))),
           ),
         ),
         h(

@@ -1,6 +1,7 @@
 /** Search: by an uploaded image (multipart, field `image`) or by an indexed item. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hit } from '../../index/searcher.js';
+import type { SearchAnswerJson } from '../api-types.js';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 import type { IndexView } from '../index-context.js';
@@ -34,7 +35,7 @@ interface SearchQuery {
   exclude_slide?: string;
 }
 
-async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>) {
+async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>): Promise<Omit<SearchAnswerJson, 'query'>> {
   if (q.exclude_slide !== undefined) for (const row of view.slideRows().get(q.exclude_slide) ?? []) exclude.add(row);
   const hits: Hit[] = await view.search(vector, q.k, exclude);
   const items = view.items(hits.map((h) => h.row));
@@ -81,7 +82,7 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
         },
       },
     },
-    async (request) => {
+    async (request): Promise<SearchAnswerJson> => {
       const { name, bytes } = await uploadedImage(request, limits.maxUploadBytes);
       const query = await decodeUpload(bytes, index.inputSize, limits.maxQueryPixels);
       const vector = await index.embed(query.input);
@@ -96,7 +97,7 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
       schema: { querystring: searchQuerystring(limits.maxK, true), response: { 200: searchAnswerSchema } },
       config: { doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
     },
-    async (request) => {
+    async (request): Promise<SearchAnswerJson> => {
       const q = request.query;
       return index.use(async (view) => {
         const item = view.item(q.item);
