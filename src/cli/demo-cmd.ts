@@ -57,7 +57,7 @@ export const demoCommand: Command = {
     const db = join(out, 'db');
     const started = performance.now();
     await ensureCollection(collection, values.quick ? QUICK : FULL);
-    await runIndex({ root: collection, layout: 'kimia', db, batch: 16, threads, ann: false });
+    await runIndex({ root: collection, layout: 'kimia', db, batch: 16, threads });
     const evaluated = await runEval({ db, queries: collection, layout: 'kimia', leaveOneOut: false, k: 10, report: join(out, 'report'), batch: 16, threads });
     const minutes = ((performance.now() - started) / 60000).toFixed(1);
     process.stdout.write(

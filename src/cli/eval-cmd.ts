@@ -5,9 +5,10 @@ import { readCollection } from '../data/collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
+import type { SearchMode } from '../index/searcher.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex } from './index-model.js';
+import { openIndex, parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { evaluateSlides } from '../eval/slide-level.js';
 import { MODEL_USAGE } from './model-options.js';
 import { Progress } from './progress.js';
@@ -22,8 +23,7 @@ mAP@10, majority vote@5 and the confusion matrix. With a Kimia index of the trai
 the test patches as queries, this is the official Kimia Path24C protocol.
 
   --db DB              the index folder
-  --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
-  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
+${SEARCH_MODE_USAGE}  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
   --labels CSV         kimia, slides: label each query by its slide's row of a slide,label CSV (as 'index --labels')
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
@@ -59,7 +59,7 @@ export interface EvalRequest {
   weights?: string;
   backbone?: string;
   size?: number;
-  ann?: string;
+  mode?: SearchMode;
 }
 
 /** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
@@ -104,7 +104,7 @@ export const evalCommand: Command = {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
       db: { type: 'string' },
-      ann: { type: 'string' },
+      ...SEARCH_MODE_OPTIONS,
       queries: { type: 'string' },
       layout: { type: 'string', default: 'folder' },
       labels: { type: 'string' },
@@ -115,7 +115,8 @@ export const evalCommand: Command = {
       json: { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    if (values['slide-level']) return runSlideLevel(values.db, { ...values, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
+    const mode = parseSearchMode(values);
+    if (values['slide-level']) return runSlideLevel(values.db, { ...values, mode, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
     const outcome = await runEval({
       db: values.db,
       queries: values.queries,
@@ -129,7 +130,7 @@ export const evalCommand: Command = {
       weights: values.weights,
       backbone: values.backbone,
       size: optionalPositiveInt(values.size, '--size'),
-      ann: values.ann,
+      mode,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(outcome.metrics)}\n`);
     else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);
@@ -137,7 +138,7 @@ export const evalCommand: Command = {
   },
 };
 
-async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; ann?: string }): Promise<number> {
+async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; mode: SearchMode }): Promise<number> {
   const index = await openIndex(db, o);
   try {
     const progress = new Progress('slides', 0, 'slides');

@@ -3,17 +3,17 @@ import { resolve } from 'node:path';
 import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
 import { readCollection } from '../data/collections/read.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { buildAnn } from '../index/ann.js';
 import { indexItems, type IndexReport } from '../index/indexer.js';
-import { IndexStore } from '../index/store.js';
+import { DEFAULT_VECTOR_KIND, IndexStore, isVectorKind, VECTOR_KINDS, type VectorKind } from '../index/store.js';
+import { upgradeIndex } from '../index/upgrade.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
-import { parseAnn } from './index-model.js';
 import { Progress } from './progress.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
+histoseek index --db DB --rebuild-graph | --upgrade [--vectors K]
 
 Embeds every image of a collection and stores it in the index DB (a folder). Rerunning, or running
 after a crash, adds only what is missing; running on another collection appends to the index.
@@ -25,9 +25,12 @@ after a crash, adds only what is missing; running on another collection appends 
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
-  --ann hnsw           also build an HNSW graph for approximate search, and report its recall@10
+  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
+                       bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~180
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
+  --rebuild-graph      build the index's search graph anew (a lost or damaged graph.usearch)
+  --upgrade            convert an index made by an earlier histoseek (format 1) to this one, in place
 `;
 
 function layoutOption(value: string | undefined): Layout {
@@ -36,10 +39,21 @@ function layoutOption(value: string | undefined): Layout {
   return layout;
 }
 
-function removeItems(db: string, slide: string | undefined, folder: string | undefined): number {
+function vectorsOption(value: string | undefined): VectorKind | undefined {
+  if (value !== undefined && !isVectorKind(value)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${value}'`);
+  return value;
+}
+
+/** Work on an index that embeds nothing: removals, the graph, the format. */
+function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean }): number {
   const store = IndexStore.open(db, { writable: true });
   try {
-    const removed = slide !== undefined ? store.remove({ slide }) : store.remove({ under: resolve(folder!) });
+    if (o.rebuildGraph) {
+      const { items } = store.rebuildGraph();
+      process.stderr.write(items ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n` : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`);
+      return 0;
+    }
+    const removed = o.slide !== undefined ? store.remove({ slide: o.slide }) : store.remove({ under: resolve(o.folder!) });
     process.stderr.write(`removed ${removed} items from ${db}\n`);
     return 0;
   } finally {
@@ -54,7 +68,8 @@ export interface IndexRequest extends ModelOptions {
   db: string;
   batch: number;
   threads: number;
-  ann: boolean;
+  /** Stored precision, for a new index. */
+  vectors?: VectorKind;
 }
 
 /** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
@@ -70,7 +85,7 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
   });
   for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
-  const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)));
+  const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
   try {
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
     const stored = store.storedSources();
@@ -84,11 +99,7 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
     progress.finish();
     await embedder.release();
     const live = store.activeRows().reduce((a, b) => a + b, 0);
-    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index\n`);
-    if (o.ann) {
-      const ann = await buildAnn(store, o.threads);
-      process.stderr.write(`HNSW graph of ${ann.items} items written; recall@10 against exact search: ${(100 * ann.recallAt10).toFixed(1)}% (${ann.queries} indexed items as queries)\n`);
-    }
+    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)\n`);
     return report;
   } finally {
     store.close();
@@ -105,15 +116,24 @@ export const indexCommand: Command = {
       ...RUN_OPTIONS,
       db: { type: 'string' },
       layout: { type: 'string' },
-      ann: { type: 'string' },
       labels: { type: 'string' },
+      vectors: { type: 'string' },
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
+      'rebuild-graph': { type: 'boolean', default: false },
+      upgrade: { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    if (values['remove-slide'] !== undefined || values.remove !== undefined) return removeItems(values.db, values['remove-slide'], values.remove);
+    const vectors = vectorsOption(values.vectors);
+    if (values.upgrade) {
+      const { rows, graphItems } = upgradeIndex(values.db, vectors ?? DEFAULT_VECTOR_KIND);
+      process.stderr.write(`${values.db}: upgraded, ${rows} rows stored as ${vectors ?? DEFAULT_VECTOR_KIND}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
+      return 0;
+    }
+    if (values['remove-slide'] !== undefined || values.remove !== undefined || values['rebuild-graph']) {
+      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'] });
+    }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
-    const ann = parseAnn(values.ann);
 
     await runIndex({
       root: positionals[0],
@@ -125,7 +145,7 @@ export const indexCommand: Command = {
       size: optionalPositiveInt(values.size, '--size'),
       batch: positiveInt(values.batch, 16, '--batch'),
       threads: positiveInt(values.threads, 2, '--threads'),
-      ann,
+      vectors,
     });
     return 0;
   },

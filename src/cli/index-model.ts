@@ -1,7 +1,7 @@
 /** Opening an index together with the model it was built with, for commands that query it. */
 import { existsSync } from 'node:fs';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { Searcher } from '../index/searcher.js';
+import { Searcher, TWO_STAGE_MIN_ROWS, type SearchMode } from '../index/searcher.js';
 import { IndexStore } from '../index/store.js';
 import type { Model } from '../model/checkpoint.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
@@ -14,18 +14,27 @@ export interface OpenIndex {
   close(): Promise<void>;
 }
 
-/** `--ann`: absent for exact search, 'hnsw' for the HNSW graph; anything else is an error. */
-export function parseAnn(value: string | undefined): boolean {
-  if (value !== undefined && value !== 'hnsw') throw new Error(`--ann must be 'hnsw', got '${value}'`);
-  return value === 'hnsw';
+/** The options that choose how a command searches, for its parseArgs table. */
+export const SEARCH_MODE_OPTIONS = {
+  exact: { type: 'boolean', default: false },
+  'two-stage': { type: 'boolean', default: false },
+} as const;
+
+export const SEARCH_MODE_USAGE = `  --exact              compare with every item (default below ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items)
+  --two-stage          graph candidates re-ranked exactly (default from ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items on)
+`;
+
+/** `--exact` or `--two-stage` (not both); neither lets the index's size decide. */
+export function parseSearchMode(o: { exact?: boolean; 'two-stage'?: boolean }): SearchMode {
+  if (o.exact && o['two-stage']) throw new Error('give --exact or --two-stage, not both');
+  return o.exact ? 'exact' : o['two-stage'] ? 'two-stage' : 'auto';
 }
 
 /**
  * Opens the index read-only with its model: --weights if given, else the checkpoint the index
  * recorded (if it still exists), else the built-in model; another model than the index's is an error.
  */
-export async function openIndex(db: string, o: ModelOptions & { threads: number; ann?: string }): Promise<OpenIndex> {
-  const ann = parseAnn(o.ann);
+export async function openIndex(db: string, o: ModelOptions & { threads: number; mode?: SearchMode }): Promise<OpenIndex> {
   const store = IndexStore.open(db);
   try {
     const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
@@ -33,7 +42,7 @@ export async function openIndex(db: string, o: ModelOptions & { threads: number;
     const model = await resolveModel({ ...o, weights, size: o.size ?? store.model.inputSize });
     store.assertModel(modelIdentity(model));
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
-    const searcher = await Searcher.open(store, { threads: o.threads, ann }).catch(async (err: unknown) => {
+    const searcher = await Searcher.open(store, { threads: o.threads, mode: o.mode }).catch(async (err: unknown) => {
       await embedder.release();
       throw err;
     });

@@ -25,9 +25,7 @@ export const mapCommand: Command = {
     try {
       const items = store.allItems();
       const dim = store.model.dim;
-      const all = store.loadVectors();
-      const vectors = new Float32Array(items.length * dim);
-      items.forEach((item, i) => vectors.set(all.subarray(item.row * dim, (item.row + 1) * dim), i * dim));
+      const vectors = store.vectors(items.map((item) => item.row));
       const seed = values.seed === undefined ? 0 : Number(values.seed);
       const projection = project(vectors, items.length, dim, { method: values.method, seed, sample: values.sample === undefined ? undefined : positiveInt(values.sample, 0, '--sample') });
       const labels = Array.from(projection.sampledIndices, (i) => items[i].label);

@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { ItemLoader } from '../data/collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import { normaliseRows } from '../index/indexer.js';
-import type { Exclusion } from '../index/searcher.js';
+import type { Exclusion, SearchMode } from '../index/searcher.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex } from './index-model.js';
+import { openIndex, parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
@@ -25,8 +25,7 @@ a majority vote). Region and whole-slide searches leave out the query's own slid
 --include-own-slide is given.
 
   --db DB              the index folder
-  --ann hnsw           search the index's HNSW graph (approximate) instead of scanning every item
-  -k N                 results per query (default 10)
+${SEARCH_MODE_USAGE}  -k N                 results per query (default 10)
   --exclude-slide S    leave out the items of slide S
   --json               one JSON object per query: { "query", "results": [{ "rank", "distance", "path", "label", "slide" }] }
   --slide SLIDE        a whole-slide image to query with (with --region or --whole)
@@ -59,7 +58,7 @@ export const searchCommand: Command = {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
       db: { type: 'string' },
-      ann: { type: 'string' },
+      ...SEARCH_MODE_OPTIONS,
       k: { type: 'string', short: 'k' },
       'exclude-slide': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -70,9 +69,10 @@ export const searchCommand: Command = {
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const k = positiveInt(values.k, 10, '-k');
-    if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...values, k, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') });
+    const open = { ...values, mode: parseSearchMode(values), size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') };
+    if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...open, k });
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
-    const index = await openIndex(values.db, { ...values, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') });
+    const index = await openIndex(values.db, open);
     const loader = new ItemLoader();
     try {
       const sources = positionals.map((p) => resolve(p));
@@ -113,7 +113,7 @@ interface SlideQuery {
   weights?: string;
   backbone?: string;
   size?: number;
-  ann?: string;
+  mode: SearchMode;
 }
 
 /** Region or whole-slide search. */

@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
+import { parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 
 const USAGE = `histoseek serve --db DB [options]
 
@@ -21,7 +22,7 @@ process are picked up on the next request.
   --burst N            requests a client may send at once (default ${DEFAULT_LIMITS.rate!.burst})
   --max-upload-mb N    largest query upload in MB (default ${DEFAULT_LIMITS.maxUploadBytes / 2 ** 20})
   --threads N          inference and search threads (default 2)
-`;
+${SEARCH_MODE_USAGE}`;
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -39,6 +40,7 @@ export const serveCommand: Command = {
       burst: { type: 'string' },
       'max-upload-mb': { type: 'string' },
       threads: { type: 'string' },
+      ...SEARCH_MODE_OPTIONS,
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
@@ -50,6 +52,7 @@ export const serveCommand: Command = {
       reportDir: values.report,
       slidesDir: values.slides,
       threads: positiveInt(values.threads, 2, '--threads'),
+      searchMode: parseSearchMode(values),
       logger: true,
       limits: {
         maxUploadBytes: positiveInt(values['max-upload-mb'], DEFAULT_LIMITS.maxUploadBytes / 2 ** 20, '--max-upload-mb') * 2 ** 20,

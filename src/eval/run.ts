@@ -44,10 +44,7 @@ export async function evaluateQueries(
 /** Every indexed item as a query against the others, leaving out its own slide (itself when it has none). */
 export async function evaluateLeaveOneOut(store: IndexStore, searcher: Searcher, k: number): Promise<EvalOutcome> {
   const items = store.allItems();
-  const vectors = store.loadVectors();
-  const dim = store.model.dim;
-  const queries = new Float32Array(items.length * dim);
-  items.forEach((item, q) => queries.set(vectors.subarray(item.row * dim, (item.row + 1) * dim), q * dim));
+  const queries = store.vectors(items.map((item) => item.row));
   const groupOf = (q: number) => (items[q].slide != null ? `slide:${items[q].slide}` : `row:${items[q].row}`);
   const slideOfRow = new Map(items.map((item) => [item.row, item.slide]));
   const exclude: Exclusion = {

@@ -1,10 +1,12 @@
 /**
  * Exact k-nearest-neighbour search over L2-normalised descriptors.
  *
- * Scores are one matrix product Q·Xᵀ followed by TopK, run as a two-node ONNX graph on
- * onnxruntime's MLAS GEMM: multi-threaded, and at the machine's memory bandwidth for a single query.
- * The database is a graph input fed each call as an `ort.Tensor` over a view of the caller's store,
- * so nothing is copied; an initializer would be prepacked by onnxruntime (a second copy of the store)
+ * Scores are one matrix product Q·Xᵀ followed by TopK, run as a small ONNX graph on onnxruntime's
+ * MLAS GEMM: multi-threaded, and at the machine's memory bandwidth for a single query. Stored rows
+ * in float16 or int8 are cast to float32 inside the graph (int8 rows then scaled by their per-row
+ * scale), one chunk at a time. The database is a graph input fed each call as an `ort.Tensor` over
+ * a view of the caller's rows (in memory, or a chunk just read from the index's vector files), so
+ * nothing is copied; an initializer would be prepacked by onnxruntime (a second copy of the store)
  * for a gain of under 15%. The store is scanned in chunks of rows and the query batch in blocks, so
  * the score matrix onnxruntime materialises stays bounded whatever the store's size; per-chunk top-k
  * lists are merged here. usearch's exactSearch is ~20% slower for one query, ten times slower per
@@ -17,6 +19,8 @@
 import * as ort from 'onnxruntime-node';
 import { cpuSessionOptions } from '../engine/ort-options.js';
 import onnxProto, { type onnx as proto } from 'onnx-proto';
+import type { VectorKind } from './vector-codec.js';
+import type { VectorColumn } from './vector-column.js';
 
 // onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
 const { onnx } = onnxProto;
@@ -44,6 +48,7 @@ const MAX_ID = 2 ** 31 - 1;
 const QUERIES = 'queries';
 const DATABASE = 'database';
 const K = 'k';
+const SCALES = 'scales';
 const SCORES = 'scores';
 const INDICES = 'indices';
 
@@ -56,9 +61,16 @@ function intAttribute(name: string, i: number): proto.IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.INT, i };
 }
 
-/** queries [Q, dim], database [N, dim], k [1] → the k largest cosines per query and their rows, best first. */
-function buildSearchGraph(dim: number): Uint8Array {
-  const { FLOAT, INT64 } = onnx.TensorProto.DataType;
+/**
+ * queries [Q, dim], database [N, dim] (float32, float16, or int8 with scales [N]), k [1] → the k
+ * largest cosines per query and their rows, best first.
+ */
+function buildSearchGraph(dim: number, kind: VectorKind): Uint8Array {
+  const { FLOAT, FLOAT16, INT8, INT64 } = onnx.TensorProto.DataType;
+  const stored = { f32: FLOAT, f16: FLOAT16, i8: INT8 }[kind];
+  const cast: proto.INodeProto[] = kind === 'f32' ? [] : [{ opType: 'Cast', input: [DATABASE], output: ['rows'], name: 'rows', attribute: [intAttribute('to', FLOAT)] }];
+  const product = kind === 'i8' ? 'unscaled' : 'cosines';
+  const scale: proto.INodeProto[] = kind === 'i8' ? [{ opType: 'Mul', input: ['unscaled', SCALES], output: ['cosines'], name: 'scale' }] : [];
   const model: proto.IModelProto = {
     irVersion: 9,
     producerName: 'histoseek',
@@ -66,15 +78,33 @@ function buildSearchGraph(dim: number): Uint8Array {
     graph: {
       name: 'exact_search',
       node: [
-        { opType: 'Gemm', input: [QUERIES, DATABASE], output: ['cosines'], name: 'cosines', attribute: [intAttribute('transB', 1)] },
+        ...cast,
+        { opType: 'Gemm', input: [QUERIES, kind === 'f32' ? DATABASE : 'rows'], output: [product], name: 'cosines', attribute: [intAttribute('transB', 1)] },
+        ...scale,
         // ONNX TopK keeps the lower index first among equal values, so chunks come back deterministic.
         { opType: 'TopK', input: ['cosines', K], output: [SCORES, INDICES], name: 'topk', attribute: [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)] },
       ],
-      input: [tensorInfo(QUERIES, FLOAT, ['Q', dim]), tensorInfo(DATABASE, FLOAT, ['N', dim]), tensorInfo(K, INT64, [1])],
+      input: [
+        tensorInfo(QUERIES, FLOAT, ['Q', dim]), tensorInfo(DATABASE, stored, ['N', dim]), tensorInfo(K, INT64, [1]),
+        ...(kind === 'i8' ? [tensorInfo(SCALES, FLOAT, ['N'])] : []),
+      ],
       output: [tensorInfo(SCORES, FLOAT, ['Q', 'K']), tensorInfo(INDICES, INT64, ['Q', 'K'])],
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/** Chunk `rows` rows from `start` as the graph's database inputs. */
+type ChunkSource = (start: number, rows: number) => Record<string, ort.Tensor>;
+
+function chunkTensors(kind: VectorKind, dim: number, planes: Uint8Array[], rows: number): Record<string, ort.Tensor> {
+  const [data, scales] = planes;
+  if (kind === 'f32') return { [DATABASE]: new ort.Tensor('float32', new Float32Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]) };
+  if (kind === 'f16') return { [DATABASE]: new ort.Tensor('float16', new Uint16Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]) };
+  return {
+    [DATABASE]: new ort.Tensor('int8', new Int8Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
+    [SCALES]: new ort.Tensor('float32', new Float32Array(scales.buffer, scales.byteOffset, rows), [rows]),
+  };
 }
 
 /** Each query's best k so far, sorted by (distance, id); new candidates are insertion-sorted in. */
@@ -116,27 +146,54 @@ export class ExactSearch {
     private readonly session: ort.InferenceSession,
     readonly dim: number,
     readonly chunkRows: number,
+    readonly kind: VectorKind,
   ) {}
 
-  static async create(dim: number, options: ExactSearchOptions = {}): Promise<ExactSearch> {
+  /** A search over rows stored as `kind` (default float32). */
+  static async create(dim: number, options: ExactSearchOptions & { kind?: VectorKind } = {}): Promise<ExactSearch> {
     const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    const kind = options.kind ?? 'f32';
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`dimension must be a positive integer, got ${dim}`);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
-    const session = await ort.InferenceSession.create(buildSearchGraph(dim), cpuSessionOptions(options.threads));
-    return new ExactSearch(session, dim, chunkRows);
+    const session = await ort.InferenceSession.create(buildSearchGraph(dim, kind), cpuSessionOptions(options.threads));
+    return new ExactSearch(session, dim, chunkRows, kind);
+  }
+
+  /** Exact search over float32 rows held in memory (see `scan` for rows in an index's files). */
+  async search(database: Float32Array, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
+    if (this.kind !== 'f32') throw new Error(`search takes float32 rows; this search reads ${this.kind} rows (use scan)`);
+    if (database.length < count * this.dim) throw new Error(`database holds ${database.length / this.dim} rows of ${this.dim}, fewer than count ${count}`);
+    const bytes = new Uint8Array(database.buffer, database.byteOffset, database.byteLength);
+    const source: ChunkSource = (start, rows) => chunkTensors('f32', this.dim, [bytes.subarray(start * this.dim * 4)], rows);
+    return this.run(source, 0, count, queries, nQueries, k, exclude);
   }
 
   /**
-   * The k nearest rows of `database` (count × dim, row-major; ids are row positions) to each of
+   * Exact search over rows [start, end) of an index's vector column, read chunk by chunk into one
+   * reused buffer: the column is never held in memory. Ids are row numbers.
+   */
+  async scan(column: VectorColumn, start: number, end: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
+    if (column.kind !== this.kind || column.dim !== this.dim) throw new Error(`this search reads ${this.dim}-d ${this.kind} rows, the column holds ${column.dim}-d ${column.kind}`);
+    let buffers: Uint8Array[] | undefined;
+    const source: ChunkSource = (first, rows) => {
+      buffers = column.readChunk(first, rows, buffers);
+      return chunkTensors(this.kind, this.dim, buffers, rows);
+    };
+    const hits = await this.run(source, start, end - start, queries, nQueries, k, exclude && ((id) => exclude(id + start)));
+    for (let i = 0; i < hits.ids.length; i++) if (hits.ids[i] >= 0) hits.ids[i] += start;
+    return hits;
+  }
+
+  /**
+   * The k nearest of `count` rows (ids 0…count−1, fed chunk by chunk by `source`) to each of
    * `nQueries` rows of `queries`. Rows for which `exclude` is true never appear; each chunk's TopK
    * is widened by the number of excluded rows it holds, so k valid rows come back whenever that many exist.
    */
-  async search(database: Float32Array, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
+  private async run(source: ChunkSource, first: number, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
     const { dim, chunkRows } = this;
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
     if (!Number.isInteger(count) || count < 0 || count > MAX_ID) throw new Error(`count must be an integer in [0, 2^31), got ${count}`);
     if (!Number.isInteger(nQueries) || nQueries < 0) throw new Error(`nQueries must be a non-negative integer, got ${nQueries}`);
-    if (database.length < count * dim) throw new Error(`database holds ${database.length / dim} rows of ${dim}, fewer than count ${count}`);
     if (queries.length < nQueries * dim) throw new Error(`queries hold ${queries.length / dim} rows of ${dim}, fewer than nQueries ${nQueries}`);
 
     const best = new BestK(nQueries, k);
@@ -155,7 +212,7 @@ export class ExactSearch {
       for (const { start, rows, width } of chunks) {
         const out = await this.session.run({
           [QUERIES]: queryTensor,
-          [DATABASE]: new ort.Tensor('float32', database.subarray(start * dim, (start + rows) * dim), [rows, dim]),
+          ...source(first + start, rows),
           [K]: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
         });
         const scores = out[SCORES].data as Float32Array;

@@ -29,15 +29,24 @@ export interface IndexOptions {
   extra?: Partial<ItemRecord>;
 }
 
+/** The L2 norm of each row of an n × dim matrix. */
+export function rowNorms(raw: Float32Array, dim: number): Float32Array {
+  const norms = new Float32Array(raw.length / dim);
+  for (let r = 0; r < norms.length; r++) {
+    let sum = 0;
+    for (let i = r * dim; i < (r + 1) * dim; i++) sum += raw[i] * raw[i];
+    norms[r] = Math.sqrt(sum);
+  }
+  return norms;
+}
+
 /** Divides each row of an n × dim matrix by its L2 norm (spec §1: the index holds f_e / ‖f_e‖). */
 export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(raw.length);
-  for (let r = 0; r < raw.length / dim; r++) {
-    let sum = 0;
-    for (let i = r * dim; i < (r + 1) * dim; i++) sum += raw[i] * raw[i];
-    const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
+  rowNorms(raw, dim).forEach((norm, r) => {
+    const scale = 1 / Math.max(norm, 1e-12);
     for (let i = r * dim; i < (r + 1) * dim; i++) out[i] = raw[i] * scale;
-  }
+  });
   return out;
 }
 
@@ -58,7 +67,7 @@ export async function indexItems(store: IndexStore, embedder: Embedder, items: C
       if (batch.paths.length) {
         const raw = batch.outputs.get(EMBEDDING_NAME)!.data;
         const records = batch.paths.map((source) => ({ ...options.extra, ...bySource.get(source)! }));
-        store.append(records, normaliseRows(raw, embedder.dimensions), raw);
+        store.append(records, normaliseRows(raw, embedder.dimensions), rowNorms(raw, embedder.dimensions));
         report.added += batch.paths.length;
       }
       options.onProgress?.(batch.paths.length + batch.failures.length);

@@ -1,18 +1,38 @@
 /**
  * An index on disk, in one folder:
- * - `histoseek.sqlite` (WAL): items (source, label, slide, patient, level-0 box) and the model's id;
- * - `vectors.f32`: L2-normalised descriptors, one row per item (what search compares);
- * - `raw.f32`: the raw descriptors f_e, same rows (the spec keeps them).
- * Appends are crash-safe: a batch's rows are written and synced to both files first, then one
- * SQLite transaction records the items and the new row count. On open, rows past that count (a
- * crash between the two) are cut off, so an interrupted run loses at most its last batch and
- * never leaves half an item.
+ * - `histoseek.sqlite` (WAL): items (source, label, slide, patient, level-0 box, ‖f_e‖), the
+ *   model's id, the stored precision, and a generation that every change advances;
+ * - `vectors.<f32|f16|i8>` (+ `vectors.i8-scale`): the L2-normalised descriptors f_e / ‖f_e‖, one
+ *   row per item, at the precision chosen when the index was created — what search compares;
+ * - `graph.usearch`: the first pass of two-stage search (see code-graph.ts), once the index holds
+ *   GRAPH_MIN_ROWS rows, kept up to date by every writer.
+ * The raw descriptor f_e is the stored unit vector times its norm; no command needs it at full
+ * precision (`histoseek embed` writes it for export).
+ *
+ * Appends are crash-safe: a batch's rows are written and synced first, then one SQLite transaction
+ * records the items and the new row count. On open, rows past that count (a crash between the
+ * two) are cut off, so an interrupted run loses at most its last batch and never leaves half an
+ * item. The graph is saved from time to time and on close, stamped with the rows it covers; a
+ * writer adds what a crash left out, and readers scan rows past the stamp exactly.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { CodeGraph, GRAPH_FILE, meanVector } from './code-graph.js';
+import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
+import { VectorColumn } from './vector-column.js';
 
-export const FORMAT = 'histoseek-index/1';
+export const FORMAT = 'histoseek-index/2';
+/** Indexes made before stored precisions and the graph: float32 vectors and raw descriptors. */
+export const FORMAT_1 = 'histoseek-index/1';
+/** f16: rankings indistinguishable from float32 at half the bytes (see the README's figures). */
+export const DEFAULT_VECTOR_KIND: VectorKind = 'f16';
+/** The graph starts once the index holds this many rows, so its centre is a mean over many slides' patches. */
+export const GRAPH_MIN_ROWS = 1024;
+/** A writer saves the graph at least this often, bounding what a crash leaves for the next writer to add. */
+const GRAPH_SAVE_INTERVAL_MS = 10 * 60 * 1000;
+/** Rows read at a time when building or catching up the graph from the vector files. */
+const GRAPH_CHUNK_ROWS = 65536;
 
 export interface ModelIdentity {
   /** Human-readable: the checkpoint path or the built-in model's description. */
@@ -51,118 +71,93 @@ CREATE TABLE IF NOT EXISTS items (
   slide TEXT, patient TEXT,
   x INTEGER, y INTEGER, width INTEGER, height INTEGER,
   collection TEXT,
-  removed INTEGER NOT NULL DEFAULT 0
+  removed INTEGER NOT NULL DEFAULT 0,
+  norm REAL
 );
 CREATE INDEX IF NOT EXISTS items_slide ON items(slide);
 CREATE INDEX IF NOT EXISTS items_collection ON items(collection);
 CREATE TABLE IF NOT EXISTS failures (source TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT NOT NULL);
 `;
 
-class VectorFile {
-  private fd: number;
+const ITEM_COLUMNS = 'row, source, label, slide, patient, x, y, width, height, collection';
 
-  constructor(readonly path: string, readonly dim: number, writable: boolean) {
-    this.fd = openSync(path, writable ? (existsSync(path) ? 'r+' : 'w+') : 'r');
-  }
-
-  rows(): number {
-    return Math.floor(statSync(this.path).size / (4 * this.dim));
-  }
-
-  truncate(rows: number): void {
-    ftruncateSync(this.fd, rows * this.dim * 4);
-  }
-
-  write(row: number, data: Float32Array): void {
-    writeSync(this.fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, row * this.dim * 4);
-  }
-
-  sync(): void {
-    fsyncSync(this.fd);
-  }
-
-  readAll(rows: number): Float32Array {
-    const out = new Float32Array(rows * this.dim);
-    const bytes = new Uint8Array(out.buffer);
-    let done = 0;
-    while (done < bytes.length) {
-      const n = readSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30), done);
-      if (n === 0) throw new Error(`${this.path}: shorter than the ${rows} rows the database records`);
-      done += n;
-    }
-    return out;
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
+export interface CreateOptions {
+  /** Stored precision of the descriptors (default DEFAULT_VECTOR_KIND); fixed when the index is created. */
+  vectors?: VectorKind;
 }
 
 export class IndexStore {
-  private readonly vectors: VectorFile;
-  private readonly raw: VectorFile;
+  readonly column: VectorColumn;
   private committedRows: number;
   /** Prepared statements by SQL: the server reads meta and items on every request, and preparing costs more than running them. */
   private readonly statements = new Map<string, Database.Statement>();
+  /** The writer's graph, loaded on its first change; null until then (and for readers). */
+  private graph: CodeGraph | null = null;
+  private graphSavedAt = 0;
+  private graphDirty = false;
 
   private constructor(
     readonly dir: string,
     private readonly db: Database.Database,
     readonly model: ModelIdentity,
+    readonly vectorKind: VectorKind,
+    /** 1 for an index made before format 2: readable, but changed only after `--upgrade`. */
+    readonly formatVersion: 1 | 2,
     private readonly lockPath: string | null,
   ) {
     const writable = lockPath !== null;
-    this.vectors = new VectorFile(join(dir, 'vectors.f32'), model.dim, writable);
-    this.raw = new VectorFile(join(dir, 'raw.f32'), model.dim, writable);
+    this.column = new VectorColumn(dir, vectorKind, model.dim, writable);
     this.committedRows = Number(this.meta('rows') ?? 0);
-    for (const file of [this.vectors, this.raw]) {
-      if (file.rows() < this.committedRows) throw new Error(`${file.path}: holds ${file.rows()} rows but the database records ${this.committedRows}; the index is damaged`);
-      // Rows past the count belong to a batch whose commit never happened (only the writer cuts them:
-      // for a reader they may be a live writer's batch in flight).
-      if (writable) file.truncate(this.committedRows);
+    const held = this.column.rows();
+    if (held < this.committedRows) {
+      this.column.close();
+      throw new Error(`${this.column.describe()}: holds ${held} rows but the database records ${this.committedRows}; the index is damaged`);
     }
+    // Rows past the count belong to a batch whose commit never happened (only the writer cuts them:
+    // for a reader they may be a live writer's batch in flight).
+    if (writable) this.column.truncate(this.committedRows);
   }
 
-  /** Opens an existing index (read-only unless `writable`). */
+  /** Opens an existing index, read-only (the database too) unless `writable`. */
   static open(dir: string, options: { writable?: boolean } = {}): IndexStore {
     const file = join(dir, 'histoseek.sqlite');
     if (!existsSync(file)) throw new Error(`${dir}: not a histoseek index (no histoseek.sqlite)`);
-    for (const name of ['vectors.f32', 'raw.f32']) {
-      if (!existsSync(join(dir, name)) && !options.writable) throw new Error(`${dir}: the index is damaged (${name} is missing)`);
-    }
     const lock = options.writable ? acquireLock(dir) : null;
+    let db: Database.Database | null = null;
     try {
-      const db = openDatabase(file);
-      const get = (key: string) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
-      if (get('format') !== FORMAT) throw new Error(`${file}: not a histoseek index (format '${get('format') ?? 'none'}')`);
+      db = openDatabase(file, options.writable ?? false);
+      const get = (key: string) => (db!.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+      const format = get('format');
+      if (format !== FORMAT && format !== FORMAT_1) throw new Error(`${file}: not a histoseek index (format '${format ?? 'none'}')`);
+      if (format === FORMAT_1 && options.writable) throw new Error(`${dir}: this index was made by an earlier histoseek (format 1); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`);
+      const kind = format === FORMAT_1 ? 'f32' : get('vectors') ?? '';
+      if (!isVectorKind(kind)) throw new Error(`${file}: unknown stored precision '${kind}'`);
       const model: ModelIdentity = { id: get('model_id')!, hash: get('model_hash')!, weightsPath: get('model_weights') || undefined, dim: Number(get('dim')), inputSize: Number(get('input_size')) };
-      return new IndexStore(dir, db, model, lock);
+      return new IndexStore(dir, db, model, kind, format === FORMAT_1 ? 1 : 2, lock);
     } catch (err) {
+      db?.close();
       if (lock) unlinkSync(lock);
       throw err;
     }
   }
 
   /** Opens the index at `dir` for appending, creating it for `model` if it does not exist; another model's index is an error. */
-  static openOrCreate(dir: string, model: ModelIdentity): IndexStore {
+  static openOrCreate(dir: string, model: ModelIdentity, options: CreateOptions = {}): IndexStore {
     if (!existsSync(join(dir, 'histoseek.sqlite'))) {
       mkdirSync(dir, { recursive: true });
-      const db = openDatabase(join(dir, 'histoseek.sqlite'));
-      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-      db.transaction(() => {
-        put.run('format', FORMAT);
-        put.run('model_id', model.id);
-        put.run('model_hash', model.hash);
-        put.run('model_weights', model.weightsPath ?? '');
-        put.run('dim', String(model.dim));
-        put.run('input_size', String(model.inputSize));
-        put.run('rows', '0');
-      })();
+      const db = openDatabase(join(dir, 'histoseek.sqlite'), true);
+      writeMeta(db, {
+        format: FORMAT, model_id: model.id, model_hash: model.hash, model_weights: model.weightsPath ?? '',
+        dim: String(model.dim), input_size: String(model.inputSize), rows: '0', vectors: options.vectors ?? DEFAULT_VECTOR_KIND, generation: '0',
+      });
       db.close();
     }
     const store = IndexStore.open(dir, { writable: true });
     try {
       store.assertModel(model);
+      if (options.vectors && options.vectors !== store.vectorKind) {
+        throw new Error(`${dir}: this index stores ${store.vectorKind} vectors; --vectors ${options.vectors} applies when an index is created (index into a new --db)`);
+      }
     } catch (err) {
       store.close();
       throw err;
@@ -191,10 +186,15 @@ export class IndexStore {
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+    this.statement('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
   }
 
-  /** A file of this index (e.g. the HNSW graph). */
+  /** Advances on every append and removal: a reader whose generation differs is out of date. */
+  get generation(): number {
+    return Number(this.meta('generation') ?? 0);
+  }
+
+  /** A file of this index. */
   path(name: string): string {
     return join(this.dir, name);
   }
@@ -209,21 +209,18 @@ export class IndexStore {
     return new Set(rows.map((r) => r.source));
   }
 
-  /** Appends a batch: vectors (normalised) and raw descriptors, n × dim each, one item per row. */
-  append(items: ItemRecord[], normalised: Float32Array, raw: Float32Array): void {
+  /** Appends a batch: unit vectors (n × dim, one item per row) and each descriptor's norm ‖f_e‖. */
+  append(items: ItemRecord[], normalised: Float32Array, norms: Float32Array): void {
     const dim = this.model.dim;
-    if (normalised.length !== items.length * dim || raw.length !== items.length * dim) throw new Error(`append: ${items.length} items need ${items.length * dim} values per array`);
+    if (normalised.length !== items.length * dim || norms.length !== items.length) throw new Error(`append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`);
     const start = this.committedRows;
-    this.vectors.write(start, normalised);
-    this.raw.write(start, raw);
-    this.vectors.sync();
-    this.raw.sync();
-    const dropTombstone = this.db.prepare('DELETE FROM items WHERE source = ? AND removed = 1');
-    const insert = this.db.prepare(
-      'INSERT INTO items (row, source, label, slide, patient, x, y, width, height, collection) VALUES (@row, @source, @label, @slide, @patient, @x, @y, @width, @height, @collection)',
+    this.column.write(start, normalised, items.length);
+    this.column.sync();
+    const dropTombstone = this.statement('DELETE FROM items WHERE source = ? AND removed = 1');
+    const insert = this.statement(
+      'INSERT INTO items (row, source, label, slide, patient, x, y, width, height, collection, norm) VALUES (@row, @source, @label, @slide, @patient, @x, @y, @width, @height, @collection, @norm)',
     );
-    const setRows = this.db.prepare("UPDATE meta SET value = ? WHERE key = 'rows'");
-    const clearFailure = this.db.prepare('DELETE FROM failures WHERE source = ?');
+    const clearFailure = this.statement('DELETE FROM failures WHERE source = ?');
     this.db.transaction(() => {
       items.forEach((item, i) => {
         dropTombstone.run(item.source);
@@ -231,12 +228,18 @@ export class IndexStore {
         const orNull = <T>(v: T | undefined) => (v === undefined ? null : v);
         insert.run({
           row: start + i, source: item.source, label: item.label, slide: orNull(item.slide), patient: orNull(item.patient),
-          x: orNull(item.x), y: orNull(item.y), width: orNull(item.width), height: orNull(item.height), collection: orNull(item.collection),
+          x: orNull(item.x), y: orNull(item.y), width: orNull(item.width), height: orNull(item.height), collection: orNull(item.collection), norm: norms[i],
         });
       });
-      setRows.run(String(start + items.length));
+      this.setMeta('rows', String(start + items.length));
+      this.advanceGeneration();
     })();
     this.committedRows = start + items.length;
+    this.graphAdd(start, normalised, items.length);
+  }
+
+  private advanceGeneration(): void {
+    this.setMeta('generation', String(this.generation + 1));
   }
 
   recordFailure(source: string, reason: string): void {
@@ -247,78 +250,219 @@ export class IndexStore {
     return this.db.prepare('SELECT source, reason FROM failures ORDER BY source').all() as { source: string; reason: string }[];
   }
 
-  /** Marks the items of a slide, or under a folder, as removed; returns how many. */
+  /** Marks the items of a slide, or under a folder, as removed, and drops them from the graph; returns how many. */
   remove(filter: { slide?: string; under?: string }): number {
-    if (filter.slide !== undefined) return this.db.prepare('UPDATE items SET removed = 1 WHERE slide = ? AND removed = 0').run(filter.slide).changes;
-    if (filter.under !== undefined) {
+    let where: string;
+    let params: string[];
+    if (filter.slide !== undefined) {
+      where = 'slide = ? AND removed = 0';
+      params = [filter.slide];
+    } else if (filter.under !== undefined) {
       const prefix = filter.under.endsWith('/') ? filter.under : `${filter.under}/`;
-      return this.db.prepare("UPDATE items SET removed = 1 WHERE removed = 0 AND (source = ? OR substr(source, 1, length(?)) = ?)").run(filter.under, prefix, prefix).changes;
+      where = 'removed = 0 AND (source = ? OR substr(source, 1, length(?)) = ?)';
+      params = [filter.under, prefix, prefix];
+    } else throw new Error('remove: give a slide or a folder');
+    const rows = (this.db.prepare(`SELECT row FROM items WHERE ${where}`).all(...params) as { row: number }[]).map((r) => r.row);
+    this.db.transaction(() => {
+      this.db.prepare(`UPDATE items SET removed = 1 WHERE ${where}`).run(...params);
+      if (rows.length) this.advanceGeneration();
+    })();
+    const graph = this.writerGraph();
+    if (graph && rows.length) {
+      graph.remove(rows);
+      this.graphDirty = true;
     }
-    throw new Error('remove: give a slide or a folder');
+    return rows.length;
   }
 
-  /** Normalised vectors of every row (removed ones included; see `activeRows`). */
-  loadVectors(): Float32Array {
-    return this.vectors.readAll(this.committedRows);
-  }
-
-  loadRawVectors(): Float32Array {
-    return this.raw.readAll(this.committedRows);
+  /** Normalised vectors of `rows`, decoded from the stored precision (rows.length × dim). */
+  vectors(rows: ArrayLike<number>): Float32Array {
+    return this.column.readRows(rows);
   }
 
   /** 1 for rows holding a live item, 0 for removed rows. */
   activeRows(): Uint8Array {
     const active = new Uint8Array(this.committedRows);
-    for (const { row } of this.db.prepare('SELECT row FROM items WHERE removed = 0').iterate() as Iterable<{ row: number }>) active[row] = 1;
+    for (const { row } of this.statement('SELECT row FROM items WHERE removed = 0').iterate() as Iterable<{ row: number }>) if (row < active.length) active[row] = 1;
     return active;
   }
 
   items(rows: number[]): StoredItem[] {
-    const get = this.statement('SELECT row, source, label, slide, patient, x, y, width, height, collection FROM items WHERE row = ?');
+    const get = this.statement(`SELECT ${ITEM_COLUMNS} FROM items WHERE row = ?`);
     return rows.map((row) => get.get(row) as StoredItem);
   }
 
   /** Every live item, by row. */
   allItems(): StoredItem[] {
-    return this.db.prepare('SELECT row, source, label, slide, patient, x, y, width, height, collection FROM items WHERE removed = 0 ORDER BY row').all() as StoredItem[];
+    return this.db.prepare(`SELECT ${ITEM_COLUMNS} FROM items WHERE removed = 0 AND row < ? ORDER BY row`).all(this.committedRows) as StoredItem[];
   }
 
   /** Live items per label. */
   labelCounts(): Map<string, number> {
-    const rows = this.db.prepare('SELECT label, count(*) AS n FROM items WHERE removed = 0 GROUP BY label').all() as { label: string; n: number }[];
+    const rows = this.db.prepare('SELECT label, count(*) AS n FROM items WHERE removed = 0 AND row < ? GROUP BY label').all(this.committedRows) as { label: string; n: number }[];
     return new Map(rows.map((r) => [r.label, r.n]));
   }
 
+  /** The graph's stamp: rows below `rows` were all added (or removed) when it was saved. */
+  graphStamp(): { rows: number; bytes: number; centre: Float32Array } | null {
+    const rows = this.meta('graph_rows');
+    const centre = this.meta('graph_centre');
+    if (rows === undefined || centre === undefined) return null;
+    const bytes = Buffer.from(centre, 'base64');
+    return { rows: Number(rows), bytes: Number(this.meta('graph_bytes')), centre: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+  }
+
+  /** The saved graph, memory-mapped for searching; null while the index is too small to have one. */
+  openGraph(threads = 2): CodeGraph | null {
+    const stamp = this.graphStamp();
+    return stamp ? CodeGraph.open(this.path(GRAPH_FILE), stamp.centre, stamp.bytes, { writable: false, threads }) : null;
+  }
+
+  /**
+   * The writer's graph, brought up to date with the committed rows: loaded (and the rows a crash
+   * left out added, removed rows dropped) on first use, or built once the index is large enough.
+   */
+  private writerGraph(): CodeGraph | null {
+    if (this.graph) return this.graph;
+    const stamp = this.graphStamp();
+    if (!stamp) return this.committedRows >= GRAPH_MIN_ROWS ? this.buildGraph() : null;
+    this.graph = CodeGraph.open(this.path(GRAPH_FILE), stamp.centre, stamp.bytes, { writable: true });
+    this.graphSavedAt = Date.now();
+    const removed = (this.db.prepare('SELECT row FROM items WHERE removed = 1').all() as { row: number }[]).map((r) => r.row).filter((row) => this.graph!.contains(row));
+    this.graph.remove(removed);
+    this.addStoredRows(stamp.rows, this.committedRows);
+    this.graphDirty ||= removed.length > 0 || stamp.rows < this.committedRows;
+    return this.graph;
+  }
+
+  /** Adds the live rows [start, end) to the writer's graph, read back from the vector files. */
+  private addStoredRows(start: number, end: number): void {
+    const active = this.activeRows();
+    for (let first = start; first < end; first += GRAPH_CHUNK_ROWS) {
+      const count = Math.min(GRAPH_CHUNK_ROWS, end - first);
+      const vectors = this.column.readDecoded(first, count);
+      const live: number[] = [];
+      for (let i = 0; i < count; i++) if (active[first + i]) live.push(i);
+      const picked = new Float32Array(live.length * this.model.dim);
+      live.forEach((i, j) => picked.set(vectors.subarray(i * this.model.dim, (i + 1) * this.model.dim), j * this.model.dim));
+      this.graph!.add(live.map((i) => first + i), picked);
+    }
+  }
+
+  /** A new graph over every live row, centred on their mean; replaces any saved one on the next save. */
+  private buildGraph(): CodeGraph {
+    const dim = this.model.dim;
+    const centre = new Float32Array(dim);
+    const active = this.activeRows();
+    let live = 0;
+    for (let first = 0; first < this.committedRows; first += GRAPH_CHUNK_ROWS) {
+      const count = Math.min(GRAPH_CHUNK_ROWS, this.committedRows - first);
+      const vectors = this.column.readDecoded(first, count);
+      for (let i = 0; i < count; i++) {
+        if (!active[first + i]) continue;
+        live++;
+        for (let j = 0; j < dim; j++) centre[j] += vectors[i * dim + j];
+      }
+    }
+    for (let j = 0; j < dim; j++) centre[j] /= Math.max(live, 1);
+    this.graph = CodeGraph.create(centre);
+    this.addStoredRows(0, this.committedRows);
+    this.graphDirty = true;
+    this.graphSavedAt = Date.now();
+    this.saveGraph();
+    return this.graph;
+  }
+
+  private graphAdd(start: number, normalised: Float32Array, rows: number): void {
+    const hadGraph = this.graph !== null || this.graphStamp() !== null;
+    const graph = this.writerGraph();
+    if (!graph) return;
+    // A graph built just now from the files already holds these rows.
+    if (hadGraph) {
+      graph.add(Array.from({ length: rows }, (_, i) => start + i), normalised);
+      this.graphDirty = true;
+    }
+    if (Date.now() - this.graphSavedAt > GRAPH_SAVE_INTERVAL_MS) this.saveGraph();
+  }
+
+  /** Writes the graph (atomically), then stamps it with the rows it covers. */
+  private saveGraph(): void {
+    if (!this.graph || !this.graphDirty) return;
+    const bytes = this.graph.save(this.path(GRAPH_FILE));
+    const centre = Buffer.from(this.graph.centre.buffer, this.graph.centre.byteOffset, this.graph.centre.byteLength).toString('base64');
+    this.db.transaction(() => {
+      this.setMeta('graph_rows', String(this.committedRows));
+      this.setMeta('graph_bytes', String(bytes));
+      this.setMeta('graph_centre', centre);
+    })();
+    this.graphDirty = false;
+    this.graphSavedAt = Date.now();
+  }
+
+  /** Builds the graph anew over the live rows (a lost or damaged graph file, or a new centre); none below GRAPH_MIN_ROWS. */
+  rebuildGraph(): { items: number } {
+    this.graph = null;
+    if (this.committedRows < GRAPH_MIN_ROWS) return { items: 0 };
+    const graph = this.buildGraph();
+    return { items: graph.size };
+  }
+
   close(): void {
-    this.vectors.close();
-    this.raw.close();
-    this.db.close();
-    if (this.lockPath && existsSync(this.lockPath)) unlinkSync(this.lockPath);
+    try {
+      this.saveGraph();
+    } finally {
+      this.column.close();
+      this.db.close();
+      if (this.lockPath && existsSync(this.lockPath)) unlinkSync(this.lockPath);
+    }
   }
 }
 
-function openDatabase(file: string): Database.Database {
-  let db: Database.Database;
+export function writeMeta(db: Database.Database, values: Record<string, string>): void {
+  const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    for (const [key, value] of Object.entries(values)) put.run(key, value);
+  })();
+}
+
+/** A writer's connection creates the schema; a reader's is read-only and changes nothing. */
+export function openDatabase(file: string, writable: boolean): Database.Database {
+  let db: Database.Database | undefined;
   try {
-    db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.exec(SCHEMA);
+    db = new Database(file, { readonly: !writable, fileMustExist: !writable });
+    if (writable) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.exec(SCHEMA);
+    }
+    db.prepare('SELECT value FROM meta LIMIT 1').get();
   } catch (err) {
+    db?.close();
     throw new Error(`${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`);
   }
   return db;
 }
 
-/** One writer at a time: a lock file holding the writer's pid; a lock left by a dead process is taken over. */
-function acquireLock(dir: string): string {
+/**
+ * One writer at a time: a lock file holding the writer's pid, created with O_EXCL so two writers
+ * cannot both take it; a lock left by a dead process is removed and taken over.
+ */
+export function acquireLock(dir: string): string {
   const path = join(dir, 'index.lock');
-  if (existsSync(path)) {
-    const pid = Number(readFileSync(path, 'utf8'));
-    if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`${dir}: another histoseek process (pid ${pid}) is writing this index`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return path;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`);
+      unlinkSync(path);
+    }
   }
-  writeFileSync(path, String(process.pid));
-  return path;
+  throw new Error(`${dir}: cannot take the writer lock ${path}`);
 }
 
 function isAlive(pid: number): boolean {
@@ -329,3 +473,5 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+export { VECTOR_KINDS, isVectorKind, type VectorKind };

@@ -40,6 +40,10 @@ export interface IndexInfoJson {
   items: number;
   /** Rows ever stored, removed ones included. */
   rows: number;
+  /** Advances on every append and removal; the answers come from this generation. */
+  generation: number;
+  /** How queries are answered: every item compared ('exact') or graph candidates re-ranked ('two-stage'); the stored precision. */
+  search: { mode: 'exact' | 'two-stage'; vectors: 'f32' | 'f16' | 'i8' };
   labels: { label: string; count: number }[];
   slides: { slide: string; count: number }[];
   model: { id: string; hash: string; dim: number; input_size: number };

@@ -1,15 +1,15 @@
 /**
  * The index as the server sees it: the model's embedder (fixed for the server's life) and a
  * "generation" — a read-only IndexStore with its Searcher — that is replaced when another process
- * appends to the index. Every request compares the committed row count in SQLite (one indexed
- * read) with the generation's; on a change one request opens the next generation while the others
- * wait for it, and the old one is closed once its last in-flight request is done. Concurrent
+ * changes the index. Every request compares the index's generation counter in SQLite (one indexed
+ * read), which every append and removal advances, with its own; on a change one request opens the
+ * next generation while the others wait for it, and the old one is closed once its last in-flight
+ * request is done. Concurrent
  * searches and embeddings are batched (see Batcher).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { openIndex } from '../cli/index-model.js';
-import { Searcher, type Hit } from '../index/searcher.js';
-import { IndexStore, type ModelIdentity, type StoredItem } from '../index/store.js';
+import { Searcher, type Hit, type SearchMode } from '../index/searcher.js';
+import { IndexStore, type ModelIdentity, type StoredItem, type VectorKind } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
 import { embeddingMap, mapRows, type MapJson } from './embedding-map.js';
@@ -31,7 +31,8 @@ interface SearchInput {
 class Generation {
   private users = 0;
   private retired = false;
-  private readonly vectorFd: number;
+  /** The index's generation counter when this generation was opened. */
+  readonly number: number;
   private slideRowsCache: Map<string, number[]> | null = null;
   private readonly maps = new Map<ProjectionMethod, Promise<MapJson>>();
   /** Concurrent searches of this generation, batched into one matrix product. */
@@ -43,7 +44,7 @@ class Generation {
     /** 1 for live rows, 0 for removed ones. */
     readonly active: Uint8Array,
   ) {
-    this.vectorFd = openSync(store.path('vectors.f32'), 'r');
+    this.number = store.generation;
     const dim = store.model.dim;
     this.batcher = new Batcher(async (inputs) => {
       const queries = new Float32Array(inputs.length * dim);
@@ -54,7 +55,7 @@ class Generation {
   }
 
   get stale(): boolean {
-    return this.store.meta('rows') !== String(this.store.rows);
+    return this.store.generation !== this.number;
   }
 
   acquire(): void {
@@ -72,7 +73,6 @@ class Generation {
   }
 
   private async close(): Promise<void> {
-    closeSync(this.vectorFd);
     await this.searcher.release();
     this.store.close();
   }
@@ -108,17 +108,17 @@ class Generation {
 
   /** The stored (normalised) descriptor of a row: one positioned read, not the whole file. */
   vector(row: number): Float32Array {
-    const dim = this.store.model.dim;
-    const out = new Float32Array(dim);
-    const n = readSync(this.vectorFd, new Uint8Array(out.buffer), 0, dim * 4, row * dim * 4);
-    if (n !== dim * 4) throw new Error(`${this.store.path('vectors.f32')}: row ${row} is missing`);
-    return out;
+    return this.store.vectors([row]);
   }
 }
 
 /** What a request handler may do with the index of the moment. */
 export interface IndexView {
   readonly rows: number;
+  /** The index's generation counter this view answers from. */
+  readonly generation: number;
+  readonly searchMode: 'exact' | 'two-stage';
+  readonly vectorKind: VectorKind;
   readonly model: ModelIdentity;
   /** A live item, or undefined for an unknown or removed row. */
   item(row: number): StoredItem | undefined;
@@ -139,6 +139,7 @@ export class IndexContext {
     private readonly queries: QueryEmbedder,
     private current: Generation,
     private readonly threads: number,
+    private readonly mode: SearchMode,
     private readonly log: (message: string) => void,
   ) {}
 
@@ -153,13 +154,14 @@ export class IndexContext {
   }
 
   /** Opens the index and its model (see openIndex: --weights, else the checkpoint the index recorded). */
-  static async open(db: string, o: { threads: number; weights?: string; log?: (message: string) => void }): Promise<IndexContext> {
+  static async open(db: string, o: { threads: number; weights?: string; mode?: SearchMode; log?: (message: string) => void }): Promise<IndexContext> {
     // openIndex resolves and checks the model; from here on this context owns its store and searcher.
-    const index = await openIndex(db, { threads: o.threads, weights: o.weights });
+    const mode = o.mode ?? 'auto';
+    const index = await openIndex(db, { threads: o.threads, weights: o.weights, mode });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const generation = new Generation(index.store, index.searcher, index.store.activeRows());
     try {
-      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, log);
+      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, mode, log);
     } catch (err) {
       await index.close();
       throw err;
@@ -188,10 +190,10 @@ export class IndexContext {
         const store = IndexStore.open(this.db);
         try {
           store.assertModel(this.current.store.model);
-          const searcher = await Searcher.open(store, { threads: this.threads });
+          const searcher = await Searcher.open(store, { threads: this.threads, mode: this.mode });
           const old = this.current;
           this.current = new Generation(store, searcher, store.activeRows());
-          this.log(`index ${this.db}: reopened with ${store.rows} rows`);
+          this.log(`index ${this.db}: reopened at generation ${store.generation} with ${store.rows} rows`);
           await old.retire();
         } catch (err) {
           store.close();
@@ -218,6 +220,9 @@ function view(g: Generation): IndexView {
   const live = (item: StoredItem | undefined) => (item && g.active[item.row] ? item : undefined);
   return {
     rows: g.store.rows,
+    generation: g.number,
+    searchMode: g.searcher.mode,
+    vectorKind: g.store.vectorKind,
     model: g.store.model,
     item: (row) => (row < g.active.length ? live(g.store.items([row])[0]) : undefined),
     items: (rows) => g.store.items(rows),

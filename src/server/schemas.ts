@@ -70,6 +70,13 @@ export const indexInfoSchema = {
   properties: {
     items: { type: 'integer', description: 'live items' },
     rows: { type: 'integer', description: 'rows in the store (removed items included)' },
+    generation: { type: 'integer', description: 'advances on every append and removal; the answers come from this generation' },
+    search: {
+      type: 'object',
+      description: "how queries are answered: 'exact' compares every item, 'two-stage' re-ranks graph candidates exactly; the stored precision",
+      properties: { mode: { type: 'string', enum: ['exact', 'two-stage'] }, vectors: { type: 'string', enum: ['f32', 'f16', 'i8'] } },
+      required: ['mode', 'vectors'],
+    },
     labels: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, count: { type: 'integer' } }, required: ['label', 'count'] } },
     slides: { type: 'array', items: { type: 'object', properties: { slide: { type: 'string' }, count: { type: 'integer' } }, required: ['slide', 'count'] } },
     model: {
@@ -84,7 +91,7 @@ export const indexInfoSchema = {
       required: ['report', 'slides', 'map'],
     },
   },
-  required: ['items', 'rows', 'labels', 'slides', 'model', 'features'],
+  required: ['items', 'rows', 'generation', 'search', 'labels', 'slides', 'model', 'features'],
 } as const;
 
 /** A path parameter holding an item's row: anything but a plain integer is a 400 before the handler runs. */

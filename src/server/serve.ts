@@ -1,4 +1,5 @@
 /** A histoseek server over one index: built for fastify's inject (tests) or listening on a socket (the command, benchmarks). */
+import type { SearchMode } from '../index/searcher.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,8 @@ export interface ServerOptions {
   /** Inference and search threads (default 2). */
   threads?: number;
   weights?: string;
+  /** How the index is searched (default: by its size). */
+  searchMode?: SearchMode;
   /** Default: `<dirname(db)>/report`, where the demo and `eval --report` put it. */
   reportDir?: string;
   /** Folder of whole-slide images for the viewer. Default: `<dirname(db)>/collection/slides` if it exists (the demo's). */
@@ -28,7 +31,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 /** Opens the index and builds the app; `app.close()` releases everything. */
 export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   const db = resolve(o.db);
-  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights });
+  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, mode: o.searchMode });
   const thumbnails = new Thumbnails();
   let slides: SlideLibrary | null = null;
   try {

@@ -15,6 +15,8 @@ export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides
       return {
         items: labels.reduce((n, l) => n + l.count, 0),
         rows: view.rows,
+        generation: view.generation,
+        search: { mode: view.searchMode, vectors: view.vectorKind },
         labels,
         slides: slideCounts,
         model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
