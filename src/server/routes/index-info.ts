@@ -7,7 +7,7 @@ import type { ServerDeps } from '../deps.js';
 import { indexInfoSchema } from '../schemas.js';
 
 export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
-  app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async () =>
+  app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { access: 'search', doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async () =>
     index.use((view): IndexInfoJson => {
       const labels = [...view.labelCounts()].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
       const slideCounts = [...view.slideRows()].map(([slide, rows]) => ({ slide, count: rows.length })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
