@@ -41,6 +41,9 @@ export function installAuth(app: FastifyInstance, tokens: AccessTokens): void {
     // An unknown path needs a valid token of any scope, then is a 404.
     const needed = request.routeOptions.config.access ?? (request.is404 ? 'search' : 'all');
     if (needed === 'public') return;
+    // The answer depends on the token: a browser must not reuse a cached copy for a request without it.
+    const vary = reply.getHeader('vary');
+    reply.header('vary', vary ? `${String(vary)}, Authorization` : 'Authorization');
     const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}`;
     const token = bearerToken(request);
     if (token === null) return refuse(reply, 401, REALM, `${route} needs a token: send the header 'Authorization: Bearer TOKEN'`);
