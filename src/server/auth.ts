@@ -32,6 +32,11 @@ function bearerToken(request: FastifyRequest): string | null {
   return match ? match[1] : null;
 }
 
+/** Whether the request's token, if the server has tokens, covers routes that need `needed`: for answers that offer only what the caller may open. */
+export function mayUse(request: FastifyRequest, needed: Scope): boolean {
+  return !request.tokenHolder || allows(request.tokenHolder.scope, needed);
+}
+
 export function installAuth(app: FastifyInstance, tokens: AccessTokens): void {
   app.decorateRequest('tokenHolder', null);
   app.addHook('onRequest', async (request, reply) => {
