@@ -1,12 +1,15 @@
 /**
  * The web page in a real browser (Debian's chromium, driven by playwright-core): built with Vite,
  * served by `histoseek serve` on a demo --quick index, used as a person would — upload a query,
- * open a result (with the keyboard), read the dashboard, open the slide viewer and the embedding map. Screenshots land in
- * .test-output/screenshots/ for a person to look at.
+ * open a result (with the keyboard), read the dashboard, open the slide viewer and the embedding map;
+ * then on a server with tokens: sign in, search, open a slide. Screenshots land in
+ * .test-output/screenshots/ for a person to look at. Both pages run under the server's CSP and must
+ * trip none of it.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,25 +25,34 @@ const SHOTS = join(ROOT, '.test-output', 'screenshots');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
 
 let dir: string;
+let web: string;
 let server: { app: FastifyInstance; url: string };
 let browser: Browser;
 let page: Page;
 /** Console errors and uncaught exceptions (a CSP violation is one): the page must have none. */
 const problems: string[] = [];
 
+/** A page in a context of its own (its own sessionStorage), whose console errors, uncaught exceptions and CSP violations land in `into`. */
+async function openPage(into: string[]): Promise<Page> {
+  const p = await (await browser.newContext({ viewport: { width: 1366, height: 860 } })).newPage();
+  // Chromium reports a violation on the console too; the event says which directive, and cannot be missed.
+  await p.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`)));
+  p.on('console', (m) => m.type() === 'error' && into.push(`console: ${m.text()}`));
+  p.on('pageerror', (e) => into.push(`page error: ${e.message}`));
+  return p;
+}
+
 before(async () => {
   if (skip) return;
   dir = await mkdtemp(join(tmpdir(), 'histoseek-browser-'));
-  const web = join(dir, 'web');
+  web = join(dir, 'web');
   const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--outDir', web, '--emptyOutDir', '--logLevel', 'warn'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(build.status, 0, build.stderr);
   const demo = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', join(dir, 'demo')], { encoding: 'utf8', cwd: ROOT });
   assert.equal(demo.status, 0, demo.stderr);
   server = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
-  page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
-  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page = await openPage(problems);
   mkdirSync(SHOTS, { recursive: true });
 });
 
@@ -50,8 +62,8 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
-const imagesLoaded = (selector: string) => page.waitForFunction((s) => [...document.querySelectorAll<HTMLImageElement>(s)].every((i) => i.complete && i.naturalWidth > 0), selector);
+const shot = (name: string, fullPage = false, on = page) => on.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+const imagesLoaded = (selector: string, on = page) => on.waitForFunction((s) => [...document.querySelectorAll<HTMLImageElement>(s)].every((i) => i.complete && i.naturalWidth > 0), selector);
 
 test('search by upload, then by a result, then the dashboard, the slide viewer and the map', { skip }, async () => {
   await page.goto(server.url);
@@ -125,4 +137,56 @@ test('search by upload, then by a result, then the dashboard, the slide viewer a
   await page.goBack();
   await page.waitForSelector('[data-view="map"]:not([hidden]) .map-canvas');
   assert.deepEqual(problems, []);
+});
+
+test('with tokens: sign in once, search, open a slide; without the token the API refuses', { skip }, async () => {
+  const token = randomBytes(18).toString('base64url');
+  const tokenFile = join(dir, 'tokens.txt');
+  writeFileSync(tokenFile, `# browser test\npathologist:${token}\n`);
+  const guarded = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web, tokenFile });
+  const seen: string[] = [];
+  const tab = await openPage(seen);
+  try {
+    await tab.goto(guarded.url);
+    // The API's first answer is a 401: the page asks for the token.
+    await tab.waitForSelector('.login-overlay input#token');
+    assert.match(await tab.locator('#login-message').innerText(), /needs an access token/);
+    await shot('8-sign-in', false, tab);
+    await tab.fill('#token', 'not-the-token-at-all-0000');
+    await tab.press('#token', 'Enter');
+    await tab.waitForFunction(() => /not accepted/.test(document.getElementById('login-message')?.textContent ?? ''));
+    await tab.fill('#token', token);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.waitForFunction(() => /72 items/.test(document.getElementById('status')?.textContent ?? ''));
+    assert.equal(await tab.evaluate(() => sessionStorage.getItem('histoseek-token')), token);
+
+    await tab.setInputFiles('#query-file', join(dir, 'demo', 'collection', 'train', 's1', 's1_002.png'));
+    await tab.waitForSelector('.results .card');
+    // Thumbnails come through fetch with the header, shown from blob: URLs.
+    await imagesLoaded('.results img', tab);
+    assert.equal(await tab.locator('.results .card').count(), 10);
+    assert.ok((await tab.locator('.results img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src))).every((src) => src.startsWith('blob:')));
+    assert.match(await tab.locator('.results .card').first().innerText(), /#1\s+s1\s+0\.0000/);
+
+    // OpenSeadragon fetches its tiles with the header too.
+    const tile = tab.waitForResponse((r) => /\/api\/slides\/s0\/tiles\//.test(r.url()));
+    await tab.getByRole('link', { name: 'Slides' }).click();
+    const tileResponse = await tile;
+    assert.equal(tileResponse.status(), 200);
+    assert.equal(tileResponse.request().headers().authorization, `Bearer ${token}`);
+    await tab.waitForFunction(() => document.querySelector('.viewer-panel .caption')?.textContent?.includes('768 × 768'));
+    await tab.waitForTimeout(1000); // tiles fade in
+    await shot('9-slide-viewer-signed-in', false, tab);
+
+    // The same requests without the header are refused.
+    const refused = await tab.evaluate(async () => Promise.all(['/api/index', '/api/items/0/thumbnail', '/api/slides/s0/tiles/10/0_0.jpeg'].map(async (u) => (await fetch(u)).status)));
+    assert.deepEqual(refused, [401, 401, 401]);
+  } finally {
+    await tab.context().close();
+    await guarded.app.close();
+  }
+  // The browser logs each 401 it got (the first request, the wrong token, the three above); nothing else.
+  const unexpected = seen.filter((m) => !/Failed to load resource: the server responded with a status of 401/.test(m));
+  assert.deepEqual(unexpected, []);
+  assert.ok(seen.length >= 5, `${seen.length} refusals logged`);
 });

@@ -1,80 +1,34 @@
 /**
  * `histoseek serve` through fastify's inject (no sockets): the API on a demo --quick index, its
- * limits, and hostile requests — oversized and bomb uploads, non-images, path traversal, floods.
+ * limits, and hostile requests — oversized and bomb uploads, non-images, path traversal, floods
+ * (the suite in server-fixtures.ts, which server-security.test.ts runs on a server with tokens).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { deflateSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
 import { startsLikeAccepted } from '../src/server/query-image.js';
 import { createServer } from '../src/server/serve.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { describeHostileRequests, makeDemo, multipart, type Demo } from './server-fixtures.js';
 
 let tmp: string;
+let demo: Demo;
 let dir: string;
 let db: string;
-let webRoot: string;
 let app: FastifyInstance;
 
-/** A multipart/form-data body with one file part. */
-function multipart(bytes: Uint8Array, o: { field?: string; filename?: string; type?: string } = {}) {
-  const boundary = 'histoseek-test-boundary';
-  const head = `--${boundary}\r\nContent-Disposition: form-data; name="${o.field ?? 'image'}"; filename="${o.filename ?? 'query.png'}"\r\nContent-Type: ${o.type ?? 'image/png'}\r\n\r\n`;
-  return { payload: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
-
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-}
-
-/** A few-hundred-byte PNG whose header claims width × height RGB pixels: a decompression bomb's shape. */
-function bombPng(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(1024))), pngChunk('IEND', new Uint8Array(0))]);
-}
-
-const patch = (slide: string, n: number) => join(dir, 'collection', 'train', slide, `${slide}_${String(n).padStart(3, '0')}.png`);
+const patch = (slide: string, n: number) => demo.patch(slide, n);
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'histoseek-serve-'));
-  dir = join(tmp, 'demo');
-  const demo = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', dir], { encoding: 'utf8', cwd: ROOT });
-  assert.equal(demo.status, 0, demo.stderr);
-  db = join(dir, 'db');
-  // A stand-in for the built page, so static serving is tested without building it.
-  webRoot = join(dir, 'web');
-  mkdirSync(join(webRoot, 'assets'), { recursive: true });
-  writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>histoseek</title><script type="module" src="/assets/app.js"></script>');
-  writeFileSync(join(webRoot, 'assets', 'app.js'), 'console.log("histoseek");');
-  app = await createServer({ db, webRoot, limits: { rate: null } });
+  demo = makeDemo(join(tmp, 'demo'));
+  ({ dir, db } = demo);
+  app = await createServer({ db, webRoot: demo.webRoot, limits: { rate: null } });
 });
 
 after(async () => {
@@ -249,97 +203,14 @@ describe('slides (Deep Zoom)', () => {
   });
 });
 
-describe('hostile requests', () => {
-  test('a 50 MB upload is a 413, announced or streamed', async () => {
-    const big = multipart(Buffer.alloc(50 * 1024 * 1024, 7));
-    const announced = await app.inject({ method: 'POST', url: '/api/search', ...big });
-    assert.equal(announced.statusCode, 413);
-    assert.match(announced.json().error, /limit/);
-    // Chunked, with no length to refuse up front: the multipart parser stops at the limit.
-    const streamed = await app.inject({ method: 'POST', url: '/api/search', headers: big.headers, payload: Readable.from([big.payload]) });
-    assert.equal(streamed.statusCode, 413);
-  });
-
-  test('a 30 000 × 30 000 PNG is refused from its header, fast', async () => {
-    const started = performance.now();
-    const r = await app.inject({ method: 'POST', url: '/api/search', ...multipart(bombPng(30_000, 30_000)) });
-    const ms = performance.now() - started;
-    assert.equal(r.statusCode, 413);
-    assert.match(r.json().error, /30000×30000/);
-    assert.ok(ms < 2000, `${ms.toFixed(0)} ms`);
-  });
-
-  test('non-images, other formats, broken and tiny images are 4xx with the reason', async () => {
-    const cases: [Buffer, number, RegExp][] = [
-      [Buffer.from('just some text, not an image\n'), 415, /not an image/],
-      [Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'), 415, /svg/],
-      [readFileSync(patch('s0', 1)).subarray(0, 2000), 422, /truncated|corrupt/],
-      [await sharp({ create: { width: 8, height: 8, channels: 3, background: '#a5a' } }).png().toBuffer(), 422, /smallest accepted side/],
-    ];
-    for (const [bytes, status, reason] of cases) {
-      const r = await app.inject({ method: 'POST', url: '/api/search', ...multipart(bytes) });
-      assert.equal(r.statusCode, status, r.body);
-      assert.match(r.json().error, reason);
-    }
-    const wrongField = await app.inject({ method: 'POST', url: '/api/search', ...multipart(readFileSync(patch('s0', 1)), { field: 'file' }) });
-    assert.equal(wrongField.statusCode, 400);
-    const json = await app.inject({ method: 'POST', url: '/api/search', payload: { image: 'x' } });
-    assert.equal(json.statusCode, 415);
-    assert.match(json.json().error, /multipart/);
-  });
-
-  test('../ in any parameter never reaches a file outside the index', async () => {
-    const secret = readFileSync(join(ROOT, 'package.json'), 'utf8');
-    const urls = [
-      '/api/items/..%2F..%2Fpackage.json',
-      '/api/items/..%2F..%2Fpackage.json/thumbnail',
-      '/api/items/../../package.json',
-      '/api/search?item=..%2F..%2Fpackage.json',
-      '/api/slides/..%2F..%2Fpackage.json',
-      '/api/slides/..',
-      '/api/slides/s0/tiles/0/..%2F..%2F..%2Fpackage.json',
-      '/api/slides/s0/tiles/..%2F0/0_0.jpeg',
-      '/../package.json',
-      '/..%2Fpackage.json',
-      '/%2e%2e/%2e%2e/package.json',
-      '/assets/..%2F..%2F..%2Fpackage.json',
-      '/assets/%2e%2e/%2e%2e/package.json',
-      '/package.json',
-      '/api/report/..%2F..%2Fpackage.json',
-    ];
-    for (const url of urls) {
-      const r = await app.inject(url);
-      assert.ok(r.statusCode === 400 || r.statusCode === 404, `${url}: ${r.statusCode}`);
-      assert.equal(r.headers['content-type']?.toString().startsWith('application/json'), true, url);
-      assert.ok(!r.body.includes(secret.slice(0, 40)), url);
-    }
-    const excluded = await app.inject('/api/search?item=1&exclude_slide=..%2F..%2Fetc');
-    assert.equal(excluded.statusCode, 200);
-    assert.ok(excluded.json().results.every((x: { path: string }) => x.path.startsWith(join(dir, 'collection'))));
-    // The built page itself is served.
-    assert.match((await app.inject('/')).body, /<title>histoseek/);
-    assert.equal((await app.inject('/assets/app.js')).statusCode, 200);
-  });
-
-  test('a burst of 1000 requests gets 429s past the limit, and the server keeps answering', async () => {
-    const limited = await createServer({ db, webRoot, limits: { rate: { perSecond: 20, burst: 50 } } });
-    try {
-      const burst = await Promise.all(Array.from({ length: 1000 }, () => limited.inject('/api/items/0')));
-      const codes = burst.map((r) => r.statusCode);
-      assert.equal(codes.filter((c) => c === 200).length + codes.filter((c) => c === 429).length, 1000);
-      assert.ok(codes.filter((c) => c === 200).length >= 50 && codes.filter((c) => c === 200).length < 100, `${codes.filter((c) => c === 200).length} answered`);
-      const refused = burst.find((r) => r.statusCode === 429)!;
-      assert.match(refused.json().error, /too many requests/);
-      assert.ok(Number(refused.headers['retry-after']) >= 1);
-      // Another client is served at once; the flooding one after its bucket refills.
-      assert.equal((await limited.inject({ url: '/api/search?item=3&k=3', remoteAddress: '127.0.0.2' })).statusCode, 200);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal((await limited.inject('/api/search?item=3&k=3')).statusCode, 200);
-    } finally {
-      await limited.close();
-    }
-  });
-});
+describeHostileRequests('hostile requests', () => ({
+  app,
+  demo,
+  headers: {},
+  wellFormed: {},
+  refused: null,
+  withRateLimit: (rate) => createServer({ db, webRoot: demo.webRoot, limits: { rate } }),
+}));
 
 test('an index extended while searches run is picked up by the next request', async () => {
   const source = join(dir, 'extra.png');

@@ -1,4 +1,5 @@
 /** `histoseek serve`: the JSON API and the web page over an index, until interrupted. */
+import { judgeExposure } from '../server/exposure.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
 import { parse, positiveInt } from './args.js';
@@ -13,8 +14,18 @@ process are picked up on the next request.
 
   --db DB              the index folder
   --port N             TCP port (default 8080; 0 picks a free one)
-  --host H             address to bind (default 127.0.0.1: this machine only; give 0.0.0.0
-                       to expose the server — it has no authentication)
+  --host H             address to bind (default 127.0.0.1: this machine only). Any other
+                       address needs --token-file (or --insecure-no-auth)
+  --token-file FILE    access tokens, one 'name:token[:scope]' per line (scope 'search':
+                       search, items and thumbnails only; 'all', the default: also slides,
+                       the report and the map). Every request but the web page's own files
+                       must send 'Authorization: Bearer TOKEN'. Default: $HISTOSEEK_TOKEN_FILE
+  --insecure-no-auth   serve beyond loopback with no tokens (warns; a trusted network only)
+  --tls-cert FILE      serve HTTPS with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE       the certificate's PEM private key
+  --audit-log FILE     append one JSON line per request: time, token name, route, the item,
+                       slide and region ids, status, latency (never tokens or images)
+  --cors ORIGIN        allow cross-origin requests from this one origin (default: none)
   --weights FILE       model checkpoint (default: the one the index records, else the built-in model)
   --report DIR         evaluation report folder (default: DB/../report)
   --slides DIR         whole-slide images for the viewer (default: DB/../collection/slides if present)
@@ -41,13 +52,32 @@ export const serveCommand: Command = {
       'max-upload-mb': { type: 'string' },
       threads: { type: 'string' },
       ...SEARCH_MODE_OPTIONS,
+      'token-file': { type: 'string' },
+      'insecure-no-auth': { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'audit-log': { type: 'string' },
+      cors: { type: 'string' },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
+    const tokenFile = values['token-file'] ?? (process.env.HISTOSEEK_TOKEN_FILE || undefined);
+    const [cert, key] = [values['tls-cert'], values['tls-key']];
+    if ((cert === undefined) !== (key === undefined)) throw new Error(`--tls-cert and --tls-key go together: give both (the certificate and its private key) or neither\n\n${USAGE}`);
+    const verdict = judgeExposure({ host: values.host, tokens: tokenFile !== undefined, insecureNoAuth: values['insecure-no-auth'], tls: cert !== undefined });
+    if ('refusal' in verdict) {
+      process.stderr.write(`histoseek: ${verdict.refusal}\n`);
+      return 2;
+    }
+    for (const warning of verdict.warnings) process.stderr.write(`histoseek: ${warning}\n`);
     const { app, url } = await startServer({
       db: values.db,
       host: values.host,
       port,
+      tokenFile,
+      tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+      auditLog: values['audit-log'],
+      corsOrigin: values.cors,
       weights: values.weights,
       reportDir: values.report,
       slidesDir: values.slides,
@@ -59,7 +89,8 @@ export const serveCommand: Command = {
         rate: { perSecond: positiveInt(values.rate, DEFAULT_LIMITS.rate!.perSecond, '--rate'), burst: positiveInt(values.burst, DEFAULT_LIMITS.rate!.burst, '--burst') },
       },
     });
-    process.stdout.write(`histoseek: serving ${values.db} at ${url} (Ctrl-C to stop)\n`);
+    const access = tokenFile === undefined ? 'no access control' : `tokens from ${tokenFile}`;
+    process.stdout.write(`histoseek: serving ${values.db} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
       const stop = () => {
         process.off('SIGINT', stop).off('SIGTERM', stop);

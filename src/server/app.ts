@@ -1,6 +1,13 @@
-/** The fastify application: limits and error shapes first, then one module per area of the API, then the web page. */
+/**
+ * The fastify application: error shapes, headers, the audit log, CORS, limits and access control
+ * first (each request meets them in that order), then one module per area of the API, then the web page.
+ */
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { AccessTokens } from './access-tokens.js';
+import { installAuditLog } from './audit-log.js';
+import { installAuth } from './auth.js';
+import { installCors } from './cors.js';
 import type { ServerDeps } from './deps.js';
 import { installErrorHandlers } from './errors.js';
 import { installOpenApi } from './openapi.js';
@@ -12,16 +19,22 @@ import { reportRoutes } from './routes/report.js';
 import { searchRoutes } from './routes/search.js';
 import { slideRoutes } from './routes/slides.js';
 import { webRoutes } from './routes/web.js';
+import { installSecurityHeaders } from './security-headers.js';
 
 export interface AppOptions {
   /** The built web page (dist/web by default). */
   webRoot: string;
   logger: boolean;
   version: string;
+  /** Who may use the API; null: everyone who can reach the server (loopback, or --insecure-no-auth). */
+  tokens: AccessTokens | null;
+  /** The audit log file, or null for none. */
+  auditLog: string | null;
+  /** PEM certificate and key: serve HTTPS. */
+  https: { cert: Buffer; key: Buffer } | null;
+  /** The one origin allowed cross-origin requests, or null for none. */
+  corsOrigin: string | null;
 }
-
-/** The page loads only its own bundle; images may be blobs (the query preview). */
-const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -31,17 +44,17 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
     routerOptions: { maxParamLength: 256 },
     // An unknown query parameter (a typo: ?K=5) is a 400 rather than silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    ...(options.https ? { https: options.https } : {}),
   });
   installErrorHandlers(app);
+  installSecurityHeaders(app);
+  if (options.auditLog) installAuditLog(app, options.auditLog);
+  if (options.corsOrigin) installCors(app, options.corsOrigin);
   if (deps.limits.rate) installRateLimit(app, deps.limits.rate);
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
-    reply.header('referrer-policy', 'no-referrer');
-  });
+  if (options.tokens) installAuth(app, options.tokens);
   await app.register(fastifyMultipart, { limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 8, parts: 9, headerPairs: 64 } });
 
-  installOpenApi(app, { title: 'histoseek', version: options.version });
+  installOpenApi(app, { title: 'histoseek', version: options.version, bearer: options.tokens !== null });
   searchRoutes(app, deps);
   itemRoutes(app, deps);
   indexInfoRoutes(app, deps);

@@ -26,6 +26,8 @@ declare module 'fastify' {
 
 const REASONS: Record<number, string> = {
   400: 'bad request (a parameter is missing or invalid)',
+  401: 'no token, or not a valid one (send Authorization: Bearer TOKEN)',
+  403: "the token's scope does not allow this route",
   404: 'not found',
   413: 'too large',
   415: 'unsupported media type',
@@ -49,7 +51,10 @@ function parameters(schema: unknown, where: 'query' | 'path'): unknown[] {
   }));
 }
 
-function operation(route: RouteOptions, doc: RouteDoc): Record<string, unknown> {
+/** The statuses every protected route may answer when the server has tokens. */
+const AUTH_ERRORS = [401, 403];
+
+function operation(route: RouteOptions, doc: RouteDoc, bearer: boolean): Record<string, unknown> {
   const schema = route.schema ?? {};
   const ok = (schema.response as Record<string, unknown> | undefined)?.[200];
   const responses: Record<string, unknown> = {
@@ -58,7 +63,8 @@ function operation(route: RouteOptions, doc: RouteDoc): Record<string, unknown> 
       content: doc.produces ? { [doc.produces]: { schema: { type: 'string', format: 'binary' } } } : { 'application/json': { schema: ok ?? {} } },
     },
   };
-  for (const status of [...new Set([...doc.errors, 429])].sort((a, b) => a - b)) {
+  const guarded = bearer && route.config?.access !== 'public';
+  for (const status of [...new Set([...doc.errors, 429, ...(guarded ? AUTH_ERRORS : [])])].sort((a, b) => a - b)) {
     responses[status] = { description: REASONS[status] ?? 'error', content: { 'application/json': { schema: errorSchema } } };
   }
   return {
@@ -67,12 +73,13 @@ function operation(route: RouteOptions, doc: RouteDoc): Record<string, unknown> 
     tags: doc.tags,
     parameters: [...parameters(schema.params, 'path'), ...parameters(schema.querystring, 'query')],
     ...(doc.requestBody ? { requestBody: doc.requestBody } : {}),
+    ...(guarded ? { security: [{ bearer: [] }] } : {}),
     responses,
   };
 }
 
-/** Registers GET /openapi.json, documenting every route that carries a `doc`; call before the routes are added. */
-export function installOpenApi(app: FastifyInstance, info: { title: string; version: string }): void {
+/** Registers GET /openapi.json, documenting every route that carries a `doc`; call before the routes are added. `bearer`: the server has tokens. */
+export function installOpenApi(app: FastifyInstance, { bearer, ...info }: { title: string; version: string; bearer: boolean }): void {
   const paths: Record<string, Record<string, unknown>> = {};
   app.addHook('onRoute', (route) => {
     const doc = route.config?.doc;
@@ -80,12 +87,13 @@ export function installOpenApi(app: FastifyInstance, info: { title: string; vers
     const path = route.url.replace(/:([A-Za-z_]+)/g, '{$1}');
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
-      paths[path] = { ...paths[path], [method.toLowerCase()]: operation(route, doc) };
+      paths[path] = { ...paths[path], [method.toLowerCase()]: operation(route, doc, bearer) };
     }
   });
-  app.get('/openapi.json', { config: { doc: { summary: 'this document', tags: ['meta'], errors: [] } } }, async () => ({
+  app.get('/openapi.json', { config: { access: 'search', doc: { summary: 'this document', tags: ['meta'], errors: [] } } }, async () => ({
     openapi: '3.1.0',
     info: { ...info, description: 'Content-based image retrieval for histopathology: search an index of tissue patches by image or by item.' },
     paths,
+    ...(bearer ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "a token from the server's --token-file; scope 'search' or 'all'" } } } } : {}),
   }));
 }

@@ -3,12 +3,15 @@ import type { SearchMode } from '../index/searcher.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { AccessTokens } from './access-tokens.js';
 import { buildApp } from './app.js';
+import { parseCorsOrigin } from './cors.js';
 import { IndexContext } from './index-context.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { WEB_ROOT } from './routes/web.js';
 import { SlideLibrary } from './slides.js';
 import { Thumbnails } from './thumbnails.js';
+import { loadTls, type TlsFiles } from './tls.js';
 
 export interface ServerOptions {
   db: string;
@@ -24,12 +27,27 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   webRoot?: string;
   logger?: boolean;
+  /** `name:token[:scope]` per line: every route but the web page's files needs one of these tokens. */
+  tokenFile?: string;
+  /** Append one JSON line per request to this file. */
+  auditLog?: string;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: TlsFiles;
+  /** The one origin allowed cross-origin requests (CORS). */
+  corsOrigin?: string;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Opens the index and builds the app; `app.close()` releases everything. */
 export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
+  // The security options are read first: a bad token file or certificate fails before the index is opened.
+  const security = {
+    tokens: o.tokenFile === undefined ? null : AccessTokens.load(o.tokenFile),
+    https: o.tls ? loadTls(o.tls) : null,
+    corsOrigin: o.corsOrigin === undefined ? null : parseCorsOrigin(o.corsOrigin),
+    auditLog: o.auditLog ?? null,
+  };
   const db = resolve(o.db);
   const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, mode: o.searchMode });
   const thumbnails = new Thumbnails();
@@ -39,7 +57,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     if (o.slidesDir !== undefined || existsSync(slidesDir)) slides = SlideLibrary.scan(slidesDir);
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
     const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? join(dirname(db), 'report'), slides };
-    const app = await buildApp(deps, { webRoot: o.webRoot ?? WEB_ROOT, logger: o.logger ?? false, version: VERSION });
+    const app = await buildApp(deps, { webRoot: o.webRoot ?? WEB_ROOT, logger: o.logger ?? false, version: VERSION, ...security });
     app.addHook('onClose', async () => {
       await Promise.all([index.close(), thumbnails.close(), slides?.close()]);
     });
@@ -58,7 +76,7 @@ export async function startServer(o: ServerOptions & { host?: string; port?: num
     await app.listen({ host, port: o.port ?? 8080 });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : o.port;
-    return { app, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/` };
+    return { app, url: `${o.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/` };
   } catch (err) {
     await app.close();
     throw err;

@@ -1,4 +1,5 @@
-/** The JSON API as the page uses it (see /openapi.json); errors carry the server's `{ error }` text. */
+/** The JSON API as the page uses it (see /openapi.json), with the access token; errors carry the server's `{ error }` text. */
+import { authorizedFetch } from './auth.js';
 
 // The server's own definitions of its answers (type-only: nothing of the server is bundled).
 export type {
@@ -38,18 +39,19 @@ function searchParams(o: SearchOptions): URLSearchParams {
 }
 
 export const api = {
-  index: async () => json<IndexInfoJson>(await fetch('/api/index')),
-  report: async () => json<ReportJson>(await fetch('/api/report')),
-  item: async (id: number) => json<ItemJson>(await fetch(`/api/items/${id}`)),
+  index: async () => json<IndexInfoJson>(await authorizedFetch('/api/index')),
+  report: async () => json<ReportJson>(await authorizedFetch('/api/report')),
+  item: async (id: number) => json<ItemJson>(await authorizedFetch(`/api/items/${id}`)),
   searchByItem: async (id: number, o: SearchOptions) => {
     const params = searchParams(o);
     params.set('item', String(id));
-    return json<SearchAnswerJson>(await fetch(`/api/search?${params}`));
+    return json<SearchAnswerJson>(await authorizedFetch(`/api/search?${params}`));
   },
   searchByImage: async (file: File, o: SearchOptions) => {
     const body = new FormData();
     body.append('image', file);
-    return json<SearchAnswerJson>(await fetch(`/api/search?${searchParams(o)}`, { method: 'POST', body }));
+    return json<SearchAnswerJson>(await authorizedFetch(`/api/search?${searchParams(o)}`, { method: 'POST', body }));
   },
-  slide: async (id: string) => json<DeepZoomInfo>(await fetch(`/api/slides/${encodeURIComponent(id)}`)),
+  slides: async () => json<{ slides: string[] }>(await authorizedFetch('/api/slides')),
+  slide: async (id: string) => json<DeepZoomInfo>(await authorizedFetch(`/api/slides/${encodeURIComponent(id)}`)),
 };

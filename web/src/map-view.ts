@@ -4,6 +4,8 @@
  * them), so the legend and the method buttons carry the keyboard-reachable part.
  */
 import { ApiError } from './api.js';
+import { apiImage } from './api-image.js';
+import { authorizedFetch } from './auth.js';
 import { h, labelChip, labelColour } from './dom.js';
 
 interface MapAnswer {
@@ -21,6 +23,8 @@ export class MapView {
   private answer: MapAnswer | null = null;
   /** Screen positions of the points, in CSS pixels, for hit testing. */
   private screen = new Float32Array(0);
+  /** The point whose tooltip is shown: its thumbnail is fetched once, not on every mouse move. */
+  private hovered: number | null = null;
   private readonly canvas: HTMLCanvasElement;
   private readonly tooltip: HTMLElement;
   private readonly caption: HTMLElement;
@@ -68,7 +72,7 @@ export class MapView {
     for (const [m, b] of this.buttons) b.setAttribute('aria-pressed', String(m === method));
     this.caption.replaceChildren(h('span', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), `Computing the ${method.toUpperCase()} map…`));
     try {
-      const response = await fetch(`/api/map?method=${method}`);
+      const response = await authorizedFetch(`/api/map?method=${method}`);
       const body = (await response.json()) as MapAnswer & { error?: string };
       if (!response.ok) throw new ApiError(response.status, body.error ?? response.statusText);
       if (this.method !== method) return;
@@ -110,6 +114,7 @@ export class MapView {
     const scale = Math.min((width - 2 * PAD) / (x1 - x0 || 1), (height - 2 * PAD) / (y1 - y0 || 1));
     const [ox, oy] = [(width - scale * (x1 - x0)) / 2, (height - scale * (y1 - y0)) / 2];
     this.screen = new Float32Array(2 * answer.points.length);
+    this.hovered = null;
     answer.points.forEach((p, i) => {
       const [sx, sy] = [ox + (p.x - x0) * scale, oy + (y1 - p.y) * scale];
       this.screen[2 * i] = sx;
@@ -139,12 +144,14 @@ export class MapView {
     this.canvas.style.cursor = p === null ? 'default' : 'pointer';
     if (p === null) {
       this.tooltip.hidden = true;
+      this.hovered = null;
       return;
     }
     const point = this.answer!.points[p];
-    this.tooltip.replaceChildren(h('img', { src: `/api/items/${point.id}/thumbnail`, alt: '' }), h('span', {}, labelChip(point.label), ` item ${point.id}`));
+    if (p !== this.hovered) this.tooltip.replaceChildren(apiImage(`/api/items/${point.id}/thumbnail`, { alt: '' }), h('span', {}, labelChip(point.label), ` item ${point.id}`));
     this.tooltip.style.left = `${this.screen[2 * p] + 12}px`;
     this.tooltip.style.top = `${this.screen[2 * p + 1] + 12}px`;
     this.tooltip.hidden = false;
+    this.hovered = p;
   }
 }

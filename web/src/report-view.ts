@@ -1,5 +1,6 @@
 /** The evaluation dashboard: metrics.json from `histoseek eval --report` — η figures, Recall@k, the per-class table, the confusion matrix. */
 import { api, ApiError, type Report } from './api.js';
+import { apiImage } from './api-image.js';
 import { h, labelChip, percent } from './dom.js';
 
 function tile(name: string, value: number, note: string, primary = false): HTMLElement {
@@ -33,7 +34,7 @@ export class ReportView {
 
   private confusion(labels: number): HTMLImageElement {
     // The query string defeats the browser cache: the PNG changes with each eval run.
-    const img = h('img', { class: 'confusion', src: `/api/report/confusion.png?t=${Date.now()}`, alt: `Confusion matrix of the top-1 predictions over ${labels} labels: rows are true labels, columns predicted` });
+    const img = apiImage(`/api/report/confusion.png?t=${Date.now()}`, { class: 'confusion', alt: `Confusion matrix of the top-1 predictions over ${labels} labels: rows are true labels, columns predicted` });
     img.addEventListener('error', () => img.replaceWith(h('p', { class: 'empty' }, 'The report has no confusion.png.')));
     return img;
   }

@@ -3,6 +3,7 @@
  * Clicking a result searches with that item (through the URL, so back returns to the previous results).
  */
 import { api, type IndexInfo, type Item, type Result, type SearchAnswer, type SearchOptions } from './api.js';
+import { apiImage } from './api-image.js';
 import { h, labelChip } from './dom.js';
 
 type Query = { kind: 'upload'; file: File } | { kind: 'item'; id: number };
@@ -141,7 +142,7 @@ export class SearchView {
 
   private showItemQuery(item: Item): void {
     this.preview.replaceChildren(
-      h('img', { src: item.thumbnail, alt: `query: indexed item ${item.id}` }),
+      apiImage(item.thumbnail, { alt: `query: indexed item ${item.id}` }),
       h('p', { class: 'caption' }, h('strong', {}, `Item ${item.id}`), ' ', labelChip(item.label), item.slide ? ` · slide ${item.slide}` : ''),
       h('p', { class: 'path', title: item.path }, item.path),
     );
@@ -177,7 +178,7 @@ export class SearchView {
       h(
         'a',
         { class: 'card-image', href: `#/search?item=${r.id}`, 'aria-label': `Search with result ${r.rank}: item ${r.id}, label ${r.label}, distance ${r.distance.toFixed(4)}` },
-        h('img', { src: r.thumbnail, alt: '', loading: 'lazy', width: '256', height: '256' }),
+        apiImage(r.thumbnail, { alt: '', width: '256', height: '256' }),
         h('span', { class: 'rank' }, `#${r.rank}`),
       ),
       h('div', { class: 'card-meta' }, labelChip(r.label), h('span', { class: 'distance', title: 'squared L2 between unit descriptors (0 = identical)' }, r.distance.toFixed(4))),

@@ -5,6 +5,7 @@
  */
 import OpenSeadragon from 'openseadragon';
 import { api, type IndexInfo, type SlideInfo } from './api.js';
+import { authHeaders } from './auth.js';
 import { h } from './dom.js';
 
 export class SlidesView {
@@ -59,7 +60,7 @@ export class SlidesView {
   }
 
   private async loadList(counts: Map<string, number>): Promise<void> {
-    const { slides } = (await (await fetch('/api/slides')).json()) as { slides: string[] };
+    const { slides } = await api.slides();
     this.list.replaceChildren(
       ...slides.map((id) =>
         h('li', {}, h('a', { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id }, h('span', {}, id), h('span', { class: 'count' }, counts.has(id) ? `${counts.get(id)} items` : 'not indexed'))),
@@ -122,12 +123,16 @@ export class SlidesView {
         navigatorBorderColor: '#c9bfdd',
         navigatorDisplayRegionColor: '#c2407a',
         drawer: 'canvas',
+        // Tiles are fetched with the Authorization header (an <img> could not send it).
+        loadTilesWithAjax: true,
         maxZoomPixelRatio: 2,
         visibilityRatio: 0.5,
         animationTime: 0.4,
       });
     }
     const viewer = this.viewer;
+    // The token may have been entered since the viewer was made.
+    viewer.setAjaxHeaders(authHeaders());
     viewer.addOnceHandler('open', () => {
       viewer.clearOverlays();
       if (!item?.box) return;

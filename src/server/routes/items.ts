@@ -15,17 +15,17 @@ export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDe
 
   app.get<{ Params: { id: number } }>(
     '/api/items/:id',
-    { schema: { params: itemIdParams, response: { 200: itemSchema } }, config: { doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] } } },
+    { schema: { params: itemIdParams, response: { 200: itemSchema } }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] } } },
     async (request) => itemJson(await lookup(request.params.id)),
   );
 
   app.get<{ Params: { id: number } }>(
     '/api/items/:id/thumbnail',
-    { schema: { params: itemIdParams }, config: { doc: { summary: "a JPEG of the item's image, at most 256 px a side", tags: ['items'], produces: 'image/jpeg', errors: [400, 404] } } },
+    { schema: { params: itemIdParams }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "a JPEG of the item's image, at most 256 px a side", tags: ['items'], produces: 'image/jpeg', errors: [400, 404] } } },
     async (request, reply) => {
       const jpeg = await thumbnails.get(await lookup(request.params.id));
-      // A row always holds the same item: its thumbnail can be cached.
-      return reply.type('image/jpeg').header('cache-control', 'public, max-age=86400').send(jpeg);
+      // A row always holds the same item: its thumbnail can be cached, but only by the browser (it may have needed a token).
+      return reply.type('image/jpeg').header('cache-control', 'private, max-age=86400').send(jpeg);
     },
   );
 }

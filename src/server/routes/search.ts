@@ -70,6 +70,8 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     {
       schema: { querystring: searchQuerystring(limits.maxK, false), response: { 200: searchAnswerSchema } },
       config: {
+        access: 'search',
+        auditIds: { slide: ['exclude_slide'] },
         doc: {
           summary: 'search with an uploaded image',
           description: `The image (JPEG, PNG, TIFF or WebP, at most ${limits.maxUploadBytes} bytes and ${limits.maxQueryPixels} pixels) is resized to the model's input and embedded; the k nearest indexed items come back, best first.`,
@@ -95,7 +97,7 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     '/api/search',
     {
       schema: { querystring: searchQuerystring(limits.maxK, true), response: { 200: searchAnswerSchema } },
-      config: { doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
+      config: { access: 'search', auditIds: { item: ['item'], slide: ['exclude_slide'] }, doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
     },
     async (request): Promise<SearchAnswerJson> => {
       const q = request.query;

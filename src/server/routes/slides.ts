@@ -35,7 +35,7 @@ export function slideRoutes(app: FastifyInstance, slides: SlideLibrary): void {
     '/api/slides/:id',
     {
       schema: { params: { type: 'object', properties: { id: slideId }, required: ['id'] }, response: { 200: deepZoomSchema } },
-      config: { doc: { summary: "a slide's size and Deep Zoom tiling (for OpenSeadragon)", tags: ['slides'], errors: [400, 404] } },
+      config: { auditIds: { slide: ['id'] }, doc: { summary: "a slide's size and Deep Zoom tiling (for OpenSeadragon)", tags: ['slides'], errors: [400, 404] } },
     },
     async (request) => slides.info(request.params.id),
   );
@@ -50,12 +50,13 @@ export function slideRoutes(app: FastifyInstance, slides: SlideLibrary): void {
           required: ['id', 'level', 'tile'],
         },
       },
-      config: { doc: { summary: 'one Deep Zoom tile', tags: ['slides'], produces: 'image/jpeg', errors: [400, 404] } },
+      config: { auditIds: { slide: ['id'], region: ['level', 'tile'] }, doc: { summary: 'one Deep Zoom tile', tags: ['slides'], produces: 'image/jpeg', errors: [400, 404] } },
     },
     async (request, reply) => {
       const [col, row] = request.params.tile.slice(0, -'.jpeg'.length).split('_').map(Number);
       const jpeg = await slides.tile(request.params.id, request.params.level, col, row);
-      return reply.type('image/jpeg').header('cache-control', 'public, max-age=3600').send(jpeg);
+            // private: a shared cache must not keep a tile that needed a token.
+      return reply.type('image/jpeg').header('cache-control', 'private, max-age=3600').send(jpeg);
     },
   );
 }
