@@ -11,6 +11,8 @@ import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 import { parseAnn } from './index-model.js';
 import { Progress } from './progress.js';
+import { describeSlides, folderBytes, formatBytes } from './slide-summary.js';
+import type { PatchSelection } from '../wsi/patch-selection.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
@@ -23,6 +25,9 @@ after a crash, adds only what is missing; running on another collection appends 
                        slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
   --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
+  --patches P          slides: which tissue patches of each slide to store (default all):
+                       all | mosaic (its representative patches, as search --whole picks them) |
+                       mosaic:N (about N per slide; a slide with fewer keeps them all)
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --ann hnsw           also build an HNSW graph for approximate search, and report its recall@10
@@ -34,6 +39,17 @@ function layoutOption(value: string | undefined): Layout {
   const layout = value ?? 'folder';
   if (!isLayout(layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
   return layout;
+}
+
+const PATCHES = /^mosaic:(\d+)$/;
+
+function patchesOption(value: string | undefined, layout: Layout): PatchSelection {
+  if (value === undefined) return { kind: 'all' };
+  if (layout !== 'slides') throw new Error(`--patches applies to --layout slides (whole-slide images cut into patches), got --layout ${layout}`);
+  if (value === 'all' || value === 'mosaic') return { kind: value };
+  const target = Number(PATCHES.exec(value)?.[1]);
+  if (!Number.isSafeInteger(target) || target < 1) throw new Error(`--patches must be all, mosaic or mosaic:N with N a positive integer (patches per slide), got '${value}'`);
+  return { kind: 'mosaic', target };
 }
 
 function removeItems(db: string, slide: string | undefined, folder: string | undefined): number {
@@ -51,6 +67,8 @@ export interface IndexRequest extends ModelOptions {
   root: string;
   layout: Layout;
   labels?: string;
+  /** slides: which tissue patches of each slide to store (default: all). */
+  patches?: PatchSelection;
   db: string;
   batch: number;
   threads: number;
@@ -59,9 +77,11 @@ export interface IndexRequest extends ModelOptions {
 
 /** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
 export async function runIndex(o: IndexRequest): Promise<IndexReport> {
+  const started = performance.now();
   const planning = new Progress('finding tissue', 0, 'slides');
   const collection = await readCollection(o.root, o.layout, 'index', {
     labels: o.labels,
+    patches: o.patches,
     onSlide: (done, total) => {
       planning.total = total;
       planning.advance(1);
@@ -71,11 +91,13 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
   for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
   const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)));
+  let report: IndexReport;
+  let slidesIndexed = 0;
   try {
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
     const stored = store.storedSources();
     const progress = new Progress('indexing', collection.items.filter((i) => !stored.has(i.source)).length, 'images');
-    const report = await indexItems(store, embedder, collection.items, {
+    report = await indexItems(store, embedder, collection.items, {
       batchSize: o.batch,
       extra: { collection: collection.root },
       onProgress: (n) => progress.advance(n),
@@ -84,15 +106,22 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
     progress.finish();
     await embedder.release();
     const live = store.activeRows().reduce((a, b) => a + b, 0);
-    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index\n`);
+    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}` : '';
+    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index${slides}\n`);
     if (o.ann) {
       const ann = await buildAnn(store, o.threads);
       process.stderr.write(`HNSW graph of ${ann.items} items written; recall@10 against exact search: ${(100 * ann.recallAt10).toFixed(1)}% (${ann.queries} indexed items as queries)\n`);
     }
-    return report;
+    if (o.layout === 'slides') slidesIndexed = new Set(store.allItems().map((i) => i.slide)).size;
   } finally {
     store.close();
   }
+  // Measured once the store is closed, when SQLite has folded its write-ahead log into the database.
+  if (slidesIndexed) {
+    const bytes = await folderBytes(o.db);
+    process.stderr.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
+  }
+  return report;
 }
 
 export const indexCommand: Command = {
@@ -107,6 +136,7 @@ export const indexCommand: Command = {
       layout: { type: 'string' },
       ann: { type: 'string' },
       labels: { type: 'string' },
+      patches: { type: 'string' },
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
     }, USAGE);
@@ -114,11 +144,14 @@ export const indexCommand: Command = {
     if (values['remove-slide'] !== undefined || values.remove !== undefined) return removeItems(values.db, values['remove-slide'], values.remove);
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
     const ann = parseAnn(values.ann);
+    const layout = layoutOption(values.layout);
+    const patches = patchesOption(values.patches, layout);
 
     await runIndex({
       root: positionals[0],
-      layout: layoutOption(values.layout),
+      layout,
       labels: values.labels,
+      patches,
       db: values.db,
       weights: values.weights,
       backbone: values.backbone,
