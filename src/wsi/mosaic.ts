@@ -62,7 +62,7 @@ export async function mosaic(path: string, patches: CollectionItem[], o: MosaicO
   if (patches.length === 0) return [];
   if (o.target !== undefined && patches.length <= o.target) return patches;
   const colours = await patchColours(path, patches);
-  // Fewer colour clusters than the target, so one patch per cluster does not already exceed it.
+  // No more colour clusters than the target, so one patch per cluster cannot already exceed it.
   const byColour = kmeans(colours, Math.min(o.colourClusters ?? 9, o.target ?? Infinity), o.seed ?? 0);
   const clusters = byColour.centroids.map((_, c) => patches.filter((_, i) => byColour.assignment[i] === c));
   const quotas = clusterQuotas(clusters.map((members) => members.length), o);
