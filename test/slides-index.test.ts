@@ -74,19 +74,39 @@ test('region search leaves out its own slide unless asked; whole-slide search ra
   assert.ok(level.top1_accuracy >= 0 && level.top1_accuracy <= 1);
 });
 
-test('slide-level search with the tissue model ranks a slide’s own tissue class first for most slides (leave-one-slide-out)', async () => {
-  // Issue 5's set: twelve slides, two per class, every slide with its own stain; the seed is neither the
-  // demo's (1) nor the training data's (2).
-  const twelve = join(dir, 'twelve');
-  await writeKimiaCollection(twelve, { seed: 3, slides: 12, trainPerSlide: 0, testPerSlide: 0 });
-  const twelveDb = join(dir, 'twelve-db');
-  const r = histoseek('index', join(twelve, 'slides'), '--layout', 'slides', '--labels', join(twelve, 'slides', 'labels.csv'), '--db', twelveDb, '--weights', TISSUE_MODEL_PATH);
+// Issue 5's set: twelve slides, two per class, every slide with its own stain; the seed is neither the
+// demo's (1) nor the training data's (2). Indexed with the tissue model once per --patches choice.
+const twelve = join(dir, 'twelve');
+let twelveWritten: Promise<unknown> | undefined;
+const twelveLevels = new Map<string, Promise<{ slides: number; right: number }>>();
+
+/** Indexes the twelve slides with the tissue model and returns how many slides rank one of their own class first. */
+async function indexAndRankTwelve(patches: string): Promise<{ slides: number; right: number }> {
+  await (twelveWritten ??= writeKimiaCollection(twelve, { seed: 3, slides: 12, trainPerSlide: 0, testPerSlide: 0 }));
+  const twelveDb = join(dir, `twelve-${patches}-db`);
+  const r = histoseek('index', join(twelve, 'slides'), '--layout', 'slides', '--labels', join(twelve, 'slides', 'labels.csv'), '--db', twelveDb, '--weights', TISSUE_MODEL_PATH, '--patches', patches);
   assert.equal(r.status, 0, r.stderr);
   const level = JSON.parse(histoseek('eval', '--db', twelveDb, '--slide-level', '--json').stdout) as { slides: number; per_slide: { top1_label: string; label: string }[] };
-  assert.equal(level.slides, 12);
-  const right = level.per_slide.filter((s) => s.top1_label === s.label).length;
+  return { slides: level.slides, right: level.per_slide.filter((s) => s.top1_label === s.label).length };
+}
+
+function slideLevelOnTwelve(patches: 'all' | 'mosaic'): Promise<{ slides: number; right: number }> {
+  if (!twelveLevels.has(patches)) twelveLevels.set(patches, indexAndRankTwelve(patches));
+  return twelveLevels.get(patches)!;
+}
+
+test('slide-level search with the tissue model ranks a slide’s own tissue class first for most slides (leave-one-slide-out)', async () => {
+  const { slides: n, right } = await slideLevelOnTwelve('all');
+  assert.equal(n, 12);
   // Measured: 9 of 12 (the default model, trained to tell slides apart: 2 of 12).
   assert.ok(right >= 7, `the top-ranked slide has the query's class for ${right} of 12 slides`);
+});
+
+test('an index of slide mosaics (--patches mosaic) ranks slides by class at most one slide worse than one of all patches', async () => {
+  const [all, mosaic] = [await slideLevelOnTwelve('all'), await slideLevelOnTwelve('mosaic')];
+  assert.equal(mosaic.slides, 12);
+  // Measured: 9 of 12 either way, the mosaic index holding 11 patches per slide against 62.
+  assert.ok(mosaic.right >= all.right - 1, `mosaic index: ${mosaic.right} of 12, all patches: ${all.right} of 12`);
 });
 
 test('CMU-1: with its own slide included, a region search returns a patch overlapping the region first', { skip: existsSync(CMU) ? false : `${CMU} is absent (shared test data)` }, async () => {

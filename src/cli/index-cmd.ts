@@ -10,6 +10,8 @@ import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } f
 import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 import { Progress } from './progress.js';
+import { describeSlides, folderBytes, formatBytes } from './slide-summary.js';
+import type { PatchSelection } from '../wsi/patch-selection.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
@@ -23,6 +25,9 @@ after a crash, adds only what is missing; running on another collection appends 
                        slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
   --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
+  --patches P          slides: which tissue patches of each slide to store (default all):
+                       all | mosaic (its representative patches, as search --whole picks them) |
+                       mosaic:N (about N per slide; a slide with fewer keeps them all)
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
@@ -42,6 +47,17 @@ function layoutOption(value: string | undefined): Layout {
 function vectorsOption(value: string | undefined): VectorKind | undefined {
   if (value !== undefined && !isVectorKind(value)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${value}'`);
   return value;
+}
+
+const PATCHES = /^mosaic:(\d+)$/;
+
+function patchesOption(value: string | undefined, layout: Layout): PatchSelection {
+  if (value === undefined) return { kind: 'all' };
+  if (layout !== 'slides') throw new Error(`--patches applies to --layout slides (whole-slide images cut into patches), got --layout ${layout}`);
+  if (value === 'all' || value === 'mosaic') return { kind: value };
+  const target = Number(PATCHES.exec(value)?.[1]);
+  if (!Number.isSafeInteger(target) || target < 1) throw new Error(`--patches must be all, mosaic or mosaic:N with N a positive integer (patches per slide), got '${value}'`);
+  return { kind: 'mosaic', target };
 }
 
 /** Work on an index that embeds nothing: removals, the graph, the format. */
@@ -65,6 +81,8 @@ export interface IndexRequest extends ModelOptions {
   root: string;
   layout: Layout;
   labels?: string;
+  /** slides: which tissue patches of each slide to store (default: all). */
+  patches?: PatchSelection;
   db: string;
   batch: number;
   threads: number;
@@ -74,9 +92,11 @@ export interface IndexRequest extends ModelOptions {
 
 /** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
 export async function runIndex(o: IndexRequest): Promise<IndexReport> {
+  const started = performance.now();
   const planning = new Progress('finding tissue', 0, 'slides');
   const collection = await readCollection(o.root, o.layout, 'index', {
     labels: o.labels,
+    patches: o.patches,
     onSlide: (done, total) => {
       planning.total = total;
       planning.advance(1);
@@ -86,11 +106,13 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
   for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
   const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
+  let report: IndexReport;
+  let slidesIndexed = 0;
   try {
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
     const stored = store.storedSources();
     const progress = new Progress('indexing', collection.items.filter((i) => !stored.has(i.source)).length, 'images');
-    const report = await indexItems(store, embedder, collection.items, {
+    report = await indexItems(store, embedder, collection.items, {
       batchSize: o.batch,
       extra: { collection: collection.root },
       onProgress: (n) => progress.advance(n),
@@ -99,11 +121,18 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
     progress.finish();
     await embedder.release();
     const live = store.activeRows().reduce((a, b) => a + b, 0);
-    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)\n`);
-    return report;
+    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}` : '';
+    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
+    if (o.layout === 'slides') slidesIndexed = new Set(store.allItems().map((i) => i.slide)).size;
   } finally {
     store.close();
   }
+  // Measured once the store is closed, when SQLite has folded its write-ahead log into the database.
+  if (slidesIndexed) {
+    const bytes = await folderBytes(o.db);
+    process.stderr.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
+  }
+  return report;
 }
 
 export const indexCommand: Command = {
@@ -118,6 +147,7 @@ export const indexCommand: Command = {
       layout: { type: 'string' },
       labels: { type: 'string' },
       vectors: { type: 'string' },
+      patches: { type: 'string' },
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
       'rebuild-graph': { type: 'boolean', default: false },
@@ -134,11 +164,14 @@ export const indexCommand: Command = {
       return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'] });
     }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
+    const layout = layoutOption(values.layout);
+    const patches = patchesOption(values.patches, layout);
 
     await runIndex({
       root: positionals[0],
-      layout: layoutOption(values.layout),
+      layout,
       labels: values.labels,
+      patches,
       db: values.db,
       weights: values.weights,
       backbone: values.backbone,

@@ -7,18 +7,22 @@
  * - pannuke:  PanNuke folds — every `images.npy` with a `types.npy` beside it, rows read in place;
  * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid;
  * - slides:   whole-slide images in ROOT, cut into tissue patches (label from an optional CSV,
- *             else the slide id); a slide that cannot be read is reported and skipped.
+ *             else the slide id), all of them or a mosaic per slide; a slide that cannot be read is
+ *             reported and skipped.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
+import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js';
 import { readSlideLabels, slideFiles, slidePatchItems, type SlideLabels } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
 
 export interface ReadOptions {
   /** kimia, slides: a CSV of slide,label[,patient] that labels every item by its slide. */
   labels?: string;
+  /** slides: which tissue patches of each slide to keep (default: all). */
+  patches?: PatchSelection;
   /** slides: called as each slide is planned. */
   onSlide?: (done: number, total: number) => void;
 }
@@ -97,7 +101,7 @@ async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, 
   const items: CollectionItem[] = [];
   for (const [i, file] of files.entries()) {
     try {
-      items.push(...(await slidePatchItems(file, labels)));
+      items.push(...(await selectPatches(file, await slidePatchItems(file, labels), options.patches ?? { kind: 'all' })));
     } catch (err) {
       skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
     }

@@ -1,0 +1,27 @@
+/** What `index --layout slides` reports beyond the item counts: patches and time per slide, storage per slide. */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CollectionItem } from '../data/collections/collection.js';
+
+/** `24 slides: 41.3 patches per slide (min 30, max 52), 1.25 s per slide` — slides without tissue give no items and are not counted. */
+export function describeSlides(items: CollectionItem[], seconds: number): string {
+  const perSlide = new Map<string, number>();
+  for (const item of items) perSlide.set(item.slide!, (perSlide.get(item.slide!) ?? 0) + 1);
+  const counts = [...perSlide.values()];
+  if (!counts.length) return 'no slides with tissue';
+  const mean = items.length / counts.length;
+  return `${counts.length} slides: ${mean.toFixed(1)} patches per slide (min ${Math.min(...counts)}, max ${Math.max(...counts)}), ${(seconds / counts.length).toFixed(2)} s per slide`;
+}
+
+/** Bytes of every file below `dir`, walked rather than named, so it holds whatever files the index keeps. */
+export async function folderBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true });
+  const files = (await Promise.all(entries.map((e) => stat(join(dir, e))))).filter((s) => s.isFile());
+  return files.reduce((sum, s) => sum + s.size, 0);
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  const power = Math.min(units.length - 1, Math.floor(Math.log2(Math.max(bytes, 1)) / 10));
+  return `${(bytes / 2 ** (10 * power)).toFixed(power ? 1 : 0)} ${units[power]}`;
+}
