@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { HnswIndex, recallAt } from '../src/index/hnsw.js';
+import { binaryCodes, CodeGraph } from '../src/index/code-graph.js';
 import { Random } from '../src/util/random.js';
 
 function unitVectors(count: number, dim: number, seed: number): Float32Array {
@@ -133,69 +133,62 @@ describe('ExactSearch', () => {
   });
 });
 
-describe('HnswIndex', () => {
-  const dim = 512;
-  const count = 5000;
-  const database = unitVectors(count, dim, 11);
-  const queries = unitVectors(100, dim, 12);
-  const ids = Int32Array.from({ length: count }, (_, i) => i);
-  // Random 512-d vectors are HNSW's hard case: M 16 with ef 128 reaches only ~0.75 here.
-  const options = { connectivity: 32, expansionAdd: 200, expansionSearch: 256 };
-  let exact: SearchHits;
+describe('CodeGraph (binary codes, Hamming HNSW)', () => {
+  const dim = 128;
+  const count = 4000;
+  const database = unitVectors(count, dim, 21);
+  const centre = new Float32Array(dim);
+  const rows = Array.from({ length: count }, (_, i) => i);
   let dir: string;
 
   before(async () => {
-    const search = await ExactSearch.create(dim);
-    exact = await search.search(database, count, queries, 100, 10);
-    await search.release();
-    dir = await mkdtemp(path.join(tmpdir(), 'histoseek-hnsw-'));
+    dir = await mkdtemp(path.join(tmpdir(), 'histoseek-graph-'));
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  for (const metric of ['cos', 'l2sq'] as const) {
-    test(`recall@10 ≥ 0.9 on 5k random vectors (${metric}), distances in squared L2`, () => {
-      const index = new HnswIndex(dim, { ...options, metric });
-      index.add(ids, database);
-      assert.equal(index.size, count);
-      const ann = index.search(queries, 10);
-      const recall = recallAt(10, exact, ann);
-      assert.ok(recall >= 0.9, `recall@10 ${recall}`);
-      // Where both found the same top hit, they agree on its distance.
-      for (let q = 0; q < 100; q++) {
-        if (ann.ids[q * 10] === exact.ids[q * 10]) assert.ok(Math.abs(ann.distances[q * 10] - exact.distances[q * 10]) < 1e-4);
-      }
-    });
-  }
-
-  test('save and load round-trip gives the same results', async () => {
-    const index = new HnswIndex(dim, options);
-    index.add(ids, database);
-    const file = path.join(dir, 'index.usearch');
-    await index.save(file);
-    assert.deepEqual(await readdir(dir), ['index.usearch'], 'no temporary file left behind');
-    const loaded = HnswIndex.load(file, dim, options);
-    assert.equal(loaded.size, count);
-    const before = index.search(queries, 10);
-    const afterLoad = loaded.search(queries, 10);
-    assert.deepEqual(Array.from(afterLoad.ids), Array.from(before.ids));
-    assert.deepEqual(Array.from(afterLoad.distances), Array.from(before.distances));
-    assert.throws(() => HnswIndex.load(file, 256, options), /512-d/);
+  test('codes are the signs around the centre; a code finds its own row first', () => {
+    const codes = binaryCodes(Float32Array.of(0.5, -0.1, 0.2, 0.3), 1, Float32Array.of(0, 0, 0.25, 0.25));
+    assert.deepEqual(Array.from(codes), [1, 0, 0, 1]);
+    const graph = CodeGraph.create(centre);
+    graph.add(rows, database);
+    assert.equal(graph.size, count);
+    const found = graph.search(database.subarray(0, 50 * dim), 50, 5);
+    for (let q = 0; q < 50; q++) assert.equal(found.ids[q * 5], q, `query ${q}`);
   });
 
-  test('a single query and a query beyond the index size', () => {
-    const index = new HnswIndex(dim, options);
-    index.add([7, 8, 9], database.subarray(0, 3 * dim));
-    const hits = index.search(database.subarray(dim, 2 * dim), 5);
-    assert.equal(hits.ids[0], 8);
-    assert.ok(hits.distances[0] < 1e-5);
-    assert.deepEqual(new Set(hits.ids.subarray(0, 3)), new Set([7, 8, 9]));
-    assert.deepEqual(Array.from(hits.ids.subarray(3)), [-1, -1]);
+  test('adding rows it holds changes nothing; removed rows are never proposed', () => {
+    const graph = CodeGraph.create(centre);
+    graph.add(rows, database);
+    graph.add([3, 4], database.subarray(3 * dim, 5 * dim));
+    assert.equal(graph.size, count);
+    graph.remove([3]);
+    assert.equal(graph.contains(3), false);
+    const found = graph.search(database.subarray(3 * dim, 4 * dim), 1, 50);
+    assert.ok(!Array.from(found.ids).includes(3));
   });
-});
 
-test('recallAt counts exact ids the approximate search found', () => {
-  const exact: SearchHits = { ids: Int32Array.of(1, 2, 3, 4, 5, -1), distances: new Float32Array(6), k: 3 };
-  const ann: SearchHits = { ids: Int32Array.of(3, 1, 9, 4, -1, -1), distances: new Float32Array(6), k: 3 };
-  assert.equal(recallAt(3, exact, ann), 3 / 5);
-  assert.equal(recallAt(1, exact, ann), 1 / 2);
+  test('saved atomically; loaded and memory-mapped copies answer alike; a wrong size is refused', () => {
+    const graph = CodeGraph.create(centre);
+    graph.add(rows, database);
+    const file = path.join(dir, 'graph.usearch');
+    const bytes = graph.save(file);
+    const queries = database.subarray(100 * dim, 120 * dim);
+    const before = graph.search(queries, 20, 30);
+    for (const writable of [true, false]) {
+      const opened = CodeGraph.open(file, centre, bytes, { writable });
+      assert.equal(opened.size, count);
+      assert.deepEqual(Array.from(opened.search(queries, 20, 30).ids), Array.from(before.ids));
+    }
+    assert.throws(() => CodeGraph.open(file, centre, bytes + 1, { writable: false }), /the search graph is damaged/);
+    assert.throws(() => CodeGraph.open(path.join(dir, 'none.usearch'), centre, bytes, { writable: false }), /the search graph is missing/);
+  });
+
+  test('more candidates than rows: every row once, then -1', () => {
+    const graph = CodeGraph.create(centre);
+    graph.add([7, 8, 9], database.subarray(0, 3 * dim));
+    const found = graph.search(database.subarray(dim, 2 * dim), 1, 5);
+    assert.equal(found.ids[0], 8);
+    assert.deepEqual(new Set(found.ids.subarray(0, 3)), new Set([7, 8, 9]));
+    assert.deepEqual(Array.from(found.ids.subarray(3)), [-1, -1]);
+  });
 });

@@ -79,7 +79,7 @@ export const searchCommand: Command = {
       const embedded = await embedAll(index.embedder, sources, positiveInt(values.batch, 8, '--batch'), (s, size) => loader.load(s, size));
       if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
       const slide = values['exclude-slide'];
-      const excludedRows = slide === undefined ? null : new Set(index.store.allItems().filter((i) => i.slide === slide).map((i) => i.row));
+      const excludedRows = slide === undefined ? null : new Set(index.store.slideRows(slide));
       const exclude: Exclusion | undefined = excludedRows ? { groupOf: () => slide!, excludes: (_g, row) => excludedRows.has(row) } : undefined;
       const hits = await index.searcher.search(normaliseRows(embedded.raw, index.store.model.dim), sources.length, { k, exclude });
       hits.forEach((ranked, q) => {

@@ -20,7 +20,7 @@ export interface QueryPatches {
 /** Every row of a slide, to leave out; null when nothing is excluded. */
 function excludeSlide(store: IndexStore, slide: string | null): Exclusion | undefined {
   if (slide === null) return undefined;
-  const rows = new Set(store.allItems().filter((i) => i.slide === slide).map((i) => i.row));
+  const rows = new Set(store.slideRows(slide));
   return { groupOf: () => slide, excludes: (_g, row) => rows.has(row) };
 }
 
@@ -66,7 +66,8 @@ function median(values: number[]): number {
  */
 export async function searchWholeSlide(q: QueryPatches, mosaic: CollectionItem[], exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
   const hits = await patchHits(q, mosaic, perPatch, exclude);
-  const items = new Map(q.store.allItems().map((i) => [i.row, i]));
+  const hitRows = [...new Set(hits.flatMap((ranked) => ranked.map((h) => h.row)))];
+  const items = new Map(q.store.items(hitRows).map((i) => [i.row, i]));
   const slides = new Map<string, { label: string; mins: Map<number, number>; votes: number }>();
   hits.forEach((ranked, p) => {
     ranked.forEach((h, rank) => {

@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_slide ON items(slide);
 CREATE INDEX IF NOT EXISTS items_collection ON items(collection);
 CREATE TABLE IF NOT EXISTS failures (source TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS removed_rows (row INTEGER PRIMARY KEY);
 `;
 
 const ITEM_COLUMNS = 'row, source, label, slide, patient, x, y, width, height, collection';
@@ -221,7 +222,7 @@ export class IndexStore {
       'INSERT INTO items (row, source, label, slide, patient, x, y, width, height, collection, norm) VALUES (@row, @source, @label, @slide, @patient, @x, @y, @width, @height, @collection, @norm)',
     );
     const clearFailure = this.statement('DELETE FROM failures WHERE source = ?');
-    this.db.transaction(() => {
+    const record = this.db.transaction(() => {
       items.forEach((item, i) => {
         dropTombstone.run(item.source);
         clearFailure.run(item.source);
@@ -233,7 +234,13 @@ export class IndexStore {
       });
       this.setMeta('rows', String(start + items.length));
       this.advanceGeneration();
-    })();
+    });
+    try {
+      record();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_FULL') throw new Error(`${this.path('histoseek.sqlite')}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`);
+      throw err;
+    }
     this.committedRows = start + items.length;
     this.graphAdd(start, normalised, items.length);
   }
@@ -263,8 +270,10 @@ export class IndexStore {
       params = [filter.under, prefix, prefix];
     } else throw new Error('remove: give a slide or a folder');
     const rows = (this.db.prepare(`SELECT row FROM items WHERE ${where}`).all(...params) as { row: number }[]).map((r) => r.row);
+    const markRemoved = this.statement('INSERT OR IGNORE INTO removed_rows (row) VALUES (?)');
     this.db.transaction(() => {
       this.db.prepare(`UPDATE items SET removed = 1 WHERE ${where}`).run(...params);
+      for (const row of rows) markRemoved.run(row);
       if (rows.length) this.advanceGeneration();
     })();
     const graph = this.writerGraph();
@@ -280,11 +289,37 @@ export class IndexStore {
     return this.column.readRows(rows);
   }
 
-  /** 1 for rows holding a live item, 0 for removed rows. */
+  /** The raw descriptors f_e of `rows` (spec §1 keeps them): the stored unit vector times its norm, at the stored precision. */
+  rawVectors(rows: number[]): Float32Array {
+    const out = this.vectors(rows);
+    const norm = this.statement('SELECT norm FROM items WHERE row = ?');
+    const dim = this.model.dim;
+    rows.forEach((row, i) => {
+      const n = (norm.get(row) as { norm: number | null } | undefined)?.norm;
+      if (n == null) throw new Error(`${this.dir}: row ${row} has no recorded norm`);
+      for (let j = i * dim; j < (i + 1) * dim; j++) out[j] *= n;
+    });
+    return out;
+  }
+
+  /**
+   * 1 for rows holding a live item, 0 for removed rows: read from the (short) list of removed rows,
+   * not the items table, so it costs little at ten million items.
+   */
   activeRows(): Uint8Array {
-    const active = new Uint8Array(this.committedRows);
-    for (const { row } of this.statement('SELECT row FROM items WHERE removed = 0').iterate() as Iterable<{ row: number }>) if (row < active.length) active[row] = 1;
+    if (this.formatVersion === 1) {
+      const active = new Uint8Array(this.committedRows);
+      for (const row of this.statement('SELECT row FROM items WHERE removed = 0').pluck().iterate() as Iterable<number>) if (row < active.length) active[row] = 1;
+      return active;
+    }
+    const active = new Uint8Array(this.committedRows).fill(1);
+    for (const row of this.statement('SELECT row FROM removed_rows').pluck().iterate() as Iterable<number>) if (row < active.length) active[row] = 0;
     return active;
+  }
+
+  /** The rows of one slide's live items. */
+  slideRows(slide: string): number[] {
+    return this.statement('SELECT row FROM items WHERE slide = ? AND removed = 0 AND row < ?').pluck().all(slide, this.committedRows) as number[];
   }
 
   items(rows: number[]): StoredItem[] {
@@ -328,7 +363,7 @@ export class IndexStore {
     if (!stamp) return this.committedRows >= GRAPH_MIN_ROWS ? this.buildGraph() : null;
     this.graph = CodeGraph.open(this.path(GRAPH_FILE), stamp.centre, stamp.bytes, { writable: true });
     this.graphSavedAt = Date.now();
-    const removed = (this.db.prepare('SELECT row FROM items WHERE removed = 1').all() as { row: number }[]).map((r) => r.row).filter((row) => this.graph!.contains(row));
+    const removed = (this.db.prepare('SELECT row FROM removed_rows').pluck().all() as number[]).filter((row) => this.graph!.contains(row));
     this.graph.remove(removed);
     this.addStoredRows(stamp.rows, this.committedRows);
     this.graphDirty ||= removed.length > 0 || stamp.rows < this.committedRows;
@@ -388,7 +423,12 @@ export class IndexStore {
   /** Writes the graph (atomically), then stamps it with the rows it covers. */
   private saveGraph(): void {
     if (!this.graph || !this.graphDirty) return;
-    const bytes = this.graph.save(this.path(GRAPH_FILE));
+    let bytes: number;
+    try {
+      bytes = this.graph.save(this.path(GRAPH_FILE));
+    } catch (err) {
+      throw new Error(`${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`);
+    }
     const centre = Buffer.from(this.graph.centre.buffer, this.graph.centre.byteOffset, this.graph.centre.byteLength).toString('base64');
     this.db.transaction(() => {
       this.setMeta('graph_rows', String(this.committedRows));

@@ -57,7 +57,14 @@ function convertFiles(dir: string, kind: VectorKind): number {
       } finally {
         column?.close();
       }
-      writeMeta(db, { format: FORMAT, vectors: kind, generation: String(Number(get('generation') ?? 0) + 1) });
+      // Format 1 marked removed items, and dropped the record of a row whose item was indexed again.
+      db.transaction(() => {
+        const live = new Uint8Array(rows);
+        for (const row of db.prepare('SELECT row FROM items WHERE removed = 0').pluck().iterate() as Iterable<number>) if (row < rows) live[row] = 1;
+        const mark = db.prepare('INSERT OR IGNORE INTO removed_rows (row) VALUES (?)');
+        live.forEach((isLive, row) => isLive || mark.run(row));
+        writeMeta(db, { format: FORMAT, vectors: kind, generation: String(Number(get('generation') ?? 0) + 1) });
+      })();
     } finally {
       closeSync(vectorsFd);
       closeSync(rawFd);

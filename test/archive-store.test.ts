@@ -1,0 +1,334 @@
+/**
+ * The archive-scale index (format 2) without a model: stored precisions, streamed exact search,
+ * the binary-code graph and two-stage search, removals, crashes, old indexes and bad input —
+ * on seeded clustered unit vectors written straight into the store.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { GRAPH_FILE } from '../src/index/code-graph.js';
+import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
+import { Searcher, type Hit } from '../src/index/searcher.js';
+import { GRAPH_MIN_ROWS, IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/index/store.js';
+import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/index/vector-codec.js';
+import { upgradeIndex } from '../src/index/upgrade.js';
+import { Random } from '../src/util/random.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIM = 64;
+const MODEL: ModelIdentity = { id: 'test vectors', hash: 'test-vectors-64', dim: DIM, inputSize: 224 };
+const temporary: string[] = [];
+
+after(async () => {
+  for (const dir of temporary) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'histoseek-archive-'));
+  temporary.push(dir);
+  return dir;
+}
+
+/** `n` unit vectors around 50 seeded centres (noise 0.6 per component), rows from `first` on. */
+function clustered(n: number, seed = 1, first = 0): Float32Array {
+  const centres = new Random(99).fillNormal(new Float32Array(50 * DIM));
+  const random = new Random(seed * 1_000_003 + first);
+  const out = new Float32Array(n * DIM);
+  for (let r = 0; r < n; r++) {
+    const c = (first + r) % 50;
+    let norm = 0;
+    for (let j = 0; j < DIM; j++) {
+      const v = centres[c * DIM + j] + 0.6 * random.normal();
+      out[r * DIM + j] = v;
+      norm += v * v;
+    }
+    for (let j = 0; j < DIM; j++) out[r * DIM + j] /= Math.sqrt(norm);
+  }
+  return out;
+}
+
+function items(first: number, n: number): ItemRecord[] {
+  return Array.from({ length: n }, (_, i) => ({ source: `/archive/slide-${Math.floor((first + i) / 100)}.svs#region=${i},0,448,448`, label: `c${(first + i) % 50}`, slide: `slide-${Math.floor((first + i) / 100)}` }));
+}
+
+/** An index of `n` rows of `clustered(n)`, appended in batches of 500. */
+function build(dir: string, n: number, vectors: VectorKind = 'f16'): Float32Array {
+  const data = clustered(n);
+  const store = IndexStore.openOrCreate(dir, MODEL, { vectors });
+  try {
+    for (let first = 0; first < n; first += 500) {
+      const count = Math.min(500, n - first);
+      store.append(items(first, count), data.subarray(first * DIM, (first + count) * DIM), new Float32Array(count).fill(2));
+    }
+  } finally {
+    store.close();
+  }
+  return data;
+}
+
+async function exactTruth(data: Float32Array, n: number, queries: Float32Array, nq: number, k = 10): Promise<SearchHits> {
+  const exact = await ExactSearch.create(DIM);
+  try {
+    return await exact.search(data, n, queries, nq, k);
+  } finally {
+    await exact.release();
+  }
+}
+
+async function searchIndex(dir: string, queries: Float32Array, nq: number, mode: 'exact' | 'two-stage', k = 10): Promise<Hit[][]> {
+  const store = IndexStore.open(dir);
+  const searcher = await Searcher.open(store, { mode });
+  try {
+    return await searcher.search(queries, nq, { k });
+  } finally {
+    await searcher.release();
+    store.close();
+  }
+}
+
+function recall(truth: SearchHits, hits: Hit[][]): number {
+  let found = 0;
+  hits.forEach((ranked, q) => {
+    const want = new Set(truth.ids.subarray(q * truth.k, (q + 1) * truth.k));
+    found += ranked.filter((h) => want.has(h.row)).length;
+  });
+  return found / (hits.length * truth.k);
+}
+
+describe('vector codecs', () => {
+  test('float16: exact values, round to nearest even, every finite half survives a round trip', () => {
+    assert.equal(toHalf(1), 0x3c00);
+    assert.equal(toHalf(-2), 0xc000);
+    assert.equal(toHalf(65504), 0x7bff);
+    assert.equal(toHalf(1e6), 0x7c00);
+    assert.equal(toHalf(1 + 2 ** -11), 0x3c00, 'a tie rounds to the even neighbour');
+    assert.equal(toHalf(1 + 3 * 2 ** -11), 0x3c02);
+    assert.equal(toHalf(2 ** -24), 0x0001, 'smallest subnormal');
+    assert.equal(toHalf(2 ** -26), 0x0000);
+    for (let h = 0; h < 65536; h++) {
+      if (Number.isNaN(HALF_TO_FLOAT[h])) continue;
+      assert.equal(toHalf(HALF_TO_FLOAT[h]), h, `half 0x${h.toString(16)}`);
+    }
+  });
+
+  test('int8 with a scale per row: every component within half a step of the original', () => {
+    const codec = vectorCodec('i8', DIM);
+    const data = clustered(20);
+    const planes = codec.encode(data, 20);
+    const out = new Float32Array(DIM);
+    for (let r = 0; r < 20; r++) {
+      codec.decodeRow(planes, r, out, 0);
+      const row = data.subarray(r * DIM, (r + 1) * DIM);
+      const step = Math.max(...row.map(Math.abs)) / 127;
+      for (let j = 0; j < DIM; j++) assert.ok(Math.abs(out[j] - row[j]) <= step / 2 + 1e-7, `row ${r} value ${j}`);
+    }
+  });
+});
+
+describe('stored precision', async () => {
+  const n = 3000;
+  const queries = clustered(100, 7);
+  const indexes = new Map<VectorKind, string>();
+  for (const kind of ['f32', 'f16', 'i8'] as const) indexes.set(kind, join(await tempDir(), kind));
+  const data = clustered(n);
+  for (const [kind, dir] of indexes) build(dir, n, kind);
+  const truth = await exactTruth(data, n, queries, 100);
+
+  test('bytes per row on disk: 4d, 2d, d + 4', () => {
+    const sizes = Object.fromEntries([...indexes].map(([kind, dir]) => [kind, ['f32', 'f16', 'i8', 'i8-scale'].reduce((sum, s) => sum + (existsSync(join(dir, `vectors.${s}`)) ? statSync(join(dir, `vectors.${s}`)).size : 0), 0) / n]));
+    assert.deepEqual(sizes, { f32: 4 * DIM, f16: 2 * DIM, i8: DIM + 4 });
+  });
+
+  test('exact search streamed from each precision against float32 in memory', async () => {
+    const f32 = await searchIndex(indexes.get('f32')!, queries, 100, 'exact');
+    assert.deepEqual(f32.map((r) => r.map((h) => h.row)), Array.from({ length: 100 }, (_, q) => Array.from(truth.ids.subarray(q * 10, (q + 1) * 10))));
+    f32.forEach((ranked, q) => ranked.forEach((h, j) => assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 1e-5)));
+    const f16 = recall(truth, await searchIndex(indexes.get('f16')!, queries, 100, 'exact'));
+    const i8 = recall(truth, await searchIndex(indexes.get('i8')!, queries, 100, 'exact'));
+    assert.ok(f16 >= 0.99, `f16 recall@10 ${f16}`);
+    assert.ok(i8 >= 0.95, `i8 recall@10 ${i8}`);
+  });
+});
+
+describe('the search graph and two-stage search', () => {
+  test('built once the index holds GRAPH_MIN_ROWS rows, stamped on close; two-stage recall@10 ≥ 0.95', async () => {
+    const small = join(await tempDir(), 'db');
+    build(small, GRAPH_MIN_ROWS - 24);
+    assert.equal(existsSync(join(small, GRAPH_FILE)), false);
+    await assert.rejects(searchIndex(small, clustered(1, 7), 1, 'two-stage'), /has no search graph yet/);
+
+    const dir = join(await tempDir(), 'db');
+    const n = 6000;
+    const data = build(dir, n);
+    const store = IndexStore.open(dir);
+    assert.equal(store.graphStamp()?.rows, n);
+    store.close();
+    const queries = clustered(200, 7);
+    const truth = await exactTruth(data, n, queries, 200);
+    const hits = await searchIndex(dir, queries, 200, 'two-stage');
+    const r = recall(truth, hits);
+    assert.ok(r >= 0.95, `two-stage recall@10 ${r}`);
+    // Re-ranked distances are exact (float16 vectors): within a float16 step of the float32 truth where the ids agree.
+    hits.forEach((ranked, q) => ranked.forEach((h, j) => h.row === truth.ids[q * 10 + j] && assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 2e-3)));
+  });
+
+  test('rows a writer appended after the graph was saved are found (scanned), removed rows never are', async () => {
+    const dir = join(await tempDir(), 'db');
+    const data = build(dir, 3000);
+    const writer = IndexStore.open(dir, { writable: true });
+    const extra = clustered(200, 5);
+    writer.append(items(3000, 200), extra, new Float32Array(200).fill(1));
+    // The writer is still open: its graph on disk covers 3000 rows, the index 3200.
+    const fresh = await searchIndex(dir, extra.subarray(17 * DIM, 18 * DIM), 1, 'two-stage', 1);
+    assert.equal(fresh[0][0].row, 3017);
+    assert.ok(fresh[0][0].distance < 1e-3);
+    const query = data.slice(1234 * DIM, 1235 * DIM);
+    const before = await searchIndex(dir, query, 1, 'two-stage', 1);
+    assert.equal(before[0][0].row, 1234);
+    assert.equal(writer.remove({ slide: 'slide-12' }), 100);
+    writer.close();
+    for (const mode of ['exact', 'two-stage'] as const) {
+      const hits = (await searchIndex(dir, query, 1, mode, 50))[0];
+      assert.equal(hits.length, 50);
+      assert.ok(hits.every((h) => h.row < 1200 || h.row >= 1300), `${mode}: no row of the removed slide`);
+    }
+    const reopened = IndexStore.open(dir, { writable: true });
+    reopened.append(items(3200, 1), clustered(1, 9), Float32Array.of(1));
+    reopened.close();
+    assert.equal(IndexStore.open(dir).graphStamp()?.rows, 3201);
+  });
+
+  test('a writer killed before saving its graph: the next writer adds what is missing', async () => {
+    const dir = join(await tempDir(), 'db');
+    build(dir, 2000);
+    // A child appends 700 rows and dies with SIGKILL: committed rows, a graph stamped at 2000, a stale lock.
+    const script = `
+      import { IndexStore } from './src/index/store.ts';
+      const store = IndexStore.open(${JSON.stringify(dir)}, { writable: true });
+      const v = new Float32Array(700 * ${DIM}); for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37 + 1) / Math.sqrt(${DIM} / 2);
+      store.append(Array.from({ length: 700 }, (_, i) => ({ source: 'killed-' + i, label: 'x' })), v, new Float32Array(700).fill(1));
+      process.kill(process.pid, 'SIGKILL');`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    assert.ok(existsSync(join(dir, 'index.lock')));
+    const reader = IndexStore.open(dir);
+    assert.equal(reader.rows, 2700);
+    assert.equal(reader.graphStamp()?.rows, 2000);
+    reader.close();
+    const writer = IndexStore.open(dir, { writable: true });
+    writer.append(items(2700, 1), clustered(1, 3), Float32Array.of(1));
+    writer.close();
+    const store = IndexStore.open(dir);
+    assert.equal(store.graphStamp()?.rows, 2701);
+    const graph = store.openGraph()!;
+    assert.equal(graph.size, 2701);
+    store.close();
+  });
+});
+
+describe('bad input and damage: clear errors, the index intact', () => {
+  test('a query of the wrong dimension', async () => {
+    const dir = join(await tempDir(), 'db');
+    build(dir, 100);
+    await assert.rejects(searchIndex(dir, new Float32Array(DIM + 1), 1, 'exact'), /1 queries of this index need 64 values \(64 each\), got 65/);
+  });
+
+  test('a missing or truncated graph file: an error naming the fix; exact search and --rebuild-graph still work', async () => {
+    const dir = join(await tempDir(), 'db');
+    const data = build(dir, 2000);
+    const query = data.subarray(5 * DIM, 6 * DIM);
+    truncateSync(join(dir, GRAPH_FILE), 1000);
+    await assert.rejects(searchIndex(dir, query, 1, 'two-stage'), /graph\.usearch: the search graph is damaged \(1000 bytes, \d+ expected\); rebuild it with 'histoseek index --db .* --rebuild-graph'/);
+    unlinkSync(join(dir, GRAPH_FILE));
+    await assert.rejects(searchIndex(dir, query, 1, 'two-stage'), /the search graph is missing; rebuild it with/);
+    assert.equal((await searchIndex(dir, query, 1, 'exact'))[0][0].row, 5);
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'index', '--db', dir, '--rebuild-graph'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /search graph of 2000 items written/);
+    assert.equal((await searchIndex(dir, query, 1, 'two-stage'))[0][0].row, 5);
+  });
+
+  test('two writers: the second is told who holds the index', async () => {
+    const dir = join(await tempDir(), 'db');
+    build(dir, 10);
+    const first = IndexStore.open(dir, { writable: true });
+    try {
+      const script = `import { IndexStore } from './src/index/store.ts'; IndexStore.open(${JSON.stringify(dir)}, { writable: true });`;
+      const second = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      assert.notEqual(second.status, 0);
+      assert.match(second.stderr, new RegExp(`the index is being written by PID ${process.pid}`));
+    } finally {
+      first.close();
+    }
+  });
+
+  test('a full disk while building: a clear error, and every batch committed before it intact', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('mounting a small tmpfs needs root (CI runs as root)');
+    const mount = join(await tempDir(), 'small');
+    await mkdir(mount);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=400k', 'tmpfs', mount]).status, 0);
+    try {
+      const dir = join(mount, 'db');
+      const data = clustered(4000);
+      const store = IndexStore.openOrCreate(dir, MODEL, { vectors: 'f32' });
+      let committed = 0;
+      let failure: Error | null = null;
+      try {
+        for (; committed < 4000; committed += 100) store.append(items(committed, 100), data.subarray(committed * DIM, (committed + 100) * DIM), new Float32Array(100).fill(1));
+      } catch (err) {
+        failure = err as Error;
+      }
+      assert.ok(failure, 'the disk filled up');
+      assert.match(failure.message, /the disk is full; the items committed before this batch are intact — free some space and rerun to resume/);
+      try {
+        store.close();
+      } catch {
+        // Saving the graph may fail on the full disk too; the items are what must survive.
+      }
+      const reader = IndexStore.open(dir);
+      assert.equal(reader.rows, committed);
+      const rows = Array.from({ length: committed }, (_, i) => i);
+      assert.deepEqual(reader.vectors(rows), data.subarray(0, committed * DIM));
+      reader.close();
+    } finally {
+      spawnSync('umount', [mount]);
+    }
+  });
+});
+
+describe('indexes made by an earlier histoseek (format 1)', () => {
+  test('open for search; a write names --upgrade; the upgrade keeps every item and ranking', async () => {
+    const dir = join(await tempDir(), 'db');
+    const data = build(dir, 1500, 'f32');
+    // Turn it into format 1: its meta, raw descriptors (norm 2) beside the vectors, no norm column, no graph.
+    const raw = new Float32Array(data.length).map((_, i) => 2 * data[i]);
+    await writeFile(join(dir, 'raw.f32'), new Uint8Array(raw.buffer));
+    unlinkSync(join(dir, GRAPH_FILE));
+    const db = new Database(join(dir, 'histoseek.sqlite'));
+    db.exec("UPDATE meta SET value = 'histoseek-index/1' WHERE key = 'format'; DELETE FROM meta WHERE key IN ('vectors', 'generation') OR key LIKE 'graph_%'; ALTER TABLE items DROP COLUMN norm;");
+    db.close();
+
+    const queries = clustered(20, 4);
+    const before = await searchIndex(dir, queries, 20, 'exact');
+    assert.throws(() => IndexStore.open(dir, { writable: true }), /made by an earlier histoseek \(format 1\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/);
+
+    const { rows, graphItems } = upgradeIndex(dir, 'f16');
+    assert.deepEqual({ rows, graphItems }, { rows: 1500, graphItems: 1500 });
+    assert.equal(existsSync(join(dir, 'raw.f32')), false);
+    assert.equal(existsSync(join(dir, 'vectors.f32')), false);
+    const store = IndexStore.open(dir);
+    assert.equal(store.vectorKind, 'f16');
+    const raw0 = store.rawVectors([0]);
+    for (let j = 0; j < DIM; j++) assert.ok(Math.abs(raw0[j] - 2 * data[j]) < 2e-3);
+    store.close();
+    const after = await searchIndex(dir, queries, 20, 'exact');
+    assert.deepEqual(after.map((r) => r.map((h) => h.row)), before.map((r) => r.map((h) => h.row)));
+    assert.throws(() => upgradeIndex(dir, 'f16'), /already in the current format/);
+  });
+});
