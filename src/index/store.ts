@@ -317,6 +317,12 @@ export class IndexStore {
     return active;
   }
 
+  /** Live items per slide (items without a slide left out). */
+  slideCounts(): Map<string, number> {
+    const rows = this.statement('SELECT slide, count(*) AS n FROM items WHERE removed = 0 AND slide IS NOT NULL AND row < ? GROUP BY slide').all(this.committedRows) as { slide: string; n: number }[];
+    return new Map(rows.map((r) => [r.slide, r.n]));
+  }
+
   /** The rows of one slide's live items. */
   slideRows(slide: string): number[] {
     return this.statement('SELECT row FROM items WHERE slide = ? AND removed = 0 AND row < ?').pluck().all(slide, this.committedRows) as number[];

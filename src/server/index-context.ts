@@ -33,8 +33,9 @@ class Generation {
   private retired = false;
   /** The index's generation counter when this generation was opened. */
   readonly number: number;
-  private slideRowsCache: Map<string, number[]> | null = null;
   private readonly maps = new Map<ProjectionMethod, Promise<MapJson>>();
+  /** Counts scan the items table (millions of rows in an archive): once per generation. */
+  private counts: { labels: Map<string, number>; slides: Map<string, number> } | null = null;
   /** Concurrent searches of this generation, batched into one matrix product. */
   readonly batcher: Batcher<SearchInput, Hit[]>;
 
@@ -77,19 +78,14 @@ class Generation {
     this.store.close();
   }
 
-  /** Rows of each slide, built on first use (one scan of the items table per generation). */
-  slideRows(): Map<string, number[]> {
-    if (!this.slideRowsCache) {
-      const map = new Map<string, number[]>();
-      for (const item of this.store.allItems()) {
-        if (item.slide == null) continue;
-        const rows = map.get(item.slide);
-        if (rows) rows.push(item.row);
-        else map.set(item.slide, [item.row]);
-      }
-      this.slideRowsCache = map;
-    }
-    return this.slideRowsCache;
+  labelCounts(): Map<string, number> {
+    this.counts ??= { labels: this.store.labelCounts(), slides: this.store.slideCounts() };
+    return this.counts.labels;
+  }
+
+  slideCounts(): Map<string, number> {
+    this.labelCounts();
+    return this.counts!.slides;
   }
 
   /** The embedding map of this generation's live items, computed once per method. */
@@ -125,7 +121,10 @@ export interface IndexView {
   items(rows: number[]): StoredItem[];
   vector(row: number): Float32Array;
   labelCounts(): Map<string, number>;
-  slideRows(): Map<string, number[]>;
+  /** Live items per slide. */
+  slideCounts(): Map<string, number>;
+  /** The rows of one slide's live items. */
+  slideRows(slide: string): number[];
   map(method: ProjectionMethod): Promise<MapJson>;
   /** The k nearest live items to one normalised query vector, without `exclude`d rows. */
   search(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Hit[]>;
@@ -227,8 +226,9 @@ function view(g: Generation): IndexView {
     item: (row) => (row < g.active.length ? live(g.store.items([row])[0]) : undefined),
     items: (rows) => g.store.items(rows),
     vector: (row) => g.vector(row),
-    labelCounts: () => g.store.labelCounts(),
-    slideRows: () => g.slideRows(),
+    labelCounts: () => g.labelCounts(),
+    slideCounts: () => g.slideCounts(),
+    slideRows: (slide) => g.store.slideRows(slide),
     map: (method) => g.map(method),
     async search(query, k, exclude) {
       if (!exclude?.size) return g.batcher.submit({ query, k });

@@ -13,7 +13,7 @@ export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides
       // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
       const full = mayUse(request, 'all');
       const labels = [...view.labelCounts()].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
-      const slideCounts = [...view.slideRows()].map(([slide, rows]) => ({ slide, count: rows.length })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
+      const slideCounts = [...view.slideCounts()].map(([slide, count]) => ({ slide, count })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
       const m = view.model;
       return {
         items: labels.reduce((n, l) => n + l.count, 0),

@@ -36,7 +36,7 @@ interface SearchQuery {
 }
 
 async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>): Promise<Omit<SearchAnswerJson, 'query'>> {
-  if (q.exclude_slide !== undefined) for (const row of view.slideRows().get(q.exclude_slide) ?? []) exclude.add(row);
+  if (q.exclude_slide !== undefined) for (const row of view.slideRows(q.exclude_slide)) exclude.add(row);
   const hits: Hit[] = await view.search(vector, q.k, exclude);
   const items = view.items(hits.map((h) => h.row));
   const results = items.map((item, i) => ({ rank: i + 1, distance: hits[i].distance, ...itemJson(item) }));
