@@ -78,7 +78,9 @@ export class Searcher {
     const groups = new Map<string, number[]>();
     for (let q = 0; q < n; q++) {
       const key = o.exclude?.groupOf(q) ?? '';
-      groups.set(key, [...(groups.get(key) ?? []), q]);
+      const group = groups.get(key);
+      if (group) group.push(q);
+      else groups.set(key, [q]);
     }
     for (const [key, group] of groups) {
       const batch = new Float32Array(group.length * this.dim);

@@ -24,15 +24,21 @@ function excludeSlide(store: IndexStore, slide: string | null): Exclusion | unde
   return { groupOf: () => slide, excludes: (_g, row) => rows.has(row) };
 }
 
-async function patchHits(q: QueryPatches, patches: CollectionItem[], k: number, exclude: string | null): Promise<Hit[][]> {
+/** The normalised descriptors of the query patches. */
+async function embedPatches(embedder: Embedder, patches: CollectionItem[]): Promise<{ vectors: Float32Array; count: number }> {
   const loader = new ItemLoader();
   try {
-    const embedded = await embedAll(q.embedder, patches.map((p) => p.source), 16, (s, size) => loader.load(s, size));
+    const embedded = await embedAll(embedder, patches.map((p) => p.source), 16, (s, size) => loader.load(s, size));
     if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
-    return q.searcher.search(normaliseRows(embedded.raw, q.embedder.dimensions), embedded.sources.length, { k, exclude: excludeSlide(q.store, exclude) });
+    return { vectors: normaliseRows(embedded.raw, embedder.dimensions), count: embedded.sources.length };
   } finally {
     await loader.close();
   }
+}
+
+async function patchHits(q: QueryPatches, patches: CollectionItem[], k: number, exclude: string | null): Promise<Hit[][]> {
+  const { vectors, count } = await embedPatches(q.embedder, patches);
+  return q.searcher.search(vectors, count, { k, exclude: excludeSlide(q.store, exclude) });
 }
 
 /** The k items closest to any patch of the region (each at its smallest distance). */
@@ -65,7 +71,13 @@ function median(values: number[]): number {
  * `perPatch` nearest items; a slide absent from a patch's list counts that list's largest distance.
  */
 export async function searchWholeSlide(q: QueryPatches, mosaic: CollectionItem[], exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
-  const hits = await patchHits(q, mosaic, perPatch, exclude);
+  const { vectors, count } = await embedPatches(q.embedder, mosaic);
+  return rankSlides(q, vectors, count, exclude, perPatch);
+}
+
+/** Whole-slide search from the mosaic's descriptors (`count` normalised rows): see searchWholeSlide. */
+export async function rankSlides(q: Omit<QueryPatches, 'embedder'>, mosaic: Float32Array, count: number, exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
+  const hits = await q.searcher.search(mosaic, count, { k: perPatch, exclude: excludeSlide(q.store, exclude) });
   const hitRows = [...new Set(hits.flatMap((ranked) => ranked.map((h) => h.row)))];
   const items = new Map(q.store.items(hitRows).map((i) => [i.row, i]));
   const slides = new Map<string, { label: string; mins: Map<number, number>; votes: number }>();
