@@ -32,7 +32,8 @@ const d = space.d;
 /** The identity every bench:scale index of this width shares. */
 const model: ModelIdentity = { id: `bench:scale synthetic d=${d}`, hash: `bench-scale-d${d}`, dim: d, inputSize: 224 };
 const timingFile = `${opts.dir}.build.json`;
-const earlier = existsSync(timingFile) ? (JSON.parse(readFileSync(timingFile, 'utf8')) as { build_s: number }).build_s : 0;
+// Time spent on an index that is gone (removed after measuring, say) does not count.
+const earlier = existsSync(timingFile) && existsSync(opts.dir) ? (JSON.parse(readFileSync(timingFile, 'utf8')) as { build_s: number }).build_s : 0;
 
 const started = performance.now();
 const elapsed = () => earlier + (performance.now() - started) / 1000;

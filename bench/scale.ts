@@ -32,7 +32,12 @@
  *   npm run bench:scale -- --cases d256-n1e5 --no-faiss
  *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
  * Options: --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
- * reruns), --queries 1000, --keep-indexes.
+ * reruns), --queries 1000, --keep-indexes, --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
+ * builds of 10⁶ items fewer).
+ *
+ * Run times, estimated from N ≤ 10⁵ runs on 2 shared AMD EPYC cores: --max-n 1000000 ≈ 2 h (10⁶ × 2048
+ * alone ≈ 70 min, FAISS HNSW's build ≈ 35 min of it; each 10⁶ × 256 histoseek build ≈ 10 min);
+ * the full run ≈ 7–8 h (the 10⁷ histoseek build ≈ 2.5–3 h). Disk: ≈ 40 GB in --work at 10⁷.
  */
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -79,7 +84,7 @@ const INSTALL = 'apt-get install python3-faiss';
 
 const { values: opts } = parseArgs({
   options: {
-    'max-n': { type: 'string' }, cases: { type: 'string' }, 'no-faiss': { type: 'boolean', default: false }, n: { type: 'string' },
+    'max-n': { type: 'string' }, cases: { type: 'string' }, 'no-faiss': { type: 'boolean', default: false }, 'no-precisions': { type: 'boolean', default: false }, n: { type: 'string' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') }, queries: { type: 'string', default: '1000' }, 'keep-indexes': { type: 'boolean', default: false },
   },
 });
@@ -124,7 +129,7 @@ function figures(build: { build_s: number; bytes: number }, n: number, served: J
 }
 
 async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: SharedInputs, emit: (r: JsonRecord) => void): Promise<void> {
-  const kinds: VectorKind[] = c.name === PRECISION_CASE || c.precisions ? ['f16', 'i8', 'f32'] : ['f16'];
+  const kinds: VectorKind[] = (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions'] ? ['f16', 'i8', 'f32'] : ['f16'];
   for (const kind of kinds) {
     const dir = path.join(opts.work!, `histoseek-d${c.d}-n${c.n}-${kind}`);
     info(`${c.name}: building the histoseek ${kind} index in ${dir}…`);
@@ -140,7 +145,10 @@ async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: Shar
         ...(mode === 'two-stage' ? { candidates: RERANK_CANDIDATES } : {}),
       });
     }
-    if (!opts['keep-indexes']) rmSync(dir, { recursive: true, force: true });
+    if (!opts['keep-indexes']) {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(`${dir}.build.json`, { force: true });
+    }
   }
 }
 
