@@ -21,7 +21,7 @@ import { type Model, randomModel } from '../src/model/checkpoint.js';
 import { DEFAULT_CONFIG, embeddingSize } from '../src/model/config.js';
 import { modelHash } from '../src/model/identity.js';
 import { info } from './common.js';
-import { readFloat32, writeFloat32 } from './scale-space.js';
+import { readFloat32, writeRaw } from './scale-space.js';
 
 const PATCHES_256 = 3000;
 const PATCHES_2048 = 420;
@@ -74,7 +74,7 @@ export async function baseDescriptors(d: number): Promise<Bases> {
     const vectors = new Float32Array(labels.length * d);
     let offset = 0;
     for (const r of rows) vectors.set(r, (offset += r.length) - r.length);
-    writeFloat32(`${stem}.f32`, vectors);
+    writeRaw(`${stem}.f32`, vectors);
     writeFileSync(`${stem}.json`, JSON.stringify(labels));
     return { vectors, labels, file: `${stem}.f32`, origin };
   } finally {

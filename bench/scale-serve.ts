@@ -14,8 +14,7 @@ import { Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/
 import { IndexStore } from '../src/index/store.js';
 import { peakRssMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';
-import { readFloat32 } from './scale-space.js';
-import { readFileSync } from 'node:fs';
+import { readFloat32, readInt32 } from './scale-space.js';
 
 const BATCH = 64;
 const WARMUP = 3;
@@ -35,8 +34,7 @@ const rssAtStartMib = peakRssMib();
 const store = IndexStore.open(opts.dir);
 const d = store.model.dim;
 const queries = readFloat32(opts.queries);
-const truthBytes = readFileSync(opts.truth);
-const truth = new Int32Array(truthBytes.buffer.slice(truthBytes.byteOffset, truthBytes.byteOffset + truthBytes.byteLength));
+const truth = readInt32(opts.truth);
 const nQueries = queries.length / d;
 const singles = Math.min(Number(opts.singles), nQueries);
 const batches = Math.min(Number(opts.batches), Math.floor(nQueries / BATCH));

@@ -39,12 +39,20 @@ export function writeSpec(file: string, spec: SpaceSpec): void {
   writeFileSync(file, `${JSON.stringify(spec, null, 1)}\n`);
 }
 
+/** A raw little-endian float32 file (vectors, queries) as one array. */
 export function readFloat32(file: string): Float32Array {
   const bytes = readFileSync(file);
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
-export function writeFloat32(file: string, values: Float32Array | Int32Array): void {
+/** A raw little-endian int32 file (ground-truth ids) as one array. */
+export function readInt32(file: string): Int32Array {
+  const bytes = readFileSync(file);
+  return new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+/** Writes a typed array's bytes as they are (little-endian on every machine this runs on). */
+export function writeRaw(file: string, values: Float32Array | Int32Array): void {
   writeFileSync(file, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 

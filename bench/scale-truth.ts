@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ExactSearch } from '../src/index/exact-search.js';
 import { info } from './common.js';
 import { emptyHits, mergeTopK } from './scale-metrics.js';
-import { type SyntheticSpace, writeFloat32, writeSpec } from './scale-space.js';
+import { type SyntheticSpace, writeRaw, writeSpec } from './scale-space.js';
 
 export const K = 10;
 /** Rows generated and scanned at a time: 64 MiB of float32 whatever d. */
@@ -40,7 +40,7 @@ export async function prepareInputs(space: SyntheticSpace, counts: number[], nQu
   };
   writeSpec(inputs.specFile, space.spec);
   const queries = space.queries(nQueries);
-  writeFloat32(inputs.queriesFile, queries);
+  writeRaw(inputs.queriesFile, queries);
 
   const sorted = [...new Set(counts)].sort((a, b) => a - b);
   const largest = sorted.at(-1)!;
@@ -66,7 +66,7 @@ export async function prepareInputs(space: SyntheticSpace, counts: number[], nQu
       if (dataFd !== null) writeSync(dataFd, new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
       mergeTopK(best, await exact.search(vectors, stop - first, queries, nQueries, K), first);
       first = stop;
-      if (sorted.includes(first)) writeFloat32(inputs.truthFile(first), best.ids);
+      if (sorted.includes(first)) writeRaw(inputs.truthFile(first), best.ids);
       const seconds = (performance.now() - started) / 1000;
       info(`d=${d}: ground truth${dataFd !== null ? ' and FAISS rows' : ''} ${first}/${end} rows (${Math.round(seconds)} s, ~${Math.round((seconds * (end - first)) / first)} s left)`);
     }

@@ -27,7 +27,7 @@
  * Output: one JSON line per (case, method) on stdout and in bench/results/scale-<time>Z.json, and
  * bench/results/scale-<time>Z.png (p50 latency and RSS against N, d = 256, log–log).
  *
- *   npm run bench:scale                          # everything (hours; needs ~60 GB free in --work)
+ *   npm run bench:scale                          # everything (5–6 h; ≈ 40 GB free in --work)
  *   npm run bench:scale -- --max-n 1000000       # the cases up to 10⁶
  *   npm run bench:scale -- --cases d256-n1e5 --no-faiss
  *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
@@ -35,9 +35,12 @@
  * reruns), --queries 1000, --keep-indexes, --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
  * builds of 10⁶ items fewer).
  *
- * Run times, estimated from N ≤ 10⁵ runs on 2 shared AMD EPYC cores: --max-n 1000000 ≈ 2 h (10⁶ × 2048
- * alone ≈ 70 min, FAISS HNSW's build ≈ 35 min of it; each 10⁶ × 256 histoseek build ≈ 10 min);
- * the full run ≈ 7–8 h (the 10⁷ histoseek build ≈ 2.5–3 h). Disk: ≈ 40 GB in --work at 10⁷.
+ * Run times, estimated from runs up to N = 2·10⁵ on 2 AMD EPYC cores shared with other work (the
+ * histoseek build ran at ≈ 4000 rows/s at 2·10⁵, FAISS HNSW at ≈ 3400 rows/s at 10⁵ (d = 256) and
+ * ≈ 650 rows/s at 2·10⁴ (d = 2048)): --max-n 1000000 ≈ 2 h, of which 10⁶ × 2048 ≈ 75 min (FAISS
+ * HNSW's build ≈ 35 min) and 10⁶ × 256 ≈ 35 min (three histoseek builds ≈ 6 min each);
+ * `--max-n 1000000 --cases d256-n1e5,d256-n1e6 --no-precisions` ≈ 25 min. The full run ≈ 5–6 h
+ * (the 10⁷ histoseek build ≈ 1.5 h). Disk: ≈ 40 GB in --work at 10⁷.
  */
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';

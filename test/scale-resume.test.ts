@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore } from '../src/index/store.js';
-import { cyclicLabels, randomBases, sigmaForDistance, SyntheticSpace, writeFloat32, writeSpec } from '../bench/scale-space.js';
+import { cyclicLabels, randomBases, sigmaForDistance, SyntheticSpace, writeRaw, writeSpec } from '../bench/scale-space.js';
 
 const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
 const ROWS = 30_000;
@@ -27,7 +27,7 @@ const work = await mkdtemp(join(tmpdir(), 'histoseek-scale-resume-'));
 after(() => rm(work, { recursive: true, force: true }));
 
 const basesFile = join(work, 'bases.f32');
-writeFloat32(basesFile, randomBases(BASES, DIM, 5));
+writeRaw(basesFile, randomBases(BASES, DIM, 5));
 const specFile = join(work, 'space.json');
 writeSpec(specFile, { d: DIM, basesFile, count: BASES, labels: cyclicLabels(BASES), sigma: sigmaForDistance(0.5, DIM), seed: 11, origin: 'random bases (test)' });
 
