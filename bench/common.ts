@@ -22,6 +22,7 @@ export function info(message: string): void {
 /** Collects result records: each is printed as one JSON line, and `save` writes them all to a file. */
 export class Results {
   private readonly lines: string[] = [];
+  private stamp: string | undefined;
 
   constructor(private readonly name: string) {}
 
@@ -33,10 +34,15 @@ export class Results {
 
   /** Writes bench/results/<name>-<UTC time>.json (colons dropped from the time, for portable file names). */
   async save(): Promise<string> {
-    const stamp = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
-    const file = path.join(BENCH_DIR, 'results', `${this.name}-${stamp}Z.json`);
+    const file = this.file('json');
     await writeFile(file, this.lines.map((l) => `${l}\n`).join(''));
     return file;
+  }
+
+  /** bench/results/<name>-<UTC time>.<extension>: the time is fixed on the first call, so a figure saved beside the JSON shares its name. */
+  file(extension: string): string {
+    this.stamp ??= new Date().toISOString().slice(0, 19).replaceAll(':', '-');
+    return path.join(BENCH_DIR, 'results', `${this.name}-${this.stamp}Z.${extension}`);
   }
 }
 

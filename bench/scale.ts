@@ -1,0 +1,248 @@
+/**
+ * Scale benchmark (issue #12 item 4): histoseek's index from 10⁵ to 10⁷ items against FAISS, on
+ * the same vectors, queries and exact ground truth, 2 threads each.
+ *
+ * Vectors resembling real descriptors (scale-bases.ts, scale-space.ts): a few thousand synthetic
+ * H&E patches are embedded with the default model (d = 256; for d = 2048 a seeded random `tiny`
+ * model at 64 px on a few hundred patches) and cached; row r is then drawn around one of these bases,
+ * picked by a PRNG seeded by r, with Gaussian noise of scale σ chosen so that a row lies from its
+ * base at about the bases' own median nearest-neighbour distance (both printed), and renormalised.
+ * 1000 queries come from a separate seed stream and are never indexed.
+ *
+ * Ground truth (scale-truth.ts): the exact float32 top-10 of every query over each case's N rows,
+ * streamed chunk by chunk in one pass per d, which also writes the rows to one float32 file in the
+ * work folder for FAISS (smaller cases read a prefix).
+ *
+ * Methods per case (N, d):
+ * - histoseek `two-stage` and `exact` on an f16 index (the default), and at 10⁶ × 256 also on i8
+ *   and f32 indexes. Indexes are built by scale-build.ts in its own process (resumable: a rerun
+ *   continues a killed build), with archive-like metadata per item. For N > 2·10⁵ the exact scan
+ *   times EXACT_SINGLES single queries only (and fewer batches): see queries_timed/queries_batched.
+ * - FAISS IndexFlatL2, IndexHNSWFlat (M 16, efConstruction 40, efSearch 128) and
+ *   IndexIVFScalarQuantizer SQ8 (nlist = 4√N, nprobe 32): see faiss_scale.py. FAISS HNSW at 10⁷
+ *   would take hours; its figures there are extrapolated from 10⁶ and 3·10⁶ ("extrapolated": true).
+ * Every index is served by a fresh child process (scale-serve.ts, faiss_scale.py serve) that only
+ * opens it and searches: its peak RSS is rss_mib.
+ *
+ * Output: one JSON line per (case, method) on stdout and in bench/results/scale-<time>Z.json, and
+ * bench/results/scale-<time>Z.png (p50 latency and RSS against N, d = 256, log–log).
+ *
+ *   npm run bench:scale                          # everything (5–6 h; ≈ 40 GB free in --work)
+ *   npm run bench:scale -- --max-n 1000000       # the cases up to 10⁶
+ *   npm run bench:scale -- --cases d256-n1e5 --no-faiss
+ *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
+ * Options: --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
+ * reruns), --queries 1000, --keep-indexes, --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
+ * builds of 10⁶ items fewer).
+ *
+ * Run times, estimated from runs up to N = 2·10⁵ on 2 AMD EPYC cores shared with other work (the
+ * histoseek build ran at ≈ 4000 rows/s at 2·10⁵, FAISS HNSW at ≈ 3400 rows/s at 10⁵ (d = 256) and
+ * ≈ 650 rows/s at 2·10⁴ (d = 2048)): --max-n 1000000 ≈ 2 h, of which 10⁶ × 2048 ≈ 75 min (FAISS
+ * HNSW's build ≈ 35 min) and 10⁶ × 256 ≈ 35 min (three histoseek builds ≈ 6 min each);
+ * `--max-n 1000000 --cases d256-n1e5,d256-n1e6 --no-precisions` ≈ 25 min. The full run ≈ 5–6 h
+ * (the 10⁷ histoseek build ≈ 1.5 h). Disk: ≈ 40 GB in --work at 10⁷.
+ */
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { RERANK_CANDIDATES } from '../src/index/searcher.js';
+import { type VectorKind } from '../src/index/store.js';
+import { BENCH_DIR, ChildError, info, type JsonRecord, numberField, Results, runNodeWorker, runPython, significant, SYSTEM_PYTHON } from './common.js';
+import { baseDescriptors } from './scale-bases.js';
+import { extrapolateHnsw, type Measured } from './scale-metrics.js';
+import { renderScalePlot, type Series } from './scale-plot.js';
+import { medianNearestNeighbour, sigmaForDistance, SyntheticSpace } from './scale-space.js';
+import { prepareInputs, type SharedInputs } from './scale-truth.js';
+
+interface Case {
+  name: string;
+  d: number;
+  n: number;
+}
+
+const CASES: Case[] = [
+  { name: 'd256-n1e5', d: 256, n: 100_000 },
+  { name: 'd256-n1e6', d: 256, n: 1_000_000 },
+  { name: 'd256-n3e6', d: 256, n: 3_000_000 },
+  { name: 'd256-n1e7', d: 256, n: 10_000_000 },
+  { name: 'd2048-n1e6', d: 2048, n: 1_000_000 },
+];
+/** The case where the stored precisions are compared (to justify the default, f16). */
+const PRECISION_CASE = 'd256-n1e6';
+const FAISS_METHODS = ['flat', 'hnsw', 'ivfsq8'] as const;
+const FAISS_NAMES: Record<(typeof FAISS_METHODS)[number], string> = { flat: 'IndexFlatL2', hnsw: 'IndexHNSWFlat', ivfsq8: 'IndexIVFScalarQuantizer-SQ8' };
+/** FAISS HNSW is extrapolated, not built, from this N on (hours of building). */
+const HNSW_EXTRAPOLATED_FROM = 10_000_000;
+const SEED = 2026;
+const SINGLES = 200;
+const BATCHES = 15;
+/** Exhaustive scans above EXHAUSTIVE_SAMPLE_ABOVE items time a sample: each query reads every row. */
+const EXHAUSTIVE_SAMPLE_ABOVE = 200_000;
+const EXACT_SINGLES = 50;
+const EXACT_BATCHES = 4;
+const THREADS = 2;
+const INSTALL = 'apt-get install python3-faiss';
+
+const { values: opts } = parseArgs({
+  options: {
+    'max-n': { type: 'string' }, cases: { type: 'string' }, 'no-faiss': { type: 'boolean', default: false }, 'no-precisions': { type: 'boolean', default: false }, n: { type: 'string' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') }, queries: { type: 'string', default: '1000' }, 'keep-indexes': { type: 'boolean', default: false },
+  },
+});
+
+function selectedCases(): Case[] {
+  let cases = CASES;
+  if (opts.cases) {
+    const names = opts.cases.split(',');
+    const unknown = names.filter((name) => !CASES.some((c) => c.name === name));
+    if (unknown.length) throw new Error(`unknown case ${unknown.join(', ')}; the cases are ${CASES.map((c) => c.name).join(', ')}`);
+    cases = CASES.filter((c) => names.includes(c.name));
+  }
+  if (opts['max-n']) cases = cases.filter((c) => c.n <= Number(opts['max-n']));
+  if (opts.n) cases = cases.map((c) => ({ ...c, name: `d${c.d}-n${opts.n}`, n: Number(opts.n), precisions: c.name === PRECISION_CASE }));
+  if (cases.length === 0) throw new Error('no case selected (see --cases and --max-n)');
+  return cases;
+}
+
+function cpuModel(): string {
+  return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+}
+
+/** Bytes of every file under `target` (a folder or one file). */
+function bytesOnDisk(target: string): number {
+  const stat = statSync(target);
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(target).reduce((sum, name) => sum + bytesOnDisk(path.join(target, name)), 0);
+}
+
+const sampled = (n: number) => n > EXHAUSTIVE_SAMPLE_ABOVE;
+const servingArgs = (n: number, exhaustive: boolean) => ['--singles', String(exhaustive && sampled(n) ? EXACT_SINGLES : SINGLES), '--batches', String(exhaustive && sampled(n) ? EXACT_BATCHES : BATCHES)];
+
+/** The figures every result line carries, from a serving child's answer plus the build's. */
+function figures(build: { build_s: number; bytes: number }, n: number, served: JsonRecord): JsonRecord {
+  return {
+    build_s: significant(build.build_s), bytes_per_item: significant(build.bytes / n), rss_mib: significant(numberField(served, 'rss_mib'), 4),
+    p50_ms: significant(numberField(served, 'p50_ms')), p95_ms: significant(numberField(served, 'p95_ms')),
+    batch64_ms_per_query: typeof served.batch64_ms_per_query === 'number' ? significant(served.batch64_ms_per_query) : null,
+    recall_at_10: significant(numberField(served, 'recall_at_10')),
+    queries_timed: served.queries_timed, queries_batched: served.queries_batched, queries_recall: served.queries_recall,
+  };
+}
+
+async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: SharedInputs, emit: (r: JsonRecord) => void): Promise<void> {
+  const kinds: VectorKind[] = (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions'] ? ['f16', 'i8', 'f32'] : ['f16'];
+  for (const kind of kinds) {
+    const dir = path.join(opts.work!, `histoseek-d${c.d}-n${c.n}-${kind}`);
+    info(`${c.name}: building the histoseek ${kind} index in ${dir}…`);
+    const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), ['--space', inputs.specFile, '--dir', dir, '--n', String(c.n), '--vectors', kind]);
+    const build = { build_s: numberField(built, 'build_s'), bytes: bytesOnDisk(dir) };
+    for (const mode of ['two-stage', 'exact'] as const) {
+      info(`${c.name}: serving histoseek ${mode} (${kind})…`);
+      const served = await runNodeWorker(path.join(BENCH_DIR, 'scale-serve.ts'), [
+        '--dir', dir, '--mode', mode, '--queries', inputs.queriesFile, '--truth', inputs.truthFile(c.n), ...servingArgs(c.n, mode === 'exact'),
+      ]);
+      emit({
+        method: kind === 'f16' ? mode : `${mode}-${kind}`, engine: 'histoseek', vectors: kind, ...figures(build, c.n, served),
+        ...(mode === 'two-stage' ? { candidates: RERANK_CANDIDATES } : {}),
+      });
+    }
+    if (!opts['keep-indexes']) {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(`${dir}.build.json`, { force: true });
+    }
+  }
+}
+
+async function measureFaiss(c: Case, inputs: SharedInputs, emit: (r: JsonRecord) => void, measured: Map<string, Measured>): Promise<void> {
+  const script = path.join(BENCH_DIR, 'faiss_scale.py');
+  for (const method of FAISS_METHODS) {
+    if (method === 'hnsw' && c.n >= HNSW_EXTRAPOLATED_FROM) {
+      const [a, b] = [measured.get(`hnsw-d${c.d}-n1000000`), measured.get(`hnsw-d${c.d}-n3000000`)];
+      if (!a || !b) info(`${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`);
+      else emit({ method: FAISS_NAMES.hnsw, engine: 'faiss', ...extrapolateHnsw(a, b, c.n), ef_search: 128, extrapolated: true, extrapolated_from: [a.n, b.n] });
+      continue;
+    }
+    const indexFile = path.join(opts.work!, `faiss-d${c.d}-n${c.n}-${method}.faiss`);
+    try {
+      info(`${c.name}: building FAISS ${FAISS_NAMES[method]}…`);
+      const built = await runPython(script, ['build', '--method', method, '--d', String(c.d), '--data', inputs.dataFile!, '--n', String(c.n), '--out', indexFile, '--threads', String(THREADS)]);
+      info(`${c.name}: serving FAISS ${FAISS_NAMES[method]}…`);
+      const served = await runPython(script, [
+        'serve', '--method', method, '--d', String(c.d), '--index', indexFile, '--queries', inputs.queriesFile, '--truth', inputs.truthFile(c.n), '--threads', String(THREADS),
+        ...servingArgs(c.n, method === 'flat'),
+      ]);
+      const record = figures({ build_s: numberField(built, 'build_s'), bytes: numberField(built, 'bytes') }, c.n, served);
+      const settings = Object.fromEntries(['ef_construction', 'ef_search', 'm', 'nlist', 'nprobe', 'train_rows'].filter((key) => key in built || key in served).map((key) => [key, served[key] ?? built[key]]));
+      emit({ method: FAISS_NAMES[method], engine: 'faiss', ...record, ...settings, faiss: built.faiss });
+      measured.set(`${method}-d${c.d}-n${c.n}`, { n: c.n, ...(record as Omit<Measured, 'n'>) });
+    } finally {
+      rmSync(indexFile, { force: true });
+    }
+  }
+}
+
+/** Whether FAISS can run here; emits why not when it cannot (never installed by this benchmark). */
+async function faissAvailable(results: Results): Promise<boolean> {
+  try {
+    await runPython('-c', ['import faiss, numpy, json; print(json.dumps({"faiss": faiss.__version__}))']);
+    return true;
+  } catch (e) {
+    const reason = e instanceof ChildError && e.code === 'ENOENT' ? `${SYSTEM_PYTHON} not found` : (e as Error).message;
+    results.emit({ error: `FAISS yardstick unavailable: ${reason}; install: ${INSTALL}` });
+    return false;
+  }
+}
+
+async function plot(records: JsonRecord[], file: string): Promise<void> {
+  const byMethod = (key: 'p50_ms' | 'rss_mib'): Series[] => {
+    const series = new Map<string, Series>();
+    for (const r of records.filter((r) => r.d === 256 && typeof r[key] === 'number')) {
+      const name = `${String(r.engine)} ${String(r.method)}`;
+      if (!series.has(name)) series.set(name, { name, points: [] });
+      series.get(name)!.points.push({ n: r.n as number, value: r[key] as number, extrapolated: r.extrapolated === true });
+    }
+    return [...series.values()];
+  };
+  writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), byMethod('rss_mib'), `bench:scale, d = 256, ${THREADS} threads, ${cpuModel()}`));
+}
+
+async function main(): Promise<void> {
+  const cases = selectedCases();
+  const results = new Results('scale');
+  const records: JsonRecord[] = [];
+  const cpu = cpuModel();
+  await mkdir(opts.work!, { recursive: true });
+  const withFaiss = !opts['no-faiss'] && (await faissAvailable(results));
+  const nQueries = Number(opts.queries);
+  const measured = new Map<string, Measured>();
+  info(`cases ${cases.map((c) => c.name).join(', ')}; work folder ${opts.work}; CPU ${cpu}`);
+
+  for (const d of [...new Set(cases.map((c) => c.d))]) {
+    const bases = await baseDescriptors(d);
+    const count = bases.labels.length;
+    const nearest = medianNearestNeighbour(bases.vectors, d);
+    const space = new SyntheticSpace({ d, basesFile: bases.file, count, labels: bases.labels, sigma: sigmaForDistance(nearest, d), seed: SEED, origin: bases.origin }, bases.vectors);
+    const toBase = space.medianDistanceToBase(2000);
+    info(`d=${d}: ${count} bases, median nearest-neighbour distance ${nearest.toFixed(4)}; σ = ${space.spec.sigma.toPrecision(4)} puts drawn rows a median ${toBase.toFixed(4)} from their base`);
+    results.emit({ case: `space-d${d}`, d, bases: count, bases_origin: bases.origin, bases_median_nn_distance: significant(nearest), sigma: significant(space.spec.sigma), drawn_median_distance_to_base: significant(toBase), queries: nQueries });
+    const dCases = cases.filter((c) => c.d === d);
+    const inputs = await prepareInputs(space, dCases.map((c) => c.n), nQueries, opts.work!, withFaiss);
+    for (const c of dCases) {
+      const emit = (r: JsonRecord) => {
+        const record = { case: c.name, n: c.n, d: c.d, ...r, threads: THREADS, cpu };
+        records.push(record);
+        results.emit(record);
+      };
+      await measureHistoseek(c, inputs, emit);
+      if (withFaiss) await measureFaiss(c, inputs, emit, measured);
+    }
+  }
+  info(`wrote ${await results.save()}`);
+  const png = results.file('png');
+  await plot(records, png);
+  info(`wrote ${png}`);
+}
+
+await main();
