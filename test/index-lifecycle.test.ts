@@ -46,10 +46,9 @@ test('search excludes a slide on request; two-stage search answers like the exac
   assert.equal(without.results.length, 15);
   assert.ok(without.results.every((r: { slide: string }) => r.slide !== 's1'));
 
-  // 20 items: too few for a search graph, so two-stage search is refused with the reason.
-  const noGraph = histoseek('search', query, '--db', db, '--two-stage');
-  assert.equal(noGraph.status, 1);
-  assert.match(noGraph.stderr, /has no search graph yet \(it starts at 1024 items\); search exactly/);
+  // 20 items search exactly by default; forced through the graph, the 20 re-ranked candidates are the same list.
+  const twoStage = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--two-stage').stdout);
+  assert.deepEqual(twoStage.results.map((r: { path: string }) => r.path), all.results.map((r: { path: string }) => r.path));
   const both = histoseek('search', query, '--db', db, '--two-stage', '--exact');
   assert.match(both.stderr, /give --exact or --two-stage, not both/);
   const exact = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--exact').stdout);

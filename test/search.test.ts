@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { binaryCodes, CodeGraph } from '../src/index/code-graph.js';
+import { VectorGraph } from '../src/index/vector-graph.js';
 import { Random } from '../src/util/random.js';
 
 function unitVectors(count: number, dim: number, seed: number): Float32Array {
@@ -133,11 +133,10 @@ describe('ExactSearch', () => {
   });
 });
 
-describe('CodeGraph (binary codes, Hamming HNSW)', () => {
+describe('VectorGraph (int8 HNSW)', () => {
   const dim = 128;
   const count = 4000;
   const database = unitVectors(count, dim, 21);
-  const centre = new Float32Array(dim);
   const rows = Array.from({ length: count }, (_, i) => i);
   let dir: string;
 
@@ -146,10 +145,8 @@ describe('CodeGraph (binary codes, Hamming HNSW)', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  test('codes are the signs around the centre; a code finds its own row first', () => {
-    const codes = binaryCodes(Float32Array.of(0.5, -0.1, 0.2, 0.3), 1, Float32Array.of(0, 0, 0.25, 0.25));
-    assert.deepEqual(Array.from(codes), [1, 0, 0, 1]);
-    const graph = CodeGraph.create(centre);
+  test('a stored vector finds its own row first', () => {
+    const graph = VectorGraph.create(dim);
     graph.add(rows, database);
     assert.equal(graph.size, count);
     const found = graph.search(database.subarray(0, 50 * dim), 50, 5);
@@ -157,7 +154,7 @@ describe('CodeGraph (binary codes, Hamming HNSW)', () => {
   });
 
   test('adding rows it holds changes nothing; removed rows are never proposed', () => {
-    const graph = CodeGraph.create(centre);
+    const graph = VectorGraph.create(dim);
     graph.add(rows, database);
     graph.add([3, 4], database.subarray(3 * dim, 5 * dim));
     assert.equal(graph.size, count);
@@ -168,23 +165,23 @@ describe('CodeGraph (binary codes, Hamming HNSW)', () => {
   });
 
   test('saved atomically; loaded and memory-mapped copies answer alike; a wrong size is refused', () => {
-    const graph = CodeGraph.create(centre);
+    const graph = VectorGraph.create(dim);
     graph.add(rows, database);
     const file = path.join(dir, 'graph.usearch');
     const bytes = graph.save(file);
     const queries = database.subarray(100 * dim, 120 * dim);
     const before = graph.search(queries, 20, 30);
     for (const writable of [true, false]) {
-      const opened = CodeGraph.open(file, centre, bytes, { writable });
+      const opened = VectorGraph.open(file, dim, bytes, { writable });
       assert.equal(opened.size, count);
       assert.deepEqual(Array.from(opened.search(queries, 20, 30).ids), Array.from(before.ids));
     }
-    assert.throws(() => CodeGraph.open(file, centre, bytes + 1, { writable: false }), /the search graph is damaged/);
-    assert.throws(() => CodeGraph.open(path.join(dir, 'none.usearch'), centre, bytes, { writable: false }), /the search graph is missing/);
+    assert.throws(() => VectorGraph.open(file, dim, bytes + 1, { writable: false }), /the search graph is damaged/);
+    assert.throws(() => VectorGraph.open(path.join(dir, 'none.usearch'), dim, bytes, { writable: false }), /the search graph is missing/);
   });
 
   test('more candidates than rows: every row once, then -1', () => {
-    const graph = CodeGraph.create(centre);
+    const graph = VectorGraph.create(dim);
     graph.add([7, 8, 9], database.subarray(0, 3 * dim));
     const found = graph.search(database.subarray(dim, 2 * dim), 1, 5);
     assert.equal(found.ids[0], 8);

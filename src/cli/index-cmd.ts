@@ -31,7 +31,7 @@ after a crash, adds only what is missing; running on another collection appends 
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
-                       bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~180
+                       bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~400
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
   --rebuild-graph      build the index's search graph anew (a lost or damaged graph.usearch)

@@ -1,13 +1,13 @@
 /**
  * Search over an index: the query descriptors (normalised) against every live item. Small indexes
  * are scanned exactly (streamed from the vector files); from TWO_STAGE_MIN_ROWS live items on,
- * search runs in two stages: the binary-code graph proposes candidates, which are re-ranked
- * exactly against the stored vectors read from disk. Rows the graph does not cover yet (a writer
+ * search runs in two stages: the int8 graph proposes candidates, which are re-ranked exactly
+ * against the stored vectors read from disk. Rows the graph does not cover yet (a writer
  * appending right now, or a crash before its last save) are scanned exactly and merged in.
  */
-import type { CodeGraph } from './code-graph.js';
+import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
-import { GRAPH_MIN_ROWS, type IndexStore, type StoredItem } from './store.js';
+import type { IndexStore, StoredItem } from './store.js';
 
 export interface Hit {
   row: number;
@@ -33,17 +33,20 @@ export interface SearchOptions {
 export const SEARCH_MODES = ['auto', 'exact', 'two-stage'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
 
-/** From this many live items on, `auto` searches in two stages (bench:scale: where it overtakes the scan). */
-export const TWO_STAGE_MIN_ROWS = 200_000;
-/** Candidates re-ranked per query at least (bench:scale: recall@10 ≥ 0.99 from 10⁵ to 10⁷ items). */
-export const RERANK_CANDIDATES = 320;
+/**
+ * From this many live items on, `auto` searches in two stages: there a single exact query streams
+ * 25 MB of float16 rows (tens of ms) while two stages answer in about a millisecond.
+ */
+export const TWO_STAGE_MIN_ROWS = 50_000;
+/** Candidates re-ranked per query at least (vector-graph.ts: recall@10 0.99 at 100 on 10⁵ items; bench:scale for more). */
+export const RERANK_CANDIDATES = 160;
 
 export class Searcher {
   private constructor(
     readonly store: IndexStore,
     private readonly active: Uint8Array,
     private readonly exact: ExactSearch,
-    private readonly graph: CodeGraph | null,
+    private readonly graph: VectorGraph | null,
     /** Rows the graph covers; rows from here to the end are scanned. */
     private readonly graphRows: number,
   ) {}
@@ -52,10 +55,12 @@ export class Searcher {
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
-    let graph: CodeGraph | null = null;
+    let graph: VectorGraph | null = null;
     if (mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS)) {
       graph = store.openGraph(options.threads);
-      if (!graph && mode === 'two-stage') throw new Error(`${store.dir}: has no search graph yet (it starts at ${GRAPH_MIN_ROWS} items); search exactly`);
+      if (!graph && mode === 'two-stage') {
+        throw new Error(`${store.dir}: has no search graph (${store.formatVersion === 1 ? `an index made by an earlier histoseek: 'histoseek index --db ${store.dir} --upgrade' builds one` : 'nothing indexed yet'}); search with --exact`);
+      }
     }
     const exact = await ExactSearch.create(store.model.dim, { threads: options.threads, kind: store.vectorKind });
     return new Searcher(store, active, exact, graph, graph ? Math.min(store.graphStamp()!.rows, active.length) : 0);
@@ -100,11 +105,11 @@ export class Searcher {
   }
 
   /** Graph candidates re-ranked exactly, merged with an exact scan of the rows the graph does not cover. */
-  private async twoStage(graph: CodeGraph, batch: Float32Array, n: number, k: number, skip: (row: number) => boolean): Promise<SearchHits> {
+  private async twoStage(graph: VectorGraph, batch: Float32Array, n: number, k: number, skip: (row: number) => boolean): Promise<SearchHits> {
     const dim = this.dim;
     const covered = this.graphRows;
     const eligible = (row: number) => row >= 0 && row < covered && !skip(row);
-    const first = Math.max(RERANK_CANDIDATES, 8 * k);
+    const first = Math.max(RERANK_CANDIDATES, 2 * k);
     const found = graph.search(batch, n, first);
     const ids = new Int32Array(n * k).fill(-1);
     const distances = new Float32Array(n * k).fill(Infinity);

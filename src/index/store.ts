@@ -4,8 +4,8 @@
  *   model's id, the stored precision, and a generation that every change advances;
  * - `vectors.<f32|f16|i8>` (+ `vectors.i8-scale`): the L2-normalised descriptors f_e / ‖f_e‖, one
  *   row per item, at the precision chosen when the index was created — what search compares;
- * - `graph.usearch`: the first pass of two-stage search (see code-graph.ts), once the index holds
- *   GRAPH_MIN_ROWS rows, kept up to date by every writer.
+ * - `graph.usearch`: the first pass of two-stage search (see vector-graph.ts), kept up to date by
+ *   every writer.
  * The raw descriptor f_e is the stored unit vector times its norm; no command needs it at full
  * precision (`histoseek embed` writes it for export).
  *
@@ -18,7 +18,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CodeGraph, GRAPH_FILE, meanVector } from './code-graph.js';
+import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
 
@@ -27,8 +27,6 @@ export const FORMAT = 'histoseek-index/2';
 export const FORMAT_1 = 'histoseek-index/1';
 /** f16: rankings indistinguishable from float32 at half the bytes (see the README's figures). */
 export const DEFAULT_VECTOR_KIND: VectorKind = 'f16';
-/** The graph starts once the index holds this many rows, so its centre is a mean over many slides' patches. */
-export const GRAPH_MIN_ROWS = 1024;
 /** A writer saves the graph at least this often, bounding what a crash leaves for the next writer to add. */
 const GRAPH_SAVE_INTERVAL_MS = 10 * 60 * 1000;
 /** Rows read at a time when building or catching up the graph from the vector files. */
@@ -93,7 +91,7 @@ export class IndexStore {
   /** Prepared statements by SQL: the server reads meta and items on every request, and preparing costs more than running them. */
   private readonly statements = new Map<string, Database.Statement>();
   /** The writer's graph, loaded on its first change; null until then (and for readers). */
-  private graph: CodeGraph | null = null;
+  private graph: VectorGraph | null = null;
   private graphSavedAt = 0;
   private graphDirty = false;
 
@@ -276,9 +274,8 @@ export class IndexStore {
       for (const row of rows) markRemoved.run(row);
       if (rows.length) this.advanceGeneration();
     })();
-    const graph = this.writerGraph();
-    if (graph && rows.length) {
-      graph.remove(rows);
+    if (rows.length) {
+      this.writerGraph().remove(rows);
       this.graphDirty = true;
     }
     return rows.length;
@@ -345,29 +342,26 @@ export class IndexStore {
   }
 
   /** The graph's stamp: rows below `rows` were all added (or removed) when it was saved. */
-  graphStamp(): { rows: number; bytes: number; centre: Float32Array } | null {
+  graphStamp(): { rows: number; bytes: number } | null {
     const rows = this.meta('graph_rows');
-    const centre = this.meta('graph_centre');
-    if (rows === undefined || centre === undefined) return null;
-    const bytes = Buffer.from(centre, 'base64');
-    return { rows: Number(rows), bytes: Number(this.meta('graph_bytes')), centre: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+    return rows === undefined ? null : { rows: Number(rows), bytes: Number(this.meta('graph_bytes')) };
   }
 
-  /** The saved graph, memory-mapped for searching; null while the index is too small to have one. */
-  openGraph(threads = 2): CodeGraph | null {
+  /** The saved graph, memory-mapped for searching; null for an index that has none (empty, or made before format 2). */
+  openGraph(threads = 2): VectorGraph | null {
     const stamp = this.graphStamp();
-    return stamp ? CodeGraph.open(this.path(GRAPH_FILE), stamp.centre, stamp.bytes, { writable: false, threads }) : null;
+    return stamp ? VectorGraph.open(this.path(GRAPH_FILE), this.model.dim, stamp.bytes, { writable: false, threads }) : null;
   }
 
   /**
    * The writer's graph, brought up to date with the committed rows: loaded (and the rows a crash
-   * left out added, removed rows dropped) on first use, or built once the index is large enough.
+   * left out added, removed rows dropped) on first use, or built from the stored rows.
    */
-  private writerGraph(): CodeGraph | null {
+  private writerGraph(): VectorGraph {
     if (this.graph) return this.graph;
     const stamp = this.graphStamp();
-    if (!stamp) return this.committedRows >= GRAPH_MIN_ROWS ? this.buildGraph() : null;
-    this.graph = CodeGraph.open(this.path(GRAPH_FILE), stamp.centre, stamp.bytes, { writable: true });
+    if (!stamp) return this.buildGraph();
+    this.graph = VectorGraph.open(this.path(GRAPH_FILE), this.model.dim, stamp.bytes, { writable: true });
     this.graphSavedAt = Date.now();
     const removed = (this.db.prepare('SELECT row FROM removed_rows').pluck().all() as number[]).filter((row) => this.graph!.contains(row));
     this.graph.remove(removed);
@@ -390,23 +384,9 @@ export class IndexStore {
     }
   }
 
-  /** A new graph over every live row, centred on their mean; replaces any saved one on the next save. */
-  private buildGraph(): CodeGraph {
-    const dim = this.model.dim;
-    const centre = new Float32Array(dim);
-    const active = this.activeRows();
-    let live = 0;
-    for (let first = 0; first < this.committedRows; first += GRAPH_CHUNK_ROWS) {
-      const count = Math.min(GRAPH_CHUNK_ROWS, this.committedRows - first);
-      const vectors = this.column.readDecoded(first, count);
-      for (let i = 0; i < count; i++) {
-        if (!active[first + i]) continue;
-        live++;
-        for (let j = 0; j < dim; j++) centre[j] += vectors[i * dim + j];
-      }
-    }
-    for (let j = 0; j < dim; j++) centre[j] /= Math.max(live, 1);
-    this.graph = CodeGraph.create(centre);
+  /** A new graph over every live row; replaces any saved one (saved right away). */
+  private buildGraph(): VectorGraph {
+    this.graph = VectorGraph.create(this.model.dim);
     this.addStoredRows(0, this.committedRows);
     this.graphDirty = true;
     this.graphSavedAt = Date.now();
@@ -415,14 +395,9 @@ export class IndexStore {
   }
 
   private graphAdd(start: number, normalised: Float32Array, rows: number): void {
-    const hadGraph = this.graph !== null || this.graphStamp() !== null;
-    const graph = this.writerGraph();
-    if (!graph) return;
-    // A graph built just now from the files already holds these rows.
-    if (hadGraph) {
-      graph.add(Array.from({ length: rows }, (_, i) => start + i), normalised);
-      this.graphDirty = true;
-    }
+    // A graph built just now from the files already holds these rows (add skips rows it holds).
+    this.writerGraph().add(Array.from({ length: rows }, (_, i) => start + i), normalised);
+    this.graphDirty = true;
     if (Date.now() - this.graphSavedAt > GRAPH_SAVE_INTERVAL_MS) this.saveGraph();
   }
 
@@ -435,22 +410,18 @@ export class IndexStore {
     } catch (err) {
       throw new Error(`${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`);
     }
-    const centre = Buffer.from(this.graph.centre.buffer, this.graph.centre.byteOffset, this.graph.centre.byteLength).toString('base64');
     this.db.transaction(() => {
       this.setMeta('graph_rows', String(this.committedRows));
       this.setMeta('graph_bytes', String(bytes));
-      this.setMeta('graph_centre', centre);
     })();
     this.graphDirty = false;
     this.graphSavedAt = Date.now();
   }
 
-  /** Builds the graph anew over the live rows (a lost or damaged graph file, or a new centre); none below GRAPH_MIN_ROWS. */
+  /** Builds the graph anew over the live rows (a lost or damaged graph file). */
   rebuildGraph(): { items: number } {
     this.graph = null;
-    if (this.committedRows < GRAPH_MIN_ROWS) return { items: 0 };
-    const graph = this.buildGraph();
-    return { items: graph.size };
+    return { items: this.buildGraph().size };
   }
 
   close(): void {
