@@ -31,7 +31,8 @@
  *   npm run bench:scale -- --max-n 1000000       # the cases up to 10⁶
  *   npm run bench:scale -- --cases d256-n1e5 --no-faiss
  *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
- * Options: --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
+ * Options: --vectors f16,i8 (stored precisions built for every case; default f16), --faiss flat,hnsw,ivfsq8
+ * (the FAISS indexes run; default all), --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
  * reruns), --queries 1000, --keep-indexes, --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
  * builds of 10⁶ items fewer).
  *
@@ -48,7 +49,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RERANK_CANDIDATES } from '../src/index/searcher.js';
-import { type VectorKind } from '../src/index/store.js';
+import { VECTOR_KINDS, type VectorKind } from '../src/index/store.js';
 import { BENCH_DIR, ChildError, info, type JsonRecord, numberField, Results, runNodeWorker, runPython, significant, SYSTEM_PYTHON } from './common.js';
 import { baseDescriptors } from './scale-bases.js';
 import { extrapolateHnsw, type Measured } from './scale-metrics.js';
@@ -89,8 +90,19 @@ const { values: opts } = parseArgs({
   options: {
     'max-n': { type: 'string' }, cases: { type: 'string' }, 'no-faiss': { type: 'boolean', default: false }, 'no-precisions': { type: 'boolean', default: false }, n: { type: 'string' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') }, queries: { type: 'string', default: '1000' }, 'keep-indexes': { type: 'boolean', default: false },
+    vectors: { type: 'string', default: 'f16' }, faiss: { type: 'string', default: FAISS_METHODS.join(',') },
   },
 });
+
+/** `--vectors f16,i8`: the stored precisions built for every case. */
+function listOption<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
+  const items = value.split(',');
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (unknown.length) throw new Error(`${flag}: unknown ${unknown.join(', ')}; choose from ${allowed.join(', ')}`);
+  return items as T[];
+}
+const VECTOR_KINDS_BUILT = listOption(opts.vectors!, VECTOR_KINDS, '--vectors');
+const FAISS_RUN = listOption(opts.faiss!, FAISS_METHODS, '--faiss');
 
 function selectedCases(): Case[] {
   let cases = CASES;
@@ -132,7 +144,7 @@ function figures(build: { build_s: number; bytes: number }, n: number, served: J
 }
 
 async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: SharedInputs, emit: (r: JsonRecord) => void): Promise<void> {
-  const kinds: VectorKind[] = (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions'] ? ['f16', 'i8', 'f32'] : ['f16'];
+  const kinds: VectorKind[] = (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions'] ? [...new Set([...VECTOR_KINDS_BUILT, 'f16', 'i8', 'f32'] as VectorKind[])] : VECTOR_KINDS_BUILT;
   for (const kind of kinds) {
     const dir = path.join(opts.work!, `histoseek-d${c.d}-n${c.n}-${kind}`);
     info(`${c.name}: building the histoseek ${kind} index in ${dir}…`);
@@ -157,7 +169,7 @@ async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: Shar
 
 async function measureFaiss(c: Case, inputs: SharedInputs, emit: (r: JsonRecord) => void, measured: Map<string, Measured>): Promise<void> {
   const script = path.join(BENCH_DIR, 'faiss_scale.py');
-  for (const method of FAISS_METHODS) {
+  for (const method of FAISS_RUN) {
     if (method === 'hnsw' && c.n >= HNSW_EXTRAPOLATED_FROM) {
       const [a, b] = [measured.get(`hnsw-d${c.d}-n1000000`), measured.get(`hnsw-d${c.d}-n3000000`)];
       if (!a || !b) info(`${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`);
