@@ -2,7 +2,8 @@
  * bench:scale's index build survives SIGKILL: a build killed after it committed a batch, then rerun
  * to completion, equals an uninterrupted build — items, stored vectors, the exact top-10 of 100
  * queries, a graph over every row, and the two-stage top-10 up to the graph's own nondeterminism.
- * CI size: 30 000 rows of 128-d vectors around random bases (no embedding).
+ * CI size: 30 000 rows of 128-d vectors around random bases (no embedding). The archive-size check,
+ * run by hand: HISTOSEEK_RESUME_ROWS=1000000 HISTOSEEK_RESUME_BATCH=65536 node --import tsx --test test/scale-resume.test.ts
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,9 +17,9 @@ import { IndexStore } from '../src/index/store.js';
 import { cyclicLabels, randomBases, sigmaForDistance, SyntheticSpace, writeRaw, writeSpec } from '../bench/scale-space.js';
 
 const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
-const ROWS = 30_000;
+const ROWS = Number(process.env.HISTOSEEK_RESUME_ROWS ?? 30_000);
 const DIM = 128;
-const BATCH = 2_000;
+const BATCH = Number(process.env.HISTOSEEK_RESUME_BATCH ?? 2_000);
 const BASES = 300;
 const QUERIES = 100;
 const TWO_STAGE_DIFFERENCES_ALLOWED = 3;
@@ -63,7 +64,7 @@ async function top10(dir: string, mode: 'exact' | 'two-stage', queries: Float32A
   }
 }
 
-test('a build killed partway and rerun equals an uninterrupted one', { timeout: 120_000 }, async () => {
+test('a build killed partway and rerun equals an uninterrupted one', { timeout: Math.max(120_000, ROWS * 2) }, async () => {
   const resumed = join(work, 'resumed');
   const killed = await build(resumed, 3);
   assert.equal(killed.signal, 'SIGKILL', 'the first build was killed, not finished');
