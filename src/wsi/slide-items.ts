@@ -8,6 +8,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { naturalCompare, type CollectionItem } from '../data/collections/collection.js';
 import type { Box } from './tiler.js';
 import { planTiles, type TileOptions } from './tiler.js';
+import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 
 export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide', '.png', '.jpg', '.jpeg']);
@@ -51,7 +52,10 @@ export async function readSlideLabels(csv: string): Promise<Map<string, SlideLab
   return out;
 }
 
-/** The tissue patches of one slide as items (label = the CSV's, else the slide id). */
+/**
+ * The tissue patches of one slide as items (label = the CSV's, else the slide id). A whole slide (no
+ * `roi`) that gives none throws a NoPatchesError saying why.
+ */
 export async function slidePatchItems(path: string, labels: Map<string, SlideLabels> | null, tiling: TileOptions = SLIDE_TILING, roi?: Box): Promise<CollectionItem[]> {
   const slide = await openSlide(path);
   try {
@@ -64,6 +68,7 @@ export async function slidePatchItems(path: string, labels: Map<string, SlideLab
       const box = { x, y, width: plan.width, height: plan.height };
       items.push({ source: regionSource(path, box), label: meta?.label ?? id, slide: id, patient: meta?.patient, ...box });
     }
+    if (items.length === 0 && !roi) throw new NoPatchesError(explainNoPatches(slide, id, plan));
     return items;
   } finally {
     slide.close();
