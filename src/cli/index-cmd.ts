@@ -35,7 +35,8 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
                        bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~180
   --json               print the report as one JSON object on stdout: added, skipped (already
                        indexed), failures (unreadable images and slides), slides_without_patches
-                       (slides: each slide that gave no patch, with the reason)
+                       (slides: each slide that gave no patch, with the reason), items (live
+                       items in the index); with --remove-slide or --remove: {"removed": N}
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
   --rebuild-graph      build the index's search graph anew (a lost or damaged graph.usearch)
@@ -65,7 +66,7 @@ function patchesOption(value: string | undefined, layout: Layout): PatchSelectio
 }
 
 /** Work on an index that embeds nothing: removals, the graph, the format. */
-function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean }): number {
+function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean; json: boolean }): number {
   const store = IndexStore.open(db, { writable: true });
   try {
     if (o.rebuildGraph) {
@@ -75,6 +76,7 @@ function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph
     }
     const removed = o.slide !== undefined ? store.remove({ slide: o.slide }) : store.remove({ under: resolve(o.folder!) });
     process.stderr.write(`removed ${removed} items from ${db}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
     return 0;
   } finally {
     store.close();
@@ -186,7 +188,7 @@ export const indexCommand: Command = {
       return 0;
     }
     if (values['remove-slide'] !== undefined || values.remove !== undefined || values['rebuild-graph']) {
-      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'] });
+      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'], json: values.json! });
     }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
     const layout = layoutOption(values.layout);
