@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,9 @@ test('generated pyramidal TIFF slides are tiled and indexed with coordinates; da
   await writeFile(join(slides, 'notes.svs'), 'not a slide');
   await sharp({ create: { width: 800, height: 800, channels: 3, background: '#f4f4f4' } }).png().toFile(join(slides, 'glass.png'));
   // Stained pink all over, but a plain PNG records no resolution: taken as 0.5 µm/px, it is 32 µm a side against a 112-µm patch.
-  await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c0507a' } }).png().toFile(join(slides, 'tiny.png'));
+  // Linked in, as slides on shared storage are: a link is read like the file.
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c0507a' } }).png().toFile(join(dir, 'tiny.png'));
+  await symlink(join(dir, 'tiny.png'), join(slides, 'tiny.png'));
   // Glass with one 40-px speck of stain: a 224-px patch over it is 3% tissue, far from the half it needs.
   const speck = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#c0507a' } }).png().toBuffer();
   await sharp({ create: { width: 800, height: 800, channels: 3, background: '#f4f4f4' } }).composite([{ input: speck, left: 300, top: 300 }]).png().toFile(join(slides, 'speck.png'));

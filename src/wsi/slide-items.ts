@@ -3,7 +3,7 @@
  * names the slide and the patch's level-0 box (`<slide>#region=x,y,w,h`), so the indexer embeds,
  * skips on rerun and records patches exactly as it does image files.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { naturalCompare, type CollectionItem } from '../data/collections/collection.js';
 import type { Box } from './tiler.js';
@@ -75,11 +75,15 @@ export async function slidePatchItems(path: string, labels: Map<string, SlideLab
   }
 }
 
-/** Slide files directly in `dir` (sorted). */
+/** Slide files directly in `dir` (sorted), links to slide files included: slides often live on shared storage, linked in. */
 export async function slideFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase()))
-    .map((e) => join(resolve(dir), e.name))
-    .sort(naturalCompare);
+  const files: string[] = [];
+  for (const e of entries) {
+    if (!SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase())) continue;
+    const path = join(resolve(dir), e.name);
+    // A broken link is kept, so that reading it reports it rather than passing over it.
+    if (e.isFile() || (e.isSymbolicLink() && ((await stat(path).catch(() => null))?.isFile() ?? true))) files.push(path);
+  }
+  return files.sort(naturalCompare);
 }
