@@ -30,7 +30,7 @@ import { modelIdentity, resolveModel } from '../src/cli/model-options.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { normaliseRows } from '../src/index/indexer.js';
+import { normaliseRows, rowNorms } from '../src/index/indexer.js';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord } from '../src/index/store.js';
 import { Random } from '../src/util/random.js';
@@ -74,7 +74,7 @@ async function buildIndex(db: string, sources: string[]): Promise<void> {
       const n = Math.min(BATCH, ITEMS - start);
       const raw = random.fillNormal(new Float32Array(n * store.model.dim));
       const items: ItemRecord[] = Array.from({ length: n }, (_, i) => ({ source: sources[start + i], label: TISSUE_CLASSES[(start + i) % TISSUE_CLASSES.length], slide: `s${(start + i) % 40}` }));
-      store.append(items, normaliseRows(raw, store.model.dim), raw);
+      store.append(items, normaliseRows(raw, store.model.dim), rowNorms(raw, store.model.dim));
     }
   } finally {
     store.close();
