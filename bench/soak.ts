@@ -22,7 +22,7 @@
  * slide removed before the request started (must be 0; the answers that held an appended slide at all
  * show the check had something to catch), and the RSS growth from the start of minute 2 (60 s, once
  * caches and onnxruntime's arenas have filled) to the end, as a ratio. The exit status is 1 when a
- * must-be-0 count is not.
+ * must-be-0 count is not, or a writer's command failed.
  *
  *   npm run bench:soak [-- --minutes 10]
  */
