@@ -1,12 +1,13 @@
 /**
  * Plumbing shared by the benchmarks: JSON-lines results (stdout and bench/results/), timing,
- * peak RSS, and child processes — node workers and Python yardsticks — that answer in JSON.
- * Progress goes to stderr so that stdout stays machine-readable.
+ * percentiles, RSS, child processes — node workers and Python yardsticks — that answer in JSON, and
+ * the built `histoseek serve`. Progress goes to stderr so that stdout stays machine-readable.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -53,6 +54,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The p-th percentile (nearest rank) of ascending values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
 /** Runs `step` `warmup` times untimed, then `rounds` times timed; returns each timed run's seconds. */
 export async function timeRounds(step: () => Promise<unknown>, rounds: number, warmup = 1): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await step();
@@ -74,6 +80,13 @@ export function peakRssMib(): number {
   return hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
+/** Another process's resident set size and its peak so far, in MiB, from /proc/<pid>/status. */
+export function processRssMib(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
 /** Rounds to `digits` significant digits for reporting: enough to compare, no float noise. */
 export function significant(value: number, digits = 4): number {
   return Number(value.toPrecision(digits));
@@ -91,11 +104,12 @@ const STDERR_TAIL = 2000;
 /**
  * Runs a command that prints its answer as the last line of stdout, a JSON object. Its stderr is
  * passed through (progress stays visible) and its tail kept for the error message. An answer with
- * an `error` string, a non-zero exit or no JSON answer rejects with a ChildError.
+ * an `error` string, a non-zero exit or no JSON answer rejects with a ChildError; so does a run
+ * longer than `timeoutMs`, killed with SIGTERM (no limit by default).
  */
-export function runJsonChild(command: string, args: string[]): Promise<JsonRecord> {
+export function runJsonChild(command: string, args: string[], timeoutMs?: number): Promise<JsonRecord> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     let stdout = '';
     let stderrTail = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -140,4 +154,22 @@ export function runNodeWorker(script: string, args: string[]): Promise<JsonRecor
 /** Runs a Python yardstick with Debian's python. */
 export function runPython(script: string, args: string[]): Promise<JsonRecord> {
   return runJsonChild(SYSTEM_PYTHON, [script, ...args]);
+}
+
+/** The built command, as users run it (`npx tsc -p tsconfig.json` builds dist/ first). */
+export const HISTOSEEK = fileURLToPath(new URL('../bin/histoseek.js', import.meta.url));
+/** A rate limit no load here reaches: the limiter still runs, as it does for users. */
+const UNREACHED_RATE = String(10 ** 7);
+
+/** `histoseek serve` on DB on 127.0.0.1, port chosen by the system; resolves with its URL once it listens. */
+export function startServe(db: string, threads: number): Promise<{ child: ChildProcess; url: string }> {
+  const args = [HISTOSEEK, 'serve', '--db', db, '--port', '0', '--threads', String(threads), '--rate', UNREACHED_RATE, '--burst', UNREACHED_RATE];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`histoseek serve exited with status ${code} before listening`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const url = / at (http:\/\/\S+) /.exec(line)?.[1];
+      if (url) resolve({ child, url });
+    });
+  });
 }

@@ -16,13 +16,10 @@
  *
  *   npm run bench:serve [-- --items 100000 --seconds 8]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
@@ -30,11 +27,11 @@ import { modelIdentity, resolveModel } from '../src/cli/model-options.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { normaliseRows } from '../src/index/indexer.js';
+import { normaliseRows, rowNorms } from '../src/index/indexer.js';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord } from '../src/index/store.js';
 import { Random } from '../src/util/random.js';
-import { info, median, Results, significant, timeRounds } from './common.js';
+import { info, median, percentile, processRssMib, Results, significant, startServe, timeRounds } from './common.js';
 
 const { values: opts } = parseArgs({ options: { items: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '8' } } });
 const ITEMS = Number(opts.items);
@@ -74,7 +71,7 @@ async function buildIndex(db: string, sources: string[]): Promise<void> {
       const n = Math.min(BATCH, ITEMS - start);
       const raw = random.fillNormal(new Float32Array(n * store.model.dim));
       const items: ItemRecord[] = Array.from({ length: n }, (_, i) => ({ source: sources[start + i], label: TISSUE_CLASSES[(start + i) % TISSUE_CLASSES.length], slide: `s${(start + i) % 40}` }));
-      store.append(items, normaliseRows(raw, store.model.dim), raw);
+      store.append(items, normaliseRows(raw, store.model.dim), rowNorms(raw, store.model.dim));
     }
   } finally {
     store.close();
@@ -119,27 +116,6 @@ async function yardstickSamples(db: string, jpeg: Buffer): Promise<YardstickSamp
     await searcher.release();
     store.close();
   }
-}
-
-const COMMAND = fileURLToPath(new URL('../bin/histoseek.js', import.meta.url));
-/** A rate limit no load here reaches: the limiter still runs, as it does for users. */
-const UNREACHED_RATE = String(10 ** 7);
-
-/** `histoseek serve` on DB, port chosen by the system; resolves with its URL once it listens. */
-function startServer(db: string): Promise<{ child: ChildProcess; url: string }> {
-  const args = [COMMAND, 'serve', '--db', db, '--port', '0', '--threads', String(THREADS), '--rate', UNREACHED_RATE, '--burst', UNREACHED_RATE];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`histoseek serve exited with status ${code} before listening`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const url = / at (http:\/\/\S+) /.exec(line)?.[1];
-      if (url) resolve({ child, url });
-    });
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 interface Load {
@@ -196,12 +172,6 @@ async function uploadAgainstYardsticks(url: string, request: autocannon.Request,
   return { upload: summarise(times, errors, SECONDS), embedMs: ascending(fastest), embedThreads, searchMs: ascending(searchMs), pipelineMs: ascending(pipelineMs.get(embedThreads)!) };
 }
 
-function rssMib(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
-  return { rss: field('VmRSS'), peak: field('VmHWM') };
-}
-
 async function main(): Promise<void> {
   const results = new Results('serve');
   const root = await mkdtemp(path.join(os.tmpdir(), 'histoseek-bench-serve-'));
@@ -211,7 +181,7 @@ async function main(): Promise<void> {
     const db = path.join(root, 'db');
     await buildIndex(db, await writeSources(root));
     const jpeg = await sharp(renderPatch('tumour', 224, 99), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-    const started = await startServer(db);
+    const started = await startServe(db, THREADS);
     child = started.child;
     const boundary = 'histoseek-bench';
     const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="query.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`), jpeg, Buffer.from(`\r\n--${boundary}--\r\n`)]);
@@ -257,10 +227,10 @@ async function main(): Promise<void> {
           r = await load(started.url, connections, request);
         }
         measured.set(`${name}/${connections}`, r);
-        results.emit({ case: name, concurrency: connections, p50_ms: r.p50, p95_ms: r.p95, p99_ms: r.p99, requests_per_s: significant(r.rps), requests: r.requests, errors: r.errors, server_rss_mib: significant(rssMib(child.pid!).rss) });
+        results.emit({ case: name, concurrency: connections, p50_ms: r.p50, p95_ms: r.p95, p99_ms: r.p99, requests_per_s: significant(r.rps), requests: r.requests, errors: r.errors, server_rss_mib: significant(processRssMib(child.pid!).rss) });
       }
     }
-    const memory = rssMib(child.pid!);
+    const memory = processRssMib(child.pid!);
     const idP95 = measured.get('search_by_id/8')!.p95;
     const upload = measured.get('search_by_upload/1')!;
     const y = yardsticks!;

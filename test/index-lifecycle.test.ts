@@ -73,12 +73,16 @@ test('removing a slide or a folder removes its items; indexing again restores th
   assert.deepEqual([...liveSlides().values()], [5, 5, 5, 5]);
   assert.match(ok('index', '--db', db, '--remove-slide', 's2').stderr, /removed 5 items/);
   assert.equal(liveSlides().has('s2'), false);
-  assert.match(ok('index', '--db', db, '--remove', join(collection, 'train', 's3')).stderr, /removed 5 items/);
+  const removal = ok('index', '--db', db, '--remove', join(collection, 'train', 's3'), '--json');
+  assert.match(removal.stderr, /removed 5 items/);
+  assert.deepEqual(JSON.parse(removal.stdout), { removed: 5 });
   assert.equal(liveSlides().has('s3'), false);
   const again = ok('index', collection, '--db', db, '--layout', 'kimia');
   assert.match(again.stderr, /10 added, 10 already indexed/);
   assert.deepEqual([...liveSlides().values()], [5, 5, 5, 5]);
   const other = join(dir, 'other');
   await writeKimiaCollection(other, { seed: 4, slides: 1, slideSize: 512, patchSize: 96, trainPerSlide: 3, testPerSlide: 1 });
-  assert.match(ok('index', other, '--db', db, '--layout', 'kimia').stderr, /3 added, 0 already indexed, 0 unreadable \(skipped\); 23 items in the index/);
+  const appended = ok('index', other, '--db', db, '--layout', 'kimia', '--json');
+  assert.match(appended.stderr, /3 added, 0 already indexed, 0 unreadable \(skipped\); 23 items in the index/);
+  assert.deepEqual(JSON.parse(appended.stdout), { added: 3, skipped: 0, failures: [], slides_without_patches: [], items: 23 });
 });

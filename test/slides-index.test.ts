@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,23 +27,44 @@ await writeKimiaCollection(synthetic, { seed: 9, slides: 4, slideSize: 1024, pat
 const slides = join(synthetic, 'slides');
 const db = join(dir, 'db');
 
-test('generated pyramidal TIFF slides are tiled and indexed with coordinates; damaged slides are skipped, the others indexed', async () => {
+test('generated pyramidal TIFF slides are tiled and indexed with coordinates; damaged slides are skipped, slides without patches named with the reason, the others indexed', async () => {
   const bytes = await readFile(join(slides, 's3.tiff'));
   await writeFile(join(slides, 'truncated.tiff'), bytes.subarray(0, bytes.length >> 2));
   await writeFile(join(slides, 'notes.svs'), 'not a slide');
   await sharp({ create: { width: 800, height: 800, channels: 3, background: '#f4f4f4' } }).png().toFile(join(slides, 'glass.png'));
-  await writeFile(join(slides, 'labels.csv'), `${await readFile(join(slides, 'labels.csv'), 'utf8')}truncated,x\nnotes,x\nglass,x\n`);
-  const r = histoseek('index', slides, '--layout', 'slides', '--labels', join(slides, 'labels.csv'), '--db', db, '--batch', '8');
+  // Stained pink all over, but a plain PNG records no resolution: taken as 0.5 µm/px, it is 32 µm a side against a 112-µm patch.
+  // Linked in, as slides on shared storage are: a link is read like the file.
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c0507a' } }).png().toFile(join(dir, 'tiny.png'));
+  await symlink(join(dir, 'tiny.png'), join(slides, 'tiny.png'));
+  // Glass with one 40-px speck of stain: a 224-px patch over it is 3% tissue, far from the half it needs.
+  const speck = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#c0507a' } }).png().toBuffer();
+  await sharp({ create: { width: 800, height: 800, channels: 3, background: '#f4f4f4' } }).composite([{ input: speck, left: 300, top: 300 }]).png().toFile(join(slides, 'speck.png'));
+  await writeFile(join(slides, 'labels.csv'), `${await readFile(join(slides, 'labels.csv'), 'utf8')}truncated,x\nnotes,x\nglass,x\ntiny,x\nspeck,x\n`);
+  const r = histoseek('index', slides, '--layout', 'slides', '--labels', join(slides, 'labels.csv'), '--db', db, '--batch', '8', '--json');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /skipped .*notes\.svs/);
   assert.match(r.stderr, /truncated\.tiff/);
+  const summary = r.stderr.split('\n').find((line) => line.startsWith(`${db}: `) && line.includes(' added, '))!;
+  assert.match(summary, /3 slides gave no patch: glass: no tissue found \(the tissue mask is empty\); speck: no tissue found \(tissue 0\.[23]% of the slide, none of it filling half a patch\); tiny: smaller than one patch at the target µm\/px \(64 × 64 px = 32 × 32 µm, a patch is 112 µm; no resolution recorded, taken as 0\.5 µm\/px\)/);
+  const report = JSON.parse(r.stdout);
+  const speckFraction = report.slides_without_patches[1].tissue_fraction;
+  assert.ok(speckFraction > 0.002 && speckFraction < 0.003, `the speck is 1600 of 640 000 px: ${speckFraction}`);
+  assert.deepEqual(report.slides_without_patches, [
+    { slide: 'glass', path: join(slides, 'glass.png'), reason: 'no tissue found', detail: 'the tissue mask is empty', tissue_fraction: 0 },
+    { slide: 'speck', path: join(slides, 'speck.png'), reason: 'no tissue found', detail: `tissue ${(100 * speckFraction).toFixed(1)}% of the slide, none of it filling half a patch`, tissue_fraction: speckFraction },
+    { slide: 'tiny', path: join(slides, 'tiny.png'), reason: 'smaller than one patch at the target µm/px', detail: '64 × 64 px = 32 × 32 µm, a patch is 112 µm; no resolution recorded, taken as 0.5 µm/px', slide_um: { width: 32, height: 32 }, patch_um: 112 },
+  ]);
+  assert.deepEqual(report.failures.map((f: { source: string }) => f.source).sort(), [join(slides, 'notes.svs'), join(slides, 'truncated.tiff')]);
+  assert.equal(report.skipped, 0);
   const store = IndexStore.open(db);
   const items = store.allItems();
   store.close();
   const bySlide = new Map<string, number>();
   for (const item of items) bySlide.set(item.slide!, (bySlide.get(item.slide!) ?? 0) + 1);
   for (const s of ['s0', 's1', 's2', 's3']) assert.ok((bySlide.get(s) ?? 0) > 5, `${s} has tissue patches`);
-  assert.equal(bySlide.has('glass'), false, 'a slide with no tissue gives no patches, and no error');
+  assert.equal(report.added, items.length);
+  assert.equal(report.items, items.length);
+  assert.ok(['glass', 'speck', 'tiny'].every((s) => !bySlide.has(s)), 'slides without patches add nothing, and are no error');
   const manifest = JSON.parse(await readFile(join(synthetic, 'manifest.json'), 'utf8')) as { slides: { id: string; class: string }[] };
   for (const item of items) {
     assert.equal(item.label, manifest.slides.find((s) => s.id === item.slide)!.class);

@@ -10,8 +10,9 @@ import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } f
 import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 import { Progress } from './progress.js';
-import { describeSlides, folderBytes, formatBytes } from './slide-summary.js';
+import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from './slide-summary.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
+import type { SlideWithoutPatches } from '../wsi/no-patches.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
@@ -32,6 +33,10 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
   --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
                        bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~400
+  --json               print the report as one JSON object on stdout: added, skipped (already
+                       indexed), failures (unreadable images and slides), slides_without_patches
+                       (slides: each slide that gave no patch, with the reason), items (live
+                       items in the index); with --remove-slide or --remove: {"removed": N}
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
   --rebuild-graph      build the index's search graph anew (a lost or damaged graph.usearch)
@@ -61,7 +66,7 @@ function patchesOption(value: string | undefined, layout: Layout): PatchSelectio
 }
 
 /** Work on an index that embeds nothing: removals, the graph, the format. */
-function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean }): number {
+function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean; json: boolean }): number {
   const store = IndexStore.open(db, { writable: true });
   try {
     if (o.rebuildGraph) {
@@ -71,6 +76,7 @@ function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph
     }
     const removed = o.slide !== undefined ? store.remove({ slide: o.slide }) : store.remove({ under: resolve(o.folder!) });
     process.stderr.write(`removed ${removed} items from ${db}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
     return 0;
   } finally {
     store.close();
@@ -90,8 +96,27 @@ export interface IndexRequest extends ModelOptions {
   vectors?: VectorKind;
 }
 
+/** What an indexing run did, beyond the indexer's counts: slides that could not be read or gave no patch, and the index's size after. */
+export interface IndexOutcome extends IndexReport {
+  unreadableSlides: { source: string; reason: string }[];
+  withoutPatches: SlideWithoutPatches[];
+  /** Live items in the index after the run. */
+  live: number;
+}
+
+/** `index --json`: the outcome as one JSON object. */
+export function indexJson(o: IndexOutcome) {
+  return {
+    added: o.added,
+    skipped: o.skipped,
+    failures: [...o.unreadableSlides, ...o.failures.map((f) => ({ source: f.path, reason: f.message }))],
+    slides_without_patches: o.withoutPatches,
+    items: o.live,
+  };
+}
+
 /** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
-export async function runIndex(o: IndexRequest): Promise<IndexReport> {
+export async function runIndex(o: IndexRequest): Promise<IndexOutcome> {
   const started = performance.now();
   const planning = new Progress('finding tissue', 0, 'slides');
   const collection = await readCollection(o.root, o.layout, 'index', {
@@ -107,6 +132,7 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
   const model = await resolveModel(o);
   const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
   let report: IndexReport;
+  let live: number;
   let slidesIndexed = 0;
   try {
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
@@ -120,8 +146,8 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
     });
     progress.finish();
     await embedder.release();
-    const live = store.activeRows().reduce((a, b) => a + b, 0);
-    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}` : '';
+    live = store.activeRows().reduce((a, b) => a + b, 0);
+    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}` : '';
     process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
     if (o.layout === 'slides') slidesIndexed = new Set(store.allItems().map((i) => i.slide)).size;
   } finally {
@@ -132,7 +158,7 @@ export async function runIndex(o: IndexRequest): Promise<IndexReport> {
     const bytes = await folderBytes(o.db);
     process.stderr.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
   }
-  return report;
+  return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches, live };
 }
 
 export const indexCommand: Command = {
@@ -152,6 +178,7 @@ export const indexCommand: Command = {
       remove: { type: 'string' },
       'rebuild-graph': { type: 'boolean', default: false },
       upgrade: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const vectors = vectorsOption(values.vectors);
@@ -161,13 +188,13 @@ export const indexCommand: Command = {
       return 0;
     }
     if (values['remove-slide'] !== undefined || values.remove !== undefined || values['rebuild-graph']) {
-      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'] });
+      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'], json: values.json! });
     }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
     const layout = layoutOption(values.layout);
     const patches = patchesOption(values.patches, layout);
 
-    await runIndex({
+    const outcome = await runIndex({
       root: positionals[0],
       layout,
       labels: values.labels,
@@ -180,6 +207,7 @@ export const indexCommand: Command = {
       threads: positiveInt(values.threads, 2, '--threads'),
       vectors,
     });
+    if (values.json) process.stdout.write(`${JSON.stringify(indexJson(outcome))}\n`);
     return 0;
   },
 };

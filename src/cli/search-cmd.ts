@@ -124,8 +124,7 @@ async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promis
   const index = await openIndex(db, o);
   try {
     if (o.whole) {
-      const patches = await slidePatchItems(path, null);
-      if (patches.length === 0) throw new Error(`${slidePath}: no tissue found to search with`);
+      const patches = await slidePatchItems(path, null); // a slide without patches throws, saying why
       const chosen = await mosaic(path, patches);
       const slides = (await searchWholeSlide(index, chosen, exclude)).slice(0, o.k);
       const results = slides.map((m, i) => ({ rank: i + 1, slide: m.slide, label: m.label, median_min_distance: m.medianMinDistance, votes: m.votes }));

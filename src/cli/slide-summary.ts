@@ -2,6 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CollectionItem } from '../data/collections/collection.js';
+import { whyNoPatches, type SlideWithoutPatches } from '../wsi/no-patches.js';
 
 /** `24 slides: 41.3 patches per slide (min 30, max 52), 1.25 s per slide` — slides without tissue give no items and are not counted. */
 export function describeSlides(items: CollectionItem[], seconds: number): string {
@@ -11,6 +12,13 @@ export function describeSlides(items: CollectionItem[], seconds: number): string
   if (!counts.length) return 'no slides with tissue';
   const mean = items.length / counts.length;
   return `${counts.length} slides: ${mean.toFixed(1)} patches per slide (min ${Math.min(...counts)}, max ${Math.max(...counts)}), ${(seconds / counts.length).toFixed(2)} s per slide`;
+}
+
+/** `; 2 slides gave no patch: glass: no tissue found (…); tiny: smaller than one patch …` — empty when every slide gave patches. */
+export function describeSlidesWithoutPatches(slides: SlideWithoutPatches[]): string {
+  if (!slides.length) return '';
+  const which = slides.map((s) => `${s.slide}: ${whyNoPatches(s)}`).join('; ');
+  return `; ${slides.length} ${slides.length === 1 ? 'slide' : 'slides'} gave no patch: ${which}`;
 }
 
 /** Bytes of every file below `dir`, walked rather than named, so it holds whatever files the index keeps. */

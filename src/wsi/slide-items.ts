@@ -3,11 +3,12 @@
  * names the slide and the patch's level-0 box (`<slide>#region=x,y,w,h`), so the indexer embeds,
  * skips on rerun and records patches exactly as it does image files.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { naturalCompare, type CollectionItem } from '../data/collections/collection.js';
 import type { Box } from './tiler.js';
 import { planTiles, type TileOptions } from './tiler.js';
+import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 
 export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide', '.png', '.jpg', '.jpeg']);
@@ -51,7 +52,10 @@ export async function readSlideLabels(csv: string): Promise<Map<string, SlideLab
   return out;
 }
 
-/** The tissue patches of one slide as items (label = the CSV's, else the slide id). */
+/**
+ * The tissue patches of one slide as items (label = the CSV's, else the slide id). A whole slide (no
+ * `roi`) that gives none throws a NoPatchesError saying why.
+ */
 export async function slidePatchItems(path: string, labels: Map<string, SlideLabels> | null, tiling: TileOptions = SLIDE_TILING, roi?: Box): Promise<CollectionItem[]> {
   const slide = await openSlide(path);
   try {
@@ -64,17 +68,22 @@ export async function slidePatchItems(path: string, labels: Map<string, SlideLab
       const box = { x, y, width: plan.width, height: plan.height };
       items.push({ source: regionSource(path, box), label: meta?.label ?? id, slide: id, patient: meta?.patient, ...box });
     }
+    if (items.length === 0 && !roi) throw new NoPatchesError(explainNoPatches(slide, id, plan));
     return items;
   } finally {
     slide.close();
   }
 }
 
-/** Slide files directly in `dir` (sorted). */
+/** Slide files directly in `dir` (sorted), links to slide files included: slides often live on shared storage, linked in. */
 export async function slideFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase()))
-    .map((e) => join(resolve(dir), e.name))
-    .sort(naturalCompare);
+  const files: string[] = [];
+  for (const e of entries) {
+    if (!SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase())) continue;
+    const path = join(resolve(dir), e.name);
+    // A broken link is kept, so that reading it reports it rather than passing over it.
+    if (e.isFile() || (e.isSymbolicLink() && ((await stat(path).catch(() => null))?.isFile() ?? true))) files.push(path);
+  }
+  return files.sort(naturalCompare);
 }

@@ -50,6 +50,9 @@ export interface Tile {
 /** Where the patches come from: one grid, one level and one read size for all of them. */
 export interface TilePlan {
   patchSize: number;
+  /** Microns per patch pixel, and the tissue share a patch needed: the options as resolved. */
+  targetMpp: number;
+  minTissue: number;
   /** Level-0 extent of each patch. */
   width: number;
   height: number;
@@ -61,6 +64,8 @@ export interface TilePlan {
   positions(): Generator<{ x: number; y: number }>;
   /** How many positions there are (walks the grid; no pixels read). */
   count(): number;
+  /** The tissue mask patches were kept by (none when minTissue is 0): why a slide gave none is read from it. */
+  mask?: TissueMask;
 }
 
 function positiveNumber(name: string, value: number): number {
@@ -117,7 +122,7 @@ export async function planTiles(slide: Slide, options: TileOptions = {}): Promis
     for (const _ of positions()) n++;
     return n;
   };
-  return { patchSize, width, height, level, readWidth, readHeight, positions, count };
+  return { patchSize, targetMpp, minTissue, width, height, level, readWidth, readHeight, positions, count, mask };
 }
 
 /** How many patches `tiles` will give with these options (for progress bars). */

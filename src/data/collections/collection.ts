@@ -1,4 +1,5 @@
 /** A labelled image collection: what `index` embeds and `eval` queries with. */
+import type { SlideWithoutPatches } from '../../wsi/no-patches.js';
 
 export const LAYOUTS = ['folder', 'kimia', 'pannuke', 'imagenet', 'slides'] as const;
 export type Layout = (typeof LAYOUTS)[number];
@@ -28,6 +29,8 @@ export interface Collection {
   items: CollectionItem[];
   /** Sources that could not be read as part of the collection (e.g. a damaged slide), with the reason. */
   skipped: { source: string; reason: string }[];
+  /** slides: slides that were read but gave no patch (no tissue, or smaller than a patch), with the reason. */
+  withoutPatches: SlideWithoutPatches[];
 }
 
 /** Which tree of a layout with a training and a test tree (Kimia) to read. */

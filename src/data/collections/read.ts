@@ -8,13 +8,14 @@
  * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid;
  * - slides:   whole-slide images in ROOT, cut into tissue patches (label from an optional CSV,
  *             else the slide id), all of them or a mosaic per slide; a slide that cannot be read is
- *             reported and skipped.
+ *             reported and skipped, and one that gives no patch is reported with the reason.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
 import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js';
+import { NoPatchesError, whyNoPatches } from '../../wsi/no-patches.js';
 import { readSlideLabels, slideFiles, slidePatchItems, type SlideLabels } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
 
@@ -96,14 +97,18 @@ async function readImagenet(root: string): Promise<CollectionItem[]> {
   return classFolders(tree, (f) => /^n\d{8}$/.test(f));
 }
 
-async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, options: ReadOptions, skipped: Collection['skipped']): Promise<CollectionItem[]> {
+/** What reading slides reports beside the items: slides it could not read, and slides that gave no patch. */
+type SlideOutcomes = Pick<Collection, 'skipped' | 'withoutPatches'>;
+
+async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, options: ReadOptions, outcomes: SlideOutcomes): Promise<CollectionItem[]> {
   const files = await slideFiles(dir);
   const items: CollectionItem[] = [];
   for (const [i, file] of files.entries()) {
     try {
       items.push(...(await selectPatches(file, await slidePatchItems(file, labels), options.patches ?? { kind: 'all' })));
     } catch (err) {
-      skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
+      if (err instanceof NoPatchesError) outcomes.withoutPatches.push(err.report);
+      else outcomes.skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
     }
     options.onSlide?.(i + 1, files.length);
   }
@@ -115,20 +120,20 @@ export async function readCollection(root: string, layout: Layout, role: Role = 
   if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
   if (options.labels && layout !== 'kimia' && layout !== 'slides') throw new Error(`${options.labels}: a slide labels CSV applies to the kimia and slides layouts, whose items have a slide; layout '${layout}' labels its items itself`);
   const labels = options.labels ? await readSlideLabels(options.labels) : null;
-  const skipped: Collection['skipped'] = [];
+  const outcomes: SlideOutcomes = { skipped: [], withoutPatches: [] };
   const readers: Record<Layout, () => Promise<CollectionItem[]>> = {
     folder: () => classFolders(dir),
     kimia: () => readKimia(dir, role, labels),
     pannuke: () => readPannuke(dir),
     imagenet: () => readImagenet(dir),
-    slides: () => readSlides(dir, labels, options, skipped),
+    slides: () => readSlides(dir, labels, options, outcomes),
   };
   const items = await readers[layout]();
   if (items.length === 0) {
-    const why = skipped.map((s) => `\n  ${s.reason}`).join('');
+    const why = [...outcomes.skipped.map((s) => s.reason), ...outcomes.withoutPatches.map((s) => `${s.path}: ${whyNoPatches(s)}`)].map((reason) => `\n  ${reason}`).join('');
     throw new Error(`${root}: no images found for layout '${layout}'${layoutHint(layout)}${why}`);
   }
-  return { layout, root: dir, items, skipped };
+  return { layout, root: dir, items, ...outcomes };
 }
 
 function layoutHint(layout: Layout): string {
