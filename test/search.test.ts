@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
 import { binaryCodes, CodeGraph } from '../src/index/code-graph.js';
 import { Random } from '../src/util/random.js';
+import { temporaryFolder } from './helpers.js';
 
 function unitVectors(count: number, dim: number, seed: number): Float32Array {
   const data = new Random(seed).fillNormal(new Float32Array(count * dim));
@@ -142,9 +141,8 @@ describe('CodeGraph (binary codes, Hamming HNSW)', () => {
   let dir: string;
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'histoseek-graph-'));
+    dir = await temporaryFolder('histoseek-graph-');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('codes are the signs around the centre; a code finds its own row first', () => {
     const codes = binaryCodes(Float32Array.of(0.5, -0.1, 0.2, 0.3), 1, Float32Array.of(0, 0, 0.25, 0.25));
