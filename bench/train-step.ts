@@ -4,7 +4,7 @@
  * `--engine tfjs`: on tfjs-wasm, one thread) side by side with the same step in PyTorch
  * (bench/torch_train_step.py, 2 threads), in the same run.
  *
- *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 4] [--engine onnxruntime|tfjs] [--quick]
+ *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 2] [--engine onnxruntime|tfjs] [--quick]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';

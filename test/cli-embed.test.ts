@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { traceOutputNames } from '../src/engine/onnx-graph.js';
 import { loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
-import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS } from './helpers.js';
+import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS, histoseek, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
 const SMALL = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 } as const;
-
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
-async function tmp(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'histoseek-cli-'));
-}
 
 /** A small H&E-coloured noise image. */
 function tissue(width: number, height: number, channels: 1 | 3 | 4 = 3): ReturnType<typeof sharp> {
@@ -37,7 +24,7 @@ async function smallModel(dir: string): Promise<string> {
 }
 
 test('embed --tensors --trace reproduces the reference fixture through the real command', async () => {
-  const out = join(await tmp(), 'x.safetensors');
+  const out = join(await temporaryFolder('histoseek-cli-'), 'x.safetensors');
   const r = histoseek('embed', '--tensors', FIXTURE_IO, '--weights', FIXTURE_WEIGHTS, '--trace', '--out', out);
   assert.equal(r.status, 0, r.stderr);
   const got = (await readSafetensors(out)).tensors;
@@ -47,7 +34,7 @@ test('embed --tensors --trace reproduces the reference fixture through the real 
 });
 
 test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files in order', async () => {
-  const dir = await tmp();
+  const dir = await temporaryFolder('histoseek-cli-');
   const files = [join(dir, 'a.jpg'), join(dir, 'b.png'), join(dir, 'c.png'), join(dir, 'd.tif')];
   await tissue(80, 60).jpeg().toFile(files[0]);
   await tissue(70, 70, 1).png().toFile(files[1]);
@@ -66,7 +53,7 @@ test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files 
 });
 
 test('an unreadable image stops embed with its name and reason; --skip-bad embeds the rest', async () => {
-  const dir = await tmp();
+  const dir = await temporaryFolder('histoseek-cli-');
   const good = join(dir, 'good.png');
   await tissue(64, 64).png().toFile(good);
   const jpeg = await tissue(256, 256).jpeg().toBuffer();
@@ -94,7 +81,7 @@ test('an unreadable image stops embed with its name and reason; --skip-bad embed
 });
 
 test('bad weights and tensor files get clear errors naming the file and the problem', async () => {
-  const dir = await tmp();
+  const dir = await temporaryFolder('histoseek-cli-');
   const model = randomModel(SMALL, 5);
   const misShaped = join(dir, 'mis-shaped.safetensors');
   const weights = new Map(model.weights);
@@ -124,7 +111,7 @@ test('bad weights and tensor files get clear errors naming the file and the prob
 });
 
 test('a checkpoint saved as F16 or BF16 loads and embeds like the F32 one within their precision', async () => {
-  const dir = await tmp();
+  const dir = await temporaryFolder('histoseek-cli-');
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const outputs: Float32Array[] = [];
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {

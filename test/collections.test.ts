@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { ItemLoader } from '../src/data/collections/load.js';
 import { readCollection } from '../src/data/collections/read.js';
 import { NpyFile } from '../src/data/npy.js';
+import { temporaryFolder } from './helpers.js';
 
 async function png(path: string, rgb: [number, number, number], side = 32): Promise<void> {
   await sharp({ create: { width: side, height: side, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toFile(path);
@@ -30,7 +30,7 @@ function utf32(strings: string[], width: number): Uint8Array {
 }
 
 test('folder layout: one class per sub-folder, images at any depth, natural order', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'histoseek-col-'));
+  const root = await temporaryFolder('histoseek-col-');
   await mkdir(join(root, 'stroma', 'deep', 'er'), { recursive: true });
   await mkdir(join(root, 'tumour'), { recursive: true });
   await png(join(root, 'stroma', 'deep', 'er', 'a.png'), [200, 100, 150]);
@@ -46,7 +46,7 @@ test('folder layout: one class per sub-folder, images at any depth, natural orde
 });
 
 test('kimia layout: scan folders in train and test trees; label and slide are the scan', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'histoseek-col-'));
+  const root = await temporaryFolder('histoseek-col-');
   for (const [tree, scans] of [['Training', ['s0', 's1', 's10']], ['test', ['s0', 's10']]] as const) {
     for (const scan of scans) {
       await mkdir(join(root, tree, scan, 'x'), { recursive: true });
@@ -72,7 +72,7 @@ test('kimia layout: scan folders in train and test trees; label and slide are th
 });
 
 test('pannuke layout: images.npy rows read in place with types.npy labels', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'histoseek-col-'));
+  const root = await temporaryFolder('histoseek-col-');
   const fold = join(root, 'Fold 1', 'images', 'fold1');
   await mkdir(fold, { recursive: true });
   const [n, side] = [3, 20];
@@ -95,7 +95,7 @@ test('pannuke layout: images.npy rows read in place with types.npy labels', asyn
 });
 
 test('imagenet layout: train/<wnid>/*.JPEG', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'histoseek-col-'));
+  const root = await temporaryFolder('histoseek-col-');
   for (const wnid of ['n01440764', 'n01443537']) {
     await mkdir(join(root, 'train', wnid), { recursive: true });
     await sharp({ create: { width: 24, height: 24, channels: 3, background: '#808080' } }).jpeg().toFile(join(root, 'train', wnid, `${wnid}_1.JPEG`));
@@ -105,7 +105,7 @@ test('imagenet layout: train/<wnid>/*.JPEG', async () => {
 });
 
 test('missing folders, empty collections and truncated arrays are clear errors', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'histoseek-col-'));
+  const root = await temporaryFolder('histoseek-col-');
   await assert.rejects(readCollection(join(root, 'absent'), 'folder'), /absent: no such folder/);
   await assert.rejects(readCollection(root, 'imagenet'), /no images found for layout 'imagenet' \(expected train\/<wnid>\/\*\.JPEG\)/);
   await writeNpy(join(root, 'short.npy'), '<f8', [5, 4], new Uint8Array(8));

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { histoseek, temporaryFolder } from './helpers.js';
 
 test('demo --quick generates, indexes, evaluates and prints the η figures; a rerun reuses everything', async () => {
-  const out = join(await mkdtemp(join(tmpdir(), 'histoseek-demo-')), 'demo');
-  const run = () => spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', out], { encoding: 'utf8', cwd: ROOT });
+  const out = join(await temporaryFolder('histoseek-demo-'), 'demo');
+  const run = () => histoseek('demo', '--quick', '--out', out);
   const first = run();
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stdout, /24 test patches searched against the indexed training patches/);

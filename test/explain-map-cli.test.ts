@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
+import { histoseek, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
-
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
-const dir = await mkdtemp(join(tmpdir(), 'histoseek-explain-'));
+const dir = await temporaryFolder('histoseek-explain-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, { seed: 4, slides: 3, slideSize: 512, patchSize: 128, trainPerSlide: 6, testPerSlide: 2 });
 

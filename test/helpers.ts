@@ -1,7 +1,37 @@
-/** Shared test utilities: fixture paths and the spec's parity tolerance. */
+/** Shared test utilities: fixture paths, the spec's parity tolerance, running the command, temporary folders. */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '../src/model/host-tensor.js';
+
+/** The repository root: the command runs from here, and the shared data sets lie beside it. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin/histoseek.js');
+
+/** Runs `histoseek ARGS…` (bin/histoseek.js, i.e. the built dist/) to completion from the repository root. */
+export function histoseek(...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+}
+
+/** Starts `histoseek ARGS…` without waiting for it, output discarded: for tests that kill it midway. */
+export function startHistoseek(...args: string[]): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: 'ignore' });
+}
+
+const temporaryFolders: string[] = [];
+// Registered while the test file is being loaded, so on the file's root: it runs once all its tests are done.
+after(() => Promise.all(temporaryFolders.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+/** A new empty folder under the OS's temporary folder, removed with its contents after the test file's tests. */
+export async function temporaryFolder(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  temporaryFolders.push(dir);
+  return dir;
+}
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const FIXTURE_WEIGHTS = `${FIXTURES}lgffem_test_c32.safetensors`;

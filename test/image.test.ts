@@ -1,7 +1,6 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import {
@@ -13,13 +12,11 @@ import {
   loadRgb,
   normalizeInto,
 } from '../src/data/image.js';
+import { temporaryFolder } from './helpers.js';
 
 let dir = '';
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'histoseek-image-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = await temporaryFolder('histoseek-image-');
 });
 
 const SIZE = 32;

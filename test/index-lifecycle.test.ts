@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { IndexStore } from '../src/index/store.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
-
-function histoseek(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-  return r;
-}
+import { histoseek, temporaryFolder } from './helpers.js';
 
 function ok(...args: string[]) {
   const r = histoseek(...args);
@@ -24,7 +13,7 @@ function ok(...args: string[]) {
   return r;
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'histoseek-life-'));
+const dir = await temporaryFolder('histoseek-life-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, { seed: 3, slides: 4, slideSize: 512, patchSize: 96, trainPerSlide: 5, testPerSlide: 2 });
 const db = join(dir, 'db');

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
 import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { embeddingSize } from '../src/model/config.js';
+import { histoseek, startHistoseek, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
 const DIM = embeddingSize((await loadCheckpoint(DEFAULT_MODEL_PATH)).config);
-
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
 
 /** A folder-layout collection: `classes` sub-folders of `perClass` distinct small images. */
 async function makeCollection(dir: string, classes: number, perClass: number): Promise<string[]> {
@@ -46,14 +38,14 @@ function snapshot(db: string) {
 }
 
 test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-index-'));
+  const dir = await temporaryFolder('histoseek-index-');
   const collection = join(dir, 'collection');
   await makeCollection(collection, 3, 40);
   const whole = join(dir, 'whole');
   assert.equal(histoseek('index', collection, '--db', whole, '--batch', '4').status, 0);
 
   const resumed = join(dir, 'resumed');
-  const child = spawn(process.execPath, [BIN, 'index', collection, '--db', resumed, '--batch', '4'], { cwd: ROOT, stdio: 'ignore' });
+  const child = startHistoseek('index', collection, '--db', resumed, '--batch', '4');
   const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
   // Kill once a few batches are on disk, but well before the 120 images are done.
   for (;;) {
@@ -79,7 +71,7 @@ test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one
 });
 
 test('unreadable images in a collection are reported and skipped; the rest is indexed', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-index-'));
+  const dir = await temporaryFolder('histoseek-index-');
   const collection = join(dir, 'collection');
   await makeCollection(collection, 2, 3);
   await writeFile(join(collection, 'class0', 'broken.png'), 'not an image');
@@ -94,7 +86,7 @@ test('unreadable images in a collection are reported and skipped; the rest is in
 });
 
 test('missing folder, empty collection, another model, corrupt database: clear errors, nothing lost', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-index-'));
+  const dir = await temporaryFolder('histoseek-index-');
   let r = histoseek('index', join(dir, 'nowhere'), '--db', join(dir, 'db'));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /nowhere: no such folder/);

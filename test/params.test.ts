@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BACKBONE_PRESETS, isPresetName, type ModelConfig } from '../src/model/config.js';
 import { randomModel, withTimmBackbone } from '../src/model/checkpoint.js';
 import { parameterSpecs, randomWeights } from '../src/model/params.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES, temporaryFolder } from './helpers.js';
 
 const reference = JSON.parse(await readFile(`${FIXTURES}param_shapes.json`, 'utf8')) as Record<string, Record<string, number[]>>;
 
@@ -37,7 +35,7 @@ test('random weights are seeded: the same seed repeats, another seed differs', (
 });
 
 test('a timm ConvNeXt V2 checkpoint loads as the backbone with no renaming; a wrong preset is named', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-timm-'));
+  const dir = await temporaryFolder('histoseek-timm-');
   const config: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 };
   const donor = randomModel(config, 9);
   const timm = new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice('backbone.'.length), t]));

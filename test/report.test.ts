@@ -1,19 +1,16 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { confusionLayout, renderConfusionPng } from '../src/eval/confusion-png.js';
 import { evaluateRetrieval, type EvalContext, type RetrievalMetrics } from '../src/eval/metrics.js';
 import { KIMIA_PROTOCOL, formatMetricsMarkdown, writeEvalReport } from '../src/eval/report.js';
+import { temporaryFolder } from './helpers.js';
 
 let dir = '';
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'histoseek-report-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = await temporaryFolder('histoseek-report-');
 });
 
 const context: EvalContext = {

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { histoseek, ROOT, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');
 
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
 test('Kather tiles: indexed as a folder collection, a tile finds itself first at distance ≈ 0', { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-kather-'));
+  const dir = await temporaryFolder('histoseek-kather-');
   const db = join(dir, 'db');
   const indexed = histoseek('index', KATHER, '--db', db, '--layout', 'folder');
   assert.equal(indexed.status, 0, indexed.stderr);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
 import { VectorGraph } from '../src/index/vector-graph.js';
 import { Random } from '../src/util/random.js';
+import { temporaryFolder } from './helpers.js';
 
 function unitVectors(count: number, dim: number, seed: number): Float32Array {
   const data = new Random(seed).fillNormal(new Float32Array(count * dim));
@@ -141,9 +140,8 @@ describe('VectorGraph (int8 HNSW)', () => {
   let dir: string;
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'histoseek-graph-'));
+    dir = await temporaryFolder('histoseek-graph-');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('a stored vector finds its own row first', () => {
     const graph = VectorGraph.create(dim);

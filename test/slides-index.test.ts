@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { IndexStore } from '../src/index/store.js';
 import { parseRegionSource } from '../src/wsi/slide-items.js';
 import { TISSUE_MODEL_PATH } from '../src/model/checkpoint.js';
+import { histoseek, ROOT, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
 const CMU = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
 
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
-const dir = await mkdtemp(join(tmpdir(), 'histoseek-slides-'));
+const dir = await temporaryFolder('histoseek-slides-');
 const synthetic = join(dir, 'synthetic');
 // Adipose is left out: its fat cells are as white and unsaturated as glass, so little of it counts as tissue.
 await writeKimiaCollection(synthetic, { seed: 9, slides: 4, slideSize: 1024, patchSize: 128, trainPerSlide: 2, testPerSlide: 1, classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'] });

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { IndexStore } from '../src/index/store.js';
 import { mosaic } from '../src/wsi/mosaic.js';
 import { slidePatchItems } from '../src/wsi/slide-items.js';
+import { histoseek, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
-
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
-const dir = await mkdtemp(join(tmpdir(), 'histoseek-mosaic-'));
+const dir = await temporaryFolder('histoseek-mosaic-');
 // Four small slides without adipose (too pale to count as tissue): some twenty tissue patches each.
 await writeKimiaCollection(join(dir, 'synthetic'), { seed: 9, slides: 4, slideSize: 1024, patchSize: 128, trainPerSlide: 1, testPerSlide: 1, classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'] });
 const slides = join(dir, 'synthetic', 'slides');

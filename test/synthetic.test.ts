@@ -2,9 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Random } from '../src/util/random.js';
 import { readCollection } from '../src/data/collections/read.js';
@@ -23,6 +21,7 @@ import {
   type SlideRecord,
   type TissueClass,
 } from '../src/data/synthetic/index.js';
+import { histoseek } from './helpers.js';
 
 const SIZE = 128;
 
@@ -302,13 +301,12 @@ describe('writePatchCollection', () => {
   });
 
   test('histoseek synth --patches writes one; slide options with it are an error', async () => {
-    const bin = fileURLToPath(new URL('../bin/histoseek.js', import.meta.url));
     const out = join(dir, 'cli');
-    const r = spawnSync(process.execPath, [bin, 'synth', '--out', out, '--patches', '2', '--seed', '5'], { encoding: 'utf8' });
+    const r = histoseek('synth', '--out', out, '--patches', '2', '--seed', '5');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /12 patches, 2 per class/);
     assert.equal((await readCollection(out, 'folder')).items.length, 12);
-    const bad = spawnSync(process.execPath, [bin, 'synth', '--out', out, '--patches', '2', '--slides', '3'], { encoding: 'utf8' });
+    const bad = histoseek('synth', '--out', out, '--patches', '2', '--slides', '3');
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--slides is an option of slides; --patches writes single patches/);
   });

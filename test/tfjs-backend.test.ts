@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { assertWasmBackend, initTfjs, REGISTERED_KERNELS } from '../src/engine/tfjs-backend.js';
+import {
+  assertTfjsCoreVersion,
+  assertWasmBackend,
+  initTfjs,
+  REGISTERED_KERNELS,
+  TFJS_CORE_VERSION,
+} from '../src/engine/tfjs-backend.js';
 import { Random } from '../src/util/random.js';
 
 const TOLERANCE = 1e-4;
@@ -108,6 +114,20 @@ describe('initTfjs', () => {
     ]);
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout, '');
+  });
+
+  test('accepts only the tfjs-core release its kernel overrides were written for', () => {
+    assert.equal(tf.version_core, TFJS_CORE_VERSION, 'package.json pins the release the overrides were written for');
+    assertTfjsCoreVersion(TFJS_CORE_VERSION);
+    for (const other of ['4.21.0', '4.22.1', '5.0.0', '4.22.0-rc.0']) {
+      assert.throws(
+        () => assertTfjsCoreVersion(other),
+        {
+          message: `histoseek's tfjs kernel overrides were written for @tensorflow/tfjs-core ${TFJS_CORE_VERSION}; found ${other} — install ${TFJS_CORE_VERSION}`,
+        },
+        other,
+      );
+    }
   });
 
   test('throws, naming what failed, when the wasm backend cannot start', () => {

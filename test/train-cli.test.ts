@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { loadStageData } from '../src/train/data.js';
+import { histoseek, ROOT, startHistoseek, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin/histoseek.js');
-const dir = await mkdtemp(join(tmpdir(), 'histoseek-train-'));
+const dir = await temporaryFolder('histoseek-train-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, { seed: 5, slides: 3, slideSize: 384, patchSize: 64, trainPerSlide: 8, testPerSlide: 3 });
 
@@ -35,10 +31,6 @@ stages:
 ${extra}`;
 }
 
-function histoseek(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
 async function weightsOf(path: string) {
   return (await readSafetensors(path)).tensors;
 }
@@ -53,7 +45,7 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
 
   const killed = join(dir, 'killed.yaml');
   await writeFile(killed, config(join(dir, 'run-killed')));
-  const child = spawn(process.execPath, [BIN, 'train', '--config', killed], { cwd: ROOT, stdio: 'ignore' });
+  const child = startHistoseek('train', '--config', killed);
   const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, signal) => res(signal)));
   for (;;) {
     const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { randomModel, withTimmBackbone } from '../src/model/checkpoint.js';
 import { encodeSafetensors } from '../src/model/safetensors.js';
 import { listWeights, pullWeights, resolveBackbone } from '../src/weights/hub.js';
+import { temporaryFolder } from './helpers.js';
 
 const CONFIG = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 } as const;
 const donor = randomModel(CONFIG, 21);
@@ -42,7 +42,7 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
 }
 
 test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async () => {
-  const cacheDir = await mkdtemp(join(tmpdir(), 'histoseek-weights-'));
+  const cacheDir = await temporaryFolder('histoseek-weights-');
   const server = await hub({ cutAfter: 300_000 });
   await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }));
   const progress: number[] = [];
@@ -59,7 +59,7 @@ test('weights pull downloads, resumes an interrupted transfer with Range, checks
 });
 
 test('a checksum mismatch discards the download; unknown names and models are clear errors', async () => {
-  const cacheDir = await mkdtemp(join(tmpdir(), 'histoseek-weights-'));
+  const cacheDir = await temporaryFolder('histoseek-weights-');
   const server = await hub({ etag: 'f'.repeat(64) });
   await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }), /checksum mismatch .* the download was discarded/);
   assert.equal(existsSync(join(cacheDir, 'convnextv2_test.fake', 'model.safetensors')), false);

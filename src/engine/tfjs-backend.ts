@@ -11,6 +11,9 @@
  * - tfjs-core 4.22's gradients of Maximum, Minimum and SquaredDifference forget to sum over broadcast axes
  *   (maximum(x[3,4], y[1,4]) throws in backprop on every backend); they are replaced with correct ones.
  *
+ * The overrides lean on tfjs-core's kernel names, attributes and gradient bugs of one release, so initTfjs refuses
+ * any other (package.json pins it exactly).
+ *
  * tfjs writes its warnings (including the cpu backend's "looks like you are running TensorFlow.js in Node.js"
  * banner) with console.warn, i.e. to stderr, so stdout stays free for a CLI's JSON.
  */
@@ -18,6 +21,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 const WASM = 'wasm';
+
+/** The @tensorflow/tfjs-core release the kernel and gradient overrides below were written and tested against. */
+export const TFJS_CORE_VERSION = '4.22.0';
 
 type Info = tf.TensorInfo;
 type Pads = [before: number, after: number];
@@ -42,6 +48,7 @@ let registered = false;
  * active backend is 'wasm'; throw a clear error otherwise (naming what failed). Returns tf.
  */
 export async function initTfjs(): Promise<typeof tf> {
+  assertTfjsCoreVersion(tf.version_core);
   await selectWasmBackend();
   if (!registered) {
     registerKernels();
@@ -66,6 +73,16 @@ export function assertWasmBackend(): void {
   }
   if (!registered) {
     throw new Error("tfjs is on 'wasm' but initTfjs() has not registered its gradient and matMul kernels");
+  }
+}
+
+/** Throws, naming the release to install, unless `found` is the tfjs-core release the overrides were written for. */
+export function assertTfjsCoreVersion(found: string): void {
+  if (found !== TFJS_CORE_VERSION) {
+    throw new Error(
+      `histoseek's tfjs kernel overrides were written for @tensorflow/tfjs-core ${TFJS_CORE_VERSION}; found ${found} — ` +
+        `install ${TFJS_CORE_VERSION}`,
+    );
   }
 }
 

@@ -3,6 +3,7 @@
  * Hovering shows the item; clicking searches with it. Dots are drawn on a canvas (thousands of
  * them), so the legend and the method buttons carry the keyboard-reachable part.
  */
+import { naturalCompare } from '../../src/data/collections/collection.js';
 import { ApiError } from './api.js';
 import { apiImage } from './api-image.js';
 import { authorizedFetch } from './auth.js';
@@ -85,7 +86,7 @@ export class MapView {
     for (const p of this.answer.points) counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
     this.legend.replaceChildren(
       ...[...counts]
-        .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+        .sort(([a], [b]) => naturalCompare(a, b))
         .map(([label, n]) => {
           const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
           swatch.style.background = labelColour(label);

@@ -1,4 +1,5 @@
 /** The evaluation dashboard: metrics.json from `histoseek eval --report` — η figures, Recall@k, the per-class table, the confusion matrix. */
+import { naturalCompare } from '../../src/data/collections/collection.js';
 import { api, ApiError, type Report } from './api.js';
 import { apiImage } from './api-image.js';
 import { h, labelChip, percent } from './dom.js';
@@ -41,7 +42,7 @@ export class ReportView {
 
   private render(r: Report): void {
     const c = r.context;
-    const rows = [...r.per_class].sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
+    const rows = [...r.per_class].sort((a, b) => naturalCompare(a.label, b.label));
     this.root.replaceChildren(
       h('h1', { id: 'report-title' }, 'Evaluation'),
       h(

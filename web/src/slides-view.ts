@@ -4,6 +4,7 @@
  * item's box when the index knows where on the slide the item was cut.
  */
 import OpenSeadragon from 'openseadragon';
+import { naturalCompare } from '../../src/data/collections/collection.js';
 import { api, type IndexInfo, type SlideInfo } from './api.js';
 import { authHeaders } from './auth.js';
 import { h } from './dom.js';
@@ -60,7 +61,7 @@ export class SlidesView {
   }
 
   private async loadList(counts: Map<string, number>): Promise<void> {
-    const { slides } = await api.slides();
+    const slides = (await api.slides()).slides.sort(naturalCompare); // s2 before s10
     this.list.replaceChildren(
       ...slides.map((id) =>
         h('li', {}, h('a', { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id }, h('span', {}, id), h('span', { class: 'count' }, counts.has(id) ? `${counts.get(id)} items` : 'not indexed'))),
