@@ -27,7 +27,7 @@ function storedItems(db: string) {
   }
 }
 
-function perSlide(items: { slide: string | null }[]): Map<string, number> {
+function perSlide(items: { slide?: string | null }[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) counts.set(item.slide!, (counts.get(item.slide!) ?? 0) + 1);
   return counts;
