@@ -4,7 +4,7 @@
  * (after a warm-up) and batches of 64, and scores recall@k against the exact float32 ground truth.
  *
  *   node --import tsx bench/scale-serve.ts --dir DIR --mode two-stage|exact --queries Q.f32 --truth T.i32
- *        --singles S --batches B [--k 10]
+ *        --singles S --batches B [--k 10] [--candidates C]
  *
  * Prints one JSON object: p50_ms, p95_ms, batch64_ms_per_query, recall_at_10, rss_mib, and the
  * numbers of queries behind each.
@@ -23,11 +23,11 @@ const THREADS = 2;
 const { values: opts } = parseArgs({
   options: {
     dir: { type: 'string' }, mode: { type: 'string' }, queries: { type: 'string' }, truth: { type: 'string' },
-    singles: { type: 'string', default: '200' }, batches: { type: 'string', default: '15' }, k: { type: 'string', default: '10' },
+    singles: { type: 'string', default: '200' }, batches: { type: 'string', default: '15' }, k: { type: 'string', default: '10' }, candidates: { type: 'string' },
   },
 });
 if (!opts.dir || !opts.queries || !opts.truth || !SEARCH_MODES.includes(opts.mode as SearchMode)) {
-  throw new Error('usage: scale-serve.ts --dir DIR --mode exact|two-stage --queries Q.f32 --truth T.i32 [--singles S] [--batches B] [--k K]');
+  throw new Error('usage: scale-serve.ts --dir DIR --mode exact|two-stage --queries Q.f32 --truth T.i32 [--singles S] [--batches B] [--k K] [--candidates C]');
 }
 const k = Number(opts.k);
 const rssAtStartMib = peakRssMib();
@@ -39,7 +39,7 @@ const nQueries = queries.length / d;
 const singles = Math.min(Number(opts.singles), nQueries);
 const batches = Math.min(Number(opts.batches), Math.floor(nQueries / BATCH));
 
-const searcher = await Searcher.open(store, { threads: THREADS, mode: opts.mode as SearchMode });
+const searcher = await Searcher.open(store, { threads: THREADS, mode: opts.mode as SearchMode, candidates: opts.candidates === undefined ? undefined : Number(opts.candidates) });
 const query = (first: number, count: number) => queries.subarray(first * d, (first + count) * d);
 const answers: Hit[][] = new Array(nQueries);
 

@@ -5,10 +5,10 @@ import { readCollection } from '../data/collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
-import type { SearchMode } from '../index/searcher.js';
+import type { SearchSettings } from '../index/searcher.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex, parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { evaluateSlides } from '../eval/slide-level.js';
 import { MODEL_USAGE } from './model-options.js';
 import { Progress } from './progress.js';
@@ -59,7 +59,7 @@ export interface EvalRequest {
   weights?: string;
   backbone?: string;
   size?: number;
-  mode?: SearchMode;
+  search?: SearchSettings;
 }
 
 /** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
@@ -115,8 +115,8 @@ export const evalCommand: Command = {
       json: { type: 'boolean', default: false },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    const mode = parseSearchMode(values);
-    if (values['slide-level']) return runSlideLevel(values.db, { ...values, mode, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
+    const search = parseSearchSettings(values);
+    if (values['slide-level']) return runSlideLevel(values.db, { ...values, search, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
     const outcome = await runEval({
       db: values.db,
       queries: values.queries,
@@ -130,7 +130,7 @@ export const evalCommand: Command = {
       weights: values.weights,
       backbone: values.backbone,
       size: optionalPositiveInt(values.size, '--size'),
-      mode,
+      search,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(outcome.metrics)}\n`);
     else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);
@@ -138,7 +138,7 @@ export const evalCommand: Command = {
   },
 };
 
-async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; mode: SearchMode }): Promise<number> {
+async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; search: SearchSettings }): Promise<number> {
   const index = await openIndex(db, o);
   try {
     const progress = new Progress('slides', 0, 'slides');

@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { ItemLoader } from '../data/collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import { normaliseRows } from '../index/indexer.js';
-import type { Exclusion, SearchMode } from '../index/searcher.js';
+import type { Exclusion, SearchSettings } from '../index/searcher.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex, parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
@@ -69,7 +69,7 @@ export const searchCommand: Command = {
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const k = positiveInt(values.k, 10, '-k');
-    const open = { ...values, mode: parseSearchMode(values), size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') };
+    const open = { ...values, search: parseSearchSettings(values), size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') };
     if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...open, k });
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
     const index = await openIndex(values.db, open);
@@ -113,7 +113,7 @@ interface SlideQuery {
   weights?: string;
   backbone?: string;
   size?: number;
-  mode: SearchMode;
+  search: SearchSettings;
 }
 
 /** Region or whole-slide search. */

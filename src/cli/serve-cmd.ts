@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
-import { parseSearchMode, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 
 const USAGE = `histoseek serve --db DB [options]
 
@@ -82,7 +82,7 @@ export const serveCommand: Command = {
       reportDir: values.report,
       slidesDir: values.slides,
       threads: positiveInt(values.threads, 2, '--threads'),
-      searchMode: parseSearchMode(values),
+      search: parseSearchSettings(values),
       logger: true,
       limits: {
         maxUploadBytes: positiveInt(values['max-upload-mb'], DEFAULT_LIMITS.maxUploadBytes / 2 ** 20, '--max-upload-mb') * 2 ** 20,

@@ -33,6 +33,12 @@ export interface SearchOptions {
 export const SEARCH_MODES = ['auto', 'exact', 'two-stage'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
 
+/** How a searcher answers: the mode, and in two-stage search the candidates re-ranked per query. */
+export interface SearchSettings {
+  mode?: SearchMode;
+  candidates?: number;
+}
+
 /**
  * From this many live items on, `auto` searches in two stages: there a single exact query streams
  * 25 MB of float16 rows (tens of ms) while two stages answer in about a millisecond.
@@ -49,9 +55,14 @@ export class Searcher {
     private readonly graph: VectorGraph | null,
     /** Rows the graph covers; rows from here to the end are scanned. */
     private readonly graphRows: number,
+    /** Graph candidates re-ranked per query (at least 2k). */
+    private readonly candidates: number,
   ) {}
 
-  static async open(store: IndexStore, options: { threads?: number; mode?: SearchMode } = {}): Promise<Searcher> {
+  /** `candidates`: graph candidates re-ranked per query in two-stage search (default RERANK_CANDIDATES): more is slower and closer to exact. */
+  static async open(store: IndexStore, options: SearchSettings & { threads?: number } = {}): Promise<Searcher> {
+    const candidates = options.candidates ?? RERANK_CANDIDATES;
+    if (!Number.isInteger(candidates) || candidates < 1) throw new Error(`candidates must be a positive integer, got ${candidates}`);
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
@@ -63,7 +74,7 @@ export class Searcher {
       }
     }
     const exact = await ExactSearch.create(store.model.dim, { threads: options.threads, kind: store.vectorKind });
-    return new Searcher(store, active, exact, graph, graph ? Math.min(store.graphStamp()!.rows, active.length) : 0);
+    return new Searcher(store, active, exact, graph, graph ? Math.min(store.graphStamp()!.rows, active.length) : 0, candidates);
   }
 
   get dim(): number {
@@ -109,7 +120,7 @@ export class Searcher {
     const dim = this.dim;
     const covered = this.graphRows;
     const eligible = (row: number) => row >= 0 && row < covered && !skip(row);
-    const first = Math.max(RERANK_CANDIDATES, 2 * k);
+    const first = Math.max(this.candidates, 2 * k);
     const found = graph.search(batch, n, first);
     const ids = new Int32Array(n * k).fill(-1);
     const distances = new Float32Array(n * k).fill(Infinity);

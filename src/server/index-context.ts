@@ -8,7 +8,7 @@
  * searches and embeddings are batched (see Batcher).
  */
 import { openIndex } from '../cli/index-model.js';
-import { Searcher, type Hit, type SearchMode } from '../index/searcher.js';
+import { Searcher, type Hit, type SearchSettings } from '../index/searcher.js';
 import { IndexStore, type ModelIdentity, type StoredItem, type VectorKind } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
@@ -138,7 +138,7 @@ export class IndexContext {
     private readonly queries: QueryEmbedder,
     private current: Generation,
     private readonly threads: number,
-    private readonly mode: SearchMode,
+    private readonly search: SearchSettings,
     private readonly log: (message: string) => void,
   ) {}
 
@@ -153,14 +153,14 @@ export class IndexContext {
   }
 
   /** Opens the index and its model (see openIndex: --weights, else the checkpoint the index recorded). */
-  static async open(db: string, o: { threads: number; weights?: string; mode?: SearchMode; log?: (message: string) => void }): Promise<IndexContext> {
+  static async open(db: string, o: { threads: number; weights?: string; search?: SearchSettings; log?: (message: string) => void }): Promise<IndexContext> {
     // openIndex resolves and checks the model; from here on this context owns its store and searcher.
-    const mode = o.mode ?? 'auto';
-    const index = await openIndex(db, { threads: o.threads, weights: o.weights, mode });
+    const search = o.search ?? {};
+    const index = await openIndex(db, { threads: o.threads, weights: o.weights, search });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const generation = new Generation(index.store, index.searcher, index.store.activeRows());
     try {
-      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, mode, log);
+      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, search, log);
     } catch (err) {
       await index.close();
       throw err;
@@ -189,7 +189,7 @@ export class IndexContext {
         const store = IndexStore.open(this.db);
         try {
           store.assertModel(this.current.store.model);
-          const searcher = await Searcher.open(store, { threads: this.threads, mode: this.mode });
+          const searcher = await Searcher.open(store, { ...this.search, threads: this.threads });
           const old = this.current;
           this.current = new Generation(store, searcher, store.activeRows());
           this.log(`index ${this.db}: reopened at generation ${store.generation} with ${store.rows} rows`);

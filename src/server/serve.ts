@@ -1,5 +1,5 @@
 /** A histoseek server over one index: built for fastify's inject (tests) or listening on a socket (the command, benchmarks). */
-import type { SearchMode } from '../index/searcher.js';
+import type { SearchSettings } from '../index/searcher.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -18,8 +18,8 @@ export interface ServerOptions {
   /** Inference and search threads (default 2). */
   threads?: number;
   weights?: string;
-  /** How the index is searched (default: by its size). */
-  searchMode?: SearchMode;
+  /** How the index is searched (default: by its size, default candidates). */
+  search?: SearchSettings;
   /** Default: `<dirname(db)>/report`, where the demo and `eval --report` put it. */
   reportDir?: string;
   /** Folder of whole-slide images for the viewer. Default: `<dirname(db)>/collection/slides` if it exists (the demo's). */
@@ -49,7 +49,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     auditLog: o.auditLog ?? null,
   };
   const db = resolve(o.db);
-  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, mode: o.searchMode });
+  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, search: o.search });
   const thumbnails = new Thumbnails();
   let slides: SlideLibrary | null = null;
   try {
