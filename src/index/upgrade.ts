@@ -5,7 +5,7 @@
  * the format; the old files are deleted after that. A crash at any point leaves either the old
  * index, whole, or the new one.
  */
-import { closeSync, existsSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { rowNorms } from './indexer.js';
 import { acquireLock, FORMAT, FORMAT_1, IndexStore, openDatabase, writeMeta } from './store.js';
@@ -13,18 +13,6 @@ import type { VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
 
 const CHUNK_ROWS = 65536;
-
-function readRows(fd: number, path: string, first: number, count: number, dim: number): Float32Array {
-  const out = new Float32Array(count * dim);
-  const bytes = new Uint8Array(out.buffer);
-  let done = 0;
-  while (done < bytes.length) {
-    const n = readSync(fd, bytes, done, bytes.length - done, first * dim * 4 + done);
-    if (n === 0) throw new Error(`${path}: shorter than the rows the database records; the index is damaged — nothing was changed`);
-    done += n;
-  }
-  return out;
-}
 
 /** Rewrites the files of the format-1 index in `dir`; returns the number of rows converted. */
 function convertFiles(dir: string, kind: VectorKind): number {
@@ -36,10 +24,8 @@ function convertFiles(dir: string, kind: VectorKind): number {
     if (get('format') !== FORMAT_1) throw new Error(`${dir}: not a histoseek index (format '${get('format') ?? 'none'}')`);
     const rows = Number(get('rows'));
     const dim = Number(get('dim'));
-    const vectorsPath = join(dir, 'vectors.f32');
-    const rawPath = join(dir, 'raw.f32');
-    const vectorsFd = openSync(vectorsPath, 'r');
-    const rawFd = openSync(rawPath, 'r');
+    const vectors = new VectorColumn(dir, 'f32', dim, false);
+    const raw = new VectorColumn(dir, 'f32', dim, false, 'raw');
     try {
       const column = kind === 'f32' ? null : new VectorColumn(dir, kind, dim, true);
       const columns = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).map((c) => c.name);
@@ -48,8 +34,8 @@ function convertFiles(dir: string, kind: VectorKind): number {
       try {
         for (let first = 0; first < rows; first += CHUNK_ROWS) {
           const count = Math.min(CHUNK_ROWS, rows - first);
-          column?.write(first, readRows(vectorsFd, vectorsPath, first, count, dim), count);
-          const norms = rowNorms(readRows(rawFd, rawPath, first, count, dim), dim);
+          column?.write(first, vectors.readDecoded(first, count), count);
+          const norms = rowNorms(raw.readDecoded(first, count), dim);
           db.transaction(() => norms.forEach((norm, i) => setNorm.run(norm, first + i)))();
         }
         column?.truncate(rows);
@@ -66,8 +52,8 @@ function convertFiles(dir: string, kind: VectorKind): number {
         writeMeta(db, { format: FORMAT, vectors: kind, generation: String(Number(get('generation') ?? 0) + 1) });
       })();
     } finally {
-      closeSync(vectorsFd);
-      closeSync(rawFd);
+      vectors.close();
+      raw.close();
     }
     for (const name of kind === 'f32' ? ['raw.f32'] : ['raw.f32', 'vectors.f32', 'hnsw.usearch']) if (existsSync(join(dir, name))) unlinkSync(join(dir, name));
     return rows;

@@ -28,13 +28,14 @@ export class VectorColumn {
   readonly codec: VectorCodec;
   private readonly files: PlaneFile[];
 
-  constructor(dir: string, kind: VectorKind, dim: number, writable: boolean) {
+  /** `name`: the files' stem, `vectors` (`raw` reads a format-1 index's raw descriptors). */
+  constructor(dir: string, kind: VectorKind, dim: number, writable: boolean, name = 'vectors') {
     this.codec = vectorCodec(kind, dim);
     const opened: PlaneFile[] = [];
     try {
       for (const plane of this.codec.planes) {
-        const path = join(dir, `vectors.${plane.suffix}`);
-        if (!writable && !existsSync(path)) throw new Error(`${dir}: the index is damaged (vectors.${plane.suffix} is missing)`);
+        const path = join(dir, `${name}.${plane.suffix}`);
+        if (!writable && !existsSync(path)) throw new Error(`${dir}: the index is damaged (${name}.${plane.suffix} is missing)`);
         opened.push({ path, bytesPerRow: plane.bytesPerRow, fd: openSync(path, writable ? (existsSync(path) ? 'r+' : 'w+') : 'r') });
       }
     } catch (err) {
