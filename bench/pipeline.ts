@@ -14,7 +14,7 @@ import { readCollection } from '../src/data/collections/read.js';
 import { decodeBatch } from '../src/engine/embed-images.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { indexItems } from '../src/index/indexer.js';
-import { IndexStore } from '../src/index/store.js';
+import { FolderStore } from '../src/index/folder-store.js';
 import { modelIdentity } from '../src/cli/model-options.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import { sliceFirstAxis } from '../src/model/host-tensor.js';
@@ -51,11 +51,11 @@ try {
     return (performance.now() - start) / 1000;
   };
   const pipeline = async (round: number) => {
-    const store = IndexStore.openOrCreate(path.join(root, `db${round}`), modelIdentity(model));
+    const store = FolderStore.openOrCreate(path.join(root, `db${round}`), modelIdentity(model));
     const start = performance.now();
     await indexItems(store, embedder, collection.items, { batchSize: BATCH });
     const seconds = (performance.now() - start) / 1000;
-    store.close();
+    await store.close();
     return seconds;
   };
   await bare(); // warm-up

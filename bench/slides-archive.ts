@@ -17,9 +17,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Searcher } from '../src/index/searcher.js';
 import { rankSlides } from '../src/index/slide-search.js';
-import { IndexStore } from '../src/index/store.js';
+import { FolderStore } from '../src/index/folder-store.js';
 import { BENCH_DIR, info, peakRssMib, Results, runNodeWorker, significant } from './common.js';
 import { latencySummary } from './scale-metrics.js';
 
@@ -49,8 +48,8 @@ async function main(): Promise<void> {
   const slides = n / PATCHES_PER_SLIDE;
   results.emit({ case: 'build', n, slides, vectors: opts.vectors, build_s: built.build_s });
 
-  const store = IndexStore.open(dir);
-  const searcher = await Searcher.open(store, { threads: THREADS });
+  const store = FolderStore.open(dir);
+  const searcher = await store.openSearcher({ threads: THREADS });
   try {
     const count = Number(opts.queries);
     const ms: number[] = [];
@@ -58,8 +57,8 @@ async function main(): Promise<void> {
       // Evenly spread query slides; slide i holds rows [100·i, 100·i + 100).
       const slideIndex = Math.floor(((q + 0.5) * slides) / count);
       const slide = `slide-${String(slideIndex).padStart(6, '0')}`;
-      const rows = store.slideRows(slide);
-      const mosaic = store.vectors(rows);
+      const rows = await store.slideRows(slide);
+      const mosaic = await store.vectors(rows);
       const started = performance.now();
       const ranked = await rankSlides({ store, searcher }, mosaic, rows.length, slide);
       ms.push(performance.now() - started);
@@ -73,7 +72,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await searcher.release();
-    store.close();
+    await store.close();
   }
   info(`results: ${await results.save()}`);
 }

@@ -31,3 +31,8 @@ export const RUN_OPTIONS = {
   batch: { type: 'string' },
   threads: { type: 'string' },
 } as const;
+
+/** The usage line of `--db`, the same in every command that takes it. */
+export const DB_USAGE = `  --db DB              the index: a folder, or a PostgreSQL store postgres://USER@HOST:PORT/DB[?schema=NAME]
+                       (password from PGPASSWORD or ~/.pgpass; see docs/scale-out.md)
+`;

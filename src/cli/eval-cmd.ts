@@ -5,8 +5,9 @@ import { readCollection } from '../data/collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
+import { isPostgresUrl } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
-import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { evaluateSlides } from '../eval/slide-level.js';
@@ -22,8 +23,7 @@ equation), η_w' (per-class precision, Kimia's CalculateError.py), η_tot = η_p
 mAP@10, majority vote@5 and the confusion matrix. With a Kimia index of the training patches and
 the test patches as queries, this is the official Kimia Path24C protocol.
 
-  --db DB              the index folder
-${SEARCH_MODE_USAGE}  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
+${DB_USAGE}${SEARCH_MODE_USAGE}  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
   --layout L           ${LAYOUTS.join(' | ')} (default: folder)
   --labels CSV         kimia, slides: label each query by its slide's row of a slide,label CSV (as 'index --labels')
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
@@ -31,7 +31,8 @@ ${SEARCH_MODE_USAGE}  --queries DIR        the query collection (Kimia: its test
                        other slides; reports how often the top slide (and the majority vote) has its label
                        (for labels that are tissue classes, build the index with the tissue-class model)
   -k N                 neighbours per query (default 10)
-  --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB)
+  --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB; for a
+                       PostgreSQL store, ./report)
   --json               print the metrics as JSON on stdout
 ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --threads N          inference threads (default 2)
@@ -78,11 +79,12 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
     } else {
       outcome = await evaluateLeaveOneOut(index.store, index.searcher, o.k);
     }
-    const items = index.store.allItems().length;
+    const items = (await index.store.allItems()).length;
+    const where = isPostgresUrl(o.db) ? index.store.location : resolve(o.db);
     const paths = await writeEvalReport(o.report, outcome.metrics, {
-      title: `histoseek retrieval evaluation — ${basename(resolve(o.db))}`,
+      title: `histoseek retrieval evaluation — ${isPostgresUrl(o.db) ? where : basename(where)}`,
       model: index.model.source,
-      database: `${resolve(o.db)} (${items} items)`,
+      database: `${where} (${items} items)`,
       queries: collection ? `${collection.root} (${outcome.queries} images, layout ${o.layout})` : `the ${items} indexed items, leave-one-slide-out`,
       protocol: collection
         ? o.layout === 'kimia' ? KIMIA_PROTOCOL : "each query's prediction is the label of its nearest indexed item (top-1)"
@@ -124,7 +126,7 @@ export const evalCommand: Command = {
       labels: values.labels,
       leaveOneOut: values['leave-one-out']!,
       k: positiveInt(values.k, 10, '-k'),
-      report: values.report ?? join(dirname(resolve(values.db)), 'report'),
+      report: values.report ?? (isPostgresUrl(values.db) ? 'report' : join(dirname(resolve(values.db)), 'report')),
       batch: positiveInt(values.batch, 16, '--batch'),
       threads: positiveInt(values.threads, 2, '--threads'),
       weights: values.weights,

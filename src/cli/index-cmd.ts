@@ -1,12 +1,16 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
 import { resolve } from 'node:path';
-import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { type CollectionItem, isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import type { ImageError } from '../data/image.js';
 import { readCollection } from '../data/collections/read.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
 import { indexItems, type IndexReport } from '../index/indexer.js';
+import type { ItemStore } from '../index/item-store.js';
+import { isPostgresUrl, openOrCreateStore, openStore, redactUrl } from '../index/open-store.js';
+import { DEFAULT_LEASE_SECONDS, indexShared, UNIT_IMAGES, workUnits } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, IndexStore, isVectorKind, VECTOR_KINDS, type VectorKind } from '../index/store.js';
 import { upgradeIndex } from '../index/upgrade.js';
-import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 import { Progress } from './progress.js';
@@ -18,11 +22,13 @@ const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
 histoseek index --db DB --rebuild-graph | --upgrade [--vectors K]
 
-Embeds every image of a collection and stores it in the index DB (a folder). Rerunning, or running
-after a crash, adds only what is missing; running on another collection appends to the index.
+Embeds every image of a collection and stores it in the index DB (created if missing). Rerunning,
+or running after a crash, adds only what is missing; running on another collection appends to the
+index. Into a PostgreSQL store, several index processes (on one machine or many) can index the same
+collection at once: each claims slides (or runs of ${'${UNIT_IMAGES}'} images) in turn, and takes over those of
+a worker that died once its lease runs out.
 
-  --db DB              the index folder (created if missing)
-  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+${'${DB_USAGE}'}  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
                        slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
   --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
@@ -39,8 +45,10 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
                        items in the index); with --remove-slide or --remove: {"removed": N}
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
-  --rebuild-graph      build the index's search graph anew (a lost or damaged graph.usearch)
-  --upgrade            convert an index made by an earlier histoseek (format 1) to this one, in place
+  --lease S            PostgreSQL: seconds a worker's claim on a unit lasts without renewal (default ${'${DEFAULT_LEASE_SECONDS}'});
+                       a dead worker's units pass to another after this
+  --rebuild-graph      folder: build the index's search graph anew (a lost or damaged graph.usearch)
+  --upgrade            folder: convert an index made by an earlier histoseek (format 1) to this one, in place
 `;
 
 function layoutOption(value: string | undefined): Layout {
@@ -65,21 +73,33 @@ function patchesOption(value: string | undefined, layout: Layout): PatchSelectio
   return { kind: 'mosaic', target };
 }
 
-/** Work on an index that embeds nothing: removals, the graph, the format. */
-function maintain(db: string, o: { slide?: string; folder?: string; rebuildGraph?: boolean; json: boolean }): number {
+/** A folder index's own maintenance: its search graph, its format. */
+function folderOnly(db: string, flag: string): void {
+  if (isPostgresUrl(db)) throw new Error(`${flag} applies to a folder index; a PostgreSQL store keeps its HNSW index itself (${redactUrl(db)})`);
+}
+
+function rebuildGraph(db: string): number {
+  folderOnly(db, '--rebuild-graph');
   const store = IndexStore.open(db, { writable: true });
   try {
-    if (o.rebuildGraph) {
-      const { items } = store.rebuildGraph();
-      process.stderr.write(items ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n` : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`);
-      return 0;
-    }
-    const removed = o.slide !== undefined ? store.remove({ slide: o.slide }) : store.remove({ under: resolve(o.folder!) });
-    process.stderr.write(`removed ${removed} items from ${db}\n`);
-    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
+    const { items } = store.rebuildGraph();
+    process.stderr.write(items ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n` : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`);
     return 0;
   } finally {
     store.close();
+  }
+}
+
+/** Removes a slide's items, or those under a folder. */
+async function removeItems(db: string, o: { slide?: string; folder?: string; json: boolean }): Promise<number> {
+  const store = await openStore(db, { writable: true });
+  try {
+    const removed = await store.remove(o.slide !== undefined ? { slide: o.slide } : { under: resolve(o.folder!) });
+    process.stderr.write(`removed ${removed} items from ${store.location}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
+    return 0;
+  } finally {
+    await store.close();
   }
 }
 
@@ -94,6 +114,8 @@ export interface IndexRequest extends ModelOptions {
   threads: number;
   /** Stored precision, for a new index. */
   vectors?: VectorKind;
+  /** PostgreSQL: seconds a claim lasts without renewal. */
+  leaseSeconds?: number;
 }
 
 /** What an indexing run did, beyond the indexer's counts: slides that could not be read or gave no patch, and the index's size after. */
@@ -130,35 +152,52 @@ export async function runIndex(o: IndexRequest): Promise<IndexOutcome> {
   });
   for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
-  const store = IndexStore.openOrCreate(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
+  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
   let report: IndexReport;
   let live: number;
   let slidesIndexed = 0;
   try {
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
-    const stored = store.storedSources();
-    const progress = new Progress('indexing', collection.items.filter((i) => !stored.has(i.source)).length, 'images');
-    report = await indexItems(store, embedder, collection.items, {
-      batchSize: o.batch,
-      extra: { collection: collection.root },
-      onProgress: (n) => progress.advance(n),
-      onFailure: (f) => process.stderr.write(`\nskipped ${f.message}\n`),
-    });
-    progress.finish();
-    await embedder.release();
-    live = store.activeRows().reduce((a, b) => a + b, 0);
+    try {
+      report = await embedInto(store, embedder, collection.root, collection.items, o);
+    } finally {
+      await embedder.release();
+    }
+    live = await store.liveCount();
     const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}` : '';
-    process.stderr.write(`${o.db}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
-    if (o.layout === 'slides') slidesIndexed = new Set(store.allItems().map((i) => i.slide)).size;
+    process.stderr.write(`${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
+    if (o.layout === 'slides') slidesIndexed = (await store.slideCounts()).size;
   } finally {
-    store.close();
+    await store.close();
   }
   // Measured once the store is closed, when SQLite has folded its write-ahead log into the database.
-  if (slidesIndexed) {
+  if (slidesIndexed && !isPostgresUrl(o.db)) {
     const bytes = await folderBytes(o.db);
     process.stderr.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
   }
   return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches, live };
+}
+
+/** Embeds the collection's missing items into the store: in one pass, or unit by unit under claims shared with other workers. */
+async function embedInto(store: ItemStore, embedder: OnnxEmbedder, root: string, items: CollectionItem[], o: IndexRequest): Promise<IndexReport> {
+  const options = { batchSize: o.batch, extra: { collection: root }, onFailure: (f: ImageError) => process.stderr.write(`\nskipped ${f.message}\n`) };
+  const stored = await store.storedSources(items.map((i) => i.source));
+  const claims = store.workClaims();
+  if (!claims) {
+    const progress = new Progress('indexing', items.length - stored.size, 'images');
+    const report = await indexItems(store, embedder, items, { ...options, onProgress: (n) => progress.advance(n) });
+    progress.finish();
+    return report;
+  }
+  const progress = new Progress('indexing (this worker)', items.length - stored.size, 'images');
+  const report = await indexShared(store, claims, embedder, workUnits(root, items), {
+    ...options,
+    leaseSeconds: o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+    onProgress: (n) => progress.advance(n),
+    onShared: (all, total, others) => progress.advance(0, `all workers: ${all}/${total} stored${others ? `, ${others} units held by other workers` : ''}`),
+  });
+  progress.finish();
+  return report;
 }
 
 export const indexCommand: Command = {
@@ -179,16 +218,19 @@ export const indexCommand: Command = {
       'rebuild-graph': { type: 'boolean', default: false },
       upgrade: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      lease: { type: 'string' },
     }, USAGE);
     if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
     const vectors = vectorsOption(values.vectors);
     if (values.upgrade) {
+      folderOnly(values.db, '--upgrade');
       const { rows, graphItems } = upgradeIndex(values.db, vectors ?? DEFAULT_VECTOR_KIND);
       process.stderr.write(`${values.db}: upgraded, ${rows} rows stored as ${vectors ?? DEFAULT_VECTOR_KIND}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
       return 0;
     }
-    if (values['remove-slide'] !== undefined || values.remove !== undefined || values['rebuild-graph']) {
-      return maintain(values.db, { slide: values['remove-slide'], folder: values.remove, rebuildGraph: values['rebuild-graph'], json: values.json! });
+    if (values['rebuild-graph']) return rebuildGraph(values.db);
+    if (values['remove-slide'] !== undefined || values.remove !== undefined) {
+      return removeItems(values.db, { slide: values['remove-slide'], folder: values.remove, json: values.json! });
     }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
     const layout = layoutOption(values.layout);
@@ -206,6 +248,7 @@ export const indexCommand: Command = {
       batch: positiveInt(values.batch, 16, '--batch'),
       threads: positiveInt(values.threads, 2, '--threads'),
       vectors,
+      leaseSeconds: optionalPositiveInt(values.lease, '--lease'),
     });
     if (values.json) process.stdout.write(`${JSON.stringify(indexJson(outcome))}\n`);
     return 0;

@@ -1,17 +1,18 @@
 /** Opening an index together with the model it was built with, for commands that query it. */
 import { existsSync } from 'node:fs';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { RERANK_CANDIDATES, Searcher, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
-import { IndexStore } from '../index/store.js';
+import { RERANK_CANDIDATES, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
+import type { ItemSearcher, ItemStore } from '../index/item-store.js';
+import { openStore } from '../index/open-store.js';
 import type { Model } from '../model/checkpoint.js';
 import { optionalPositiveInt } from './args.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
 
 export interface OpenIndex {
-  store: IndexStore;
+  store: ItemStore;
   model: Model;
   embedder: OnnxEmbedder;
-  searcher: Searcher;
+  searcher: ItemSearcher;
   close(): Promise<void>;
 }
 
@@ -39,14 +40,14 @@ export function parseSearchSettings(o: { exact?: boolean; 'two-stage'?: boolean;
  * recorded (if it still exists), else the built-in model; another model than the index's is an error.
  */
 export async function openIndex(db: string, o: ModelOptions & { threads: number; search?: SearchSettings }): Promise<OpenIndex> {
-  const store = IndexStore.open(db);
+  const store = await openStore(db);
   try {
     const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
     const weights = o.weights ?? recorded;
     const model = await resolveModel({ ...o, weights, size: o.size ?? store.model.inputSize });
     store.assertModel(modelIdentity(model));
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
-    const searcher = await Searcher.open(store, { ...o.search, threads: o.threads }).catch(async (err: unknown) => {
+    const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
       await embedder.release();
       throw err;
     });
@@ -54,11 +55,11 @@ export async function openIndex(db: string, o: ModelOptions & { threads: number;
       store, model, embedder, searcher,
       async close() {
         await Promise.all([embedder.release(), searcher.release()]);
-        store.close();
+        await store.close();
       },
     };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { project, silhouetteScore, DEFAULT_UMAP_SAMPLE } from '../map/projection.js';
 import { renderMapPng } from '../map/render.js';
-import { IndexStore } from '../index/store.js';
+import { openStore } from '../index/open-store.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 
@@ -21,11 +21,11 @@ export const mapCommand: Command = {
     const { values } = parse(args, { db: { type: 'string' }, out: { type: 'string' }, method: { type: 'string', default: 'umap' }, seed: { type: 'string' }, sample: { type: 'string' } }, USAGE);
     if (!values.db || !values.out) throw new Error(`--db and --out are required\n\n${USAGE}`);
     if (values.method !== 'umap' && values.method !== 'pca') throw new Error(`--method must be umap or pca, got '${values.method}'`);
-    const store = IndexStore.open(values.db);
+    const store = await openStore(values.db);
     try {
-      const items = store.allItems();
+      const items = await store.allItems();
       const dim = store.model.dim;
-      const vectors = store.vectors(items.map((item) => item.row));
+      const vectors = await store.vectors(items.map((item) => item.row));
       const seed = values.seed === undefined ? 0 : Number(values.seed);
       const projection = project(vectors, items.length, dim, { method: values.method, seed, sample: values.sample === undefined ? undefined : positiveInt(values.sample, 0, '--sample') });
       const labels = Array.from(projection.sampledIndices, (i) => items[i].label);
@@ -34,7 +34,7 @@ export const mapCommand: Command = {
       process.stderr.write(`${values.out}: ${labels.length} points, silhouette by label ${silhouetteScore(projection.coords, labels).toFixed(3)}\n`);
       return 0;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

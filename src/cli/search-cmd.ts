@@ -3,8 +3,9 @@ import { resolve } from 'node:path';
 import { ItemLoader } from '../data/collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import { normaliseRows } from '../index/indexer.js';
+import { hitItems } from '../index/item-store.js';
 import type { Exclusion, SearchSettings } from '../index/searcher.js';
-import { MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
@@ -24,8 +25,7 @@ similarity to a whole slide (its mosaic of representative patches; median-of-min
 a majority vote). Region and whole-slide searches leave out the query's own slide unless
 --include-own-slide is given.
 
-  --db DB              the index folder
-${SEARCH_MODE_USAGE}  -k N                 results per query (default 10)
+${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default 10)
   --exclude-slide S    leave out the items of slide S
   --json               one JSON object per query: { "query", "results": [{ "rank", "distance", "path", "label", "slide" }] }
   --slide SLIDE        a whole-slide image to query with (with --region or --whole)
@@ -79,14 +79,14 @@ export const searchCommand: Command = {
       const embedded = await embedAll(index.embedder, sources, positiveInt(values.batch, 8, '--batch'), (s, size) => loader.load(s, size));
       if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
       const slide = values['exclude-slide'];
-      const excludedRows = slide === undefined ? null : new Set(index.store.slideRows(slide));
+      const excludedRows = slide === undefined ? null : new Set(await index.store.slideRows(slide));
       const exclude: Exclusion | undefined = excludedRows ? { groupOf: () => slide!, excludes: (_g, row) => excludedRows.has(row) } : undefined;
       const hits = await index.searcher.search(normaliseRows(embedded.raw, index.store.model.dim), sources.length, { k, exclude });
-      hits.forEach((ranked, q) => {
-        const results = index.searcher.items(ranked).map((item, i) => ({ rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null }));
+      for (const [q, ranked] of hits.entries()) {
+        const results = (await hitItems(index.store, ranked)).map((item, i) => ({ rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null }));
         if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
         else printTable(sources[q], results);
-      });
+      }
       return 0;
     } finally {
       await loader.close();

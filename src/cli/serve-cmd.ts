@@ -1,8 +1,9 @@
 /** `histoseek serve`: the JSON API and the web page over an index, until interrupted. */
+import { redactUrl } from '../index/open-store.js';
 import { judgeExposure } from '../server/exposure.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
-import { parse, positiveInt } from './args.js';
+import { DB_USAGE, parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
 
@@ -12,8 +13,7 @@ Serves the web page (search by image or by item, the evaluation dashboard, the s
 its JSON API (documented at /openapi.json) over an index. Appends to the index by another
 process are picked up on the next request.
 
-  --db DB              the index folder
-  --port N             TCP port (default 8080; 0 picks a free one)
+${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
   --host H             address to bind (default 127.0.0.1: this machine only). Any other
                        address needs --token-file (or --insecure-no-auth)
   --token-file FILE    access tokens, one 'name:token[:scope]' per line (scope 'search':
@@ -90,7 +90,7 @@ export const serveCommand: Command = {
       },
     });
     const access = tokenFile === undefined ? 'no access control' : `tokens from ${tokenFile}`;
-    process.stdout.write(`histoseek: serving ${values.db} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
+    process.stdout.write(`histoseek: serving ${redactUrl(values.db)} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
       const stop = () => {
         process.off('SIGINT', stop).off('SIGTERM', stop);

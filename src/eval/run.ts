@@ -8,8 +8,8 @@ import type { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from '../index/indexer.js';
-import type { Exclusion, Searcher } from '../index/searcher.js';
-import type { IndexStore } from '../index/store.js';
+import type { ItemSearcher, ItemStore } from '../index/item-store.js';
+import type { Exclusion } from '../index/searcher.js';
 import { evaluateRetrieval, type QueryResult, type RetrievalMetrics } from './metrics.js';
 
 export interface EvalOutcome {
@@ -18,16 +18,16 @@ export interface EvalOutcome {
   failures: ImageError[];
 }
 
-async function score(searcher: Searcher, store: IndexStore, vectors: Float32Array, labels: string[], k: number, exclude?: Exclusion): Promise<RetrievalMetrics> {
+async function score(searcher: ItemSearcher, store: ItemStore, vectors: Float32Array, labels: string[], k: number, exclude?: Exclusion): Promise<RetrievalMetrics> {
   const hits = await searcher.search(vectors, labels.length, { k, exclude });
-  const rowLabels = new Map(store.allItems().map((item) => [item.row, item.label]));
+  const rowLabels = new Map((await store.allItems()).map((item) => [item.row, item.label]));
   const results: QueryResult[] = hits.map((ranked, q) => ({ trueLabel: labels[q], neighbours: ranked.map((h) => rowLabels.get(h.row)!) }));
-  return evaluateRetrieval(results, store.labelCounts());
+  return evaluateRetrieval(results, await store.labelCounts());
 }
 
 /** Queries from a collection, searched against the whole index (the official Kimia protocol when the index holds the training set). */
 export async function evaluateQueries(
-  store: IndexStore, searcher: Searcher, embedder: Embedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
+  store: ItemStore, searcher: ItemSearcher, embedder: Embedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
 ): Promise<EvalOutcome> {
   const loader = new ItemLoader();
   try {
@@ -42,9 +42,9 @@ export async function evaluateQueries(
 }
 
 /** Every indexed item as a query against the others, leaving out its own slide (itself when it has none). */
-export async function evaluateLeaveOneOut(store: IndexStore, searcher: Searcher, k: number): Promise<EvalOutcome> {
-  const items = store.allItems();
-  const queries = store.vectors(items.map((item) => item.row));
+export async function evaluateLeaveOneOut(store: ItemStore, searcher: ItemSearcher, k: number): Promise<EvalOutcome> {
+  const items = await store.allItems();
+  const queries = await store.vectors(items.map((item) => item.row));
   const groupOf = (q: number) => (items[q].slide != null ? `slide:${items[q].slide}` : `row:${items[q].row}`);
   const slideOfRow = new Map(items.map((item) => [item.row, item.slide]));
   const exclude: Exclusion = {

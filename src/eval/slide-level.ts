@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { Embedder } from '../engine/embedder.js';
-import type { Searcher } from '../index/searcher.js';
+import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchWholeSlide } from '../index/slide-search.js';
-import type { IndexStore } from '../index/store.js';
+import type { StoredItem } from '../index/store.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { parseRegionSource } from '../wsi/slide-items.js';
 
@@ -19,16 +19,16 @@ export interface SlideLevelResult {
   per_slide: { slide: string; label: string; top1: string | null; top1_label: string | null; vote_label: string | null }[];
 }
 
-export async function evaluateSlides(q: { store: IndexStore; searcher: Searcher; embedder: Embedder }, onSlide?: (done: number, total: number) => void): Promise<SlideLevelResult> {
-  const bySlide = new Map<string, { path: string; label: string; items: ReturnType<IndexStore['allItems']> }>();
-  for (const item of q.store.allItems()) {
+export async function evaluateSlides(q: { store: ItemStore; searcher: ItemSearcher; embedder: Embedder }, onSlide?: (done: number, total: number) => void): Promise<SlideLevelResult> {
+  const bySlide = new Map<string, { path: string; label: string; items: StoredItem[] }>();
+  for (const item of await q.store.allItems()) {
     const region = parseRegionSource(item.source);
     if (!region || item.slide == null) continue;
     const entry = bySlide.get(item.slide) ?? { path: region.slide, label: item.label, items: [] };
     entry.items.push(item);
     bySlide.set(item.slide, entry);
   }
-  if (bySlide.size < 2) throw new Error(`${q.store.dir}: slide-level evaluation needs an index of at least 2 whole slides (index them with --layout slides)`);
+  if (bySlide.size < 2) throw new Error(`${q.store.location}: slide-level evaluation needs an index of at least 2 whole slides (index them with --layout slides)`);
   const perSlide: SlideLevelResult['per_slide'] = [];
   let done = 0;
   for (const [slide, { path, label, items }] of bySlide) {

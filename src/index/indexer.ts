@@ -9,7 +9,8 @@ import type { ImageError } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
 import { EMBEDDING_NAME } from '../engine/onnx-graph.js';
 import type { Embedder } from '../engine/embedder.js';
-import type { IndexStore, ItemRecord } from './store.js';
+import type { ItemStore } from './item-store.js';
+import type { ItemRecord } from './store.js';
 
 export interface IndexReport {
   /** Items in the collection. */
@@ -50,8 +51,8 @@ export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
   return out;
 }
 
-export async function indexItems(store: IndexStore, embedder: Embedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
-  const stored = store.storedSources();
+export async function indexItems(store: ItemStore, embedder: Embedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
+  const stored = await store.storedSources(items.map((item) => item.source));
   const todo = items.filter((item) => !stored.has(item.source));
   const bySource = new Map(todo.map((item) => [item.source, item]));
   const loader = new ItemLoader();
@@ -60,14 +61,14 @@ export async function indexItems(store: IndexStore, embedder: Embedder, items: C
     const sources = todo.map((item) => item.source);
     for await (const batch of embedImageFiles(embedder, sources, options.batchSize, (s, size) => loader.load(s, size))) {
       for (const failure of batch.failures) {
-        store.recordFailure(failure.path, failure.message);
+        await store.recordFailure(failure.path, failure.message);
         report.failures.push(failure);
         options.onFailure?.(failure);
       }
       if (batch.paths.length) {
         const raw = batch.outputs.get(EMBEDDING_NAME)!.data;
         const records = batch.paths.map((source) => ({ ...options.extra, ...bySource.get(source)! }));
-        store.append(records, normaliseRows(raw, embedder.dimensions), rowNorms(raw, embedder.dimensions));
+        await store.append(records, normaliseRows(raw, embedder.dimensions), rowNorms(raw, embedder.dimensions));
         report.added += batch.paths.length;
       }
       options.onProgress?.(batch.paths.length + batch.failures.length);

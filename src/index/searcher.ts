@@ -7,7 +7,7 @@
  */
 import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
-import type { IndexStore, StoredItem } from './store.js';
+import type { IndexStore } from './store.js';
 
 export interface Hit {
   row: number;
@@ -150,11 +150,6 @@ export class Searcher {
       mergeInto({ ids, distances, k }, tail);
     }
     return { ids, distances, k };
-  }
-
-  items(hits: Hit[]): (StoredItem & { distance: number })[] {
-    const items = this.store.items(hits.map((h) => h.row));
-    return items.map((item, i) => ({ ...item, distance: hits[i].distance }));
   }
 
   async release(): Promise<void> {

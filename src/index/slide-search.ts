@@ -8,19 +8,20 @@ import { ItemLoader } from '../data/collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from './indexer.js';
-import type { Exclusion, Hit, Searcher } from './searcher.js';
-import type { IndexStore, StoredItem } from './store.js';
+import { hitItems, type ItemSearcher, type ItemStore } from './item-store.js';
+import type { Exclusion, Hit } from './searcher.js';
+import type { StoredItem } from './store.js';
 
 export interface QueryPatches {
   embedder: Embedder;
-  searcher: Searcher;
-  store: IndexStore;
+  searcher: ItemSearcher;
+  store: ItemStore;
 }
 
 /** Every row of a slide, to leave out; null when nothing is excluded. */
-function excludeSlide(store: IndexStore, slide: string | null): Exclusion | undefined {
+async function excludeSlide(store: ItemStore, slide: string | null): Promise<Exclusion | undefined> {
   if (slide === null) return undefined;
-  const rows = new Set(store.slideRows(slide));
+  const rows = new Set(await store.slideRows(slide));
   return { groupOf: () => slide, excludes: (_g, row) => rows.has(row) };
 }
 
@@ -38,7 +39,7 @@ async function embedPatches(embedder: Embedder, patches: CollectionItem[]): Prom
 
 async function patchHits(q: QueryPatches, patches: CollectionItem[], k: number, exclude: string | null): Promise<Hit[][]> {
   const { vectors, count } = await embedPatches(q.embedder, patches);
-  return q.searcher.search(vectors, count, { k, exclude: excludeSlide(q.store, exclude) });
+  return q.searcher.search(vectors, count, { k, exclude: await excludeSlide(q.store, exclude) });
 }
 
 /** The k items closest to any patch of the region (each at its smallest distance). */
@@ -48,7 +49,7 @@ export async function searchRegion(q: QueryPatches, patches: CollectionItem[], k
     for (const h of ranked) best.set(h.row, Math.min(best.get(h.row) ?? Infinity, h.distance));
   }
   const top = [...best].sort((a, b) => a[1] - b[1] || a[0] - b[0]).slice(0, k);
-  return q.searcher.items(top.map(([row, distance]) => ({ row, distance })));
+  return hitItems(q.store, top.map(([row, distance]) => ({ row, distance })));
 }
 
 export interface SlideMatch {
@@ -77,13 +78,14 @@ export async function searchWholeSlide(q: QueryPatches, mosaic: CollectionItem[]
 
 /** Whole-slide search from the mosaic's descriptors (`count` normalised rows): see searchWholeSlide. */
 export async function rankSlides(q: Omit<QueryPatches, 'embedder'>, mosaic: Float32Array, count: number, exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
-  const hits = await q.searcher.search(mosaic, count, { k: perPatch, exclude: excludeSlide(q.store, exclude) });
+  const hits = await q.searcher.search(mosaic, count, { k: perPatch, exclude: await excludeSlide(q.store, exclude) });
   const hitRows = [...new Set(hits.flatMap((ranked) => ranked.map((h) => h.row)))];
-  const items = new Map(q.store.items(hitRows).map((i) => [i.row, i]));
+  const items = new Map((await q.store.items(hitRows)).flatMap((i) => (i ? [[i.row, i] as const] : [])));
   const slides = new Map<string, { label: string; mins: Map<number, number>; votes: number }>();
   hits.forEach((ranked, p) => {
     ranked.forEach((h, rank) => {
-      const item = items.get(h.row)!;
+      const item = items.get(h.row);
+      if (!item) return; // removed since the search
       const key = item.slide ?? item.source;
       const entry = slides.get(key) ?? { label: item.label, mins: new Map(), votes: 0 };
       entry.mins.set(p, Math.min(entry.mins.get(p) ?? Infinity, h.distance));

@@ -330,6 +330,12 @@ export class IndexStore {
     return rows.map((row) => get.get(row) as StoredItem);
   }
 
+  /** The live items of `rows`, in order: undefined for a row past this store's count or removed. */
+  liveItems(rows: number[]): (StoredItem | undefined)[] {
+    const get = this.statement(`SELECT ${ITEM_COLUMNS} FROM items WHERE row = ? AND removed = 0 AND row < ?`);
+    return rows.map((row) => get.get(row, this.committedRows) as StoredItem | undefined);
+  }
+
   /** Every live item, by row. */
   allItems(): StoredItem[] {
     return this.db.prepare(`SELECT ${ITEM_COLUMNS} FROM items WHERE removed = 0 AND row < ? ORDER BY row`).all(this.committedRows) as StoredItem[];

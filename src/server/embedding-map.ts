@@ -37,18 +37,13 @@ function runWorker(job: MapJob): Promise<Float32Array> {
   });
 }
 
-/** Rows to map: all live rows, or MAP_SAMPLE of them evenly spaced (deterministic). */
-export function mapRows(active: Uint8Array): number[] {
-  const live: number[] = [];
-  active.forEach((a, row) => a && live.push(row));
+/** Rows to map: all live rows (ascending), or MAP_SAMPLE of them evenly spaced (deterministic). */
+export function mapRows(live: number[]): number[] {
   if (live.length <= MAP_SAMPLE) return live;
   return Array.from({ length: MAP_SAMPLE }, (_, i) => live[Math.floor((i * live.length) / MAP_SAMPLE)]);
 }
 
-export async function embeddingMap(method: ProjectionMethod, rows: number[], items: number, vectorOf: (row: number) => Float32Array, labelOf: (rows: number[]) => string[], dim: number): Promise<MapJson> {
-  const vectors = new Float32Array(rows.length * dim);
-  rows.forEach((row, i) => vectors.set(vectorOf(row), i * dim));
-  const labels = labelOf(rows);
+export async function embeddingMap(method: ProjectionMethod, rows: number[], labels: string[], items: number, vectors: Float32Array, dim: number): Promise<MapJson> {
   const coords = rows.length === 0 ? new Float32Array(0) : await runWorker({ vectors, n: rows.length, dim, method });
   return { method, items, sampled: rows.length, points: rows.map((id, i) => ({ id, x: coords[2 * i], y: coords[2 * i + 1], label: labels[i] })) };
 }

@@ -1,15 +1,16 @@
 /**
  * The index as the server sees it: the model's embedder (fixed for the server's life) and a
- * "generation" — a read-only IndexStore with its Searcher — that is replaced when another process
- * changes the index. Every request compares the index's generation counter in SQLite (one indexed
- * read), which every append and removal advances, with its own; on a change one request opens the
- * next generation while the others wait for it, and the old one is closed once its last in-flight
- * request is done. Concurrent
- * searches and embeddings are batched (see Batcher).
+ * "generation" — a store opened for reading with its searcher — that is replaced when another
+ * process changes the index. Every request compares the store's generation counter (one indexed
+ * read in SQLite or PostgreSQL), which every append and removal advances, with its own; on a change
+ * one request opens the next generation while the others wait for it, and the old one is closed
+ * once its last in-flight request is done. Concurrent searches and embeddings are batched (see Batcher).
  */
 import { openIndex } from '../cli/index-model.js';
-import { Searcher, type Hit, type SearchSettings } from '../index/searcher.js';
-import { IndexStore, type ModelIdentity, type StoredItem, type VectorKind } from '../index/store.js';
+import { hitItems, type ItemSearcher, type ItemStore } from '../index/item-store.js';
+import { openStore, redactUrl } from '../index/open-store.js';
+import type { Hit, SearchSettings } from '../index/searcher.js';
+import type { ModelIdentity, StoredItem, VectorKind } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
 import { embeddingMap, mapRows, type MapJson } from './embedding-map.js';
@@ -31,21 +32,20 @@ interface SearchInput {
 class Generation {
   private users = 0;
   private retired = false;
-  /** The index's generation counter when this generation was opened. */
-  readonly number: number;
   private readonly maps = new Map<ProjectionMethod, Promise<MapJson>>();
-  /** Counts scan the items table (millions of rows in an archive): once per generation. */
-  private counts: { labels: Map<string, number>; slides: Map<string, number> } | null = null;
+  /** Counts scan the items (millions of rows in an archive): once per generation. */
+  private counts: Promise<{ labels: Map<string, number>; slides: Map<string, number> }> | null = null;
   /** Concurrent searches of this generation, batched into one matrix product. */
   readonly batcher: Batcher<SearchInput, Hit[]>;
 
   constructor(
-    readonly store: IndexStore,
-    readonly searcher: Searcher,
-    /** 1 for live rows, 0 for removed ones. */
-    readonly active: Uint8Array,
+    readonly store: ItemStore,
+    readonly searcher: ItemSearcher,
+    /** The store's generation counter when this generation was opened. */
+    readonly number: number,
+    /** One more than the largest row when opened. */
+    readonly rows: number,
   ) {
-    this.number = store.generation;
     const dim = store.model.dim;
     this.batcher = new Batcher(async (inputs) => {
       const queries = new Float32Array(inputs.length * dim);
@@ -55,8 +55,12 @@ class Generation {
     }, SEARCH_BATCH);
   }
 
-  get stale(): boolean {
-    return this.store.generation !== this.number;
+  static async open(store: ItemStore, searcher: ItemSearcher): Promise<Generation> {
+    return new Generation(store, searcher, await store.generation(), await store.rowLimit());
+  }
+
+  async stale(): Promise<boolean> {
+    return (await this.store.generation()) !== this.number;
   }
 
   acquire(): void {
@@ -75,36 +79,37 @@ class Generation {
 
   private async close(): Promise<void> {
     await this.searcher.release();
-    this.store.close();
+    await this.store.close();
   }
 
-  labelCounts(): Map<string, number> {
-    this.counts ??= { labels: this.store.labelCounts(), slides: this.store.slideCounts() };
-    return this.counts.labels;
+  private countsOnce() {
+    this.counts ??= Promise.all([this.store.labelCounts(), this.store.slideCounts()]).then(([labels, slides]) => ({ labels, slides }));
+    return this.counts;
   }
 
-  slideCounts(): Map<string, number> {
-    this.labelCounts();
-    return this.counts!.slides;
+  async labelCounts(): Promise<Map<string, number>> {
+    return (await this.countsOnce()).labels;
+  }
+
+  async slideCounts(): Promise<Map<string, number>> {
+    return (await this.countsOnce()).slides;
   }
 
   /** The embedding map of this generation's live items, computed once per method. */
   map(method: ProjectionMethod): Promise<MapJson> {
     let map = this.maps.get(method);
     if (!map) {
-      const rows = mapRows(this.active);
-      const live = this.active.reduce((n, a) => n + a, 0);
-      map = embeddingMap(method, rows, live, (row) => this.vector(row), (r) => this.store.items(r).map((item) => item.label), this.store.model.dim);
+      map = (async () => {
+        const items = await this.store.allItems();
+        const rows = mapRows(items.map((item) => item.row));
+        const labelOf = new Map(items.map((item) => [item.row, item.label]));
+        return embeddingMap(method, rows, rows.map((row) => labelOf.get(row)!), items.length, await this.store.vectors(rows), this.store.model.dim);
+      })();
       // A failed computation is not kept: the next request tries again.
       map.catch(() => this.maps.delete(method));
       this.maps.set(method, map);
     }
     return map;
-  }
-
-  /** The stored (normalised) descriptor of a row: one positioned read, not the whole file. */
-  vector(row: number): Float32Array {
-    return this.store.vectors([row]);
   }
 }
 
@@ -117,14 +122,15 @@ export interface IndexView {
   readonly vectorKind: VectorKind;
   readonly model: ModelIdentity;
   /** A live item, or undefined for an unknown or removed row. */
-  item(row: number): StoredItem | undefined;
-  items(rows: number[]): StoredItem[];
-  vector(row: number): Float32Array;
-  labelCounts(): Map<string, number>;
+  item(row: number): Promise<StoredItem | undefined>;
+  /** Live items with their hits' distances (hits whose item went away meanwhile dropped). */
+  hitItems(hits: Hit[]): Promise<(StoredItem & { distance: number })[]>;
+  vector(row: number): Promise<Float32Array>;
+  labelCounts(): Promise<Map<string, number>>;
   /** Live items per slide. */
-  slideCounts(): Map<string, number>;
+  slideCounts(): Promise<Map<string, number>>;
   /** The rows of one slide's live items. */
-  slideRows(slide: string): number[];
+  slideRows(slide: string): Promise<number[]>;
   map(method: ProjectionMethod): Promise<MapJson>;
   /** The k nearest live items to one normalised query vector, without `exclude`d rows. */
   search(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Hit[]>;
@@ -158,8 +164,8 @@ export class IndexContext {
     const search = o.search ?? {};
     const index = await openIndex(db, { threads: o.threads, weights: o.weights, search });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-    const generation = new Generation(index.store, index.searcher, index.store.activeRows());
     try {
+      const generation = await Generation.open(index.store, index.searcher);
       return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, search, log);
     } catch (err) {
       await index.close();
@@ -173,7 +179,7 @@ export class IndexContext {
 
   /** Runs `fn` against the current generation, refreshed first if the index grew. */
   async use<T>(fn: (view: IndexView) => Promise<T> | T): Promise<T> {
-    if (this.current.stale) await this.refresh();
+    if (await this.current.stale()) await this.refresh();
     const g = this.current;
     g.acquire();
     try {
@@ -186,21 +192,21 @@ export class IndexContext {
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const store = IndexStore.open(this.db);
+        const store = await openStore(this.db);
         try {
           store.assertModel(this.current.store.model);
-          const searcher = await Searcher.open(store, { ...this.search, threads: this.threads });
+          const searcher = await store.openSearcher({ ...this.search, threads: this.threads });
           const old = this.current;
-          this.current = new Generation(store, searcher, store.activeRows());
-          this.log(`index ${this.db}: reopened at generation ${store.generation} with ${store.rows} rows`);
+          this.current = await Generation.open(store, searcher);
+          this.log(`index ${store.location}: reopened at generation ${this.current.number} with ${this.current.rows} rows`);
           await old.retire();
         } catch (err) {
-          store.close();
+          await store.close();
           throw err;
         }
       } catch (err) {
         // Keep answering from the generation we have; the next request tries again.
-        this.log(`index ${this.db}: cannot reopen (${err instanceof Error ? err.message : String(err)})`);
+        this.log(`index ${redactUrl(this.db)}: cannot reopen (${err instanceof Error ? err.message : String(err)})`);
       } finally {
         this.refreshing = null;
       }
@@ -216,16 +222,15 @@ export class IndexContext {
 }
 
 function view(g: Generation): IndexView {
-  const live = (item: StoredItem | undefined) => (item && g.active[item.row] ? item : undefined);
   return {
-    rows: g.store.rows,
+    rows: g.rows,
     generation: g.number,
     searchMode: g.searcher.mode,
     vectorKind: g.store.vectorKind,
     model: g.store.model,
-    item: (row) => (row < g.active.length ? live(g.store.items([row])[0]) : undefined),
-    items: (rows) => g.store.items(rows),
-    vector: (row) => g.vector(row),
+    item: async (row) => (await g.store.items([row]))[0],
+    hitItems: (hits) => hitItems(g.store, hits),
+    vector: (row) => g.store.vectors([row]),
     labelCounts: () => g.labelCounts(),
     slideCounts: () => g.slideCounts(),
     slideRows: (slide) => g.store.slideRows(slide),

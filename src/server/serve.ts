@@ -1,4 +1,5 @@
 /** A histoseek server over one index: built for fastify's inject (tests) or listening on a socket (the command, benchmarks). */
+import { isPostgresUrl } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -48,15 +49,18 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     corsOrigin: o.corsOrigin === undefined ? null : parseCorsOrigin(o.corsOrigin),
     auditLog: o.auditLog ?? null,
   };
-  const db = resolve(o.db);
+  const postgres = isPostgresUrl(o.db);
+  const db = postgres ? o.db : resolve(o.db);
   const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, search: o.search });
+  // A folder index's neighbours (the demo's report and slides) are found beside it; a PostgreSQL store has no "beside".
+  const beside = (name: string) => (postgres ? name : join(dirname(db), name));
   const thumbnails = new Thumbnails();
   let slides: SlideLibrary | null = null;
   try {
-    const slidesDir = o.slidesDir ?? join(dirname(db), 'collection', 'slides');
-    if (o.slidesDir !== undefined || existsSync(slidesDir)) slides = SlideLibrary.scan(slidesDir);
+    const slidesDir = o.slidesDir ?? beside(join('collection', 'slides'));
+    if (o.slidesDir !== undefined || (!postgres && existsSync(slidesDir))) slides = SlideLibrary.scan(slidesDir);
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
-    const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? join(dirname(db), 'report'), slides };
+    const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? beside('report'), slides };
     const app = await buildApp(deps, { webRoot: o.webRoot ?? WEB_ROOT, logger: o.logger ?? false, version: VERSION, ...security });
     app.addHook('onClose', async () => {
       await Promise.all([index.close(), thumbnails.close(), slides?.close()]);

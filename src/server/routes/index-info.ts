@@ -9,11 +9,11 @@ import { indexInfoSchema } from '../schemas.js';
 
 export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
   app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { access: 'search', doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async (request) =>
-    index.use((view): IndexInfoJson => {
+    index.use(async (view): Promise<IndexInfoJson> => {
       // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
       const full = mayUse(request, 'all');
-      const labels = [...view.labelCounts()].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
-      const slideCounts = [...view.slideCounts()].map(([slide, count]) => ({ slide, count })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
+      const labels = [...(await view.labelCounts())].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
+      const slideCounts = [...(await view.slideCounts())].map(([slide, count]) => ({ slide, count })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
       const m = view.model;
       return {
         items: labels.reduce((n, l) => n + l.count, 0),

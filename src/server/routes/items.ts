@@ -7,8 +7,8 @@ import { itemIdParams, itemSchema } from '../schemas.js';
 
 export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDeps): void {
   const lookup = (id: number) =>
-    index.use((view) => {
-      const item = view.item(id);
+    index.use(async (view) => {
+      const item = await view.item(id);
       if (!item) throw new HttpError(404, `no item ${id} in the index`);
       return item;
     });

@@ -36,10 +36,10 @@ interface SearchQuery {
 }
 
 async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>): Promise<Omit<SearchAnswerJson, 'query'>> {
-  if (q.exclude_slide !== undefined) for (const row of view.slideRows(q.exclude_slide)) exclude.add(row);
+  if (q.exclude_slide !== undefined) for (const row of await view.slideRows(q.exclude_slide)) exclude.add(row);
   const hits: Hit[] = await view.search(vector, q.k, exclude);
-  const items = view.items(hits.map((h) => h.row));
-  const results = items.map((item, i) => ({ rank: i + 1, distance: hits[i].distance, ...itemJson(item) }));
+  const items = await view.hitItems(hits);
+  const results = items.map((item, i) => ({ rank: i + 1, distance: item.distance, ...itemJson(item) }));
   return { k: q.k, excluded: exclude.size, results, majority: majority(results.map((r) => r.label)) };
 }
 
@@ -102,9 +102,9 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     async (request): Promise<SearchAnswerJson> => {
       const q = request.query;
       return index.use(async (view) => {
-        const item = view.item(q.item);
+        const item = await view.item(q.item);
         if (!item) throw new HttpError(404, `no item ${q.item} in the index`);
-        const found = await answer(view, view.vector(item.row), q, new Set(q.include_self ? [] : [item.row]));
+        const found = await answer(view, await view.vector(item.row), q, new Set(q.include_self ? [] : [item.row]));
         return { query: { kind: 'item', item: itemJson(item) }, ...found };
       });
     },
