@@ -1,9 +1,15 @@
-/** PostgreSQL for the tests: PGlite with pgvector (scripts/pglite-server.ts) in a child process, reached over TCP like a server. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+/**
+ * PostgreSQL for the tests, reached over TCP like any server: PGlite with pgvector
+ * (scripts/pglite-server.ts) in a child process, and Debian's PostgreSQL (no pgvector) for logins.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after } from 'node:test';
-import { ROOT } from './helpers.js';
+import pg from 'pg';
+import { ROOT, temporaryFolder } from './helpers.js';
 
 export interface RunningPostgres {
   port: number;
@@ -28,5 +34,58 @@ export async function startPglite(): Promise<RunningPostgres> {
     await stopped(child);
   };
   after(stop);
+  return { port, url: (schema) => `postgres://postgres@127.0.0.1:${port}/postgres?schema=${schema}`, stop };
+}
+
+/** Debian's PostgreSQL server binaries (15 here), or null where the package is not installed. */
+export function debianPostgresBin(): string | null {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const version = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a))[0];
+  return version ? join(root, version, 'bin') : null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+/**
+ * A real PostgreSQL server (Debian's, without pgvector) on a random loopback port: initdb in a
+ * temporary folder with password (SCRAM) authentication for user postgres, run as a non-root user
+ * (nobody) when the tests run as root, as PostgreSQL requires.
+ */
+export async function startDebianPostgres(bin: string, password: string): Promise<RunningPostgres> {
+  const dir = await temporaryFolder('histoseek-pg15-');
+  // PostgreSQL refuses to run as root: as root, initdb and the server run as nobody.
+  const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  writeFileSync(join(dir, 'pw'), `${password}\n`);
+  if ('uid' in user) for (const path of [dir, join(dir, 'pw')]) chownSync(path, user.uid, user.gid);
+  const initdb = spawnSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`], { encoding: 'utf8', ...user });
+  if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
+  const port = await freePort();
+  const child = spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { stdio: 'ignore', ...user });
+  const stop = async () => {
+    child.kill('SIGINT'); // fast shutdown
+    await stopped(child);
+  };
+  after(stop);
+  // Ready once it accepts a login.
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+    try {
+      await client.connect();
+      await client.end();
+      break;
+    } catch (err) {
+      if (attempt > 100 || child.exitCode !== null) throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
   return { port, url: (schema) => `postgres://postgres@127.0.0.1:${port}/postgres?schema=${schema}`, stop };
 }

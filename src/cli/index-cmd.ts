@@ -25,10 +25,10 @@ histoseek index --db DB --rebuild-graph | --upgrade [--vectors K]
 Embeds every image of a collection and stores it in the index DB (created if missing). Rerunning,
 or running after a crash, adds only what is missing; running on another collection appends to the
 index. Into a PostgreSQL store, several index processes (on one machine or many) can index the same
-collection at once: each claims slides (or runs of ${'${UNIT_IMAGES}'} images) in turn, and takes over those of
+collection at once: each claims slides (or runs of ${UNIT_IMAGES} images) in turn, and takes over those of
 a worker that died once its lease runs out.
 
-${'${DB_USAGE}'}  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
+${DB_USAGE}  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
                        slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
   --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
@@ -45,7 +45,7 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
                        items in the index); with --remove-slide or --remove: {"removed": N}
   --remove-slide S     remove the items of slide S
   --remove FOLDER      remove the items indexed from files under FOLDER
-  --lease S            PostgreSQL: seconds a worker's claim on a unit lasts without renewal (default ${'${DEFAULT_LEASE_SECONDS}'});
+  --lease S            PostgreSQL: seconds a worker's claim on a unit lasts without renewal (default ${DEFAULT_LEASE_SECONDS});
                        a dead worker's units pass to another after this
   --rebuild-graph      folder: build the index's search graph anew (a lost or damaged graph.usearch)
   --upgrade            folder: convert an index made by an earlier histoseek (format 1) to this one, in place

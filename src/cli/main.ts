@@ -6,6 +6,7 @@ import { explainCommand } from './explain-cmd.js';
 import { evalCommand } from './eval-cmd.js';
 import { indexCommand } from './index-cmd.js';
 import { mapCommand } from './map-cmd.js';
+import { migrateCommand } from './migrate-cmd.js';
 import { searchCommand } from './search-cmd.js';
 import { serveCommand } from './serve-cmd.js';
 import { slideCommand } from './slide-cmd.js';
@@ -13,7 +14,7 @@ import { synthCommand } from './synth-cmd.js';
 import { trainCommand } from './train-cmd.js';
 import { weightsCommand } from './weights-cmd.js';
 
-const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, serveCommand, evalCommand, trainCommand, explainCommand, mapCommand, embedCommand, slideCommand, synthCommand, weightsCommand];
+const COMMANDS: Command[] = [demoCommand, indexCommand, searchCommand, serveCommand, evalCommand, trainCommand, explainCommand, mapCommand, migrateCommand, embedCommand, slideCommand, synthCommand, weightsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -289,14 +289,22 @@ export class IndexStore {
   /** The raw descriptors f_e of `rows` (spec §1 keeps them): the stored unit vector times its norm, at the stored precision. */
   rawVectors(rows: number[]): Float32Array {
     const out = this.vectors(rows);
-    const norm = this.statement('SELECT norm FROM items WHERE row = ?');
+    const norms = this.norms(rows);
     const dim = this.model.dim;
-    rows.forEach((row, i) => {
-      const n = (norm.get(row) as { norm: number | null } | undefined)?.norm;
-      if (n == null) throw new Error(`${this.dir}: row ${row} has no recorded norm`);
-      for (let j = i * dim; j < (i + 1) * dim; j++) out[j] *= n;
+    rows.forEach((_, i) => {
+      for (let j = i * dim; j < (i + 1) * dim; j++) out[j] *= norms[i];
     });
     return out;
+  }
+
+  /** Each row's ‖f_e‖. */
+  norms(rows: number[]): Float32Array {
+    const norm = this.statement('SELECT norm FROM items WHERE row = ?');
+    return Float32Array.from(rows, (row) => {
+      const n = (norm.get(row) as { norm: number | null } | undefined)?.norm;
+      if (n == null) throw new Error(`${this.dir}: row ${row} has no recorded norm`);
+      return n;
+    });
   }
 
   /**

@@ -29,6 +29,8 @@ export class PostgresStore implements ItemStore {
     private readonly pool: pg.Pool,
     readonly model: ModelIdentity,
     readonly vectorKind: VectorKind,
+    /** pgvector 0.8 added iterative index scans (more rows than ef_search when a filter drops some). */
+    private readonly iterativeScans: boolean,
   ) {}
 
   get location(): string {
@@ -51,7 +53,7 @@ export class PostgresStore implements ItemStore {
         throw describeConnectionError(err, url);
       });
       try {
-        await ensureVectorExtension(client, url, create !== undefined);
+        const pgvector = await ensureVectorExtension(client, url, create !== undefined);
         if (create) await createSchema(client, url, create.model, create.vectors ?? 'f16');
         const meta = await readMeta(client, url);
         if (meta === null) throw new Error(`${url.display}: holds no histoseek store in schema '${url.schema}' (index into it first, or give ?schema=NAME)`);
@@ -59,7 +61,7 @@ export class PostgresStore implements ItemStore {
         const kind = meta.vectors ?? '';
         if (!isVectorKind(kind)) throw new Error(`${url.display}: unknown stored precision '${kind}'`);
         const model: ModelIdentity = { id: meta.model_id!, hash: meta.model_hash!, weightsPath: meta.model_weights || undefined, dim: Number(meta.dim), inputSize: Number(meta.input_size) };
-        const store = new PostgresStore(url, pool, model, kind);
+        const store = new PostgresStore(url, pool, model, kind, versionAtLeast(pgvector, [0, 8]));
         if (create) {
           store.assertModel(create.model);
           if (create.vectors && create.vectors !== kind) throw new Error(`${url.display}: this store keeps ${kind} vectors; --vectors ${create.vectors} applies when a store is created`);
@@ -124,7 +126,8 @@ export class PostgresStore implements ItemStore {
   }
 
   async rowLimit(): Promise<number> {
-    return Number((await this.query<{ next: number }>(`SELECT coalesce(max(id), -1) + 1 AS next FROM ${this.table('items')}`))[0].next);
+    // The identity's last value: removing the highest rows does not lower it.
+    return Number((await this.query<{ next: number }>(`SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')), -1) + 1 AS next`, [this.table('items')]))[0].next);
   }
 
   async storedSources(sources?: string[]): Promise<Set<string>> {
@@ -232,7 +235,7 @@ export class PostgresStore implements ItemStore {
     return this.transaction(async (client) => {
       // SET LOCAL: the setting ends with the transaction, so pooled (and PGlite's shared) sessions are left as they were.
       if (mode === 'exact') await client.query('SET LOCAL enable_indexscan = off');
-      else await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit))}; SET LOCAL hnsw.iterative_scan = strict_order`);
+      else await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit))}${this.iterativeScans ? '; SET LOCAL hnsw.iterative_scan = strict_order' : ''}`);
       const rows = await this.query<{ id: number; ip: number }>(
         // pgvector's index serves ORDER BY distance alone; the exact scan breaks ties by row, like the folder store.
         `SELECT id, (embedding <#> $1::${type}) AS ip FROM ${this.table('items')} ORDER BY embedding <#> $1::${type}${mode === 'exact' ? ', id' : ''} LIMIT $2`,
@@ -311,9 +314,17 @@ function vectorLiteral(values: Float32Array): string {
   return `${text}]`;
 }
 
-async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, create: boolean): Promise<void> {
-  const installed = (await client.query(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`)).rows.length > 0;
-  if (installed) return;
+function versionAtLeast(version: string, least: number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < least.length; i++) if ((parts[i] ?? 0) !== least[i]) return (parts[i] ?? 0) > least[i];
+  return true;
+}
+
+/** pgvector's version in the database, enabled first when creating a store. */
+async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, create: boolean): Promise<string> {
+  const version = async () => (await client.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`)).rows[0]?.extversion;
+  const installed = await version();
+  if (installed) return installed;
   const available = (await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rows.length > 0;
   if (!available) {
     throw new Error(`${url.display}: this PostgreSQL server lacks the pgvector extension ('vector'); install pgvector 0.7 or later on the server (e.g. the postgresql-16-pgvector package), then rerun — nothing was written`);
@@ -324,6 +335,7 @@ async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, creat
   } catch (err) {
     throw new Error(`${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`);
   }
+  return (await version())!;
 }
 
 async function readMeta(client: pg.PoolClient, url: StoreUrl): Promise<Record<string, string> | null> {

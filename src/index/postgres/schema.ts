@@ -5,7 +5,7 @@
  * - `items`: one row per item, its metadata, ‖f_e‖ and the unit descriptor as pgvector `halfvec`
  *   (f16) or `vector` (f32), with an HNSW index (inner product: the descriptors are unit vectors);
  * - `failures`: images that could not be read;
- * - `claims`: work leases of concurrent indexers (see claims.ts).
+ * - `claims`: work leases of concurrent indexers (see ../work-claims.ts).
  * docs/scale-out.md shows the same SQL, for DBAs.
  */
 import type { VectorKind } from '../vector-codec.js';

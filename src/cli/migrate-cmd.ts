@@ -1,0 +1,50 @@
+/** `histoseek migrate`: copy a folder index into a PostgreSQL store (or another folder). */
+import { migrateIndex } from '../index/migrate.js';
+import { openOrCreateStore } from '../index/open-store.js';
+import { IndexStore, isVectorKind, VECTOR_KINDS } from '../index/store.js';
+import { parse } from './args.js';
+import type { Command } from './command.js';
+import { Progress } from './progress.js';
+
+const USAGE = `histoseek migrate --from DIR --to DB [--vectors K]
+
+Copies every live item of the folder index DIR — metadata, stored descriptor, norm — into the store
+DB (postgres://USER@HOST:PORT/DB[?schema=NAME], or another folder), created for the same model if it
+does not exist. Items DB already holds are skipped: rerunning an interrupted copy finishes it.
+The folder index is only read.
+
+  --from DIR           the folder index to copy
+  --to DB              the store to copy into
+  --vectors K          stored precision of a new DB: f16 (default) or f32 (PostgreSQL: halfvec or vector)
+`;
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'copy a folder index into a PostgreSQL store',
+  usage: USAGE,
+  async run(args) {
+    const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } }, USAGE);
+    if (!values.from || !values.to) throw new Error(`--from and --to are required\n\n${USAGE}`);
+    if (values.vectors !== undefined && !isVectorKind(values.vectors)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${values.vectors}'`);
+    const from = IndexStore.open(values.from);
+    try {
+      const to = await openOrCreateStore(values.to, from.model, { vectors: values.vectors });
+      try {
+        const progress = new Progress('copying', from.rows, 'rows');
+        let shown = 0;
+        const report = await migrateIndex(from, to, (done) => {
+          progress.advance(done - shown);
+          shown = done;
+        });
+        progress.finish();
+        process.stderr.write(`${to.location}: ${report.copied} items copied, ${report.skipped} already there; ${await to.liveCount()} items in the store\n`);
+        process.stdout.write(`${JSON.stringify(report)}\n`);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      from.close();
+    }
+    return 0;
+  },
+};
