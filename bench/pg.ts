@@ -2,7 +2,10 @@
  * bench:pg — the PostgreSQL store (pgvector) against the local folder store, same vectors, same run:
  * insert throughput, single-query latency (exact and two-stage), recall@10 and bytes per item.
  *
- *   node --import tsx bench/pg.ts [--n 100000] [--queries 200] [--d 256]
+ *   node --import tsx bench/pg.ts [--n 100000] [--queries 200] [--d 256] [--vectors f16|f32]
+ *
+ * --vectors: the stored precision of both stores (f16: halfvec, the default; f32: vector). PGlite
+ * keeps an HNSW index over halfvec about 4× slower than over vector (float16 conversions in WASM).
  *
  * PostgreSQL here is PGlite (PostgreSQL 18 + pgvector compiled to WASM, scripts/pglite-server.ts)
  * in a child process, reached over TCP like a server: one single-threaded backend, so its figures
@@ -54,8 +57,10 @@ const THREADS = 2;
 const SCHEMA = 'bench_pg';
 
 const { values: opts } = parseArgs({
-  options: { n: { type: 'string', default: '100000' }, queries: { type: 'string', default: '200' }, d: { type: 'string', default: '256' } },
+  options: { n: { type: 'string', default: '100000' }, queries: { type: 'string', default: '200' }, d: { type: 'string', default: '256' }, vectors: { type: 'string', default: 'f16' } },
 });
+if (opts.vectors !== 'f16' && opts.vectors !== 'f32') throw new Error(`--vectors must be f16 or f32, got '${opts.vectors}'`);
+const kind: 'f16' | 'f32' = opts.vectors;
 const n = Number(opts.n);
 const nQueries = Number(opts.queries);
 const d = Number(opts.d);
@@ -191,7 +196,7 @@ const results = new Results('pg');
 
 function emit(store: StoreName, mode: 'exact' | 'two-stage', insertPerS: number, measured: { p50_ms: number; p95_ms: number; recall_at_10: number }, extra: Record<string, unknown>): void {
   results.emit({
-    bench: 'pg', store, mode, n, d, insert_items_per_s: significant(insertPerS), ...measured, cpu,
+    bench: 'pg', store, mode, vectors: kind, n, d, insert_items_per_s: significant(insertPerS), ...measured, cpu,
     ...extra, queries: nQueries, k: K, candidates: CANDIDATES, truth: 'brute-force float32 (JS)',
   });
 }
@@ -227,7 +232,7 @@ async function benchPostgres(): Promise<void> {
   const server = await startPglite();
   try {
     info(`PGlite listening on 127.0.0.1:${server.port}`);
-    const store = await PostgresStore.open(`postgres://postgres@127.0.0.1:${server.port}/postgres?schema=${SCHEMA}`, { model, vectors: 'f16' });
+    const store = await PostgresStore.open(`postgres://postgres@127.0.0.1:${server.port}/postgres?schema=${SCHEMA}`, { model, vectors: kind });
     try {
       const insertPerS = await insertAll(store, 'postgres-pglite');
       const details = await pgDetails(server.port);
@@ -254,7 +259,7 @@ async function benchFolder(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'histoseek-bench-pg-'));
   tempDirs.push(dir);
   const index = path.join(dir, 'index');
-  const writer = FolderStore.openOrCreate(index, model, { vectors: 'f16' });
+  const writer = FolderStore.openOrCreate(index, model, { vectors: kind });
   let insertPerS: number;
   try {
     insertPerS = await insertAll(writer, 'folder');

@@ -63,9 +63,10 @@ function freePort(): Promise<number> {
 export async function startDebianPostgres(bin: string, password: string): Promise<RunningPostgres> {
   const dir = await temporaryFolder('histoseek-pg15-');
   // PostgreSQL refuses to run as root: as root, initdb and the server run as nobody.
-  const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const nobody = { uid: 65534, gid: 65534 };
+  const user = process.getuid?.() === 0 ? nobody : {};
   writeFileSync(join(dir, 'pw'), `${password}\n`);
-  if ('uid' in user) for (const path of [dir, join(dir, 'pw')]) chownSync(path, user.uid, user.gid);
+  if (user === nobody) for (const path of [dir, join(dir, 'pw')]) chownSync(path, nobody.uid, nobody.gid);
   const initdb = spawnSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`], { encoding: 'utf8', ...user });
   if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
   const port = await freePort();

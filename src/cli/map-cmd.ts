@@ -30,7 +30,7 @@ export const mapCommand: Command = {
       const projection = project(vectors, items.length, dim, { method: values.method, seed, sample: values.sample === undefined ? undefined : positiveInt(values.sample, 0, '--sample') });
       const labels = Array.from(projection.sampledIndices, (i) => items[i].label);
       const subtitle = `${values.method.toUpperCase()} of ${labels.length} of ${items.length} items, seed ${seed} — ${store.model.id}`;
-      await writeFile(values.out, await renderMapPng(projection.coords, labels, { title: `Embedding map — ${values.db}`, subtitle }));
+      await writeFile(values.out, await renderMapPng(projection.coords, labels, { title: `Embedding map — ${store.location}`, subtitle }));
       process.stderr.write(`${values.out}: ${labels.length} points, silhouette by label ${silhouetteScore(projection.coords, labels).toFixed(3)}\n`);
       return 0;
     } finally {
