@@ -55,7 +55,7 @@ async function vectorsIn(schema: string): Promise<Map<string, number[]>> {
   return new Map(rows.map((r) => [r.source, JSON.parse(r.v) as number[]]));
 }
 
-test('two indexers share a collection; one killed midway, the other finishes it: every patch once, with the single-process vectors', async () => {
+test('two indexers share a collection; one killed midway, the other finishes it: every patch once, with the single-process vectors', async (t) => {
   await succeed('index', slides, '--layout', 'slides', '--db', folder, '--batch', '8');
   const url = pglite.url('shared');
   const a = start('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
@@ -91,11 +91,12 @@ test('two indexers share a collection; one killed midway, the other finishes it:
     for (let j = 0; j < v.length; j++) worst = Math.max(worst, Math.abs(v[j] - referenceVectors[i * v.length + j]));
   });
   assert.ok(worst < 2e-3, `largest difference from the single-process vectors: ${worst} (float16 steps)`);
+  t.diagnostic(`${reference.size} patches; largest difference from the single-process vectors ${worst}`);
   assert.match(survivor.stderr, new RegExp(`all workers: ${reference.size}/${reference.size} stored`));
   assert.deepEqual((await sql.query('SELECT * FROM shared.claims')).rows, [], 'every claim released');
 });
 
-test('a running server sees a slide that another process removes, on its next request', async () => {
+test('a running server sees a slide that another process removes, on its next request', async (t) => {
   const url = pglite.url('shared');
   const app = await createServer({ db: url, webRoot: dir, limits: { rate: null } });
   try {
@@ -115,6 +116,7 @@ test('a running server sees a slide that another process removes, on its next re
     assert.equal(again.results.length, 10);
     assert.ok(again.results.every((r: { slide: string }) => r.slide !== victim));
     assert.ok(elapsed < 1000, `seen after ${elapsed} ms`);
+    t.diagnostic(`removal seen ${elapsed.toFixed(0)} ms after the removing process exited`);
   } finally {
     await app.close();
   }
