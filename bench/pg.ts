@@ -209,7 +209,7 @@ async function pgDetails(port: number): Promise<{ plan: string; bytes: Record<st
     const literal = `[${Array.from(queries.subarray(0, d)).join(',')}]`;
     await client.query('BEGIN');
     await client.query(`SET LOCAL hnsw.ef_search = ${CANDIDATES}`);
-    const explained = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT id FROM ${SCHEMA}.items ORDER BY embedding <#> $1::halfvec LIMIT ${K}`, [literal]);
+    const explained = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT id FROM ${SCHEMA}.items ORDER BY embedding <#> $1::${kind === 'f16' ? 'halfvec' : 'vector'} LIMIT ${K}`, [literal]);
     await client.query('COMMIT');
     const nodes: string[] = [];
     const walk = (node: { 'Node Type': string; 'Index Name'?: string; Plans?: unknown[] }) => {
