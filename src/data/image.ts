@@ -2,6 +2,7 @@
  * Image decoding and the LGFFEM input preprocessing: RGB, resized to S×S, scaled to [0, 1],
  * normalised with the ImageNet mean and std, laid out as planar CHW float32.
  */
+import { existsSync } from 'node:fs';
 import sharp, { type SharpOptions } from 'sharp';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
@@ -114,7 +115,9 @@ async function decode(input: string | Uint8Array, size: number, label: string, o
     checkDimensions(label, width, height, maxPixels);
     return { pixels: await pixels, width, height };
   } catch (err) {
-    throw err instanceof ImageError ? err : new ImageError(label, describeSharpError(err));
+    if (err instanceof ImageError) throw err;
+    // libvips may name another reason when the file is gone (seen under load); say what is wrong.
+    throw new ImageError(label, typeof input === 'string' && !existsSync(input) ? 'file not found' : describeSharpError(err));
   }
 }
 
