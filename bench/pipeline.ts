@@ -15,7 +15,7 @@ import { decodeBatch } from '../src/engine/embed-images.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { indexItems } from '../src/index/indexer.js';
 import { FolderStore } from '../src/index/folder-store.js';
-import { modelIdentity } from '../src/cli/model-options.js';
+import { modelIdentity } from '../src/api/models.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import { sliceFirstAxis } from '../src/model/host-tensor.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';

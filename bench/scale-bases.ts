@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveModel } from '../src/cli/model-options.js';
+import { resolveModel } from '../src/api/models.js';
 import { writePatchCollection } from '../src/data/synthetic/index.js';
 import { embedImageFiles } from '../src/engine/embed-images.js';
 import { EMBEDDING_NAME } from '../src/engine/onnx-graph.js';

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { modelIdentity, resolveModel } from '../src/cli/model-options.js';
+import { modelIdentity, resolveModel } from '../src/api/models.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';

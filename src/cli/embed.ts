@@ -9,7 +9,8 @@ import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { MODEL_OPTIONS, parse, positiveInt, optionalPositiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE, resolveModel, type ModelOptions } from './model-options.js';
+import { MODEL_USAGE } from './model-options.js';
+import { resolveModel, type ModelOptions } from '../api/models.js';
 import { Progress } from './progress.js';
 
 export interface EmbedOptions extends ModelOptions {

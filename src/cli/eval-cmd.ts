@@ -9,7 +9,8 @@ import { isPostgresUrl } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
 import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import { openSearchableIndex } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
 import { MODEL_USAGE } from './model-options.js';
 import { Progress } from './progress.js';
@@ -68,7 +69,7 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
   if (!isLayout(o.layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
   if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
   const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries', { labels: o.labels }) : null;
-  const index = await openIndex(o.db, o);
+  const index = await openSearchableIndex(o.db, o);
   try {
     let outcome: EvalOutcome;
     if (collection) {
@@ -141,7 +142,7 @@ export const evalCommand: Command = {
 };
 
 async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; search: SearchSettings }): Promise<number> {
-  const index = await openIndex(db, o);
+  const index = await openSearchableIndex(db, o);
   try {
     const progress = new Progress('slides', 0, 'slides');
     const result = await evaluateSlides(index, (done, total) => {

@@ -10,7 +10,8 @@ import { explanationGrid } from '../explain/grid.js';
 import { overlayPng } from '../explain/overlay.js';
 import { MODEL_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE, resolveModel } from './model-options.js';
+import { MODEL_USAGE } from './model-options.js';
+import { resolveModel } from '../api/models.js';
 
 const USAGE = `histoseek explain QUERY [RESULT] --out DIR [options]
 

@@ -12,7 +12,8 @@ import { DEFAULT_VECTOR_KIND, IndexStore, isVectorKind, VECTOR_KINDS, type Vecto
 import { upgradeIndex } from '../index/upgrade.js';
 import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE, modelIdentity, resolveModel, type ModelOptions } from './model-options.js';
+import { MODEL_USAGE } from './model-options.js';
+import { modelIdentity, resolveModel, type ModelOptions } from '../api/models.js';
 import { Progress } from './progress.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from './slide-summary.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';

@@ -1,13 +1,11 @@
 /** `histoseek search`: the most similar indexed items to an image. */
 import { resolve } from 'node:path';
-import { ItemLoader } from '../data/collections/load.js';
-import { embedAll } from '../engine/embed-images.js';
-import { normaliseRows } from '../index/indexer.js';
-import { hitItems } from '../index/item-store.js';
-import type { Exclusion, SearchSettings } from '../index/searcher.js';
+import { searchImages, type SearchResult } from '../api/image-search.js';
+import type { SearchSettings } from '../index/searcher.js';
 import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
-import { openIndex, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import { openSearchableIndex } from '../api/searchable-index.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
@@ -34,14 +32,6 @@ ${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default
   --include-own-slide  let region and whole-slide searches return the query slide's own items
 ${MODEL_USAGE}  --threads N          inference threads (default 2)
 `;
-
-export interface SearchResult {
-  rank: number;
-  distance: number;
-  path: string;
-  label: string;
-  slide: string | null;
-}
 
 function printTable(query: string, results: SearchResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];
@@ -72,24 +62,16 @@ export const searchCommand: Command = {
     const open = { ...values, search: parseSearchSettings(values), size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') };
     if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...open, k });
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
-    const index = await openIndex(values.db, open);
-    const loader = new ItemLoader();
+    const index = await openSearchableIndex(values.db, open);
     try {
       const sources = positionals.map((p) => resolve(p));
-      const embedded = await embedAll(index.embedder, sources, positiveInt(values.batch, 8, '--batch'), (s, size) => loader.load(s, size));
-      if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
-      const slide = values['exclude-slide'];
-      const excludedRows = slide === undefined ? null : new Set(await index.store.slideRows(slide));
-      const exclude: Exclusion | undefined = excludedRows ? { groupOf: () => slide!, excludes: (_g, row) => excludedRows.has(row) } : undefined;
-      const hits = await index.searcher.search(normaliseRows(embedded.raw, index.store.model.dim), sources.length, { k, exclude });
-      for (const [q, ranked] of hits.entries()) {
-        const results = (await hitItems(index.store, ranked)).map((item, i) => ({ rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null }));
+      const answers = await searchImages(index, sources, { k, excludeSlide: values['exclude-slide'], batch: positiveInt(values.batch, 8, '--batch') });
+      answers.forEach((results, q) => {
         if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
         else printTable(sources[q], results);
-      }
+      });
       return 0;
     } finally {
-      await loader.close();
       await index.close();
     }
   },
@@ -121,7 +103,7 @@ async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promis
   if (!o.whole && o.region === undefined) throw new Error(`with --slide, give --region x,y,w,h or --whole\n\n${USAGE}`);
   const path = resolve(slidePath);
   const exclude = o['include-own-slide'] ? null : slideId(path);
-  const index = await openIndex(db, o);
+  const index = await openSearchableIndex(db, o);
   try {
     if (o.whole) {
       const patches = await slidePatchItems(path, null); // a slide without patches throws, saying why

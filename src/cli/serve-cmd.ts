@@ -5,7 +5,7 @@ import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
 import { DB_USAGE, parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
-import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './index-model.js';
+import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
 
 const USAGE = `histoseek serve --db DB [options]
 

@@ -6,7 +6,7 @@
  * one request opens the next generation while the others wait for it, and the old one is closed
  * once its last in-flight request is done. Concurrent searches and embeddings are batched (see Batcher).
  */
-import { openIndex } from '../cli/index-model.js';
+import { openSearchableIndex } from '../api/searchable-index.js';
 import { hitItems, type ItemSearcher, type ItemStore } from '../index/item-store.js';
 import { openStore, redactUrl } from '../index/open-store.js';
 import type { Hit, SearchSettings } from '../index/searcher.js';
@@ -158,11 +158,11 @@ export class IndexContext {
     return this.queries.embed(input);
   }
 
-  /** Opens the index and its model (see openIndex: --weights, else the checkpoint the index recorded). */
+  /** Opens the index and its model (see openSearchableIndex: --weights, else the checkpoint the index recorded). */
   static async open(db: string, o: { threads: number; weights?: string; search?: SearchSettings; log?: (message: string) => void }): Promise<IndexContext> {
-    // openIndex resolves and checks the model; from here on this context owns its store and searcher.
+    // openSearchableIndex resolves and checks the model; from here on this context owns its store and searcher.
     const search = o.search ?? {};
-    const index = await openIndex(db, { threads: o.threads, weights: o.weights, search });
+    const index = await openSearchableIndex(db, { threads: o.threads, weights: o.weights, search });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     try {
       const generation = await Generation.open(index.store, index.searcher);

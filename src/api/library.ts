@@ -1,0 +1,132 @@
+/**
+ * histoseek as a library: load a model and embed images, open an index (a folder or a PostgreSQL
+ * store) and search it. The command line is built on the same calls, so a script gets what
+ * `histoseek search --json` prints.
+ */
+import { resolve } from 'node:path';
+import { ItemLoader } from '../data/collections/load.js';
+import { embedAll } from '../engine/embed-images.js';
+import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { normaliseRows } from '../index/indexer.js';
+import { openStore } from '../index/open-store.js';
+import type { SearchMode } from '../index/searcher.js';
+import type { ModelIdentity, VectorKind } from '../index/store.js';
+import { searchImages, searchVectors, type SearchResult } from './image-search.js';
+import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
+import { openSearchableIndex, type SearchableIndex } from './searchable-index.js';
+
+export type { ModelIdentity, ModelOptions, SearchMode, SearchResult, VectorKind };
+
+/** A loaded model, ready to embed images. */
+export interface HistoseekModel {
+  /** The model's identity: what an index records and checks. */
+  readonly identity: ModelIdentity;
+  /** Values per descriptor. */
+  readonly dim: number;
+  /** Images are resized to inputSize × inputSize. */
+  readonly inputSize: number;
+  /** The raw descriptors f_e of image files, one row of `dim` values each (images.length × dim); an unreadable image is an error naming it. */
+  embed(images: string[]): Promise<Float32Array>;
+  /** Frees the inference session. */
+  close(): Promise<void>;
+}
+
+/**
+ * Loads a model: `weights` (a .safetensors checkpoint), or the built-in model.
+ * @param o.backbone a timm convnextv2_* backbone to put in, @param o.size the input side, @param o.threads inference threads (default 2)
+ */
+export async function loadModel(weights?: string, o: Omit<ModelOptions, 'weights'> & { threads?: number } = {}): Promise<HistoseekModel> {
+  const model = await resolveModel({ ...o, weights });
+  const embedder = await OnnxEmbedder.create(model, { threads: o.threads ?? 2 });
+  const identity = modelIdentity(model, weights && resolve(weights));
+  return {
+    identity,
+    dim: identity.dim,
+    inputSize: identity.inputSize,
+    async embed(images) {
+      const loader = new ItemLoader();
+      try {
+        const embedded = await embedAll(embedder, images.map((p) => resolve(p)), 8, (s, size) => loader.load(s, size));
+        if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
+        return embedded.raw;
+      } finally {
+        await loader.close();
+      }
+    },
+    close: () => embedder.release(),
+  };
+}
+
+export interface OpenIndexOptions extends ModelOptions {
+  /** Inference and search threads (default 2). */
+  threads?: number;
+  /** `exact` scans every item; `two-stage` re-ranks graph candidates; `auto` (default) picks by size. */
+  mode?: SearchMode;
+  /** Two-stage: candidates re-ranked per query (default 160). */
+  candidates?: number;
+}
+
+export interface SearchOptions {
+  /** Results (default 10). */
+  k?: number;
+  /** Leave out this slide's items. */
+  excludeSlide?: string;
+}
+
+/** What an index holds. */
+export interface IndexInfo {
+  /** The folder, or the PostgreSQL URL without its password. */
+  location: string;
+  items: number;
+  /** Live items per label. */
+  labels: Record<string, number>;
+  /** Live items per slide. */
+  slides: Record<string, number>;
+  model: ModelIdentity;
+  vectors: VectorKind;
+  search: 'exact' | 'two-stage';
+}
+
+/** An index opened for searching (read-only), with the model it was built with. */
+export class HistoseekIndex {
+  /** @internal use openIndex */
+  constructor(private readonly index: SearchableIndex) {}
+
+  /**
+   * The nearest indexed items to an image file, or to a descriptor (`dim` values; normalised here):
+   * the same objects, in the same order, as `histoseek search --json` gives in `results`.
+   */
+  async search(query: string | Float32Array, o: SearchOptions = {}): Promise<SearchResult[]> {
+    const settings = { k: o.k ?? 10, excludeSlide: o.excludeSlide };
+    if (typeof query === 'string') return (await searchImages(this.index, [resolve(query)], settings))[0];
+    const dim = this.index.store.model.dim;
+    if (query.length !== dim) throw new Error(`search: a query descriptor of this index has ${dim} values, got ${query.length}`);
+    return (await searchVectors(this.index, normaliseRows(query, dim), 1, settings))[0];
+  }
+
+  /** Counts, the model and how the index stores and searches. */
+  async info(): Promise<IndexInfo> {
+    const { store, searcher } = this.index;
+    const [labels, slides, items] = await Promise.all([store.labelCounts(), store.slideCounts(), store.liveCount()]);
+    return { location: store.location, items, labels: Object.fromEntries(labels), slides: Object.fromEntries(slides), model: store.model, vectors: store.vectorKind, search: searcher.mode };
+  }
+
+  /** Removes a slide's items, or those indexed from files under a folder; returns how many (the index must not be open for writing elsewhere). */
+  async remove(filter: { slide: string } | { folder: string }): Promise<number> {
+    const writer = await openStore(this.index.db, { writable: true });
+    try {
+      return await writer.remove('slide' in filter ? { slide: filter.slide } : { under: resolve(filter.folder) });
+    } finally {
+      await writer.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.index.close();
+  }
+}
+
+/** Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was built with. */
+export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<HistoseekIndex> {
+  return new HistoseekIndex(await openSearchableIndex(db, { ...o, threads: o.threads ?? 2, search: { mode: o.mode, candidates: o.candidates } }));
+}

@@ -1,0 +1,47 @@
+/** An index opened for searching together with the model it was built with: what search, eval and the server query. */
+import { existsSync } from 'node:fs';
+import { OnnxEmbedder } from '../engine/onnx-session.js';
+import type { ItemSearcher, ItemStore } from '../index/item-store.js';
+import { openStore } from '../index/open-store.js';
+import type { SearchSettings } from '../index/searcher.js';
+import type { Model } from '../model/checkpoint.js';
+import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
+
+export interface SearchableIndex {
+  /** The folder or URL it was opened from (with any password: never print it). */
+  db: string;
+  store: ItemStore;
+  model: Model;
+  embedder: OnnxEmbedder;
+  searcher: ItemSearcher;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the index read-only with its model: `weights` if given, else the checkpoint the index
+ * recorded (if it still exists), else the built-in model; another model than the index's is an error.
+ */
+export async function openSearchableIndex(db: string, o: ModelOptions & { threads: number; search?: SearchSettings }): Promise<SearchableIndex> {
+  const store = await openStore(db);
+  try {
+    const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
+    const weights = o.weights ?? recorded;
+    const model = await resolveModel({ ...o, weights, size: o.size ?? store.model.inputSize });
+    store.assertModel(modelIdentity(model));
+    const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
+    const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
+      await embedder.release();
+      throw err;
+    });
+    return {
+      db, store, model, embedder, searcher,
+      async close() {
+        await Promise.all([embedder.release(), searcher.release()]);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,22 @@
+/** The options that choose how a command searches: --exact, --two-stage, --candidates. */
+import { RERANK_CANDIDATES, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
+import { optionalPositiveInt } from './args.js';
+
+/** The options that choose how a command searches, for its parseArgs table. */
+export const SEARCH_MODE_OPTIONS = {
+  exact: { type: 'boolean', default: false },
+  'two-stage': { type: 'boolean', default: false },
+  candidates: { type: 'string' },
+} as const;
+
+export const SEARCH_MODE_USAGE = `  --exact              compare with every item (default below ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items)
+  --two-stage          graph candidates re-ranked exactly (default from ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items on)
+  --candidates N       two-stage: graph candidates re-ranked per query (default ${RERANK_CANDIDATES}; more is
+                       closer to exact and slower — see the README's table by archive size)
+`;
+
+/** `--exact` or `--two-stage` (not both; neither lets the index's size decide), and `--candidates`. */
+export function parseSearchSettings(o: { exact?: boolean; 'two-stage'?: boolean; candidates?: string }): SearchSettings {
+  if (o.exact && o['two-stage']) throw new Error('give --exact or --two-stage, not both');
+  return { mode: o.exact ? 'exact' : o['two-stage'] ? 'two-stage' : 'auto', candidates: optionalPositiveInt(o.candidates, '--candidates') };
+}
