@@ -35,7 +35,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { folderBytes } from '../src/cli/slide-summary.js';
+import { folderBytes } from '../src/api/slide-summary.js';
 import { FolderStore } from '../src/index/folder-store.js';
 import type { ItemStore } from '../src/index/item-store.js';
 import { PostgresStore } from '../src/index/postgres/postgres-store.js';

@@ -1,5 +1,5 @@
 /**
- * The histoseek library: `import { loadModel, openIndex } from 'histoseek'`.
+ * The histoseek library: `import { openIndex, loadModel, openSlide } from 'histoseek'`.
  *
  * @example
  * const index = await openIndex('histoseek-demo/db');
@@ -7,4 +7,6 @@
  * await index.close();
  */
 export { HistoseekIndex, loadModel, openIndex } from './api/library.js';
-export type { HistoseekModel, IndexInfo, ModelIdentity, ModelOptions, OpenIndexOptions, SearchMode, SearchOptions, SearchResult, VectorKind } from './api/library.js';
+export type { HistoseekModel, IndexInfo, IndexReport, Layout, ModelIdentity, ModelOptions, OpenIndexOptions, PatchSelection, RetrievalMetrics, SearchMode, SearchOptions, SearchResult, VectorKind } from './api/library.js';
+export { openSlide } from './api/slides.js';
+export type { HistoseekSlide, SlideInfo, Tile, TileOptions, TissueMask, TissueMaskOptions } from './api/slides.js';

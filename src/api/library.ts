@@ -4,18 +4,24 @@
  * `histoseek search --json` prints.
  */
 import { resolve } from 'node:path';
+import type { Layout } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
+import { readCollection } from '../data/collections/read.js';
 import { embedAll } from '../engine/embed-images.js';
 import { OnnxEmbedder } from '../engine/onnx-session.js';
+import type { RetrievalMetrics } from '../eval/metrics.js';
+import { evaluateLeaveOneOut, evaluateQueries } from '../eval/run.js';
 import { normaliseRows } from '../index/indexer.js';
 import { openStore } from '../index/open-store.js';
 import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
+import type { PatchSelection } from '../wsi/patch-selection.js';
 import { searchImages, searchVectors, type SearchResult } from './image-search.js';
+import { indexCollection, type IndexOutcome as IndexReport } from './index-collection.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
 import { openSearchableIndex, type SearchableIndex } from './searchable-index.js';
 
-export type { ModelIdentity, ModelOptions, SearchMode, SearchResult, VectorKind };
+export type { IndexReport, Layout, ModelIdentity, ModelOptions, PatchSelection, RetrievalMetrics, SearchMode, SearchResult, VectorKind };
 
 /** A loaded model, ready to embed images. */
 export interface HistoseekModel {
@@ -90,7 +96,10 @@ export interface IndexInfo {
 /** An index opened for searching (read-only), with the model it was built with. */
 export class HistoseekIndex {
   /** @internal use openIndex */
-  constructor(private readonly index: SearchableIndex) {}
+  constructor(
+    private index: SearchableIndex,
+    private readonly options: OpenIndexOptions,
+  ) {}
 
   /**
    * The nearest indexed items to an image file, or to a descriptor (`dim` values; normalised here):
@@ -111,6 +120,33 @@ export class HistoseekIndex {
     return { location: store.location, items, labels: Object.fromEntries(labels), slides: Object.fromEntries(slides), model: store.model, vectors: store.vectorKind, search: searcher.mode };
   }
 
+  /**
+   * Retrieval figures (η_p, η_w, η_tot, Recall@k, mAP@10, majority vote…, as `histoseek eval --json`):
+   * for the images of a query collection, or with the indexed items themselves, each leaving out
+   * its own slide (`leaveOneOut`).
+   */
+  async evaluate(o: { queries: string; layout?: Layout; labels?: string; k?: number } | { leaveOneOut: true; k?: number }): Promise<RetrievalMetrics> {
+    const { store, searcher, embedder } = this.index;
+    const k = o.k ?? 10;
+    if ('leaveOneOut' in o) return (await evaluateLeaveOneOut(store, searcher, k)).metrics;
+    const collection = await readCollection(o.queries, o.layout ?? 'folder', 'queries', { labels: o.labels });
+    return (await evaluateQueries(store, searcher, embedder, collection.items, k, 16)).metrics;
+  }
+
+  /**
+   * Embeds the images of a collection folder that the index lacks and stores them (resumable, like
+   * `histoseek index`); later searches see them. Into a PostgreSQL store, other processes may add
+   * to the same collection at once.
+   */
+  async add(collection: string, o: { layout?: Layout; labels?: string; patches?: PatchSelection; batch?: number } = {}): Promise<IndexReport> {
+    const report = await indexCollection({
+      ...this.index.modelOptions, root: collection, layout: o.layout ?? 'folder', labels: o.labels, patches: o.patches,
+      db: this.index.db, batch: o.batch ?? 16, threads: this.options.threads ?? 2, quiet: true,
+    });
+    await this.reopen();
+    return report;
+  }
+
   /** Removes a slide's items, or those indexed from files under a folder; returns how many (the index must not be open for writing elsewhere). */
   async remove(filter: { slide: string } | { folder: string }): Promise<number> {
     const writer = await openStore(this.index.db, { writable: true });
@@ -118,7 +154,15 @@ export class HistoseekIndex {
       return await writer.remove('slide' in filter ? { slide: filter.slide } : { under: resolve(filter.folder) });
     } finally {
       await writer.close();
+      await this.reopen();
     }
+  }
+
+  /** Opens the index anew, so that searches see what changed. */
+  private async reopen(): Promise<void> {
+    const next = await openIndex(this.index.db, this.options);
+    await this.index.close();
+    this.index = next.index;
   }
 
   async close(): Promise<void> {
@@ -128,5 +172,5 @@ export class HistoseekIndex {
 
 /** Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was built with. */
 export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<HistoseekIndex> {
-  return new HistoseekIndex(await openSearchableIndex(db, { ...o, threads: o.threads ?? 2, search: { mode: o.mode, candidates: o.candidates } }));
+  return new HistoseekIndex(await openSearchableIndex(db, { ...o, threads: o.threads ?? 2, search: { mode: o.mode, candidates: o.candidates } }), o);
 }

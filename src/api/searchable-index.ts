@@ -10,6 +10,8 @@ import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
 export interface SearchableIndex {
   /** The folder or URL it was opened from (with any password: never print it). */
   db: string;
+  /** The model options it was resolved from (weights: given, or the index's recorded checkpoint). */
+  modelOptions: ModelOptions;
   store: ItemStore;
   model: Model;
   embedder: OnnxEmbedder;
@@ -26,7 +28,8 @@ export async function openSearchableIndex(db: string, o: ModelOptions & { thread
   try {
     const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
     const weights = o.weights ?? recorded;
-    const model = await resolveModel({ ...o, weights, size: o.size ?? store.model.inputSize });
+    const modelOptions: ModelOptions = { weights, backbone: o.backbone, size: o.size ?? store.model.inputSize };
+    const model = await resolveModel(modelOptions);
     store.assertModel(modelIdentity(model));
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
     const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
@@ -34,7 +37,7 @@ export async function openSearchableIndex(db: string, o: ModelOptions & { thread
       throw err;
     });
     return {
-      db, store, model, embedder, searcher,
+      db, modelOptions, store, model, embedder, searcher,
       async close() {
         await Promise.all([embedder.release(), searcher.release()]);
         await store.close();

@@ -9,8 +9,8 @@ import { writeKimiaCollection, type CollectionOptions } from '../data/synthetic/
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 import { runEval, summary } from './eval-cmd.js';
-import { runIndex } from './index-cmd.js';
-import { Progress } from './progress.js';
+import { indexCollection } from '../api/index-collection.js';
+import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek demo [--out DIR] [--quick]
 
@@ -57,7 +57,7 @@ export const demoCommand: Command = {
     const db = join(out, 'db');
     const started = performance.now();
     await ensureCollection(collection, values.quick ? QUICK : FULL);
-    await runIndex({ root: collection, layout: 'kimia', db, batch: 16, threads });
+    await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads });
     const evaluated = await runEval({ db, queries: collection, layout: 'kimia', leaveOneOut: false, k: 10, report: join(out, 'report'), batch: 16, threads });
     const minutes = ((performance.now() - started) / 60000).toFixed(1);
     process.stdout.write(

@@ -11,7 +11,7 @@ import { MODEL_OPTIONS, parse, positiveInt, optionalPositiveInt, RUN_OPTIONS } f
 import type { Command } from './command.js';
 import { MODEL_USAGE } from './model-options.js';
 import { resolveModel, type ModelOptions } from '../api/models.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 export interface EmbedOptions extends ModelOptions {
   inputs: string[];

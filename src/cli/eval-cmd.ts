@@ -13,7 +13,7 @@ import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './s
 import { openSearchableIndex } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
 import { MODEL_USAGE } from './model-options.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek eval --db DB --queries DIR [options]
 histoseek eval --db DB --leave-one-out [options]

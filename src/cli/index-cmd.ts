@@ -1,23 +1,15 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
 import { resolve } from 'node:path';
-import { type CollectionItem, isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
-import type { ImageError } from '../data/image.js';
-import { readCollection } from '../data/collections/read.js';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
-import { indexItems, type IndexReport } from '../index/indexer.js';
-import type { ItemStore } from '../index/item-store.js';
-import { isPostgresUrl, openOrCreateStore, openStore, redactUrl } from '../index/open-store.js';
-import { DEFAULT_LEASE_SECONDS, indexShared, UNIT_IMAGES, workUnits } from '../index/shared-indexing.js';
+import { indexCollection, type IndexOutcome } from '../api/index-collection.js';
+import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { isPostgresUrl, openStore, redactUrl } from '../index/open-store.js';
+import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, IndexStore, isVectorKind, VECTOR_KINDS, type VectorKind } from '../index/store.js';
 import { upgradeIndex } from '../index/upgrade.js';
+import type { PatchSelection } from '../wsi/patch-selection.js';
 import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
 import type { Command } from './command.js';
 import { MODEL_USAGE } from './model-options.js';
-import { modelIdentity, resolveModel, type ModelOptions } from '../api/models.js';
-import { Progress } from './progress.js';
-import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from './slide-summary.js';
-import type { PatchSelection } from '../wsi/patch-selection.js';
-import type { SlideWithoutPatches } from '../wsi/no-patches.js';
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
@@ -104,29 +96,6 @@ async function removeItems(db: string, o: { slide?: string; folder?: string; jso
   }
 }
 
-export interface IndexRequest extends ModelOptions {
-  root: string;
-  layout: Layout;
-  labels?: string;
-  /** slides: which tissue patches of each slide to store (default: all). */
-  patches?: PatchSelection;
-  db: string;
-  batch: number;
-  threads: number;
-  /** Stored precision, for a new index. */
-  vectors?: VectorKind;
-  /** PostgreSQL: seconds a claim lasts without renewal. */
-  leaseSeconds?: number;
-}
-
-/** What an indexing run did, beyond the indexer's counts: slides that could not be read or gave no patch, and the index's size after. */
-export interface IndexOutcome extends IndexReport {
-  unreadableSlides: { source: string; reason: string }[];
-  withoutPatches: SlideWithoutPatches[];
-  /** Live items in the index after the run. */
-  live: number;
-}
-
 /** `index --json`: the outcome as one JSON object. */
 export function indexJson(o: IndexOutcome) {
   return {
@@ -136,69 +105,6 @@ export function indexJson(o: IndexOutcome) {
     slides_without_patches: o.withoutPatches,
     items: o.live,
   };
-}
-
-/** Indexes a collection (resuming where a previous run stopped), printing progress and a summary on stderr. */
-export async function runIndex(o: IndexRequest): Promise<IndexOutcome> {
-  const started = performance.now();
-  const planning = new Progress('finding tissue', 0, 'slides');
-  const collection = await readCollection(o.root, o.layout, 'index', {
-    labels: o.labels,
-    patches: o.patches,
-    onSlide: (done, total) => {
-      planning.total = total;
-      planning.advance(1);
-      if (done === total) planning.finish();
-    },
-  });
-  for (const s of collection.skipped) process.stderr.write(`skipped ${s.reason}\n`);
-  const model = await resolveModel(o);
-  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
-  let report: IndexReport;
-  let live: number;
-  let slidesIndexed = 0;
-  try {
-    const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
-    try {
-      report = await embedInto(store, embedder, collection.root, collection.items, o);
-    } finally {
-      await embedder.release();
-    }
-    live = await store.liveCount();
-    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}` : '';
-    process.stderr.write(`${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
-    if (o.layout === 'slides') slidesIndexed = (await store.slideCounts()).size;
-  } finally {
-    await store.close();
-  }
-  // Measured once the store is closed, when SQLite has folded its write-ahead log into the database.
-  if (slidesIndexed && !isPostgresUrl(o.db)) {
-    const bytes = await folderBytes(o.db);
-    process.stderr.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
-  }
-  return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches, live };
-}
-
-/** Embeds the collection's missing items into the store: in one pass, or unit by unit under claims shared with other workers. */
-async function embedInto(store: ItemStore, embedder: OnnxEmbedder, root: string, items: CollectionItem[], o: IndexRequest): Promise<IndexReport> {
-  const options = { batchSize: o.batch, extra: { collection: root }, onFailure: (f: ImageError) => process.stderr.write(`\nskipped ${f.message}\n`) };
-  const stored = await store.storedSources(items.map((i) => i.source));
-  const claims = store.workClaims();
-  if (!claims) {
-    const progress = new Progress('indexing', items.length - stored.size, 'images');
-    const report = await indexItems(store, embedder, items, { ...options, onProgress: (n) => progress.advance(n) });
-    progress.finish();
-    return report;
-  }
-  const progress = new Progress('indexing (this worker)', items.length - stored.size, 'images');
-  const report = await indexShared(store, claims, embedder, workUnits(root, items), {
-    ...options,
-    leaseSeconds: o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
-    onProgress: (n) => progress.advance(n),
-    onShared: (all, total, others) => progress.advance(0, `all workers: ${all}/${total} stored${others ? `, ${others} units held by other workers` : ''}`),
-  });
-  progress.finish();
-  return report;
 }
 
 export const indexCommand: Command = {
@@ -237,7 +143,7 @@ export const indexCommand: Command = {
     const layout = layoutOption(values.layout);
     const patches = patchesOption(values.patches, layout);
 
-    const outcome = await runIndex({
+    const outcome = await indexCollection({
       root: positionals[0],
       layout,
       labels: values.labels,

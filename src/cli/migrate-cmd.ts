@@ -4,7 +4,7 @@ import { openOrCreateStore } from '../index/open-store.js';
 import { IndexStore, isVectorKind, VECTOR_KINDS } from '../index/store.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek migrate --from DIR --to DB [--vectors K]
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { TISSUE_CLASSES, writeKimiaCollection, writePatchCollection } from '../data/synthetic/index.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek synth --out DIR [options]
 histoseek synth --out DIR --patches N [--seed N]

@@ -3,7 +3,7 @@ import { readTrainConfig } from '../train/config.js';
 import { train } from '../train/trainer.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
-import { PhaseProgress } from './progress.js';
+import { PhaseProgress } from '../util/progress.js';
 
 const USAGE = `histoseek train --config FILE [--resume]
 

@@ -2,7 +2,7 @@
 import { listWeights, pullWeights, weightsCacheDir } from '../weights/hub.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek weights pull NAME [--sha256 HEX]
 histoseek weights list

@@ -68,7 +68,7 @@ export class AdamW {
 
   importState(state: Map<string, HostTensor>, step: number): void {
     this.step = step;
-    for (const [key, t] of state) {
+    for (const key of state.keys()) {
       if (!key.startsWith('m.')) continue;
       const name = key.slice(2);
       const load = (k: string) => {
