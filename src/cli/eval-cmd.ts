@@ -80,7 +80,7 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
     } else {
       outcome = await evaluateLeaveOneOut(index.store, index.searcher, o.k);
     }
-    const items = (await index.store.allItems()).length;
+    const items = await index.store.liveCount();
     const where = isPostgresUrl(o.db) ? index.store.location : resolve(o.db);
     const paths = await writeEvalReport(o.report, outcome.metrics, {
       title: `histoseek retrieval evaluation — ${isPostgresUrl(o.db) ? where : basename(where)}`,

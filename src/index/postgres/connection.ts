@@ -80,7 +80,7 @@ function sslOption(mode: string | undefined, display: string): pg.PoolConfig['ss
 export function describeConnectionError(err: unknown, url: StoreUrl): Error {
   const e = err as { code?: string; message?: string };
   const c = url.config;
-  const where = `${url.display}`;
+  const where = url.display;
   switch (e.code) {
     case 'ECONNREFUSED': return new Error(`${where}: nothing accepts connections at ${c.host}:${c.port} (is PostgreSQL running, on that port?)`);
     case 'ENOTFOUND': case 'EAI_AGAIN': return new Error(`${where}: host '${c.host}' is unknown`);
