@@ -1,5 +1,5 @@
 /**
- * The archive-scale index (format 2) without a model: stored precisions, streamed exact search,
+ * The archive-scale index (format 3) without a model: stored precisions, streamed exact search,
  * the binary-code graph and two-stage search, removals, crashes, old indexes and bad input —
  * on seeded clustered unit vectors written straight into the store.
  */
@@ -53,8 +53,27 @@ function clustered(n: number, seed = 1, first = 0): Float32Array {
   return out;
 }
 
+/** Slide patches; those of even slides carry their box (their source is stored as path + box), odd ones not. */
 function items(first: number, n: number): ItemRecord[] {
-  return Array.from({ length: n }, (_, i) => ({ source: `/archive/slide-${Math.floor((first + i) / 100)}.svs#region=${i},0,448,448`, label: `c${(first + i) % 50}`, slide: `slide-${Math.floor((first + i) / 100)}` }));
+  return Array.from({ length: n }, (_, i) => {
+    const slide = Math.floor((first + i) / 100);
+    const box = slide % 2 === 0 ? { x: i, y: 0, width: 448, height: 448 } : {};
+    return { source: `/archive/slide-${slide}.svs#region=${i},0,448,448`, label: `c${(first + i) % 50}`, slide: `slide-${slide}`, ...box };
+  });
+}
+
+/** Rewrites an index's metadata as format 2 kept it: one items table with every item in full. */
+function toFormat2(dir: string): void {
+  const db = new Database(join(dir, 'histoseek.sqlite'));
+  db.exec(`
+    CREATE TABLE items_v2 (row INTEGER PRIMARY KEY, source TEXT NOT NULL UNIQUE, label TEXT NOT NULL, slide TEXT, patient TEXT,
+      x INTEGER, y INTEGER, width INTEGER, height INTEGER, collection TEXT, removed INTEGER NOT NULL DEFAULT 0, norm REAL);
+    INSERT INTO items_v2 SELECT row, source, label, slide, patient, x, y, width, height, collection, removed, norm FROM items;
+    DROP VIEW items; DROP TABLE patches; DROP TABLE sources; DROP TABLE labels;
+    ALTER TABLE items_v2 RENAME TO items;
+    CREATE INDEX items_slide ON items(slide); CREATE INDEX items_collection ON items(collection);
+    UPDATE meta SET value = 'histoseek-index/2' WHERE key = 'format';`);
+  db.close();
 }
 
 /** An index of `n` rows of `clustered(n)`, appended in batches of 500. */
@@ -305,6 +324,7 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
     const raw = new Float32Array(data.length).map((_, i) => 2 * data[i]);
     await writeFile(join(dir, 'raw.f32'), new Uint8Array(raw.buffer));
     unlinkSync(join(dir, GRAPH_FILE));
+    toFormat2(dir);
     const db = new Database(join(dir, 'histoseek.sqlite'));
     db.exec("UPDATE meta SET value = 'histoseek-index/1' WHERE key = 'format'; DELETE FROM meta WHERE key IN ('vectors', 'generation') OR key LIKE 'graph_%'; ALTER TABLE items DROP COLUMN norm;");
     db.close();
@@ -313,8 +333,7 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
     const before = await searchIndex(dir, queries, 20, 'exact');
     assert.throws(() => IndexStore.open(dir, { writable: true }), /made by an earlier histoseek \(format 1\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/);
 
-    const { rows, graphItems } = upgradeIndex(dir, 'f16');
-    assert.deepEqual({ rows, graphItems }, { rows: 1500, graphItems: 1500 });
+    assert.deepEqual(upgradeIndex(dir, 'f16'), { rows: 1500, graphItems: 1500, from: 1, kind: 'f16' });
     assert.equal(existsSync(join(dir, 'raw.f32')), false);
     assert.equal(existsSync(join(dir, 'vectors.f32')), false);
     const store = IndexStore.open(dir);
@@ -325,5 +344,48 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
     const after = await searchIndex(dir, queries, 20, 'exact');
     assert.deepEqual(after.map((r) => r.map((h) => h.row)), before.map((r) => r.map((h) => h.row)));
     assert.throws(() => upgradeIndex(dir, 'f16'), /already in the current format/);
+  });
+});
+
+describe('indexes made before compact metadata (format 2)', () => {
+  test('open for search; a write names --upgrade; the upgrade keeps every item, removal, norm, graph and ranking', async () => {
+    const dir = join(await tempDir(), 'db');
+    build(dir, 1500);
+    let store = IndexStore.open(dir, { writable: true });
+    assert.equal(store.remove({ slide: 'slide-3' }), 100);
+    store.close();
+    const queries = clustered(20, 4);
+    const read = (writable = false) => {
+      const s = IndexStore.open(dir, { writable });
+      const all = { items: s.allItems(), active: s.activeRows(), norms: s.norms([0, 1, 750, 1499]), slides: s.slideCounts(), sources: s.storedSources() };
+      s.close();
+      return all;
+    };
+    const before = read();
+    assert.equal(before.items.length, 1400);
+    assert.deepEqual(before.items[0], { row: 0, source: '/archive/slide-0.svs#region=0,0,448,448', label: 'c0', slide: 'slide-0', patient: null, x: 0, y: 0, width: 448, height: 448, collection: null });
+    assert.deepEqual(before.items[100], { row: 100, source: '/archive/slide-1.svs#region=100,0,448,448', label: 'c0', slide: 'slide-1', patient: null, x: null, y: null, width: null, height: null, collection: null });
+    const exact = await searchIndex(dir, queries, 20, 'exact');
+    const twoStage = await searchIndex(dir, queries, 20, 'two-stage');
+
+    toFormat2(dir);
+    assert.deepEqual(read(), before, 'a format-2 index reads the same');
+    assert.deepEqual(await searchIndex(dir, queries, 20, 'exact'), exact);
+    assert.throws(() => IndexStore.open(dir, { writable: true }), /made by an earlier histoseek \(format 2\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/);
+    assert.throws(() => upgradeIndex(dir, 'i8'), /stores f16 vectors; --vectors applies when converting a format-1 index/);
+
+    assert.deepEqual(upgradeIndex(dir), { rows: 1500, graphItems: 0, from: 2, kind: 'f16' });
+    assert.deepEqual(read(), before, 'the upgraded index reads the same');
+    assert.deepEqual(await searchIndex(dir, queries, 20, 'two-stage'), twoStage, 'the graph is kept');
+    assert.throws(() => upgradeIndex(dir), /already in the current format/);
+
+    // It takes writes again: slide-3 indexed anew gets new rows, the removed records are replaced.
+    store = IndexStore.open(dir, { writable: true });
+    store.append(items(300, 100), clustered(100, 7), new Float32Array(100).fill(3));
+    assert.equal(store.slideRows('slide-3').length, 100);
+    assert.equal(store.slideRows('slide-3')[0], 1500);
+    assert.equal(store.allItems().length, 1500);
+    assert.throws(() => store.append(items(0, 1), clustered(1, 8), new Float32Array(1).fill(1)), /UNIQUE constraint failed/);
+    store.close();
   });
 });

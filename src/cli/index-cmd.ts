@@ -41,7 +41,7 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --lease S            PostgreSQL: seconds a worker's claim on a unit lasts without renewal (default ${DEFAULT_LEASE_SECONDS});
                        a dead worker's units pass to another after this
   --rebuild-graph      folder: build the index's search graph anew (a lost or damaged graph.usearch)
-  --upgrade            folder: convert an index made by an earlier histoseek (format 1) to this one, in place
+  --upgrade            folder: convert an index made by an earlier histoseek (format 1 or 2) to this one, in place
 `;
 
 function layoutOption(value: string | undefined): Layout {
@@ -131,8 +131,8 @@ export const indexCommand: Command = {
     const vectors = vectorsOption(values.vectors);
     if (values.upgrade) {
       folderOnly(values.db, '--upgrade');
-      const { rows, graphItems } = upgradeIndex(values.db, vectors ?? DEFAULT_VECTOR_KIND);
-      process.stderr.write(`${values.db}: upgraded, ${rows} rows stored as ${vectors ?? DEFAULT_VECTOR_KIND}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
+      const { rows, graphItems, from, kind } = upgradeIndex(values.db, vectors);
+      process.stderr.write(`${values.db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
       return 0;
     }
     if (values['rebuild-graph']) return rebuildGraph(values.db);

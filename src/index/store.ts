@@ -22,9 +22,12 @@ import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
 
-export const FORMAT = 'histoseek-index/2';
+export const FORMAT = 'histoseek-index/3';
 /** Indexes made before stored precisions and the graph: float32 vectors and raw descriptors. */
 export const FORMAT_1 = 'histoseek-index/1';
+/** Indexes whose items table held every item's metadata in full (~240 bytes an item). */
+export const FORMAT_2 = 'histoseek-index/2';
+const FORMAT_VERSIONS: Record<string, 1 | 2 | 3> = { [FORMAT_1]: 1, [FORMAT_2]: 2, [FORMAT]: 3 };
 /** f16: rankings indistinguishable from float32 at half the bytes (see the README's figures). */
 export const DEFAULT_VECTOR_KIND: VectorKind = 'f16';
 /** A writer saves the graph at least this often, bounding what a crash leaves for the next writer to add. */
@@ -60,23 +63,92 @@ export interface StoredItem extends ItemRecord {
   row: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
+/**
+ * Format 3 keeps per-item metadata small (~60 bytes at ten million items, against ~240 in format
+ * 2): what items of one file share (its path, slide, patient, collection) is stored once in
+ * `sources`, labels once in `labels`, and a slide patch's source `<path>#region=x,y,w,h` is
+ * rebuilt from its box instead of stored. The view `items` shows them as format 2's table did,
+ * so every reader queries the same columns whatever the format.
+ */
+const ITEMS_SCHEMA = `
+CREATE TABLE sources (id INTEGER PRIMARY KEY, path TEXT NOT NULL, slide TEXT, patient TEXT, collection TEXT);
+CREATE UNIQUE INDEX sources_key ON sources(path, quote(slide), quote(patient), quote(collection));
+CREATE INDEX sources_slide ON sources(slide);
+CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE patches (
   row INTEGER PRIMARY KEY,
-  source TEXT NOT NULL UNIQUE,
-  label TEXT NOT NULL,
-  slide TEXT, patient TEXT,
+  source_id INTEGER NOT NULL REFERENCES sources(id),
+  label_id INTEGER NOT NULL REFERENCES labels(id),
   x INTEGER, y INTEGER, width INTEGER, height INTEGER,
-  collection TEXT,
+  region_in_source INTEGER NOT NULL,
   removed INTEGER NOT NULL DEFAULT 0,
   norm REAL
 );
-CREATE INDEX IF NOT EXISTS items_slide ON items(slide);
-CREATE INDEX IF NOT EXISTS items_collection ON items(collection);
+CREATE UNIQUE INDEX patches_source ON patches(source_id, region_in_source, ifnull(x, ''), ifnull(y, ''), ifnull(width, ''), ifnull(height, ''));
+CREATE VIEW items AS SELECT p.row AS row,
+  s.path || CASE WHEN p.region_in_source THEN '#region=' || p.x || ',' || p.y || ',' || p.width || ',' || p.height ELSE '' END AS source,
+  l.name AS label, s.slide AS slide, s.patient AS patient, p.x AS x, p.y AS y, p.width AS width, p.height AS height,
+  s.collection AS collection, p.removed AS removed, p.norm AS norm
+  FROM patches p JOIN sources s ON s.id = p.source_id JOIN labels l ON l.id = p.label_id;
+`;
+/** Tables every format since 2 has (an upgrade from format 1 adds them). */
+const BASE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS failures (source TEXT PRIMARY KEY, reason TEXT NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS removed_rows (row INTEGER PRIMARY KEY);
 `;
+
+/** Writes items into format 3's tables (a writer's connection, inside its transaction). */
+export class ItemWriter {
+  private readonly findSource: Database.Statement;
+  private readonly addSource: Database.Statement;
+  private readonly findLabel: Database.Statement;
+  private readonly addLabel: Database.Statement;
+  private readonly dropTombstone: Database.Statement;
+  private readonly insert: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.findSource = db.prepare('SELECT id FROM sources WHERE path = ? AND slide IS ? AND patient IS ? AND collection IS ?').pluck();
+    this.addSource = db.prepare('INSERT INTO sources (path, slide, patient, collection) VALUES (?, ?, ?, ?)');
+    this.findLabel = db.prepare('SELECT id FROM labels WHERE name = ?').pluck();
+    this.addLabel = db.prepare('INSERT INTO labels (name) VALUES (?)');
+    this.dropTombstone = db.prepare(
+      'DELETE FROM patches WHERE removed = 1 AND source_id IN (SELECT id FROM sources WHERE path = @path) AND region_in_source = @regionInSource AND x IS @x AND y IS @y AND width IS @width AND height IS @height',
+    );
+    this.insert = db.prepare(
+      'INSERT INTO patches (row, source_id, label_id, x, y, width, height, region_in_source, removed, norm) VALUES (@row, @sourceId, @labelId, @x, @y, @width, @height, @regionInSource, @removed, @norm)',
+    );
+  }
+
+  /** Records `item` at `row`; a removed record of the same source goes first (its row stays in removed_rows). */
+  write(row: number, item: ItemRecord, norm: number | null, removed = false): void {
+    const { path, regionInSource } = splitSource(item);
+    const box = { x: item.x ?? null, y: item.y ?? null, width: item.width ?? null, height: item.height ?? null };
+    if (!removed) this.dropTombstone.run({ path, regionInSource, ...box });
+    const sourceId = this.sourceId(path, item.slide ?? null, item.patient ?? null, item.collection ?? null);
+    this.insert.run({ row, sourceId, labelId: this.labelId(item.label), ...box, regionInSource, removed: removed ? 1 : 0, norm });
+  }
+
+  private sourceId(path: string, slide: string | null, patient: string | null, collection: string | null): number {
+    const found = this.findSource.get(path, slide, patient, collection) as number | undefined;
+    return found ?? Number(this.addSource.run(path, slide, patient, collection).lastInsertRowid);
+  }
+
+  private labelId(label: string): number {
+    const found = this.findLabel.get(label) as number | undefined;
+    return found ?? Number(this.addLabel.run(label).lastInsertRowid);
+  }
+}
+
+/** The stored form of an item's source: its file's path, and whether `#region=<box>` follows it. */
+export function splitSource(item: ItemRecord): { path: string; regionInSource: 0 | 1 } {
+  const { x, y, width, height } = item;
+  if (x != null && y != null && width != null && height != null) {
+    const region = `#region=${x},${y},${width},${height}`;
+    if (item.source.endsWith(region)) return { path: item.source.slice(0, -region.length), regionInSource: 1 };
+  }
+  return { path: item.source, regionInSource: 0 };
+}
 
 const ITEM_COLUMNS = 'row, source, label, slide, patient, x, y, width, height, collection';
 
@@ -94,14 +166,15 @@ export class IndexStore {
   private graph: VectorGraph | null = null;
   private graphSavedAt = 0;
   private graphDirty = false;
+  private itemWriter: ItemWriter | null = null;
 
   private constructor(
     readonly dir: string,
     private readonly db: Database.Database,
     readonly model: ModelIdentity,
     readonly vectorKind: VectorKind,
-    /** 1 for an index made before format 2: readable, but changed only after `--upgrade`. */
-    readonly formatVersion: 1 | 2,
+    /** Below 3 for an index made by an earlier histoseek: readable, but changed only after `--upgrade`. */
+    readonly formatVersion: 1 | 2 | 3,
     private readonly lockPath: string | null,
   ) {
     const writable = lockPath !== null;
@@ -127,12 +200,13 @@ export class IndexStore {
       db = openDatabase(file, options.writable ?? false);
       const get = (key: string) => (db!.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
       const format = get('format');
-      if (format !== FORMAT && format !== FORMAT_1) throw new Error(`${file}: not a histoseek index (format '${format ?? 'none'}')`);
-      if (format === FORMAT_1 && options.writable) throw new Error(`${dir}: this index was made by an earlier histoseek (format 1); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`);
-      const kind = format === FORMAT_1 ? 'f32' : get('vectors') ?? '';
+      const version = format === undefined ? undefined : FORMAT_VERSIONS[format];
+      if (version === undefined) throw new Error(`${file}: not a histoseek index (format '${format ?? 'none'}')`);
+      if (version < 3 && options.writable) throw new Error(`${dir}: this index was made by an earlier histoseek (format ${version}); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`);
+      const kind = version === 1 ? 'f32' : get('vectors') ?? '';
       if (!isVectorKind(kind)) throw new Error(`${file}: unknown stored precision '${kind}'`);
       const model: ModelIdentity = { id: get('model_id')!, hash: get('model_hash')!, weightsPath: get('model_weights') || undefined, dim: Number(get('dim')), inputSize: Number(get('input_size')) };
-      return new IndexStore(dir, db, model, kind, format === FORMAT_1 ? 1 : 2, lock);
+      return new IndexStore(dir, db, model, kind, version, lock);
     } catch (err) {
       db?.close();
       if (lock) unlinkSync(lock);
@@ -144,7 +218,7 @@ export class IndexStore {
   static openOrCreate(dir: string, model: ModelIdentity, options: CreateOptions = {}): IndexStore {
     if (!existsSync(join(dir, 'histoseek.sqlite'))) {
       mkdirSync(dir, { recursive: true });
-      const db = openDatabase(join(dir, 'histoseek.sqlite'), true);
+      const db = openDatabase(join(dir, 'histoseek.sqlite'), true, true);
       writeMeta(db, {
         format: FORMAT, model_id: model.id, model_hash: model.hash, model_weights: model.weightsPath ?? '',
         dim: String(model.dim), input_size: String(model.inputSize), rows: '0', vectors: options.vectors ?? DEFAULT_VECTOR_KIND, generation: '0',
@@ -215,20 +289,13 @@ export class IndexStore {
     const start = this.committedRows;
     this.column.write(start, normalised, items.length);
     this.column.sync();
-    const dropTombstone = this.statement('DELETE FROM items WHERE source = ? AND removed = 1');
-    const insert = this.statement(
-      'INSERT INTO items (row, source, label, slide, patient, x, y, width, height, collection, norm) VALUES (@row, @source, @label, @slide, @patient, @x, @y, @width, @height, @collection, @norm)',
-    );
+    this.itemWriter ??= new ItemWriter(this.db);
+    const writer = this.itemWriter;
     const clearFailure = this.statement('DELETE FROM failures WHERE source = ?');
     const record = this.db.transaction(() => {
       items.forEach((item, i) => {
-        dropTombstone.run(item.source);
         clearFailure.run(item.source);
-        const orNull = <T>(v: T | undefined) => (v === undefined ? null : v);
-        insert.run({
-          row: start + i, source: item.source, label: item.label, slide: orNull(item.slide), patient: orNull(item.patient),
-          x: orNull(item.x), y: orNull(item.y), width: orNull(item.width), height: orNull(item.height), collection: orNull(item.collection), norm: norms[i],
-        });
+        writer.write(start + i, item, norms[i]);
       });
       this.setMeta('rows', String(start + items.length));
       this.advanceGeneration();
@@ -257,20 +324,22 @@ export class IndexStore {
 
   /** Marks the items of a slide, or under a folder, as removed, and drops them from the graph; returns how many. */
   remove(filter: { slide?: string; under?: string }): number {
-    let where: string;
+    let sources: string;
     let params: string[];
     if (filter.slide !== undefined) {
-      where = 'slide = ? AND removed = 0';
+      sources = 'slide = ?';
       params = [filter.slide];
     } else if (filter.under !== undefined) {
+      // The folder itself names a file (a slide, say) or the folder its files are under.
       const prefix = filter.under.endsWith('/') ? filter.under : `${filter.under}/`;
-      where = 'removed = 0 AND (source = ? OR substr(source, 1, length(?)) = ?)';
+      sources = 'path = ? OR substr(path, 1, length(?)) = ?';
       params = [filter.under, prefix, prefix];
     } else throw new Error('remove: give a slide or a folder');
-    const rows = (this.db.prepare(`SELECT row FROM items WHERE ${where}`).all(...params) as { row: number }[]).map((r) => r.row);
+    const where = `removed = 0 AND source_id IN (SELECT id FROM sources WHERE ${sources})`;
+    const rows = this.db.prepare(`SELECT row FROM patches WHERE ${where}`).pluck().all(...params) as number[];
     const markRemoved = this.statement('INSERT OR IGNORE INTO removed_rows (row) VALUES (?)');
     this.db.transaction(() => {
-      this.db.prepare(`UPDATE items SET removed = 1 WHERE ${where}`).run(...params);
+      this.db.prepare(`UPDATE patches SET removed = 1 WHERE ${where}`).run(...params);
       for (const row of rows) markRemoved.run(row);
       if (rows.length) this.advanceGeneration();
     })();
@@ -456,15 +525,23 @@ export function writeMeta(db: Database.Database, values: Record<string, string>)
   })();
 }
 
-/** A writer's connection creates the schema; a reader's is read-only and changes nothing. */
-export function openDatabase(file: string, writable: boolean): Database.Database {
+/** Creates the current format's tables: all of them in a new database; the items' in one being upgraded, whose own items table was moved aside. */
+export function createSchema(db: Database.Database): void {
+  db.exec(BASE_SCHEMA + ITEMS_SCHEMA);
+}
+
+/**
+ * A reader's connection is read-only and changes nothing; a writer's journals to a WAL, synced.
+ * `create` makes a new database with the current format's tables.
+ */
+export function openDatabase(file: string, writable: boolean, create = false): Database.Database {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: !writable, fileMustExist: !writable });
     if (writable) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
+      if (create) createSchema(db);
     }
     db.prepare('SELECT value FROM meta LIMIT 1').get();
   } catch (err) {
