@@ -32,6 +32,19 @@ export function isPresetName(name: string): name is PresetName {
   return Object.hasOwn(BACKBONE_PRESETS, name);
 }
 
+/** Why `name` is no preset. */
+export function unknownPreset(name: string): string {
+  return `unknown preset '${name}' (known: ${Object.keys(BACKBONE_PRESETS).join(', ')})`;
+}
+
+/** What each numeric field must be: a test and its wording (validateConfig and the training config both apply these). */
+export const CONFIG_RULES: { readonly [K in Exclude<keyof ModelConfig, 'preset'>]: { name: string; rule: string; ok: (v: number) => boolean } } = {
+  neckChannels: { name: 'neck channels', rule: 'an even integer ≥ 2', ok: (v) => Number.isInteger(v) && v >= 2 && v % 2 === 0 },
+  neckLayers: { name: 'neck layers', rule: 'an integer ≥ 1', ok: (v) => Number.isInteger(v) && v >= 1 },
+  gemP: { name: 'GeM p', rule: 'a positive number', ok: (v) => v > 0 },
+  inputSize: { name: 'input size', rule: 'a positive multiple of 32', ok: (v) => Number.isInteger(v) && v >= 32 && v % 32 === 0 },
+};
+
 export function embeddingSize(config: ModelConfig): number {
   return 4 * config.neckChannels;
 }
@@ -41,14 +54,10 @@ export function validateConfig(config: ModelConfig, source = 'model config'): Mo
   const fail = (why: string): never => {
     throw new Error(`${source}: ${why}`);
   };
-  if (!isPresetName(config.preset)) fail(`unknown preset '${config.preset}' (known: ${Object.keys(BACKBONE_PRESETS).join(', ')})`);
-  if (!Number.isInteger(config.neckChannels) || config.neckChannels < 2 || config.neckChannels % 2 !== 0) {
-    fail(`neck channels must be an even integer ≥ 2, got ${config.neckChannels}`);
-  }
-  if (!Number.isInteger(config.neckLayers) || config.neckLayers < 1) fail(`neck layers must be an integer ≥ 1, got ${config.neckLayers}`);
-  if (!(config.gemP > 0)) fail(`GeM p must be positive, got ${config.gemP}`);
-  if (!Number.isInteger(config.inputSize) || config.inputSize < 32 || config.inputSize % 32 !== 0) {
-    fail(`input size must be a positive multiple of 32, got ${config.inputSize}`);
+  if (!isPresetName(config.preset)) fail(unknownPreset(config.preset));
+  for (const key of Object.keys(CONFIG_RULES) as (keyof typeof CONFIG_RULES)[]) {
+    const { name, rule, ok } = CONFIG_RULES[key];
+    if (!ok(config[key])) fail(`${name} must be ${rule}, got ${config[key]}`);
   }
   return config;
 }
@@ -72,8 +81,8 @@ export function configFromMetadata(meta: Record<string, string>, source: string)
     preset: meta.preset as PresetName,
     neckChannels: Number(meta.neck_channels),
     neckLayers: Number(meta.neck_layers),
-    gemP: meta.gem_p === undefined ? 4.6 : Number(meta.gem_p),
-    inputSize: meta.input_size === undefined ? 224 : Number(meta.input_size),
+    gemP: meta.gem_p === undefined ? DEFAULT_CONFIG.gemP : Number(meta.gem_p),
+    inputSize: meta.input_size === undefined ? DEFAULT_CONFIG.inputSize : Number(meta.input_size),
   };
   return validateConfig(config, source);
 }

@@ -1,21 +1,13 @@
 /**
  * The embedding map: live items placed on the plane by UMAP or PCA (src/map), computed in a worker
  * thread once per index generation and method. Large indexes are mapped through an evenly spaced
- * sample of MAP_SAMPLE rows (UMAP's cost grows faster than linearly).
+ * sample of MAP_SAMPLE rows (UMAP's cost grows faster than linearly). The answer's shape is
+ * mapSchema (schemas.ts).
  */
 import { Worker } from 'node:worker_threads';
 import type { ProjectionMethod } from '../map/projection.js';
 import type { MapJob } from './map-worker.js';
-
-export const MAP_SAMPLE = 5000;
-
-export interface MapJson {
-  method: ProjectionMethod;
-  /** Live items in the index; `points` holds `sampled` of them. */
-  items: number;
-  sampled: number;
-  points: { id: number; x: number; y: number; label: string }[];
-}
+import { MAP_SAMPLE, type MapJson } from './schemas.js';
 
 /** Starts map-worker next to this module: compiled JS as is, TypeScript (tests, tsx) through tsx's loader, which threads do not inherit. */
 function startWorker(job: MapJob): Worker {

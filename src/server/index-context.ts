@@ -13,8 +13,9 @@ import type { Hit, SearchSettings } from '../index/searcher.js';
 import type { ModelIdentity, StoredItem, VectorKind } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
-import { embeddingMap, mapRows, type MapJson } from './embedding-map.js';
+import { embeddingMap, mapRows } from './embedding-map.js';
 import { QueryEmbedder } from './query-embedder.js';
+import type { MapJson } from './schemas.js';
 
 /** Queries searched in one matrix product at most. */
 const SEARCH_BATCH = 32;

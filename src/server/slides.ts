@@ -11,9 +11,9 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
-import type { DeepZoomInfo } from './api-types.js';
 import { HttpError, notFound } from './errors.js';
 import { LruCache } from './lru.js';
+import type { DeepZoomInfo } from './schemas.js';
 
 export const TILE_SIZE = 256;
 /** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
-import { BACKBONE_PRESETS, isPresetName, type PresetName } from '../model/config.js';
+import { CONFIG_RULES, DEFAULT_CONFIG, isPresetName, unknownPreset, type ModelConfig } from '../model/config.js';
 
 export interface AugmentConfig {
   /** Probabilities (spec §2: flips .6, rot90 .6, Gaussian blur .5, median blur .6). */
@@ -50,12 +50,8 @@ export interface StageConfig {
   augment: AugmentConfig;
 }
 
-export interface ModelSection {
-  preset: PresetName;
-  neckChannels: number;
-  neckLayers: number;
-  gemP: number;
-  inputSize: number;
+/** The model's config (its defaults and rules are model/config.ts's) and where its weights come from. */
+export interface ModelSection extends ModelConfig {
   /** Start from this checkpoint (whole model) instead of random weights. */
   weights?: string;
   /** A timm convnextv2_* backbone to put in: a file, or the name of cached weights. */
@@ -102,6 +98,8 @@ function reader(where: string, raw: unknown, allowed: string[]) {
   return {
     obj,
     has,
+    /** A number that passes `check`, which `rule` words for the error. */
+    number,
     positive: (key: string, fallback?: number) => number(key, fallback, (v) => v > 0, 'a positive number'),
     nonNegative: (key: string, fallback?: number) => number(key, fallback, (v) => v >= 0, 'a number ≥ 0'),
     int: (key: string, fallback?: number, min = 1) => number(key, fallback, (v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`),
@@ -119,18 +117,15 @@ function reader(where: string, raw: unknown, allowed: string[]) {
 
 function parseModel(raw: unknown, base: string): ModelSection {
   const r = reader('model', raw ?? {}, ['preset', 'neck_channels', 'neck_layers', 'gem_p', 'input_size', 'weights', 'backbone']);
-  const preset = r.string('preset', 'atto');
-  if (!isPresetName(preset)) throw new ConfigError(`model.preset: unknown preset '${preset}' (known: ${Object.keys(BACKBONE_PRESETS).join(', ')})`);
-  const neckChannels = r.int('neck_channels', 128, 2);
-  if (neckChannels % 2) throw new ConfigError(`model.neck_channels: must be even, got ${neckChannels}`);
-  const inputSize = r.int('input_size', 224, 32);
-  if (inputSize % 32) throw new ConfigError(`model.input_size: must be a multiple of 32, got ${inputSize}`);
+  const preset = r.string('preset', DEFAULT_CONFIG.preset);
+  if (!isPresetName(preset)) throw new ConfigError(`model.preset: ${unknownPreset(preset)}`);
+  const field = (key: string, name: keyof typeof CONFIG_RULES) => r.number(key, DEFAULT_CONFIG[name], CONFIG_RULES[name].ok, CONFIG_RULES[name].rule);
   return {
     preset,
-    neckChannels,
-    neckLayers: r.int('neck_layers', 3),
-    gemP: r.positive('gem_p', 4.6),
-    inputSize,
+    neckChannels: field('neck_channels', 'neckChannels'),
+    neckLayers: field('neck_layers', 'neckLayers'),
+    gemP: field('gem_p', 'gemP'),
+    inputSize: field('input_size', 'inputSize'),
     weights: r.has('weights') ? resolve(base, r.string('weights')) : undefined,
     // A path (relative to the config) or the name of weights fetched with `histoseek weights pull`.
     backbone: r.has('backbone') ? (/[\\/]|\.safetensors$/.test(r.string('backbone')) ? resolve(base, r.string('backbone')) : r.string('backbone')) : undefined,

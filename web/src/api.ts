@@ -8,9 +8,10 @@ export type {
   SearchAnswerJson as SearchAnswer,
   IndexInfoJson as IndexInfo,
   ReportJson as Report,
+  MapJson as EmbeddingMap,
   DeepZoomInfo as SlideInfo,
-} from '../../src/server/api-types.js';
-import type { DeepZoomInfo, IndexInfoJson, ItemJson, ReportJson, SearchAnswerJson } from '../../src/server/api-types.js';
+} from '../../src/server/schemas.js';
+import type { DeepZoomInfo, ErrorJson, IndexInfoJson, ItemJson, MapJson, ReportJson, SearchAnswerJson, SlideListJson } from '../../src/server/schemas.js';
 
 export class ApiError extends Error {
   constructor(
@@ -22,7 +23,7 @@ export class ApiError extends Error {
 }
 
 async function json<T>(response: Response): Promise<T> {
-  const body = (await response.json().catch(() => null)) as ({ error?: string } & T) | null;
+  const body = (await response.json().catch(() => null)) as (Partial<ErrorJson> & T) | null;
   if (!response.ok) throw new ApiError(response.status, body?.error ?? `${response.status} ${response.statusText}`);
   return body as T;
 }
@@ -41,6 +42,7 @@ function searchParams(o: SearchOptions): URLSearchParams {
 export const api = {
   index: async () => json<IndexInfoJson>(await authorizedFetch('/api/index')),
   report: async () => json<ReportJson>(await authorizedFetch('/api/report')),
+  map: async (method: MapJson['method']) => json<MapJson>(await authorizedFetch(`/api/map?method=${method}`)),
   item: async (id: number) => json<ItemJson>(await authorizedFetch(`/api/items/${id}`)),
   searchByItem: async (id: number, o: SearchOptions) => {
     const params = searchParams(o);
@@ -52,6 +54,6 @@ export const api = {
     body.append('image', file);
     return json<SearchAnswerJson>(await authorizedFetch(`/api/search?${searchParams(o)}`, { method: 'POST', body }));
   },
-  slides: async () => json<{ slides: string[] }>(await authorizedFetch('/api/slides')),
+  slides: async () => json<SlideListJson>(await authorizedFetch('/api/slides')),
   slide: async (id: string) => json<DeepZoomInfo>(await authorizedFetch(`/api/slides/${encodeURIComponent(id)}`)),
 };

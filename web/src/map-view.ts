@@ -4,24 +4,18 @@
  * them), so the legend and the method buttons carry the keyboard-reachable part.
  */
 import { naturalCompare } from '../../src/data/collections/collection.js';
-import { ApiError } from './api.js';
+import { api, type EmbeddingMap } from './api.js';
 import { apiImage } from './api-image.js';
-import { authorizedFetch } from './auth.js';
 import { h, labelChip, labelColour } from './dom.js';
 
-interface MapAnswer {
-  method: 'umap' | 'pca';
-  items: number;
-  sampled: number;
-  points: { id: number; x: number; y: number; label: string }[];
-}
+type Method = EmbeddingMap['method'];
 
 const PAD = 16;
 const RADIUS = 3.5;
 
 export class MapView {
-  private method: 'umap' | 'pca' = 'umap';
-  private answer: MapAnswer | null = null;
+  private method: Method = 'umap';
+  private answer: EmbeddingMap | null = null;
   /** Screen positions of the points, in CSS pixels, for hit testing. */
   private screen = new Float32Array(0);
   /** The point whose tooltip is shown: its thumbnail is fetched once, not on every mouse move. */
@@ -30,7 +24,7 @@ export class MapView {
   private readonly tooltip: HTMLElement;
   private readonly caption: HTMLElement;
   private readonly legend: HTMLElement;
-  private readonly buttons: Map<'umap' | 'pca', HTMLButtonElement>;
+  private readonly buttons: Map<Method, HTMLButtonElement>;
 
   constructor(private readonly root: HTMLElement) {
     this.canvas = h('canvas', { class: 'map-canvas', role: 'img', 'aria-label': 'Embedding map: each dot is an indexed item, coloured by label' });
@@ -68,16 +62,14 @@ export class MapView {
     if (!this.answer) this.load(this.method);
   }
 
-  private async load(method: 'umap' | 'pca'): Promise<void> {
+  private async load(method: Method): Promise<void> {
     this.method = method;
     for (const [m, b] of this.buttons) b.setAttribute('aria-pressed', String(m === method));
     this.caption.replaceChildren(h('span', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), `Computing the ${method.toUpperCase()} map…`));
     try {
-      const response = await authorizedFetch(`/api/map?method=${method}`);
-      const body = (await response.json()) as MapAnswer & { error?: string };
-      if (!response.ok) throw new ApiError(response.status, body.error ?? response.statusText);
+      const answer = await api.map(method);
       if (this.method !== method) return;
-      this.answer = body;
+      this.answer = answer;
     } catch (err) {
       this.caption.replaceChildren(h('span', { class: 'alert', role: 'alert' }, (err as Error).message));
       return;

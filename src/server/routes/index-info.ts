@@ -2,10 +2,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { IndexInfoJson } from '../api-types.js';
 import { mayUse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
-import { indexInfoSchema } from '../schemas.js';
+import { indexInfoSchema, type IndexInfoJson } from '../schemas.js';
 
 export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
   app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { access: 'search', doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async (request) =>

@@ -1,4 +1,5 @@
 /** Indexed items by id (their row): metadata and thumbnails. No route takes a path: sources are looked up by row. */
+import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
@@ -13,13 +14,13 @@ export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDe
       return item;
     });
 
-  app.get<{ Params: { id: number } }>(
+  app.get<{ Params: Static<typeof itemIdParams> }>(
     '/api/items/:id',
     { schema: { params: itemIdParams, response: { 200: itemSchema } }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] } } },
     async (request) => itemJson(await lookup(request.params.id)),
   );
 
-  app.get<{ Params: { id: number } }>(
+  app.get<{ Params: Static<typeof itemIdParams> }>(
     '/api/items/:id/thumbnail',
     { schema: { params: itemIdParams }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "a JPEG of the item's image, at most 256 px a side", tags: ['items'], produces: 'image/jpeg', errors: [400, 404] } } },
     async (request, reply) => {

@@ -1,32 +1,16 @@
 /** The embedding map: where each (sampled) live item lies in UMAP or PCA coordinates of its descriptor. */
+import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { ProjectionMethod } from '../../map/projection.js';
 import type { ServerDeps } from '../deps.js';
-import { MAP_SAMPLE } from '../embedding-map.js';
 import { HttpError } from '../errors.js';
-
-const mapSchema = {
-  type: 'object',
-  properties: {
-    method: { type: 'string' },
-    items: { type: 'integer', description: 'live items in the index' },
-    sampled: { type: 'integer', description: `items mapped (at most ${MAP_SAMPLE}, evenly spaced)` },
-    points: {
-      type: 'array',
-      items: { type: 'object', properties: { id: { type: 'integer' }, x: { type: 'number' }, y: { type: 'number' }, label: { type: 'string' } }, required: ['id', 'x', 'y', 'label'] },
-    },
-  },
-  required: ['method', 'items', 'sampled', 'points'],
-} as const;
+import { MAP_SAMPLE, mapQuerystring, mapSchema } from '../schemas.js';
 
 export function mapRoutes(app: FastifyInstance, { index }: ServerDeps): void {
-  app.get<{ Querystring: { method: ProjectionMethod } }>(
+  // The method's default is filled in by validation.
+  app.get<{ Querystring: Required<Static<typeof mapQuerystring>> }>(
     '/api/map',
     {
-      schema: {
-        querystring: { type: 'object', properties: { method: { type: 'string', enum: ['umap', 'pca'], default: 'umap' } }, additionalProperties: false },
-        response: { 200: mapSchema },
-      },
+      schema: { querystring: mapQuerystring, response: { 200: mapSchema } },
       config: {
         doc: {
           summary: 'the embedding map (UMAP or PCA of the descriptors)',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
+import { reportSchema, type ReportJson } from '../schemas.js';
 
 async function readReportFile(dir: string, name: string): Promise<Buffer> {
   try {
@@ -18,11 +19,11 @@ export function reportRoutes(app: FastifyInstance, { reportDir }: ServerDeps): v
   app.get(
     '/api/report',
     {
-      schema: { response: { 200: { type: 'object', additionalProperties: true, description: 'metrics.json: η_p, η_w, η_w\', η_tot, Recall@k, mAP@10, MV@5, labels, confusion, per_class, context' } } },
+      schema: { response: { 200: reportSchema } },
       config: { doc: { summary: 'the evaluation metrics (metrics.json)', tags: ['report'], errors: [404] } },
     },
     // Read on each request, so a new `eval` run shows without a restart.
-    async () => JSON.parse((await readReportFile(reportDir, 'metrics.json')).toString('utf8')) as Record<string, unknown>,
+    async () => JSON.parse((await readReportFile(reportDir, 'metrics.json')).toString('utf8')) as ReportJson,
   );
 
   app.get('/api/report/confusion.png', { config: { doc: { summary: 'the confusion matrix (top-1) as a PNG', tags: ['report'], produces: 'image/png', errors: [404] } } }, async (_request, reply) =>

@@ -1,39 +1,44 @@
 /** Search: by an uploaded image (multipart, field `image`) or by an indexed item. */
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hit } from '../../index/searcher.js';
-import type { SearchAnswerJson } from '../api-types.js';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 import type { IndexView } from '../index-context.js';
 import { itemJson, majority } from '../items.js';
 import { decodeUpload } from '../query-image.js';
-import { searchAnswerSchema } from '../schemas.js';
+import { searchAnswerSchema, type SearchAnswerJson } from '../schemas.js';
 
 /** Multipart framing around the file: the limit on the body is the file's plus this. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 
-function searchQuerystring(maxK: number, byItem: boolean) {
-  return {
-    type: 'object',
-    properties: {
-      ...(byItem
-        ? {
-            item: { type: 'integer', minimum: 0, maximum: 2147483647, description: 'search with this indexed item' },
-            include_self: { type: 'boolean', default: false, description: 'keep the query item in the results' },
-          }
-        : {}),
-      k: { type: 'integer', minimum: 1, maximum: maxK, default: 10, description: 'results to return' },
-      exclude_slide: { type: 'string', minLength: 1, maxLength: 256, description: "leave out this slide's items" },
+/** The query string of a search by upload. */
+function searchQuerystring(maxK: number) {
+  return Type.Object(
+    {
+      k: Type.Optional(Type.Integer({ minimum: 1, maximum: maxK, default: 10, description: 'results to return' })),
+      exclude_slide: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "leave out this slide's items" })),
     },
-    required: byItem ? ['item'] : [],
-    additionalProperties: false,
-  } as const;
+    { additionalProperties: false },
+  );
 }
 
-interface SearchQuery {
-  k: number;
-  exclude_slide?: string;
+/** The query string of a search by an indexed item. */
+function itemSearchQuerystring(maxK: number) {
+  return Type.Object(
+    {
+      item: Type.Integer({ minimum: 0, maximum: 2147483647, description: 'search with this indexed item' }),
+      include_self: Type.Optional(Type.Boolean({ default: false, description: 'keep the query item in the results' })),
+      ...searchQuerystring(maxK).properties,
+    },
+    { additionalProperties: false },
+  );
 }
+
+/** A query string as the handler sees it: validation has filled in the defaults. */
+type WithDefaults<Q, D extends keyof Q> = Omit<Q, D> & Required<Pick<Q, D>>;
+type SearchQuery = WithDefaults<Static<ReturnType<typeof searchQuerystring>>, 'k'>;
+type ItemSearchQuery = WithDefaults<Static<ReturnType<typeof itemSearchQuerystring>>, 'k' | 'include_self'>;
 
 async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>): Promise<Omit<SearchAnswerJson, 'query'>> {
   if (q.exclude_slide !== undefined) for (const row of await view.slideRows(q.exclude_slide)) exclude.add(row);
@@ -68,7 +73,7 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
   app.post<{ Querystring: SearchQuery }>(
     '/api/search',
     {
-      schema: { querystring: searchQuerystring(limits.maxK, false), response: { 200: searchAnswerSchema } },
+      schema: { querystring: searchQuerystring(limits.maxK), response: { 200: searchAnswerSchema } },
       config: {
         access: 'search',
         auditIds: { slide: ['exclude_slide'] },
@@ -93,10 +98,10 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     },
   );
 
-  app.get<{ Querystring: SearchQuery & { item: number; include_self: boolean } }>(
+  app.get<{ Querystring: ItemSearchQuery }>(
     '/api/search',
     {
-      schema: { querystring: searchQuerystring(limits.maxK, true), response: { 200: searchAnswerSchema } },
+      schema: { querystring: itemSearchQuerystring(limits.maxK), response: { 200: searchAnswerSchema } },
       config: { access: 'search', auditIds: { item: ['item'], slide: ['exclude_slide'] }, doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
     },
     async (request): Promise<SearchAnswerJson> => {
