@@ -4,12 +4,12 @@ import { embedAll } from '../engine/embed-images.js';
 import { normaliseRows } from '../index/indexer.js';
 import { hitItems } from '../index/item-store.js';
 import type { Exclusion } from '../index/searcher.js';
-import type { SearchResultJson } from '../server/schemas.js';
+import type { SearchResultJson } from './schemas.js';
 import type { SearchableIndex } from './searchable-index.js';
 
 /**
  * One ranked answer: the shape of `search --json`'s `results`, the fields of the HTTP API's result
- * (src/server/schemas.ts) that name the item's source: rank, distance (squared L2 between unit
+ * (src/api/schemas.ts) that name the item's source: rank, distance (squared L2 between unit
  * descriptors, 2 − 2·cosine: 0 is identical), path, label, slide (or null).
  */
 export type SearchResult = Pick<SearchResultJson, 'rank' | 'distance' | 'path' | 'label' | 'slide'>;

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ProjectionMethod } from '../map/projection.js';
 import type { MapJob } from './map-worker.js';
-import { MAP_SAMPLE, type MapJson } from './schemas.js';
+import { MAP_SAMPLE, type MapJson } from '../api/schemas.js';
 
 /** Starts map-worker next to this module: compiled JS as is, TypeScript (tests, tsx) through tsx's loader, which threads do not inherit. */
 function startWorker(job: MapJob): Worker {

@@ -15,7 +15,7 @@ import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
 import { embeddingMap, mapRows } from './embedding-map.js';
 import { QueryEmbedder } from './query-embedder.js';
-import type { MapJson } from './schemas.js';
+import type { MapJson } from '../api/schemas.js';
 
 /** Queries searched in one matrix product at most. */
 const SEARCH_BATCH = 32;

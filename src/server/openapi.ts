@@ -4,7 +4,7 @@
  * route's config for what schemas cannot say — a summary, non-JSON bodies and answers, the errors.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { errorSchema } from './schemas.js';
+import { errorSchema } from '../api/schemas.js';
 
 export interface RouteDoc {
   summary: string;

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
 import { HttpError, notFound } from './errors.js';
 import { LruCache } from './lru.js';
-import type { DeepZoomInfo } from './schemas.js';
+import type { DeepZoomInfo } from '../api/schemas.js';
 
 export const TILE_SIZE = 256;
 /** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */

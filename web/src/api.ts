@@ -10,8 +10,8 @@ export type {
   ReportJson as Report,
   MapJson as EmbeddingMap,
   DeepZoomInfo as SlideInfo,
-} from '../../src/server/schemas.js';
-import type { DeepZoomInfo, ErrorJson, IndexInfoJson, ItemJson, MapJson, ReportJson, SearchAnswerJson, SlideListJson } from '../../src/server/schemas.js';
+} from '../../src/api/schemas.js';
+import type { DeepZoomInfo, ErrorJson, IndexInfoJson, ItemJson, MapJson, ReportJson, SearchAnswerJson, SlideListJson } from '../../src/api/schemas.js';
 
 export class ApiError extends Error {
   constructor(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { mayUse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
-import { indexInfoSchema, type IndexInfoJson } from '../schemas.js';
+import { indexInfoSchema, type IndexInfoJson } from '../../api/schemas.js';
 
 export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
   app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { access: 'search', doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async (request) =>

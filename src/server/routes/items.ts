@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 import { itemJson } from '../items.js';
-import { itemIdParams, itemSchema } from '../schemas.js';
+import { itemIdParams, itemSchema } from '../../api/schemas.js';
 
 export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDeps): void {
   const lookup = (id: number) =>

@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
-import { MAP_SAMPLE, mapQuerystring, mapSchema } from '../schemas.js';
+import { MAP_SAMPLE, mapQuerystring, mapSchema } from '../../api/schemas.js';
 
 export function mapRoutes(app: FastifyInstance, { index }: ServerDeps): void {
   // The method's default is filled in by validation.

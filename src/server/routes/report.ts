@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
-import { reportSchema, type ReportJson } from '../schemas.js';
+import { reportSchema, type ReportJson } from '../../api/schemas.js';
 
 async function readReportFile(dir: string, name: string): Promise<Buffer> {
   try {

@@ -7,7 +7,7 @@ import { HttpError } from '../errors.js';
 import type { IndexView } from '../index-context.js';
 import { itemJson, majority } from '../items.js';
 import { decodeUpload } from '../query-image.js';
-import { searchAnswerSchema, type SearchAnswerJson } from '../schemas.js';
+import { searchAnswerSchema, type SearchAnswerJson } from '../../api/schemas.js';
 
 /** Multipart framing around the file: the limit on the body is the file's plus this. */
 const MULTIPART_OVERHEAD = 64 * 1024;

@@ -1,7 +1,7 @@
 /** The slide viewer's data: the slides on offer and their Deep Zoom tiles. Registered only when the server has slides. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { deepZoomSchema, slideListSchema } from '../schemas.js';
+import { deepZoomSchema, slideListSchema } from '../../api/schemas.js';
 import type { SlideLibrary } from '../slides.js';
 
 const slideId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$', description: "the slide's file name without extension" });

@@ -1,5 +1,5 @@
 /**
- * The JSON of the HTTP API, as TypeBox schemas: fastify validates and serialises with them, the
+ * The JSON of the HTTP API and the library, as TypeBox schemas: fastify validates and serialises with them, the
  * OpenAPI document quotes them, and the TypeScript types of the handlers and of the web page are
  * derived from them (`Static`), so the types, the documentation and what is sent cannot drift apart.
  *
