@@ -91,7 +91,7 @@ async function selectWasmBackend(): Promise<void> {
   try {
     ok = await tf.setBackend(WASM);
   } catch (err) {
-    throw new Error(`initTfjs: the tfjs 'wasm' backend is not registered (${(err as Error).message})`);
+    throw new Error(`initTfjs: the tfjs 'wasm' backend is not registered (${(err as Error).message})`, { cause: err });
   }
   if (!ok) {
     throw new Error(
