@@ -84,7 +84,7 @@ export async function startDebianPostgres(bin: string, password: string): Promis
       await client.end();
       break;
     } catch (err) {
-      if (attempt > 100 || child.exitCode !== null) throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`);
+      if (attempt > 100 || child.exitCode !== null) throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`, { cause: err });
       await new Promise((done) => setTimeout(done, 100));
     }
   }

@@ -17,7 +17,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`, { cause: err });
   }
 }
 

@@ -91,7 +91,7 @@ async function selectWasmBackend(): Promise<void> {
   try {
     ok = await tf.setBackend(WASM);
   } catch (err) {
-    throw new Error(`initTfjs: the tfjs 'wasm' backend is not registered (${(err as Error).message})`);
+    throw new Error(`initTfjs: the tfjs 'wasm' backend is not registered (${(err as Error).message})`, { cause: err });
   }
   if (!ok) {
     throw new Error(
@@ -189,7 +189,7 @@ class KernelScope {
 }
 
 /** Runs `body` with a fresh scope and frees everything it made except the result (also when it throws). */
-function withScope(backend: {}, body: (scope: KernelScope) => Info, adopt?: (result: Info) => void): Info {
+function withScope(backend: unknown, body: (scope: KernelScope) => Info, adopt?: (result: Info) => void): Info {
   const scope = new KernelScope(backend as tf.KernelBackend);
   let result: Info | undefined;
   try {

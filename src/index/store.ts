@@ -303,7 +303,7 @@ export class IndexStore {
     try {
       record();
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_FULL') throw new Error(`${this.path('histoseek.sqlite')}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`);
+      if ((err as { code?: string }).code === 'SQLITE_FULL') throw new Error(`${this.path('histoseek.sqlite')}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`, { cause: err });
       throw err;
     }
     this.committedRows = start + items.length;
@@ -491,7 +491,7 @@ export class IndexStore {
     try {
       bytes = this.graph.save(this.path(GRAPH_FILE));
     } catch (err) {
-      throw new Error(`${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`);
+      throw new Error(`${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`, { cause: err });
     }
     this.db.transaction(() => {
       this.setMeta('graph_rows', String(this.committedRows));
@@ -546,7 +546,7 @@ export function openDatabase(file: string, writable: boolean, create = false): D
     db.prepare('SELECT value FROM meta LIMIT 1').get();
   } catch (err) {
     db?.close();
-    throw new Error(`${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`);
+    throw new Error(`${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`, { cause: err });
   }
   return db;
 }
@@ -566,7 +566,7 @@ export function acquireLock(dir: string): string {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(path, 'utf8'));
-      if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`);
+      if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`, { cause: err });
       unlinkSync(path);
     }
   }

@@ -75,7 +75,7 @@ export class VectorColumn {
         writeSync(f.fd, encoded[p], 0, encoded[p].byteLength, start * f.bytesPerRow);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOSPC' || code === 'EDQUOT') throw new Error(`${f.path}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`);
+        if (code === 'ENOSPC' || code === 'EDQUOT') throw new Error(`${f.path}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`, { cause: err });
         throw err;
       }
     });

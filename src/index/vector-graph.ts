@@ -56,7 +56,7 @@ export class VectorGraph {
       if (o.writable) index.load(path);
       else index.view(path);
     } catch (err) {
-      throw new Error(`${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`);
+      throw new Error(`${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`, { cause: err });
     }
     if (index.dimensions() !== dim) throw new Error(`${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`);
     return new VectorGraph(index, dim, o.threads ?? 2);

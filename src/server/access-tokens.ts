@@ -34,7 +34,7 @@ export class AccessTokens {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read the token file ${file}: ${(err as Error).message}`);
+      throw new Error(`cannot read the token file ${file}: ${(err as Error).message}`, { cause: err });
     }
     return AccessTokens.parse(text, file);
   }

@@ -52,7 +52,7 @@ export function installAuditLog(app: FastifyInstance, file: string): void {
   try {
     destination = pino.destination({ dest: file, sync: true, append: true });
   } catch (err) {
-    throw new Error(`cannot open the audit log ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot open the audit log ${file}: ${(err as Error).message}`, { cause: err });
   }
   const log = pino(
     {

@@ -11,7 +11,7 @@ function readPem(file: string, flag: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`${flag} ${file}: cannot read it: ${(err as Error).message}`);
+    throw new Error(`${flag} ${file}: cannot read it: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -22,7 +22,7 @@ export function loadTls(files: TlsFiles): { cert: Buffer; key: Buffer } {
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new Error(`--tls-cert ${files.cert} with --tls-key ${files.key}: ${(err as Error).message} (both must be PEM, the key the certificate's own)`);
+    throw new Error(`--tls-cert ${files.cert} with --tls-key ${files.key}: ${(err as Error).message} (both must be PEM, the key the certificate's own)`, { cause: err });
   }
   return { cert, key };
 }

@@ -197,7 +197,7 @@ export function parseTrainConfig(raw: unknown, base: string, source = 'config'):
       stages: r.obj.stages.map((s, i) => parseStage(s, i, base)),
     };
   } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`${source}: ${err.message}`);
+    if (err instanceof ConfigError) throw new Error(`${source}: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -210,7 +210,7 @@ export async function readTrainConfig(path: string): Promise<TrainConfig> {
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new Error(`${path}: not valid YAML (${err instanceof Error ? err.message : String(err)})`);
+    throw new Error(`${path}: not valid YAML (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   return parseTrainConfig(raw, dirname(resolve(path)), path);
 }

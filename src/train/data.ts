@@ -46,7 +46,8 @@ export async function loadStageData(stage: StageConfig, seed: number, where: str
   if (unlabelled) throw new Error(`${where}: ${unlabelled.source} has no label`);
   const classes = [...new Set(collection.items.map((i) => i.label))].sort(naturalCompare);
   if (classes.length < 2) throw new Error(`${where}: ${stage.data} has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}; a metric-learning loss needs at least 2`);
-  let [train, val] = [collection.items, [] as CollectionItem[]];
+  let train = collection.items;
+  let val: CollectionItem[];
   if (stage.val) {
     val = (await readCollection(stage.val, stage.layout, 'queries', { labels: stage.labels })).items;
     const unknown = val.find((i) => !classes.includes(i.label));

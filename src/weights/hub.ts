@@ -67,7 +67,7 @@ export async function pullWeights(name: string, o: PullOptions = {}): Promise<Ca
   try {
     response = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, redirect: 'follow' });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}`);
+    throw new Error(`cannot reach ${url}: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}`, { cause: err });
   }
   if (response.status === 404) throw new Error(`${url}: not found — check the model name (e.g. convnextv2_atto.fcmae_ft_in1k)`);
   if (response.status !== 200 && response.status !== 206) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);

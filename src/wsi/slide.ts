@@ -294,7 +294,7 @@ class SharpSlide implements Slide {
         .extend({ top: top - y, left: left - x, bottom: y + height - bottom, right: x + width - right, background: WHITE });
       return await rgbOf(image);
     } catch (e) {
-      throw new Error(`${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`);
+      throw new Error(`${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`, { cause: e });
     }
   }
 

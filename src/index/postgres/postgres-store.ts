@@ -333,7 +333,7 @@ async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, creat
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS vector');
   } catch (err) {
-    throw new Error(`${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`);
+    throw new Error(`${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`, { cause: err });
   }
   return (await version())!;
 }
@@ -365,6 +365,6 @@ async function createSchema(client: pg.PoolClient, url: StoreUrl, model: ModelId
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
-    throw new Error(`${url.display}: cannot create the store in schema '${url.schema}' (${(err as Error).message}); nothing was written`);
+    throw new Error(`${url.display}: cannot create the store in schema '${url.schema}' (${(err as Error).message}); nothing was written`, { cause: err });
   }
 }
