@@ -58,9 +58,8 @@ const layeringZones = AREAS.map((area) => ({
     // the item order (naturalCompare), nothing that needs Node.js.
     target: './web/src',
     from: './src',
-    except: ['./server/api-types.ts', './server/schemas.ts', './data/collections/collection.ts'],
-    message:
-      'web/src/ may import from src/ only the API types (src/server/api-types.ts, schemas.ts) and src/data/collections/collection.ts.',
+    except: ['./api/schemas.ts', './data/collections/collection.ts'],
+    message: 'web/src/ may import from src/ only the API types (src/api/schemas.ts) and src/data/collections/collection.ts.',
   },
 ]);
 
