@@ -2,10 +2,12 @@
 import * as ort from 'onnxruntime-node';
 import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
+import { modelHash } from '../model/identity.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { Embedder } from './embedder.js';
 import { cpuSessionOptions } from './ort-options.js';
 import { buildOnnxModel, EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './onnx-graph.js';
+import { cachedSession } from './session-cache.js';
 
 export interface SessionOptions {
   /** Intra-op threads (default: 2, this project's reference machine). */
@@ -22,8 +24,8 @@ export class OnnxEmbedder implements Embedder {
   ) {}
 
   static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
-    const bytes = buildOnnxModel(model.config, model.weights, { trace: options.trace });
-    const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(options.threads));
+    const graph = { model: modelHash(model), inputSize: model.config.inputSize, graph: options.trace ? 'trace' : 'embed' };
+    const session = await cachedSession(graph, () => buildOnnxModel(model.config, model.weights, { trace: options.trace }), cpuSessionOptions(options.threads));
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);
   }
