@@ -34,14 +34,7 @@ async function ensureCollection(dir: string, options: CollectionOptions): Promis
     return;
   }
   const progress = new Progress('generating slides', options.slides!, 'slides');
-  let done = 0;
-  await writeKimiaCollection(dir, {
-    ...options,
-    onProgress: (n) => {
-      progress.advance(n - done);
-      done = n;
-    },
-  });
+  await writeKimiaCollection(dir, { ...options, onProgress: (n) => progress.reach(n) });
   progress.finish();
 }
 

@@ -32,11 +32,7 @@ export const migrateCommand: Command = {
       const to = await openOrCreateStore(values.to, from.model, { vectors });
       try {
         const progress = new Progress('copying', from.rows, 'rows');
-        let shown = 0;
-        const report = await migrateIndex(from, to, (done) => {
-          progress.advance(done - shown);
-          shown = done;
-        });
+        const report = await migrateIndex(from, to, (done) => progress.reach(done));
         progress.finish();
         process.stderr.write(`${to.location}: ${report.copied} items copied, ${report.skipped} already there; ${await to.liveCount()} items in the store\n`);
         process.stdout.write(`${JSON.stringify(report)}\n`);
