@@ -1,6 +1,5 @@
 /** bench:scale's figure: single-query p50 latency and serving RSS against N, log–log, one line per (engine, method). */
-import sharp from 'sharp';
-import { escapeXml, SVG_FONT } from '../src/util/svg.js';
+import { escapeXml, svgDocument, svgToPng } from '../src/util/figure.js';
 
 export interface SeriesPoint {
   n: number;
@@ -71,13 +70,12 @@ export async function renderScalePlot(latency: Series[], memory: Series[], title
     const top = PAD.top + 10 + 22 * i;
     return `<line x1="${2 * PANEL_W + 10}" x2="${2 * PANEL_W + 36}" y1="${top}" y2="${top}" stroke="${COLOURS[i % COLOURS.length]}" stroke-width="3"/><text x="${2 * PANEL_W + 42}" y="${top + 4}">${escapeXml(name)}</text>`;
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${H + 30}" font-family="${SVG_FONT}" font-size="12">
-  <rect width="100%" height="100%" fill="white"/>
-  ${panel(ordered(latency), 'single-query latency (p50)', 'ms per query', 0)}
-  ${panel(ordered(memory), 'resident memory while serving (peak RSS)', 'MiB', PANEL_W)}
-  ${legend.join('\n  ')}
-  <text x="${2 * PANEL_W + 10}" y="${PAD.top + 30 + 22 * names.length}" font-size="11">hollow, dashed: extrapolated</text>
-  <text x="${width / 2}" y="${H + 20}" text-anchor="middle" font-size="12">${escapeXml(title)}</text>
-</svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
+  const svg = svgDocument(width, H + 30, [
+    panel(ordered(latency), 'single-query latency (p50)', 'ms per query', 0),
+    panel(ordered(memory), 'resident memory while serving (peak RSS)', 'MiB', PANEL_W),
+    ...legend,
+    `<text x="${2 * PANEL_W + 10}" y="${PAD.top + 30 + 22 * names.length}" font-size="11">hollow, dashed: extrapolated</text>`,
+    `<text x="${width / 2}" y="${H + 20}" text-anchor="middle" font-size="12">${escapeXml(title)}</text>`,
+  ], { attributes: 'font-size="12"' });
+  return svgToPng(svg);
 }

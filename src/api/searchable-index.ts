@@ -19,11 +19,14 @@ export interface SearchableIndex {
   close(): Promise<void>;
 }
 
+/** How to open an index for searching: the model options, inference threads, and how to search. */
+export type SearchableIndexOptions = ModelOptions & { threads: number; search?: SearchSettings };
+
 /**
  * Opens the index read-only with its model: `weights` if given, else the checkpoint the index
  * recorded (if it still exists), else the built-in model; another model than the index's is an error.
  */
-export async function openSearchableIndex(db: string, o: ModelOptions & { threads: number; search?: SearchSettings }): Promise<SearchableIndex> {
+export async function openSearchableIndex(db: string, o: SearchableIndexOptions): Promise<SearchableIndex> {
   const store = await openStore(db);
   try {
     const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;

@@ -1,4 +1,4 @@
-/** Argument helpers shared by the commands. */
+/** Argument helpers shared by the commands: parsing, whole-number values, usage rows. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export function positiveInt(value: string | undefined, fallback: number, flag: string): number {
@@ -21,18 +21,15 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   }
 }
 
-export const MODEL_OPTIONS = {
-  weights: { type: 'string' },
-  backbone: { type: 'string' },
-  size: { type: 'string' },
+/** `--json`: the result as JSON on stdout (each command's usage says what it holds). */
+export const JSON_OPTIONS = {
+  json: { type: 'boolean', default: false },
 } as const;
 
-export const RUN_OPTIONS = {
-  batch: { type: 'string' },
-  threads: { type: 'string' },
-} as const;
+/** Where most commands' usage texts start an option's description: after `  --db DB` and its padding. */
+export const USAGE_COLUMN = 23;
 
-/** The usage line of `--db`, the same in every command that takes it. */
-export const DB_USAGE = `  --db DB              the index: a folder, or a PostgreSQL store postgres://USER@HOST:PORT/DB[?schema=NAME]
-                       (password from PGPASSWORD or ~/.pgpass; see docs/scale-out.md)
-`;
+/** One row of a usage text: the flag, then its description from `column` on (the command's own layout). */
+export function usageRow(flag: string, description: string, column = USAGE_COLUMN): string {
+  return `  ${flag.padEnd(column - 3)} ${description}\n`;
+}

@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeKimiaCollection, type CollectionOptions } from '../data/synthetic/index.js';
-import { parse, positiveInt } from './args.js';
+import { parse } from './args.js';
 import type { Command } from './command.js';
+import { parseThreads, threadsUsage } from './run-options.js';
 import { runEval, summary } from './eval-cmd.js';
 import { indexCollection } from '../api/index-collection.js';
 import { Progress } from '../util/progress.js';
@@ -22,8 +23,7 @@ DIR/collection, DIR/db (the index), DIR/report.
 
   --out DIR     where everything goes (default ./histoseek-demo)
   --quick       a small collection (6 slides), for a fast check
-  --threads N   inference threads (default 2)
-`;
+${threadsUsage(16)}`;
 
 const FULL: CollectionOptions = { seed: 1, slides: 24, slideSize: 2048, patchSize: 256, trainPerSlide: 100, testPerSlide: 20 };
 const QUICK: CollectionOptions = { seed: 1, slides: 6, slideSize: 768, patchSize: 128, trainPerSlide: 12, testPerSlide: 4 };
@@ -34,14 +34,7 @@ async function ensureCollection(dir: string, options: CollectionOptions): Promis
     return;
   }
   const progress = new Progress('generating slides', options.slides!, 'slides');
-  let done = 0;
-  await writeKimiaCollection(dir, {
-    ...options,
-    onProgress: (n) => {
-      progress.advance(n - done);
-      done = n;
-    },
-  });
+  await writeKimiaCollection(dir, { ...options, onProgress: (n) => progress.reach(n) });
   progress.finish();
 }
 
@@ -52,7 +45,7 @@ export const demoCommand: Command = {
   async run(args) {
     const { values } = parse(args, { out: { type: 'string', default: 'histoseek-demo' }, quick: { type: 'boolean', default: false }, threads: { type: 'string' } }, USAGE);
     const out = resolve(values.out!);
-    const threads = positiveInt(values.threads, 2, '--threads');
+    const threads = parseThreads(values.threads);
     const collection = join(out, 'collection');
     const db = join(out, 'db');
     const started = performance.now();

@@ -7,9 +7,10 @@ import { OnnxEmbedder } from '../engine/onnx-session.js';
 import { configToMetadata } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
-import { MODEL_OPTIONS, parse, positiveInt, optionalPositiveInt, RUN_OPTIONS } from './args.js';
+import { parse } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { batchUsage, parseRunOptions, RUN_OPTIONS, threadsUsage } from './run-options.js';
 import { resolveModel, type ModelOptions } from '../api/models.js';
 import { Progress } from '../util/progress.js';
 
@@ -23,6 +24,11 @@ export interface EmbedOptions extends ModelOptions {
   skipBad: boolean;
 }
 
+/** Images per batch unless --batch says otherwise. */
+const BATCH = 8;
+/** Where this usage text starts an option's description. */
+const COLUMN = 20;
+
 const USAGE = `histoseek embed [IMAGE|FOLDER ...] [options]
 
 Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'embedding'.
@@ -31,9 +37,7 @@ Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'emb
   --tensors FILE    embed preprocessed tensors instead: safetensors 'input' [N, 3, H, W] (normalised)
 ${MODEL_USAGE}  --out FILE        output safetensors file (default: embeddings.safetensors)
   --trace           also write backbone.{0..3} and neck{L}.{0..3} (NCHW)
-  --batch N         images per batch (default 8)
-  --threads N       inference threads (default 2)
-  --skip-bad        report unreadable images and embed the rest (default: stop at the first)
+${batchUsage(BATCH, COLUMN)}${threadsUsage(COLUMN)}  --skip-bad        report unreadable images and embed the rest (default: stop at the first)
 `;
 
 /** Image files named directly or found under the given folders, sorted within each folder. */
@@ -123,13 +127,10 @@ export const embedCommand: Command = {
     return runEmbed({
       inputs: positionals,
       tensors: values.tensors,
-      weights: values.weights,
-      backbone: values.backbone,
-      size: optionalPositiveInt(values.size, '--size'),
+      ...parseModelOptions(values),
       out: values.out!,
       trace: values.trace!,
-      batch: positiveInt(values.batch, 8, '--batch'),
-      threads: positiveInt(values.threads, 2, '--threads'),
+      ...parseRunOptions(values, BATCH),
       skipBad: values['skip-bad']!,
     });
   },

@@ -1,19 +1,24 @@
 /** `histoseek eval`: retrieval figures of an index, under the official Kimia Path24C protocol or leave-one-slide-out. */
 import { basename, dirname, join, resolve } from 'node:path';
-import { isLayout, LAYOUTS } from '../data/collections/collection.js';
+import type { Layout } from '../data/collections/collection.js';
 import { readCollection } from '../data/collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
 import { isPostgresUrl } from '../index/open-store.js';
-import type { SearchSettings } from '../index/searcher.js';
-import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { JSON_OPTIONS, parse } from './args.js';
+import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
-import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
-import { openSearchableIndex } from '../api/searchable-index.js';
+import { DEFAULT_K, K_OPTIONS, parseK, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
-import { MODEL_USAGE } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { batchUsage, parseRunOptions, parseThreads, RUN_OPTIONS, threadsUsage } from './run-options.js';
+import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
 import { Progress } from '../util/progress.js';
+
+/** Query images per batch unless --batch says otherwise. */
+const BATCH = 16;
 
 const USAGE = `histoseek eval --db DB --queries DIR [options]
 histoseek eval --db DB --leave-one-out [options]
@@ -25,19 +30,16 @@ mAP@10, majority vote@5 and the confusion matrix. With a Kimia index of the trai
 the test patches as queries, this is the official Kimia Path24C protocol.
 
 ${DB_USAGE}${SEARCH_MODE_USAGE}  --queries DIR        the query collection (Kimia: its test tree, or the folder holding train/ and test/)
-  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
-  --labels CSV         kimia, slides: label each query by its slide's row of a slide,label CSV (as 'index --labels')
+${LAYOUT_USAGE}  --labels CSV         kimia, slides: label each query by its slide's row of a slide,label CSV (as 'index --labels')
   --leave-one-out      query with the indexed items themselves, leaving out each query's own slide
   --slide-level        whole-slide search, leave-one-slide-out: each indexed slide's mosaic against the
                        other slides; reports how often the top slide (and the majority vote) has its label
                        (for labels that are tissue classes, build the index with the tissue-class model)
-  -k N                 neighbours per query (default 10)
+  -k N                 neighbours per query (default ${DEFAULT_K})
   --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB; for a
                        PostgreSQL store, ./report)
   --json               print the metrics as JSON on stdout
-${MODEL_USAGE}  --batch N            images per batch (default 16)
-  --threads N          inference threads (default 2)
-`;
+${MODEL_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
 
 export function summary(m: RetrievalMetrics): string {
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -47,26 +49,20 @@ export function summary(m: RetrievalMetrics): string {
   ].join('\n');
 }
 
-export interface EvalRequest {
+export interface EvalRequest extends SearchableIndexOptions {
   db: string;
   queries?: string;
-  layout: string;
+  layout: Layout;
   /** A slide,label CSV labelling the queries by their slide. */
   labels?: string;
   leaveOneOut: boolean;
   k: number;
   report: string;
   batch: number;
-  threads: number;
-  weights?: string;
-  backbone?: string;
-  size?: number;
-  search?: SearchSettings;
 }
 
 /** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
 export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
-  if (!isLayout(o.layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
   if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
   const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries', { labels: o.labels }) : null;
   const index = await openSearchableIndex(o.db, o);
@@ -106,34 +102,30 @@ export const evalCommand: Command = {
     const { values } = parse(args, {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
-      db: { type: 'string' },
+      ...DB_OPTIONS,
       ...SEARCH_MODE_OPTIONS,
       queries: { type: 'string' },
-      layout: { type: 'string', default: 'folder' },
-      labels: { type: 'string' },
+      ...COLLECTION_OPTIONS,
       'leave-one-out': { type: 'boolean', default: false },
       'slide-level': { type: 'boolean', default: false },
-      k: { type: 'string', short: 'k' },
+      ...K_OPTIONS,
       report: { type: 'string' },
-      json: { type: 'boolean', default: false },
+      ...JSON_OPTIONS,
     }, USAGE);
-    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
+    const db = requireDb(values, USAGE);
     const search = parseSearchSettings(values);
-    if (values['slide-level']) return runSlideLevel(values.db, { ...values, search, size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads'), json: values.json! });
+    if (values['slide-level']) return runSlideLevel(db, { search, ...parseModelOptions(values), threads: parseThreads(values.threads), json: values.json! });
     const outcome = await runEval({
-      db: values.db,
+      db,
       queries: values.queries,
-      layout: values.layout!,
       labels: values.labels,
       leaveOneOut: values['leave-one-out']!,
-      k: positiveInt(values.k, 10, '-k'),
-      report: values.report ?? (isPostgresUrl(values.db) ? 'report' : join(dirname(resolve(values.db)), 'report')),
-      batch: positiveInt(values.batch, 16, '--batch'),
-      threads: positiveInt(values.threads, 2, '--threads'),
-      weights: values.weights,
-      backbone: values.backbone,
-      size: optionalPositiveInt(values.size, '--size'),
+      k: parseK(values),
+      report: values.report ?? (isPostgresUrl(db) ? 'report' : join(dirname(resolve(db)), 'report')),
+      ...parseRunOptions(values, BATCH),
+      ...parseModelOptions(values),
       search,
+      layout: parseLayout(values.layout),
     });
     if (values.json) process.stdout.write(`${JSON.stringify(outcome.metrics)}\n`);
     else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);
@@ -141,7 +133,7 @@ export const evalCommand: Command = {
   },
 };
 
-async function runSlideLevel(db: string, o: { threads: number; json: boolean; weights?: string; backbone?: string; size?: number; search: SearchSettings }): Promise<number> {
+async function runSlideLevel(db: string, o: SearchableIndexOptions & { json: boolean }): Promise<number> {
   const index = await openSearchableIndex(db, o);
   try {
     const progress = new Progress('slides', 0, 'slides');

@@ -8,9 +8,9 @@ import { Explainer, type Explanation, type ExplainImage } from '../explain/gradc
 import type { Model } from '../model/checkpoint.js';
 import { explanationGrid } from '../explain/grid.js';
 import { overlayPng } from '../explain/overlay.js';
-import { MODEL_OPTIONS, optionalPositiveInt, parse } from './args.js';
+import { parse } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
 import { resolveModel } from '../api/models.js';
 
 const USAGE = `histoseek explain QUERY [RESULT] --out DIR [options]
@@ -50,7 +50,7 @@ export const explainCommand: Command = {
     const { values, positionals } = parse(args, { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } }, USAGE);
     if (positionals.length < 1 || positionals.length > 2) throw new Error(`give a query image and optionally a result image\n\n${USAGE}`);
     if (!values.out) throw new Error(`--out DIR is required\n\n${USAGE}`);
-    const model = await resolveModel({ weights: values.weights, backbone: values.backbone, size: optionalPositiveInt(values.size, '--size') });
+    const model = await resolveModel(parseModelOptions(values));
     const layer = values.layer === undefined ? undefined : Number(values.layer);
     const node = values.node === undefined ? undefined : Number(values.node);
     if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0 && layer < model.config.neckLayers)) throw new Error(`--layer must be 0…${model.config.neckLayers - 1}, got '${values.layer}'`);

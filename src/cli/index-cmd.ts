@@ -1,15 +1,21 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
 import { resolve } from 'node:path';
 import { indexCollection, type IndexOutcome } from '../api/index-collection.js';
-import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import type { Layout } from '../data/collections/collection.js';
 import { isPostgresUrl, openStore, redactUrl } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
-import { DEFAULT_VECTOR_KIND, IndexStore, isVectorKind, VECTOR_KINDS, type VectorKind } from '../index/store.js';
+import { DEFAULT_VECTOR_KIND, IndexStore, VECTOR_KINDS } from '../index/store.js';
 import { upgradeIndex } from '../index/upgrade.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
-import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
+import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
-import { MODEL_USAGE } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { batchUsage, parseRunOptions, RUN_OPTIONS, threadsUsage } from './run-options.js';
+import { DB_OPTIONS, DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
+
+/** Images per batch unless --batch says otherwise. */
+const BATCH = 16;
 
 const USAGE = `histoseek index DIR --db DB [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
@@ -21,16 +27,13 @@ index. Into a PostgreSQL store, several index processes (on one machine or many)
 collection at once: each claims slides (or runs of ${UNIT_IMAGES} images) in turn, and takes over those of
 a worker that died once its lease runs out.
 
-${DB_USAGE}  --layout L           ${LAYOUTS.join(' | ')} (default: folder)
-                       slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
+${DB_USAGE}${LAYOUT_USAGE}                       slides: whole-slide images in DIR, cut into 224-px tissue patches at 0.5 µm/px
   --labels CSV         kimia, slides: slide,label[,patient] per line, labelling each item by its slide
                        (default label: the scan, the slide's name); synth writes DIR/slides/labels.csv
   --patches P          slides: which tissue patches of each slide to store (default all):
                        all | mosaic (its representative patches, as search --whole picks them) |
                        mosaic:N (about N per slide; a slide with fewer keeps them all)
-${MODEL_USAGE}  --batch N            images per batch (default 16)
-  --threads N          inference threads (default 2)
-  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
+${MODEL_USAGE}${batchUsage(BATCH)}${threadsUsage()}  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
                        bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~400
   --json               print the report as one JSON object on stdout: added, skipped (already
                        indexed), failures (unreadable images and slides), slides_without_patches
@@ -43,17 +46,6 @@ ${MODEL_USAGE}  --batch N            images per batch (default 16)
   --rebuild-graph      folder: build the index's search graph anew (a lost or damaged graph.usearch)
   --upgrade            folder: convert an index made by an earlier histoseek (format 1 or 2) to this one, in place
 `;
-
-function layoutOption(value: string | undefined): Layout {
-  const layout = value ?? 'folder';
-  if (!isLayout(layout)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
-  return layout;
-}
-
-function vectorsOption(value: string | undefined): VectorKind | undefined {
-  if (value !== undefined && !isVectorKind(value)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${value}'`);
-  return value;
-}
 
 const PATCHES = /^mosaic:(\d+)$/;
 
@@ -115,32 +107,31 @@ export const indexCommand: Command = {
     const { values, positionals } = parse(args, {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
-      db: { type: 'string' },
-      layout: { type: 'string' },
-      labels: { type: 'string' },
+      ...DB_OPTIONS,
+      ...COLLECTION_OPTIONS,
       vectors: { type: 'string' },
       patches: { type: 'string' },
       'remove-slide': { type: 'string' },
       remove: { type: 'string' },
       'rebuild-graph': { type: 'boolean', default: false },
       upgrade: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
+      ...JSON_OPTIONS,
       lease: { type: 'string' },
     }, USAGE);
-    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    const vectors = vectorsOption(values.vectors);
+    const db = requireDb(values, USAGE);
+    const vectors = parseVectorKind(values.vectors);
     if (values.upgrade) {
-      folderOnly(values.db, '--upgrade');
-      const { rows, graphItems, from, kind } = upgradeIndex(values.db, vectors);
-      process.stderr.write(`${values.db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
+      folderOnly(db, '--upgrade');
+      const { rows, graphItems, from, kind } = upgradeIndex(db, vectors);
+      process.stderr.write(`${db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
       return 0;
     }
-    if (values['rebuild-graph']) return rebuildGraph(values.db);
+    if (values['rebuild-graph']) return rebuildGraph(db);
     if (values['remove-slide'] !== undefined || values.remove !== undefined) {
-      return removeItems(values.db, { slide: values['remove-slide'], folder: values.remove, json: values.json! });
+      return removeItems(db, { slide: values['remove-slide'], folder: values.remove, json: values.json! });
     }
     if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
-    const layout = layoutOption(values.layout);
+    const layout = parseLayout(values.layout);
     const patches = patchesOption(values.patches, layout);
 
     const outcome = await indexCollection({
@@ -148,12 +139,9 @@ export const indexCommand: Command = {
       layout,
       labels: values.labels,
       patches,
-      db: values.db,
-      weights: values.weights,
-      backbone: values.backbone,
-      size: optionalPositiveInt(values.size, '--size'),
-      batch: positiveInt(values.batch, 16, '--batch'),
-      threads: positiveInt(values.threads, 2, '--threads'),
+      db,
+      ...parseModelOptions(values),
+      ...parseRunOptions(values, BATCH),
       vectors,
       leaseSeconds: optionalPositiveInt(values.lease, '--lease'),
     });

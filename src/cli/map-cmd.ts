@@ -5,6 +5,7 @@ import { renderMapPng } from '../map/render.js';
 import { openStore } from '../index/open-store.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
+import { DB_OPTIONS } from './store-options.js';
 
 const USAGE = `histoseek map --db DB --out map.png [--method umap|pca] [--seed N] [--sample N]
 
@@ -18,7 +19,7 @@ export const mapCommand: Command = {
   summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, { db: { type: 'string' }, out: { type: 'string' }, method: { type: 'string', default: 'umap' }, seed: { type: 'string' }, sample: { type: 'string' } }, USAGE);
+    const { values } = parse(args, { ...DB_OPTIONS, out: { type: 'string' }, method: { type: 'string', default: 'umap' }, seed: { type: 'string' }, sample: { type: 'string' } }, USAGE);
     if (!values.db || !values.out) throw new Error(`--db and --out are required\n\n${USAGE}`);
     if (values.method !== 'umap' && values.method !== 'pca') throw new Error(`--method must be umap or pca, got '${values.method}'`);
     const store = await openStore(values.db);

@@ -1,9 +1,10 @@
 /** `histoseek migrate`: copy a folder index into a PostgreSQL store (or another folder). */
 import { migrateIndex } from '../index/migrate.js';
 import { openOrCreateStore } from '../index/open-store.js';
-import { IndexStore, isVectorKind, VECTOR_KINDS } from '../index/store.js';
+import { IndexStore } from '../index/store.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
+import { parseVectorKind } from './store-options.js';
 import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek migrate --from DIR --to DB [--vectors K]
@@ -25,17 +26,13 @@ export const migrateCommand: Command = {
   async run(args) {
     const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } }, USAGE);
     if (!values.from || !values.to) throw new Error(`--from and --to are required\n\n${USAGE}`);
-    if (values.vectors !== undefined && !isVectorKind(values.vectors)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${values.vectors}'`);
+    const vectors = parseVectorKind(values.vectors);
     const from = IndexStore.open(values.from);
     try {
-      const to = await openOrCreateStore(values.to, from.model, { vectors: values.vectors });
+      const to = await openOrCreateStore(values.to, from.model, { vectors });
       try {
         const progress = new Progress('copying', from.rows, 'rows');
-        let shown = 0;
-        const report = await migrateIndex(from, to, (done) => {
-          progress.advance(done - shown);
-          shown = done;
-        });
+        const report = await migrateIndex(from, to, (done) => progress.reach(done));
         progress.finish();
         process.stderr.write(`${to.location}: ${report.copied} items copied, ${report.skipped} already there; ${await to.liveCount()} items in the store\n`);
         process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -1,5 +1,13 @@
-/** The model options' usage text, the same in every command (what they mean: api/models.ts). */
+/** The model options (--weights, --backbone, --size), the same in every command that embeds images (what they mean: api/models.ts). */
+import type { ModelOptions } from '../api/models.js';
 import { TISSUE_MODEL_PATH } from '../model/checkpoint.js';
+import { optionalPositiveInt } from './args.js';
+
+export const MODEL_OPTIONS = {
+  weights: { type: 'string' },
+  backbone: { type: 'string' },
+  size: { type: 'string' },
+} as const;
 
 export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model, trained to tell slides apart); to
                     search by tissue class across slides, the built-in tissue-class model:
@@ -8,3 +16,7 @@ export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the b
                     or the name of weights fetched with 'histoseek weights pull'
   --size S          resize images to S×S, a multiple of 32 (default: the model's; 128 for the built-in ones)
 `;
+
+export function parseModelOptions(o: { weights?: string; backbone?: string; size?: string }): ModelOptions {
+  return { weights: o.weights, backbone: o.backbone, size: optionalPositiveInt(o.size, '--size') };
+}

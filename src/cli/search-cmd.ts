@@ -1,16 +1,20 @@
 /** `histoseek search`: the most similar indexed items to an image. */
 import { resolve } from 'node:path';
 import { searchImages, type SearchResult } from '../api/image-search.js';
-import type { SearchSettings } from '../index/searcher.js';
-import { DB_USAGE, MODEL_OPTIONS, optionalPositiveInt, parse, positiveInt, RUN_OPTIONS } from './args.js';
+import { JSON_OPTIONS, parse } from './args.js';
 import type { Command } from './command.js';
-import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
-import { openSearchableIndex } from '../api/searchable-index.js';
+import { DEFAULT_K, K_OPTIONS, parseK, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
-import { MODEL_USAGE } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { parseBatch, parseThreads, RUN_OPTIONS, threadsUsage } from './run-options.js';
+import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
+
+/** Query images embedded per batch unless --batch says otherwise. */
+const BATCH = 8;
 
 const USAGE = `histoseek search IMAGE ... --db DB [options]
 histoseek search --slide SLIDE --region x,y,w,h --db DB [options]
@@ -23,15 +27,14 @@ similarity to a whole slide (its mosaic of representative patches; median-of-min
 a majority vote). Region and whole-slide searches leave out the query's own slide unless
 --include-own-slide is given.
 
-${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default 10)
+${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default ${DEFAULT_K})
   --exclude-slide S    leave out the items of slide S
   --json               one JSON object per query: { "query", "results": [{ "rank", "distance", "path", "label", "slide" }] }
   --slide SLIDE        a whole-slide image to query with (with --region or --whole)
   --region x,y,w,h     the region of SLIDE, level-0 pixels
   --whole              the whole SLIDE: results are slides { "rank", "slide", "label", "median_min_distance", "votes" }
   --include-own-slide  let region and whole-slide searches return the query slide's own items
-${MODEL_USAGE}  --threads N          inference threads (default 2)
-`;
+${MODEL_USAGE}${threadsUsage()}`;
 
 function printTable(query: string, results: SearchResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];
@@ -47,25 +50,27 @@ export const searchCommand: Command = {
     const { values, positionals } = parse(args, {
       ...MODEL_OPTIONS,
       ...RUN_OPTIONS,
-      db: { type: 'string' },
+      ...DB_OPTIONS,
       ...SEARCH_MODE_OPTIONS,
-      k: { type: 'string', short: 'k' },
+      ...K_OPTIONS,
       'exclude-slide': { type: 'string' },
-      json: { type: 'boolean', default: false },
+      ...JSON_OPTIONS,
       slide: { type: 'string' },
       region: { type: 'string' },
       whole: { type: 'boolean', default: false },
       'include-own-slide': { type: 'boolean', default: false },
     }, USAGE);
-    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
-    const k = positiveInt(values.k, 10, '-k');
-    const open = { ...values, search: parseSearchSettings(values), size: optionalPositiveInt(values.size, '--size'), threads: positiveInt(values.threads, 2, '--threads') };
-    if (values.slide !== undefined) return searchSlide(values.db, values.slide, { ...open, k });
+    const db = requireDb(values, USAGE);
+    const k = parseK(values);
+    const open: SearchableIndexOptions = { search: parseSearchSettings(values), ...parseModelOptions(values), threads: parseThreads(values.threads) };
+    if (values.slide !== undefined) {
+      return searchSlide(db, values.slide, { ...open, k, region: values.region, whole: values.whole!, includeOwnSlide: values['include-own-slide']!, json: values.json! });
+    }
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
-    const index = await openSearchableIndex(values.db, open);
+    const index = await openSearchableIndex(db, open);
     try {
       const sources = positionals.map((p) => resolve(p));
-      const answers = await searchImages(index, sources, { k, excludeSlide: values['exclude-slide'], batch: positiveInt(values.batch, 8, '--batch') });
+      const answers = await searchImages(index, sources, { k, excludeSlide: values['exclude-slide'], batch: parseBatch(values.batch, BATCH) });
       answers.forEach((results, q) => {
         if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
         else printTable(sources[q], results);
@@ -85,24 +90,19 @@ function parseRegion(text: string): Box {
   return { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
 }
 
-interface SlideQuery {
+interface SlideQuery extends SearchableIndexOptions {
   region?: string;
-  whole?: boolean;
-  'include-own-slide'?: boolean;
-  json?: boolean;
+  whole: boolean;
+  includeOwnSlide: boolean;
+  json: boolean;
   k: number;
-  threads: number;
-  weights?: string;
-  backbone?: string;
-  size?: number;
-  search: SearchSettings;
 }
 
 /** Region or whole-slide search. */
 async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promise<number> {
   if (!o.whole && o.region === undefined) throw new Error(`with --slide, give --region x,y,w,h or --whole\n\n${USAGE}`);
   const path = resolve(slidePath);
-  const exclude = o['include-own-slide'] ? null : slideId(path);
+  const exclude = o.includeOwnSlide ? null : slideId(path);
   const index = await openSearchableIndex(db, o);
   try {
     if (o.whole) {

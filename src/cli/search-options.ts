@@ -1,6 +1,6 @@
-/** The options that choose how a command searches: --exact, --two-stage, --candidates. */
+/** The options that choose how a command searches: --exact, --two-stage, --candidates, and -k results. */
 import { RERANK_CANDIDATES, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
-import { optionalPositiveInt } from './args.js';
+import { optionalPositiveInt, positiveInt } from './args.js';
 
 /** The options that choose how a command searches, for its parseArgs table. */
 export const SEARCH_MODE_OPTIONS = {
@@ -19,4 +19,15 @@ export const SEARCH_MODE_USAGE = `  --exact              compare with every item
 export function parseSearchSettings(o: { exact?: boolean; 'two-stage'?: boolean; candidates?: string }): SearchSettings {
   if (o.exact && o['two-stage']) throw new Error('give --exact or --two-stage, not both');
   return { mode: o.exact ? 'exact' : o['two-stage'] ? 'two-stage' : 'auto', candidates: optionalPositiveInt(o.candidates, '--candidates') };
+}
+
+/** `-k N`: how many results (neighbours) per query. */
+export const K_OPTIONS = {
+  k: { type: 'string', short: 'k' },
+} as const;
+
+export const DEFAULT_K = 10;
+
+export function parseK(o: { k?: string }): number {
+  return positiveInt(o.k, DEFAULT_K, '-k');
 }

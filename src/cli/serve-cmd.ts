@@ -3,9 +3,11 @@ import { redactUrl } from '../index/open-store.js';
 import { judgeExposure } from '../server/exposure.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
-import { DB_USAGE, parse, positiveInt } from './args.js';
+import { parse, positiveInt, usageRow } from './args.js';
 import type { Command } from './command.js';
+import { DEFAULT_THREADS, parseThreads } from './run-options.js';
 import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
 
 const USAGE = `histoseek serve --db DB [options]
 
@@ -32,8 +34,7 @@ ${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
   --rate N             requests per second per client address (default ${DEFAULT_LIMITS.rate!.perSecond})
   --burst N            requests a client may send at once (default ${DEFAULT_LIMITS.rate!.burst})
   --max-upload-mb N    largest query upload in MB (default ${DEFAULT_LIMITS.maxUploadBytes / 2 ** 20})
-  --threads N          inference and search threads (default 2)
-${SEARCH_MODE_USAGE}`;
+${usageRow('--threads N', `inference and search threads (default ${DEFAULT_THREADS})`)}${SEARCH_MODE_USAGE}`;
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -41,7 +42,7 @@ export const serveCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {
-      db: { type: 'string' },
+      ...DB_OPTIONS,
       port: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       weights: { type: 'string' },
@@ -59,7 +60,7 @@ export const serveCommand: Command = {
       'audit-log': { type: 'string' },
       cors: { type: 'string' },
     }, USAGE);
-    if (!values.db) throw new Error(`--db is required\n\n${USAGE}`);
+    const db = requireDb(values, USAGE);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
     const tokenFile = values['token-file'] ?? (process.env.HISTOSEEK_TOKEN_FILE || undefined);
     const [cert, key] = [values['tls-cert'], values['tls-key']];
@@ -71,7 +72,7 @@ export const serveCommand: Command = {
     }
     for (const warning of verdict.warnings) process.stderr.write(`histoseek: ${warning}\n`);
     const { app, url } = await startServer({
-      db: values.db,
+      db,
       host: values.host,
       port,
       tokenFile,
@@ -81,7 +82,7 @@ export const serveCommand: Command = {
       weights: values.weights,
       reportDir: values.report,
       slidesDir: values.slides,
-      threads: positiveInt(values.threads, 2, '--threads'),
+      threads: parseThreads(values.threads),
       search: parseSearchSettings(values),
       logger: true,
       limits: {
@@ -90,7 +91,7 @@ export const serveCommand: Command = {
       },
     });
     const access = tokenFile === undefined ? 'no access control' : `tokens from ${tokenFile}`;
-    process.stdout.write(`histoseek: serving ${redactUrl(values.db)} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
+    process.stdout.write(`histoseek: serving ${redactUrl(db)} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
       const stop = () => {
         process.off('SIGINT', stop).off('SIGTERM', stop);

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { openSlide } from '../wsi/slide.js';
 import { renderMaskPreview, tissueMask } from '../wsi/tissue-mask.js';
-import { parse, positiveInt } from './args.js';
+import { JSON_OPTIONS, parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 
 const USAGE = `histoseek slide info SLIDE [--json]
@@ -20,7 +20,7 @@ export const slideCommand: Command = {
   summary: 'inspect a whole-slide image, or draw its tissue mask',
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean', default: false }, 'max-side': { type: 'string' } }, USAGE);
+    const { values, positionals } = parse(args, { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' } }, USAGE);
     const [verb, path] = positionals;
     if (!path || (verb !== 'info' && verb !== 'mask')) throw new Error(`usage:\n${USAGE}`);
     const slide = await openSlide(path);

@@ -54,7 +54,6 @@ export const synthCommand: Command = {
     }
     const slides = positiveInt(values.slides, 24, '--slides');
     const progress = new Progress('generating slides', slides, 'slides');
-    let done = 0;
     const summary = await writeKimiaCollection(resolve(values.out), {
       seed,
       slides,
@@ -62,10 +61,7 @@ export const synthCommand: Command = {
       patchSize: positiveInt(values['patch-size'], 256, '--patch-size'),
       trainPerSlide: positiveInt(values.train, 100, '--train'),
       testPerSlide: positiveInt(values.test, 20, '--test'),
-      onProgress: (n) => {
-        progress.advance(n - done);
-        done = n;
-      },
+      onProgress: (n) => progress.reach(n),
     });
     progress.finish();
     process.stderr.write(`${values.out}: ${summary.trainPatches} training and ${summary.testPatches} test patches from ${slides} slides\n`);

@@ -36,14 +36,12 @@ export const weightsCommand: Command = {
       return 0;
     }
     if (verb !== 'pull' || !name) throw new Error(`usage:\n${USAGE}`);
-    const bar = { progress: null as Progress | null, shown: 0 };
+    const bar = { progress: null as Progress | null };
     const record = await pullWeights(name, {
       sha256: values.sha256,
       onProgress: (done, total) => {
         bar.progress ??= new Progress(`pulling ${name}`, Math.ceil((total ?? done) / 2 ** 20), 'MiB');
-        const mib = Math.floor(done / 2 ** 20);
-        bar.progress.advance(mib - bar.shown);
-        bar.shown = mib;
+        bar.progress.reach(Math.floor(done / 2 ** 20));
       },
     });
     bar.progress?.finish();

@@ -1,19 +1,16 @@
-/**
- * Confusion-matrix image: an SVG heat map (rows = true label, columns = top-1 prediction) drawn
- * here and rasterised by sharp (librsvg), so no canvas or plotting dependency is needed.
- */
-import sharp from 'sharp';
-import { CHAR_EM, SVG_FONT, escapeXml, shorten } from '../util/svg.js';
+/** Confusion-matrix image: an SVG heat map (rows = true label, columns = top-1 prediction). */
+import { CHAR_EM, headingBottom, INK, PAD, shorten, svgDocument, svgHeading, svgText, svgToPng, textWidth, type Heading } from '../util/figure.js';
 
 /** The SVG is laid out in user units and rendered at this many pixels per unit, for crisp text. */
 const SCALE = 2;
-const PAD = 16;
+/** Smaller than the shared TITLE_SIZE, as the report has always drawn it: the cells' places follow from it. */
 const TITLE_SIZE = 16;
 const NOTE_SIZE = 11;
 const LABEL_SIZE = 11;
 const AXIS_SIZE = 13;
 const MAX_LABEL_CHARS = 24;
 const NOTE = "numbers: queries; colour: share of the true label's queries (row-normalised)";
+const heading = (title: string): Heading => ({ title, subtitle: NOTE, size: TITLE_SIZE, subtitleSize: NOTE_SIZE, gap: 6 });
 
 /** matplotlib's "Blues": a sequential scale from near-white (0) to dark blue (1). */
 const BLUES: readonly (readonly [number, number, number])[] = [
@@ -42,9 +39,6 @@ interface Geometry {
   columnBand: number;
 }
 
-const textWidth = (text: string, size: number): number => text.length * size * CHAR_EM;
-
-
 /** Cells shrink as classes grow so ~30 classes still fit a screen, within readable bounds. */
 function geometry(labels: readonly string[], title: string): Geometry {
   const n = labels.length;
@@ -55,7 +49,7 @@ function geometry(labels: readonly string[], title: string): Geometry {
   const verticalColumnLabels = labelWidth > cell - 4;
   const columnBand = (verticalColumnLabels ? labelWidth : LABEL_SIZE) + 8;
   const matrixX = PAD + AXIS_SIZE + 8 + labelWidth + 6;
-  const matrixY = PAD + TITLE_SIZE + 6 + NOTE_SIZE + 12;
+  const matrixY = headingBottom(heading(title)) + 12;
   const width = Math.max(matrixX + n * cell + PAD, textWidth(title, TITLE_SIZE * 1.1) + 2 * PAD, textWidth(NOTE, NOTE_SIZE) + 2 * PAD);
   const height = matrixY + n * cell + columnBand + AXIS_SIZE + 8 + PAD;
   return { width: Math.ceil(width), height: Math.ceil(height), cell, matrixX, matrixY, labels: shown, verticalColumnLabels, columnBand };
@@ -109,12 +103,7 @@ function confusionSvg(labels: readonly string[], confusion: readonly (readonly n
   const n = labels.length;
   const { cell, matrixX, matrixY } = g;
   const matrixEnd = matrixY + n * cell;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${g.width * SCALE}" height="${g.height * SCALE}" viewBox="0 0 ${g.width} ${g.height}" font-family="${SVG_FONT}">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(title)}</text>`,
-    `<text x="${PAD}" y="${PAD + TITLE_SIZE + 6 + NOTE_SIZE}" font-size="${NOTE_SIZE}" fill="#555555">${escapeXml(NOTE)}</text>`,
-  ];
+  const parts = svgHeading(heading(title));
 
   confusion.forEach((row, r) => {
     const rowTotal = row.reduce((sum, c) => sum + c, 0);
@@ -126,31 +115,30 @@ function confusionSvg(labels: readonly string[], confusion: readonly (readonly n
       const text = String(count);
       const size = Math.min(cell * 0.42, (cell - 4) / (text.length * CHAR_EM));
       // Zeros stay legible but faint, so the confusions stand out.
-      const fill = count === 0 ? '#b4bcc6' : luminance(colour) < 0.4 ? '#ffffff' : '#111111';
-      parts.push(`<text x="${fmt(x + cell / 2)}" y="${fmt(y + cell / 2 + size * 0.35)}" font-size="${fmt(size)}" text-anchor="middle" fill="${fill}">${text}</text>`);
+      const fill = count === 0 ? '#b4bcc6' : luminance(colour) < 0.4 ? '#ffffff' : INK;
+      parts.push(svgText(fmt(x + cell / 2), fmt(y + cell / 2 + size * 0.35), text, { size: fmt(size), fill, attributes: 'text-anchor="middle"' }));
     });
   });
   parts.push(`<rect x="${matrixX}" y="${matrixY}" width="${n * cell}" height="${n * cell}" fill="none" stroke="#8a94a0" stroke-width="1"/>`);
 
   g.labels.forEach((label, i) => {
     const centre = i * cell + cell / 2;
-    const text = escapeXml(label);
-    parts.push(`<text x="${fmt(matrixX - 6)}" y="${fmt(matrixY + centre + LABEL_SIZE * 0.35)}" font-size="${LABEL_SIZE}" text-anchor="end" fill="#111111">${text}</text>`);
+    parts.push(svgText(fmt(matrixX - 6), fmt(matrixY + centre + LABEL_SIZE * 0.35), label, { size: LABEL_SIZE, attributes: 'text-anchor="end"' }));
     const cx = matrixX + centre;
     parts.push(
       g.verticalColumnLabels
-        ? `<text transform="translate(${fmt(cx + LABEL_SIZE * 0.35)} ${matrixEnd + 6}) rotate(-90)" font-size="${LABEL_SIZE}" text-anchor="end" fill="#111111">${text}</text>`
-        : `<text x="${fmt(cx)}" y="${matrixEnd + 4 + LABEL_SIZE}" font-size="${LABEL_SIZE}" text-anchor="middle" fill="#111111">${text}</text>`,
+        ? svgText(0, 0, label, { size: LABEL_SIZE, attributes: `transform="translate(${fmt(cx + LABEL_SIZE * 0.35)} ${matrixEnd + 6}) rotate(-90)" text-anchor="end"` })
+        : svgText(fmt(cx), matrixEnd + 4 + LABEL_SIZE, label, { size: LABEL_SIZE, attributes: 'text-anchor="middle"' }),
     );
   });
 
   const matrixMid = n * cell / 2;
+  const axis = { size: AXIS_SIZE, attributes: 'font-weight="bold" text-anchor="middle"' };
   parts.push(
-    `<text x="${fmt(matrixX + matrixMid)}" y="${fmt(matrixEnd + g.columnBand + AXIS_SIZE)}" font-size="${AXIS_SIZE}" font-weight="bold" text-anchor="middle" fill="#111111">predicted</text>`,
-    `<text transform="translate(${PAD + AXIS_SIZE} ${fmt(matrixY + matrixMid)}) rotate(-90)" font-size="${AXIS_SIZE}" font-weight="bold" text-anchor="middle" fill="#111111">true</text>`,
-    '</svg>',
+    svgText(fmt(matrixX + matrixMid), fmt(matrixEnd + g.columnBand + AXIS_SIZE), 'predicted', axis),
+    svgText(0, 0, 'true', { ...axis, attributes: `transform="translate(${PAD + AXIS_SIZE} ${fmt(matrixY + matrixMid)}) rotate(-90)" ${axis.attributes}` }),
   );
-  return parts.join('\n');
+  return svgDocument(g.width, g.height, parts, { scale: SCALE });
 }
 
 /** The confusion matrix (rows true, columns predicted) as a PNG; confusionLayout gives its geometry. */
@@ -160,5 +148,5 @@ export async function renderConfusionPng(
   title: string,
 ): Promise<Buffer> {
   checkMatrix(labels, confusion);
-  return sharp(Buffer.from(confusionSvg(labels, confusion, title)), { density: 72 }).png().toBuffer();
+  return svgToPng(confusionSvg(labels, confusion, title));
 }

@@ -1,13 +1,12 @@
 /**
  * One PNG page of explanations, laid out like the paper's figures: a row per image (query, result, …),
  * columns for the image, each neck layer's map and the combination of all layers, with a title, column
- * and row labels, each row's score, and the colour scale. Text is an SVG rasterised by sharp (librsvg);
- * the tiles are composited onto it.
+ * and row labels, each row's score, and the colour scale. Text is an SVG; the tiles are composited onto it.
  */
 import sharp from 'sharp';
 import type { ExplainImage, Explanation } from './gradcam.js';
 import { jet, overlayRgb } from './overlay.js';
-import { SVG_FONT, escapeXml } from '../util/svg.js';
+import { headingBottom, INK, PAD, svgDocument, svgHeading, svgText, svgToPng, type Heading } from '../util/figure.js';
 
 export interface GridRow {
   /** Row title, e.g. 'query' or 'result #1 (s3)'. */
@@ -22,22 +21,21 @@ export interface GridOptions {
   tileSize?: number;
 }
 
-const PAD = 16;
 const GAP = 8;
-const TITLE_SIZE = 18;
 const TEXT_SIZE = 13;
 const LABEL_WIDTH = 190;
 const HEADER_HEIGHT = 24;
 const BAR_HEIGHT = 12;
 const BAR_WIDTH = 240;
 
+const SUBTITLE = 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)';
+
 const scoreText = (e: Explanation): string => `${e.target === 'similarity' ? 'cosine similarity' : 'class cosine'} ${e.score.toFixed(3)}`;
 
 /** 'L0' → 'neck layer 0'. */
 const layerTitle = (key: string): string => `neck layer ${key.slice(1)}`;
 
-const text = (x: number, y: number, s: string, fill = '#111111', attributes = ''): string =>
-  `<text x="${x}" y="${y}" font-size="${TEXT_SIZE}" fill="${fill}" ${attributes}>${escapeXml(s)}</text>`;
+const text = (x: number, y: number, s: string, fill = INK, attributes = ''): string => svgText(x, y, s, { size: TEXT_SIZE, fill, attributes });
 
 async function tile(pixels: Uint8Array, size: number, tileSize: number): Promise<Buffer> {
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).resize(tileSize, tileSize, { kernel: 'linear' }).png().toBuffer();
@@ -53,24 +51,21 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
   const t = options.tileSize ?? 224;
   const headers = ['image', ...layerKeys.map(layerTitle), 'all layers'];
   const gridX = PAD + LABEL_WIDTH;
-  const gridY = PAD + TITLE_SIZE + 10 + TEXT_SIZE + 12 + HEADER_HEIGHT;
+  const heading: Heading = { title: options.title, subtitle: SUBTITLE, subtitleSize: TEXT_SIZE, gap: 10 };
+  const gridY = headingBottom(heading) + 12 + HEADER_HEIGHT;
   const width = gridX + headers.length * (t + GAP) - GAP + PAD;
   const barY = gridY + rows.length * (t + GAP) + 8;
   const height = barY + BAR_HEIGHT + TEXT_SIZE + 8 + PAD;
 
-  const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${SVG_FONT}">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
-    text(PAD, PAD + TITLE_SIZE + 10 + TEXT_SIZE, 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)', '#555555'),
-    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, '#111111', 'text-anchor="middle" font-weight="bold"')),
+  const svg = svgDocument(width, height, [
+    ...svgHeading(heading),
+    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, INK, 'text-anchor="middle" font-weight="bold"')),
     ...rows.flatMap((r, i) => {
       const y = gridY + i * (t + GAP) + t / 2;
-      return [text(PAD, y - 4, r.label, '#111111', 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), '#333333')];
+      return [text(PAD, y - 4, r.label, INK, 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), '#333333')];
     }),
     ...colourBar(gridX, barY),
-    '</svg>',
-  ].join('\n');
+  ]);
 
   const tiles = await Promise.all(
     rows.flatMap((r, i) => {
@@ -80,7 +75,7 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
       return images.map(async (p, c) => ({ input: await tile(p, size, t), left: gridX + c * (t + GAP), top: gridY + i * (t + GAP) }));
     }),
   );
-  return sharp(Buffer.from(svg), { density: 72 }).composite(tiles).png().toBuffer();
+  return svgToPng(svg, tiles);
 }
 
 /** The jet scale as thin SVG rectangles, labelled at both ends. */
@@ -95,6 +90,6 @@ function colourBar(x: number, y: number): string[] {
   return [
     ...stops,
     text(x, labelY, '0 (no evidence)'),
-    text(x + BAR_WIDTH, labelY, '1 (most evidence)', '#111111', 'text-anchor="end"'),
+    text(x + BAR_WIDTH, labelY, '1 (most evidence)', INK, 'text-anchor="end"'),
   ];
 }

@@ -1,11 +1,9 @@
 /**
  * Scatter-plot PNG of a 2-D embedding map: one colour per label from a categorical palette, a legend
- * of the label names, no axes (UMAP and PCA coordinates have no units worth reading). Drawn as SVG
- * and rasterised by sharp (librsvg), as the other charts of this project.
+ * of the label names, no axes (UMAP and PCA coordinates have no units worth reading).
  */
-import sharp from 'sharp';
+import { headingBottom, PAD, shorten, svgDocument, svgHeading, svgText, svgToPng, textWidth, type Heading } from '../util/figure.js';
 import { Random } from '../util/random.js';
-import { CHAR_EM, SVG_FONT, escapeXml, shorten } from '../util/svg.js';
 
 /**
  * Distinguishable categorical colours: matplotlib's tab10, then tab20's light partners, then darker
@@ -26,13 +24,10 @@ export interface MapOptions {
   height?: number;
 }
 
-const PAD = 16;
-const TITLE_SIZE = 18;
 const TEXT_SIZE = 12;
 const ROW = 18;
 const SWATCH = 12;
 const MAX_LABEL_CHARS = 28;
-
 
 /**
  * The labels in legend order (natural sort: s2 before s10) with their colours. Colour follows the
@@ -51,21 +46,19 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
   const height = options.height ?? 760;
   const colours = labelColours(labels);
 
+  const heading: Heading = { title: options.title, subtitle: options.subtitle, subtitleSize: TEXT_SIZE, gap: 8 };
+  const top = headingBottom(heading) + 14;
   // Legend: as many rows as fit beside the plot, then further columns.
-  const top = PAD + TITLE_SIZE + (options.subtitle ? 8 + TEXT_SIZE : 0) + 14;
   const rowsPerColumn = Math.max(1, Math.floor((height - top - PAD) / ROW));
   const columns = Math.ceil(colours.size / rowsPerColumn);
-  const longest = Math.max(0, ...[...colours.keys()].map((l) => shorten(l, MAX_LABEL_CHARS).length));
-  const columnWidth = SWATCH + 6 + longest * TEXT_SIZE * CHAR_EM + 14;
+  const longest = Math.max(0, ...[...colours.keys()].map((l) => textWidth(shorten(l, MAX_LABEL_CHARS), TEXT_SIZE)));
+  const columnWidth = SWATCH + 6 + longest + 14;
   const legendX = width - PAD - columns * columnWidth;
   const plot = { x: PAD, y: top, w: legendX - 2 * PAD, h: height - top - PAD };
   if (plot.w < 50 || plot.h < 50) throw new RangeError(`map: ${width}×${height} px leaves no room for the plot beside a legend of ${colours.size} labels`);
 
-  const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${SVG_FONT}">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="${PAD}" y="${PAD + TITLE_SIZE}" font-size="${TITLE_SIZE}" font-weight="bold" fill="#111111">${escapeXml(options.title)}</text>`,
-    options.subtitle ? `<text x="${PAD}" y="${PAD + TITLE_SIZE + 8 + TEXT_SIZE}" font-size="${TEXT_SIZE}" fill="#555555">${escapeXml(options.subtitle)}</text>` : '',
+  const svg = svgDocument(width, height, [
+    ...svgHeading(heading),
     `<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#c8ced6"/>`,
     ...points(coords, labels, colours, plot),
     ...[...colours].map(([label, colour], i) => {
@@ -73,12 +66,11 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
       const y = top + (i % rowsPerColumn) * ROW;
       return (
         `<rect x="${Math.round(x)}" y="${y}" width="${SWATCH}" height="${SWATCH}" fill="${colour}"/>` +
-        `<text x="${Math.round(x) + SWATCH + 6}" y="${y + SWATCH - 1}" font-size="${TEXT_SIZE}" fill="#111111">${escapeXml(shorten(label, MAX_LABEL_CHARS))}</text>`
+        svgText(Math.round(x) + SWATCH + 6, y + SWATCH - 1, shorten(label, MAX_LABEL_CHARS), { size: TEXT_SIZE })
       );
     }),
-    '</svg>',
-  ].join('\n');
-  return sharp(Buffer.from(svg), { density: 72 }).png().toBuffer();
+  ]);
+  return svgToPng(svg);
 }
 
 /**

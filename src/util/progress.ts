@@ -30,6 +30,11 @@ export class Progress {
     }
   }
 
+  /** Counts up to `done` in all: for callbacks that report a running total rather than what is new. */
+  reach(done: number, detail?: string): void {
+    this.advance(done - this.done, detail);
+  }
+
   private draw(now: number): void {
     if (this.total === 0) return; // nothing to do, nothing to show
     this.drawnCount = this.done;
@@ -60,15 +65,14 @@ export function formatDuration(seconds: number): string {
 
 /** One bar per phase of a long job (caching, then each epoch…): a new phase closes the previous bar. */
 export class PhaseProgress {
-  private current: { phase: string; bar: Progress; done: number } | null = null;
+  private current: { phase: string; bar: Progress } | null = null;
 
   update(phase: string, done: number, total: number, unit: string, detail?: string): void {
     if (this.current?.phase !== phase) {
       this.finish();
-      this.current = { phase, bar: new Progress(phase, total, unit), done: 0 };
+      this.current = { phase, bar: new Progress(phase, total, unit) };
     }
-    this.current.bar.advance(done - this.current.done, detail);
-    this.current.done = done;
+    this.current.bar.reach(done, detail);
   }
 
   finish(): void {

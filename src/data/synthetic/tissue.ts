@@ -104,19 +104,37 @@ function drawTumour(d: Density, rng: Random): void {
   }
 }
 
-/** A small, dense, irregular fragment of a broken-up nucleus (karyorrhexis). */
-function fragment(rng: Random, x: number, y: number): Nucleus {
-  const r = between(rng, 1.2, 3.2);
+/** The look of a small solid round nucleus: ranges its size, shape and darkness are drawn from. */
+interface RoundNucleusLook {
+  /** Range of the long semi-axis `a`, in px. */
+  size: [number, number];
+  /** The short semi-axis is `a` times a value drawn from [roundness, 1]. */
+  roundness: number;
+  density: [number, number];
+  chromatin: number;
+  irregular: number;
+}
+
+/** A small solid roundish nucleus at (x, y), in any orientation: lymphocytes, plasma cells, nuclear
+ *  fragments. Draws from `rng` in a fixed order (size, roundness, angle, density): the slides and
+ *  patches of a seed depend on it. */
+function roundNucleus(rng: Random, x: number, y: number, look: RoundNucleusLook): Nucleus {
+  const a = between(rng, ...look.size);
   return nucleus(x, y, {
-    a: r,
-    b: r * between(rng, 0.6, 1),
+    a,
+    b: a * between(rng, look.roundness, 1),
     angle: between(rng, 0, Math.PI),
-    density: between(rng, 1.3, 1.9),
-    chromatin: 0.2,
+    density: between(rng, ...look.density),
+    chromatin: look.chromatin,
     vesicular: 0,
-    irregular: 0.3,
+    irregular: look.irregular,
     nucleolus: 0,
   });
+}
+
+/** A small, dense, irregular fragment of a broken-up nucleus (karyorrhexis). */
+function fragment(rng: Random, x: number, y: number): Nucleus {
+  return roundNucleus(rng, x, y, { size: [1.2, 3.2], roundness: 0.6, density: [1.3, 1.9], chromatin: 0.2, irregular: 0.3 });
 }
 
 /** Fibrous stroma: pink wavy collagen bundles with clefts and sparse spindle nuclei along them, and
@@ -155,6 +173,11 @@ function drawStroma(d: Density, rng: Random): void {
   }
 }
 
+/** A nucleus flattened against a wall (of a vessel, of a fat cell), its long axis `a` along `angle`. */
+function flatNucleus(x: number, y: number, a: number, b: number, angle: number): Nucleus {
+  return nucleus(x, y, { a, b, angle, density: 1.1, chromatin: 0.2, vesicular: 0, irregular: 0.05, nucleolus: 0 });
+}
+
 /** A small vessel in cross-section: a thin endothelial ring around a lumen holding red cells. */
 function drawCapillary(d: Density, rng: Random, x: number, y: number, tex: ValueNoise): void {
   const r = between(rng, 8, 18);
@@ -170,20 +193,7 @@ function drawCapillary(d: Density, rng: Random, x: number, y: number, tex: Value
   const endothelial = 1 + rng.int(2);
   for (let k = 0; k < endothelial; k++) {
     const t = between(rng, 0, 2 * Math.PI);
-    stampNucleus(
-      d,
-      nucleus(x + (r + 1) * Math.cos(t), y + (r + 1) * Math.sin(t), {
-        a: 6,
-        b: 2,
-        angle: t + Math.PI / 2,
-        density: 1.1,
-        chromatin: 0.2,
-        vesicular: 0,
-        irregular: 0.05,
-        nucleolus: 0,
-      }),
-      tex,
-    );
+    stampNucleus(d, flatNucleus(x + (r + 1) * Math.cos(t), y + (r + 1) * Math.sin(t), 6, 2, t + Math.PI / 2), tex);
   }
 }
 
@@ -224,21 +234,7 @@ function drawLymphocytes(d: Density, rng: Random): void {
   }
   for (const [x, y] of jitteredGrid(rng, width, height, 11.5, 0.35)) {
     if (rng.uniform() > 0.85 + 0.13 * crowd.fbm(x / 200, y / 200, 2)) continue;
-    const a = between(rng, 4.3, 5.8);
-    stampNucleus(
-      d,
-      nucleus(x, y, {
-        a,
-        b: a * between(rng, 0.82, 1),
-        angle: between(rng, 0, Math.PI),
-        density: between(rng, 1.35, 1.75),
-        chromatin: 0.35,
-        vesicular: 0,
-        irregular: 0.08,
-        nucleolus: 0,
-      }),
-      tex,
-    );
+    stampNucleus(d, roundNucleus(rng, x, y, { size: [4.3, 5.8], roundness: 0.82, density: [1.35, 1.75], chromatin: 0.35, irregular: 0.08 }), tex);
   }
 }
 
@@ -249,20 +245,7 @@ function drawAdipose(d: Density, rng: Random): void {
   const count = Math.round((width * height) / (cell * cell * 3));
   const tex = new ValueNoise(rng);
   for (const p of paintFat(d, rng, { cell, wall: between(rng, 1.2, 2.0), eosin: 0.5 }, count)) {
-    stampNucleus(
-      d,
-      nucleus(p.x, p.y, {
-        a: between(rng, 5, 8),
-        b: 1.8,
-        angle: p.angle,
-        density: 1.1,
-        chromatin: 0.2,
-        vesicular: 0,
-        irregular: 0.05,
-        nucleolus: 0,
-      }),
-      tex,
-    );
+    stampNucleus(d, flatNucleus(p.x, p.y, between(rng, 5, 8), 1.8, p.angle), tex);
   }
 }
 
@@ -313,21 +296,8 @@ function drawMucosa(d: Density, rng: Random): void {
         tex,
       );
     } else if (map.zone[i] !== EPITHELIUM && map.zone[i] !== LUMEN && rng.uniform() < 0.1) {
-      const a = between(rng, 3.8, 5);
-      stampNucleus(
-        d,
-        nucleus(x, y, {
-          a,
-          b: a * between(rng, 0.8, 1),
-          angle: between(rng, 0, Math.PI),
-          density: between(rng, 1.2, 1.5),
-          chromatin: 0.35,
-          vesicular: 0,
-          irregular: 0.08,
-          nucleolus: 0,
-        }),
-        tex,
-      );
+      // The lamina propria's scattered round cells: smaller and paler than lymphoid tissue's.
+      stampNucleus(d, roundNucleus(rng, x, y, { size: [3.8, 5], roundness: 0.8, density: [1.2, 1.5], chromatin: 0.35, irregular: 0.08 }), tex);
     }
   }
 }
