@@ -14,7 +14,7 @@ import path from 'node:path';
 import { resolveModel } from '../src/api/models.js';
 import { writePatchCollection } from '../src/data/synthetic/index.js';
 import { embedImageFiles } from '../src/engine/embed-images.js';
-import { EMBEDDING_NAME } from '../src/engine/onnx-graph.js';
+import { EMBEDDING_NAME } from '../src/engine/graph-names.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { normaliseRows } from '../src/index/indexer.js';
 import { type Model, randomModel } from '../src/model/checkpoint.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
-import { traceOutputNames } from '../src/engine/onnx-graph.js';
+import { traceOutputNames } from '../src/engine/graph-names.js';
 import { loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS, histoseek, temporaryFolder } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { traceOutputNames } from '../src/engine/onnx-graph.js';
+import { traceOutputNames } from '../src/engine/graph-names.js';
 import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS, relativeMaxError } from './helpers.js';
 
 test('ONNX executor reproduces every traced tensor of the PyTorch reference', async () => {

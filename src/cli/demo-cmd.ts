@@ -39,8 +39,6 @@ async function ensureCollection(dir: string, options: CollectionOptions): Promis
 }
 
 export const demoCommand: Command = {
-  name: 'demo',
-  summary: 'generate synthetic histology, index it, evaluate it: the whole system, offline',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { out: { type: 'string', default: 'histoseek-demo' }, quick: { type: 'boolean', default: false }, threads: { type: 'string' } }, USAGE);

@@ -112,8 +112,6 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
 }
 
 export const embedCommand: Command = {
-  name: 'embed',
-  summary: 'embed images (or preprocessed tensors) into descriptors',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, {

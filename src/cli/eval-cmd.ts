@@ -95,8 +95,6 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
 }
 
 export const evalCommand: Command = {
-  name: 'eval',
-  summary: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {

@@ -43,8 +43,6 @@ async function writeOverlays(dir: string, prefix: string, image: ExplainImage, e
 }
 
 export const explainCommand: Command = {
-  name: 'explain',
-  summary: 'Grad-CAM++ heat maps: why does this image match that one?',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } }, USAGE);

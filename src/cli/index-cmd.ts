@@ -100,8 +100,6 @@ export function indexJson(o: IndexOutcome) {
 }
 
 export const indexCommand: Command = {
-  name: 'index',
-  summary: 'embed a collection into an index (resumable); remove slides or folders from it',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, {

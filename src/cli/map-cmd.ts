@@ -15,8 +15,6 @@ Deterministic for a seed. UMAP maps a random sample of at most ${DEFAULT_UMAP_SA
 `;
 
 export const mapCommand: Command = {
-  name: 'map',
-  summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { ...DB_OPTIONS, out: { type: 'string' }, method: { type: 'string', default: 'umap' }, seed: { type: 'string' }, sample: { type: 'string' } }, USAGE);

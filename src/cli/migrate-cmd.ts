@@ -20,8 +20,6 @@ The folder index is only read.
 `;
 
 export const migrateCommand: Command = {
-  name: 'migrate',
-  summary: 'copy a folder index into a PostgreSQL store',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } }, USAGE);

@@ -43,8 +43,6 @@ function printTable(query: string, results: SearchResult[]): void {
 }
 
 export const searchCommand: Command = {
-  name: 'search',
-  summary: 'find the indexed tissue most similar to an image',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, {

@@ -37,8 +37,6 @@ ${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
 ${usageRow('--threads N', `inference and search threads (default ${DEFAULT_THREADS})`)}${SEARCH_MODE_USAGE}`;
 
 export const serveCommand: Command = {
-  name: 'serve',
-  summary: 'serve the search web page and JSON API over an index',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {

@@ -16,8 +16,6 @@ out), drawn over the slide's thumbnail.
 `;
 
 export const slideCommand: Command = {
-  name: 'slide',
-  summary: 'inspect a whole-slide image, or draw its tissue mask',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' } }, USAGE);

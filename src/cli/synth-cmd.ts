@@ -32,8 +32,6 @@ the patch — training data for telling tissue classes apart (models/tissue/ is 
 const SLIDE_OPTIONS = ['slides', 'slide-size', 'patch-size', 'train', 'test'] as const;
 
 export const synthCommand: Command = {
-  name: 'synth',
-  summary: 'write a synthetic H&E collection (for tests, demos, training the shipped models)',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {

@@ -19,8 +19,6 @@ state for --resume. Example configs: configs/*.yaml.
 `;
 
 export const trainCommand: Command = {
-  name: 'train',
-  summary: 'train the neck and head on labelled collections (Sub-center ArcFace)',
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, { config: { type: 'string' }, resume: { type: 'boolean', default: false } }, USAGE);

@@ -19,8 +19,6 @@ function megabytes(bytes: number): string {
 }
 
 export const weightsCommand: Command = {
-  name: 'weights',
-  summary: 'download (pull) and list cached pretrained ConvNeXt backbones',
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, { sha256: { type: 'string' } }, USAGE);

@@ -4,7 +4,7 @@
  */
 import { ImageError, loadRgb, normalizeInto, type RgbImage } from '../data/image.js';
 import type { HostTensor } from '../model/host-tensor.js';
-import { EMBEDDING_NAME } from './onnx-graph.js';
+import { EMBEDDING_NAME } from './graph-names.js';
 import type { Embedder } from './embedder.js';
 
 export interface ImageBatch {

@@ -11,6 +11,7 @@ import type { HostTensor } from '../model/host-tensor.js';
 import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
 import { GraphBuilder, valueInfo, type Layout, type Value } from './onnx-builder.js';
+import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
 
 export type { Layout, Value } from './onnx-builder.js';
 
@@ -166,16 +167,6 @@ export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphIn
     return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
   });
   return ops.serialize(inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))), outputInfo);
-}
-
-export const INPUT_NAME = 'input';
-export const EMBEDDING_NAME = 'embedding';
-
-/** Names of the traced outputs, in the fixtures' naming. */
-export function traceOutputNames(config: ModelConfig): string[] {
-  const names = [0, 1, 2, 3].map((i) => `backbone.${i}`);
-  for (let l = 0; l < config.neckLayers; l++) names.push(...[0, 1, 2, 3].map((i) => `neck${l}.${i}`));
-  return names;
 }
 
 /**

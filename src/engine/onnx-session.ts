@@ -6,7 +6,7 @@ import { modelHash } from '../model/identity.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { Embedder } from './embedder.js';
 import { cpuSessionOptions } from './ort-options.js';
-import { buildOnnxModel, EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './onnx-graph.js';
+import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
 import { cachedSession } from './session-cache.js';
 
 export interface SessionOptions {
@@ -24,8 +24,10 @@ export class OnnxEmbedder implements Embedder {
   ) {}
 
   static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
-    const graph = { model: modelHash(model), inputSize: model.config.inputSize, graph: options.trace ? 'trace' : 'embed' };
-    const session = await cachedSession(graph, () => buildOnnxModel(model.config, model.weights, { trace: options.trace }), cpuSessionOptions(options.threads));
+    const graph = { key: `${modelHash(model).slice(0, 24)}-${model.config.inputSize}-${options.trace ? 'trace' : 'embed'}` };
+    // The graph builder (and protobuf) load only when the cache cannot serve the session.
+    const build = async () => (await import('./onnx-graph.js')).buildOnnxModel(model.config, model.weights, { trace: options.trace });
+    const session = await cachedSession(graph, build, cpuSessionOptions(options.threads));
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);
   }

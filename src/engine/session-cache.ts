@@ -1,7 +1,8 @@
 /**
  * onnxruntime's optimised model, cached on disk: building the graph and optimising it costs every
  * command ~0.5 s for the default model (measured: build 0.16 s + session 0.41 s, against 0.25 s
- * to load the optimised file). One file per model, input size and kind of graph, beside a JSON
+ * to load the optimised file), and loads the graph builder's modules. One file per graph (a
+ * model at an input size, say, or exact search's product at a width and precision), beside a JSON
  * fingerprint of what made it — the onnxruntime version, the code that builds the graph, the CPU
  * (the optimised graph holds kernels chosen for it). A file whose fingerprint differs, or that
  * onnxruntime cannot load, is rebuilt with a note on stderr; a cache folder that cannot be written
@@ -17,12 +18,9 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 
+/** What the cached file holds, as its file name: the model's hash, input size and graph, say. */
 export interface CachedGraph {
-  /** The model's hash (weights and configuration). */
-  model: string;
-  inputSize: number;
-  /** Which graph of the model: the embedding alone, or with traced outputs. */
-  graph: string;
+  key: string;
 }
 
 interface Fingerprint {
@@ -81,9 +79,9 @@ const note = (message: string) => process.stderr.write(`histoseek: note: ${messa
  * optimised for this machine; otherwise built, optimised and (where the folder can be written)
  * cached for the next call.
  */
-export async function cachedSession(what: CachedGraph, build: () => Uint8Array, options: ort.InferenceSession.SessionOptions, dir = sessionCacheDir()): Promise<ort.InferenceSession> {
-  if (!dir) return ort.InferenceSession.create(build(), options);
-  const stem = join(dir, `${what.model.slice(0, 24)}-${what.inputSize}-${what.graph}`);
+export async function cachedSession(what: CachedGraph, build: () => Promise<Uint8Array>, options: ort.InferenceSession.SessionOptions, dir = sessionCacheDir()): Promise<ort.InferenceSession> {
+  if (!dir) return ort.InferenceSession.create(await build(), options);
+  const stem = join(dir, what.key);
   const file = `${stem}.onnx`;
   const stamp = `${stem}.json`;
   const wanted = fingerprint();
@@ -108,12 +106,12 @@ export async function cachedSession(what: CachedGraph, build: () => Uint8Array, 
     accessSync(dir, constants.W_OK);
   } catch (err) {
     note(`the model cache ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without it`);
-    return ort.InferenceSession.create(build(), options);
+    return ort.InferenceSession.create(await build(), options);
   }
   // Written under temporary names and renamed: a crash leaves the old pair or no stamp, never a half file in use.
   const temporary = `${stem}.${process.pid}.tmp`;
   // onnxruntime warns that the optimised file suits only this machine: the CPU is in the fingerprint.
-  const session = await ort.InferenceSession.create(build(), { ...options, optimizedModelFilePath: `${temporary}.onnx`, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(await build(), { ...options, optimizedModelFilePath: `${temporary}.onnx`, logSeverityLevel: 3 });
   try {
     rmSync(stamp, { force: true });
     renameSync(`${temporary}.onnx`, file);

@@ -16,14 +16,17 @@
  * For unit vectors the squared L2 distance is 2 − 2·cos; that is what is reported, as FAISS
  * IndexFlatL2 does. Results are ordered by distance, then id, so they are deterministic.
  */
+import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { cpuSessionOptions } from '../engine/ort-options.js';
-import onnxProto, { type onnx as proto } from 'onnx-proto';
+import { cachedSession } from '../engine/session-cache.js';
+import type OnnxProto from 'onnx-proto';
+import type { onnx as proto } from 'onnx-proto';
 import type { VectorKind } from './vector-codec.js';
 import type { VectorColumn } from './vector-column.js';
 
-// onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
-const { onnx } = onnxProto;
+/** onnx-proto (CommonJS, with protobufjs) loads only when the search graph is built, not when the cache holds it. */
+const onnxProto = () => (createRequire(import.meta.url)('onnx-proto') as typeof OnnxProto).onnx;
 
 export interface SearchHits {
   /** [queries × k], row-major; -1 where fewer than k items qualify. */
@@ -58,7 +61,7 @@ function tensorInfo(name: string, elemType: number, dims: (number | string)[]): 
 }
 
 function intAttribute(name: string, i: number): proto.IAttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INT, i };
+  return { name, type: onnxProto().AttributeProto.AttributeType.INT, i };
 }
 
 /**
@@ -66,6 +69,7 @@ function intAttribute(name: string, i: number): proto.IAttributeProto {
  * largest cosines per query and their rows, best first.
  */
 function buildSearchGraph(dim: number, kind: VectorKind): Uint8Array {
+  const onnx = onnxProto();
   const { FLOAT, FLOAT16, INT8, INT64 } = onnx.TensorProto.DataType;
   const stored = { f32: FLOAT, f16: FLOAT16, i8: INT8 }[kind];
   const cast: proto.INodeProto[] = kind === 'f32' ? [] : [{ opType: 'Cast', input: [DATABASE], output: ['rows'], name: 'rows', attribute: [intAttribute('to', FLOAT)] }];
@@ -155,7 +159,7 @@ export class ExactSearch {
     const kind = options.kind ?? 'f32';
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`dimension must be a positive integer, got ${dim}`);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
-    const session = await ort.InferenceSession.create(buildSearchGraph(dim, kind), cpuSessionOptions(options.threads));
+    const session = await cachedSession({ key: `exact-search-${dim}-${kind}` }, async () => buildSearchGraph(dim, kind), cpuSessionOptions(options.threads));
     return new ExactSearch(session, dim, chunkRows, kind);
   }
 

@@ -7,7 +7,7 @@ import type { CollectionItem } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
 import type { ImageError } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
-import { EMBEDDING_NAME } from '../engine/onnx-graph.js';
+import { EMBEDDING_NAME } from '../engine/graph-names.js';
 import type { Embedder } from '../engine/embedder.js';
 import type { ItemStore } from './item-store.js';
 import type { ItemRecord } from './store.js';

@@ -5,7 +5,8 @@
  * transparent pixels. The library is loaded on first use; a missing one is an OpenSlideUnavailableError
  * that says how to install it.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type Koffi from 'koffi';
 
 export const OPENSLIDE_LIBRARY = 'libopenslide.so.0';
 
@@ -29,7 +30,13 @@ export class OpenSlideError extends Error {
 
 /** An `openslide_t *`, as koffi hands it out. */
 type Handle = object;
-type Fn = koffi.KoffiFunction;
+type Fn = Koffi.KoffiFunction;
+
+let koffiModule: typeof Koffi | undefined;
+/** koffi loads with the first slide a command opens: commands that read no slide never load it. */
+function koffi(): typeof Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+}
 
 interface Api {
   version: string;
@@ -53,13 +60,13 @@ let api: Api | undefined;
 let loadFailure: OpenSlideUnavailableError | undefined;
 
 function load(): Api {
-  let lib: koffi.IKoffiLib;
+  let lib: Koffi.IKoffiLib;
   try {
-    lib = koffi.load(OPENSLIDE_LIBRARY);
+    lib = koffi().load(OPENSLIDE_LIBRARY);
   } catch (e) {
     throw new OpenSlideUnavailableError((e as Error).message);
   }
-  koffi.opaque('openslide_t');
+  koffi().opaque('openslide_t');
   // Destination buffers are `void *` so that koffi passes the typed array's memory in place (no copy
   // back), which also holds for the asynchronous calls that run on libuv's worker threads.
   const f = (prototype: string) => lib.func(prototype);
@@ -121,9 +128,9 @@ export function detectVendor(path: string): string | null {
 function stringList(list: unknown): string[] {
   const out: string[] = [];
   if (!list) return out;
-  const step = koffi.sizeof('void *');
+  const step = koffi().sizeof('void *');
   for (let offset = 0; ; offset += step) {
-    const s = koffi.decode(list, offset, 'const char *') as string | null;
+    const s = koffi().decode(list, offset, 'const char *') as string | null;
     if (s === null) return out;
     out.push(s);
   }

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { redactUrl } from './url.js';
 
 const require = createRequire(import.meta.url);
 /** libpq's ~/.pgpass lookup (the module node-postgres itself uses). */
@@ -21,15 +22,6 @@ export interface StoreUrl {
   /** The PostgreSQL schema holding the store's tables (`?schema=`, default `histoseek`). */
   readonly schema: string;
   readonly config: pg.PoolConfig;
-}
-
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
-
-/** The URL with any password replaced by `***`. */
-export function redactUrl(text: string): string {
-  return text.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*):[^@/?#]*@/i, '$1:***@');
 }
 
 /** Parses a store URL; throws a clear error (without the password) when it is malformed. */
