@@ -6,11 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, truncateSync, unlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { GRAPH_FILE } from '../src/index/vector-graph.js';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
@@ -19,21 +17,11 @@ import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from
 import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/index/vector-codec.js';
 import { upgradeIndex } from '../src/index/upgrade.js';
 import { Random } from '../src/util/random.js';
+import { histoseek, runScript, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIM = 64;
 const MODEL: ModelIdentity = { id: 'test vectors', hash: 'test-vectors-64', dim: DIM, inputSize: 224 };
-const temporary: string[] = [];
-
-after(async () => {
-  for (const dir of temporary) await rm(dir, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-archive-'));
-  temporary.push(dir);
-  return dir;
-}
+const tempDir = () => temporaryFolder('histoseek-archive-');
 
 /** `n` unit vectors around 50 seeded centres (noise 0.6 per component), rows from `first` on. */
 function clustered(n: number, seed = 1, first = 0): Float32Array {
@@ -228,7 +216,7 @@ describe('the search graph and two-stage search', () => {
       const v = new Float32Array(700 * ${DIM}); for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37 + 1) / Math.sqrt(${DIM} / 2);
       store.append(Array.from({ length: 700 }, (_, i) => ({ source: 'killed-' + i, label: 'x' })), v, new Float32Array(700).fill(1));
       process.kill(process.pid, 'SIGKILL');`;
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const child = runScript(script);
     assert.equal(child.signal, 'SIGKILL', child.stderr);
     assert.ok(existsSync(join(dir, 'index.lock')));
     const reader = IndexStore.open(dir);
@@ -262,7 +250,7 @@ describe('bad input and damage: clear errors, the index intact', () => {
     unlinkSync(join(dir, GRAPH_FILE));
     await assert.rejects(searchIndex(dir, query, 1, 'two-stage'), /the search graph is missing; rebuild it with/);
     assert.equal((await searchIndex(dir, query, 1, 'exact'))[0][0].row, 5);
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'index', '--db', dir, '--rebuild-graph'], { encoding: 'utf8' });
+    const r = histoseek('index', '--db', dir, '--rebuild-graph');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /search graph of 2000 items written/);
     assert.equal((await searchIndex(dir, query, 1, 'two-stage'))[0][0].row, 5);
@@ -274,7 +262,7 @@ describe('bad input and damage: clear errors, the index intact', () => {
     const first = IndexStore.open(dir, { writable: true });
     try {
       const script = `import { IndexStore } from './src/index/store.ts'; IndexStore.open(${JSON.stringify(dir)}, { writable: true });`;
-      const second = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      const second = runScript(script);
       assert.notEqual(second.status, 0);
       assert.match(second.stderr, new RegExp(`the index is being written by PID ${process.pid}`));
     } finally {

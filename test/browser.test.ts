@@ -10,16 +10,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer } from '../src/server/serve.js';
+import { histoseek, ROOT, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, '.test-output', 'screenshots');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
@@ -44,11 +41,11 @@ async function openPage(into: string[]): Promise<Page> {
 
 before(async () => {
   if (skip) return;
-  dir = await mkdtemp(join(tmpdir(), 'histoseek-browser-'));
+  dir = await temporaryFolder('histoseek-browser-');
   web = join(dir, 'web');
   const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--outDir', web, '--emptyOutDir', '--logLevel', 'warn'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(build.status, 0, build.stderr);
-  const demo = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', join(dir, 'demo')], { encoding: 'utf8', cwd: ROOT });
+  const demo = histoseek('demo', '--quick', '--out', join(dir, 'demo'));
   assert.equal(demo.status, 0, demo.stderr);
   server = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
@@ -59,7 +56,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.app.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const shot = (name: string, fullPage = false, on = page) => on.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });

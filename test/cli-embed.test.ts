@@ -23,8 +23,8 @@ async function smallModel(dir: string): Promise<string> {
   return path;
 }
 
-test('embed --tensors --trace reproduces the reference fixture through the real command', async () => {
-  const out = join(await temporaryFolder('histoseek-cli-'), 'x.safetensors');
+test('embed --tensors --trace reproduces the reference fixture through the real command', async (t) => {
+  const out = join(await temporaryFolder('histoseek-cli-', t), 'x.safetensors');
   const r = histoseek('embed', '--tensors', FIXTURE_IO, '--weights', FIXTURE_WEIGHTS, '--trace', '--out', out);
   assert.equal(r.status, 0, r.stderr);
   const got = (await readSafetensors(out)).tensors;
@@ -33,8 +33,8 @@ test('embed --tensors --trace reproduces the reference fixture through the real 
   for (const name of ['embedding', ...traceOutputNames(config)]) assertClose(got.get(name)!, expected.get(name)!, name);
 });
 
-test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files in order', async () => {
-  const dir = await temporaryFolder('histoseek-cli-');
+test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files in order', async (t) => {
+  const dir = await temporaryFolder('histoseek-cli-', t);
   const files = [join(dir, 'a.jpg'), join(dir, 'b.png'), join(dir, 'c.png'), join(dir, 'd.tif')];
   await tissue(80, 60).jpeg().toFile(files[0]);
   await tissue(70, 70, 1).png().toFile(files[1]);
@@ -52,8 +52,8 @@ test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files 
   assert.ok(file.tensors.get('embedding')!.data.every(Number.isFinite));
 });
 
-test('an unreadable image stops embed with its name and reason; --skip-bad embeds the rest', async () => {
-  const dir = await temporaryFolder('histoseek-cli-');
+test('an unreadable image stops embed with its name and reason; --skip-bad embeds the rest', async (t) => {
+  const dir = await temporaryFolder('histoseek-cli-', t);
   const good = join(dir, 'good.png');
   await tissue(64, 64).png().toFile(good);
   const jpeg = await tissue(256, 256).jpeg().toBuffer();
@@ -80,8 +80,8 @@ test('an unreadable image stops embed with its name and reason; --skip-bad embed
   assert.deepEqual(JSON.parse(file.metadata.paths), [good]);
 });
 
-test('bad weights and tensor files get clear errors naming the file and the problem', async () => {
-  const dir = await temporaryFolder('histoseek-cli-');
+test('bad weights and tensor files get clear errors naming the file and the problem', async (t) => {
+  const dir = await temporaryFolder('histoseek-cli-', t);
   const model = randomModel(SMALL, 5);
   const misShaped = join(dir, 'mis-shaped.safetensors');
   const weights = new Map(model.weights);
@@ -110,8 +110,8 @@ test('bad weights and tensor files get clear errors naming the file and the prob
   assert.match(r.stderr, /missing\.png: no such file or folder/);
 });
 
-test('a checkpoint saved as F16 or BF16 loads and embeds like the F32 one within their precision', async () => {
-  const dir = await temporaryFolder('histoseek-cli-');
+test('a checkpoint saved as F16 or BF16 loads and embeds like the F32 one within their precision', async (t) => {
+  const dir = await temporaryFolder('histoseek-cli-', t);
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const outputs: Float32Array[] = [];
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {

@@ -29,8 +29,8 @@ function utf32(strings: string[], width: number): Uint8Array {
   return out;
 }
 
-test('folder layout: one class per sub-folder, images at any depth, natural order', async () => {
-  const root = await temporaryFolder('histoseek-col-');
+test('folder layout: one class per sub-folder, images at any depth, natural order', async (t) => {
+  const root = await temporaryFolder('histoseek-col-', t);
   await mkdir(join(root, 'stroma', 'deep', 'er'), { recursive: true });
   await mkdir(join(root, 'tumour'), { recursive: true });
   await png(join(root, 'stroma', 'deep', 'er', 'a.png'), [200, 100, 150]);
@@ -45,8 +45,8 @@ test('folder layout: one class per sub-folder, images at any depth, natural orde
   ]);
 });
 
-test('kimia layout: scan folders in train and test trees; label and slide are the scan', async () => {
-  const root = await temporaryFolder('histoseek-col-');
+test('kimia layout: scan folders in train and test trees; label and slide are the scan', async (t) => {
+  const root = await temporaryFolder('histoseek-col-', t);
   for (const [tree, scans] of [['Training', ['s0', 's1', 's10']], ['test', ['s0', 's10']]] as const) {
     for (const scan of scans) {
       await mkdir(join(root, tree, scan, 'x'), { recursive: true });
@@ -71,8 +71,8 @@ test('kimia layout: scan folders in train and test trees; label and slide are th
   await assert.rejects(readCollection(root, 'folder', 'index', { labels: csv }), /applies to the kimia and slides layouts/);
 });
 
-test('pannuke layout: images.npy rows read in place with types.npy labels', async () => {
-  const root = await temporaryFolder('histoseek-col-');
+test('pannuke layout: images.npy rows read in place with types.npy labels', async (t) => {
+  const root = await temporaryFolder('histoseek-col-', t);
   const fold = join(root, 'Fold 1', 'images', 'fold1');
   await mkdir(fold, { recursive: true });
   const [n, side] = [3, 20];
@@ -94,8 +94,8 @@ test('pannuke layout: images.npy rows read in place with types.npy labels', asyn
   await assert.rejects(readCollection(root, 'pannuke'), /images\.npy: expected \[N, H, W, 3\] images/);
 });
 
-test('imagenet layout: train/<wnid>/*.JPEG', async () => {
-  const root = await temporaryFolder('histoseek-col-');
+test('imagenet layout: train/<wnid>/*.JPEG', async (t) => {
+  const root = await temporaryFolder('histoseek-col-', t);
   for (const wnid of ['n01440764', 'n01443537']) {
     await mkdir(join(root, 'train', wnid), { recursive: true });
     await sharp({ create: { width: 24, height: 24, channels: 3, background: '#808080' } }).jpeg().toFile(join(root, 'train', wnid, `${wnid}_1.JPEG`));
@@ -104,8 +104,8 @@ test('imagenet layout: train/<wnid>/*.JPEG', async () => {
   assert.deepEqual(c.items.map((i) => i.label), ['n01440764', 'n01443537']);
 });
 
-test('missing folders, empty collections and truncated arrays are clear errors', async () => {
-  const root = await temporaryFolder('histoseek-col-');
+test('missing folders, empty collections and truncated arrays are clear errors', async (t) => {
+  const root = await temporaryFolder('histoseek-col-', t);
   await assert.rejects(readCollection(join(root, 'absent'), 'folder'), /absent: no such folder/);
   await assert.rejects(readCollection(root, 'imagenet'), /no images found for layout 'imagenet' \(expected train\/<wnid>\/\*\.JPEG\)/);
   await writeNpy(join(root, 'short.npy'), '<f8', [5, 4], new Uint8Array(8));

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { histoseek, temporaryFolder } from './helpers.js';
 
-test('demo --quick generates, indexes, evaluates and prints the η figures; a rerun reuses everything', async () => {
-  const out = join(await temporaryFolder('histoseek-demo-'), 'demo');
+test('demo --quick generates, indexes, evaluates and prints the η figures; a rerun reuses everything', async (t) => {
+  const out = join(await temporaryFolder('histoseek-demo-', t), 'demo');
   const run = () => histoseek('demo', '--quick', '--out', out);
   const first = run();
   assert.equal(first.status, 0, first.stderr);

@@ -1,35 +1,112 @@
-/** Shared test utilities: fixture paths, the spec's parity tolerance, running the command, temporary folders. */
+/** Shared test utilities: fixture paths, the spec's parity tolerance, running the command and scripts, temporary folders. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '../src/model/host-tensor.js';
 
 /** The repository root: the command runs from here, and the shared data sets lie beside it. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/histoseek.js');
+/** Node's arguments that run an ES module script given as text, TypeScript included (tsx). */
+const SCRIPT = ['--import', 'tsx', '--input-type=module', '-e'];
+
+export interface RunOptions {
+  /** Added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds before the child is killed (spawnSync's timeout). */
+  timeout?: number;
+}
+
+/** Runs `node ARGS…` from the repository root to completion. */
+function runNode(args: string[], o: RunOptions = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...o.env }, timeout: o.timeout });
+}
 
 /** Runs `histoseek ARGS…` (bin/histoseek.js, i.e. the built dist/) to completion from the repository root. */
 export function histoseek(...args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  return runNode([BIN, ...args]);
 }
 
-/** Starts `histoseek ARGS…` without waiting for it, output discarded: for tests that kill it midway. */
-export function startHistoseek(...args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: 'ignore' });
+/** histoseek(ARGS…) with more environment variables or a time limit. */
+export function histoseekWith(o: RunOptions, ...args: string[]): SpawnSyncReturns<string> {
+  return runNode([BIN, ...args], o);
 }
 
-const temporaryFolders: string[] = [];
-// Registered while the test file is being loaded, so on the file's root: it runs once all its tests are done.
-after(() => Promise.all(temporaryFolders.map((dir) => rm(dir, { recursive: true, force: true }))));
+/** Runs an ES module script (TypeScript allowed; imports relative to the repository root) in a fresh Node, to completion. */
+export function runScript(source: string): SpawnSyncReturns<string> {
+  return runNode([...SCRIPT, source]);
+}
 
-/** A new empty folder under the OS's temporary folder, removed with its contents after the test file's tests. */
-export async function temporaryFolder(prefix: string): Promise<string> {
+/** How a started child ended, and all it wrote. */
+export interface Finished {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A child started without waiting for it: to kill midway, to watch its output, or to await beside other work. */
+export interface Started {
+  child: ChildProcess;
+  /** What it has written so far. */
+  stdout(): string;
+  stderr(): string;
+  done: Promise<Finished>;
+}
+
+/** Starts `node ARGS…` from the repository root, collecting its output. */
+function startNode(args: string[], o: RunOptions = {}): Started {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<Finished>((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
+  return { child, stdout: () => stdout, stderr: () => stderr, done };
+}
+
+/** Starts `histoseek ARGS…` without waiting for it (this process may be serving what the command connects to). */
+export function startHistoseek(...args: string[]): Started {
+  return startNode([BIN, ...args]);
+}
+
+/** startHistoseek(ARGS…) with more environment variables. */
+export function startHistoseekWith(o: Pick<RunOptions, 'env'>, ...args: string[]): Started {
+  return startNode([BIN, ...args], o);
+}
+
+/** Starts an ES module script as runScript does, without waiting for it. */
+export function startScript(source: string): Started {
+  return startNode([...SCRIPT, source]);
+}
+
+const fileFolders: string[] = [];
+// At exit, not in an `after` hook: hooks run in the order they were registered, and one registered
+// later may stop what still uses a folder (a server, a database writing as it shuts down).
+process.once('exit', () => {
+  for (const dir of fileFolders) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      process.stderr.write(`could not remove ${dir}: ${(err as Error).message}\n`);
+    }
+  }
+});
+
+/**
+ * A new empty folder under the OS's temporary folder, removed with its contents after the test `t`
+ * (its after hooks run in order: give `t` only where nothing registered later still uses the
+ * folder), or, without `t`, once the test file is done.
+ */
+export async function temporaryFolder(prefix: string, t?: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  temporaryFolders.push(dir);
+  if (t) t.after(() => rm(dir, { recursive: true, force: true }));
+  else fileFolders.push(dir);
   return dir;
 }
 

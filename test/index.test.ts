@@ -37,24 +37,23 @@ function snapshot(db: string) {
   }
 }
 
-test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', async () => {
-  const dir = await temporaryFolder('histoseek-index-');
+test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', async (t) => {
+  const dir = await temporaryFolder('histoseek-index-', t);
   const collection = join(dir, 'collection');
   await makeCollection(collection, 3, 40);
   const whole = join(dir, 'whole');
   assert.equal(histoseek('index', collection, '--db', whole, '--batch', '4').status, 0);
 
   const resumed = join(dir, 'resumed');
-  const child = startHistoseek('index', collection, '--db', resumed, '--batch', '4');
-  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  const run = startHistoseek('index', collection, '--db', resumed, '--batch', '4');
   // Kill once a few batches are on disk, but well before the 120 images are done.
   for (;;) {
     const size = (await stat(join(resumed, 'vectors.f16')).catch(() => null))?.size ?? 0;
     if (size >= 2 * 4 * DIM * 2) break;
     await new Promise((r) => setTimeout(r, 10));
   }
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  run.child.kill('SIGKILL');
+  assert.equal((await run.done).signal, 'SIGKILL');
   const partial = snapshot(resumed).items.length;
   assert.ok(partial > 0 && partial < 120, `killed mid-run with ${partial} items stored`);
 
@@ -70,8 +69,8 @@ test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one
   for (let i = 0; i < a.raw.length; i++) assert.ok(Math.abs(a.raw[i] - b.raw[i]) <= 1e-3 * Math.max(Math.abs(a.raw[i]), 1e-2), `raw value ${i}`);
 });
 
-test('unreadable images in a collection are reported and skipped; the rest is indexed', async () => {
-  const dir = await temporaryFolder('histoseek-index-');
+test('unreadable images in a collection are reported and skipped; the rest is indexed', async (t) => {
+  const dir = await temporaryFolder('histoseek-index-', t);
   const collection = join(dir, 'collection');
   await makeCollection(collection, 2, 3);
   await writeFile(join(collection, 'class0', 'broken.png'), 'not an image');
@@ -85,8 +84,8 @@ test('unreadable images in a collection are reported and skipped; the rest is in
   store.close();
 });
 
-test('missing folder, empty collection, another model, corrupt database: clear errors, nothing lost', async () => {
-  const dir = await temporaryFolder('histoseek-index-');
+test('missing folder, empty collection, another model, corrupt database: clear errors, nothing lost', async (t) => {
+  const dir = await temporaryFolder('histoseek-index-', t);
   let r = histoseek('index', join(dir, 'nowhere'), '--db', join(dir, 'db'));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /nowhere: no such folder/);

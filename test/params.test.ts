@@ -34,8 +34,8 @@ test('random weights are seeded: the same seed repeats, another seed differs', (
   assert.ok(Math.abs(std - 1 / Math.sqrt(160)) < 0.01, `fan-in scaled init, std ${std}`);
 });
 
-test('a timm ConvNeXt V2 checkpoint loads as the backbone with no renaming; a wrong preset is named', async () => {
-  const dir = await temporaryFolder('histoseek-timm-');
+test('a timm ConvNeXt V2 checkpoint loads as the backbone with no renaming; a wrong preset is named', async (t) => {
+  const dir = await temporaryFolder('histoseek-timm-', t);
   const config: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 };
   const donor = randomModel(config, 9);
   const timm = new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice('backbone.'.length), t]));

@@ -4,7 +4,6 @@
  * without pgvector (Debian's PostgreSQL, a real server), a store of another model (PGlite).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -12,25 +11,13 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { histoseek, ROOT, temporaryFolder } from './helpers.js';
+import { histoseek, startHistoseek, startHistoseekWith, temporaryFolder } from './helpers.js';
 import { debianPostgresBin, startDebianPostgres, startPglite } from './postgres-fixtures.js';
 
 const dir = await temporaryFolder('histoseek-pgerr-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, { seed: 5, slides: 2, slideSize: 512, patchSize: 96, trainPerSlide: 2, testPerSlide: 1 });
 const PASSWORD = 'Sup3r-secret-pw';
-
-/** `histoseek ARGS…` without blocking this process (which may be serving a socket the command connects to). */
-function histoseekAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/histoseek.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 test('a malformed URL is refused with what a store URL looks like', () => {
   for (const [url, message] of [
@@ -55,13 +42,13 @@ test('a server that accepts but never answers: a timeout that names the host, po
   });
   const port = (silent.address() as { port: number }).port;
   const started = performance.now();
-  const r = await histoseekAsync(['index', collection, '--layout', 'kimia', '--db', `postgres://me:${PASSWORD}@127.0.0.1:${port}/db?connect_timeout=1`]);
+  const r = await startHistoseek('index', collection, '--layout', 'kimia', '--db', `postgres://me:${PASSWORD}@127.0.0.1:${port}/db?connect_timeout=1`).done;
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`postgres://me:\\*\\*\\*@127\\.0\\.0\\.1:${port}/db.*no answer from 127\\.0\\.0\\.1:${port} within 1 s`));
   assert.ok(!r.stderr.includes(PASSWORD) && !r.stdout.includes(PASSWORD), 'the password is never printed');
   assert.ok(performance.now() - started < 30_000);
   // Nothing listening at all is another message.
-  const refused = await histoseekAsync(['index', collection, '--layout', 'kimia', '--db', 'postgres://me@127.0.0.1:1/db']);
+  const refused = await startHistoseek('index', collection, '--layout', 'kimia', '--db', 'postgres://me@127.0.0.1:1/db').done;
   assert.match(refused.stderr, /nothing accepts connections at 127\.0\.0\.1:1/);
 });
 
@@ -69,14 +56,14 @@ const bin = debianPostgresBin();
 test('Debian PostgreSQL: a wrong password is refused; the right one (PGPASSWORD, ~/.pgpass) logs in and finds no pgvector; nothing is written', { skip: bin ? false : "Debian's postgresql package is not installed (.ci/run installs it)" }, async () => {
   const server = await startDebianPostgres(bin!, PASSWORD);
   const url = server.url('histoseek');
-  const wrong = await histoseekAsync(['index', collection, '--layout', 'kimia', '--db', url.replace('postgres@', 'postgres:not-the-password@')]);
+  const wrong = await startHistoseek('index', collection, '--layout', 'kimia', '--db', url.replace('postgres@', 'postgres:not-the-password@')).done;
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres\?schema=histoseek: password authentication failed for user 'postgres'/);
   assert.ok(!wrong.stderr.includes('not-the-password'));
 
   for (const env of [{ PGPASSWORD: PASSWORD }, { PGPASSFILE: join(dir, 'pgpass') }]) {
     writeFileSync(join(dir, 'pgpass'), `127.0.0.1:${server.port}:postgres:postgres:${PASSWORD}\n`, { mode: 0o600 });
-    const r = await histoseekAsync(['index', collection, '--layout', 'kimia', '--db', url], env);
+    const r = await startHistoseekWith({ env }, 'index', collection, '--layout', 'kimia', '--db', url).done;
     assert.equal(r.status, 1, JSON.stringify(env));
     assert.match(r.stderr, /lacks the pgvector extension \('vector'\); install pgvector .* nothing was written/);
     assert.ok(!r.stderr.includes(PASSWORD));
@@ -91,12 +78,12 @@ test('Debian PostgreSQL: a wrong password is refused; the right one (PGPASSWORD,
 test('a store made by another model: a clear error, and the store is left as it was', async () => {
   const pglite = await startPglite();
   const url = pglite.url('models');
-  const made = await histoseekAsync(['index', collection, '--layout', 'kimia', '--db', url]);
+  const made = await startHistoseek('index', collection, '--layout', 'kimia', '--db', url).done;
   assert.equal(made.status, 0, made.stderr);
   const other = join(dir, 'other.safetensors');
   await saveCheckpoint(other, randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3));
   for (const args of [['index', collection, '--layout', 'kimia'], ['search', join(collection, 'test')]]) {
-    const r = await histoseekAsync([...args, '--db', url, '--weights', other]);
+    const r = await startHistoseek(...args, '--db', url, '--weights', other).done;
     assert.equal(r.status, 1);
     assert.match(r.stderr, /this store was built with model 'histoseek default model.*not '.*other\.safetensors'/);
   }

@@ -4,7 +4,6 @@
  * a folder index migrated into PostgreSQL answers with the same top-10.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,7 +11,7 @@ import pg from 'pg';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { openStore } from '../src/index/open-store.js';
 import { createServer } from '../src/server/serve.js';
-import { ROOT, temporaryFolder } from './helpers.js';
+import { startHistoseek, temporaryFolder } from './helpers.js';
 import { startPglite } from './postgres-fixtures.js';
 import { multipart } from './server-fixtures.js';
 
@@ -28,23 +27,8 @@ await sql.connect();
 sql.on('error', () => {});
 test.after(() => sql.end());
 
-interface Run {
-  pid: number;
-  done: Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>;
-  kill(): void;
-}
-
-function start(...args: string[]): Run {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/histoseek.js'), ...args], { cwd: ROOT });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  child.stdout.on('data', (d) => (stdout += d));
-  return { pid: child.pid!, done: new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stderr, stdout }))), kill: () => child.kill('SIGKILL') };
-}
-
 async function succeed(...args: string[]) {
-  const r = await start(...args).done;
+  const r = await startHistoseek(...args).done;
   assert.equal(r.status, 0, `histoseek ${args.join(' ')}\n${r.stderr}`);
   return r;
 }
@@ -58,20 +42,20 @@ async function vectorsIn(schema: string): Promise<Map<string, number[]>> {
 test('two indexers share a collection; one killed midway, the other finishes it: every patch once, with the single-process vectors', async (t) => {
   await succeed('index', slides, '--layout', 'slides', '--db', folder, '--batch', '8');
   const url = pglite.url('shared');
-  const a = start('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
-  const b = start('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
+  const a = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
+  const b = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
   // Kill A while it holds a claim, once something is stored.
   for (let waited = 0; ; waited += 50) {
     const held = await sql.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'shared' AND tablename = 'claims'`);
     if (held.rows.length) {
-      const mine = await sql.query(`SELECT unit FROM shared.claims WHERE worker LIKE $1`, [`%:${a.pid}`]);
+      const mine = await sql.query(`SELECT unit FROM shared.claims WHERE worker LIKE $1`, [`%:${a.child.pid}`]);
       const stored = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM shared.items`);
       if (mine.rows.length && stored.rows[0].n > 0) break;
     }
     assert.ok(waited < 120_000, 'worker A never claimed a slide');
     await new Promise((done) => setTimeout(done, 50));
   }
-  a.kill();
+  a.child.kill('SIGKILL');
   assert.equal((await a.done).signal, 'SIGKILL');
   const survivor = await b.done;
   assert.equal(survivor.status, 0, survivor.stderr);

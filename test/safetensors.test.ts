@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostTensor, type HostTensor } from '../src/model/host-tensor.js';
@@ -15,6 +14,7 @@ import {
   readSafetensors,
   writeSafetensors,
 } from '../src/model/safetensors.js';
+import { temporaryFolder } from './helpers.js';
 
 const IO_FIXTURE = fileURLToPath(new URL('./fixtures/lgffem_test_c32_io.safetensors', import.meta.url));
 const SOURCE = 'model-under-test.safetensors';
@@ -270,51 +270,43 @@ test('malformed files throw errors that name the file and the problem', () => {
   }
 });
 
-test('file-level errors name the path', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'safetensors-test-'));
-  try {
-    const missing = join(dir, 'missing.safetensors');
-    await assert.rejects(readSafetensors(missing), (err: Error) => err.message.includes(missing));
-    const corrupt = join(dir, 'corrupt.safetensors');
-    await writeFile(corrupt, rawFile(null, new Uint8Array(0), 'not json at all!'));
-    await assert.rejects(readSafetensors(corrupt), (err: Error) => err.message.includes(corrupt) && /JSON/.test(err.message));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+test('file-level errors name the path', async (t) => {
+  const dir = await temporaryFolder('safetensors-test-', t);
+  const missing = join(dir, 'missing.safetensors');
+  await assert.rejects(readSafetensors(missing), (err: Error) => err.message.includes(missing));
+  const corrupt = join(dir, 'corrupt.safetensors');
+  await writeFile(corrupt, rawFile(null, new Uint8Array(0), 'not json at all!'));
+  await assert.rejects(readSafetensors(corrupt), (err: Error) => err.message.includes(corrupt) && /JSON/.test(err.message));
 });
 
-test('atomic write leaves only the target, and a failing encode leaves an existing file untouched', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'safetensors-test-'));
-  try {
-    const path = join(dir, 'ckpt.safetensors');
-    const random = rng(5);
-    const weights = { w: randomTensor([4, 4], random) };
-    await writeSafetensors(path, weights, { step: '1' }, 'BF16');
-    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-    const before = await readFile(path);
-    assert.equal((await readSafetensors(path)).metadata.step, '1');
+test('atomic write leaves only the target, and a failing encode leaves an existing file untouched', async (t) => {
+  const dir = await temporaryFolder('safetensors-test-', t);
+  const path = join(dir, 'ckpt.safetensors');
+  const random = rng(5);
+  const weights = { w: randomTensor([4, 4], random) };
+  await writeSafetensors(path, weights, { step: '1' }, 'BF16');
+  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+  const before = await readFile(path);
+  assert.equal((await readSafetensors(path)).metadata.step, '1');
 
-    // The data does not match the shape: encoding must reject it before touching the disk.
-    const broken = { w: { shape: [4, 4], data: new Float32Array(15) } };
-    await assert.rejects(
-      writeSafetensors(path, broken, { step: '2' }),
-      (err: Error) => err.message.includes(path) && /needs 16 values, has 15/.test(err.message),
-    );
-    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-    assert.deepEqual(await readFile(path), before);
+  // The data does not match the shape: encoding must reject it before touching the disk.
+  const broken = { w: { shape: [4, 4], data: new Float32Array(15) } };
+  await assert.rejects(
+    writeSafetensors(path, broken, { step: '2' }),
+    (err: Error) => err.message.includes(path) && /needs 16 values, has 15/.test(err.message),
+  );
+  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+  assert.deepEqual(await readFile(path), before);
 
-    // Overwriting replaces the file whole.
-    await writeSafetensors(path, weights, { step: '2' });
-    const after = await readSafetensors(path);
-    assert.equal(after.metadata.step, '2');
-    assert.deepEqual(bitsOf(after.tensors.get('w')!.data), bitsOf(weights.w.data));
-    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+  // Overwriting replaces the file whole.
+  await writeSafetensors(path, weights, { step: '2' });
+  const after = await readSafetensors(path);
+  assert.equal(after.metadata.step, '2');
+  assert.deepEqual(bitsOf(after.tensors.get('w')!.data), bitsOf(weights.w.data));
+  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
 
-    // A write into a missing folder fails with the path named and leaves nothing behind.
-    const nowhere = join(dir, 'no-such-dir', 'x.safetensors');
-    await assert.rejects(writeSafetensors(nowhere, weights), (err: Error) => err.message.includes(nowhere));
-    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  // A write into a missing folder fails with the path named and leaves nothing behind.
+  const nowhere = join(dir, 'no-such-dir', 'x.safetensors');
+  await assert.rejects(writeSafetensors(nowhere, weights), (err: Error) => err.message.includes(nowhere));
+  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
 });

@@ -7,14 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore } from '../src/index/store.js';
 import { cyclicLabels, randomBases, sigmaForDistance, SyntheticSpace, writeRaw, writeSpec } from '../bench/scale-space.js';
+import { temporaryFolder } from './helpers.js';
 
 const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
 const ROWS = Number(process.env.HISTOSEEK_RESUME_ROWS ?? 30_000);
@@ -24,8 +23,7 @@ const BASES = 300;
 const QUERIES = 100;
 const TWO_STAGE_DIFFERENCES_ALLOWED = 3;
 
-const work = await mkdtemp(join(tmpdir(), 'histoseek-scale-resume-'));
-after(() => rm(work, { recursive: true, force: true }));
+const work = await temporaryFolder('histoseek-scale-resume-');
 
 const basesFile = join(work, 'bases.f32');
 writeRaw(basesFile, randomBases(BASES, DIM, 5));

@@ -7,8 +7,8 @@ import { histoseek, ROOT, temporaryFolder } from './helpers.js';
 
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');
 
-test('Kather tiles: indexed as a folder collection, a tile finds itself first at distance ≈ 0', { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` }, async () => {
-  const dir = await temporaryFolder('histoseek-kather-');
+test('Kather tiles: indexed as a folder collection, a tile finds itself first at distance ≈ 0', { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` }, async (t) => {
+  const dir = await temporaryFolder('histoseek-kather-', t);
   const db = join(dir, 'db');
   const indexed = histoseek('index', KATHER, '--db', db, '--layout', 'folder');
   assert.equal(indexed.status, 0, indexed.stderr);

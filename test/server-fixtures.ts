@@ -6,18 +6,15 @@
  * answered as usual.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import type { RateLimit } from '../src/server/limits.js';
-
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { histoseek, ROOT } from './helpers.js';
 
 export interface Demo {
   /** The demo's folder. */
@@ -31,7 +28,7 @@ export interface Demo {
 
 /** Runs `histoseek demo --quick` into `dir` (about 10 s) and writes a stand-in web page beside it. */
 export function makeDemo(dir: string): Demo {
-  const demo = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'demo', '--quick', '--out', dir], { encoding: 'utf8', cwd: ROOT });
+  const demo = histoseek('demo', '--quick', '--out', dir);
   assert.equal(demo.status, 0, demo.stderr);
   const webRoot = join(dir, 'web');
   mkdirSync(join(webRoot, 'assets'), { recursive: true });

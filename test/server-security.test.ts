@@ -6,11 +6,9 @@
  * a SIGKILL. Most through fastify's inject; the command itself where the process matters.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -18,7 +16,8 @@ import { AccessTokens } from '../src/server/access-tokens.js';
 import { parseCorsOrigin } from '../src/server/cors.js';
 import { isLoopback, judgeExposure } from '../src/server/exposure.js';
 import { createServer, type ServerOptions } from '../src/server/serve.js';
-import { besideWellFormed, describeHostileRequests, makeDemo, multipart, ROOT, type Demo } from './server-fixtures.js';
+import { histoseekWith, startHistoseekWith, temporaryFolder } from './helpers.js';
+import { besideWellFormed, describeHostileRequests, makeDemo, multipart, type Demo } from './server-fixtures.js';
 
 const ADMIN = 'admin-token-7f3c9a1e5b2d4f60';
 const READER = 'reader-token-0c8e2b7a9d1f3e54';
@@ -33,7 +32,7 @@ let app: FastifyInstance;
 const serverWith = (o: Partial<ServerOptions> = {}) => createServer({ db: demo.db, webRoot: demo.webRoot, limits: { rate: null }, tokenFile, ...o });
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'histoseek-security-'));
+  tmp = await temporaryFolder('histoseek-security-');
   demo = makeDemo(join(tmp, 'demo'));
   tokenFile = join(tmp, 'tokens.txt');
   writeFileSync(tokenFile, `# who may use the server\nadmin:${ADMIN}\n\n  reader : ${READER} : search  \n`);
@@ -42,7 +41,6 @@ before(async () => {
 
 after(async () => {
   await app?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
 describe('the token file', () => {
@@ -237,17 +235,14 @@ describe('headers and CORS', () => {
 
 /** Runs `histoseek serve ARGS`; resolves once it says where it serves (or rejects with its stderr if it exits first). */
 function startCommand(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'serve', '--db', demo.db, '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  const serve = startHistoseekWith({ env }, 'serve', '--db', demo.db, '--port', '0', ...args);
+  const { child } = serve;
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      const url = /serving .* at (\S+) /.exec(stdout)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr });
+    child.stdout!.on('data', () => {
+      const url = /serving .* at (\S+) /.exec(serve.stdout())?.[1];
+      if (url) resolve({ child, url, stderr: serve.stderr });
     });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${serve.stderr()}`)));
   });
 }
 
@@ -272,11 +267,11 @@ describe('binding beyond loopback', () => {
   });
 
   test('the command exits 2 on 0.0.0.0 without a token file, and says how to fix it', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'serve', '--db', demo.db, '--host', '0.0.0.0', '--port', '0'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, HISTOSEEK_TOKEN_FILE: '' }, timeout: 30_000 });
+    const r = histoseekWith({ env: { HISTOSEEK_TOKEN_FILE: '' }, timeout: 30_000 }, 'serve', '--db', demo.db, '--host', '0.0.0.0', '--port', '0');
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^histoseek: refusing to serve on 0\.0\.0\.0 without access control.*--token-file.*--insecure-no-auth\n$/);
     assert.equal(r.stdout, '');
-    const half = spawnSync(process.execPath, [join(ROOT, 'bin/histoseek.js'), 'serve', '--db', demo.db, '--tls-cert', 'cert.pem'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const half = histoseekWith({ timeout: 30_000 }, 'serve', '--db', demo.db, '--tls-cert', 'cert.pem');
     assert.equal(half.status, 1);
     assert.match(half.stderr, /--tls-cert and --tls-key go together/);
   });

@@ -5,8 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +12,7 @@ import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
 import { startsLikeAccepted } from '../src/server/query-image.js';
 import { createServer } from '../src/server/serve.js';
+import { temporaryFolder } from './helpers.js';
 import { describeHostileRequests, makeDemo, multipart, type Demo } from './server-fixtures.js';
 
 let tmp: string;
@@ -25,7 +24,7 @@ let app: FastifyInstance;
 const patch = (slide: string, n: number) => demo.patch(slide, n);
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'histoseek-serve-'));
+  tmp = await temporaryFolder('histoseek-serve-');
   demo = makeDemo(join(tmp, 'demo'));
   ({ dir, db } = demo);
   app = await createServer({ db, webRoot: demo.webRoot, limits: { rate: null } });
@@ -33,7 +32,6 @@ before(async () => {
 
 after(async () => {
   await app?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
 describe('search', () => {

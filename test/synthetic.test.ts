@@ -1,7 +1,6 @@
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Random } from '../src/util/random.js';
@@ -21,7 +20,7 @@ import {
   type SlideRecord,
   type TissueClass,
 } from '../src/data/synthetic/index.js';
-import { histoseek } from './helpers.js';
+import { histoseek, temporaryFolder } from './helpers.js';
 
 const SIZE = 128;
 
@@ -153,12 +152,9 @@ describe('writeKimiaCollection', () => {
   const options = { seed: 7, slides: 3, slideSize: 512, patchSize: 64, trainPerSlide: 12, testPerSlide: 4 };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'histoseek-synthetic-'));
+    dir = await temporaryFolder('histoseek-synthetic-');
     summary = await writeKimiaCollection(join(dir, 'a'), { ...options, onProgress: (d, t) => progress.push([d, t]) });
     manifest = JSON.parse(await readFile(summary.manifest, 'utf8'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('has the Kimia Path24C layout and the requested counts', async () => {
@@ -250,11 +246,8 @@ describe('writePatchCollection', () => {
   const options = { seed: 4, perClass: 10, minSize: 48, maxSize: 96 };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'histoseek-patches-'));
+    dir = await temporaryFolder('histoseek-patches-');
     manifest = JSON.parse(await readFile((await writePatchCollection(join(dir, 'a'), options)).manifest, 'utf8'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('is a folder-layout collection: perClass patches in a folder per class', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -10,6 +9,7 @@ import {
   TFJS_CORE_VERSION,
 } from '../src/engine/tfjs-backend.js';
 import { Random } from '../src/util/random.js';
+import { runScript } from './helpers.js';
 
 const TOLERANCE = 1e-4;
 
@@ -35,14 +35,6 @@ async function runOn(backend: string, compute: () => tf.Tensor[]): Promise<Float
   } finally {
     await tf.setBackend('wasm');
   }
-}
-
-/** Runs an ES module script in a fresh Node (from the repo root, with tsx). */
-function runScript(lines: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', lines.join('\n')], {
-    cwd: new URL('..', import.meta.url),
-    encoding: 'utf8',
-  });
 }
 
 /** max |actual − expected| relative to the largest |expected|; the reference must be non-trivial. */
@@ -111,7 +103,7 @@ describe('initTfjs', () => {
       'tf.grad((x) => tf.conv2d(x, tf.ones([1, 1, 2, 2]), 1, "valid").sum())(tf.ones([1, 3, 3, 2])).dataSync();',
       "await tf.setBackend('cpu');",
       'tf.square(tf.ones([2])).dataSync();',
-    ]);
+    ].join('\n'));
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout, '');
   });
@@ -138,7 +130,7 @@ describe('initTfjs', () => {
       "tf.registerBackend('wasm', () => { throw new Error('no wasm here'); });",
       "await initTfjs().then(() => process.exit(3), (err) => console.log(err.message));",
       'try { assertWasmBackend(); } catch (err) { console.log(err.message); }',
-    ]);
+    ].join('\n'));
     assert.equal(child.status, 0, child.stderr);
     const [initError, assertError] = child.stdout.trim().split('\n');
     assert.match(initError, /tf\.setBackend\('wasm'\) failed/);

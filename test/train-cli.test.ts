@@ -45,15 +45,14 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
 
   const killed = join(dir, 'killed.yaml');
   await writeFile(killed, config(join(dir, 'run-killed')));
-  const child = startHistoseek('train', '--config', killed);
-  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, signal) => res(signal)));
+  const run = startHistoseek('train', '--config', killed);
   for (;;) {
     const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
     if (state && JSON.parse(state).epoch >= 1) break;
     await new Promise((res) => setTimeout(res, 20));
   }
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  run.child.kill('SIGKILL');
+  assert.equal((await run.done).signal, 'SIGKILL');
   assert.ok(JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3, 'killed before the end');
 
   const again = histoseek('train', '--config', killed);

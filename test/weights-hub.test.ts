@@ -41,8 +41,8 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
   return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((r) => server.close(r)) };
 }
 
-test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async () => {
-  const cacheDir = await temporaryFolder('histoseek-weights-');
+test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async (t) => {
+  const cacheDir = await temporaryFolder('histoseek-weights-', t);
   const server = await hub({ cutAfter: 300_000 });
   await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }));
   const progress: number[] = [];
@@ -58,8 +58,8 @@ test('weights pull downloads, resumes an interrupted transfer with Range, checks
   assert.deepEqual(model.weights.get('backbone.stem.0.weight')!.data, donor.weights.get('backbone.stem.0.weight')!.data);
 });
 
-test('a checksum mismatch discards the download; unknown names and models are clear errors', async () => {
-  const cacheDir = await temporaryFolder('histoseek-weights-');
+test('a checksum mismatch discards the download; unknown names and models are clear errors', async (t) => {
+  const cacheDir = await temporaryFolder('histoseek-weights-', t);
   const server = await hub({ etag: 'f'.repeat(64) });
   await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }), /checksum mismatch .* the download was discarded/);
   assert.equal(existsSync(join(cacheDir, 'convnextv2_test.fake', 'model.safetensors')), false);

@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { GLASS, renderSlide, writeKimiaCollection, type SlideRecord } from '../src/data/synthetic/index.js';
 import { OpenSlideError, argbToRgb, detectVendor } from '../src/wsi/openslide.js';
 import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../src/wsi/slide.js';
 import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../src/wsi/tiler.js';
 import { fractionInBox, otsu, renderMaskPreview, tissueMask, writeMaskPng, type TissueMask } from '../src/wsi/tissue-mask.js';
+import { ROOT, startScript, temporaryFolder } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CMU1 = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
 const SKIP_CMU1 = existsSync(CMU1) ? false : `${CMU1} is absent (shared test data)`;
 
@@ -131,19 +128,14 @@ describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, 
     assert.ok(glassBrightness > 225, `glass brightness ${glassBrightness}`);
   });
 
-  test('mask PNG and preview PNG', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'histoseek-wsi-'));
-    try {
-      const file = join(dir, 'mask.png');
-      await writeMaskPng(mask, file);
-      const written = await sharp(file).raw().toBuffer({ resolveWithObject: true });
-      assert.deepEqual([written.info.width, written.info.height], [mask.width, mask.height]);
-      assert.equal(written.data[0], 0, 'the top-left corner is glass');
-      const preview = await sharp(await renderMaskPreview(slide, mask)).metadata();
-      assert.deepEqual([preview.format, preview.width, preview.height], ['png', mask.width, mask.height]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  test('mask PNG and preview PNG', async (t) => {
+    const file = join(await temporaryFolder('histoseek-wsi-', t), 'mask.png');
+    await writeMaskPng(mask, file);
+    const written = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([written.info.width, written.info.height], [mask.width, mask.height]);
+    assert.equal(written.data[0], 0, 'the top-left corner is glass');
+    const preview = await sharp(await renderMaskPreview(slide, mask)).metadata();
+    assert.deepEqual([preview.format, preview.width, preview.height], ['png', mask.width, mask.height]);
   });
 
   test('224-px tiles at 0.5 µm/px lie inside the slide, on tissue, and are H&E-coloured', async () => {
@@ -176,12 +168,11 @@ describe('synthetic slides', () => {
   let tiff: string;
   let record: SlideRecord;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'histoseek-wsi-'));
+    dir = await temporaryFolder('histoseek-wsi-');
     const summary = await writeKimiaCollection(dir, { seed: 5, slides: 1, slideSize: 1536, patchSize: 224, trainPerSlide: 0, testPerSlide: 0 });
     tiff = join(dir, summary.slides[0]!.tiff);
     record = (JSON.parse(await readFile(summary.manifest, 'utf8')) as { slides: SlideRecord[] }).slides[0]!;
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('a generated pyramidal TIFF opens with OpenSlide (generic-tiff) at 0.5 µm/px', async () => {
     const slide = await openSlide(tiff);
@@ -388,9 +379,8 @@ describe('synthetic slides', () => {
 describe('memory', () => {
   let dir: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'histoseek-wsi-big-'));
+    dir = await temporaryFolder('histoseek-wsi-big-');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('tiling a 20 000² slide (1.2 GB of RGB) stays under 500 MB peak RSS', async (t) => {
     const side = 20_000;
@@ -412,16 +402,9 @@ describe('memory', () => {
       slide.close();
       const peak = Number(/^VmHWM:\\s+(\\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
       console.log(JSON.stringify({ count, level, peak }));`;
-    const answer = await new Promise<string>((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d));
-      p.stderr.on('data', (d: Buffer) => (err += d));
-      p.on('error', reject);
-      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited with ${code}: ${err}`))));
-    });
-    const { count, level, peak } = JSON.parse(answer.trim().split('\n').at(-1)!) as { count: number; level: number; peak: number };
+    const answer = await startScript(child).done;
+    assert.equal(answer.status, 0, `child exited with ${answer.status}: ${answer.stderr}`);
+    const { count, level, peak } = JSON.parse(answer.stdout.trim().split('\n').at(-1)!) as { count: number; level: number; peak: number };
     const grid = Math.floor(side / 224) ** 2;
     t.diagnostic(`${count} tiles, peak RSS ${peak.toFixed(0)} MiB`);
     assert.ok(count > 0.5 * grid && count < grid, `${count} tissue tiles of ${grid}`);
@@ -431,28 +414,23 @@ describe('memory', () => {
 });
 
 describe('tile plans', () => {
-  test('planTiles picks the coarsest level that is fine enough, within rounding slack', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'histoseek-wsi-'));
+  test('planTiles picks the coarsest level that is fine enough, within rounding slack', async (t) => {
+    const file = join(await temporaryFolder('histoseek-wsi-', t), 'plain.tiff');
+    const slide = renderSlide({ cls: 'tumour', seed: 1, width: 1000, height: 1000 });
+    await writePyramid(rawImage(slide.rgb, 1000, 1000), file);
+    const opened = await openSlide(file);
     try {
-      const file = join(dir, 'plain.tiff');
-      const slide = renderSlide({ cls: 'tumour', seed: 1, width: 1000, height: 1000 });
-      await writePyramid(rawImage(slide.rgb, 1000, 1000), file);
-      const opened = await openSlide(file);
-      try {
-        // Level 1 is 500² (downsample exactly 2); level 2 is 250².
-        const at1 = await planTiles(opened, { targetMpp: 1, minTissue: 0 });
-        assert.deepEqual([at1.level, at1.width, at1.readWidth], [1, 448, 224]);
-        const at15 = await planTiles(opened, { targetMpp: 1.5, minTissue: 0 });
-        assert.deepEqual([at15.level, at15.width, at15.readWidth], [1, 672, 336], 'read 336 px at level 1, resized to 224');
-        const tile = (await tiles(opened, { targetMpp: 1.5, minTissue: 0 }).next()).value as Tile;
-        assert.equal(tile.pixels.length, 224 * 224 * 3);
-        await assert.rejects(planTiles(opened, { patchSize: 0 }), RangeError);
-        await assert.rejects(planTiles(opened, { minTissue: 2 }), RangeError);
-      } finally {
-        opened.close();
-      }
+      // Level 1 is 500² (downsample exactly 2); level 2 is 250².
+      const at1 = await planTiles(opened, { targetMpp: 1, minTissue: 0 });
+      assert.deepEqual([at1.level, at1.width, at1.readWidth], [1, 448, 224]);
+      const at15 = await planTiles(opened, { targetMpp: 1.5, minTissue: 0 });
+      assert.deepEqual([at15.level, at15.width, at15.readWidth], [1, 672, 336], 'read 336 px at level 1, resized to 224');
+      const tile = (await tiles(opened, { targetMpp: 1.5, minTissue: 0 }).next()).value as Tile;
+      assert.equal(tile.pixels.length, 224 * 224 * 3);
+      await assert.rejects(planTiles(opened, { patchSize: 0 }), RangeError);
+      await assert.rejects(planTiles(opened, { minTissue: 2 }), RangeError);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      opened.close();
     }
   });
 });

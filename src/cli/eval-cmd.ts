@@ -12,9 +12,9 @@ import type { Command } from './command.js';
 import { DEFAULT_K, K_OPTIONS, parseK, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
 import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
-import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
-import { batchUsage, parseRunOptions, parseThreads, RUN_OPTIONS, threadsUsage } from './run-options.js';
-import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { batchUsage, parseRunOptions, parseThreads, threadsUsage } from './run-options.js';
+import { DB_USAGE, requireDb } from './store-options.js';
 import { Progress } from '../util/progress.js';
 
 /** Query images per batch unless --batch says otherwise. */
@@ -98,9 +98,7 @@ export const evalCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values } = parse(args, {
-      ...MODEL_OPTIONS,
-      ...RUN_OPTIONS,
-      ...DB_OPTIONS,
+      ...INDEX_MODEL_OPTIONS,
       ...SEARCH_MODE_OPTIONS,
       queries: { type: 'string' },
       ...COLLECTION_OPTIONS,

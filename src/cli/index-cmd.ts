@@ -10,9 +10,9 @@ import type { PatchSelection } from '../wsi/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
-import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
-import { batchUsage, parseRunOptions, RUN_OPTIONS, threadsUsage } from './run-options.js';
-import { DB_OPTIONS, DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
+import { DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
 
 /** Images per batch unless --batch says otherwise. */
 const BATCH = 16;
@@ -103,9 +103,7 @@ export const indexCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, {
-      ...MODEL_OPTIONS,
-      ...RUN_OPTIONS,
-      ...DB_OPTIONS,
+      ...INDEX_MODEL_OPTIONS,
       ...COLLECTION_OPTIONS,
       vectors: { type: 'string' },
       patches: { type: 'string' },

@@ -2,11 +2,20 @@
 import type { ModelOptions } from '../api/models.js';
 import { TISSUE_MODEL_PATH } from '../model/checkpoint.js';
 import { optionalPositiveInt } from './args.js';
+import { RUN_OPTIONS } from './run-options.js';
+import { DB_OPTIONS } from './store-options.js';
 
 export const MODEL_OPTIONS = {
   weights: { type: 'string' },
   backbone: { type: 'string' },
   size: { type: 'string' },
+} as const;
+
+/** The options of the commands that run the model for an index (index, search, eval): which model, how it runs, which index. */
+export const INDEX_MODEL_OPTIONS = {
+  ...MODEL_OPTIONS,
+  ...RUN_OPTIONS,
+  ...DB_OPTIONS,
 } as const;
 
 export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the built-in model, trained to tell slides apart); to

@@ -9,9 +9,9 @@ import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
-import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
-import { parseBatch, parseThreads, RUN_OPTIONS, threadsUsage } from './run-options.js';
-import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { parseBatch, parseThreads, threadsUsage } from './run-options.js';
+import { DB_USAGE, requireDb } from './store-options.js';
 
 /** Query images embedded per batch unless --batch says otherwise. */
 const BATCH = 8;
@@ -46,9 +46,7 @@ export const searchCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(args, {
-      ...MODEL_OPTIONS,
-      ...RUN_OPTIONS,
-      ...DB_OPTIONS,
+      ...INDEX_MODEL_OPTIONS,
       ...SEARCH_MODE_OPTIONS,
       ...K_OPTIONS,
       'exclude-slide': { type: 'string' },
