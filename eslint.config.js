@@ -59,7 +59,8 @@ const layeringZones = AREAS.map((area) => ({
     target: './web/src',
     from: './src',
     except: ['./api/schemas.ts', './data/collections/collection.ts'],
-    message: 'web/src/ may import from src/ only the API types (src/api/schemas.ts) and src/data/collections/collection.ts.',
+    message:
+      'web/src/ may import from src/ only the API types (src/api/schemas.ts) and src/data/collections/collection.ts.',
   },
 ]);
 

@@ -94,7 +94,10 @@ export function significant(value: number, digits = 4): number {
 
 /** A child process that could not run or did not answer; `code` is the spawn error's (e.g. ENOENT). */
 export class ChildError extends Error {
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }
@@ -117,13 +120,23 @@ export function runJsonChild(command: string, args: string[], timeoutMs?: number
       process.stderr.write(chunk);
       stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL);
     });
-    child.on('error', (e: NodeJS.ErrnoException) => reject(new ChildError(`cannot run ${command}: ${e.message}`, e.code)));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new ChildError(`cannot run ${command}: ${e.message}`, e.code)),
+    );
     child.on('close', (status, signal) => {
       const answer = parseLastJsonLine(stdout);
       if (typeof answer?.error === 'string') reject(new ChildError(answer.error));
       else if (status !== 0 || !answer) {
-        const how = signal ? `was killed by ${signal}` : status !== 0 ? `exited with status ${status}` : 'printed no JSON answer';
-        reject(new ChildError(`${path.basename(command)} ${args.join(' ')} ${how}${stderrTail ? `: ${stderrTail.trim()}` : ''}`));
+        const how = signal
+          ? `was killed by ${signal}`
+          : status !== 0
+            ? `exited with status ${status}`
+            : 'printed no JSON answer';
+        reject(
+          new ChildError(
+            `${path.basename(command)} ${args.join(' ')} ${how}${stderrTail ? `: ${stderrTail.trim()}` : ''}`,
+          ),
+        );
       } else resolve(answer);
     });
   });
@@ -163,7 +176,20 @@ const UNREACHED_RATE = String(10 ** 7);
 
 /** `histoseek serve` on DB on 127.0.0.1, port chosen by the system; resolves with its URL once it listens. */
 export function startServe(db: string, threads: number): Promise<{ child: ChildProcess; url: string }> {
-  const args = [HISTOSEEK, 'serve', '--db', db, '--port', '0', '--threads', String(threads), '--rate', UNREACHED_RATE, '--burst', UNREACHED_RATE];
+  const args = [
+    HISTOSEEK,
+    'serve',
+    '--db',
+    db,
+    '--port',
+    '0',
+    '--threads',
+    String(threads),
+    '--rate',
+    UNREACHED_RATE,
+    '--burst',
+    UNREACHED_RATE,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`histoseek serve exited with status ${code} before listening`)));

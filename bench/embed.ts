@@ -24,8 +24,19 @@ import { elementCount, type HostTensor } from '../src/model/host-tensor.js';
 import { backbone } from '../src/model/lgffem.js';
 import { Random } from '../src/util/random.js';
 import {
-  BENCH_DIR, ChildError, info, median, numberField, peakRssMib, Results, runNodeWorker, runPython, significant,
-  SYSTEM_PYTHON, timeRounds, type JsonRecord,
+  BENCH_DIR,
+  ChildError,
+  info,
+  median,
+  numberField,
+  peakRssMib,
+  Results,
+  runNodeWorker,
+  runPython,
+  significant,
+  SYSTEM_PYTHON,
+  timeRounds,
+  type JsonRecord,
 } from './common.js';
 
 const BATCH = 8;
@@ -77,8 +88,11 @@ async function ourRunner(part: Part, model: Model): Promise<Runner> {
     const embedder = await OnnxEmbedder.create(model, { threads: THREADS });
     return { run: (input) => embedder.embed(input), release: () => embedder.release() };
   }
-  const bytes = buildOnnxGraph(model.weights, [{ name: INPUT_NAME, layout: 'NCHW' }], (ops, [x]) =>
-    new Map(backbone(ops, x, model.config).map((t, i) => [`backbone.${i}`, t])));
+  const bytes = buildOnnxGraph(
+    model.weights,
+    [{ name: INPUT_NAME, layout: 'NCHW' }],
+    (ops, [x]) => new Map(backbone(ops, x, model.config).map((t, i) => [`backbone.${i}`, t])),
+  );
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: THREADS,
     interOpNumThreads: 1,
@@ -110,9 +124,28 @@ interface Yardstick {
 
 async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { error: string }> {
   const args = [
-    '--input', inputFile, '--part', part, '--preset', config.preset, '--neck-channels', String(config.neckChannels),
-    '--neck-layers', String(config.neckLayers), '--gem-p', String(config.gemP), '--batch', String(BATCH),
-    '--input-size', String(config.inputSize), '--threads', String(THREADS), '--rounds', String(rounds), '--seed', String(SEED),
+    '--input',
+    inputFile,
+    '--part',
+    part,
+    '--preset',
+    config.preset,
+    '--neck-channels',
+    String(config.neckChannels),
+    '--neck-layers',
+    String(config.neckLayers),
+    '--gem-p',
+    String(config.gemP),
+    '--batch',
+    String(BATCH),
+    '--input-size',
+    String(config.inputSize),
+    '--threads',
+    String(THREADS),
+    '--rounds',
+    String(rounds),
+    '--seed',
+    String(SEED),
   ];
   const imagesPerSByLayout: Record<string, number> = {};
   let best: JsonRecord | undefined;
@@ -169,8 +202,18 @@ async function main(): Promise<void> {
     await writeFile(inputFile, new Uint8Array(input.buffer));
     const quick = options.quick ? ['--quick'] : [];
     for (const part of PARTS) {
-      info(`${part}: histoseek (onnxruntime-node), ${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}…`);
-      const ours = await runNodeWorker(SELF, ['--worker', part, '--input', inputFile, '--rounds', String(rounds), ...quick]);
+      info(
+        `${part}: histoseek (onnxruntime-node), ${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}…`,
+      );
+      const ours = await runNodeWorker(SELF, [
+        '--worker',
+        part,
+        '--input',
+        inputFile,
+        '--rounds',
+        String(rounds),
+        ...quick,
+      ]);
       results.emit(record(part, ours, await yardstick(part, inputFile)));
     }
   } finally {
@@ -180,7 +223,8 @@ async function main(): Promise<void> {
 }
 
 if (options.worker !== undefined) {
-  if (!isPart(options.worker) || !options.input) throw new Error(`--worker needs one of ${PARTS.join(', ')} and --input FILE`);
+  if (!isPart(options.worker) || !options.input)
+    throw new Error(`--worker needs one of ${PARTS.join(', ')} and --input FILE`);
   process.stdout.write(`${JSON.stringify(await worker(options.worker, options.input))}\n`);
 } else {
   await main();

@@ -29,15 +29,28 @@ import type { HostTensor } from '../src/model/host-tensor.js';
 import { backbone } from '../src/model/lgffem.js';
 import { info, Results, significant } from './common.js';
 
-const { values: opts } = parseArgs({ options: { weights: { type: 'string' }, 'init-seed': { type: 'string', default: '2' } } });
+const { values: opts } = parseArgs({
+  options: { weights: { type: 'string' }, 'init-seed': { type: 'string', default: '2' } },
+});
 
 /** GeM over the last backbone stage, as an Embedder. */
 class GemBackbone implements Embedder {
-  private constructor(private readonly session: ort.InferenceSession, readonly inputSize: number, readonly dimensions: number) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputSize: number,
+    readonly dimensions: number,
+  ) {}
 
   static async create(model: Model, p = 3): Promise<GemBackbone> {
-    const weights = new Map<string, HostTensor>([...model.weights, ['baseline.gem.p', { shape: [1], data: Float32Array.of(p) }]]);
-    const bytes = buildOnnxGraph(weights, [{ name: 'input', layout: 'NCHW' }], (ops, [x]) => new Map([['embedding', ops.gem(backbone(ops, x, model.config)[3], 'baseline.gem.p')]]));
+    const weights = new Map<string, HostTensor>([
+      ...model.weights,
+      ['baseline.gem.p', { shape: [1], data: Float32Array.of(p) }],
+    ]);
+    const bytes = buildOnnxGraph(
+      weights,
+      [{ name: 'input', layout: 'NCHW' }],
+      (ops, [x]) => new Map([['embedding', ops.gem(backbone(ops, x, model.config)[3], 'baseline.gem.p')]]),
+    );
     const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 2 });
     return new GemBackbone(session, model.config.inputSize, BACKBONE_PRESETS[model.config.preset].dims[3]);
   }
@@ -52,7 +65,12 @@ async function evaluate(embedder: Embedder, root: string): Promise<RetrievalMetr
   const loader = new ItemLoader();
   const embed = async (role: 'index' | 'queries') => {
     const items = (await readCollection(root, 'kimia', role)).items;
-    const out = await embedAll(embedder, items.map((i) => i.source), 32, (s, size) => loader.load(s, size));
+    const out = await embedAll(
+      embedder,
+      items.map((i) => i.source),
+      32,
+      (s, size) => loader.load(s, size),
+    );
     return { vectors: normaliseRows(out.raw, embedder.dimensions), labels: items.map((i) => i.label) };
   };
   const [index, queries] = [await embed('index'), await embed('queries')];
@@ -60,7 +78,13 @@ async function evaluate(embedder: Embedder, root: string): Promise<RetrievalMetr
   return scoreRetrieval(embedder.dimensions, index.vectors, index.labels, queries.vectors, queries.labels);
 }
 
-const pick = (m: RetrievalMetrics) => Object.fromEntries(['eta_p', 'eta_w', 'eta_tot', 'recall_at_1', 'recall_at_5', 'map_at_10', 'mv_at_5'].map((k) => [k, significant(m[k as keyof RetrievalMetrics] as number)]));
+const pick = (m: RetrievalMetrics) =>
+  Object.fromEntries(
+    ['eta_p', 'eta_w', 'eta_tot', 'recall_at_1', 'recall_at_5', 'map_at_10', 'mv_at_5'].map((k) => [
+      k,
+      significant(m[k as keyof RetrievalMetrics] as number),
+    ]),
+  );
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'histoseek-learning-'));
 try {
@@ -68,9 +92,23 @@ try {
   await writeKimiaCollection(dir, { seed: 1, slides: 24, trainPerSlide: 50, testPerSlide: 20 });
   const trained = await loadModel(opts.weights);
   const untrained = randomModel(trained.config, Number(opts['init-seed']));
-  const sameBackbone = [...trained.weights].filter(([n]) => n.startsWith('backbone.')).every(([n, t]) => t.data.every((v, i) => Math.abs(v - untrained.weights.get(n)!.data[i]) <= 1e-3 * Math.max(1, Math.abs(v))));
-  if (!sameBackbone) info('note: the trained model\'s backbone differs from the seeded random one; (a) and (b) use the trained model\'s backbone');
-  const base: Model = sameBackbone ? untrained : { ...untrained, weights: new Map([...untrained.weights].map(([n, t]) => [n, n.startsWith('backbone.') ? trained.weights.get(n)! : t])) };
+  const sameBackbone = [...trained.weights]
+    .filter(([n]) => n.startsWith('backbone.'))
+    .every(([n, t]) =>
+      t.data.every((v, i) => Math.abs(v - untrained.weights.get(n)!.data[i]) <= 1e-3 * Math.max(1, Math.abs(v))),
+    );
+  if (!sameBackbone)
+    info(
+      "note: the trained model's backbone differs from the seeded random one; (a) and (b) use the trained model's backbone",
+    );
+  const base: Model = sameBackbone
+    ? untrained
+    : {
+        ...untrained,
+        weights: new Map(
+          [...untrained.weights].map(([n, t]) => [n, n.startsWith('backbone.') ? trained.weights.get(n)! : t]),
+        ),
+      };
   const results = new Results('learning');
   const scores: Record<string, RetrievalMetrics> = {};
   for (const [name, make] of [
@@ -81,7 +119,14 @@ try {
     info(`evaluating ${name}`);
     scores[name] = await evaluate(await make(), dir);
   }
-  results.emit({ case: 'learning', model: trained.source, held_out: 'synthetic seed 1, 24 slides, 1200 index / 480 query patches, Kimia protocol', untrained: pick(scores.untrained), gem_backbone: pick(scores.gem_backbone), trained: pick(scores.trained) });
+  results.emit({
+    case: 'learning',
+    model: trained.source,
+    held_out: 'synthetic seed 1, 24 slides, 1200 index / 480 query patches, Kimia protocol',
+    untrained: pick(scores.untrained),
+    gem_backbone: pick(scores.gem_backbone),
+    trained: pick(scores.trained),
+  });
   info(`wrote ${await results.save()}`);
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -57,15 +57,26 @@ const THREADS = 2;
 const SCHEMA = 'bench_pg';
 
 const { values: opts } = parseArgs({
-  options: { n: { type: 'string', default: '100000' }, queries: { type: 'string', default: '200' }, d: { type: 'string', default: '256' }, vectors: { type: 'string', default: 'f16' } },
+  options: {
+    n: { type: 'string', default: '100000' },
+    queries: { type: 'string', default: '200' },
+    d: { type: 'string', default: '256' },
+    vectors: { type: 'string', default: 'f16' },
+  },
 });
-if (opts.vectors !== 'f16' && opts.vectors !== 'f32') throw new Error(`--vectors must be f16 or f32, got '${opts.vectors}'`);
+if (opts.vectors !== 'f16' && opts.vectors !== 'f32')
+  throw new Error(`--vectors must be f16 or f32, got '${opts.vectors}'`);
 const kind: 'f16' | 'f32' = opts.vectors;
 const n = Number(opts.n);
 const nQueries = Number(opts.queries);
 const d = Number(opts.d);
-for (const [name, value] of [['--n', n], ['--queries', nQueries], ['--d', d]] as const) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer; usage: bench/pg.ts [--n 100000] [--queries 200] [--d 256]`);
+for (const [name, value] of [
+  ['--n', n],
+  ['--queries', nQueries],
+  ['--d', d],
+] as const) {
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer; usage: bench/pg.ts [--n 100000] [--queries 200] [--d 256]`);
 }
 if (n < K) throw new Error(`--n must be at least ${K}`);
 
@@ -91,12 +102,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 /** scripts/pglite-server.ts in a child process; resolves with its port once it listens. */
 async function startPglite(): Promise<{ port: number; stop(): Promise<void> }> {
   const script = path.join(BENCH_DIR, '..', 'scripts', 'pglite-server.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.join(BENCH_DIR, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: path.join(BENCH_DIR, '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   pgliteChild = child;
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the PGlite server exited with code ${code} before listening`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    createInterface({ input: child.stdout! }).once('line', (line) =>
+      resolve((JSON.parse(line) as { port: number }).port),
+    );
   });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -109,11 +125,26 @@ async function startPglite(): Promise<{ port: number; stop(): Promise<void> }> {
 
 // ---- the vectors, the queries and their float32 ground truth ----
 const bases = randomBases(BASES, d, SEED);
-const space = new SyntheticSpace({ d, basesFile: '(random bases, in memory)', count: BASES, labels: cyclicLabels(BASES), sigma: sigmaForDistance(SPREAD, d), seed: SEED, origin: 'seeded random bases' }, bases);
+const space = new SyntheticSpace(
+  {
+    d,
+    basesFile: '(random bases, in memory)',
+    count: BASES,
+    labels: cyclicLabels(BASES),
+    sigma: sigmaForDistance(SPREAD, d),
+    seed: SEED,
+    origin: 'seeded random bases',
+  },
+  bases,
+);
 info(`drawing ${n} vectors and ${nQueries} queries, d ${d}`);
 const drawn = space.rows(0, n);
 const vectors = drawn.vectors;
-const items: ItemRecord[] = Array.from(drawn.bases, (base, i) => ({ source: `bench/${i}`, label: space.spec.labels[base], slide: `slide-${Math.floor(i / 100)}` }));
+const items: ItemRecord[] = Array.from(drawn.bases, (base, i) => ({
+  source: `bench/${i}`,
+  label: space.spec.labels[base],
+  slide: `slide-${Math.floor(i / 100)}`,
+}));
 const queries = space.queries(nQueries);
 
 /** The K nearest rows of every query by float32 inner product (ties by row), as [queries × K] indices. */
@@ -159,7 +190,8 @@ async function insertAll(store: ItemStore, name: StoreName): Promise<number> {
     const start = performance.now();
     await store.append(items.slice(first, first + count), batch, norms.subarray(0, count));
     seconds += (performance.now() - start) / 1000;
-    if ((first / BATCH) % 10 === 9 || first + count === n) info(`${name}: ${first + count}/${n} appended (${seconds.toFixed(1)} s)`);
+    if ((first / BATCH) % 10 === 9 || first + count === n)
+      info(`${name}: ${first + count}/${n} appended (${seconds.toFixed(1)} s)`);
   }
   const live = await store.liveCount();
   if (live !== n) throw new Error(`${name}: holds ${live} live items after appending ${n}`);
@@ -194,10 +226,28 @@ async function rowsToIndices(store: ItemStore): Promise<Map<number, number>> {
 
 const results = new Results('pg');
 
-function emit(store: StoreName, mode: 'exact' | 'two-stage', insertPerS: number, measured: { p50_ms: number; p95_ms: number; recall_at_10: number }, extra: Record<string, unknown>): void {
+function emit(
+  store: StoreName,
+  mode: 'exact' | 'two-stage',
+  insertPerS: number,
+  measured: { p50_ms: number; p95_ms: number; recall_at_10: number },
+  extra: Record<string, unknown>,
+): void {
   results.emit({
-    bench: 'pg', store, mode, vectors: kind, n, d, insert_items_per_s: significant(insertPerS), ...measured, cpu,
-    ...extra, queries: nQueries, k: K, candidates: CANDIDATES, truth: 'brute-force float32 (JS)',
+    bench: 'pg',
+    store,
+    mode,
+    vectors: kind,
+    n,
+    d,
+    insert_items_per_s: significant(insertPerS),
+    ...measured,
+    cpu,
+    ...extra,
+    queries: nQueries,
+    k: K,
+    candidates: CANDIDATES,
+    truth: 'brute-force float32 (JS)',
   });
 }
 
@@ -209,7 +259,10 @@ async function pgDetails(port: number): Promise<{ plan: string; bytes: Record<st
     const literal = `[${Array.from(queries.subarray(0, d)).join(',')}]`;
     await client.query('BEGIN');
     await client.query(`SET LOCAL hnsw.ef_search = ${CANDIDATES}`);
-    const explained = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT id FROM ${SCHEMA}.items ORDER BY embedding <#> $1::${kind === 'f16' ? 'halfvec' : 'vector'} LIMIT ${K}`, [literal]);
+    const explained = await client.query<{ 'QUERY PLAN': unknown }>(
+      `EXPLAIN (FORMAT JSON) SELECT id FROM ${SCHEMA}.items ORDER BY embedding <#> $1::${kind === 'f16' ? 'halfvec' : 'vector'} LIMIT ${K}`,
+      [literal],
+    );
     await client.query('COMMIT');
     const nodes: string[] = [];
     const walk = (node: { 'Node Type': string; 'Index Name'?: string; Plans?: unknown[] }) => {
@@ -232,7 +285,10 @@ async function benchPostgres(): Promise<void> {
   const server = await startPglite();
   try {
     info(`PGlite listening on 127.0.0.1:${server.port}`);
-    const store = await PostgresStore.open(`postgres://postgres@127.0.0.1:${server.port}/postgres?schema=${SCHEMA}`, { model, vectors: kind });
+    const store = await PostgresStore.open(`postgres://postgres@127.0.0.1:${server.port}/postgres?schema=${SCHEMA}`, {
+      model,
+      vectors: kind,
+    });
     try {
       const insertPerS = await insertAll(store, 'postgres-pglite');
       const details = await pgDetails(server.port);
@@ -245,7 +301,10 @@ async function benchPostgres(): Promise<void> {
       };
       for (const mode of ['exact', 'two-stage'] as const) {
         info(`postgres-pglite: ${nQueries} ${mode} queries`);
-        emit('postgres-pglite', mode, insertPerS, await measureSearch(store, mode, rowToIndex), { ...size, ...(mode === 'two-stage' ? { plan: details.plan } : {}) });
+        emit('postgres-pglite', mode, insertPerS, await measureSearch(store, mode, rowToIndex), {
+          ...size,
+          ...(mode === 'two-stage' ? { plan: details.plan } : {}),
+        });
       }
     } finally {
       await store.close();
@@ -272,7 +331,10 @@ async function benchFolder(): Promise<void> {
     const rowToIndex = await rowsToIndices(store);
     for (const mode of ['exact', 'two-stage'] as const) {
       info(`folder: ${nQueries} ${mode} queries`);
-      emit('folder', mode, insertPerS, await measureSearch(store, mode, rowToIndex), { bytes_per_item: bytesPerItem, threads: THREADS });
+      emit('folder', mode, insertPerS, await measureSearch(store, mode, rowToIndex), {
+        bytes_per_item: bytesPerItem,
+        threads: THREADS,
+      });
     }
   } finally {
     await store.close();

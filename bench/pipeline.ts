@@ -21,7 +21,13 @@ import { sliceFirstAxis } from '../src/model/host-tensor.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { info, median, Results, significant } from './common.js';
 
-const { values: opts } = parseArgs({ options: { images: { type: 'string', default: '320' }, rounds: { type: 'string', default: '2' }, batch: { type: 'string', default: '16' } } });
+const { values: opts } = parseArgs({
+  options: {
+    images: { type: 'string', default: '320' },
+    rounds: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '16' },
+  },
+});
 const IMAGES = Number(opts.images);
 const ROUNDS = Number(opts.rounds);
 const BATCH = Number(opts.batch);
@@ -32,7 +38,9 @@ async function writeImages(root: string): Promise<void> {
     const cls = TISSUE_CLASSES[i % TISSUE_CLASSES.length];
     await mkdir(path.join(root, cls), { recursive: true });
     const pixels = renderPatch(cls, PATCH, 100 + i);
-    await sharp(pixels, { raw: { width: PATCH, height: PATCH, channels: 3 } }).png().toFile(path.join(root, cls, `p${i}.png`));
+    await sharp(pixels, { raw: { width: PATCH, height: PATCH, channels: 3 } })
+      .png()
+      .toFile(path.join(root, cls, `p${i}.png`));
   }
 }
 
@@ -43,11 +51,15 @@ try {
   const collection = await readCollection(path.join(root, 'collection'), 'folder');
   const model = randomModel();
   const embedder = await OnnxEmbedder.create(model, { threads: 2 });
-  const decoded = await decodeBatch(collection.items.map((i) => i.source), embedder.inputSize);
+  const decoded = await decodeBatch(
+    collection.items.map((i) => i.source),
+    embedder.inputSize,
+  );
 
   const bare = async () => {
     const start = performance.now();
-    for (let i = 0; i < IMAGES; i += BATCH) await embedder.embed(sliceFirstAxis(decoded.input, i, Math.min(IMAGES, i + BATCH)));
+    for (let i = 0; i < IMAGES; i += BATCH)
+      await embedder.embed(sliceFirstAxis(decoded.input, i, Math.min(IMAGES, i + BATCH)));
     return (performance.now() - start) / 1000;
   };
   const pipeline = async (round: number) => {

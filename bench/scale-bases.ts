@@ -37,26 +37,40 @@ export interface Bases {
 
 async function modelFor(d: number): Promise<{ model: Model; patches: number }> {
   if (d === 256) return { model: await resolveModel({}), patches: PATCHES_256 };
-  if (d === 2048) return { model: randomModel({ ...DEFAULT_CONFIG, preset: 'tiny', neckChannels: 512, neckLayers: 3, inputSize: 64 }, 7), patches: PATCHES_2048 };
+  if (d === 2048)
+    return {
+      model: randomModel({ ...DEFAULT_CONFIG, preset: 'tiny', neckChannels: 512, neckLayers: 3, inputSize: 64 }, 7),
+      patches: PATCHES_2048,
+    };
   throw new Error(`bench:scale has base descriptors for d = 256 and d = 2048, not ${d}`);
 }
 
 /** The base descriptors of width d: from the cache, else rendered and embedded now (minutes). */
 export async function baseDescriptors(d: number): Promise<Bases> {
   const { model, patches } = await modelFor(d);
-  if (embeddingSize(model.config) !== d) throw new Error(`model ${model.source} gives ${embeddingSize(model.config)}-d descriptors, not ${d}`);
+  if (embeddingSize(model.config) !== d)
+    throw new Error(`model ${model.source} gives ${embeddingSize(model.config)}-d descriptors, not ${d}`);
   const perClass = Math.ceil(patches / 6);
-  const stem = path.join(os.tmpdir(), `histoseek-scale-bases-${modelHash(model).slice(0, 16)}-s${model.config.inputSize}-${perClass}x6`);
+  const stem = path.join(
+    os.tmpdir(),
+    `histoseek-scale-bases-${modelHash(model).slice(0, 16)}-s${model.config.inputSize}-${perClass}x6`,
+  );
   const origin = `${model.source} at ${model.config.inputSize} px on ${perClass * 6} synthetic patches (synth --patches ${perClass})`;
   if (existsSync(`${stem}.f32`) && existsSync(`${stem}.json`)) {
     info(`d=${d}: base descriptors from ${stem}.f32`);
-    return { vectors: readFloat32(`${stem}.f32`), labels: JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as string[], file: `${stem}.f32`, origin };
+    return {
+      vectors: readFloat32(`${stem}.f32`),
+      labels: JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as string[],
+      file: `${stem}.f32`,
+      origin,
+    };
   }
   const folder = await mkdtemp(path.join(os.tmpdir(), 'histoseek-scale-patches-'));
   try {
     info(`d=${d}: rendering ${perClass * 6} synthetic patches…`);
     const { manifest } = await writePatchCollection(folder, { seed: 1, perClass });
-    const records = (JSON.parse(readFileSync(manifest, 'utf8')) as { patches: { file: string; class: string }[] }).patches;
+    const records = (JSON.parse(readFileSync(manifest, 'utf8')) as { patches: { file: string; class: string }[] })
+      .patches;
     info(`d=${d}: embedding them with ${model.source} at ${model.config.inputSize} px…`);
     const embedder = await OnnxEmbedder.create(model, { threads: 2 });
     const rows: Float32Array[] = [];
@@ -64,7 +78,8 @@ export async function baseDescriptors(d: number): Promise<Bases> {
     const classOf = new Map(records.map((r) => [path.join(folder, r.file), r.class]));
     try {
       for await (const batch of embedImageFiles(embedder, [...classOf.keys()], EMBED_BATCH)) {
-        if (batch.failures.length) throw new Error(`cannot read rendered patches: ${batch.failures.map((f) => f.message).join('; ')}`);
+        if (batch.failures.length)
+          throw new Error(`cannot read rendered patches: ${batch.failures.map((f) => f.message).join('; ')}`);
         rows.push(normaliseRows(batch.outputs.get(EMBEDDING_NAME)!.data, d));
         labels.push(...batch.paths.map((p) => classOf.get(p)!));
       }

@@ -17,15 +17,20 @@ import { SyntheticSpace } from './scale-space.js';
 
 const { values: opts } = parseArgs({
   options: {
-    space: { type: 'string' }, dir: { type: 'string' }, n: { type: 'string' },
-    vectors: { type: 'string', default: 'f16' }, batch: { type: 'string', default: '65536' },
+    space: { type: 'string' },
+    dir: { type: 'string' },
+    n: { type: 'string' },
+    vectors: { type: 'string', default: 'f16' },
+    batch: { type: 'string', default: '65536' },
   },
 });
-if (!opts.space || !opts.dir || !opts.n) throw new Error('usage: scale-build.ts --space SPEC.json --dir DIR --n N [--vectors f16|f32|i8] [--batch ROWS]');
+if (!opts.space || !opts.dir || !opts.n)
+  throw new Error('usage: scale-build.ts --space SPEC.json --dir DIR --n N [--vectors f16|f32|i8] [--batch ROWS]');
 const n = Number(opts.n);
 const batch = Number(opts.batch);
 const kind = opts.vectors!;
-if (!Number.isInteger(n) || n < 1 || !Number.isInteger(batch) || batch < 1) throw new Error(`--n and --batch must be positive integers, got ${opts.n} and ${opts.batch}`);
+if (!Number.isInteger(n) || n < 1 || !Number.isInteger(batch) || batch < 1)
+  throw new Error(`--n and --batch must be positive integers, got ${opts.n} and ${opts.batch}`);
 if (!isVectorKind(kind)) throw new Error(`--vectors must be f32, f16 or i8, got ${kind}`);
 
 const space = SyntheticSpace.load(opts.space);
@@ -34,7 +39,10 @@ const d = space.d;
 const model: ModelIdentity = { id: `bench:scale synthetic d=${d}`, hash: `bench-scale-d${d}`, dim: d, inputSize: 224 };
 const timingFile = `${opts.dir}.build.json`;
 // Time spent on an index that is gone (removed after measuring, say) does not count.
-const earlier = existsSync(timingFile) && existsSync(opts.dir) ? (JSON.parse(readFileSync(timingFile, 'utf8')) as { build_s: number }).build_s : 0;
+const earlier =
+  existsSync(timingFile) && existsSync(opts.dir)
+    ? (JSON.parse(readFileSync(timingFile, 'utf8')) as { build_s: number }).build_s
+    : 0;
 
 /**
  * The rows are unit vectors already; their raw descriptors' norms only take space in the metadata.

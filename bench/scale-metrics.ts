@@ -30,8 +30,11 @@ export function mergeTopK(best: SearchHits, extra: SearchHits, offset: number): 
   const queries = best.ids.length / k;
   for (let q = 0; q < queries; q++) {
     const all: { id: number; distance: number }[] = [];
-    for (let j = 0; j < k; j++) if (best.ids[q * k + j] >= 0) all.push({ id: best.ids[q * k + j], distance: best.distances[q * k + j] });
-    for (let j = 0; j < extra.k; j++) if (extra.ids[q * extra.k + j] >= 0) all.push({ id: extra.ids[q * extra.k + j] + offset, distance: extra.distances[q * extra.k + j] });
+    for (let j = 0; j < k; j++)
+      if (best.ids[q * k + j] >= 0) all.push({ id: best.ids[q * k + j], distance: best.distances[q * k + j] });
+    for (let j = 0; j < extra.k; j++)
+      if (extra.ids[q * extra.k + j] >= 0)
+        all.push({ id: extra.ids[q * extra.k + j] + offset, distance: extra.distances[q * extra.k + j] });
     all.sort((a, b) => a.distance - b.distance || a.id - b.id);
     for (let j = 0; j < k; j++) {
       best.ids[q * k + j] = all[j]?.id ?? -1;

@@ -22,12 +22,20 @@ const THREADS = 2;
 
 const { values: opts } = parseArgs({
   options: {
-    dir: { type: 'string' }, mode: { type: 'string' }, queries: { type: 'string' }, truth: { type: 'string' },
-    singles: { type: 'string', default: '200' }, batches: { type: 'string', default: '15' }, k: { type: 'string', default: '10' }, candidates: { type: 'string' },
+    dir: { type: 'string' },
+    mode: { type: 'string' },
+    queries: { type: 'string' },
+    truth: { type: 'string' },
+    singles: { type: 'string', default: '200' },
+    batches: { type: 'string', default: '15' },
+    k: { type: 'string', default: '10' },
+    candidates: { type: 'string' },
   },
 });
 if (!opts.dir || !opts.queries || !opts.truth || !SEARCH_MODES.includes(opts.mode as SearchMode)) {
-  throw new Error('usage: scale-serve.ts --dir DIR --mode exact|two-stage --queries Q.f32 --truth T.i32 [--singles S] [--batches B] [--k K] [--candidates C]');
+  throw new Error(
+    'usage: scale-serve.ts --dir DIR --mode exact|two-stage --queries Q.f32 --truth T.i32 [--singles S] [--batches B] [--k K] [--candidates C]',
+  );
 }
 const k = Number(opts.k);
 const rssAtStartMib = peakRssMib();
@@ -39,7 +47,11 @@ const nQueries = queries.length / d;
 const singles = Math.min(Number(opts.singles), nQueries);
 const batches = Math.min(Number(opts.batches), Math.floor(nQueries / BATCH));
 
-const searcher = await Searcher.open(store, { threads: THREADS, mode: opts.mode as SearchMode, candidates: opts.candidates === undefined ? undefined : Number(opts.candidates) });
+const searcher = await Searcher.open(store, {
+  threads: THREADS,
+  mode: opts.mode as SearchMode,
+  candidates: opts.candidates === undefined ? undefined : Number(opts.candidates),
+});
 const query = (first: number, count: number) => queries.subarray(first * d, (first + count) * d);
 const answers: Hit[][] = new Array(nQueries);
 
@@ -63,9 +75,16 @@ store.close();
 
 const answered = answers.flatMap((hits, q) => (hits ? [{ q, ids: hits.map((h) => h.row) }] : []));
 const latency = latencySummary(singleMs);
-console.log(JSON.stringify({
-  p50_ms: latency.p50, p95_ms: latency.p95, queries_timed: singles,
-  batch64_ms_per_query: batches ? significant(batchMs / (batches * BATCH)) : null, queries_batched: batches * BATCH,
-  recall_at_10: recallAtK(answered, truth, k), queries_recall: answered.length,
-  rss_mib: significant(peakRssMib(), 4), rss_at_start_mib: significant(rssAtStartMib, 4),
-}));
+console.log(
+  JSON.stringify({
+    p50_ms: latency.p50,
+    p95_ms: latency.p95,
+    queries_timed: singles,
+    batch64_ms_per_query: batches ? significant(batchMs / (batches * BATCH)) : null,
+    queries_batched: batches * BATCH,
+    recall_at_10: recallAtK(answered, truth, k),
+    queries_recall: answered.length,
+    rss_mib: significant(peakRssMib(), 4),
+    rss_at_start_mib: significant(rssAtStartMib, 4),
+  }),
+);

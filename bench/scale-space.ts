@@ -104,8 +104,10 @@ export class SyntheticSpace {
     readonly spec: SpaceSpec,
     private readonly bases: Float32Array,
   ) {
-    if (bases.length !== spec.count * spec.d) throw new Error(`${spec.basesFile}: holds ${bases.length} values, ${spec.count} bases × ${spec.d} expected`);
-    if (spec.labels.length !== spec.count) throw new Error(`space spec: ${spec.labels.length} labels for ${spec.count} bases`);
+    if (bases.length !== spec.count * spec.d)
+      throw new Error(`${spec.basesFile}: holds ${bases.length} values, ${spec.count} bases × ${spec.d} expected`);
+    if (spec.labels.length !== spec.count)
+      throw new Error(`space spec: ${spec.labels.length} labels for ${spec.count} bases`);
     this.row = new Float64Array(spec.d);
   }
 
@@ -161,7 +163,16 @@ export class SyntheticSpace {
       const slide = `slide-${String(Math.floor(row / 100)).padStart(6, '0')}`;
       const x = 448 * (row % 10);
       const y = 448 * (Math.floor(row / 10) % 10);
-      return { source: `/archive/slides/${slide}.svs#region=${x},${y},448,448`, slide, label: this.spec.labels[base], collection: '/archive/slides', x, y, width: 448, height: 448 };
+      return {
+        source: `/archive/slides/${slide}.svs#region=${x},${y},448,448`,
+        slide,
+        label: this.spec.labels[base],
+        collection: '/archive/slides',
+        x,
+        y,
+        width: 448,
+        height: 448,
+      };
     });
   }
 }

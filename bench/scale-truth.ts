@@ -28,7 +28,13 @@ export interface SharedInputs {
 
 const sizeIs = (file: string, bytes: number) => existsSync(file) && statSync(file).size === bytes;
 
-export async function prepareInputs(space: SyntheticSpace, counts: number[], nQueries: number, work: string, withData: boolean): Promise<SharedInputs> {
+export async function prepareInputs(
+  space: SyntheticSpace,
+  counts: number[],
+  nQueries: number,
+  work: string,
+  withData: boolean,
+): Promise<SharedInputs> {
   const d = space.d;
   const key = createHash('sha1').update(JSON.stringify(space.spec)).digest('hex').slice(0, 12);
   const stem = path.join(work, `d${d}-${key}`);
@@ -45,7 +51,8 @@ export async function prepareInputs(space: SyntheticSpace, counts: number[], nQu
   const sorted = [...new Set(counts)].sort((a, b) => a - b);
   const largest = sorted.at(-1)!;
   // The data file is complete when it holds at least the largest N (an earlier run's larger one serves too).
-  const haveData = !inputs.dataFile || (existsSync(inputs.dataFile) && statSync(inputs.dataFile).size >= largest * d * 4);
+  const haveData =
+    !inputs.dataFile || (existsSync(inputs.dataFile) && statSync(inputs.dataFile).size >= largest * d * 4);
   const missingTruth = sorted.filter((n) => !sizeIs(inputs.truthFile(n), nQueries * K * 4));
   if (haveData && missingTruth.length === 0) {
     info(`d=${d}: queries, ground truth${inputs.dataFile ? ' and FAISS rows' : ''} from ${stem}-*`);
@@ -59,16 +66,21 @@ export async function prepareInputs(space: SyntheticSpace, counts: number[], nQu
   const chunkRows = Math.max(1, Math.floor(CHUNK_VALUES / d));
   const started = performance.now();
   try {
-    for (let first = 0; first < end; ) {
+    for (let first = 0; first < end;) {
       // Chunks stop at each case's N, so that the top-k so far is that case's ground truth.
-      const stop = Math.min(first + chunkRows, sorted.find((n) => n > first)!);
+      const stop = Math.min(
+        first + chunkRows,
+        sorted.find((n) => n > first)!,
+      );
       const { vectors } = space.rows(first, stop - first);
       if (dataFd !== null) writeSync(dataFd, new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
       mergeTopK(best, await exact.search(vectors, stop - first, queries, nQueries, K), first);
       first = stop;
       if (sorted.includes(first)) writeRaw(inputs.truthFile(first), best.ids);
       const seconds = (performance.now() - started) / 1000;
-      info(`d=${d}: ground truth${dataFd !== null ? ' and FAISS rows' : ''} ${first}/${end} rows (${Math.round(seconds)} s, ~${Math.round((seconds * (end - first)) / first)} s left)`);
+      info(
+        `d=${d}: ground truth${dataFd !== null ? ' and FAISS rows' : ''} ${first}/${end} rows (${Math.round(seconds)} s, ~${Math.round((seconds * (end - first)) / first)} s left)`,
+      );
     }
   } finally {
     await exact.release();

@@ -50,7 +50,18 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RERANK_CANDIDATES } from '../src/index/searcher.js';
 import { VECTOR_KINDS, type VectorKind } from '../src/index/store.js';
-import { BENCH_DIR, ChildError, info, type JsonRecord, numberField, Results, runNodeWorker, runPython, significant, SYSTEM_PYTHON } from './common.js';
+import {
+  BENCH_DIR,
+  ChildError,
+  info,
+  type JsonRecord,
+  numberField,
+  Results,
+  runNodeWorker,
+  runPython,
+  significant,
+  SYSTEM_PYTHON,
+} from './common.js';
 import { baseDescriptors } from './scale-bases.js';
 import { extrapolateHnsw, type Measured } from './scale-metrics.js';
 import { renderScalePlot, type Series } from './scale-plot.js';
@@ -73,7 +84,11 @@ const CASES: Case[] = [
 /** The case where the stored precisions are compared (to justify the default, f16). */
 const PRECISION_CASE = 'd256-n1e6';
 const FAISS_METHODS = ['flat', 'hnsw', 'ivfsq8'] as const;
-const FAISS_NAMES: Record<(typeof FAISS_METHODS)[number], string> = { flat: 'IndexFlatL2', hnsw: 'IndexHNSWFlat', ivfsq8: 'IndexIVFScalarQuantizer-SQ8' };
+const FAISS_NAMES: Record<(typeof FAISS_METHODS)[number], string> = {
+  flat: 'IndexFlatL2',
+  hnsw: 'IndexHNSWFlat',
+  ivfsq8: 'IndexIVFScalarQuantizer-SQ8',
+};
 /** FAISS HNSW is extrapolated, not built, from this N on (hours of building). */
 const HNSW_EXTRAPOLATED_FROM = 10_000_000;
 const SEED = 2026;
@@ -88,9 +103,16 @@ const INSTALL = 'apt-get install python3-faiss';
 
 const { values: opts } = parseArgs({
   options: {
-    'max-n': { type: 'string' }, cases: { type: 'string' }, 'no-faiss': { type: 'boolean', default: false }, 'no-precisions': { type: 'boolean', default: false }, n: { type: 'string' },
-    work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') }, queries: { type: 'string', default: '1000' }, 'keep-indexes': { type: 'boolean', default: false },
-    vectors: { type: 'string', default: 'f16' }, faiss: { type: 'string', default: FAISS_METHODS.join(',') },
+    'max-n': { type: 'string' },
+    cases: { type: 'string' },
+    'no-faiss': { type: 'boolean', default: false },
+    'no-precisions': { type: 'boolean', default: false },
+    n: { type: 'string' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') },
+    queries: { type: 'string', default: '1000' },
+    'keep-indexes': { type: 'boolean', default: false },
+    vectors: { type: 'string', default: 'f16' },
+    faiss: { type: 'string', default: FAISS_METHODS.join(',') },
   },
 });
 
@@ -109,17 +131,26 @@ function selectedCases(): Case[] {
   if (opts.cases) {
     const names = opts.cases.split(',');
     const unknown = names.filter((name) => !CASES.some((c) => c.name === name));
-    if (unknown.length) throw new Error(`unknown case ${unknown.join(', ')}; the cases are ${CASES.map((c) => c.name).join(', ')}`);
+    if (unknown.length)
+      throw new Error(`unknown case ${unknown.join(', ')}; the cases are ${CASES.map((c) => c.name).join(', ')}`);
     cases = CASES.filter((c) => names.includes(c.name));
   }
   if (opts['max-n']) cases = cases.filter((c) => c.n <= Number(opts['max-n']));
-  if (opts.n) cases = cases.map((c) => ({ ...c, name: `d${c.d}-n${opts.n}`, n: Number(opts.n), precisions: c.name === PRECISION_CASE }));
+  if (opts.n)
+    cases = cases.map((c) => ({
+      ...c,
+      name: `d${c.d}-n${opts.n}`,
+      n: Number(opts.n),
+      precisions: c.name === PRECISION_CASE,
+    }));
   if (cases.length === 0) throw new Error('no case selected (see --cases and --max-n)');
   return cases;
 }
 
 function cpuModel(): string {
-  return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  return (
+    /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown'
+  );
 }
 
 /** Bytes of every file under `target` (a folder or one file). */
@@ -130,33 +161,71 @@ function bytesOnDisk(target: string): number {
 }
 
 const sampled = (n: number) => n > EXHAUSTIVE_SAMPLE_ABOVE;
-const servingArgs = (n: number, exhaustive: boolean) => ['--singles', String(exhaustive && sampled(n) ? EXACT_SINGLES : SINGLES), '--batches', String(exhaustive && sampled(n) ? EXACT_BATCHES : BATCHES)];
+const servingArgs = (n: number, exhaustive: boolean) => [
+  '--singles',
+  String(exhaustive && sampled(n) ? EXACT_SINGLES : SINGLES),
+  '--batches',
+  String(exhaustive && sampled(n) ? EXACT_BATCHES : BATCHES),
+];
 
 /** The figures every result line carries, from a serving child's answer plus the build's. */
 function figures(build: { build_s: number; bytes: number }, n: number, served: JsonRecord): JsonRecord {
   return {
-    build_s: significant(build.build_s), bytes_per_item: significant(build.bytes / n), rss_mib: significant(numberField(served, 'rss_mib'), 4),
-    p50_ms: significant(numberField(served, 'p50_ms')), p95_ms: significant(numberField(served, 'p95_ms')),
-    batch64_ms_per_query: typeof served.batch64_ms_per_query === 'number' ? significant(served.batch64_ms_per_query) : null,
+    build_s: significant(build.build_s),
+    bytes_per_item: significant(build.bytes / n),
+    rss_mib: significant(numberField(served, 'rss_mib'), 4),
+    p50_ms: significant(numberField(served, 'p50_ms')),
+    p95_ms: significant(numberField(served, 'p95_ms')),
+    batch64_ms_per_query:
+      typeof served.batch64_ms_per_query === 'number' ? significant(served.batch64_ms_per_query) : null,
     recall_at_10: significant(numberField(served, 'recall_at_10')),
-    queries_timed: served.queries_timed, queries_batched: served.queries_batched, queries_recall: served.queries_recall,
+    queries_timed: served.queries_timed,
+    queries_batched: served.queries_batched,
+    queries_recall: served.queries_recall,
   };
 }
 
-async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: SharedInputs, emit: (r: JsonRecord) => void): Promise<void> {
-  const kinds: VectorKind[] = (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions'] ? [...new Set([...VECTOR_KINDS_BUILT, 'f16', 'i8', 'f32'] as VectorKind[])] : VECTOR_KINDS_BUILT;
+async function measureHistoseek(
+  c: Case & { precisions?: boolean },
+  inputs: SharedInputs,
+  emit: (r: JsonRecord) => void,
+): Promise<void> {
+  const kinds: VectorKind[] =
+    (c.name === PRECISION_CASE || c.precisions) && !opts['no-precisions']
+      ? [...new Set([...VECTOR_KINDS_BUILT, 'f16', 'i8', 'f32'] as VectorKind[])]
+      : VECTOR_KINDS_BUILT;
   for (const kind of kinds) {
     const dir = path.join(opts.work!, `histoseek-d${c.d}-n${c.n}-${kind}`);
     info(`${c.name}: building the histoseek ${kind} index in ${dir}…`);
-    const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), ['--space', inputs.specFile, '--dir', dir, '--n', String(c.n), '--vectors', kind]);
+    const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), [
+      '--space',
+      inputs.specFile,
+      '--dir',
+      dir,
+      '--n',
+      String(c.n),
+      '--vectors',
+      kind,
+    ]);
     const build = { build_s: numberField(built, 'build_s'), bytes: bytesOnDisk(dir) };
     for (const mode of ['two-stage', 'exact'] as const) {
       info(`${c.name}: serving histoseek ${mode} (${kind})…`);
       const served = await runNodeWorker(path.join(BENCH_DIR, 'scale-serve.ts'), [
-        '--dir', dir, '--mode', mode, '--queries', inputs.queriesFile, '--truth', inputs.truthFile(c.n), ...servingArgs(c.n, mode === 'exact'),
+        '--dir',
+        dir,
+        '--mode',
+        mode,
+        '--queries',
+        inputs.queriesFile,
+        '--truth',
+        inputs.truthFile(c.n),
+        ...servingArgs(c.n, mode === 'exact'),
       ]);
       emit({
-        method: kind === 'f16' ? mode : `${mode}-${kind}`, engine: 'histoseek', vectors: kind, ...figures(build, c.n, served),
+        method: kind === 'f16' ? mode : `${mode}-${kind}`,
+        engine: 'histoseek',
+        vectors: kind,
+        ...figures(build, c.n, served),
         ...(mode === 'two-stage' ? { candidates: RERANK_CANDIDATES } : {}),
       });
     }
@@ -167,26 +236,76 @@ async function measureHistoseek(c: Case & { precisions?: boolean }, inputs: Shar
   }
 }
 
-async function measureFaiss(c: Case, inputs: SharedInputs, emit: (r: JsonRecord) => void, measured: Map<string, Measured>): Promise<void> {
+async function measureFaiss(
+  c: Case,
+  inputs: SharedInputs,
+  emit: (r: JsonRecord) => void,
+  measured: Map<string, Measured>,
+): Promise<void> {
   const script = path.join(BENCH_DIR, 'faiss_scale.py');
   for (const method of FAISS_RUN) {
     if (method === 'hnsw' && c.n >= HNSW_EXTRAPOLATED_FROM) {
       const [a, b] = [measured.get(`hnsw-d${c.d}-n1000000`), measured.get(`hnsw-d${c.d}-n3000000`)];
-      if (!a || !b) info(`${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`);
-      else emit({ method: FAISS_NAMES.hnsw, engine: 'faiss', ...extrapolateHnsw(a, b, c.n), ef_search: 128, extrapolated: true, extrapolated_from: [a.n, b.n] });
+      if (!a || !b)
+        info(
+          `${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`,
+        );
+      else
+        emit({
+          method: FAISS_NAMES.hnsw,
+          engine: 'faiss',
+          ...extrapolateHnsw(a, b, c.n),
+          ef_search: 128,
+          extrapolated: true,
+          extrapolated_from: [a.n, b.n],
+        });
       continue;
     }
     const indexFile = path.join(opts.work!, `faiss-d${c.d}-n${c.n}-${method}.faiss`);
     try {
       info(`${c.name}: building FAISS ${FAISS_NAMES[method]}…`);
-      const built = await runPython(script, ['build', '--method', method, '--d', String(c.d), '--data', inputs.dataFile!, '--n', String(c.n), '--out', indexFile, '--threads', String(THREADS)]);
+      const built = await runPython(script, [
+        'build',
+        '--method',
+        method,
+        '--d',
+        String(c.d),
+        '--data',
+        inputs.dataFile!,
+        '--n',
+        String(c.n),
+        '--out',
+        indexFile,
+        '--threads',
+        String(THREADS),
+      ]);
       info(`${c.name}: serving FAISS ${FAISS_NAMES[method]}…`);
       const served = await runPython(script, [
-        'serve', '--method', method, '--d', String(c.d), '--index', indexFile, '--queries', inputs.queriesFile, '--truth', inputs.truthFile(c.n), '--threads', String(THREADS),
+        'serve',
+        '--method',
+        method,
+        '--d',
+        String(c.d),
+        '--index',
+        indexFile,
+        '--queries',
+        inputs.queriesFile,
+        '--truth',
+        inputs.truthFile(c.n),
+        '--threads',
+        String(THREADS),
         ...servingArgs(c.n, method === 'flat'),
       ]);
-      const record = figures({ build_s: numberField(built, 'build_s'), bytes: numberField(built, 'bytes') }, c.n, served);
-      const settings = Object.fromEntries(['ef_construction', 'ef_search', 'm', 'nlist', 'nprobe', 'train_rows'].filter((key) => key in built || key in served).map((key) => [key, served[key] ?? built[key]]));
+      const record = figures(
+        { build_s: numberField(built, 'build_s'), bytes: numberField(built, 'bytes') },
+        c.n,
+        served,
+      );
+      const settings = Object.fromEntries(
+        ['ef_construction', 'ef_search', 'm', 'nlist', 'nprobe', 'train_rows']
+          .filter((key) => key in built || key in served)
+          .map((key) => [key, served[key] ?? built[key]]),
+      );
       emit({ method: FAISS_NAMES[method], engine: 'faiss', ...record, ...settings, faiss: built.faiss });
       measured.set(`${method}-d${c.d}-n${c.n}`, { n: c.n, ...(record as Omit<Measured, 'n'>) });
     } finally {
@@ -213,11 +332,20 @@ async function plot(records: JsonRecord[], file: string): Promise<void> {
     for (const r of records.filter((r) => r.d === 256 && typeof r[key] === 'number')) {
       const name = `${String(r.engine)} ${String(r.method)}`;
       if (!series.has(name)) series.set(name, { name, points: [] });
-      series.get(name)!.points.push({ n: r.n as number, value: r[key] as number, extrapolated: r.extrapolated === true });
+      series
+        .get(name)!
+        .points.push({ n: r.n as number, value: r[key] as number, extrapolated: r.extrapolated === true });
     }
     return [...series.values()];
   };
-  writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), byMethod('rss_mib'), `bench:scale, d = 256, ${THREADS} threads, ${cpuModel()}`));
+  writeFileSync(
+    file,
+    await renderScalePlot(
+      byMethod('p50_ms'),
+      byMethod('rss_mib'),
+      `bench:scale, d = 256, ${THREADS} threads, ${cpuModel()}`,
+    ),
+  );
 }
 
 async function main(): Promise<void> {
@@ -235,12 +363,40 @@ async function main(): Promise<void> {
     const bases = await baseDescriptors(d);
     const count = bases.labels.length;
     const nearest = medianNearestNeighbour(bases.vectors, d);
-    const space = new SyntheticSpace({ d, basesFile: bases.file, count, labels: bases.labels, sigma: sigmaForDistance(nearest, d), seed: SEED, origin: bases.origin }, bases.vectors);
+    const space = new SyntheticSpace(
+      {
+        d,
+        basesFile: bases.file,
+        count,
+        labels: bases.labels,
+        sigma: sigmaForDistance(nearest, d),
+        seed: SEED,
+        origin: bases.origin,
+      },
+      bases.vectors,
+    );
     const toBase = space.medianDistanceToBase(2000);
-    info(`d=${d}: ${count} bases, median nearest-neighbour distance ${nearest.toFixed(4)}; σ = ${space.spec.sigma.toPrecision(4)} puts drawn rows a median ${toBase.toFixed(4)} from their base`);
-    results.emit({ case: `space-d${d}`, d, bases: count, bases_origin: bases.origin, bases_median_nn_distance: significant(nearest), sigma: significant(space.spec.sigma), drawn_median_distance_to_base: significant(toBase), queries: nQueries });
+    info(
+      `d=${d}: ${count} bases, median nearest-neighbour distance ${nearest.toFixed(4)}; σ = ${space.spec.sigma.toPrecision(4)} puts drawn rows a median ${toBase.toFixed(4)} from their base`,
+    );
+    results.emit({
+      case: `space-d${d}`,
+      d,
+      bases: count,
+      bases_origin: bases.origin,
+      bases_median_nn_distance: significant(nearest),
+      sigma: significant(space.spec.sigma),
+      drawn_median_distance_to_base: significant(toBase),
+      queries: nQueries,
+    });
     const dCases = cases.filter((c) => c.d === d);
-    const inputs = await prepareInputs(space, dCases.map((c) => c.n), nQueries, opts.work!, withFaiss);
+    const inputs = await prepareInputs(
+      space,
+      dCases.map((c) => c.n),
+      nQueries,
+      opts.work!,
+      withFaiss,
+    );
     for (const c of dCases) {
       const emit = (r: JsonRecord) => {
         const record = { case: c.name, n: c.n, d: c.d, ...r, threads: THREADS, cpu };

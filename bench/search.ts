@@ -12,7 +12,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
 import { Random } from '../src/util/random.js';
-import { BENCH_DIR, ChildError, info, median, peakRssMib, Results, runPython, significant, SYSTEM_PYTHON, timeRounds } from './common.js';
+import {
+  BENCH_DIR,
+  ChildError,
+  info,
+  median,
+  peakRssMib,
+  Results,
+  runPython,
+  significant,
+  SYSTEM_PYTHON,
+  timeRounds,
+} from './common.js';
 
 const DIM = 2048;
 const COUNTS = [100_000, 20_000];
@@ -43,12 +54,24 @@ interface Measured {
 }
 
 /** Times `blocks` query blocks of `perBlock` queries each, after one untimed warm-up search. */
-async function measure(search: ExactSearch, store: Float32Array, count: number, queries: Float32Array, first: number, blocks: number, perBlock: number): Promise<Measured> {
+async function measure(
+  search: ExactSearch,
+  store: Float32Array,
+  count: number,
+  queries: Float32Array,
+  first: number,
+  blocks: number,
+  perBlock: number,
+): Promise<Measured> {
   const block = (b: number) => queries.subarray((first + b * perBlock) * DIM, (first + (b + 1) * perBlock) * DIM);
   const hits: SearchHits[] = [];
   let next = 0;
   await search.search(store, count, block(0), perBlock, K);
-  const seconds = await timeRounds(async () => hits.push(await search.search(store, count, block(next++), perBlock, K)), blocks, 0);
+  const seconds = await timeRounds(
+    async () => hits.push(await search.search(store, count, block(next++), perBlock, K)),
+    blocks,
+    0,
+  );
   const ids = new Int32Array(blocks * perBlock * K);
   hits.forEach((h, b) => ids.set(h.ids, b * perBlock * K));
   return { msPerQuery: (1000 * median(seconds)) / perBlock, ids };
@@ -61,7 +84,7 @@ async function measure(search: ExactSearch, store: Float32Array, count: number, 
 function sameTopK(ours: Int32Array, faissIds: number[][], faissDistances: number[][]): boolean {
   return faissIds.every((theirs, q) => {
     const distances = faissDistances[q];
-    for (let start = 0; start < K; ) {
+    for (let start = 0; start < K;) {
       let end = start + 1;
       while (end < K && distances[end] === distances[start]) end++;
       const mine = new Set(ours.subarray(q * K + start, q * K + end));
@@ -78,10 +101,29 @@ interface FaissCase {
   distances: number[][];
 }
 
-async function runFaiss(dataFile: string, queriesFile: string): Promise<{ cases: Record<string, FaissCase> } | { error: string }> {
+async function runFaiss(
+  dataFile: string,
+  queriesFile: string,
+): Promise<{ cases: Record<string, FaissCase> } | { error: string }> {
   const args = [
-    '--data', dataFile, '--queries', queriesFile, '--dim', String(DIM), '--counts', COUNTS.join(','), '--single', String(SINGLE),
-    '--batch', String(BATCH), '--batches', String(BATCHES), '--k', String(K), '--threads', String(THREADS),
+    '--data',
+    dataFile,
+    '--queries',
+    queriesFile,
+    '--dim',
+    String(DIM),
+    '--counts',
+    COUNTS.join(','),
+    '--single',
+    String(SINGLE),
+    '--batch',
+    String(BATCH),
+    '--batches',
+    String(BATCHES),
+    '--k',
+    String(K),
+    '--threads',
+    String(THREADS),
   ];
   try {
     const answer = await runPython(FAISS_SCRIPT, args);

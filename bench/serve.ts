@@ -33,7 +33,9 @@ import { IndexStore, type ItemRecord } from '../src/index/store.js';
 import { Random } from '../src/util/random.js';
 import { info, median, percentile, processRssMib, Results, significant, startServe, timeRounds } from './common.js';
 
-const { values: opts } = parseArgs({ options: { items: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '8' } } });
+const { values: opts } = parseArgs({
+  options: { items: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '8' } },
+});
 const ITEMS = Number(opts.items);
 const SECONDS = Number(opts.seconds);
 const THREADS = 2;
@@ -54,7 +56,9 @@ async function writeSources(root: string): Promise<string[]> {
   await mkdir(images, { recursive: true });
   for (let i = 0; i < IMAGES; i++) {
     const pixels = renderPatch(TISSUE_CLASSES[i % TISSUE_CLASSES.length], 256, 1000 + i);
-    await sharp(pixels, { raw: { width: 256, height: 256, channels: 3 } }).png().toFile(path.join(images, `p${i}.png`));
+    await sharp(pixels, { raw: { width: 256, height: 256, channels: 3 } })
+      .png()
+      .toFile(path.join(images, `p${i}.png`));
   }
   const links = path.join(root, 'links');
   await mkdir(links);
@@ -70,7 +74,11 @@ async function buildIndex(db: string, sources: string[]): Promise<void> {
     for (let start = 0; start < ITEMS; start += BATCH) {
       const n = Math.min(BATCH, ITEMS - start);
       const raw = random.fillNormal(new Float32Array(n * store.model.dim));
-      const items: ItemRecord[] = Array.from({ length: n }, (_, i) => ({ source: sources[start + i], label: TISSUE_CLASSES[(start + i) % TISSUE_CLASSES.length], slide: `s${(start + i) % 40}` }));
+      const items: ItemRecord[] = Array.from({ length: n }, (_, i) => ({
+        source: sources[start + i],
+        label: TISSUE_CLASSES[(start + i) % TISSUE_CLASSES.length],
+        slide: `s${(start + i) % 40}`,
+      }));
       store.append(items, normaliseRows(raw, store.model.dim), rowNorms(raw, store.model.dim));
     }
   } finally {
@@ -107,7 +115,10 @@ async function yardstickSamples(db: string, jpeg: Buffer): Promise<YardstickSamp
         query = normaliseRows((await embedder.embed({ shape: [1, 3, size, size], data: input })).data, store.model.dim);
       };
       embedMs.set(threads, ms(await timeRounds(embed, ROUNDS, 3)));
-      pipelineMs.set(threads, ms(await timeRounds(async () => searcher.search(await embed().then(() => query), 1, { k: K }), ROUNDS, 3)));
+      pipelineMs.set(
+        threads,
+        ms(await timeRounds(async () => searcher.search(await embed().then(() => query), 1, { k: K }), ROUNDS, 3)),
+      );
       await embedder.release();
     }
     const searchMs = ms(await timeRounds(() => searcher.search(query, 1, { k: K }), ROUNDS, 3));
@@ -134,7 +145,9 @@ async function load(url: string, connections: number, request: autocannon.Reques
   const times: number[] = [];
   let errors = 0;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds, requests: [request] }, (err, done) => (err ? reject(err) : resolve(done)));
+    const instance = autocannon({ url, connections, duration: seconds, requests: [request] }, (err, done) =>
+      err ? reject(err) : resolve(done),
+    );
     instance.on('response', (_client, status, _bytes, ms) => {
       if (status === 200) times.push(ms);
       else errors++;
@@ -146,11 +159,24 @@ async function load(url: string, connections: number, request: autocannon.Reques
 
 function summarise(times: number[], errors: number, seconds: number): Load {
   times.sort((a, b) => a - b);
-  return { times, p50: percentile(times, 50), p95: percentile(times, 95), p99: percentile(times, 99), rps: times.length / seconds, requests: times.length, errors };
+  return {
+    times,
+    p50: percentile(times, 50),
+    p95: percentile(times, 95),
+    p99: percentile(times, 99),
+    rps: times.length / seconds,
+    requests: times.length,
+    errors,
+  };
 }
 
 /** Upload searches at concurrency 1, alternating with the yardsticks; both sides pooled over the alternations. */
-async function uploadAgainstYardsticks(url: string, request: autocannon.Request, db: string, jpeg: Buffer): Promise<{ upload: Load; embedMs: number[]; embedThreads: number; searchMs: number[]; pipelineMs: number[] }> {
+async function uploadAgainstYardsticks(
+  url: string,
+  request: autocannon.Request,
+  db: string,
+  jpeg: Buffer,
+): Promise<{ upload: Load; embedMs: number[]; embedThreads: number; searchMs: number[]; pipelineMs: number[] }> {
   const embedMs = new Map<number, number[]>();
   const pipelineMs = new Map<number, number[]>();
   const searchMs: number[] = [];
@@ -161,7 +187,8 @@ async function uploadAgainstYardsticks(url: string, request: autocannon.Request,
     info(`search_by_upload, concurrency 1: yardsticks, then ${seconds} s of load (${round + 1} of ${ALTERNATIONS})`);
     const samples = await yardstickSamples(db, jpeg);
     for (const [threads, ms] of samples.embedMs) embedMs.set(threads, [...(embedMs.get(threads) ?? []), ...ms]);
-    for (const [threads, ms] of samples.pipelineMs) pipelineMs.set(threads, [...(pipelineMs.get(threads) ?? []), ...ms]);
+    for (const [threads, ms] of samples.pipelineMs)
+      pipelineMs.set(threads, [...(pipelineMs.get(threads) ?? []), ...ms]);
     searchMs.push(...samples.searchMs);
     const r = await load(url, 1, request, seconds);
     times.push(...r.times);
@@ -169,7 +196,13 @@ async function uploadAgainstYardsticks(url: string, request: autocannon.Request,
   }
   const [embedThreads, fastest] = [...embedMs].sort((a, b) => median(a[1]) - median(b[1]))[0];
   const ascending = (values: number[]) => values.sort((a, b) => a - b);
-  return { upload: summarise(times, errors, SECONDS), embedMs: ascending(fastest), embedThreads, searchMs: ascending(searchMs), pipelineMs: ascending(pipelineMs.get(embedThreads)!) };
+  return {
+    upload: summarise(times, errors, SECONDS),
+    embedMs: ascending(fastest),
+    embedThreads,
+    searchMs: ascending(searchMs),
+    pipelineMs: ascending(pipelineMs.get(embedThreads)!),
+  };
 }
 
 async function main(): Promise<void> {
@@ -180,18 +213,47 @@ async function main(): Promise<void> {
     info(`writing ${IMAGES} patches and an index of ${ITEMS} items`);
     const db = path.join(root, 'db');
     await buildIndex(db, await writeSources(root));
-    const jpeg = await sharp(renderPatch('tumour', 224, 99), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const jpeg = await sharp(renderPatch('tumour', 224, 99), { raw: { width: 224, height: 224, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
     const started = await startServe(db, THREADS);
     child = started.child;
     const boundary = 'histoseek-bench';
-    const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="query.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`), jpeg, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const body = Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="query.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+      ),
+      jpeg,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
     const random = new Random(3);
     const scenarios: [string, autocannon.Request][] = [
-      ['search_by_id', { method: 'GET', setupRequest: (req) => ({ ...req, path: `/api/search?item=${random.int(ITEMS)}&k=${K}` }) }],
-      ['search_by_upload', { method: 'POST', path: `/api/search?k=${K}`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body }],
+      [
+        'search_by_id',
+        { method: 'GET', setupRequest: (req) => ({ ...req, path: `/api/search?item=${random.int(ITEMS)}&k=${K}` }) },
+      ],
+      [
+        'search_by_upload',
+        {
+          method: 'POST',
+          path: `/api/search?k=${K}`,
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+          body,
+        },
+      ],
     ];
     const measured = new Map<string, Load>();
-    let yardsticks: { embed: number; embedP95: number; embedThreads: number; search: number; searchP95: number; pipeline: number; pipelineP95: number } | undefined;
+    let yardsticks:
+      | {
+          embed: number;
+          embedP95: number;
+          embedThreads: number;
+          search: number;
+          searchP95: number;
+          pipeline: number;
+          pipelineP95: number;
+        }
+      | undefined;
     for (const [name, request] of scenarios) {
       for (const connections of CONCURRENCY) {
         await load(started.url, connections, request).catch(() => undefined); // warm-up: thumbnails, JIT, onnxruntime arenas
@@ -227,7 +289,17 @@ async function main(): Promise<void> {
           r = await load(started.url, connections, request);
         }
         measured.set(`${name}/${connections}`, r);
-        results.emit({ case: name, concurrency: connections, p50_ms: r.p50, p95_ms: r.p95, p99_ms: r.p99, requests_per_s: significant(r.rps), requests: r.requests, errors: r.errors, server_rss_mib: significant(processRssMib(child.pid!).rss) });
+        results.emit({
+          case: name,
+          concurrency: connections,
+          p50_ms: r.p50,
+          p95_ms: r.p95,
+          p99_ms: r.p99,
+          requests_per_s: significant(r.rps),
+          requests: r.requests,
+          errors: r.errors,
+          server_rss_mib: significant(processRssMib(child.pid!).rss),
+        });
       }
     }
     const memory = processRssMib(child.pid!);

@@ -27,15 +27,20 @@ const THREADS = 2;
 
 const { values: opts } = parseArgs({
   options: {
-    n: { type: 'string', default: '1000000' }, work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') },
-    vectors: { type: 'string', default: 'f16' }, queries: { type: 'string', default: '50' },
+    n: { type: 'string', default: '1000000' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'histoseek-scale') },
+    vectors: { type: 'string', default: 'f16' },
+    queries: { type: 'string', default: '50' },
   },
 });
 
 /** The d = 256 space bench:scale wrote in the work folder (run bench:scale once to make it). */
 function spaceFile(work: string): string {
   const spec = existsSync(work) ? readdirSync(work).find((name) => /^d256-[0-9a-f]+\.json$/.test(name)) : undefined;
-  if (!spec) throw new Error(`${work}: no d = 256 space; run 'npm run bench:scale -- --cases d256-n1e5' first (it writes the space and its bases)`);
+  if (!spec)
+    throw new Error(
+      `${work}: no d = 256 space; run 'npm run bench:scale -- --cases d256-n1e5' first (it writes the space and its bases)`,
+    );
   return path.join(work, spec);
 }
 
@@ -44,7 +49,16 @@ async function main(): Promise<void> {
   const results = new Results('slides-archive');
   const dir = path.join(opts.work!, `histoseek-d256-n${n}-${opts.vectors}`);
   info(`building (or resuming) ${dir}…`);
-  const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), ['--space', spaceFile(opts.work!), '--dir', dir, '--n', String(n), '--vectors', opts.vectors!]);
+  const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), [
+    '--space',
+    spaceFile(opts.work!),
+    '--dir',
+    dir,
+    '--n',
+    String(n),
+    '--vectors',
+    opts.vectors!,
+  ]);
   const slides = n / PATCHES_PER_SLIDE;
   results.emit({ case: 'build', n, slides, vectors: opts.vectors, build_s: built.build_s });
 
@@ -62,13 +76,25 @@ async function main(): Promise<void> {
       const started = performance.now();
       const ranked = await rankSlides({ store, searcher }, mosaic, rows.length, slide);
       ms.push(performance.now() - started);
-      if (ranked.length === 0 || ranked.some((m) => m.slide === slide)) throw new Error(`${slide}: no slides ranked, or its own slide came back although it is excluded`);
+      if (ranked.length === 0 || ranked.some((m) => m.slide === slide))
+        throw new Error(`${slide}: no slides ranked, or its own slide came back although it is excluded`);
     }
     const { p50, p95 } = latencySummary(ms);
     results.emit({
-      case: 'whole-slide', n, slides, patches_per_query: PATCHES_PER_SLIDE, per_patch: 100, search: searcher.mode, vectors: opts.vectors, queries: count,
-      p50_ms: significant(p50), p95_ms: significant(p95), max_ms: significant(Math.max(...ms)), rss_mib: significant(peakRssMib(), 4),
-      threads: THREADS, cpu: os.cpus()[0]?.model ?? 'unknown',
+      case: 'whole-slide',
+      n,
+      slides,
+      patches_per_query: PATCHES_PER_SLIDE,
+      per_patch: 100,
+      search: searcher.mode,
+      vectors: opts.vectors,
+      queries: count,
+      p50_ms: significant(p50),
+      p95_ms: significant(p95),
+      max_ms: significant(Math.max(...ms)),
+      rss_mib: significant(peakRssMib(), 4),
+      threads: THREADS,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
     });
   } finally {
     await searcher.release();

@@ -26,8 +26,18 @@ import { openSlide } from '../src/wsi/slide.js';
 import { planTiles, tiles } from '../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../src/wsi/tissue-mask.js';
 import {
-  BENCH_DIR, ChildError, info, median, numberField, Results, runNodeWorker, runPython, significant,
-  SYSTEM_PYTHON, timeRounds, type JsonRecord,
+  BENCH_DIR,
+  ChildError,
+  info,
+  median,
+  numberField,
+  Results,
+  runNodeWorker,
+  runPython,
+  significant,
+  SYSTEM_PYTHON,
+  timeRounds,
+  type JsonRecord,
 } from './common.js';
 
 const CMU1 = path.resolve(BENCH_DIR, '../../shared/data/slides/CMU-1-Small-Region.svs');
@@ -91,11 +101,24 @@ async function writeSyntheticSlide(file: string, side: number): Promise<void> {
   const pxPerMm = 2000;
   await sharp(tile.rgb, { raw: { width: tile.width, height: tile.height, channels: 3 } })
     .extend({ right: side - tile.width, bottom: side - tile.height, extendWith: 'repeat' })
-    .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg', quality: 90, xres: pxPerMm, yres: pxPerMm, resolutionUnit: 'cm' })
+    .tiff({
+      tile: true,
+      tileWidth: 256,
+      tileHeight: 256,
+      pyramid: true,
+      compression: 'jpeg',
+      quality: 90,
+      xres: pxPerMm,
+      yres: pxPerMm,
+      resolutionUnit: 'cm',
+    })
     .toFile(file);
 }
 
-async function writePlan(dir: string, c: Case): Promise<{ planFile: string; plan: PlanFile; maskSeconds: number; tissueFraction: number }> {
+async function writePlan(
+  dir: string,
+  c: Case,
+): Promise<{ planFile: string; plan: PlanFile; maskSeconds: number; tissueFraction: number }> {
   const slide = await openSlide(c.slide);
   try {
     const start = performance.now();
@@ -142,7 +165,8 @@ async function worker(planFile: string): Promise<JsonRecord> {
   const tiling = async () => {
     count = 0;
     for await (const tile of tiles(slide, { patchSize: plan.patch_size, targetMpp: plan.target_mpp, mask })) {
-      if (tile.pixels.length !== plan.patch_size * plan.patch_size * 3) throw new Error(`tile at (${tile.x}, ${tile.y}) has ${tile.pixels.length} bytes`);
+      if (tile.pixels.length !== plan.patch_size * plan.patch_size * 3)
+        throw new Error(`tile at (${tile.x}, ${tile.y}) has ${tile.pixels.length} bytes`);
       count++;
     }
   };
@@ -202,7 +226,8 @@ async function main(): Promise<void> {
       for (let r = 0; r < REPEATS; r++) {
         info(`${c.name} (${r + 1}/${REPEATS}): histoseek, ${plan.positions.length} tiles × ${c.rounds} rounds…`);
         const mine = await runNodeWorker(SELF, ['--worker', planFile]);
-        if (numberField(mine, 'tiles') !== plan.positions.length) throw new Error(`${c.name}: the worker cut ${mine.tiles} tiles, the plan has ${plan.positions.length}`);
+        if (numberField(mine, 'tiles') !== plan.positions.length)
+          throw new Error(`${c.name}: the worker cut ${mine.tiles} tiles, the plan has ${plan.positions.length}`);
         ours.push(mine);
         if (yardstickError !== undefined) continue;
         info(`${c.name} (${r + 1}/${REPEATS}): openslide-python…`);

@@ -10,7 +10,13 @@ export const ROUTES = ['search_by_upload', 'search_by_id', 'search_by_region', '
 export type RouteName = (typeof ROUTES)[number];
 
 /** How often each route is picked, relative to the others: mostly cheap reads, as a page showing results sends. */
-const WEIGHTS: Record<RouteName, number> = { search_by_upload: 2, search_by_id: 3, search_by_region: 2, tile: 2, thumbnail: 3 };
+const WEIGHTS: Record<RouteName, number> = {
+  search_by_upload: 2,
+  search_by_id: 3,
+  search_by_region: 2,
+  tile: 2,
+  thumbnail: 3,
+};
 const K = 10;
 /** A request that takes longer is abandoned and counted as an error: every loop ends by itself. */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -80,13 +86,24 @@ function upload(image: Blob): FormData {
 }
 
 /** The request for a route: search routes send queries, the others fetch images a result page shows. */
-function request(route: RouteName, t: LoadTargets, random: Random, seenRows: number[]): { path: string; init?: RequestInit } {
+function request(
+  route: RouteName,
+  t: LoadTargets,
+  random: Random,
+  seenRows: number[],
+): { path: string; init?: RequestInit } {
   switch (route) {
     case 'search_by_upload':
-      return { path: `/api/search?k=${K}`, init: { method: 'POST', body: upload(t.uploads[random.int(t.uploads.length)]) } };
+      return {
+        path: `/api/search?k=${K}`,
+        init: { method: 'POST', body: upload(t.uploads[random.int(t.uploads.length)]) },
+      };
     case 'search_by_region': {
       const region = t.regions[random.int(t.regions.length)];
-      return { path: `/api/search?k=${K}&exclude_slide=${encodeURIComponent(region.slide)}`, init: { method: 'POST', body: upload(region.image) } };
+      return {
+        path: `/api/search?k=${K}&exclude_slide=${encodeURIComponent(region.slide)}`,
+        init: { method: 'POST', body: upload(region.image) },
+      };
     }
     case 'search_by_id':
       return { path: `/api/search?item=${random.int(t.baseRows)}&k=${K}` };
@@ -104,7 +121,8 @@ async function send(url: string, path: string, init: RequestInit | undefined, is
   const started = performance.now();
   try {
     const response = await fetch(url + path, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    const body = isSearch && response.status === 200 ? ((await response.json()) as SearchAnswer) : await response.arrayBuffer();
+    const body =
+      isSearch && response.status === 200 ? ((await response.json()) as SearchAnswer) : await response.arrayBuffer();
     const ms = performance.now() - started;
     return { status: response.status, ms, results: 'results' in body ? body.results : undefined };
   } catch {
@@ -113,8 +131,18 @@ async function send(url: string, path: string, init: RequestInit | undefined, is
 }
 
 /** Runs `concurrency` clients until `deadline` (performance.now() ms); every request started before it is awaited. */
-export async function runLoad(targets: LoadTargets, ledger: RemovalLedger, o: { concurrency: number; start: number; deadline: number; seed: number }): Promise<LoadOutcome> {
-  const outcome: LoadOutcome = { routes: new Map(ROUTES.map((r) => [r, { statuses: new Map(), ms: [] }])), perMinute: [], answersWithRemoved: 0, removedExamples: [], answersWithAppended: 0 };
+export async function runLoad(
+  targets: LoadTargets,
+  ledger: RemovalLedger,
+  o: { concurrency: number; start: number; deadline: number; seed: number },
+): Promise<LoadOutcome> {
+  const outcome: LoadOutcome = {
+    routes: new Map(ROUTES.map((r) => [r, { statuses: new Map(), ms: [] }])),
+    perMinute: [],
+    answersWithRemoved: 0,
+    removedExamples: [],
+    answersWithAppended: 0,
+  };
 
   const record = (route: RouteName, started: number, answer: Answer) => {
     const r = outcome.routes.get(route)!;
@@ -130,7 +158,12 @@ export async function runLoad(targets: LoadTargets, ledger: RemovalLedger, o: { 
     const removed = [...slides].find((s) => (ledger.removedAt.get(s) ?? Infinity) < started);
     if (removed !== undefined) {
       outcome.answersWithRemoved++;
-      if (outcome.removedExamples.length < 5) outcome.removedExamples.push({ route, slide: removed, startedAfterRemovalMs: started - ledger.removedAt.get(removed)! });
+      if (outcome.removedExamples.length < 5)
+        outcome.removedExamples.push({
+          route,
+          slide: removed,
+          startedAfterRemovalMs: started - ledger.removedAt.get(removed)!,
+        });
     }
   };
 

@@ -40,8 +40,23 @@ async function histoseekIndex(args: string[]): Promise<{ answer: Record<string, 
 }
 
 /** Appends and removes slides on and off until `deadline` (performance.now() ms); a command running then is finished, none is started. */
-export async function runWriter(o: { db: string; slides: string[]; workDir: string; deadline: number; ledger: RemovalLedger }): Promise<WriterOutcome> {
-  const outcome: WriterOutcome = { cycles: 0, appendedSlides: 0, appendedItems: 0, removedSlides: 0, removedItems: 0, appendMs: [], removeMs: [], failures: [] };
+export async function runWriter(o: {
+  db: string;
+  slides: string[];
+  workDir: string;
+  deadline: number;
+  ledger: RemovalLedger;
+}): Promise<WriterOutcome> {
+  const outcome: WriterOutcome = {
+    cycles: 0,
+    appendedSlides: 0,
+    appendedItems: 0,
+    removedSlides: 0,
+    removedItems: 0,
+    appendMs: [],
+    removeMs: [],
+    failures: [],
+  };
   const remaining = () => o.deadline - performance.now();
   for (let cycle = 0; remaining() > 0; cycle++) {
     const folder = path.join(o.workDir, `cycle-${cycle}`);
@@ -62,7 +77,9 @@ export async function runWriter(o: { db: string; slides: string[]; workDir: stri
       outcome.appendedItems += numberField(answer, 'added');
       outcome.appendedSlides += appended.length;
       for (const id of appended) o.ledger.appended.add(id);
-      info(`writer: cycle ${cycle}: appended ${appended.join(', ') || 'nothing'} (${numberField(answer, 'added')} items, ${(ms / 1000).toFixed(1)} s)`);
+      info(
+        `writer: cycle ${cycle}: appended ${appended.join(', ') || 'nothing'} (${numberField(answer, 'added')} items, ${(ms / 1000).toFixed(1)} s)`,
+      );
       await sleep(Math.max(0, Math.min(HOLD_MS, remaining())));
       const removed: string[] = [];
       for (const id of appended) {

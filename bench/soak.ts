@@ -79,7 +79,8 @@ async function loadTargets(url: string, collection: string): Promise<LoadTargets
     for (let level = Math.max(dz.minLevel, dz.maxLevel - TILE_LEVELS + 1); level <= dz.maxLevel; level++) {
       const scale = 2 ** (dz.maxLevel - level);
       const [cols, rows] = [Math.ceil(dz.width / scale / dz.tileSize), Math.ceil(dz.height / scale / dz.tileSize)];
-      for (let col = 0; col < cols; col++) for (let row = 0; row < rows; row++) tiles.push(`${dz.tiles}${level}/${col}_${row}.jpeg`);
+      for (let col = 0; col < cols; col++)
+        for (let row = 0; row < rows; row++) tiles.push(`${dz.tiles}${level}/${col}_${row}.jpeg`);
     }
     // The middle full-resolution tile: a region well inside the slide.
     const middle = `${dz.tiles}${dz.maxLevel}/${Math.floor(dz.width / dz.tileSize / 2)}_${Math.floor(dz.height / dz.tileSize / 2)}.jpeg`;
@@ -113,7 +114,9 @@ async function main(): Promise<void> {
     const started = await startServe(demo.db, THREADS);
     server = started.child;
     const targets = await loadTargets(started.url.replace(/\/$/, ''), collection);
-    info(`${MINUTES} min of load at concurrency ${CONCURRENCY} on ${started.url}: ${targets.baseRows} items, ${targets.tiles.length} tiles, ${slides.length} slides; a writer appends and removes slides`);
+    info(
+      `${MINUTES} min of load at concurrency ${CONCURRENCY} on ${started.url}: ${targets.baseRows} items, ${targets.tiles.length} tiles, ${slides.length} slides; a writer appends and removes slides`,
+    );
 
     const ledger: RemovalLedger = { appended: new Set(), removedAt: new Map() };
     const start = performance.now();
@@ -137,11 +140,25 @@ async function main(): Promise<void> {
         else if (Number(status) >= 500) serverErrors += n;
       }
       const ms = [...r.ms].sort((a, b) => a - b);
-      results.emit({ case: 'route', route, requests: [...r.statuses.values()].reduce((a, b) => a + b, 0), statuses, p50_ms: ms.length ? significant(percentile(ms, 50)) : null, p95_ms: ms.length ? significant(percentile(ms, 95)) : null });
+      results.emit({
+        case: 'route',
+        route,
+        requests: [...r.statuses.values()].reduce((a, b) => a + b, 0),
+        statuses,
+        p50_ms: ms.length ? significant(percentile(ms, 50)) : null,
+        p95_ms: ms.length ? significant(percentile(ms, 95)) : null,
+      });
     }
     load.perMinute.forEach((m, i) => {
       const inMinute = rss.samples.filter((s) => s.ms >= i * 60_000 && s.ms < (i + 1) * 60_000).map((s) => s.mib);
-      results.emit({ case: 'minute', minute: i + 1, requests: m.requests, failed: m.failed, server_rss_mib: inMinute.length ? significant(inMinute.at(-1)!) : null, server_rss_max_mib: inMinute.length ? significant(Math.max(...inMinute)) : null });
+      results.emit({
+        case: 'minute',
+        minute: i + 1,
+        requests: m.requests,
+        failed: m.failed,
+        server_rss_mib: inMinute.length ? significant(inMinute.at(-1)!) : null,
+        server_rss_max_mib: inMinute.length ? significant(Math.max(...inMinute)) : null,
+      });
     });
     results.emit({
       case: 'writer',

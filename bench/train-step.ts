@@ -18,7 +18,18 @@ import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from '../src/train/ne
 import { TrainStep } from '../src/train/step.js';
 import { PAPER_ARCFACE } from '../src/train/subcenter-arcface.js';
 import { Random } from '../src/util/random.js';
-import { BENCH_DIR, ChildError, info, median, numberField, peakRssMib, Results, runPython, significant, timeRounds } from './common.js';
+import {
+  BENCH_DIR,
+  ChildError,
+  info,
+  median,
+  numberField,
+  peakRssMib,
+  Results,
+  runPython,
+  significant,
+  timeRounds,
+} from './common.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -33,7 +44,13 @@ const { values: opts } = parseArgs({
   },
 });
 const quick = opts.quick!;
-const config: ModelConfig = { preset: 'tiny', neckChannels: quick ? 64 : Number(opts.channels), neckLayers: Number(opts.layers), gemP: 4.6, inputSize: 224 };
+const config: ModelConfig = {
+  preset: 'tiny',
+  neckChannels: quick ? 64 : Number(opts.channels),
+  neckLayers: Number(opts.layers),
+  gemP: 4.6,
+  inputSize: 224,
+};
 const batch = Number(opts.batch);
 const rounds = quick ? 1 : Number(opts.rounds);
 const engine = opts.engine!;
@@ -54,14 +71,29 @@ async function histoseekStep(): Promise<number> {
   await initTfjs();
   const weights = randomModel(config, 1).weights;
   const model = new NeckHead(config, weights);
-  const runner: NeckRunner = engine === 'onnxruntime' ? await OrtNeckRunner.create(model, 2) : new LocalNeckRunner(model);
-  const W = tf.variable(tf.tensor2d(new Random(2).fillNormal(new Float32Array(4 * config.neckChannels * CLASSES * 3)), [4 * config.neckChannels, CLASSES * 3]));
+  const runner: NeckRunner =
+    engine === 'onnxruntime' ? await OrtNeckRunner.create(model, 2) : new LocalNeckRunner(model);
+  const W = tf.variable(
+    tf.tensor2d(new Random(2).fillNormal(new Float32Array(4 * config.neckChannels * CLASSES * 3)), [
+      4 * config.neckChannels,
+      CLASSES * 3,
+    ]),
+  );
   const arcface = { classes: CLASSES, ...PAPER_ARCFACE };
-  const step = new TrainStep(model, runner, W, new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 }), new AdamW(ADAMW_DEFAULTS), { arcface, clipNorm: 1, microBatch });
+  const step = new TrainStep(
+    model,
+    runner,
+    W,
+    new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 }),
+    new AdamW(ADAMW_DEFAULTS),
+    { arcface, clipNorm: 1, microBatch },
+  );
   const features = backboneFeatures(3);
   const labels = Array.from({ length: batch }, (_, i) => i % CLASSES);
   const random = new Random(4);
-  info(`histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers}, neck on ${engine})`);
+  info(
+    `histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers}, neck on ${engine})`,
+  );
   const seconds = await timeRounds(() => step.run(features, labels, random, 5e-3, 1e-4), rounds);
   await runner.close();
   return median(seconds);
@@ -69,20 +101,58 @@ async function histoseekStep(): Promise<number> {
 
 async function pytorchStep(): Promise<Record<string, unknown>> {
   info('PyTorch: same step (bench/torch_train_step.py)');
-  const args = [opts.reference!, '--preset', config.preset, '--channels', String(config.neckChannels), '--layers', String(config.neckLayers), '--batch', String(batch), '--classes', String(CLASSES), '--rounds', String(rounds), '--threads', '2'];
+  const args = [
+    opts.reference!,
+    '--preset',
+    config.preset,
+    '--channels',
+    String(config.neckChannels),
+    '--layers',
+    String(config.neckLayers),
+    '--batch',
+    String(batch),
+    '--classes',
+    String(CLASSES),
+    '--rounds',
+    String(rounds),
+    '--threads',
+    '2',
+  ];
   return runPython(`${BENCH_DIR}/torch_train_step.py`, args);
 }
 
 const results = new Results('train-step');
-const record = { case: 'train_step', engine, batch, neck_channels: config.neckChannels, neck_layers: config.neckLayers, preset: config.preset, input_size: config.inputSize, micro_batch: microBatch, threads: 2 };
+const record = {
+  case: 'train_step',
+  engine,
+  batch,
+  neck_channels: config.neckChannels,
+  neck_layers: config.neckLayers,
+  preset: config.preset,
+  input_size: config.inputSize,
+  micro_batch: microBatch,
+  threads: 2,
+};
 const ours = await histoseekStep();
 const oursRss = peakRssMib();
 try {
   const theirs = await pytorchStep();
   const theirSeconds = numberField(theirs, 'pytorch_s_per_step');
-  results.emit({ ...record, histoseek_s_per_step: significant(ours), pytorch_s_per_step: significant(theirSeconds), ratio: significant(ours / theirSeconds, 3), histoseek_peak_rss_mib: Math.round(oursRss), pytorch_peak_rss_mib: Math.round(numberField(theirs, 'pytorch_peak_rss_mib')) });
+  results.emit({
+    ...record,
+    histoseek_s_per_step: significant(ours),
+    pytorch_s_per_step: significant(theirSeconds),
+    ratio: significant(ours / theirSeconds, 3),
+    histoseek_peak_rss_mib: Math.round(oursRss),
+    pytorch_peak_rss_mib: Math.round(numberField(theirs, 'pytorch_peak_rss_mib')),
+  });
 } catch (err) {
   const why = err instanceof ChildError ? err.message : String(err);
-  results.emit({ ...record, histoseek_s_per_step: significant(ours), histoseek_peak_rss_mib: Math.round(oursRss), error: `PyTorch yardstick unavailable (${why}); install it with: apt-get install python3-torch libopenblas0-openmp` });
+  results.emit({
+    ...record,
+    histoseek_s_per_step: significant(ours),
+    histoseek_peak_rss_mib: Math.round(oursRss),
+    error: `PyTorch yardstick unavailable (${why}); install it with: apt-get install python3-torch libopenblas0-openmp`,
+  });
 }
 info(`results written to ${await results.save()}`);

@@ -3,7 +3,9 @@
 import { main } from '../dist/cli/main.js';
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err) => {
     process.stderr.write(`histoseek: ${err instanceof Error ? err.message : String(err)}\n`);
     if (process.env.HISTOSEEK_DEBUG) console.error(err);

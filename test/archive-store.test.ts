@@ -46,7 +46,12 @@ function items(first: number, n: number): ItemRecord[] {
   return Array.from({ length: n }, (_, i) => {
     const slide = Math.floor((first + i) / 100);
     const box = slide % 2 === 0 ? { x: i, y: 0, width: 448, height: 448 } : {};
-    return { source: `/archive/slide-${slide}.svs#region=${i},0,448,448`, label: `c${(first + i) % 50}`, slide: `slide-${slide}`, ...box };
+    return {
+      source: `/archive/slide-${slide}.svs#region=${i},0,448,448`,
+      label: `c${(first + i) % 50}`,
+      slide: `slide-${slide}`,
+      ...box,
+    };
   });
 }
 
@@ -71,7 +76,11 @@ function build(dir: string, n: number, vectors: VectorKind = 'f16'): Float32Arra
   try {
     for (let first = 0; first < n; first += 500) {
       const count = Math.min(500, n - first);
-      store.append(items(first, count), data.subarray(first * DIM, (first + count) * DIM), new Float32Array(count).fill(2));
+      store.append(
+        items(first, count),
+        data.subarray(first * DIM, (first + count) * DIM),
+        new Float32Array(count).fill(2),
+      );
     }
   } finally {
     store.close();
@@ -79,7 +88,13 @@ function build(dir: string, n: number, vectors: VectorKind = 'f16'): Float32Arra
   return data;
 }
 
-async function exactTruth(data: Float32Array, n: number, queries: Float32Array, nq: number, k = 10): Promise<SearchHits> {
+async function exactTruth(
+  data: Float32Array,
+  n: number,
+  queries: Float32Array,
+  nq: number,
+  k = 10,
+): Promise<SearchHits> {
   const exact = await ExactSearch.create(DIM);
   try {
     return await exact.search(data, n, queries, nq, k);
@@ -88,7 +103,13 @@ async function exactTruth(data: Float32Array, n: number, queries: Float32Array, 
   }
 }
 
-async function searchIndex(dir: string, queries: Float32Array, nq: number, mode: 'exact' | 'two-stage', k = 10): Promise<Hit[][]> {
+async function searchIndex(
+  dir: string,
+  queries: Float32Array,
+  nq: number,
+  mode: 'exact' | 'two-stage',
+  k = 10,
+): Promise<Hit[][]> {
   const store = IndexStore.open(dir);
   const searcher = await Searcher.open(store, { mode });
   try {
@@ -148,14 +169,27 @@ describe('stored precision', async () => {
   const truth = await exactTruth(data, n, queries, 100);
 
   test('bytes per row on disk: 4d, 2d, d + 4', () => {
-    const sizes = Object.fromEntries([...indexes].map(([kind, dir]) => [kind, ['f32', 'f16', 'i8', 'i8-scale'].reduce((sum, s) => sum + (existsSync(join(dir, `vectors.${s}`)) ? statSync(join(dir, `vectors.${s}`)).size : 0), 0) / n]));
+    const sizes = Object.fromEntries(
+      [...indexes].map(([kind, dir]) => [
+        kind,
+        ['f32', 'f16', 'i8', 'i8-scale'].reduce(
+          (sum, s) => sum + (existsSync(join(dir, `vectors.${s}`)) ? statSync(join(dir, `vectors.${s}`)).size : 0),
+          0,
+        ) / n,
+      ]),
+    );
     assert.deepEqual(sizes, { f32: 4 * DIM, f16: 2 * DIM, i8: DIM + 4 });
   });
 
   test('exact search streamed from each precision against float32 in memory', async () => {
     const f32 = await searchIndex(indexes.get('f32')!, queries, 100, 'exact');
-    assert.deepEqual(f32.map((r) => r.map((h) => h.row)), Array.from({ length: 100 }, (_, q) => Array.from(truth.ids.subarray(q * 10, (q + 1) * 10))));
-    f32.forEach((ranked, q) => ranked.forEach((h, j) => assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 1e-5)));
+    assert.deepEqual(
+      f32.map((r) => r.map((h) => h.row)),
+      Array.from({ length: 100 }, (_, q) => Array.from(truth.ids.subarray(q * 10, (q + 1) * 10))),
+    );
+    f32.forEach((ranked, q) =>
+      ranked.forEach((h, j) => assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 1e-5)),
+    );
     const f16 = recall(truth, await searchIndex(indexes.get('f16')!, queries, 100, 'exact'));
     const i8 = recall(truth, await searchIndex(indexes.get('i8')!, queries, 100, 'exact'));
     assert.ok(f16 >= 0.99, `f16 recall@10 ${f16}`);
@@ -177,7 +211,12 @@ describe('the search graph and two-stage search', () => {
     const r = recall(truth, hits);
     assert.ok(r >= 0.98, `two-stage recall@10 ${r}`);
     // Re-ranked distances are exact (float16 vectors): within a float16 step of the float32 truth where the ids agree.
-    hits.forEach((ranked, q) => ranked.forEach((h, j) => h.row === truth.ids[q * 10 + j] && assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 2e-3)));
+    hits.forEach((ranked, q) =>
+      ranked.forEach(
+        (h, j) =>
+          h.row === truth.ids[q * 10 + j] && assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 2e-3),
+      ),
+    );
   });
 
   test('rows a writer appended after the graph was saved are found (scanned), removed rows never are', async () => {
@@ -198,7 +237,10 @@ describe('the search graph and two-stage search', () => {
     for (const mode of ['exact', 'two-stage'] as const) {
       const hits = (await searchIndex(dir, query, 1, mode, 50))[0];
       assert.equal(hits.length, 50);
-      assert.ok(hits.every((h) => h.row < 1200 || h.row >= 1300), `${mode}: no row of the removed slide`);
+      assert.ok(
+        hits.every((h) => h.row < 1200 || h.row >= 1300),
+        `${mode}: no row of the removed slide`,
+      );
     }
     const reopened = IndexStore.open(dir, { writable: true });
     reopened.append(items(3200, 1), clustered(1, 9), Float32Array.of(1));
@@ -238,7 +280,10 @@ describe('bad input and damage: clear errors, the index intact', () => {
   test('a query of the wrong dimension', async () => {
     const dir = join(await tempDir(), 'db');
     build(dir, 100);
-    await assert.rejects(searchIndex(dir, new Float32Array(DIM + 1), 1, 'exact'), /1 queries of this index need 64 values \(64 each\), got 65/);
+    await assert.rejects(
+      searchIndex(dir, new Float32Array(DIM + 1), 1, 'exact'),
+      /1 queries of this index need 64 values \(64 each\), got 65/,
+    );
   });
 
   test('a missing or truncated graph file: an error naming the fix; exact search and --rebuild-graph still work', async () => {
@@ -246,7 +291,10 @@ describe('bad input and damage: clear errors, the index intact', () => {
     const data = build(dir, 2000);
     const query = data.subarray(5 * DIM, 6 * DIM);
     truncateSync(join(dir, GRAPH_FILE), 1000);
-    await assert.rejects(searchIndex(dir, query, 1, 'two-stage'), /graph\.usearch: the search graph is damaged \(1000 bytes, \d+ expected\); rebuild it with 'histoseek index --db .* --rebuild-graph'/);
+    await assert.rejects(
+      searchIndex(dir, query, 1, 'two-stage'),
+      /graph\.usearch: the search graph is damaged \(1000 bytes, \d+ expected\); rebuild it with 'histoseek index --db .* --rebuild-graph'/,
+    );
     unlinkSync(join(dir, GRAPH_FILE));
     await assert.rejects(searchIndex(dir, query, 1, 'two-stage'), /the search graph is missing; rebuild it with/);
     assert.equal((await searchIndex(dir, query, 1, 'exact'))[0][0].row, 5);
@@ -282,12 +330,20 @@ describe('bad input and damage: clear errors, the index intact', () => {
       let committed = 0;
       let failure: Error | null = null;
       try {
-        for (; committed < 4000; committed += 100) store.append(items(committed, 100), data.subarray(committed * DIM, (committed + 100) * DIM), new Float32Array(100).fill(1));
+        for (; committed < 4000; committed += 100)
+          store.append(
+            items(committed, 100),
+            data.subarray(committed * DIM, (committed + 100) * DIM),
+            new Float32Array(100).fill(1),
+          );
       } catch (err) {
         failure = err as Error;
       }
       assert.ok(failure, 'the disk filled up');
-      assert.match(failure.message, /the disk is full; the items committed before this batch are intact — free some space and rerun to resume/);
+      assert.match(
+        failure.message,
+        /the disk is full; the items committed before this batch are intact — free some space and rerun to resume/,
+      );
       try {
         store.close();
       } catch {
@@ -314,12 +370,17 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
     unlinkSync(join(dir, GRAPH_FILE));
     toFormat2(dir);
     const db = new Database(join(dir, 'histoseek.sqlite'));
-    db.exec("UPDATE meta SET value = 'histoseek-index/1' WHERE key = 'format'; DELETE FROM meta WHERE key IN ('vectors', 'generation') OR key LIKE 'graph_%'; ALTER TABLE items DROP COLUMN norm;");
+    db.exec(
+      "UPDATE meta SET value = 'histoseek-index/1' WHERE key = 'format'; DELETE FROM meta WHERE key IN ('vectors', 'generation') OR key LIKE 'graph_%'; ALTER TABLE items DROP COLUMN norm;",
+    );
     db.close();
 
     const queries = clustered(20, 4);
     const before = await searchIndex(dir, queries, 20, 'exact');
-    assert.throws(() => IndexStore.open(dir, { writable: true }), /made by an earlier histoseek \(format 1\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/);
+    assert.throws(
+      () => IndexStore.open(dir, { writable: true }),
+      /made by an earlier histoseek \(format 1\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/,
+    );
 
     assert.deepEqual(upgradeIndex(dir, 'f16'), { rows: 1500, graphItems: 1500, from: 1, kind: 'f16' });
     assert.equal(existsSync(join(dir, 'raw.f32')), false);
@@ -330,7 +391,10 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
     for (let j = 0; j < DIM; j++) assert.ok(Math.abs(raw0[j] - 2 * data[j]) < 2e-3);
     store.close();
     const after = await searchIndex(dir, queries, 20, 'exact');
-    assert.deepEqual(after.map((r) => r.map((h) => h.row)), before.map((r) => r.map((h) => h.row)));
+    assert.deepEqual(
+      after.map((r) => r.map((h) => h.row)),
+      before.map((r) => r.map((h) => h.row)),
+    );
     assert.throws(() => upgradeIndex(dir, 'f16'), /already in the current format/);
   });
 });
@@ -345,22 +409,56 @@ describe('indexes made before compact metadata (format 2)', () => {
     const queries = clustered(20, 4);
     const read = (writable = false) => {
       const s = IndexStore.open(dir, { writable });
-      const all = { items: s.allItems(), active: s.activeRows(), norms: s.norms([0, 1, 750, 1499]), slides: s.slideCounts(), sources: s.storedSources() };
+      const all = {
+        items: s.allItems(),
+        active: s.activeRows(),
+        norms: s.norms([0, 1, 750, 1499]),
+        slides: s.slideCounts(),
+        sources: s.storedSources(),
+      };
       s.close();
       return all;
     };
     const before = read();
     assert.equal(before.items.length, 1400);
-    assert.deepEqual(before.items[0], { row: 0, source: '/archive/slide-0.svs#region=0,0,448,448', label: 'c0', slide: 'slide-0', patient: null, x: 0, y: 0, width: 448, height: 448, collection: null });
-    assert.deepEqual(before.items[100], { row: 100, source: '/archive/slide-1.svs#region=100,0,448,448', label: 'c0', slide: 'slide-1', patient: null, x: null, y: null, width: null, height: null, collection: null });
+    assert.deepEqual(before.items[0], {
+      row: 0,
+      source: '/archive/slide-0.svs#region=0,0,448,448',
+      label: 'c0',
+      slide: 'slide-0',
+      patient: null,
+      x: 0,
+      y: 0,
+      width: 448,
+      height: 448,
+      collection: null,
+    });
+    assert.deepEqual(before.items[100], {
+      row: 100,
+      source: '/archive/slide-1.svs#region=100,0,448,448',
+      label: 'c0',
+      slide: 'slide-1',
+      patient: null,
+      x: null,
+      y: null,
+      width: null,
+      height: null,
+      collection: null,
+    });
     const exact = await searchIndex(dir, queries, 20, 'exact');
     const twoStage = await searchIndex(dir, queries, 20, 'two-stage');
 
     toFormat2(dir);
     assert.deepEqual(read(), before, 'a format-2 index reads the same');
     assert.deepEqual(await searchIndex(dir, queries, 20, 'exact'), exact);
-    assert.throws(() => IndexStore.open(dir, { writable: true }), /made by an earlier histoseek \(format 2\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/);
-    assert.throws(() => upgradeIndex(dir, 'i8'), /stores f16 vectors; --vectors applies when converting a format-1 index/);
+    assert.throws(
+      () => IndexStore.open(dir, { writable: true }),
+      /made by an earlier histoseek \(format 2\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/,
+    );
+    assert.throws(
+      () => upgradeIndex(dir, 'i8'),
+      /stores f16 vectors; --vectors applies when converting a format-1 index/,
+    );
 
     assert.deepEqual(upgradeIndex(dir), { rows: 1500, graphItems: 0, from: 2, kind: 'f16' });
     assert.deepEqual(read(), before, 'the upgraded index reads the same');
@@ -373,7 +471,10 @@ describe('indexes made before compact metadata (format 2)', () => {
     assert.equal(store.slideRows('slide-3').length, 100);
     assert.equal(store.slideRows('slide-3')[0], 1500);
     assert.equal(store.allItems().length, 1500);
-    assert.throws(() => store.append(items(0, 1), clustered(1, 8), new Float32Array(1).fill(1)), /UNIQUE constraint failed/);
+    assert.throws(
+      () => store.append(items(0, 1), clustered(1, 8), new Float32Array(1).fill(1)),
+      /UNIQUE constraint failed/,
+    );
     store.close();
   });
 });

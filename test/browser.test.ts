@@ -33,7 +33,11 @@ const problems: string[] = [];
 async function openPage(into: string[]): Promise<Page> {
   const p = await (await browser.newContext({ viewport: { width: 1366, height: 860 } })).newPage();
   // Chromium reports a violation on the console too; the event says which directive, and cannot be missed.
-  await p.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`)));
+  await p.addInitScript(() =>
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`),
+    ),
+  );
   p.on('console', (m) => m.type() === 'error' && into.push(`console: ${m.text()}`));
   p.on('pageerror', (e) => into.push(`page error: ${e.message}`));
   return p;
@@ -43,12 +47,35 @@ before(async () => {
   if (skip) return;
   dir = await temporaryFolder('histoseek-browser-');
   web = join(dir, 'web');
-  const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--outDir', web, '--emptyOutDir', '--logLevel', 'warn'], { encoding: 'utf8', cwd: ROOT });
+  const build = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/vite/bin/vite.js'),
+      'build',
+      'web',
+      '--outDir',
+      web,
+      '--emptyOutDir',
+      '--logLevel',
+      'warn',
+    ],
+    { encoding: 'utf8', cwd: ROOT },
+  );
   assert.equal(build.status, 0, build.stderr);
   const demo = histoseek('demo', '--quick', '--out', join(dir, 'demo'));
   assert.equal(demo.status, 0, demo.stderr);
   server = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
   page = await openPage(problems);
   mkdirSync(SHOTS, { recursive: true });
 });
@@ -58,8 +85,13 @@ after(async () => {
   await server?.app.close();
 });
 
-const shot = (name: string, fullPage = false, on = page) => on.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
-const imagesLoaded = (selector: string, on = page) => on.waitForFunction((s) => [...document.querySelectorAll<HTMLImageElement>(s)].every((i) => i.complete && i.naturalWidth > 0), selector);
+const shot = (name: string, fullPage = false, on = page) =>
+  on.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+const imagesLoaded = (selector: string, on = page) =>
+  on.waitForFunction(
+    (s) => [...document.querySelectorAll<HTMLImageElement>(s)].every((i) => i.complete && i.naturalWidth > 0),
+    selector,
+  );
 
 test('search by upload, then by a result, then the dashboard, the slide viewer and the map', { skip }, async () => {
   await page.goto(server.url);
@@ -99,12 +131,16 @@ test('search by upload, then by a result, then the dashboard, the slide viewer a
 
   await page.getByRole('link', { name: 'Slides' }).click();
   await page.waitForSelector('.osd canvas');
-  await page.waitForFunction(() => document.querySelector('.viewer-panel .caption')?.textContent?.includes('768 × 768'));
+  await page.waitForFunction(() =>
+    document.querySelector('.viewer-panel .caption')?.textContent?.includes('768 × 768'),
+  );
   await page.waitForTimeout(1000); // tiles fade in
   await shot('6-slide-viewer');
 
   await page.getByRole('link', { name: 'Map' }).click();
-  await page.waitForFunction(() => /UMAP of all 72 items/.test(document.querySelector('[data-view="map"] .caption')?.textContent ?? ''));
+  await page.waitForFunction(() =>
+    /UMAP of all 72 items/.test(document.querySelector('[data-view="map"] .caption')?.textContent ?? ''),
+  );
   assert.equal(await page.locator('[data-view="map"] .legend .legend-item').count(), 6);
   // Hover a dot (found from the canvas pixels), then click it: a search with that item.
   const canvas = page.locator('.map-canvas');
@@ -139,7 +175,13 @@ test('with tokens: sign in once, search, open a slide; without the token the API
   const token = randomBytes(18).toString('base64url');
   const tokenFile = join(dir, 'tokens.txt');
   writeFileSync(tokenFile, `# browser test\npathologist:${token}\n`);
-  const guarded = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web, tokenFile });
+  const guarded = await startServer({
+    db: join(dir, 'demo', 'db'),
+    host: '127.0.0.1',
+    port: 0,
+    webRoot: web,
+    tokenFile,
+  });
   const seen: string[] = [];
   const tab = await openPage(seen);
   try {
@@ -161,7 +203,11 @@ test('with tokens: sign in once, search, open a slide; without the token the API
     // Thumbnails come through fetch with the header, shown from blob: URLs.
     await imagesLoaded('.results img', tab);
     assert.equal(await tab.locator('.results .card').count(), 10);
-    assert.ok((await tab.locator('.results img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src))).every((src) => src.startsWith('blob:')));
+    assert.ok(
+      (await tab.locator('.results img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src))).every(
+        (src) => src.startsWith('blob:'),
+      ),
+    );
     assert.match(await tab.locator('.results .card').first().innerText(), /#1\s+s1\s+0\.0000/);
 
     // OpenSeadragon fetches its tiles with the header too.
@@ -170,12 +216,20 @@ test('with tokens: sign in once, search, open a slide; without the token the API
     const tileResponse = await tile;
     assert.equal(tileResponse.status(), 200);
     assert.equal(tileResponse.request().headers().authorization, `Bearer ${token}`);
-    await tab.waitForFunction(() => document.querySelector('.viewer-panel .caption')?.textContent?.includes('768 × 768'));
+    await tab.waitForFunction(() =>
+      document.querySelector('.viewer-panel .caption')?.textContent?.includes('768 × 768'),
+    );
     await tab.waitForTimeout(1000); // tiles fade in
     await shot('9-slide-viewer-signed-in', false, tab);
 
     // The same requests without the header are refused.
-    const refused = await tab.evaluate(async () => Promise.all(['/api/index', '/api/items/0/thumbnail', '/api/slides/s0/tiles/10/0_0.jpeg'].map(async (u) => (await fetch(u)).status)));
+    const refused = await tab.evaluate(async () =>
+      Promise.all(
+        ['/api/index', '/api/items/0/thumbnail', '/api/slides/s0/tiles/10/0_0.jpeg'].map(
+          async (u) => (await fetch(u)).status,
+        ),
+      ),
+    );
     assert.deepEqual(refused, [401, 401, 401]);
   } finally {
     await tab.context().close();

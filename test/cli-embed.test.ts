@@ -40,10 +40,24 @@ test('embed reads JPEG, PNG (grey, RGBA) and 16-bit TIFF, and records the files 
   await tissue(70, 70, 1).png().toFile(files[1]);
   await tissue(64, 90, 4).png().toFile(files[2]);
   const deep = new Uint16Array(64 * 64 * 3).map((_, i) => 30000 + ((i * 7919) % 30000));
-  await sharp(deep, { raw: { width: 64, height: 64, channels: 3 } }).toColourspace('rgb16').tiff({ compression: 'lzw' }).toFile(files[3]);
+  await sharp(deep, { raw: { width: 64, height: 64, channels: 3 } })
+    .toColourspace('rgb16')
+    .tiff({ compression: 'lzw' })
+    .toFile(files[3]);
   assert.equal((await sharp(files[3]).metadata()).depth, 'ushort', '16-bit TIFF written');
   const out = join(dir, 'e.safetensors');
-  const r = histoseek('embed', ...files, '--weights', await smallModel(dir), '--out', out, '--batch', '3', '--size', '96');
+  const r = histoseek(
+    'embed',
+    ...files,
+    '--weights',
+    await smallModel(dir),
+    '--out',
+    out,
+    '--batch',
+    '3',
+    '--size',
+    '96',
+  );
   assert.equal(r.status, 0, r.stderr);
   const file = await readSafetensors(out);
   assert.equal(file.metadata.input_size, '96');
@@ -103,7 +117,10 @@ test('bad weights and tensor files get clear errors naming the file and the prob
   await writeSafetensors(wrongInput, { input: { shape: [1, 3, 50, 50], data: new Float32Array(7500) } });
   r = histoseek('embed', '--tensors', wrongInput, '--weights', FIXTURE_WEIGHTS);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /wrong-input\.safetensors: 'input' must be \[N, 3, H, W\] with H and W multiples of 32, got \[1, 3, 50, 50\]/);
+  assert.match(
+    r.stderr,
+    /wrong-input\.safetensors: 'input' must be \[N, 3, H, W\] with H and W multiples of 32, got \[1, 3, 50, 50\]/,
+  );
 
   r = histoseek('embed', join(dir, 'missing.png'));
   assert.equal(r.status, 1);

@@ -9,7 +9,9 @@ import { NpyFile } from '../src/data/npy.js';
 import { temporaryFolder } from './helpers.js';
 
 async function png(path: string, rgb: [number, number, number], side = 32): Promise<void> {
-  await sharp({ create: { width: side, height: side, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toFile(path);
+  await sharp({ create: { width: side, height: side, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toFile(path);
 }
 
 /** A .npy file (format 1.0) holding `bytes` under a header for `descr` and `shape`. */
@@ -38,16 +40,22 @@ test('folder layout: one class per sub-folder, images at any depth, natural orde
   await png(join(root, 'tumour', 'img2.png'), [90, 40, 140]);
   await writeFile(join(root, 'tumour', 'notes.txt'), 'not an image');
   const c = await readCollection(root, 'folder');
-  assert.deepEqual(c.items.map((i) => [i.label, i.source.slice(root.length + 1)]), [
-    ['stroma', 'stroma/deep/er/a.png'],
-    ['tumour', 'tumour/img2.png'],
-    ['tumour', 'tumour/img10.png'],
-  ]);
+  assert.deepEqual(
+    c.items.map((i) => [i.label, i.source.slice(root.length + 1)]),
+    [
+      ['stroma', 'stroma/deep/er/a.png'],
+      ['tumour', 'tumour/img2.png'],
+      ['tumour', 'tumour/img10.png'],
+    ],
+  );
 });
 
 test('kimia layout: scan folders in train and test trees; label and slide are the scan', async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
-  for (const [tree, scans] of [['Training', ['s0', 's1', 's10']], ['test', ['s0', 's10']]] as const) {
+  for (const [tree, scans] of [
+    ['Training', ['s0', 's1', 's10']],
+    ['test', ['s0', 's10']],
+  ] as const) {
     for (const scan of scans) {
       await mkdir(join(root, tree, scan, 'x'), { recursive: true });
       await png(join(root, tree, scan, 'x', `${scan}_1.png`), [120, 60, 160]);
@@ -55,9 +63,19 @@ test('kimia layout: scan folders in train and test trees; label and slide are th
   }
   await mkdir(join(root, 'Training', 'README'), { recursive: true });
   const train = await readCollection(root, 'kimia', 'index');
-  assert.deepEqual(train.items.map((i) => [i.label, i.slide]), [['s0', 's0'], ['s1', 's1'], ['s10', 's10']]);
+  assert.deepEqual(
+    train.items.map((i) => [i.label, i.slide]),
+    [
+      ['s0', 's0'],
+      ['s1', 's1'],
+      ['s10', 's10'],
+    ],
+  );
   const test_ = await readCollection(root, 'kimia', 'queries');
-  assert.deepEqual(test_.items.map((i) => i.label), ['s0', 's10']);
+  assert.deepEqual(
+    test_.items.map((i) => i.label),
+    ['s0', 's10'],
+  );
   assert.ok(test_.items.every((i) => i.source.includes('/test/')));
   await assert.rejects(readCollection(join(root, 'test', 's0'), 'kimia'), /no Kimia scan folders/);
 
@@ -65,10 +83,23 @@ test('kimia layout: scan folders in train and test trees; label and slide are th
   const csv = join(root, 'labels.csv');
   await writeFile(csv, 'slide,label\ns0,tumour\ns1,stroma,p7\ns10,tumour\n');
   const byClass = await readCollection(root, 'kimia', 'index', { labels: csv });
-  assert.deepEqual(byClass.items.map((i) => [i.label, i.slide, i.patient]), [['tumour', 's0', undefined], ['stroma', 's1', 'p7'], ['tumour', 's10', undefined]]);
+  assert.deepEqual(
+    byClass.items.map((i) => [i.label, i.slide, i.patient]),
+    [
+      ['tumour', 's0', undefined],
+      ['stroma', 's1', 'p7'],
+      ['tumour', 's10', undefined],
+    ],
+  );
   await writeFile(csv, 'slide,label\ns0,tumour\n');
-  await assert.rejects(readCollection(root, 'kimia', 'queries', { labels: csv }), /s10: scan 's10' has no row in the labels CSV/);
-  await assert.rejects(readCollection(root, 'folder', 'index', { labels: csv }), /applies to the kimia and slides layouts/);
+  await assert.rejects(
+    readCollection(root, 'kimia', 'queries', { labels: csv }),
+    /s10: scan 's10' has no row in the labels CSV/,
+  );
+  await assert.rejects(
+    readCollection(root, 'folder', 'index', { labels: csv }),
+    /applies to the kimia and slides layouts/,
+  );
 });
 
 test('pannuke layout: images.npy rows read in place with types.npy labels', async (t) => {
@@ -77,11 +108,15 @@ test('pannuke layout: images.npy rows read in place with types.npy labels', asyn
   await mkdir(fold, { recursive: true });
   const [n, side] = [3, 20];
   const images = new Float64Array(n * side * side * 3);
-  for (let i = 0; i < n; i++) for (let p = 0; p < side * side; p++) images.set([40 + 80 * i, 200 - 60 * i, 128], (i * side * side + p) * 3);
+  for (let i = 0; i < n; i++)
+    for (let p = 0; p < side * side; p++) images.set([40 + 80 * i, 200 - 60 * i, 128], (i * side * side + p) * 3);
   await writeNpy(join(fold, 'images.npy'), '<f8', [n, side, side, 3], new Uint8Array(images.buffer));
   await writeNpy(join(fold, 'types.npy'), '<U16', [n], utf32(['Breast', 'Colon', 'Adrenal_gland'], 16));
   const c = await readCollection(root, 'pannuke');
-  assert.deepEqual(c.items.map((i) => i.label), ['Breast', 'Colon', 'Adrenal_gland']);
+  assert.deepEqual(
+    c.items.map((i) => i.label),
+    ['Breast', 'Colon', 'Adrenal_gland'],
+  );
   assert.match(c.items[1].source, /images\.npy#1$/);
   const loader = new ItemLoader();
   const { pixels } = await loader.load(c.items[2].source, 16);
@@ -98,16 +133,24 @@ test('imagenet layout: train/<wnid>/*.JPEG', async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   for (const wnid of ['n01440764', 'n01443537']) {
     await mkdir(join(root, 'train', wnid), { recursive: true });
-    await sharp({ create: { width: 24, height: 24, channels: 3, background: '#808080' } }).jpeg().toFile(join(root, 'train', wnid, `${wnid}_1.JPEG`));
+    await sharp({ create: { width: 24, height: 24, channels: 3, background: '#808080' } })
+      .jpeg()
+      .toFile(join(root, 'train', wnid, `${wnid}_1.JPEG`));
   }
   const c = await readCollection(root, 'imagenet');
-  assert.deepEqual(c.items.map((i) => i.label), ['n01440764', 'n01443537']);
+  assert.deepEqual(
+    c.items.map((i) => i.label),
+    ['n01440764', 'n01443537'],
+  );
 });
 
 test('missing folders, empty collections and truncated arrays are clear errors', async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   await assert.rejects(readCollection(join(root, 'absent'), 'folder'), /absent: no such folder/);
-  await assert.rejects(readCollection(root, 'imagenet'), /no images found for layout 'imagenet' \(expected train\/<wnid>\/\*\.JPEG\)/);
+  await assert.rejects(
+    readCollection(root, 'imagenet'),
+    /no images found for layout 'imagenet' \(expected train\/<wnid>\/\*\.JPEG\)/,
+  );
   await writeNpy(join(root, 'short.npy'), '<f8', [5, 4], new Uint8Array(8));
   await assert.rejects(NpyFile.open(join(root, 'short.npy')), /short\.npy: truncated/);
   await writeFile(join(root, 'text.npy'), 'hello');

@@ -9,7 +9,14 @@ import { histoseek, temporaryFolder } from './helpers.js';
 
 const dir = await temporaryFolder('histoseek-explain-');
 const collection = join(dir, 'collection');
-await writeKimiaCollection(collection, { seed: 4, slides: 3, slideSize: 512, patchSize: 128, trainPerSlide: 6, testPerSlide: 2 });
+await writeKimiaCollection(collection, {
+  seed: 4,
+  slides: 3,
+  slideSize: 512,
+  patchSize: 128,
+  trainPerSlide: 6,
+  testPerSlide: 2,
+});
 
 test('explain writes both sides of a match as overlays and one page grid', async () => {
   const query = join(collection, 'test', 's1', (await readdir(join(collection, 'test', 's1')))[0]);
@@ -26,7 +33,12 @@ test('explain writes both sides of a match as overlays and one page grid', async
   assert.ok(grid.width! > 800 && grid.height! > 400, `${grid.width}×${grid.height}`);
   const one = histoseek('explain', query, '--out', join(dir, 'one'), '--layer', '0', '--node', '2');
   assert.equal(one.status, 0, one.stderr);
-  assert.deepEqual((await readdir(join(dir, 'one'))).sort(), ['grid.png', 'query-L0.P2.png', 'query-L0.png', 'query-combined.png']);
+  assert.deepEqual((await readdir(join(dir, 'one'))).sort(), [
+    'grid.png',
+    'query-L0.P2.png',
+    'query-L0.png',
+    'query-combined.png',
+  ]);
   const bad = histoseek('explain', query, '--out', join(dir, 'bad'), '--node', '7');
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--node must be 1…4/);

@@ -24,7 +24,12 @@ export interface RunOptions {
 
 /** Runs `node ARGS…` from the repository root to completion. */
 function runNode(args: string[], o: RunOptions = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...o.env }, timeout: o.timeout });
+  return spawnSync(process.execPath, args, {
+    encoding: 'utf8',
+    cwd: ROOT,
+    env: { ...process.env, ...o.env },
+    timeout: o.timeout,
+  });
 }
 
 /** Runs `histoseek ARGS…` (bin/histoseek.js, i.e. the built dist/) to completion from the repository root. */
@@ -61,12 +66,18 @@ export interface Started {
 
 /** Starts `node ARGS…` from the repository root, collecting its output. */
 function startNode(args: string[], o: RunOptions = {}): Started {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Finished>((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
+  const done = new Promise<Finished>((resolve) =>
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
+  );
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
@@ -128,7 +139,12 @@ export function relativeMaxError(actual: ArrayLike<number>, expected: ArrayLike<
   return maxDiff / (maxAbs || 1);
 }
 
-export function assertClose(actual: HostTensor, expected: HostTensor, what: string, tolerance = PARITY_TOLERANCE): void {
+export function assertClose(
+  actual: HostTensor,
+  expected: HostTensor,
+  what: string,
+  tolerance = PARITY_TOLERANCE,
+): void {
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
   const err = relativeMaxError(actual.data, expected.data);
   assert.ok(err <= tolerance, `${what}: relative max error ${err.toExponential(2)} > ${tolerance}`);

@@ -34,7 +34,9 @@ function raw(data: Uint8Array | Uint16Array, width: number, height: number, chan
 async function solidPng(name: string, rgb: [number, number, number], width = 40, height = 30): Promise<string> {
   const file = join(dir, name);
   const [r, g, b] = rgb;
-  await sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toFile(file);
+  await sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
+    .png()
+    .toFile(file);
   return file;
 }
 
@@ -164,7 +166,8 @@ describe('pixel formats', () => {
 
       const { pixels } = await loadRgb(file, SIZE);
       for (const [c, want] of [204, 156, 4].entries()) {
-        for (let i = 0; i < PLANE; i++) assert.ok(Math.abs(pixels[3 * i + c]! - want) <= 1, `channel ${c}: ${pixels[3 * i + c]}`);
+        for (let i = 0; i < PLANE; i++)
+          assert.ok(Math.abs(pixels[3 * i + c]! - want) <= 1, `channel ${c}: ${pixels[3 * i + c]}`);
       }
     });
   }
@@ -179,7 +182,8 @@ describe('pixel formats', () => {
     const want = [...new Uint16Array(stored.buffer, stored.byteOffset, 3)].map((v) => v / 257);
 
     const { pixels } = await loadRgb(file, SIZE);
-    for (let c = 0; c < 3; c++) assert.ok(Math.abs(pixels[c]! - want[c]!) <= 1, `channel ${c}: ${pixels[c]} vs ${want[c]}`);
+    for (let c = 0; c < 3; c++)
+      assert.ok(Math.abs(pixels[c]! - want[c]!) <= 1, `channel ${c}: ${pixels[c]} vs ${want[c]}`);
   });
 
   test('decodeRgb reads an in-memory buffer', async () => {
@@ -217,7 +221,11 @@ describe('errors name the file and the reason', () => {
 
   test('too many pixels', async () => {
     const file = await solidPng('big.png', [1, 2, 3], 64, 64);
-    await rejectsWith(loadRgb(file, SIZE, { maxPixels: 1000 }), file, /64×64 px \(4096 pixels\); the limit is 1000 pixels/);
+    await rejectsWith(
+      loadRgb(file, SIZE, { maxPixels: 1000 }),
+      file,
+      /64×64 px \(4096 pixels\); the limit is 1000 pixels/,
+    );
   });
 
   test('decodeRgb names the label', async () => {
@@ -234,8 +242,14 @@ describe('normalizeInto', () => {
     const out = new Float32Array(offset + 3 * PLANE + 11).fill(sentinel);
     normalizeInto(pixels, SIZE, out, offset);
 
-    assert.ok(out.subarray(0, offset).every((v) => v === sentinel), 'before the image');
-    assert.ok(out.subarray(offset + 3 * PLANE).every((v) => v === sentinel), 'after the image');
+    assert.ok(
+      out.subarray(0, offset).every((v) => v === sentinel),
+      'before the image',
+    );
+    assert.ok(
+      out.subarray(offset + 3 * PLANE).every((v) => v === sentinel),
+      'after the image',
+    );
     for (let c = 0; c < 3; c++) {
       for (let i = 0; i < PLANE; i++) assert.equal(out[offset + c * PLANE + i], expected(pixels[3 * i + c]!, c));
     }

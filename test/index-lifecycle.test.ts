@@ -23,9 +23,23 @@ function ok(...args: string[]) {
 
 const dir = await temporaryFolder('histoseek-life-');
 const collection = join(dir, 'collection');
-await writeKimiaCollection(collection, { seed: 3, slides: 4, slideSize: 512, patchSize: 96, trainPerSlide: 5, testPerSlide: 2 });
+await writeKimiaCollection(collection, {
+  seed: 3,
+  slides: 4,
+  slideSize: 512,
+  patchSize: 96,
+  trainPerSlide: 5,
+  testPerSlide: 2,
+});
 const other = join(dir, 'other');
-await writeKimiaCollection(other, { seed: 4, slides: 1, slideSize: 512, patchSize: 96, trainPerSlide: 3, testPerSlide: 1 });
+await writeKimiaCollection(other, {
+  seed: 4,
+  slides: 1,
+  slideSize: 512,
+  patchSize: 96,
+  trainPerSlide: 3,
+  testPerSlide: 1,
+});
 const query = join(collection, 'test', 's1', (await readdir(join(collection, 'test', 's1')))[0]);
 const pglite = await startPglite();
 
@@ -43,10 +57,16 @@ async function liveSlides(db: string): Promise<Map<string, number>> {
 /** Each store's answers, compared across stores at the end. */
 const answers = new Map<string, { search: { path: string; distance: number }[]; leaveOneOut: number }>();
 
-for (const [kind, db] of [['folder', join(dir, 'db')], ['postgres', pglite.url('lifecycle')]] as const) {
+for (const [kind, db] of [
+  ['folder', join(dir, 'db')],
+  ['postgres', pglite.url('lifecycle')],
+] as const) {
   describe(`${kind} store`, () => {
     test('index, then search: a slide excluded on request; two-stage answers like the exact scan', () => {
-      assert.match(ok('index', collection, '--db', db, '--layout', 'kimia', '--batch', '8').stderr, /20 added, 0 already indexed/);
+      assert.match(
+        ok('index', collection, '--db', db, '--layout', 'kimia', '--batch', '8').stderr,
+        /20 added, 0 already indexed/,
+      );
       const all = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json').stdout);
       assert.equal(all.results.length, 20);
       assert.ok(all.results.some((r: { slide: string }) => r.slide === 's1'));
@@ -55,23 +75,53 @@ for (const [kind, db] of [['folder', join(dir, 'db')], ['postgres', pglite.url('
       assert.ok(without.results.every((r: { slide: string }) => r.slide !== 's1'));
       // 20 items search exactly by default; forced through the graph (or pgvector's HNSW index), the same list.
       const twoStage = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--two-stage').stdout);
-      assert.deepEqual(twoStage.results.map((r: { path: string }) => r.path), all.results.map((r: { path: string }) => r.path));
-      assert.match(histoseek('search', query, '--db', db, '--two-stage', '--exact').stderr, /give --exact or --two-stage, not both/);
+      assert.deepEqual(
+        twoStage.results.map((r: { path: string }) => r.path),
+        all.results.map((r: { path: string }) => r.path),
+      );
+      assert.match(
+        histoseek('search', query, '--db', db, '--two-stage', '--exact').stderr,
+        /give --exact or --two-stage, not both/,
+      );
       const exact = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--exact').stdout);
       assert.deepEqual(exact.results, all.results);
       answers.set(kind, { search: all.results, leaveOneOut: NaN });
     });
 
     test('eval: official protocol on the test tree, and leave-one-slide-out over the index', () => {
-      const official = JSON.parse(ok('eval', '--db', db, '--queries', collection, '--layout', 'kimia', '--json', '--report', join(dir, `report-${kind}`)).stdout);
+      const official = JSON.parse(
+        ok(
+          'eval',
+          '--db',
+          db,
+          '--queries',
+          collection,
+          '--layout',
+          'kimia',
+          '--json',
+          '--report',
+          join(dir, `report-${kind}`),
+        ).stdout,
+      );
       assert.equal(official.n_queries, 8);
-      for (const key of ['eta_p', 'eta_w', 'eta_w_precision', 'eta_tot', 'recall_at_1', 'recall_at_5', 'map_at_10', 'mv_at_5']) {
+      for (const key of [
+        'eta_p',
+        'eta_w',
+        'eta_w_precision',
+        'eta_tot',
+        'recall_at_1',
+        'recall_at_5',
+        'map_at_10',
+        'mv_at_5',
+      ]) {
         assert.ok(official[key] >= 0 && official[key] <= 1, key);
       }
       assert.ok(Math.abs(official.eta_tot - official.eta_p * official.eta_w) < 1e-12);
       assert.ok(existsSync(join(dir, `report-${kind}`, 'confusion.png')));
       // Leave-one-slide-out where label = slide: no same-label item remains, so nothing can be right.
-      const loo = JSON.parse(ok('eval', '--db', db, '--leave-one-out', '--json', '--report', join(dir, `loo-${kind}`)).stdout);
+      const loo = JSON.parse(
+        ok('eval', '--db', db, '--leave-one-out', '--json', '--report', join(dir, `loo-${kind}`)).stdout,
+      );
       assert.equal(loo.n_queries, 20);
       assert.equal(loo.eta_p, 0);
       answers.get(kind)!.leaveOneOut = official.eta_tot;
@@ -82,9 +132,20 @@ for (const [kind, db] of [['folder', join(dir, 'db')], ['postgres', pglite.url('
       try {
         const info = (await app.inject('/api/index')).json();
         assert.equal(info.items, 20);
-        assert.deepEqual(info.slides.map((s: { slide: string }) => s.slide), ['s0', 's1', 's2', 's3']);
-        const upload = (await app.inject({ method: 'POST', url: '/api/search?k=5', ...multipart(readFileSync(query)) })).json();
-        assert.deepEqual(upload.results.map((r: { path: string }) => r.path), answers.get(kind)!.search.slice(0, 5).map((r) => r.path));
+        assert.deepEqual(
+          info.slides.map((s: { slide: string }) => s.slide),
+          ['s0', 's1', 's2', 's3'],
+        );
+        const upload = (
+          await app.inject({ method: 'POST', url: '/api/search?k=5', ...multipart(readFileSync(query)) })
+        ).json();
+        assert.deepEqual(
+          upload.results.map((r: { path: string }) => r.path),
+          answers
+            .get(kind)!
+            .search.slice(0, 5)
+            .map((r) => r.path),
+        );
         const first = upload.results[0].id;
         const byItem = (await app.inject(`/api/search?item=${first}&k=5&exclude_slide=s2`)).json();
         assert.equal(byItem.results.length, 5);
@@ -108,14 +169,28 @@ for (const [kind, db] of [['folder', join(dir, 'db')], ['postgres', pglite.url('
       assert.deepEqual([...(await liveSlides(db)).values()], [5, 5, 5, 5]);
       const appended = ok('index', other, '--db', db, '--layout', 'kimia', '--json');
       assert.match(appended.stderr, /3 added, 0 already indexed, 0 unreadable \(skipped\); 23 items in the index/);
-      assert.deepEqual(JSON.parse(appended.stdout), { added: 3, skipped: 0, failures: [], slides_without_patches: [], items: 23 });
+      assert.deepEqual(JSON.parse(appended.stdout), {
+        added: 3,
+        skipped: 0,
+        failures: [],
+        slides_without_patches: [],
+        items: 23,
+      });
     });
   });
 }
 
 test('both stores give the same top-20 (paths, and distances to float16 precision) and the same evaluation', () => {
   const [folder, postgres] = [answers.get('folder')!, answers.get('postgres')!];
-  assert.deepEqual(postgres.search.map((r) => r.path), folder.search.map((r) => r.path));
-  postgres.search.forEach((r, i) => assert.ok(Math.abs(r.distance - folder.search[i].distance) < 1e-3, `${r.path}: ${r.distance} vs ${folder.search[i].distance}`));
+  assert.deepEqual(
+    postgres.search.map((r) => r.path),
+    folder.search.map((r) => r.path),
+  );
+  postgres.search.forEach((r, i) =>
+    assert.ok(
+      Math.abs(r.distance - folder.search[i].distance) < 1e-3,
+      `${r.path}: ${r.distance} vs ${folder.search[i].distance}`,
+    ),
+  );
   assert.equal(postgres.leaveOneOut, folder.leaveOneOut);
 });

@@ -19,7 +19,9 @@ async function makeCollection(dir: string, classes: number, perClass: number): P
       const data = Buffer.alloc(48 * 48 * 3);
       for (let p = 0; p < data.length; p++) data[p] = (p * (c + 3) + i * 31 + ((p * 7) % (i + 5)) * 13) % 256;
       const file = join(dir, `class${c}`, i % 2 ? 'nested' : '', `img${i}.png`);
-      await sharp(data, { raw: { width: 48, height: 48, channels: 3 } }).png().toFile(file);
+      await sharp(data, { raw: { width: 48, height: 48, channels: 3 } })
+        .png()
+        .toFile(file);
       files.push(file);
     }
   }
@@ -31,7 +33,11 @@ function snapshot(db: string) {
   try {
     const items = store.allItems();
     const rows = items.map((item) => item.row);
-    return { items: items.map(({ row, source, label }) => ({ row, source, label })), vectors: store.vectors(rows), raw: store.rawVectors(rows) };
+    return {
+      items: items.map(({ row, source, label }) => ({ row, source, label })),
+      vectors: store.vectors(rows),
+      raw: store.rawVectors(rows),
+    };
   } finally {
     store.close();
   }
@@ -65,8 +71,13 @@ test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one
   assert.deepEqual(b.items, a.items);
   assert.equal(b.vectors.length, a.vectors.length);
   // Stored at float16 (the default): a run-to-run difference of the embedding can move a value by one step (2⁻¹¹ relative).
-  for (let i = 0; i < a.vectors.length; i++) assert.ok(Math.abs(a.vectors[i] - b.vectors[i]) <= 1e-3 * Math.max(Math.abs(a.vectors[i]), 1e-2), `vector value ${i}`);
-  for (let i = 0; i < a.raw.length; i++) assert.ok(Math.abs(a.raw[i] - b.raw[i]) <= 1e-3 * Math.max(Math.abs(a.raw[i]), 1e-2), `raw value ${i}`);
+  for (let i = 0; i < a.vectors.length; i++)
+    assert.ok(
+      Math.abs(a.vectors[i] - b.vectors[i]) <= 1e-3 * Math.max(Math.abs(a.vectors[i]), 1e-2),
+      `vector value ${i}`,
+    );
+  for (let i = 0; i < a.raw.length; i++)
+    assert.ok(Math.abs(a.raw[i] - b.raw[i]) <= 1e-3 * Math.max(Math.abs(a.raw[i]), 1e-2), `raw value ${i}`);
 });
 
 test('unreadable images in a collection are reported and skipped; the rest is indexed', async (t) => {
@@ -102,7 +113,10 @@ test('missing folder, empty collection, another model, corrupt database: clear e
   const before = await readFile(join(db, 'vectors.f16'));
 
   const other = join(dir, 'other.safetensors');
-  await saveCheckpoint(other, randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3));
+  await saveCheckpoint(
+    other,
+    randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3),
+  );
   r = histoseek('index', collection, '--db', db, '--weights', other);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /this index was built with model 'histoseek default model.*not '.*other\.safetensors'/);

@@ -8,7 +8,12 @@ import { Random } from '../src/util/random.js';
 const DIM = 512;
 
 /** `perLabel` points around each of `labels` random centres (unit-variance noise per dimension, centres ~N(0, 1)). */
-function clusters(labels: number, perLabel: number, seed: number, noise = 0.8): { vectors: Float32Array; labels: string[] } {
+function clusters(
+  labels: number,
+  perLabel: number,
+  seed: number,
+  noise = 0.8,
+): { vectors: Float32Array; labels: string[] } {
   const random = new Random(seed);
   const centres = Array.from({ length: labels }, () => random.fillNormal(new Float32Array(DIM)));
   const n = labels * perLabel;
@@ -36,7 +41,10 @@ const SET = clusters(6, 60, 1);
 const N = SET.labels.length;
 
 const SEED = 7;
-const MAPS = { umap: project(SET.vectors, N, DIM, { method: 'umap', seed: SEED }), pca: project(SET.vectors, N, DIM, { method: 'pca', seed: SEED }) };
+const MAPS = {
+  umap: project(SET.vectors, N, DIM, { method: 'umap', seed: SEED }),
+  pca: project(SET.vectors, N, DIM, { method: 'pca', seed: SEED }),
+};
 
 for (const method of ['umap', 'pca'] as const) {
   test(`${method}: well-separated clusters stay separated on the map, and labels matter`, () => {
@@ -64,10 +72,16 @@ test('large collections are mapped through a seeded random sample', () => {
   assert.equal(a.sampledIndices.length, 100);
   assert.equal(a.coords.length, 200);
   assert.equal(new Set(a.sampledIndices).size, 100, 'no point drawn twice');
-  assert.ok(a.sampledIndices.every((v, i) => i === 0 || v > a.sampledIndices[i - 1]), 'ascending');
+  assert.ok(
+    a.sampledIndices.every((v, i) => i === 0 || v > a.sampledIndices[i - 1]),
+    'ascending',
+  );
   assert.ok(a.sampledIndices.every((v) => v < N));
   assert.notDeepEqual(a.sampledIndices, b.sampledIndices, 'the seed picks the sample');
-  assert.deepEqual(project(SET.vectors, N, DIM, { method: 'umap', seed: 5, sample: 100 }).sampledIndices, a.sampledIndices);
+  assert.deepEqual(
+    project(SET.vectors, N, DIM, { method: 'umap', seed: 5, sample: 100 }).sampledIndices,
+    a.sampledIndices,
+  );
   // The sampled points keep their labels' structure.
   const labels = [...a.sampledIndices].map((i) => SET.labels[i]);
   assert.ok(silhouetteScore(a.coords, labels) > 0.5);
@@ -107,8 +121,24 @@ test('pca: coordinates are the projections on the two leading principal axes', (
     });
     return sxy / Math.sqrt(sxx * syy);
   };
-  assert.ok(Math.abs(correlation(column(0), truth.map((t) => t[0]))) > 0.99, 'first axis follows the widest direction');
-  assert.ok(Math.abs(correlation(column(1), truth.map((t) => t[1]))) > 0.95, 'second axis follows the next one');
+  assert.ok(
+    Math.abs(
+      correlation(
+        column(0),
+        truth.map((t) => t[0]),
+      ),
+    ) > 0.99,
+    'first axis follows the widest direction',
+  );
+  assert.ok(
+    Math.abs(
+      correlation(
+        column(1),
+        truth.map((t) => t[1]),
+      ),
+    ) > 0.95,
+    'second axis follows the next one',
+  );
   const variance = (z: number[]) => z.reduce((s, t) => s + t * t, 0) / z.length;
   assert.ok(variance(column(0)) > variance(column(1)), 'axes in order of variance');
 });
@@ -126,12 +156,18 @@ test('map PNG: requested size, a legend swatch in its own palette colour for eve
   const random = new Random(9);
   const labels = Array.from({ length: 480 }, (_, i) => names[i % names.length]);
   const coords = Float32Array.from({ length: 2 * labels.length }, () => random.normal());
-  const png = await renderMapPng(coords, labels, { title: 'Kimia-like map', subtitle: 'UMAP, 480 points', width: 900, height: 640 });
+  const png = await renderMapPng(coords, labels, {
+    title: 'Kimia-like map',
+    subtitle: 'UMAP, 480 points',
+    width: 900,
+    height: 640,
+  });
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   assert.equal(info.width, 900);
   assert.equal(info.height, 640);
   const present = new Set<string>();
-  for (let i = 0; i < data.length; i += 3) present.add(`#${[data[i], data[i + 1], data[i + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`);
+  for (let i = 0; i < data.length; i += 3)
+    present.add(`#${[data[i], data[i + 1], data[i + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`);
   const used = PALETTE.filter((c) => present.has(c));
   assert.equal(used.length, 24, `palette colours drawn: ${used.length}`);
   // Natural order: s2 before s10, colours follow it, and the same labels always get the same colours.

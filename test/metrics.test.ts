@@ -62,7 +62,12 @@ describe('evaluateRetrieval', () => {
     { trueLabel: 'c', neighbours: ['b', 'b', 'd', 'd', 'd', 'b', 'a', 'a', 'a', 'c'] },
     { trueLabel: 'a', neighbours: ['c', 'a', 'c', 'a', 'a', 'b', 'b', 'd', 'd', 'd'] },
   ];
-  const counts = new Map([['a', 3], ['b', 2], ['c', 1], ['d', 4]]);
+  const counts = new Map([
+    ['a', 3],
+    ['b', 2],
+    ['c', 1],
+    ['d', 4],
+  ]);
 
   test('every metric on a hand-worked example', () => {
     const m = evaluateRetrieval(results, counts);
@@ -111,7 +116,10 @@ describe('evaluateRetrieval', () => {
         { trueLabel: 'x', neighbours: ['x'] },
         { trueLabel: 'x', neighbours: ['y'] },
       ],
-      new Map([['x', 5], ['y', 5]]),
+      new Map([
+        ['x', 5],
+        ['y', 5],
+      ]),
     );
     assert.deepEqual(m.labels, ['x', 'y']);
     assert.deepEqual(m.confusion, [
@@ -150,7 +158,14 @@ describe('evaluateRetrieval', () => {
 
   test('majority vote@5: counts, ties to the best-ranked, ranks past 5 ignored', () => {
     const mv = (trueLabel: string, neighbours: string[]) =>
-      evaluateRetrieval([{ trueLabel, neighbours }], new Map([['a', 9], ['b', 9], ['c', 9]])).mv_at_5;
+      evaluateRetrieval(
+        [{ trueLabel, neighbours }],
+        new Map([
+          ['a', 9],
+          ['b', 9],
+          ['c', 9],
+        ]),
+      ).mv_at_5;
     assert.equal(mv('a', ['b', 'a', 'a', 'a', 'b']), 1, 'majority beats rank 1');
     assert.equal(mv('b', ['b', 'a', 'a', 'b', 'c']), 1, 'tie a2 b2: b is ranked first');
     assert.equal(mv('a', ['b', 'a', 'a', 'b', 'c']), 0, 'tie a2 b2: a loses');
@@ -168,7 +183,10 @@ describe('evaluateRetrieval', () => {
         { trueLabel: 'a', neighbours: [...new Array<string>(10).fill('b'), 'a'] }, // rank 11
         { trueLabel: 'a', neighbours: ['b', 'b'] }, // short list, no hit
       ],
-      new Map([['a', 3], ['b', 20]]),
+      new Map([
+        ['a', 3],
+        ['b', 20],
+      ]),
     );
     assertNear(m.recall_at_1, 0, 'recall@1');
     assertNear(m.recall_at_5, 1 / 5, 'recall@5');
@@ -181,7 +199,17 @@ describe('evaluateRetrieval', () => {
       [0, 1, 2].map(() => ({ trueLabel: label, neighbours: new Array<string>(10).fill(label) })),
     );
     const m = evaluateRetrieval(perfect, new Map(labels.map((l) => [l, 10])));
-    for (const key of ['eta_p', 'eta_w', 'eta_w_precision', 'eta_tot', 'recall_at_1', 'recall_at_5', 'recall_at_10', 'map_at_10', 'mv_at_5'] as const) {
+    for (const key of [
+      'eta_p',
+      'eta_w',
+      'eta_w_precision',
+      'eta_tot',
+      'recall_at_1',
+      'recall_at_5',
+      'recall_at_10',
+      'map_at_10',
+      'mv_at_5',
+    ] as const) {
       assert.equal(m[key], 1, key);
     }
     assert.deepEqual(m.labels, ['s1', 's2', 's10']);

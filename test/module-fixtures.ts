@@ -32,9 +32,18 @@ const RUNNERS: Record<string, Pick<ModuleCase, 'run' | 'vector'>> = {
 export async function loadModuleCases(): Promise<ModuleCase[]> {
   const tensors = (await readSafetensors(`${FIXTURES}lgffem_modules.safetensors`)).tensors;
   return Object.entries(RUNNERS).map(([name, runner]) => {
-    const own = [...tensors].filter(([key]) => key.startsWith(`${name}/`)).map(([key, t]) => [key.slice(name.length + 1), t] as const);
-    const inputs = own.filter(([k]) => k === 'input' || k.startsWith('term')).sort(([a], [b]) => a.localeCompare(b)).map(([, t]) => t);
-    const weights = new Map(own.filter(([k]) => k !== 'output' && k !== 'input' && !k.startsWith('term')).map(([k, t]) => [`${name}.${k}`, t]));
+    const own = [...tensors]
+      .filter(([key]) => key.startsWith(`${name}/`))
+      .map(([key, t]) => [key.slice(name.length + 1), t] as const);
+    const inputs = own
+      .filter(([k]) => k === 'input' || k.startsWith('term'))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, t]) => t);
+    const weights = new Map(
+      own
+        .filter(([k]) => k !== 'output' && k !== 'input' && !k.startsWith('term'))
+        .map(([k, t]) => [`${name}.${k}`, t]),
+    );
     return { name, inputs, expected: own.find(([k]) => k === 'output')![1], weights, ...runner };
   });
 }

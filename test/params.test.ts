@@ -8,7 +8,10 @@ import { parameterSpecs, randomWeights } from '../src/model/params.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
 import { FIXTURES, temporaryFolder } from './helpers.js';
 
-const reference = JSON.parse(await readFile(`${FIXTURES}param_shapes.json`, 'utf8')) as Record<string, Record<string, number[]>>;
+const reference = JSON.parse(await readFile(`${FIXTURES}param_shapes.json`, 'utf8')) as Record<
+  string,
+  Record<string, number[]>
+>;
 
 for (const preset of Object.keys(BACKBONE_PRESETS)) {
   test(`preset '${preset}' has exactly the reference model's parameters and shapes`, () => {
@@ -38,7 +41,9 @@ test('a timm ConvNeXt V2 checkpoint loads as the backbone with no renaming; a wr
   const dir = await temporaryFolder('histoseek-timm-', t);
   const config: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 };
   const donor = randomModel(config, 9);
-  const timm = new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice('backbone.'.length), t]));
+  const timm = new Map(
+    [...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice('backbone.'.length), t]),
+  );
   timm.set('head.norm.weight', { shape: [128], data: new Float32Array(128) });
   timm.set('head.fc.weight', { shape: [1000, 128], data: new Float32Array(128000) });
   const file = join(dir, 'model.safetensors');
@@ -49,5 +54,8 @@ test('a timm ConvNeXt V2 checkpoint loads as the backbone with no renaming; a wr
     assert.deepEqual(model.weights.get(name)!.data, expected.data, name);
   }
   const atto = randomModel({ ...config, preset: 'atto' }, 1);
-  await assert.rejects(withTimmBackbone(atto, file), /model\.safetensors \(as a ConvNeXt V2 'atto' backbone\).*backbone\.stem\.0\.weight is \[16, 3, 4, 4\], expected \[40, 3, 4, 4\]/);
+  await assert.rejects(
+    withTimmBackbone(atto, file),
+    /model\.safetensors \(as a ConvNeXt V2 'atto' backbone\).*backbone\.stem\.0\.weight is \[16, 3, 4, 4\], expected \[40, 3, 4, 4\]/,
+  );
 });

@@ -24,10 +24,15 @@ function stopped(child: ChildProcess): Promise<void> {
 
 /** Starts PGlite on a free loopback port; stopped when the test file ends (or by stop()). */
 export async function startPglite(): Promise<RunningPostgres> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pglite-server.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pglite-server.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the PGlite server exited with code ${code} before listening`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    createInterface({ input: child.stdout! }).once('line', (line) =>
+      resolve((JSON.parse(line) as { port: number }).port),
+    );
   });
   const stop = async () => {
     child.kill('SIGTERM');
@@ -41,7 +46,9 @@ export async function startPglite(): Promise<RunningPostgres> {
 export function debianPostgresBin(): string | null {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const version = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a))[0];
+  const version = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
+    .sort((a, b) => Number(b) - Number(a))[0];
   return version ? join(root, version, 'bin') : null;
 }
 
@@ -67,10 +74,18 @@ export async function startDebianPostgres(bin: string, password: string): Promis
   const user = process.getuid?.() === 0 ? nobody : {};
   writeFileSync(join(dir, 'pw'), `${password}\n`);
   if (user === nobody) for (const path of [dir, join(dir, 'pw')]) chownSync(path, nobody.uid, nobody.gid);
-  const initdb = spawnSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`], { encoding: 'utf8', ...user });
+  const initdb = spawnSync(
+    join(bin, 'initdb'),
+    ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`],
+    { encoding: 'utf8', ...user },
+  );
   if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
   const port = await freePort();
-  const child = spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], { stdio: 'ignore', ...user });
+  const child = spawn(
+    join(bin, 'postgres'),
+    ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'],
+    { stdio: 'ignore', ...user },
+  );
   const stop = async () => {
     child.kill('SIGINT'); // fast shutdown
     await stopped(child);
@@ -84,7 +99,8 @@ export async function startDebianPostgres(bin: string, password: string): Promis
       await client.end();
       break;
     } catch (err) {
-      if (attempt > 100 || child.exitCode !== null) throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`, { cause: err });
+      if (attempt > 100 || child.exitCode !== null)
+        throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`, { cause: err });
       await new Promise((done) => setTimeout(done, 100));
     }
   }

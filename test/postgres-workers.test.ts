@@ -17,7 +17,15 @@ import { multipart } from './server-fixtures.js';
 
 const dir = await temporaryFolder('histoseek-pgwork-');
 const synthetic = join(dir, 'synthetic');
-await writeKimiaCollection(synthetic, { seed: 21, slides: 24, slideSize: 1024, patchSize: 128, trainPerSlide: 1, testPerSlide: 1, classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'] });
+await writeKimiaCollection(synthetic, {
+  seed: 21,
+  slides: 24,
+  slideSize: 1024,
+  patchSize: 128,
+  trainPerSlide: 1,
+  testPerSlide: 1,
+  classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'],
+});
 const slides = join(synthetic, 'slides');
 const folder = join(dir, 'folder');
 const pglite = await startPglite();
@@ -35,7 +43,9 @@ async function succeed(...args: string[]) {
 
 /** source → descriptor of every item in a PostgreSQL schema. */
 async function vectorsIn(schema: string): Promise<Map<string, number[]>> {
-  const { rows } = await sql.query<{ source: string; v: string }>(`SELECT source, embedding::text AS v FROM ${schema}.items`);
+  const { rows } = await sql.query<{ source: string; v: string }>(
+    `SELECT source, embedding::text AS v FROM ${schema}.items`,
+  );
   return new Map(rows.map((r) => [r.source, JSON.parse(r.v) as number[]]));
 }
 
@@ -65,7 +75,11 @@ test('two indexers share a collection; one killed midway, the other finishes it:
   const referenceVectors = await single.vectors([...reference.values()].map((item) => item.row));
   await single.close();
   const shared = await vectorsIn('shared');
-  const { rows: [counts] } = await sql.query<{ n: number; sources: number }>(`SELECT count(*)::int AS n, count(DISTINCT source)::int AS sources FROM shared.items`);
+  const {
+    rows: [counts],
+  } = await sql.query<{ n: number; sources: number }>(
+    `SELECT count(*)::int AS n, count(DISTINCT source)::int AS sources FROM shared.items`,
+  );
   assert.equal(counts.n, counts.sources, 'no source stored twice');
   assert.deepEqual([...shared.keys()].sort(), [...reference.keys()].sort(), 'the same patches as one process');
   assert.ok(reference.size > 100, `${reference.size} patches`);
@@ -88,7 +102,10 @@ test('a running server sees a slide that another process removes, on its next re
     const victim = before.slides[3].slide as string;
     const query = readFileSync(join(synthetic, 'train', victim, readdirSync(join(synthetic, 'train', victim))[0]));
     const hits = (await app.inject({ method: 'POST', url: '/api/search?k=10', ...multipart(query) })).json();
-    assert.ok(hits.results.some((r: { slide: string }) => r.slide === victim), 'its own slide answers first');
+    assert.ok(
+      hits.results.some((r: { slide: string }) => r.slide === victim),
+      'its own slide answers first',
+    );
     await succeed('index', '--db', url, '--remove-slide', victim);
     const removedAt = performance.now();
     const after = (await app.inject('/api/index')).json();
@@ -114,8 +131,17 @@ test('migrate copies a folder index into PostgreSQL: the same top-10 (ids by pat
   assert.deepEqual(again, { copied: 0, skipped: copied.copied });
   for (const slide of ['s0', 's7']) {
     const query = join(synthetic, 'test', slide, readdirSync(join(synthetic, 'test', slide))[0]);
-    const [local, postgres] = await Promise.all([folder, url].map(async (db) => JSON.parse((await succeed('search', query, '--db', db, '--json', '--exact')).stdout).results));
-    assert.deepEqual(postgres.map((r: { path: string }) => r.path), local.map((r: { path: string }) => r.path));
-    postgres.forEach((r: { distance: number }, i: number) => assert.ok(Math.abs(r.distance - local[i].distance) < 1e-3));
+    const [local, postgres] = await Promise.all(
+      [folder, url].map(
+        async (db) => JSON.parse((await succeed('search', query, '--db', db, '--json', '--exact')).stdout).results,
+      ),
+    );
+    assert.deepEqual(
+      postgres.map((r: { path: string }) => r.path),
+      local.map((r: { path: string }) => r.path),
+    );
+    postgres.forEach((r: { distance: number }, i: number) =>
+      assert.ok(Math.abs(r.distance - local[i].distance) < 1e-3),
+    );
   }
 });

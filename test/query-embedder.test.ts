@@ -12,8 +12,13 @@ const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, ge
 test('a lone query and the same image in a batch of concurrent queries get the same unit descriptor', async () => {
   const model = randomModel(CONFIG, 4);
   const messages: string[] = [];
-  const queries = await QueryEmbedder.create(await OnnxEmbedder.create(model, { threads: 2 }), 2, (m) => messages.push(m));
-  assert.match(messages.join('\n'), /one query image: [\d.]+ ms on 1 thread, [\d.]+ ms on 2; lone queries run on (1 thread|2 threads)/);
+  const queries = await QueryEmbedder.create(await OnnxEmbedder.create(model, { threads: 2 }), 2, (m) =>
+    messages.push(m),
+  );
+  assert.match(
+    messages.join('\n'),
+    /one query image: [\d.]+ ms on 1 thread, [\d.]+ ms on 2; lone queries run on (1 thread|2 threads)/,
+  );
   const random = new Random(5);
   const images = Array.from({ length: 3 }, () => random.fillNormal(new Float32Array(3 * 64 * 64)));
   const alone = await queries.embed(images[0]);

@@ -29,8 +29,22 @@ const context: EvalContext = {
 function sampleMetrics(): RetrievalMetrics {
   const q = (trueLabel: string, top: string) => ({ trueLabel, neighbours: [top, ...new Array<string>(9).fill('s99')] });
   return evaluateRetrieval(
-    [q('s1', 's1'), q('s1', 's1'), q('s1', 's1'), q('s1', 's2'), q('s2', 's2'), q('s2', 's2'), q('s10', 's1'), q('s10', 's3')],
-    new Map([['s1', 50], ['s2', 50], ['s10', 50], ['s3', 50]]),
+    [
+      q('s1', 's1'),
+      q('s1', 's1'),
+      q('s1', 's1'),
+      q('s1', 's2'),
+      q('s2', 's2'),
+      q('s2', 's2'),
+      q('s10', 's1'),
+      q('s10', 's3'),
+    ],
+    new Map([
+      ['s1', 50],
+      ['s2', 50],
+      ['s10', 50],
+      ['s3', 50],
+    ]),
   );
 }
 
@@ -121,7 +135,8 @@ describe('confusion matrix PNG', () => {
     // Counts switch colour for contrast: white text shows up on the dark diagonal cell.
     const { x, y } = layout.cellCenter(0, 0);
     let light = 0;
-    for (let dx = -6; dx <= 6; dx++) for (let dy = -8; dy <= 8; dy++) light += Number(brightness(at(x + dx, y + dy)) > 200);
+    for (let dx = -6; dx <= 6; dx++)
+      for (let dy = -8; dy <= 8; dy++) light += Number(brightness(at(x + dx, y + dy)) > 200);
     assert.ok(light > 5, 'white count on the dark cell');
   });
 
@@ -130,7 +145,14 @@ describe('confusion matrix PNG', () => {
     const layout = confusionLayout(labels, 'thirty');
     assert.ok(layout.cellSize >= 36, `cell ${layout.cellSize}px`);
     assert.ok(layout.width <= 2000 && layout.height <= 2000, `${layout.width}×${layout.height}`);
-    const png = await renderConfusionPng(['<b>&', "o'k"], [[1, 0], [0, 1]], 'a < b & "c"');
+    const png = await renderConfusionPng(
+      ['<b>&', "o'k"],
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      'a < b & "c"',
+    );
     assert.equal((await sharp(png).metadata()).format, 'png');
   });
 
@@ -157,7 +179,17 @@ describe('writeEvalReport', () => {
     const json = JSON.parse(await readFile(paths.json, 'utf8'));
     assert.deepEqual(json.context, context);
     for (const [key, value] of Object.entries(metrics)) assert.deepEqual(json[key], value, key);
-    for (const key of ['eta_p', 'eta_w', 'eta_w_precision', 'eta_tot', 'recall_at_1', 'recall_at_5', 'recall_at_10', 'map_at_10', 'mv_at_5']) {
+    for (const key of [
+      'eta_p',
+      'eta_w',
+      'eta_w_precision',
+      'eta_tot',
+      'recall_at_1',
+      'recall_at_5',
+      'recall_at_10',
+      'map_at_10',
+      'mv_at_5',
+    ]) {
       assert.ok(json[key] >= 0 && json[key] <= 1, `${key} is a fraction`);
     }
     assert.equal(await readFile(paths.markdown, 'utf8'), formatMetricsMarkdown(metrics, context));

@@ -39,7 +39,11 @@ function randomTensor(shape: number[], random: () => number): HostTensor {
 }
 
 /** Builds a raw safetensors file from a header object and a data buffer, as another writer might. */
-function rawFile(header: unknown, data: Uint8Array = new Uint8Array(0), headerText = JSON.stringify(header)): Uint8Array {
+function rawFile(
+  header: unknown,
+  data: Uint8Array = new Uint8Array(0),
+  headerText = JSON.stringify(header),
+): Uint8Array {
   const json = new TextEncoder().encode(headerText);
   const out = new Uint8Array(8 + json.length + data.length);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
@@ -169,7 +173,11 @@ test('bf16 conversion: every bf16 value round-trips, and ties go to even', () =>
 
 test('encoded files have an 8-byte-multiple header, sorted contiguous tensors, and re-parse', () => {
   const random = rng(4);
-  const tensors = { zeta: randomTensor([3], random), alpha: randomTensor([2, 2], random), mid: randomTensor([5], random) };
+  const tensors = {
+    zeta: randomTensor([3], random),
+    alpha: randomTensor([2, 2], random),
+    mid: randomTensor([5], random),
+  };
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     const bytes = encodeSafetensors(tensors, { note: 'ünïcode' }, dtype);
     const { length, json } = headerOf(bytes);
@@ -237,7 +245,8 @@ test('reads F64, I64, I32, U8 and F16 tensors at unaligned offsets', () => {
 });
 
 test('malformed files throw errors that name the file and the problem', () => {
-  const entry = (e: Record<string, unknown>) => rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8], ...e } }, new Uint8Array(8));
+  const entry = (e: Record<string, unknown>) =>
+    rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8], ...e } }, new Uint8Array(8));
   const good = entry({});
   const oversizedHeader = good.slice();
   new DataView(oversizedHeader.buffer).setBigUint64(0, 1n << 40n, true);
@@ -276,7 +285,10 @@ test('file-level errors name the path', async (t) => {
   await assert.rejects(readSafetensors(missing), (err: Error) => err.message.includes(missing));
   const corrupt = join(dir, 'corrupt.safetensors');
   await writeFile(corrupt, rawFile(null, new Uint8Array(0), 'not json at all!'));
-  await assert.rejects(readSafetensors(corrupt), (err: Error) => err.message.includes(corrupt) && /JSON/.test(err.message));
+  await assert.rejects(
+    readSafetensors(corrupt),
+    (err: Error) => err.message.includes(corrupt) && /JSON/.test(err.message),
+  );
 });
 
 test('atomic write leaves only the target, and a failing encode leaves an existing file untouched', async (t) => {

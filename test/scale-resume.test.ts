@@ -12,7 +12,14 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore } from '../src/index/store.js';
-import { cyclicLabels, randomBases, sigmaForDistance, SyntheticSpace, writeRaw, writeSpec } from '../bench/scale-space.js';
+import {
+  cyclicLabels,
+  randomBases,
+  sigmaForDistance,
+  SyntheticSpace,
+  writeRaw,
+  writeSpec,
+} from '../bench/scale-space.js';
 import { temporaryFolder } from './helpers.js';
 
 const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
@@ -28,12 +35,27 @@ const work = await temporaryFolder('histoseek-scale-resume-');
 const basesFile = join(work, 'bases.f32');
 writeRaw(basesFile, randomBases(BASES, DIM, 5));
 const specFile = join(work, 'space.json');
-writeSpec(specFile, { d: DIM, basesFile, count: BASES, labels: cyclicLabels(BASES), sigma: sigmaForDistance(0.5, DIM), seed: 11, origin: 'random bases (test)' });
+writeSpec(specFile, {
+  d: DIM,
+  basesFile,
+  count: BASES,
+  labels: cyclicLabels(BASES),
+  sigma: sigmaForDistance(0.5, DIM),
+  seed: 11,
+  origin: 'random bases (test)',
+});
 
 /** Runs the build child; with `killAfterBatches`, SIGKILLs it once it has reported that many committed batches. */
-function build(dir: string, killAfterBatches?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; committed: number }> {
+function build(
+  dir: string,
+  killAfterBatches?: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; committed: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, BUILD, '--space', specFile, '--dir', dir, '--n', String(ROWS), '--batch', String(BATCH)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, BUILD, '--space', specFile, '--dir', dir, '--n', String(ROWS), '--batch', String(BATCH)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let committed = 0;
     let stderr = '';
     child.stdout.resume();
@@ -62,46 +84,53 @@ async function top10(dir: string, mode: 'exact' | 'two-stage', queries: Float32A
   }
 }
 
-test('a build killed partway and rerun equals an uninterrupted one', { timeout: Math.max(120_000, ROWS * 2) }, async () => {
-  const resumed = join(work, 'resumed');
-  const killed = await build(resumed, 3);
-  assert.equal(killed.signal, 'SIGKILL', 'the first build was killed, not finished');
-  const partial = IndexStore.open(resumed);
-  const rowsAtKill = partial.rows;
-  partial.close();
-  assert.ok(rowsAtKill >= 3 * BATCH && rowsAtKill < ROWS, `killed with ${rowsAtKill} rows committed`);
-  const rerun = await build(resumed);
-  assert.equal(rerun.code, 0);
+test(
+  'a build killed partway and rerun equals an uninterrupted one',
+  { timeout: Math.max(120_000, ROWS * 2) },
+  async () => {
+    const resumed = join(work, 'resumed');
+    const killed = await build(resumed, 3);
+    assert.equal(killed.signal, 'SIGKILL', 'the first build was killed, not finished');
+    const partial = IndexStore.open(resumed);
+    const rowsAtKill = partial.rows;
+    partial.close();
+    assert.ok(rowsAtKill >= 3 * BATCH && rowsAtKill < ROWS, `killed with ${rowsAtKill} rows committed`);
+    const rerun = await build(resumed);
+    assert.equal(rerun.code, 0);
 
-  const straight = join(work, 'straight');
-  assert.equal((await build(straight)).code, 0);
+    const straight = join(work, 'straight');
+    assert.equal((await build(straight)).code, 0);
 
-  const [a, b] = [IndexStore.open(resumed), IndexStore.open(straight)];
-  try {
-    assert.equal(a.rows, ROWS);
-    assert.equal(b.rows, ROWS);
-    assert.deepEqual(a.allItems(), b.allItems());
-    const rows = Array.from({ length: ROWS }, (_, i) => i);
-    assert.deepEqual(a.vectors(rows), b.vectors(rows));
-  } finally {
-    a.close();
-    b.close();
-  }
+    const [a, b] = [IndexStore.open(resumed), IndexStore.open(straight)];
+    try {
+      assert.equal(a.rows, ROWS);
+      assert.equal(b.rows, ROWS);
+      assert.deepEqual(a.allItems(), b.allItems());
+      const rows = Array.from({ length: ROWS }, (_, i) => i);
+      assert.deepEqual(a.vectors(rows), b.vectors(rows));
+    } finally {
+      a.close();
+      b.close();
+    }
 
-  const queries = SyntheticSpace.load(specFile).queries(QUERIES);
-  assert.deepEqual(await top10(resumed, 'exact', queries), await top10(straight, 'exact', queries), 'top-10 (exact)');
+    const queries = SyntheticSpace.load(specFile).queries(QUERIES);
+    assert.deepEqual(await top10(resumed, 'exact', queries), await top10(straight, 'exact', queries), 'top-10 (exact)');
 
-  // The resumed graph holds every row, and is stamped as covering them all (no tail left to scan).
-  const store = IndexStore.open(resumed);
-  try {
-    assert.equal(store.graphStamp()?.rows, ROWS);
-    assert.equal(store.openGraph()?.size, ROWS);
-  } finally {
-    store.close();
-  }
-  // usearch inserts with two threads, so even two uninterrupted builds get slightly different graphs
-  // (at this size about 1 query in 150 gets a different two-stage top-10): allow that, no more.
-  const [mine, theirs] = [await top10(resumed, 'two-stage', queries), await top10(straight, 'two-stage', queries)];
-  const differing = mine.filter((ids, q) => ids.join() !== theirs[q].join()).length;
-  assert.ok(differing <= TWO_STAGE_DIFFERENCES_ALLOWED, `two-stage top-10 differs for ${differing} of ${QUERIES} queries`);
-});
+    // The resumed graph holds every row, and is stamped as covering them all (no tail left to scan).
+    const store = IndexStore.open(resumed);
+    try {
+      assert.equal(store.graphStamp()?.rows, ROWS);
+      assert.equal(store.openGraph()?.size, ROWS);
+    } finally {
+      store.close();
+    }
+    // usearch inserts with two threads, so even two uninterrupted builds get slightly different graphs
+    // (at this size about 1 query in 150 gets a different two-stage top-10): allow that, no more.
+    const [mine, theirs] = [await top10(resumed, 'two-stage', queries), await top10(straight, 'two-stage', queries)];
+    const differing = mine.filter((ids, q) => ids.join() !== theirs[q].join()).length;
+    assert.ok(
+      differing <= TWO_STAGE_DIFFERENCES_ALLOWED,
+      `two-stage top-10 differs for ${differing} of ${QUERIES} queries`,
+    );
+  },
+);

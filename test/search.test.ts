@@ -19,7 +19,15 @@ function unitVectors(count: number, dim: number, seed: number): Float32Array {
 }
 
 /** Brute force in float64: squared L2 distances, sorted by (distance, id). */
-function reference(database: Float32Array, count: number, queries: Float32Array, nQueries: number, dim: number, k: number, exclude?: (id: number) => boolean): SearchHits {
+function reference(
+  database: Float32Array,
+  count: number,
+  queries: Float32Array,
+  nQueries: number,
+  dim: number,
+  k: number,
+  exclude?: (id: number) => boolean,
+): SearchHits {
   const ids = new Int32Array(nQueries * k).fill(-1);
   const distances = new Float32Array(nQueries * k).fill(Infinity);
   for (let q = 0; q < nQueries; q++) {
@@ -175,7 +183,10 @@ describe('VectorGraph (int8 HNSW)', () => {
       assert.deepEqual(Array.from(opened.search(queries, 20, 30).ids), Array.from(before.ids));
     }
     assert.throws(() => VectorGraph.open(file, dim, bytes + 1, { writable: false }), /the search graph is damaged/);
-    assert.throws(() => VectorGraph.open(path.join(dir, 'none.usearch'), dim, bytes, { writable: false }), /the search graph is missing/);
+    assert.throws(
+      () => VectorGraph.open(path.join(dir, 'none.usearch'), dim, bytes, { writable: false }),
+      /the search graph is missing/,
+    );
   });
 
   test('more candidates than rows: every row once, then -1', () => {

@@ -32,16 +32,27 @@ export function makeDemo(dir: string): Demo {
   assert.equal(demo.status, 0, demo.stderr);
   const webRoot = join(dir, 'web');
   mkdirSync(join(webRoot, 'assets'), { recursive: true });
-  writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>histoseek</title><script type="module" src="/assets/app.js"></script>');
+  writeFileSync(
+    join(webRoot, 'index.html'),
+    '<!doctype html><title>histoseek</title><script type="module" src="/assets/app.js"></script>',
+  );
   writeFileSync(join(webRoot, 'assets', 'app.js'), 'console.log("histoseek");');
-  return { dir, db: join(dir, 'db'), webRoot, patch: (slide, n) => join(dir, 'collection', 'train', slide, `${slide}_${String(n).padStart(3, '0')}.png`) };
+  return {
+    dir,
+    db: join(dir, 'db'),
+    webRoot,
+    patch: (slide, n) => join(dir, 'collection', 'train', slide, `${slide}_${String(n).padStart(3, '0')}.png`),
+  };
 }
 
 /** A multipart/form-data body with one file part. */
 export function multipart(bytes: Uint8Array, o: { field?: string; filename?: string; type?: string } = {}) {
   const boundary = 'histoseek-test-boundary';
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="${o.field ?? 'image'}"; filename="${o.filename ?? 'query.png'}"\r\nContent-Type: ${o.type ?? 'image/png'}\r\n\r\n`;
-  return { payload: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+  return {
+    payload: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  };
 }
 
 function crc32(bytes: Uint8Array): number {
@@ -69,7 +80,12 @@ export function bombPng(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(1024))), pngChunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    signature,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(1024))),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /** Who the hostile requests come from, on which server. */
@@ -90,9 +106,19 @@ export interface HostileSetting {
 }
 
 /** Sends `hostile` while a well-formed client searches from another address; the search must be answered in full. */
-export async function besideWellFormed(s: HostileSetting, hostile: InjectOptions | string): Promise<LightMyRequestResponse> {
-  const [answer, other] = await Promise.all([s.app.inject(hostile), s.app.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.9' })]);
-  assert.equal(other.statusCode, 200, `the well-formed client beside ${typeof hostile === 'string' ? hostile : hostile.url}: ${other.body}`);
+export async function besideWellFormed(
+  s: HostileSetting,
+  hostile: InjectOptions | string,
+): Promise<LightMyRequestResponse> {
+  const [answer, other] = await Promise.all([
+    s.app.inject(hostile),
+    s.app.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.9' }),
+  ]);
+  assert.equal(
+    other.statusCode,
+    200,
+    `the well-formed client beside ${typeof hostile === 'string' ? hostile : hostile.url}: ${other.body}`,
+  );
   assert.equal(other.json().results.length, 3);
   return answer;
 }
@@ -105,7 +131,12 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
   };
   const upload = (s: HostileSetting, bytes: Uint8Array, o?: Parameters<typeof multipart>[1]) => {
     const body = multipart(bytes, o);
-    return { method: 'POST' as const, url: '/api/search', payload: body.payload, headers: { ...body.headers, ...s.headers } };
+    return {
+      method: 'POST' as const,
+      url: '/api/search',
+      payload: body.payload,
+      headers: { ...body.headers, ...s.headers },
+    };
   };
 
   describe(name, () => {
@@ -130,13 +161,38 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       const s = setting();
       const cases: [Buffer, number, RegExp][] = [
         [Buffer.from('just some text, not an image\n'), 415, /not an image/],
-        [Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'), 415, /svg/],
+        [
+          Buffer.from(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+          ),
+          415,
+          /svg/,
+        ],
         [readFileSync(s.demo.patch('s0', 1)).subarray(0, 2000), 422, /truncated|corrupt/],
-        [await sharp({ create: { width: 8, height: 8, channels: 3, background: '#a5a' } }).png().toBuffer(), 422, /smallest accepted side/],
+        [
+          await sharp({ create: { width: 8, height: 8, channels: 3, background: '#a5a' } })
+            .png()
+            .toBuffer(),
+          422,
+          /smallest accepted side/,
+        ],
       ];
-      for (const [bytes, status, reason] of cases) expect(s, await besideWellFormed(s, upload(s, bytes)), status, reason, reason.source);
-      expect(s, await besideWellFormed(s, upload(s, readFileSync(s.demo.patch('s0', 1)), { field: 'file' })), 400, /field 'image'/, 'wrong field');
-      expect(s, await besideWellFormed(s, { method: 'POST', url: '/api/search', payload: { image: 'x' }, headers: s.headers }), 415, /multipart/, 'JSON body');
+      for (const [bytes, status, reason] of cases)
+        expect(s, await besideWellFormed(s, upload(s, bytes)), status, reason, reason.source);
+      expect(
+        s,
+        await besideWellFormed(s, upload(s, readFileSync(s.demo.patch('s0', 1)), { field: 'file' })),
+        400,
+        /field 'image'/,
+        'wrong field',
+      );
+      expect(
+        s,
+        await besideWellFormed(s, { method: 'POST', url: '/api/search', payload: { image: 'x' }, headers: s.headers }),
+        415,
+        /multipart/,
+        'JSON body',
+      );
     });
 
     test('../ in any parameter never reaches a file outside the index', async () => {
@@ -166,11 +222,16 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
         assert.equal(r.headers['content-type']?.toString().startsWith('application/json'), true, url);
         assert.ok(!r.body.includes(secret.slice(0, 40)), url);
       }
-      const excluded = await s.app.inject({ url: '/api/search?item=1&exclude_slide=..%2F..%2Fetc', headers: s.headers });
+      const excluded = await s.app.inject({
+        url: '/api/search?item=1&exclude_slide=..%2F..%2Fetc',
+        headers: s.headers,
+      });
       if (s.refused) expect(s, excluded, 200, /./, 'exclude_slide');
       else {
         assert.equal(excluded.statusCode, 200);
-        assert.ok(excluded.json().results.every((x: { path: string }) => x.path.startsWith(join(s.demo.dir, 'collection'))));
+        assert.ok(
+          excluded.json().results.every((x: { path: string }) => x.path.startsWith(join(s.demo.dir, 'collection'))),
+        );
       }
       // The page itself is served to anyone: it holds no patient data, and it must load to ask for a token.
       assert.match((await s.app.inject({ url: '/', headers: s.headers })).body, /<title>histoseek/);
@@ -181,7 +242,9 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       const s = setting();
       const limited = await s.withRateLimit({ perSecond: 20, burst: 50 });
       try {
-        const burst = await Promise.all(Array.from({ length: 1000 }, () => limited.inject({ url: '/api/items/0', headers: s.headers })));
+        const burst = await Promise.all(
+          Array.from({ length: 1000 }, () => limited.inject({ url: '/api/items/0', headers: s.headers })),
+        );
         const codes = burst.map((r) => r.statusCode);
         const answered = s.refused?.status ?? 200;
         const served = codes.filter((c) => c === answered).length;
@@ -191,9 +254,16 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
         assert.match(refused.json().error, /too many requests/);
         assert.ok(Number(refused.headers['retry-after']) >= 1);
         // Another client is served at once; the flooding one after its bucket refills.
-        assert.equal((await limited.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.2' })).statusCode, 200);
+        assert.equal(
+          (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.2' }))
+            .statusCode,
+          200,
+        );
         await new Promise((r) => setTimeout(r, 200));
-        assert.equal((await limited.inject({ url: '/api/search?item=3&k=3', headers: s.headers })).statusCode, answered);
+        assert.equal(
+          (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.headers })).statusCode,
+          answered,
+        );
       } finally {
         await limited.close();
       }

@@ -29,7 +29,8 @@ let demo: Demo;
 let tokenFile: string;
 let app: FastifyInstance;
 
-const serverWith = (o: Partial<ServerOptions> = {}) => createServer({ db: demo.db, webRoot: demo.webRoot, limits: { rate: null }, tokenFile, ...o });
+const serverWith = (o: Partial<ServerOptions> = {}) =>
+  createServer({ db: demo.db, webRoot: demo.webRoot, limits: { rate: null }, tokenFile, ...o });
 
 before(async () => {
   tmp = await temporaryFolder('histoseek-security-');
@@ -45,12 +46,16 @@ after(async () => {
 
 describe('the token file', () => {
   test('names, tokens and scopes (all by default); comments and blank lines are skipped', () => {
-    const tokens = AccessTokens.parse(`# a comment\n\nalice:${ADMIN}\nbob:${READER}:search\ncarol:${'c'.repeat(16)}:all\r\n`, 'tokens.txt');
+    const tokens = AccessTokens.parse(
+      `# a comment\n\nalice:${ADMIN}\nbob:${READER}:search\ncarol:${'c'.repeat(16)}:all\r\n`,
+      'tokens.txt',
+    );
     assert.deepEqual(tokens.holder(ADMIN), { name: 'alice', scope: 'all' });
     assert.deepEqual(tokens.holder(READER), { name: 'bob', scope: 'search' });
     assert.deepEqual(tokens.holder('c'.repeat(16)), { name: 'carol', scope: 'all' });
     // Near misses: one character off, a prefix, an extension, nothing.
-    for (const near of [WRONG, ADMIN.slice(0, -1), `${ADMIN}0`, '', ` ${ADMIN}`]) assert.equal(tokens.holder(near), null, near);
+    for (const near of [WRONG, ADMIN.slice(0, -1), `${ADMIN}0`, '', ` ${ADMIN}`])
+      assert.equal(tokens.holder(near), null, near);
   });
 
   test('each problem is an error naming the file and line, never quoting the token', () => {
@@ -65,11 +70,14 @@ describe('the token file', () => {
       ['# nothing here\n\n', /^t\.txt: no tokens/],
     ];
     for (const [text, error] of cases) {
-      assert.throws(() => AccessTokens.parse(text, 't.txt'), (err: Error) => {
-        assert.match(err.message, error);
-        assert.ok(!err.message.includes(ADMIN) && !err.message.includes('short-token'), err.message);
-        return true;
-      });
+      assert.throws(
+        () => AccessTokens.parse(text, 't.txt'),
+        (err: Error) => {
+          assert.match(err.message, error);
+          assert.ok(!err.message.includes(ADMIN) && !err.message.includes('short-token'), err.message);
+          return true;
+        },
+      );
     }
     assert.throws(() => AccessTokens.load(join(tmp, 'absent.txt')), /cannot read the token file .*absent\.txt: ENOENT/);
   });
@@ -101,7 +109,11 @@ describe('access control', () => {
     const credentials: [Record<string, string>, RegExp, RegExp][] = [
       [{}, /^Bearer realm="histoseek"$/, /needs a token: send the header 'Authorization: Bearer TOKEN'/],
       [bearer(WRONG), /^Bearer realm="histoseek", error="invalid_token"$/, /the token is not valid/],
-      [{ authorization: `Basic ${Buffer.from(`admin:${ADMIN}`).toString('base64')}` }, /^Bearer realm="histoseek"$/, /needs a token/],
+      [
+        { authorization: `Basic ${Buffer.from(`admin:${ADMIN}`).toString('base64')}` },
+        /^Bearer realm="histoseek"$/,
+        /needs a token/,
+      ],
       [{ authorization: 'Bearer' }, /^Bearer realm="histoseek"$/, /needs a token/],
     ];
     for (const [headers, challenge, error] of credentials) {
@@ -123,16 +135,36 @@ describe('access control', () => {
       if (r.needs === 'search') {
         assert.equal(reader.statusCode, 200, `reader ${r.url}`);
         // The index summary offers each token only what it may open; every other answer is the same for both.
-        if (r.url === '/api/index') assert.deepEqual([admin.json().features, reader.json().features], [{ report: true, slides: true, map: true }, { report: false, slides: false, map: false }]);
-        else assert.equal(reader.rawPayload.toString('base64'), admin.rawPayload.toString('base64'), `same answer for ${r.url}`);
+        if (r.url === '/api/index')
+          assert.deepEqual(
+            [admin.json().features, reader.json().features],
+            [
+              { report: true, slides: true, map: true },
+              { report: false, slides: false, map: false },
+            ],
+          );
+        else
+          assert.equal(
+            reader.rawPayload.toString('base64'),
+            admin.rawPayload.toString('base64'),
+            `same answer for ${r.url}`,
+          );
       } else {
         assert.equal(reader.statusCode, 403, `reader ${r.url}`);
         assert.match(String(reader.headers['www-authenticate']), /error="insufficient_scope", scope="all"/);
-        assert.match(reader.json().error, /the token of 'reader' has the scope 'search', which does not allow it \(it needs 'all'\)/);
+        assert.match(
+          reader.json().error,
+          /the token of 'reader' has the scope 'search', which does not allow it \(it needs 'all'\)/,
+        );
       }
     }
     const upload = multipart(readFileSync(demo.patch('s1', 2)));
-    const search = await app.inject({ method: 'POST', url: '/api/search?k=1', payload: upload.payload, headers: { ...upload.headers, ...bearer(READER) } });
+    const search = await app.inject({
+      method: 'POST',
+      url: '/api/search?k=1',
+      payload: upload.payload,
+      headers: { ...upload.headers, ...bearer(READER) },
+    });
     assert.equal(search.statusCode, 200);
     assert.equal(search.json().results[0].path, demo.patch('s1', 2));
     // An unknown path is a 404 once the token is valid, whatever its scope.
@@ -140,11 +172,19 @@ describe('access control', () => {
   });
 
   test('a token in the URL is refused with a 400 that points to the header, even beside a valid header', async () => {
-    for (const url of [`/api/index?token=${ADMIN}`, `/api/items/3/thumbnail?access_token=${ADMIN}`, `/api/slides/s0/tiles/10/0_0.jpeg?token=${READER}`, `/?token=${ADMIN}`]) {
+    for (const url of [
+      `/api/index?token=${ADMIN}`,
+      `/api/items/3/thumbnail?access_token=${ADMIN}`,
+      `/api/slides/s0/tiles/10/0_0.jpeg?token=${READER}`,
+      `/?token=${ADMIN}`,
+    ]) {
       for (const headers of [{}, bearer(ADMIN)]) {
         const r = await besideWellFormed(hostileOn(app, {}), { url, headers });
         assert.equal(r.statusCode, 400, url);
-        assert.match(r.json().error, /a token in the URL \(\?(access_)?token=\) is refused.*'Authorization: Bearer TOKEN'/);
+        assert.match(
+          r.json().error,
+          /a token in the URL \(\?(access_)?token=\) is refused.*'Authorization: Bearer TOKEN'/,
+        );
         assert.ok(!r.body.includes(ADMIN) && !r.body.includes(READER));
       }
     }
@@ -157,7 +197,10 @@ describe('access control', () => {
     const thumb = await app.inject({ url: '/api/items/3/thumbnail', headers: bearer(READER) });
     assert.equal(thumb.headers.vary, 'Authorization');
     assert.equal(thumb.headers['cache-control'], 'private, max-age=86400');
-    assert.equal((await app.inject({ url: '/api/slides/s0/tiles/10/0_0.jpeg', headers: bearer(ADMIN) })).headers['cache-control'], 'private, max-age=3600');
+    assert.equal(
+      (await app.inject({ url: '/api/slides/s0/tiles/10/0_0.jpeg', headers: bearer(ADMIN) })).headers['cache-control'],
+      'private, max-age=3600',
+    );
   });
 
   test('/openapi.json documents the bearer scheme and the 401/403 answers', async () => {
@@ -171,17 +214,38 @@ describe('access control', () => {
 });
 
 /** The hostile suite's setting on the server with tokens, the hostile requests carrying `headers`. */
-function hostileOn(server: FastifyInstance, headers: Record<string, string>, refused: { status: number; error: RegExp } | null = null) {
-  return { app: server, demo, headers, wellFormed: bearer(READER), refused, withRateLimit: (rate: { perSecond: number; burst: number }) => serverWith({ limits: { rate } }) };
+function hostileOn(
+  server: FastifyInstance,
+  headers: Record<string, string>,
+  refused: { status: number; error: RegExp } | null = null,
+) {
+  return {
+    app: server,
+    demo,
+    headers,
+    wellFormed: bearer(READER),
+    refused,
+    withRateLimit: (rate: { perSecond: number; burst: number }) => serverWith({ limits: { rate } }),
+  };
 }
 
 describeHostileRequests('hostile requests with a valid token', () => hostileOn(app, bearer(ADMIN)));
-describeHostileRequests('hostile requests without a token', () => hostileOn(app, {}, { status: 401, error: /needs a token/ }));
-describeHostileRequests('hostile requests with a wrong token', () => hostileOn(app, bearer(WRONG), { status: 401, error: /not valid/ }));
+describeHostileRequests('hostile requests without a token', () =>
+  hostileOn(app, {}, { status: 401, error: /needs a token/ }),
+);
+describeHostileRequests('hostile requests with a wrong token', () =>
+  hostileOn(app, bearer(WRONG), { status: 401, error: /not valid/ }),
+);
 
 describe('headers and CORS', () => {
   test('CSP without inline script or eval, no framing, nosniff and no referrer, on every kind of answer', async () => {
-    for (const r of [await app.inject('/'), await app.inject('/assets/app.js'), await app.inject('/api/index'), await app.inject({ url: '/api/index', headers: bearer(READER) }), await app.inject({ url: '/api/nowhere', headers: bearer(READER) })]) {
+    for (const r of [
+      await app.inject('/'),
+      await app.inject('/assets/app.js'),
+      await app.inject('/api/index'),
+      await app.inject({ url: '/api/index', headers: bearer(READER) }),
+      await app.inject({ url: '/api/nowhere', headers: bearer(READER) }),
+    ]) {
       const csp = String(r.headers['content-security-policy']);
       assert.match(csp, /(^|; )default-src 'self'(;|$)/);
       assert.match(csp, /(^|; )script-src 'self'(;|$)/);
@@ -198,9 +262,21 @@ describe('headers and CORS', () => {
     const origin = { origin: 'https://elsewhere.example.org' };
     const answers = [
       await app.inject({ url: '/api/index', headers: { ...origin, ...bearer(READER) } }),
-      await app.inject({ method: 'OPTIONS', url: '/api/index', headers: { ...origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } }),
+      await app.inject({
+        method: 'OPTIONS',
+        url: '/api/index',
+        headers: {
+          ...origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization',
+        },
+      }),
     ];
-    for (const r of answers) assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')), []);
+    for (const r of answers)
+      assert.deepEqual(
+        Object.keys(r.headers).filter((h) => h.startsWith('access-control-')),
+        [],
+      );
     assert.equal(answers[1].statusCode, 401);
   });
 
@@ -212,7 +288,15 @@ describe('headers and CORS', () => {
       assert.equal(get.statusCode, 200);
       assert.equal(get.headers['access-control-allow-origin'], allowed);
       assert.equal(get.headers.vary, 'Origin, Authorization');
-      const preflight = await cors.inject({ method: 'OPTIONS', url: '/api/search', headers: { origin: allowed, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+      const preflight = await cors.inject({
+        method: 'OPTIONS',
+        url: '/api/search',
+        headers: {
+          origin: allowed,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization',
+        },
+      });
       assert.equal(preflight.statusCode, 204);
       assert.equal(preflight.headers['access-control-allow-origin'], allowed);
       assert.match(String(preflight.headers['access-control-allow-headers']), /Authorization/);
@@ -220,7 +304,11 @@ describe('headers and CORS', () => {
       // The preflight says nothing about access: the request itself still needs its token.
       assert.equal((await cors.inject({ url: '/api/index', headers: { origin: allowed } })).statusCode, 401);
       for (const origin of ['https://viewer.example.org.evil.example', 'http://viewer.example.org', 'null']) {
-        const other = await cors.inject({ method: 'OPTIONS', url: '/api/search', headers: { origin, 'access-control-request-method': 'POST' } });
+        const other = await cors.inject({
+          method: 'OPTIONS',
+          url: '/api/search',
+          headers: { origin, 'access-control-request-method': 'POST' },
+        });
         assert.equal(other.headers['access-control-allow-origin'], undefined, origin);
         assert.notEqual(other.statusCode, 204, origin);
       }
@@ -234,7 +322,10 @@ describe('headers and CORS', () => {
 });
 
 /** Runs `histoseek serve ARGS`; resolves once it says where it serves (or rejects with its stderr if it exits first). */
-function startCommand(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+function startCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const serve = startHistoseekWith({ env }, 'serve', '--db', demo.db, '--port', '0', ...args);
   const { child } = serve;
   return new Promise((resolve, reject) => {
@@ -246,30 +337,81 @@ function startCommand(args: string[], env: Record<string, string> = {}): Promise
   });
 }
 
-const stop = (child: ChildProcess) => new Promise<void>((done) => (child.exitCode !== null ? done() : child.once('exit', () => done()).kill('SIGTERM')));
+const stop = (child: ChildProcess) =>
+  new Promise<void>((done) => (child.exitCode !== null ? done() : child.once('exit', () => done()).kill('SIGTERM')));
 
 describe('binding beyond loopback', () => {
   test('loopback is 127.0.0.0/8, ::1 and localhost; nothing else', () => {
-    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) assert.ok(isLoopback(host), host);
-    for (const host of ['0.0.0.0', '::', '10.0.0.5', '192.168.1.20', '128.0.0.1', 'example.org', 'localhost.example.org', '::ffff:10.0.0.1', '::2']) assert.ok(!isLoopback(host), host);
+    for (const host of [
+      '127.0.0.1',
+      '127.8.9.10',
+      'localhost',
+      'LOCALHOST',
+      '::1',
+      '[::1]',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+    ])
+      assert.ok(isLoopback(host), host);
+    for (const host of [
+      '0.0.0.0',
+      '::',
+      '10.0.0.5',
+      '192.168.1.20',
+      '128.0.0.1',
+      'example.org',
+      'localhost.example.org',
+      '::ffff:10.0.0.1',
+      '::2',
+    ])
+      assert.ok(!isLoopback(host), host);
   });
 
   test('without tokens it is refused unless --insecure-no-auth; plain HTTP is warned about', () => {
-    assert.deepEqual(judgeExposure({ host: '127.0.0.1', tokens: false, insecureNoAuth: false, tls: false }), { warnings: [] });
+    assert.deepEqual(judgeExposure({ host: '127.0.0.1', tokens: false, insecureNoAuth: false, tls: false }), {
+      warnings: [],
+    });
     const refused = judgeExposure({ host: '0.0.0.0', tokens: false, insecureNoAuth: false, tls: true });
     assert.ok('refusal' in refused);
-    assert.match(refused.refusal, /refusing to serve on 0\.0\.0\.0 without access control.*--token-file FILE.*HISTOSEEK_TOKEN_FILE.*--insecure-no-auth/);
+    assert.match(
+      refused.refusal,
+      /refusing to serve on 0\.0\.0\.0 without access control.*--token-file FILE.*HISTOSEEK_TOKEN_FILE.*--insecure-no-auth/,
+    );
     const insecure = judgeExposure({ host: '0.0.0.0', tokens: false, insecureNoAuth: true, tls: true });
-    assert.ok('warnings' in insecure && insecure.warnings.length === 1 && /no access control \(--insecure-no-auth\)/.test(insecure.warnings[0]));
+    assert.ok(
+      'warnings' in insecure &&
+        insecure.warnings.length === 1 &&
+        /no access control \(--insecure-no-auth\)/.test(insecure.warnings[0]),
+    );
     const plain = judgeExposure({ host: '10.0.0.5', tokens: true, insecureNoAuth: false, tls: false });
-    assert.ok('warnings' in plain && plain.warnings.length === 1 && /plain HTTP on 10\.0\.0\.5: tokens, queries and images cross the network unencrypted; give --tls-cert/.test(plain.warnings[0]));
-    assert.deepEqual(judgeExposure({ host: '10.0.0.5', tokens: true, insecureNoAuth: false, tls: true }), { warnings: [] });
+    assert.ok(
+      'warnings' in plain &&
+        plain.warnings.length === 1 &&
+        /plain HTTP on 10\.0\.0\.5: tokens, queries and images cross the network unencrypted; give --tls-cert/.test(
+          plain.warnings[0],
+        ),
+    );
+    assert.deepEqual(judgeExposure({ host: '10.0.0.5', tokens: true, insecureNoAuth: false, tls: true }), {
+      warnings: [],
+    });
   });
 
   test('the command exits 2 on 0.0.0.0 without a token file, and says how to fix it', () => {
-    const r = histoseekWith({ env: { HISTOSEEK_TOKEN_FILE: '' }, timeout: 30_000 }, 'serve', '--db', demo.db, '--host', '0.0.0.0', '--port', '0');
+    const r = histoseekWith(
+      { env: { HISTOSEEK_TOKEN_FILE: '' }, timeout: 30_000 },
+      'serve',
+      '--db',
+      demo.db,
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+    );
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^histoseek: refusing to serve on 0\.0\.0\.0 without access control.*--token-file.*--insecure-no-auth\n$/);
+    assert.match(
+      r.stderr,
+      /^histoseek: refusing to serve on 0\.0\.0\.0 without access control.*--token-file.*--insecure-no-auth\n$/,
+    );
     assert.equal(r.stdout, '');
     const half = histoseekWith({ timeout: 30_000 }, 'serve', '--db', demo.db, '--tls-cert', 'cert.pem');
     assert.equal(half.status, 1);
@@ -279,7 +421,10 @@ describe('binding beyond loopback', () => {
   test('--insecure-no-auth starts it with a warning; HISTOSEEK_TOKEN_FILE stands in for --token-file', async () => {
     const insecure = await startCommand(['--host', '0.0.0.0', '--insecure-no-auth']);
     try {
-      assert.match(insecure.stderr(), /histoseek: warning: serving on 0\.0\.0\.0 with no access control \(--insecure-no-auth\)/);
+      assert.match(
+        insecure.stderr(),
+        /histoseek: warning: serving on 0\.0\.0\.0 with no access control \(--insecure-no-auth\)/,
+      );
       const port = new URL(insecure.url).port;
       assert.equal((await fetch(`http://127.0.0.1:${port}/api/index`)).status, 200);
     } finally {
@@ -299,7 +444,11 @@ describe('binding beyond loopback', () => {
 });
 
 /** An HTTPS request that trusts only `ca`. */
-function get(url: string, ca: Buffer, o: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+function get(
+  url: string,
+  ca: Buffer,
+  o: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method: o.method ?? 'GET', headers: o.headers, ca }, (res) => {
       const chunks: Buffer[] = [];
@@ -316,7 +465,25 @@ function makeCertificate(name: string): { cert: string; key: string } {
   const files = { cert: join(tmp, `${name}.cert.pem`), key: join(tmp, `${name}.key.pem`) };
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', files.key, '-out', files.cert],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      files.key,
+      '-out',
+      files.cert,
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -327,40 +494,113 @@ describe('TLS and the audit log', () => {
   test('a missing certificate or key, or a key that is not the certificate’s, is an error naming the files', async () => {
     const one = makeCertificate('one');
     const two = makeCertificate('two');
-    await assert.rejects(serverWith({ tls: { cert: join(tmp, 'absent.pem'), key: one.key } }), /--tls-cert .*absent\.pem: cannot read it: ENOENT/);
-    await assert.rejects(serverWith({ tls: { cert: one.cert, key: join(tmp, 'absent.pem') } }), /--tls-key .*absent\.pem: cannot read it: ENOENT/);
-    await assert.rejects(serverWith({ tls: { cert: one.cert, key: two.key } }), /--tls-cert .*one\.cert\.pem with --tls-key .*two\.key\.pem: .*key values mismatch/);
-    await assert.rejects(serverWith({ tls: { cert: tokenFile, key: one.key } }), /--tls-cert .*tokens\.txt with --tls-key/);
+    await assert.rejects(
+      serverWith({ tls: { cert: join(tmp, 'absent.pem'), key: one.key } }),
+      /--tls-cert .*absent\.pem: cannot read it: ENOENT/,
+    );
+    await assert.rejects(
+      serverWith({ tls: { cert: one.cert, key: join(tmp, 'absent.pem') } }),
+      /--tls-key .*absent\.pem: cannot read it: ENOENT/,
+    );
+    await assert.rejects(
+      serverWith({ tls: { cert: one.cert, key: two.key } }),
+      /--tls-cert .*one\.cert\.pem with --tls-key .*two\.key\.pem: .*key values mismatch/,
+    );
+    await assert.rejects(
+      serverWith({ tls: { cert: tokenFile, key: one.key } }),
+      /--tls-cert .*tokens\.txt with --tls-key/,
+    );
   });
 
   test('an audit log that cannot be opened stops the start, naming the file', async () => {
-    await assert.rejects(serverWith({ auditLog: join(tmp, 'no-such-folder', 'audit.jsonl') }), /cannot open the audit log .*no-such-folder\/audit\.jsonl: ENOENT/);
+    await assert.rejects(
+      serverWith({ auditLog: join(tmp, 'no-such-folder', 'audit.jsonl') }),
+      /cannot open the audit log .*no-such-folder\/audit\.jsonl: ENOENT/,
+    );
   });
 
   test('HTTPS with tokens; the audit log has one whole line per request, no token or image bytes, and survives a SIGKILL', async () => {
     const tls = makeCertificate('server');
     const ca = readFileSync(tls.cert);
     const auditLog = join(tmp, 'audit.jsonl');
-    const server = await startCommand(['--tls-cert', tls.cert, '--tls-key', tls.key, '--token-file', tokenFile, '--audit-log', auditLog]);
+    const server = await startCommand([
+      '--tls-cert',
+      tls.cert,
+      '--tls-key',
+      tls.key,
+      '--token-file',
+      tokenFile,
+      '--audit-log',
+      auditLog,
+    ]);
     const upload = multipart(readFileSync(demo.patch('s2', 5)), { filename: 'secret-patient-name.png' });
     const marker = readFileSync(demo.patch('s2', 5)).subarray(64, 128);
     const tile = '/api/slides/s0/tiles/10/0_0.jpeg';
     const expected: { request: () => Promise<{ status: number; body: Buffer }>; line: Record<string, unknown> }[] = [
-      { request: () => get(`${server.url}api/index`, ca, { headers: bearer(ADMIN) }), line: { token: 'admin', method: 'GET', route: '/api/index', status: 200 } },
-      { request: () => get(`${server.url}api/search?k=3`, ca, { method: 'POST', headers: { ...upload.headers, ...bearer(READER) }, body: upload.payload }), line: { token: 'reader', method: 'POST', route: '/api/search', status: 200 } },
-      { request: () => get(`${server.url}api/search?item=4&k=2&exclude_slide=s1`, ca, { headers: bearer(ADMIN) }), line: { token: 'admin', method: 'GET', route: '/api/search', item: '4', slide: 's1', status: 200 } },
-      { request: () => get(`${server.url}api/items/5/thumbnail`, ca, { headers: bearer(READER) }), line: { token: 'reader', method: 'GET', route: '/api/items/:id/thumbnail', item: '5', status: 200 } },
-      { request: () => get(`${server.url}${tile.slice(1)}`, ca, { headers: bearer(READER) }), line: { token: 'reader', method: 'GET', route: '/api/slides/:id/tiles/:level/:tile', slide: 's0', region: '10/0_0.jpeg', status: 403 } },
-      { request: () => get(`${server.url}${tile.slice(1)}`, ca, { headers: bearer(ADMIN) }), line: { token: 'admin', method: 'GET', route: '/api/slides/:id/tiles/:level/:tile', slide: 's0', region: '10/0_0.jpeg', status: 200 } },
-      { request: () => get(`${server.url}api/items/6`, ca, { headers: bearer(WRONG) }), line: { token: null, method: 'GET', route: '/api/items/:id', item: '6', status: 401 } },
-      { request: () => get(`${server.url}api/index?token=${ADMIN}`, ca), line: { token: null, method: 'GET', route: '/api/index', status: 400 } },
-      { request: () => get(`${server.url}no/such/${ADMIN}`, ca, { headers: bearer(ADMIN) }), line: { token: 'admin', method: 'GET', route: null, status: 404 } },
+      {
+        request: () => get(`${server.url}api/index`, ca, { headers: bearer(ADMIN) }),
+        line: { token: 'admin', method: 'GET', route: '/api/index', status: 200 },
+      },
+      {
+        request: () =>
+          get(`${server.url}api/search?k=3`, ca, {
+            method: 'POST',
+            headers: { ...upload.headers, ...bearer(READER) },
+            body: upload.payload,
+          }),
+        line: { token: 'reader', method: 'POST', route: '/api/search', status: 200 },
+      },
+      {
+        request: () => get(`${server.url}api/search?item=4&k=2&exclude_slide=s1`, ca, { headers: bearer(ADMIN) }),
+        line: { token: 'admin', method: 'GET', route: '/api/search', item: '4', slide: 's1', status: 200 },
+      },
+      {
+        request: () => get(`${server.url}api/items/5/thumbnail`, ca, { headers: bearer(READER) }),
+        line: { token: 'reader', method: 'GET', route: '/api/items/:id/thumbnail', item: '5', status: 200 },
+      },
+      {
+        request: () => get(`${server.url}${tile.slice(1)}`, ca, { headers: bearer(READER) }),
+        line: {
+          token: 'reader',
+          method: 'GET',
+          route: '/api/slides/:id/tiles/:level/:tile',
+          slide: 's0',
+          region: '10/0_0.jpeg',
+          status: 403,
+        },
+      },
+      {
+        request: () => get(`${server.url}${tile.slice(1)}`, ca, { headers: bearer(ADMIN) }),
+        line: {
+          token: 'admin',
+          method: 'GET',
+          route: '/api/slides/:id/tiles/:level/:tile',
+          slide: 's0',
+          region: '10/0_0.jpeg',
+          status: 200,
+        },
+      },
+      {
+        request: () => get(`${server.url}api/items/6`, ca, { headers: bearer(WRONG) }),
+        line: { token: null, method: 'GET', route: '/api/items/:id', item: '6', status: 401 },
+      },
+      {
+        request: () => get(`${server.url}api/index?token=${ADMIN}`, ca),
+        line: { token: null, method: 'GET', route: '/api/index', status: 400 },
+      },
+      {
+        request: () => get(`${server.url}no/such/${ADMIN}`, ca, { headers: bearer(ADMIN) }),
+        line: { token: 'admin', method: 'GET', route: null, status: 404 },
+      },
     ];
     try {
       assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
       const statuses: number[] = [];
       for (const e of expected) statuses.push((await e.request()).status);
-      assert.deepEqual(statuses, expected.map((e) => e.line.status));
+      assert.deepEqual(
+        statuses,
+        expected.map((e) => e.line.status),
+      );
       // Killed at once after the last answer: whatever was logged is on disk, as whole lines.
       server.child.kill('SIGKILL');
       await new Promise((done) => server.child.once('exit', done));
@@ -369,7 +609,10 @@ describe('TLS and the audit log', () => {
     }
     const text = readFileSync(auditLog, 'utf8');
     assert.ok(text.endsWith('\n'), 'the log ends with a whole line');
-    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     // The answer to the last request may leave before its line is written; every earlier one is there.
     assert.ok(lines.length >= expected.length - 1 && lines.length <= expected.length, `${lines.length} lines`);
     lines.forEach((line, i) => {
@@ -379,7 +622,9 @@ describe('TLS and the audit log', () => {
       assert.ok(Math.abs(Date.parse(String(time)) - Date.now()) < 120_000, `time ${String(time)}`);
       assert.ok(typeof ms === 'number' && ms >= 0 && ms < 30_000, `ms ${String(ms)}`);
     });
-    for (const secret of [ADMIN, READER, WRONG, 'secret-patient-name']) assert.ok(!text.includes(secret), `the log holds ${secret}`);
-    for (const encoding of ['latin1', 'hex', 'base64'] as const) assert.ok(!text.includes(marker.toString(encoding).slice(0, 24)), `image bytes (${encoding})`);
+    for (const secret of [ADMIN, READER, WRONG, 'secret-patient-name'])
+      assert.ok(!text.includes(secret), `the log holds ${secret}`);
+    for (const encoding of ['latin1', 'hex', 'base64'] as const)
+      assert.ok(!text.includes(marker.toString(encoding).slice(0, 24)), `image bytes (${encoding})`);
   });
 });

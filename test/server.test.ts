@@ -36,7 +36,11 @@ after(async () => {
 
 describe('search', () => {
   test('an uploaded indexed patch finds itself first, at distance ≈ 0, with the majority label', async () => {
-    const r = await app.inject({ method: 'POST', url: '/api/search?k=5', ...multipart(readFileSync(patch('s2', 3)), { filename: 's2_003.png' }) });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/search?k=5',
+      ...multipart(readFileSync(patch('s2', 3)), { filename: 's2_003.png' }),
+    });
     assert.equal(r.statusCode, 200, r.body);
     const answer = r.json();
     assert.deepEqual(answer.query, { kind: 'upload', name: 's2_003.png', width: 128, height: 128, format: 'png' });
@@ -45,13 +49,20 @@ describe('search', () => {
     assert.ok(answer.results[0].distance < 1e-4, `distance ${answer.results[0].distance}`);
     assert.equal(answer.results[0].label, 's2');
     assert.equal(answer.results[0].thumbnail, `/api/items/${answer.results[0].id}/thumbnail`);
-    assert.ok(answer.results.every((x: { rank: number; distance: number }, i: number) => x.rank === i + 1 && (i === 0 || x.distance >= answer.results[i - 1].distance)));
+    assert.ok(
+      answer.results.every(
+        (x: { rank: number; distance: number }, i: number) =>
+          x.rank === i + 1 && (i === 0 || x.distance >= answer.results[i - 1].distance),
+      ),
+    );
     const votes = answer.results.filter((x: { label: string }) => x.label === answer.majority.label).length;
     assert.deepEqual(answer.majority, { label: answer.majority.label, votes, of: 5 });
   });
 
   test('only JPEG, PNG, TIFF and WebP signatures are decoded before the probe has named the format', async () => {
-    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#a5a' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#a5a' } })
+      .png()
+      .toBuffer();
     const accepted = [
       await sharp(png).jpeg().toBuffer(),
       png,
@@ -60,7 +71,8 @@ describe('search', () => {
       Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0, 0, 0, 8]), // big-endian TIFF header
       await sharp(png).webp().toBuffer(),
     ];
-    for (const bytes of accepted) assert.ok(startsLikeAccepted(bytes), `accepted: ${bytes.subarray(0, 12).toString('hex')}`);
+    for (const bytes of accepted)
+      assert.ok(startsLikeAccepted(bytes), `accepted: ${bytes.subarray(0, 12).toString('hex')}`);
     const refused = [
       await sharp(png).gif().toBuffer(),
       Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>'),
@@ -68,7 +80,8 @@ describe('search', () => {
       Buffer.from([0xff, 0xd8]),
       Buffer.alloc(0),
     ];
-    for (const bytes of refused) assert.ok(!startsLikeAccepted(bytes), `refused: ${bytes.subarray(0, 12).toString('hex')}`);
+    for (const bytes of refused)
+      assert.ok(!startsLikeAccepted(bytes), `refused: ${bytes.subarray(0, 12).toString('hex')}`);
   });
 
   test('TIFF and WebP uploads are read too (lossless: the patch finds itself)', async () => {
@@ -77,7 +90,11 @@ describe('search', () => {
       ['tiff', await sharp(png).tiff({ compression: 'lzw' }).toBuffer()],
       ['webp', await sharp(png).webp({ lossless: true }).toBuffer()],
     ] as const) {
-      const r = await app.inject({ method: 'POST', url: '/api/search?k=1', ...multipart(bytes, { filename: `s4_002.${format}` }) });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/search?k=1',
+        ...multipart(bytes, { filename: `s4_002.${format}` }),
+      });
       assert.equal(r.statusCode, 200, r.body);
       const answer = r.json();
       assert.deepEqual(answer.query, { kind: 'upload', name: `s4_002.${format}`, width: 128, height: 128, format });
@@ -101,7 +118,14 @@ describe('search', () => {
   });
 
   test('bad parameters are 400s that name the parameter', async () => {
-    for (const url of ['/api/search', '/api/search?item=abc', '/api/search?item=1&k=0', '/api/search?item=1&k=101', '/api/search?item=-1', '/api/search?item=1&colour=red']) {
+    for (const url of [
+      '/api/search',
+      '/api/search?item=abc',
+      '/api/search?item=1&k=0',
+      '/api/search?item=1&k=101',
+      '/api/search?item=-1',
+      '/api/search?item=1&colour=red',
+    ]) {
       const r = await app.inject(url);
       assert.equal(r.statusCode, 400, url);
       assert.match(r.json().error, /querystring/, url);
@@ -138,7 +162,18 @@ describe('items, index, report, OpenAPI', () => {
     const report = await app.inject('/api/report');
     assert.equal(report.statusCode, 200);
     const metrics = report.json();
-    for (const key of ['eta_p', 'eta_w', 'eta_w_precision', 'eta_tot', 'recall_at_1', 'recall_at_5', 'recall_at_10', 'map_at_10', 'mv_at_5']) assert.equal(typeof metrics[key], 'number', key);
+    for (const key of [
+      'eta_p',
+      'eta_w',
+      'eta_w_precision',
+      'eta_tot',
+      'recall_at_1',
+      'recall_at_5',
+      'recall_at_10',
+      'map_at_10',
+      'mv_at_5',
+    ])
+      assert.equal(typeof metrics[key], 'number', key);
     assert.equal(metrics.per_class.length, 6);
     const png = await app.inject('/api/report/confusion.png');
     assert.equal(png.headers['content-type'], 'image/png');
@@ -164,7 +199,12 @@ describe('items, index, report, OpenAPI', () => {
     ];
     for (const [path, method] of expected) assert.ok(doc.paths[path]?.[method]?.summary, `${method} ${path}`);
     assert.ok(doc.paths['/api/search'].post.requestBody.content['multipart/form-data']);
-    assert.deepEqual(doc.paths['/api/search'].get.parameters.map((p: { name: string }) => p.name).sort(), ['exclude_slide', 'include_self', 'item', 'k']);
+    assert.deepEqual(doc.paths['/api/search'].get.parameters.map((p: { name: string }) => p.name).sort(), [
+      'exclude_slide',
+      'include_self',
+      'item',
+      'k',
+    ]);
     assert.ok(doc.paths['/api/search'].post.responses['413']);
   });
 });
@@ -193,7 +233,9 @@ describe('slides (Deep Zoom)', () => {
     assert.equal(tile.statusCode, 200);
     const meta = await sharp(tile.rawPayload).metadata();
     assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 256, 256]);
-    const whole = await sharp((await app.inject(`/api/slides/s1/tiles/${info.maxLevel - 2}/0_0.jpeg`)).rawPayload).metadata();
+    const whole = await sharp(
+      (await app.inject(`/api/slides/s1/tiles/${info.maxLevel - 2}/0_0.jpeg`)).rawPayload,
+    ).metadata();
     assert.deepEqual([whole.width, whole.height], [192, 192]);
     assert.equal((await app.inject('/api/slides/s9')).statusCode, 404);
     assert.equal((await app.inject(`/api/slides/s1/tiles/${info.maxLevel}/3_0.jpeg`)).statusCode, 404);
@@ -221,7 +263,11 @@ test('an index extended while searches run is picked up by the next request', as
   const store = IndexStore.openOrCreate(db, model);
   try {
     // The appended item reuses item 0's descriptor, so it must come back as item 0's twin.
-    store.append([{ source, label: first.label, slide: first.slide, x: 16, y: 32, width: 128, height: 128 }], store.vectors([0]), Float32Array.of(1));
+    store.append(
+      [{ source, label: first.label, slide: first.slide, x: 16, y: 32, width: 128, height: 128 }],
+      store.vectors([0]),
+      Float32Array.of(1),
+    );
   } finally {
     store.close();
   }
@@ -237,7 +283,12 @@ test('an index extended while searches run is picked up by the next request', as
 });
 
 test('a slide removed while the server runs is gone from the next answer (withdrawn consent)', async () => {
-  const query = () => app.inject({ method: 'POST', url: '/api/search?k=20', ...multipart(readFileSync(patch('s5', 1)), { filename: 's5_001.png' }) });
+  const query = () =>
+    app.inject({
+      method: 'POST',
+      url: '/api/search?k=20',
+      ...multipart(readFileSync(patch('s5', 1)), { filename: 's5_001.png' }),
+    });
   const slidesOf = (r: { json(): { results: { slide: string }[] } }) => r.json().results.map((x) => x.slide);
   const before = (await app.inject('/api/index')).json();
   const hitsBefore = slidesOf(await query());
@@ -257,7 +308,10 @@ test('a slide removed while the server runs is gone from the next answer (withdr
   const after = (await app.inject('/api/index')).json();
   assert.equal(after.items, before.items - removed);
   assert.ok(after.generation > before.generation, `generation ${before.generation} → ${after.generation}`);
-  assert.equal(after.slides.some((s: { slide: string }) => s.slide === 's5'), false);
+  assert.equal(
+    after.slides.some((s: { slide: string }) => s.slide === 's5'),
+    false,
+  );
   const hitsAfter = slidesOf(await query());
   assert.equal(hitsAfter.length, 20);
   assert.equal(hitsAfter.filter((slide) => slide === 's5').length, 0, 'no answer includes a removed item');

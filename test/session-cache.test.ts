@@ -68,7 +68,10 @@ test('the second session loads the cached model and embeds exactly as an uncache
   // A corrupt file: rebuilt, with a note.
   writeFileSync(join(dir, model), 'not an onnx model');
   const afterCorrupt = await embedWith(root);
-  assert.match(afterCorrupt.notes, /histoseek: note: .*-64-embed\.onnx: the cached model cannot be loaded \(.*\); rebuilding it/);
+  assert.match(
+    afterCorrupt.notes,
+    /histoseek: note: .*-64-embed\.onnx: the cached model cannot be loaded \(.*\); rebuilding it/,
+  );
   assert.ok(statSync(join(dir, model)).size > 1000);
   assert.deepEqual(afterCorrupt.descriptors, second.descriptors);
   assert.equal((await embedWith(root)).notes, '', 'the rebuilt file is used');
@@ -76,7 +79,10 @@ test('the second session loads the cached model and embeds exactly as an uncache
   // Made by another onnxruntime: rebuilt, with a note, and the stamp names this version.
   writeFileSync(join(dir, stamp), JSON.stringify({ ...fingerprint, onnxruntime: '1.0.0' }));
   const afterStale = await embedWith(root);
-  assert.match(afterStale.notes, /the cached model was made by onnxruntime 1\.0\.0, this is \d+\.\d+\.\d+; rebuilding it/);
+  assert.match(
+    afterStale.notes,
+    /the cached model was made by onnxruntime 1\.0\.0, this is \d+\.\d+\.\d+; rebuilding it/,
+  );
   assert.deepEqual(JSON.parse(readFileSync(join(dir, stamp), 'utf8')), fingerprint);
   assert.deepEqual(afterStale.descriptors, second.descriptors);
 });
@@ -93,7 +99,10 @@ test('a cache folder that cannot be written: the model runs uncached, with a not
   } else chmodSync(dir, 0o555);
   const uncached = await embedWith('off');
   const run = await embedWith(root);
-  assert.match(run.notes, /histoseek: note: the model cache .*onnx cannot be written \((EROFS|EACCES)\); running without it/);
+  assert.match(
+    run.notes,
+    /histoseek: note: the model cache .*onnx cannot be written \((EROFS|EACCES)\); running without it/,
+  );
   assert.deepEqual(run.descriptors, uncached.descriptors);
   assert.deepEqual(readdirSync(dir), []);
 });

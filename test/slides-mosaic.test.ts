@@ -9,7 +9,15 @@ import { histoseek, temporaryFolder } from './helpers.js';
 
 const dir = await temporaryFolder('histoseek-mosaic-');
 // Four small slides without adipose (too pale to count as tissue): some twenty tissue patches each.
-await writeKimiaCollection(join(dir, 'synthetic'), { seed: 9, slides: 4, slideSize: 1024, patchSize: 128, trainPerSlide: 1, testPerSlide: 1, classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'] });
+await writeKimiaCollection(join(dir, 'synthetic'), {
+  seed: 9,
+  slides: 4,
+  slideSize: 1024,
+  patchSize: 128,
+  trainPerSlide: 1,
+  testPerSlide: 1,
+  classes: ['tumour', 'stroma', 'lymphocytes', 'mucosa'],
+});
 const slides = join(dir, 'synthetic', 'slides');
 
 function indexSlides(db: string, ...extra: string[]) {
@@ -46,7 +54,11 @@ test('mosaic with a target keeps that many of a slide’s patches, all of them w
     const chosen = await mosaic(path, patches, { target });
     assert.equal(chosen.length, target, `mosaic of ${target}`);
     assert.ok(chosen.every((c) => patches.includes(c)));
-    assert.deepEqual((await mosaic(path, patches, { target })).map((c) => c.source), chosen.map((c) => c.source), 'seeded: the same patches again');
+    assert.deepEqual(
+      (await mosaic(path, patches, { target })).map((c) => c.source),
+      chosen.map((c) => c.source),
+      'seeded: the same patches again',
+    );
   }
   assert.deepEqual(await mosaic(path, patches, { target: patches.length }), patches);
 });
@@ -59,13 +71,22 @@ test('index --patches mosaic:N stores N patches per slide, each one of the all-p
   const allCounts = perSlide(all);
   assert.deepEqual([...counts.keys()].sort(), ['s0', 's1', 's2', 's3']);
   // Every slide has more than four tissue patches, so each keeps exactly four.
-  for (const [slide, n] of counts) assert.ok(n === 4 && allCounts.get(slide)! > 4, `${slide}: ${n} of ${allCounts.get(slide)} patches`);
+  for (const [slide, n] of counts)
+    assert.ok(n === 4 && allCounts.get(slide)! > 4, `${slide}: ${n} of ${allCounts.get(slide)} patches`);
   for (const item of items) {
     const same = allBySource.get(item.source);
     assert.ok(same, `${item.source} is one of the all-patches items`);
-    assert.deepEqual([item.x, item.y, item.width, item.height, item.label], [same.x, same.y, same.width, same.height, same.label]);
+    assert.deepEqual(
+      [item.x, item.y, item.width, item.height, item.label],
+      [same.x, same.y, same.width, same.height, same.label],
+    );
   }
-  assert.match(stderr, new RegExp(`${items.length} added, 0 already indexed.*; 4 slides: ${(items.length / 4).toFixed(1)} patches per slide \\(min ${Math.min(...counts.values())}, max ${Math.max(...counts.values())}\\), \\d+\\.\\d\\d s per slide`));
+  assert.match(
+    stderr,
+    new RegExp(
+      `${items.length} added, 0 already indexed.*; 4 slides: ${(items.length / 4).toFixed(1)} patches per slide \\(min ${Math.min(...counts.values())}, max ${Math.max(...counts.values())}\\), \\d+\\.\\d\\d s per slide`,
+    ),
+  );
   assert.match(stderr, /on disk, [\d.]+ KiB per slide \(4 slides in the index\)/);
 
   const again = histoseek('index', slides, '--layout', 'slides', '--db', db, '--patches', 'mosaic:4');
@@ -81,7 +102,14 @@ test('index --patches mosaic stores each slide’s mosaic as whole-slide search 
   for (const slide of ['s0', 's1', 's2', 's3']) {
     const path = join(slides, `${slide}.tiff`);
     const expected = await mosaic(path, await slidePatchItems(path, null));
-    assert.deepEqual(items.filter((i) => i.slide === slide).map((i) => i.source).sort(), expected.map((e) => e.source).sort(), slide);
+    assert.deepEqual(
+      items
+        .filter((i) => i.slide === slide)
+        .map((i) => i.source)
+        .sort(),
+      expected.map((e) => e.source).sort(),
+      slide,
+    );
   }
   // Small slides: at least one patch per colour cluster (nine) keeps more than the default 15 %.
   assert.ok(items.length < all.length, `${items.length} of ${all.length} patches`);
@@ -89,8 +117,16 @@ test('index --patches mosaic stores each slide’s mosaic as whole-slide search 
 
 test('--patches all is the default and reports the slides', () => {
   const counts = [...perSlide(all).values()];
-  assert.ok(counts.every((n) => n > 5), `every slide has tissue patches: ${counts.join(', ')}`);
-  assert.match(allStderr, new RegExp(`; 4 slides: ${(all.length / 4).toFixed(1)} patches per slide \\(min ${Math.min(...counts)}, max ${Math.max(...counts)}\\)`));
+  assert.ok(
+    counts.every((n) => n > 5),
+    `every slide has tissue patches: ${counts.join(', ')}`,
+  );
+  assert.match(
+    allStderr,
+    new RegExp(
+      `; 4 slides: ${(all.length / 4).toFixed(1)} patches per slide \\(min ${Math.min(...counts)}, max ${Math.max(...counts)}\\)`,
+    ),
+  );
   const explicit = histoseek('index', slides, '--layout', 'slides', '--db', allDb, '--patches', 'all');
   assert.match(explicit.stderr, new RegExp(`0 added, ${all.length} already indexed`));
 });
@@ -99,7 +135,12 @@ test('a --patches value other than all, mosaic or mosaic:N, or --patches with an
   for (const bad of ['some', 'Mosaic', 'mosaic:', 'mosaic:0', 'mosaic:-3', 'mosaic:2.5', 'mosaic:1e3', 'all:4']) {
     const r = histoseek('index', slides, '--layout', 'slides', '--db', join(dir, 'bad'), '--patches', bad);
     assert.equal(r.status, 1, bad);
-    assert.match(r.stderr, new RegExp(`--patches must be all, mosaic or mosaic:N with N a positive integer \\(patches per slide\\), got '${bad}'`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `--patches must be all, mosaic or mosaic:N with N a positive integer \\(patches per slide\\), got '${bad}'`,
+      ),
+    );
   }
   const folder = histoseek('index', slides, '--db', join(dir, 'bad'), '--patches', 'mosaic');
   assert.equal(folder.status, 1);

@@ -20,7 +20,9 @@ test('Sub-center ArcFace reproduces the reference loss and both gradients', asyn
   const labels = Array.from(t.get('labels')!.data);
   const e = tf.tensor2d(t.get('embeddings')!.data, t.get('embeddings')!.shape as [number, number]);
   const W = tf.tensor2d(t.get('W')!.data, t.get('W')!.shape as [number, number]);
-  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => subCenterArcFaceLoss(a as tf.Tensor2D, labels, b as tf.Tensor2D, settings));
+  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+    subCenterArcFaceLoss(a as tf.Tensor2D, labels, b as tf.Tensor2D, settings),
+  );
   const loss = subCenterArcFaceLoss(e, labels, W, settings).dataSync()[0];
   const [gE, gW] = grads([e, W]);
   const expectedLoss = t.get('loss')!.data[0];

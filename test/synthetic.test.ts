@@ -42,7 +42,8 @@ function mean(values: Float32Array): number {
 /** Mean over the pixels of one rectangle of an RGB image. */
 function rectBrightness(rgb: Uint8Array, size: number, x0: number, y0: number, w: number, h: number): number {
   let s = 0;
-  for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) for (let c = 0; c < 3; c++) s += rgb[3 * (y * size + x) + c]!;
+  for (let y = y0; y < y0 + h; y++)
+    for (let x = x0; x < x0 + w; x++) for (let c = 0; c < 3; c++) s += rgb[3 * (y * size + x) + c]!;
   return s / (3 * w * h);
 }
 
@@ -104,17 +105,33 @@ describe('synthetic tissue', () => {
     const ma = meanRgb(renderPatch('stroma', SIZE, 9, a));
     const mb = meanRgb(renderPatch('stroma', SIZE, 9, b));
     const dist = Math.hypot(ma[0] - mb[0], ma[1] - mb[1], ma[2] - mb[2]);
-    assert.ok(dist > 5, `mean colours ${ma.map(Math.round)} and ${mb.map(Math.round)} differ by only ${dist.toFixed(1)}`);
+    assert.ok(
+      dist > 5,
+      `mean colours ${ma.map(Math.round)} and ${mb.map(Math.round)} differ by only ${dist.toFixed(1)}`,
+    );
   });
 
   test('composePatch puts the inset class inside the rectangle only', () => {
     const rect = { x: 64, y: 64, width: 128, height: 128 };
-    const rgb = composePatch({ size: 256, seed: 3, background: 'adipose', inset: 'lymphocytes', rect, stain: DEFAULT_STAIN });
+    const rgb = composePatch({
+      size: 256,
+      seed: 3,
+      background: 'adipose',
+      inset: 'lymphocytes',
+      rect,
+      stain: DEFAULT_STAIN,
+    });
     const inside = rectBrightness(rgb, 256, 72, 72, 112, 112);
     const outside = rectBrightness(rgb, 256, 0, 0, 256, 56);
     assert.ok(inside < 170 && outside > 225, `inside ${inside.toFixed(1)}, outside ${outside.toFixed(1)}`);
     // A rectangle reaching past the edge is clipped, not an error.
-    composePatch({ size: 64, seed: 3, background: 'stroma', inset: 'debris', rect: { x: 40, y: -10, width: 50, height: 50 } });
+    composePatch({
+      size: 64,
+      seed: 3,
+      background: 'stroma',
+      inset: 'debris',
+      rect: { x: 40, y: -10, width: 50, height: 50 },
+    });
   });
 
   test('composePatch on glass: white around the inset, tissue inside', () => {
@@ -186,13 +203,19 @@ describe('writeKimiaCollection', () => {
     const record = manifest.slides[1]!;
     const slide = renderSlide({ cls: record.class, seed: record.seed, width: 512 });
     for (const p of [...record.train.slice(0, 3), ...record.test.slice(0, 3)]) {
-      const { data, info } = await sharp(join(dir, 'a', p.file)).raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await sharp(join(dir, 'a', p.file))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       assert.equal(info.width, 64);
       assert.equal(info.height, 64);
       assert.equal(info.channels, 3);
       for (const y of [0, 31, 63]) {
         const from = ((p.y + y) * 512 + p.x) * 3;
-        assert.deepEqual(new Uint8Array(data.subarray(y * 192, y * 192 + 192)), slide.rgb.subarray(from, from + 192), `${p.file} row ${y}`);
+        assert.deepEqual(
+          new Uint8Array(data.subarray(y * 192, y * 192 + 192)),
+          slide.rgb.subarray(from, from + 192),
+          `${p.file} row ${y}`,
+        );
       }
     }
   });
@@ -200,7 +223,8 @@ describe('writeKimiaCollection', () => {
   test('training and test patches come from disjoint regions', () => {
     for (const s of manifest.slides) {
       const band = s.testRegion;
-      for (const t of s.test) assert.ok(t.y >= band.y && t.y + 64 <= band.y + band.height, `${t.file} outside the test band`);
+      for (const t of s.test)
+        assert.ok(t.y >= band.y && t.y + 64 <= band.y + band.height, `${t.file} outside the test band`);
       for (const r of s.train) {
         assert.ok(r.y + 64 <= band.y || r.y >= band.y + band.height, `${r.file} overlaps the test band`);
         for (const t of s.test) {
@@ -253,7 +277,10 @@ describe('writePatchCollection', () => {
   test('is a folder-layout collection: perClass patches in a folder per class', async () => {
     const collection = await readCollection(join(dir, 'a'), 'folder');
     const count = (cls: string) => collection.items.filter((i) => i.label === cls).length;
-    assert.deepEqual(TISSUE_CLASSES.map(count), TISSUE_CLASSES.map(() => 10));
+    assert.deepEqual(
+      TISSUE_CLASSES.map(count),
+      TISSUE_CLASSES.map(() => 10),
+    );
     assert.equal(manifest.patches.length, 60);
     for (const p of manifest.patches.slice(0, 12)) {
       const meta = await sharp(join(dir, 'a', p.file)).metadata();
@@ -279,17 +306,33 @@ describe('writePatchCollection', () => {
   test('every patch has its own stain, and the pixels are those of its recorded recipe', async () => {
     assert.equal(new Set(manifest.patches.map((p) => JSON.stringify(p.stain))).size, 60);
     const p = manifest.patches.find((r) => r.inset)!;
-    const { data } = await sharp(join(dir, 'a', p.file)).raw().toBuffer({ resolveWithObject: true });
-    const expected = composePatch({ size: p.size, seed: p.seed, background: p.class, inset: p.inset!.class, rect: p.inset!.rect, stain: p.stain, scanner: p.scanner });
+    const { data } = await sharp(join(dir, 'a', p.file))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const expected = composePatch({
+      size: p.size,
+      seed: p.seed,
+      background: p.class,
+      inset: p.inset!.class,
+      rect: p.inset!.rect,
+      stain: p.stain,
+      scanner: p.scanner,
+    });
     assert.deepEqual(new Uint8Array(data), expected);
   });
 
   test('the same seed writes the same bytes; bad options are errors', async () => {
     await writePatchCollection(join(dir, 'b'), options);
-    assert.equal(await readFile(join(dir, 'b', 'manifest.json'), 'utf8'), await readFile(join(dir, 'a', 'manifest.json'), 'utf8'));
+    assert.equal(
+      await readFile(join(dir, 'b', 'manifest.json'), 'utf8'),
+      await readFile(join(dir, 'a', 'manifest.json'), 'utf8'),
+    );
     const file = manifest.patches[33]!.file;
     assert.deepEqual(await readFile(join(dir, 'b', file)), await readFile(join(dir, 'a', file)));
-    await assert.rejects(writePatchCollection(join(dir, 'c'), { maxInsetArea: 0.5 }), /maxInsetArea must be in \[0\.1, 0\.5\)/);
+    await assert.rejects(
+      writePatchCollection(join(dir, 'c'), { maxInsetArea: 0.5 }),
+      /maxInsetArea must be in \[0\.1, 0\.5\)/,
+    );
     await assert.rejects(writePatchCollection(join(dir, 'c'), { minSize: 200, maxSize: 100 }), /minSize ≤ maxSize/);
   });
 

@@ -69,7 +69,12 @@ async function assertGradsMatchCpu(label: string, forward: Forward, shapes: numb
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 function explicitPad(p: number): Pad {
-  return [[0, 0], [p, p], [p, p], [0, 0]];
+  return [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ];
 }
 
 before(async () => {
@@ -83,7 +88,11 @@ describe('initTfjs', () => {
     assert.ok(configs.every((c) => c != null));
     await initTfjs();
     assert.equal(tf.getBackend(), 'wasm');
-    assert.deepEqual(REGISTERED_KERNELS.map((name) => tf.getKernel(name, 'wasm')), configs, 'kernels re-wrapped');
+    assert.deepEqual(
+      REGISTERED_KERNELS.map((name) => tf.getKernel(name, 'wasm')),
+      configs,
+      'kernels re-wrapped',
+    );
   });
 
   test('assertWasmBackend throws on the cpu backend', async () => {
@@ -97,13 +106,15 @@ describe('initTfjs', () => {
   });
 
   test('tfjs prints nothing on stdout, even when the cpu backend is used', () => {
-    const child = runScript([
-      "import { initTfjs } from './src/engine/tfjs-backend.ts';",
-      'const tf = await initTfjs();',
-      'tf.grad((x) => tf.conv2d(x, tf.ones([1, 1, 2, 2]), 1, "valid").sum())(tf.ones([1, 3, 3, 2])).dataSync();',
-      "await tf.setBackend('cpu');",
-      'tf.square(tf.ones([2])).dataSync();',
-    ].join('\n'));
+    const child = runScript(
+      [
+        "import { initTfjs } from './src/engine/tfjs-backend.ts';",
+        'const tf = await initTfjs();',
+        'tf.grad((x) => tf.conv2d(x, tf.ones([1, 1, 2, 2]), 1, "valid").sum())(tf.ones([1, 3, 3, 2])).dataSync();',
+        "await tf.setBackend('cpu');",
+        'tf.square(tf.ones([2])).dataSync();',
+      ].join('\n'),
+    );
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout, '');
   });
@@ -123,14 +134,16 @@ describe('initTfjs', () => {
   });
 
   test('throws, naming what failed, when the wasm backend cannot start', () => {
-    const child = runScript([
-      "import * as tf from '@tensorflow/tfjs';",
-      "import { initTfjs, assertWasmBackend } from './src/engine/tfjs-backend.ts';",
-      "tf.removeBackend('wasm');",
-      "tf.registerBackend('wasm', () => { throw new Error('no wasm here'); });",
-      "await initTfjs().then(() => process.exit(3), (err) => console.log(err.message));",
-      'try { assertWasmBackend(); } catch (err) { console.log(err.message); }',
-    ].join('\n'));
+    const child = runScript(
+      [
+        "import * as tf from '@tensorflow/tfjs';",
+        "import { initTfjs, assertWasmBackend } from './src/engine/tfjs-backend.ts';",
+        "tf.removeBackend('wasm');",
+        "tf.registerBackend('wasm', () => { throw new Error('no wasm here'); });",
+        'await initTfjs().then(() => process.exit(3), (err) => console.log(err.message));',
+        'try { assertWasmBackend(); } catch (err) { console.log(err.message); }',
+      ].join('\n'),
+    );
     assert.equal(child.status, 0, child.stderr);
     const [initError, assertError] = child.stdout.trim().split('\n');
     assert.match(initError, /tf\.setBackend\('wasm'\) failed/);
@@ -152,7 +165,10 @@ describe('conv2d gradients on wasm match cpu', () => {
   ];
   for (const [label, xShape, wShape, stride, pad] of cases) {
     test(label, () =>
-      assertGradsMatchCpu(label, (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad), [xShape, wShape]),
+      assertGradsMatchCpu(label, (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad), [
+        xShape,
+        wShape,
+      ]),
     );
   }
 });
@@ -170,11 +186,10 @@ describe('depthwiseConv2d gradients on wasm match cpu', () => {
   for (const [label, xShape, k, stride, pad] of cases) {
     const wShape = [k, k, xShape[3], 1];
     test(label, () =>
-      assertGradsMatchCpu(
-        label,
-        (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
-        [xShape, wShape],
-      ),
+      assertGradsMatchCpu(label, (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad), [
+        xShape,
+        wShape,
+      ]),
     );
   }
 });
@@ -192,15 +207,16 @@ describe('matMul on wasm matches cpu for every transpose flag', () => {
         await assertGradsMatchCpu(label, forward, [a, b]);
       });
       test(`batched ${label}: gradients`, () =>
-        assertGradsMatchCpu(label, (x, y) => tf.matMul(x, y, transposeA, transposeB), [[3, ...a], [3, ...b]]),
-      );
+        assertGradsMatchCpu(label, (x, y) => tf.matMul(x, y, transposeA, transposeB), [
+          [3, ...a],
+          [3, ...b],
+        ]));
       test(`fused with bias and relu ${label}: gradients`, () =>
         assertGradsMatchCpu(
           label,
           (x, y, bias) => tf.fused.matMul({ a: x, b: y, transposeA, transposeB, bias, activation: 'relu' }),
           [a, b, [6]],
-        ),
-      );
+        ));
     }
   }
 });
@@ -215,13 +231,39 @@ describe('gradients of the ops the neck and head use match cpu', () => {
     ['sqrt, rsqrt', (x) => tf.add(tf.sqrt(positive(x)), tf.rsqrt(positive(x))), [[3, 4]]],
     ['square, exp, log', (x) => tf.add(tf.square(x), tf.add(tf.exp(x), tf.log(positive(x)))), [[3, 4]]],
     ['pow (GeM) with a broadcast exponent', (x, p) => tf.pow(positive(x), positive(p)), [[2, 3, 4], [1]]],
-    ['add, sub, mul, div with broadcasting', (a, b) => tf.div(tf.mul(tf.sub(a, b), tf.add(a, b)), positive(b)), [[2, 3, 4], [4]]],
-    ['maximum, minimum with broadcasting', (a, b) => tf.add(tf.maximum(a, b), tf.minimum(a, b)), [[3, 4], [1, 4]]],
+    [
+      'add, sub, mul, div with broadcasting',
+      (a, b) => tf.div(tf.mul(tf.sub(a, b), tf.add(a, b)), positive(b)),
+      [[2, 3, 4], [4]],
+    ],
+    [
+      'maximum, minimum with broadcasting',
+      (a, b) => tf.add(tf.maximum(a, b), tf.minimum(a, b)),
+      [
+        [3, 4],
+        [1, 4],
+      ],
+    ],
     ['mean and sum over axes', (x) => tf.add(tf.mean(x, [1, 2]), tf.sum(x, [1, 2])), [[2, 3, 4, 5]]],
     ['reshape, transpose', (x) => tf.transpose(tf.reshape(x, [6, 4])), [[2, 3, 4]]],
-    ['concat, slice', (a, b) => tf.slice(tf.concat([a, b], 1), [0, 1], [2, 4]), [[2, 3], [2, 4]]],
-    ['tile, broadcastTo', (x) => tf.add(tf.reshape(tf.tile(x, [2, 1]), [2, 3, 4]), tf.broadcastTo(x, [2, 3, 4])), [[3, 4]]],
-    ['layer norm', (x) => tf.div(tf.sub(x, tf.mean(x, -1, true)), tf.sqrt(tf.add(tf.moments(x, -1, true).variance, 1e-6))), [[4, 8]]],
+    [
+      'concat, slice',
+      (a, b) => tf.slice(tf.concat([a, b], 1), [0, 1], [2, 4]),
+      [
+        [2, 3],
+        [2, 4],
+      ],
+    ],
+    [
+      'tile, broadcastTo',
+      (x) => tf.add(tf.reshape(tf.tile(x, [2, 1]), [2, 3, 4]), tf.broadcastTo(x, [2, 3, 4])),
+      [[3, 4]],
+    ],
+    [
+      'layer norm',
+      (x) => tf.div(tf.sub(x, tf.mean(x, -1, true)), tf.sqrt(tf.add(tf.moments(x, -1, true).variance, 1e-6))),
+      [[4, 8]],
+    ],
   ];
   for (const [label, forward, shapes] of cases) test(label, () => assertGradsMatchCpu(label, forward, shapes));
 });

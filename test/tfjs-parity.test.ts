@@ -19,7 +19,9 @@ test('tfjs executor (wasm) reproduces every traced tensor of the PyTorch referen
   const trace: Trace<tf.Tensor> = { backbone: [] as unknown as Pyramid<tf.Tensor>, neck: [] };
   const embedding = lgffem(new TfjsOps(params), fromNchw(io.get('input')!), model.config, trace);
   trace.backbone.forEach((t, i) => assertClose(toNchw(t), io.get(`backbone.${i}`)!, `backbone.${i}`));
-  trace.neck.forEach((layer, l) => layer.forEach((t, i) => assertClose(toNchw(t), io.get(`neck${l}.${i}`)!, `neck${l}.${i}`)));
+  trace.neck.forEach((layer, l) =>
+    layer.forEach((t, i) => assertClose(toNchw(t), io.get(`neck${l}.${i}`)!, `neck${l}.${i}`)),
+  );
   assertClose(toNchw(embedding), io.get('embedding')!, 'embedding');
 });
 

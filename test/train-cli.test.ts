@@ -12,7 +12,14 @@ import { histoseek, ROOT, startHistoseek, temporaryFolder } from './helpers.js';
 
 const dir = await temporaryFolder('histoseek-train-');
 const collection = join(dir, 'collection');
-await writeKimiaCollection(collection, { seed: 5, slides: 3, slideSize: 384, patchSize: 64, trainPerSlide: 8, testPerSlide: 3 });
+await writeKimiaCollection(collection, {
+  seed: 5,
+  slides: 3,
+  slideSize: 384,
+  patchSize: 64,
+  trainPerSlide: 8,
+  testPerSlide: 3,
+});
 
 function config(output: string, extra = ''): string {
   return `seed: 3
@@ -40,7 +47,8 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
   await writeFile(whole, config(join(dir, 'run-whole')));
   const r = histoseek('train', '--config', whole);
   assert.equal(r.status, 0, r.stderr);
-  for (const file of ['best.safetensors', 'last.safetensors', 'log.jsonl', 'loss-curve.png', 'state.json']) assert.ok(existsSync(join(dir, 'run-whole', file)), file);
+  for (const file of ['best.safetensors', 'last.safetensors', 'log.jsonl', 'loss-curve.png', 'state.json'])
+    assert.ok(existsSync(join(dir, 'run-whole', file)), file);
   assert.match(r.stderr, /stage 1 epoch 3: mean loss [\d.]+ · validation η_tot/);
 
   const killed = join(dir, 'killed.yaml');
@@ -53,7 +61,10 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
   }
   run.child.kill('SIGKILL');
   assert.equal((await run.done).signal, 'SIGKILL');
-  assert.ok(JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3, 'killed before the end');
+  assert.ok(
+    JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3,
+    'killed before the end',
+  );
 
   const again = histoseek('train', '--config', killed);
   assert.equal(again.status, 1);
@@ -67,12 +78,20 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
   assert.equal(a.size, b.size);
   for (const [name, t] of a) {
     const u = b.get(name)!;
-    for (let i = 0; i < t.data.length; i++) assert.ok(Math.abs(t.data[i] - u.data[i]) <= 1e-6, `${name}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
+    for (let i = 0; i < t.data.length; i++)
+      assert.ok(Math.abs(t.data[i] - u.data[i]) <= 1e-6, `${name}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
   }
 
   // The trained checkpoint is an ordinary model file: the inference path takes it as it is.
   const image = join(collection, 'test', 's0');
-  const embedded = histoseek('embed', image, '--weights', join(dir, 'run-whole', 'best.safetensors'), '--out', join(dir, 'e.safetensors'));
+  const embedded = histoseek(
+    'embed',
+    image,
+    '--weights',
+    join(dir, 'run-whole', 'best.safetensors'),
+    '--out',
+    join(dir, 'e.safetensors'),
+  );
   assert.equal(embedded.status, 0, embedded.stderr);
   assert.deepEqual((await readSafetensors(join(dir, 'e.safetensors'))).tensors.get('embedding')!.shape, [3, 32]);
 });
@@ -83,7 +102,10 @@ test('bad configs fail before any work, naming the problem', async () => {
     [config(join(dir, 'x')).replace('lr: 0.005', 'lr: -1'), /stages\[0\]\.lr: must be a positive number, got -1/],
     [config(join(dir, 'x')).replace('preset: test', 'preset: gigantic'), /model\.preset: unknown preset 'gigantic'/],
     [config(join(dir, 'x')).replace(`    data: ${collection}\n`, ''), /stages\[0\]\.data: required/],
-    [config(join(dir, 'x')).replace('micro_batch: 2', 'engine: cuda'), /config\.engine: must be one of onnxruntime, tfjs, got 'cuda'/],
+    [
+      config(join(dir, 'x')).replace('micro_batch: 2', 'engine: cuda'),
+      /config\.engine: must be one of onnxruntime, tfjs, got 'cuda'/,
+    ],
   ];
   for (const [text, error] of cases) {
     const file = join(dir, 'bad.yaml');
@@ -95,27 +117,49 @@ test('bad configs fail before any work, naming the problem', async () => {
   }
   const oneClass = join(dir, 'one-class');
   await mkdir(join(oneClass, 'tumour'), { recursive: true });
-  for (let i = 0; i < 8; i++) await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c080a0' } }).png().toFile(join(oneClass, 'tumour', `${i}.png`));
+  for (let i = 0; i < 8; i++)
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c080a0' } })
+      .png()
+      .toFile(join(oneClass, 'tumour', `${i}.png`));
   const file = join(dir, 'one.yaml');
-  await writeFile(file, config(join(dir, 'one')).replace(`data: ${collection}`, `data: ${oneClass}`).replace('layout: kimia', 'layout: folder').replace(`    val: ${collection}\n`, ''));
+  await writeFile(
+    file,
+    config(join(dir, 'one'))
+      .replace(`data: ${collection}`, `data: ${oneClass}`)
+      .replace('layout: kimia', 'layout: folder')
+      .replace(`    val: ${collection}\n`, ''),
+  );
   const r = histoseek('train', '--config', file);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /one-class has 1 class \('tumour'\); a metric-learning loss needs at least 2/);
   assert.equal(existsSync(join(dir, 'one')), false, 'nothing was written');
-  assert.throws(() => parseTrainConfig({ stages: [{ data: 'x', epochs: 0 }] }, dir), /stages\[0\]\.epochs: must be an integer ≥ 1, got 0/);
+  assert.throws(
+    () => parseTrainConfig({ stages: [{ data: 'x', epochs: 0 }] }, dir),
+    /stages\[0\]\.epochs: must be an integer ≥ 1, got 0/,
+  );
 });
 
 test('the example configs of strategies A, B and C and the shipped models validate', async () => {
   const { readTrainConfig } = await import('../src/train/config.js');
   const stages = [];
-  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model']) stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
-  assert.deepEqual(stages, [['imagenet'], ['imagenet', 'pannuke'], ['imagenet', 'pannuke', 'kimia'], ['kimia'], ['folder']]);
+  for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model'])
+    stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));
+  assert.deepEqual(stages, [
+    ['imagenet'],
+    ['imagenet', 'pannuke'],
+    ['imagenet', 'pannuke', 'kimia'],
+    ['kimia'],
+    ['folder'],
+  ]);
 });
 
 test('a stage with a slide labels CSV trains on its labels: training and validation items relabelled by slide', async () => {
   const csv = join(dir, 'two-classes.csv');
   await writeFile(csv, 'slide,label\ns0,a\ns1,b\ns2,a\n');
-  const stage = parseTrainConfig({ stages: [{ data: collection, layout: 'kimia', labels: csv, val: collection, epochs: 1, batch_size: 6 }] }, dir).stages[0];
+  const stage = parseTrainConfig(
+    { stages: [{ data: collection, layout: 'kimia', labels: csv, val: collection, epochs: 1, batch_size: 6 }] },
+    dir,
+  ).stages[0];
   const data = await loadStageData(stage, 0, 'stages[0]');
   assert.deepEqual(data.classes, ['a', 'b']);
   const expected = (items: { slide?: string }[]) => items.map((i) => (i.slide === 's1' ? 1 : 0));
@@ -127,9 +171,14 @@ test('a stage with a slide labels CSV trains on its labels: training and validat
 
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');
 
-test('a short training run on the Kather tiles completes and reports its metrics', { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` }, async () => {
-  const file = join(dir, 'kather.yaml');
-  await writeFile(file, `seed: 1
+test(
+  'a short training run on the Kather tiles completes and reports its metrics',
+  { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` },
+  async () => {
+    const file = join(dir, 'kather.yaml');
+    await writeFile(
+      file,
+      `seed: 1
 output: ${join(dir, 'run-kather')}
 model: { preset: test, neck_channels: 8, neck_layers: 1, input_size: 64 }
 stages:
@@ -140,11 +189,17 @@ stages:
     epochs: 2
     batch_size: 8
     augment: { views: 2 }
-`);
-  const r = histoseek('train', '--config', file);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /16 training and 8 validation items, 8 classes/);
-  const epochs = (await readFile(join(dir, 'run-kather', 'log.jsonl'), 'utf8')).split('\n').filter((l) => l.includes('"epoch"') && l.includes('mean_loss')).map((l) => JSON.parse(l));
-  assert.equal(epochs.length, 2);
-  for (const e of epochs) for (const key of ['eta_p', 'eta_tot', 'mv_at_5', 'map_at_10']) assert.ok(e[key] >= 0 && e[key] <= 1, key);
-});
+`,
+    );
+    const r = histoseek('train', '--config', file);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /16 training and 8 validation items, 8 classes/);
+    const epochs = (await readFile(join(dir, 'run-kather', 'log.jsonl'), 'utf8'))
+      .split('\n')
+      .filter((l) => l.includes('"epoch"') && l.includes('mean_loss'))
+      .map((l) => JSON.parse(l));
+    assert.equal(epochs.length, 2);
+    for (const e of epochs)
+      for (const key of ['eta_p', 'eta_tot', 'mv_at_5', 'map_at_10']) assert.ok(e[key] >= 0 && e[key] <= 1, key);
+  },
+);

@@ -46,18 +46,38 @@ function perturbedWeights(seed: number) {
 }
 
 function makeStep(model: NeckHead, runner: NeckRunner, microBatch: number): TrainStep {
-  const W = tf.variable(tf.tensor2d(new Random(9).fillNormal(new Float32Array(4 * CONFIG.neckChannels * 6)), [4 * CONFIG.neckChannels, 6]));
-  return new TrainStep(model, runner, W, new AdamW(ADAMW_DEFAULTS), new AdamW(ADAMW_DEFAULTS), { arcface: ARCFACE, clipNorm: 1, microBatch });
+  const W = tf.variable(
+    tf.tensor2d(new Random(9).fillNormal(new Float32Array(4 * CONFIG.neckChannels * 6)), [4 * CONFIG.neckChannels, 6]),
+  );
+  return new TrainStep(model, runner, W, new AdamW(ADAMW_DEFAULTS), new AdamW(ADAMW_DEFAULTS), {
+    arcface: ARCFACE,
+    clipNorm: 1,
+    microBatch,
+  });
 }
 
 test('neck and head gradients match central finite differences', () => {
   const model = new NeckHead(CONFIG, perturbedWeights(3));
   const x = asTensors(features(4, 2));
-  const probe = tf.tensor2d(new Random(5).fillNormal(new Float32Array(2 * 4 * CONFIG.neckChannels)), [2, 4 * CONFIG.neckChannels]);
+  const probe = tf.tensor2d(new Random(5).fillNormal(new Float32Array(2 * 4 * CONFIG.neckChannels)), [
+    2,
+    4 * CONFIG.neckChannels,
+  ]);
   const objective = () => tf.sum(tf.mul(model.head(model.neck(x), false).embedding, probe)) as tf.Scalar;
-  const names = ['neck.0.p1_down_channel.pwconv1.weight', 'neck.0.p12_gca_p10.dwconv.weight', 'neck.0.p22_gca_p12.downsample.weight',
-    'neck.1.p31_lca_p40.upsample.weight', 'neck.1.p21_gca_p20.gc.gamma', 'neck.1.p32_lca_P31.alpha', 'neck.1.p2_2_weight',
-    'neck.1.p42_lca_p40.norm.weight', 'head.h2.gem.p', 'head.h3.bn.weight', 'head.h1.fc.weight', 'head.h4.fc_norm.bias'];
+  const names = [
+    'neck.0.p1_down_channel.pwconv1.weight',
+    'neck.0.p12_gca_p10.dwconv.weight',
+    'neck.0.p22_gca_p12.downsample.weight',
+    'neck.1.p31_lca_p40.upsample.weight',
+    'neck.1.p21_gca_p20.gc.gamma',
+    'neck.1.p32_lca_P31.alpha',
+    'neck.1.p2_2_weight',
+    'neck.1.p42_lca_p40.norm.weight',
+    'head.h2.gem.p',
+    'head.h3.bn.weight',
+    'head.h1.fc.weight',
+    'head.h4.fc_norm.bias',
+  ];
   const vars = names.map((n) => model.variables.get(n)!);
   const { grads } = tf.variableGrads(objective, vars);
   const random = new Random(6);
@@ -73,33 +93,37 @@ test('neck and head gradients match central finite differences', () => {
     const numeric = (at(h) - at(-h)) / (2 * h);
     v.assign(original);
     const analytic = tf.sum(tf.mul(grads[v.name], direction)).dataSync()[0];
-    assert.ok(Math.abs(numeric - analytic) <= 2e-2 * Math.max(1, Math.abs(analytic)), `${name}: finite difference ${numeric} vs gradient ${analytic}`);
+    assert.ok(
+      Math.abs(numeric - analytic) <= 2e-2 * Math.max(1, Math.abs(analytic)),
+      `${name}: finite difference ${numeric} vs gradient ${analytic}`,
+    );
   }
 });
 
-for (const engine of ['tfjs', 'onnxruntime'] as const) test(`micro-batched gradients (${engine} neck) equal one taped pass over the whole batch`, async () => {
-  const weights = perturbedWeights(7);
-  const model = new NeckHead(CONFIG, weights);
-  const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
-  // Sums over whole feature maps in another order: the scalar gates' gradients differ by up to 2e-4 (measured).
-  const tolerance = engine === 'tfjs' ? 1e-4 : 1e-3;
-  const step = makeStep(model, runner, 2);
-  const x = features(8);
-  const split = await step.gradients(x, LABELS, new Random(11));
+for (const engine of ['tfjs', 'onnxruntime'] as const)
+  test(`micro-batched gradients (${engine} neck) equal one taped pass over the whole batch`, async () => {
+    const weights = perturbedWeights(7);
+    const model = new NeckHead(CONFIG, weights);
+    const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
+    // Sums over whole feature maps in another order: the scalar gates' gradients differ by up to 2e-4 (measured).
+    const tolerance = engine === 'tfjs' ? 1e-4 : 1e-3;
+    const step = makeStep(model, runner, 2);
+    const x = features(8);
+    const split = await step.gradients(x, LABELS, new Random(11));
 
-  const vars = [...model.variables.values()];
-  const { value, grads } = tf.variableGrads(() => {
-    const { embedding } = model.head(model.neck(asTensors(x)), true, new Random(11));
-    return subCenterArcFaceLoss(embedding, LABELS, step.lossW as tf.Tensor2D, ARCFACE);
-  }, [...vars, step.lossW]);
-  assert.ok(Math.abs(value.dataSync()[0] - split.loss) <= 1e-5 * Math.abs(split.loss), 'loss');
-  for (const [name, variable] of model.variables) {
-    const err = relativeMaxError(split.model.get(name)!.dataSync(), grads[variable.name].dataSync());
-    assert.ok(err <= tolerance, `${name}: relative error ${err}`);
-  }
-  assert.ok(relativeMaxError(split.lossW.dataSync(), grads[step.lossW.name].dataSync()) <= 1e-4, 'W');
-  await runner.close();
-});
+    const vars = [...model.variables.values()];
+    const { value, grads } = tf.variableGrads(() => {
+      const { embedding } = model.head(model.neck(asTensors(x)), true, new Random(11));
+      return subCenterArcFaceLoss(embedding, LABELS, step.lossW as tf.Tensor2D, ARCFACE);
+    }, [...vars, step.lossW]);
+    assert.ok(Math.abs(value.dataSync()[0] - split.loss) <= 1e-5 * Math.abs(split.loss), 'loss');
+    for (const [name, variable] of model.variables) {
+      const err = relativeMaxError(split.model.get(name)!.dataSync(), grads[variable.name].dataSync());
+      assert.ok(err <= tolerance, `${name}: relative error ${err}`);
+    }
+    assert.ok(relativeMaxError(split.lossW.dataSync(), grads[step.lossW.name].dataSync()) <= 1e-4, 'W');
+    await runner.close();
+  });
 
 test('onnxruntime and tfjs necks give the same training steps, without leaking tensors', async () => {
   const weights = perturbedWeights(12);

@@ -13,7 +13,11 @@ import { temporaryFolder } from './helpers.js';
 
 const CONFIG = { preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 } as const;
 const donor = randomModel(CONFIG, 21);
-const checkpoint = Buffer.from(encodeSafetensors(new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice(9), t]))));
+const checkpoint = Buffer.from(
+  encodeSafetensors(
+    new Map([...donor.weights].filter(([n]) => n.startsWith('backbone.')).map(([n, t]) => [n.slice(9), t])),
+  ),
+);
 const digest = createHash('sha256').update(checkpoint).digest('hex');
 
 /** A stand-in for the hub: serves one checkpoint with its LFS ETag and honours Range; can cut a transfer short once. */
@@ -38,7 +42,11 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
     res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((r) => server.close(r)) };
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async (t) => {
@@ -46,24 +54,43 @@ test('weights pull downloads, resumes an interrupted transfer with Range, checks
   const server = await hub({ cutAfter: 300_000 });
   await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }));
   const progress: number[] = [];
-  const record = await pullWeights('timm/convnextv2_test.fake', { cacheDir, endpoint: server.endpoint, onProgress: (done) => progress.push(done) });
+  const record = await pullWeights('timm/convnextv2_test.fake', {
+    cacheDir,
+    endpoint: server.endpoint,
+    onProgress: (done) => progress.push(done),
+  });
   await server.close();
   const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.seen[1] ?? '')?.[1]);
-  assert.ok(resumedAt > 0 && resumedAt <= 300_000, `the second request resumed where the first stopped (${server.seen[1]})`);
+  assert.ok(
+    resumedAt > 0 && resumedAt <= 300_000,
+    `the second request resumed where the first stopped (${server.seen[1]})`,
+  );
   assert.ok(progress[0] > resumedAt, 'progress counts from the bytes already there');
   assert.equal(record.sha256, digest);
   assert.deepEqual(await readFile(record.path), checkpoint);
-  assert.deepEqual((await listWeights(cacheDir)).map((w) => w.name), ['convnextv2_test.fake']);
+  assert.deepEqual(
+    (await listWeights(cacheDir)).map((w) => w.name),
+    ['convnextv2_test.fake'],
+  );
   const model = await withTimmBackbone(randomModel(CONFIG, 1), resolveBackbone('convnextv2_test.fake', cacheDir));
-  assert.deepEqual(model.weights.get('backbone.stem.0.weight')!.data, donor.weights.get('backbone.stem.0.weight')!.data);
+  assert.deepEqual(
+    model.weights.get('backbone.stem.0.weight')!.data,
+    donor.weights.get('backbone.stem.0.weight')!.data,
+  );
 });
 
 test('a checksum mismatch discards the download; unknown names and models are clear errors', async (t) => {
   const cacheDir = await temporaryFolder('histoseek-weights-', t);
   const server = await hub({ etag: 'f'.repeat(64) });
-  await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }), /checksum mismatch .* the download was discarded/);
+  await assert.rejects(
+    pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }),
+    /checksum mismatch .* the download was discarded/,
+  );
   assert.equal(existsSync(join(cacheDir, 'convnextv2_test.fake', 'model.safetensors')), false);
-  await assert.rejects(pullWeights('convnextv2_nano.missing', { cacheDir, endpoint: server.endpoint }), /not found — check the model name/);
+  await assert.rejects(
+    pullWeights('convnextv2_nano.missing', { cacheDir, endpoint: server.endpoint }),
+    /not found — check the model name/,
+  );
   await assert.rejects(pullWeights('resnet50', { cacheDir, endpoint: server.endpoint }), /not a timm ConvNeXt/);
   await server.close();
   assert.throws(() => resolveBackbone('convnextv2_absent', cacheDir), /no cached weights of that name/);

@@ -8,7 +8,14 @@ import { GLASS, renderSlide, writeKimiaCollection, type SlideRecord } from '../s
 import { OpenSlideError, argbToRgb, detectVendor } from '../src/wsi/openslide.js';
 import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../src/wsi/slide.js';
 import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../src/wsi/tiler.js';
-import { fractionInBox, otsu, renderMaskPreview, tissueMask, writeMaskPng, type TissueMask } from '../src/wsi/tissue-mask.js';
+import {
+  fractionInBox,
+  otsu,
+  renderMaskPreview,
+  tissueMask,
+  writeMaskPng,
+  type TissueMask,
+} from '../src/wsi/tissue-mask.js';
 import { ROOT, startScript, temporaryFolder } from './helpers.js';
 
 const CMU1 = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
@@ -30,11 +37,22 @@ async function collect(slide: Slide, options: TileOptions): Promise<Tile[]> {
 /** Writes RGB pixels as a pyramidal tiled JPEG TIFF at 0.5 µm/px, like the synthetic collections. */
 function writePyramid(image: Sharp, file: string): Promise<OutputInfo> {
   return image
-    .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg', quality: 90, xres: 2000, yres: 2000, resolutionUnit: 'cm' })
+    .tiff({
+      tile: true,
+      tileWidth: 256,
+      tileHeight: 256,
+      pyramid: true,
+      compression: 'jpeg',
+      quality: 90,
+      xres: 2000,
+      yres: 2000,
+      resolutionUnit: 'cm',
+    })
     .toFile(file);
 }
 
-const rawImage = (rgb: Uint8Array, width: number, height: number) => sharp(rgb, { raw: { width, height, channels: 3 } });
+const rawImage = (rgb: Uint8Array, width: number, height: number) =>
+  sharp(rgb, { raw: { width, height, channels: 3 } });
 
 describe('argbToRgb', () => {
   test('opaque pixels are copied, transparent ones white, partly transparent ones un-premultiplied', () => {
@@ -44,14 +62,23 @@ describe('argbToRgb', () => {
     const many = new Uint32Array(103).map((_, i) => (0xff000000 | (i * 0x010203)) >>> 0);
     const rgb = argbToRgb(many);
     for (let i = 0; i < many.length; i++) {
-      assert.deepEqual([...rgb.subarray(3 * i, 3 * i + 3)], [(many[i]! >>> 16) & 255, (many[i]! >>> 8) & 255, many[i]! & 255]);
+      assert.deepEqual(
+        [...rgb.subarray(3 * i, 3 * i + 3)],
+        [(many[i]! >>> 16) & 255, (many[i]! >>> 8) & 255, many[i]! & 255],
+      );
     }
   });
 });
 
 describe('mask geometry', () => {
   // 4 × 4 mask pixels of 10 level-0 pixels each; the left half is tissue.
-  const mask: TissueMask = { width: 4, height: 4, downsample: 10, mask: new Uint8Array(16).map((_, i) => (i % 4 < 2 ? 1 : 0)), tissueFraction: 0.5 };
+  const mask: TissueMask = {
+    width: 4,
+    height: 4,
+    downsample: 10,
+    mask: new Uint8Array(16).map((_, i) => (i % 4 < 2 ? 1 : 0)),
+    tissueFraction: 0.5,
+  };
 
   test('fractionInBox weighs mask pixels by the part of them the box covers', () => {
     assert.equal(fractionInBox(mask, 0, 0, 20, 40), 1);
@@ -87,14 +114,18 @@ describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, 
     assert.equal(slide.backend, 'openslide');
     assert.equal(slide.vendor, 'aperio');
     assert.deepEqual(slide.levels[0], { width: 2220, height: 2967, downsample: 1 });
-    assert.ok(slide.mpp && Math.abs(slide.mpp.x - 0.499) < 1e-3 && Math.abs(slide.mpp.y - 0.499) < 1e-3, JSON.stringify(slide.mpp));
+    assert.ok(
+      slide.mpp && Math.abs(slide.mpp.x - 0.499) < 1e-3 && Math.abs(slide.mpp.y - 0.499) < 1e-3,
+      JSON.stringify(slide.mpp),
+    );
     assert.equal(slide.objectivePower, 20);
     assert.equal(slide.properties['aperio.AppMag'], '20');
   });
 
   test('associated images: thumbnail, label and macro', async () => {
     const names = slide.associatedImages();
-    for (const name of ['thumbnail', 'label', 'macro']) assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
+    for (const name of ['thumbnail', 'label', 'macro'])
+      assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
     const thumbnail = await slide.readAssociated('thumbnail');
     assert.ok(thumbnail.width > 100 && thumbnail.height > 100);
     assert.equal(thumbnail.rgb.length, thumbnail.width * thumbnail.height * 3);
@@ -108,7 +139,10 @@ describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, 
     const [r, g, b] = meanRgb(await slide.readRegion(900, 1800, 0, 300, 300));
     assert.ok(r > g + 20 && b > g, `mean RGB ${r.toFixed(1)}, ${g.toFixed(1)}, ${b.toFixed(1)}`);
     const edge = await slide.readRegion(-50, -50, 0, 100, 100);
-    assert.ok(edge.subarray(0, 100 * 50 * 3).every((v) => v === 255), 'the part above the slide is white');
+    assert.ok(
+      edge.subarray(0, 100 * 50 * 3).every((v) => v === 255),
+      'the part above the slide is white',
+    );
   });
 
   test('tissue mask: a plausible share, pink–purple inside and bright glass outside', async () => {
@@ -169,7 +203,14 @@ describe('synthetic slides', () => {
   let record: SlideRecord;
   before(async () => {
     dir = await temporaryFolder('histoseek-wsi-');
-    const summary = await writeKimiaCollection(dir, { seed: 5, slides: 1, slideSize: 1536, patchSize: 224, trainPerSlide: 0, testPerSlide: 0 });
+    const summary = await writeKimiaCollection(dir, {
+      seed: 5,
+      slides: 1,
+      slideSize: 1536,
+      patchSize: 224,
+      trainPerSlide: 0,
+      testPerSlide: 0,
+    });
     tiff = join(dir, summary.slides[0]!.tiff);
     record = (JSON.parse(await readFile(summary.manifest, 'utf8')) as { slides: SlideRecord[] }).slides[0]!;
   });
@@ -189,7 +230,8 @@ describe('synthetic slides', () => {
       // The same area read from level 0 and level 1 has the same colour.
       const fine = meanRgb(await slide.readRegion(500, 500, 0, 400, 400));
       const coarse = meanRgb(await slide.readRegion(500, 500, 1, 200, 200));
-      for (let c = 0; c < 3; c++) assert.ok(Math.abs(fine[c]! - coarse[c]!) < 3, `channel ${c}: ${fine[c]} vs ${coarse[c]}`);
+      for (let c = 0; c < 3; c++)
+        assert.ok(Math.abs(fine[c]! - coarse[c]!) < 3, `channel ${c}: ${fine[c]} vs ${coarse[c]}`);
     } finally {
       slide.close();
     }
@@ -214,15 +256,22 @@ describe('synthetic slides', () => {
         }
       }
       assert.ok(counts.glass > 0.05 * mask.mask.length);
-      assert.ok(counts.glassMasked / counts.glass < 0.02, `glass taken for tissue: ${counts.glassMasked / counts.glass}`);
+      assert.ok(
+        counts.glassMasked / counts.glass < 0.02,
+        `glass taken for tissue: ${counts.glassMasked / counts.glass}`,
+      );
       assert.ok(counts.tissueMasked / counts.tissue > 0.7, `tissue found: ${counts.tissueMasked / counts.tissue}`);
 
       const got = await collect(slide, { mask });
       assert.ok(got.length > 10, `${got.length} tiles`);
       for (const t of got) {
         let glass = 0;
-        for (let y = t.y; y < t.y + t.height; y++) for (let x = t.x; x < t.x + t.width; x++) glass += Number(truth.labels[y * record.width + x] === GLASS);
-        assert.ok(glass / (t.width * t.height) < 0.6, `tile at ${t.x}, ${t.y} is ${glass / (t.width * t.height)} glass`);
+        for (let y = t.y; y < t.y + t.height; y++)
+          for (let x = t.x; x < t.x + t.width; x++) glass += Number(truth.labels[y * record.width + x] === GLASS);
+        assert.ok(
+          glass / (t.width * t.height) < 0.6,
+          `tile at ${t.x}, ${t.y} is ${glass / (t.width * t.height)} glass`,
+        );
       }
       // The generator puts glass along every edge: the corner tiles are skipped.
       const all = await countTiles(slide, { minTissue: 0 });
@@ -249,7 +298,11 @@ describe('synthetic slides', () => {
       assert.deepEqual(viaSharp.levels.slice(0, 3), viaOpenSlide.levels.slice(0, 3));
       assert.deepEqual(viaSharp.mpp, { x: 0.5, y: 0.5 });
       // Both decode the same JPEG tiles; a region overlapping the right edge is padded with white.
-      for (const [x, y, level] of [[256, 512, 0], [700, 300, 1], [1400, 1000, 0]] as const) {
+      for (const [x, y, level] of [
+        [256, 512, 0],
+        [700, 300, 1],
+        [1400, 1000, 0],
+      ] as const) {
         const a = await viaOpenSlide.readRegion(x, y, level, 300, 200);
         const b = await viaSharp.readRegion(x, y, level, 300, 200);
         let diff = 0;
@@ -264,16 +317,27 @@ describe('synthetic slides', () => {
       await rawImage(level0, 1536, 1536).jpeg({ quality: 95 }).toFile(jpeg);
       // A striped (untiled) TIFF, which OpenSlide 3.4 refuses.
       const striped = join(dir, 'striped.tiff');
-      await rawImage(level0, 1536, 1536).tiff({ compression: 'lzw', xres: 2000, yres: 2000, resolutionUnit: 'cm' }).toFile(striped);
+      await rawImage(level0, 1536, 1536)
+        .tiff({ compression: 'lzw', xres: 2000, yres: 2000, resolutionUnit: 'cm' })
+        .toFile(striped);
       const plain = await openSlide(png);
       const photo = await openSlide(jpeg);
       const strips = await openSlide(striped);
       try {
-        assert.deepEqual([strips.backend, strips.vendor, strips.levels.length, strips.mpp], ['sharp', 'tiff', 1, { x: 0.5, y: 0.5 }]);
-        assert.deepEqual([...(await strips.readRegion(1500, 20, 0, 50, 10))], [...(await viaOpenSlide.readRegion(1500, 20, 0, 50, 10))]);
+        assert.deepEqual(
+          [strips.backend, strips.vendor, strips.levels.length, strips.mpp],
+          ['sharp', 'tiff', 1, { x: 0.5, y: 0.5 }],
+        );
+        assert.deepEqual(
+          [...(await strips.readRegion(1500, 20, 0, 50, 10))],
+          [...(await viaOpenSlide.readRegion(1500, 20, 0, 50, 10))],
+        );
         assert.deepEqual([plain.backend, plain.vendor, plain.levels.length], ['sharp', 'png', 1]);
         assert.deepEqual(plain.mpp, { x: 0.5, y: 0.5 }, 'from the PNG’s pHYs resolution');
-        assert.deepEqual([...(await plain.readRegion(600, 700, 0, 50, 40))], [...(await viaOpenSlide.readRegion(600, 700, 0, 50, 40))]);
+        assert.deepEqual(
+          [...(await plain.readRegion(600, 700, 0, 50, 40))],
+          [...(await viaOpenSlide.readRegion(600, 700, 0, 50, 40))],
+        );
         const mask = await tissueMask(viaOpenSlide);
         assert.equal(await countTiles(plain, { mask }), await countTiles(viaOpenSlide, { mask }));
         // A JPEG states no resolution: tiles are cut at level-0 scale.
@@ -294,7 +358,11 @@ describe('synthetic slides', () => {
   test('pen marks — green, blue and black ink — are not tissue', async () => {
     const size = 1024;
     const slide = renderSlide({ cls: 'stroma', seed: 9, width: size, height: size });
-    const inks: Array<[number, number, number]> = [[40, 150, 70], [35, 60, 210], [25, 25, 30]];
+    const inks: Array<[number, number, number]> = [
+      [40, 150, 70],
+      [35, 60, 210],
+      [25, 25, 30],
+    ];
     inks.forEach(([r, g, b], k) => {
       for (let y = 300 + k * 150; y < 340 + k * 150; y++) {
         for (let x = 150; x < 870; x++) slide.rgb.set([r, g, b], 3 * (y * size + x));
@@ -308,7 +376,8 @@ describe('synthetic slides', () => {
       inks.forEach((_, k) => {
         let tissue = 0;
         // The inner rows of each stroke, away from the anti-aliased JPEG edges.
-        for (let y = 305 + k * 150; y < 335 + k * 150; y++) for (let x = 160; x < 860; x++) tissue += mask.mask[y * size + x]!;
+        for (let y = 305 + k * 150; y < 335 + k * 150; y++)
+          for (let x = 160; x < 860; x++) tissue += mask.mask[y * size + x]!;
         assert.ok(tissue / (30 * 700) < 0.02, `ink ${k}: ${tissue / (30 * 700)} counted as tissue`);
       });
       // The tissue between the strokes is still found.
@@ -320,7 +389,10 @@ describe('synthetic slides', () => {
 
   test('a slide of empty glass gives no tiles, not an error', async () => {
     const file = join(dir, 'glass.tiff');
-    await writePyramid(sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 244, g: 243, b: 246 } } }), file);
+    await writePyramid(
+      sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 244, g: 243, b: 246 } } }),
+      file,
+    );
     const slide = await openSlide(file);
     try {
       const mask = await tissueMask(slide);
@@ -387,7 +459,10 @@ describe('memory', () => {
     const file = join(dir, 'big.tiff');
     // One rendering repeated: libvips streams the repetition into the pyramid, nothing slide-sized in memory.
     const tile = renderSlide({ cls: 'tumour', seed: 3, width: 2000, height: 2000 });
-    await writePyramid(rawImage(tile.rgb, 2000, 2000).extend({ right: side - 2000, bottom: side - 2000, extendWith: 'repeat' }), file);
+    await writePyramid(
+      rawImage(tile.rgb, 2000, 2000).extend({ right: side - 2000, bottom: side - 2000, extendWith: 'repeat' }),
+      file,
+    );
     assert.ok((await stat(file)).size > 10e6);
 
     // The child reports VmHWM, its own peak: getrusage's maxRSS would include this process's, as
@@ -404,7 +479,11 @@ describe('memory', () => {
       console.log(JSON.stringify({ count, level, peak }));`;
     const answer = await startScript(child).done;
     assert.equal(answer.status, 0, `child exited with ${answer.status}: ${answer.stderr}`);
-    const { count, level, peak } = JSON.parse(answer.stdout.trim().split('\n').at(-1)!) as { count: number; level: number; peak: number };
+    const { count, level, peak } = JSON.parse(answer.stdout.trim().split('\n').at(-1)!) as {
+      count: number;
+      level: number;
+      peak: number;
+    };
     const grid = Math.floor(side / 224) ** 2;
     t.diagnostic(`${count} tiles, peak RSS ${peak.toFixed(0)} MiB`);
     assert.ok(count > 0.5 * grid && count < grid, `${count} tissue tiles of ${grid}`);
@@ -424,7 +503,11 @@ describe('tile plans', () => {
       const at1 = await planTiles(opened, { targetMpp: 1, minTissue: 0 });
       assert.deepEqual([at1.level, at1.width, at1.readWidth], [1, 448, 224]);
       const at15 = await planTiles(opened, { targetMpp: 1.5, minTissue: 0 });
-      assert.deepEqual([at15.level, at15.width, at15.readWidth], [1, 672, 336], 'read 336 px at level 1, resized to 224');
+      assert.deepEqual(
+        [at15.level, at15.width, at15.readWidth],
+        [1, 672, 336],
+        'read 336 px at level 1, resized to 224',
+      );
       const tile = (await tiles(opened, { targetMpp: 1.5, minTissue: 0 }).next()).value as Tile;
       assert.equal(tile.pixels.length, 224 * 224 * 3);
       await assert.rejects(planTiles(opened, { patchSize: 0 }), RangeError);

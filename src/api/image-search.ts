@@ -23,16 +23,37 @@ export interface ImageSearchOptions {
 }
 
 /** Ranked results for normalised query descriptors (`count` rows). */
-export async function searchVectors(index: SearchableIndex, vectors: Float32Array, count: number, o: ImageSearchOptions): Promise<SearchResult[][]> {
+export async function searchVectors(
+  index: SearchableIndex,
+  vectors: Float32Array,
+  count: number,
+  o: ImageSearchOptions,
+): Promise<SearchResult[][]> {
   const slide = o.excludeSlide;
   const excludedRows = slide === undefined ? null : new Set(await index.store.slideRows(slide));
-  const exclude: Exclusion | undefined = excludedRows ? { groupOf: () => slide!, excludes: (_g, row) => excludedRows.has(row) } : undefined;
+  const exclude: Exclusion | undefined = excludedRows
+    ? { groupOf: () => slide!, excludes: (_g, row) => excludedRows.has(row) }
+    : undefined;
   const hits = await index.searcher.search(vectors, count, { k: o.k, exclude });
-  return Promise.all(hits.map(async (ranked) => (await hitItems(index.store, ranked)).map((item, i) => ({ rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null }))));
+  return Promise.all(
+    hits.map(async (ranked) =>
+      (await hitItems(index.store, ranked)).map((item, i) => ({
+        rank: i + 1,
+        distance: item.distance,
+        path: item.source,
+        label: item.label,
+        slide: item.slide ?? null,
+      })),
+    ),
+  );
 }
 
 /** Ranked results for each image file (absolute paths); an unreadable image is an error naming it. */
-export async function searchImages(index: SearchableIndex, sources: string[], o: ImageSearchOptions): Promise<SearchResult[][]> {
+export async function searchImages(
+  index: SearchableIndex,
+  sources: string[],
+  o: ImageSearchOptions,
+): Promise<SearchResult[][]> {
   const loader = new ItemLoader();
   try {
     const embedded = await embedAll(index.embedder, sources, o.batch ?? 8, (s, size) => loader.load(s, size));

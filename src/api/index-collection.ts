@@ -65,7 +65,9 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
   });
   for (const s of collection.skipped) out.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
-  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights)), { vectors: o.vectors });
+  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights)), {
+    vectors: o.vectors,
+  });
   let report: IndexReport;
   let live: number;
   let slidesIndexed = 0;
@@ -77,8 +79,13 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
       await embedder.release();
     }
     live = await store.liveCount();
-    const slides = o.layout === 'slides' ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}` : '';
-    out.write(`${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`);
+    const slides =
+      o.layout === 'slides'
+        ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}`
+        : '';
+    out.write(
+      `${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`,
+    );
     if (o.layout === 'slides') slidesIndexed = (await store.slideCounts()).size;
   } finally {
     await store.close();
@@ -86,14 +93,27 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
   // Measured once the store is closed, when SQLite has folded its write-ahead log into the database.
   if (slidesIndexed && !isPostgresUrl(o.db)) {
     const bytes = await folderBytes(o.db);
-    out.write(`${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`);
+    out.write(
+      `${o.db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`,
+    );
   }
   return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches, live };
 }
 
 /** Embeds the collection's missing items into the store: in one pass, or unit by unit under claims shared with other workers. */
-async function embedInto(store: ItemStore, embedder: OnnxEmbedder, root: string, items: CollectionItem[], o: IndexRequest, out: NodeJS.WriteStream): Promise<IndexReport> {
-  const options = { batchSize: o.batch, extra: { collection: root }, onFailure: (f: ImageError) => out.write(`\nskipped ${f.message}\n`) };
+async function embedInto(
+  store: ItemStore,
+  embedder: OnnxEmbedder,
+  root: string,
+  items: CollectionItem[],
+  o: IndexRequest,
+  out: NodeJS.WriteStream,
+): Promise<IndexReport> {
+  const options = {
+    batchSize: o.batch,
+    extra: { collection: root },
+    onFailure: (f: ImageError) => out.write(`\nskipped ${f.message}\n`),
+  };
   const stored = await store.storedSources(items.map((i) => i.source));
   const claims = store.workClaims();
   if (!claims) {
@@ -107,7 +127,11 @@ async function embedInto(store: ItemStore, embedder: OnnxEmbedder, root: string,
     ...options,
     leaseSeconds: o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
     onProgress: (n) => progress.advance(n),
-    onShared: (all, total, others) => progress.advance(0, `all workers: ${all}/${total} stored${others ? `, ${others} units held by other workers` : ''}`),
+    onShared: (all, total, others) =>
+      progress.advance(
+        0,
+        `all workers: ${all}/${total} stored${others ? `, ${others} units held by other workers` : ''}`,
+      ),
   });
   progress.finish();
   return report;

@@ -21,7 +21,17 @@ import { indexCollection, type IndexOutcome as IndexReport } from './index-colle
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
 import { openSearchableIndex, type SearchableIndex } from './searchable-index.js';
 
-export type { IndexReport, Layout, ModelIdentity, ModelOptions, PatchSelection, RetrievalMetrics, SearchMode, SearchResult, VectorKind };
+export type {
+  IndexReport,
+  Layout,
+  ModelIdentity,
+  ModelOptions,
+  PatchSelection,
+  RetrievalMetrics,
+  SearchMode,
+  SearchResult,
+  VectorKind,
+};
 
 /** A loaded model, ready to embed images. */
 export interface HistoseekModel {
@@ -41,7 +51,10 @@ export interface HistoseekModel {
  * Loads a model: `weights` (a .safetensors checkpoint), or the built-in model.
  * @param o.backbone a timm convnextv2_* backbone to put in, @param o.size the input side, @param o.threads inference threads (default 2)
  */
-export async function loadModel(weights?: string, o: Omit<ModelOptions, 'weights'> & { threads?: number } = {}): Promise<HistoseekModel> {
+export async function loadModel(
+  weights?: string,
+  o: Omit<ModelOptions, 'weights'> & { threads?: number } = {},
+): Promise<HistoseekModel> {
   const model = await resolveModel({ ...o, weights });
   const embedder = await OnnxEmbedder.create(model, { threads: o.threads ?? 2 });
   const identity = modelIdentity(model, weights && resolve(weights));
@@ -52,7 +65,12 @@ export async function loadModel(weights?: string, o: Omit<ModelOptions, 'weights
     async embed(images) {
       const loader = new ItemLoader();
       try {
-        const embedded = await embedAll(embedder, images.map((p) => resolve(p)), 8, (s, size) => loader.load(s, size));
+        const embedded = await embedAll(
+          embedder,
+          images.map((p) => resolve(p)),
+          8,
+          (s, size) => loader.load(s, size),
+        );
         if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
         return embedded.raw;
       } finally {
@@ -109,7 +127,8 @@ export class HistoseekIndex {
     const settings = { k: o.k ?? 10, excludeSlide: o.excludeSlide };
     if (typeof query === 'string') return (await searchImages(this.index, [resolve(query)], settings))[0];
     const dim = this.index.store.model.dim;
-    if (query.length !== dim) throw new Error(`search: a query descriptor of this index has ${dim} values, got ${query.length}`);
+    if (query.length !== dim)
+      throw new Error(`search: a query descriptor of this index has ${dim} values, got ${query.length}`);
     return (await searchVectors(this.index, normaliseRows(query, dim), 1, settings))[0];
   }
 
@@ -117,7 +136,15 @@ export class HistoseekIndex {
   async info(): Promise<IndexInfo> {
     const { store, searcher } = this.index;
     const [labels, slides, items] = await Promise.all([store.labelCounts(), store.slideCounts(), store.liveCount()]);
-    return { location: store.location, items, labels: Object.fromEntries(labels), slides: Object.fromEntries(slides), model: store.model, vectors: store.vectorKind, search: searcher.mode };
+    return {
+      location: store.location,
+      items,
+      labels: Object.fromEntries(labels),
+      slides: Object.fromEntries(slides),
+      model: store.model,
+      vectors: store.vectorKind,
+      search: searcher.mode,
+    };
   }
 
   /**
@@ -125,7 +152,9 @@ export class HistoseekIndex {
    * for the images of a query collection, or with the indexed items themselves, each leaving out
    * its own slide (`leaveOneOut`).
    */
-  async evaluate(o: { queries: string; layout?: Layout; labels?: string; k?: number } | { leaveOneOut: true; k?: number }): Promise<RetrievalMetrics> {
+  async evaluate(
+    o: { queries: string; layout?: Layout; labels?: string; k?: number } | { leaveOneOut: true; k?: number },
+  ): Promise<RetrievalMetrics> {
     const { store, searcher, embedder } = this.index;
     const k = o.k ?? 10;
     if ('leaveOneOut' in o) return (await evaluateLeaveOneOut(store, searcher, k)).metrics;
@@ -138,10 +167,20 @@ export class HistoseekIndex {
    * `histoseek index`); later searches see them. Into a PostgreSQL store, other processes may add
    * to the same collection at once.
    */
-  async add(collection: string, o: { layout?: Layout; labels?: string; patches?: PatchSelection; batch?: number } = {}): Promise<IndexReport> {
+  async add(
+    collection: string,
+    o: { layout?: Layout; labels?: string; patches?: PatchSelection; batch?: number } = {},
+  ): Promise<IndexReport> {
     const report = await indexCollection({
-      ...this.index.modelOptions, root: collection, layout: o.layout ?? 'folder', labels: o.labels, patches: o.patches,
-      db: this.index.db, batch: o.batch ?? 16, threads: this.options.threads ?? 2, quiet: true,
+      ...this.index.modelOptions,
+      root: collection,
+      layout: o.layout ?? 'folder',
+      labels: o.labels,
+      patches: o.patches,
+      db: this.index.db,
+      batch: o.batch ?? 16,
+      threads: this.options.threads ?? 2,
+      quiet: true,
     });
     await this.reopen();
     return report;
@@ -172,5 +211,12 @@ export class HistoseekIndex {
 
 /** Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was built with. */
 export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<HistoseekIndex> {
-  return new HistoseekIndex(await openSearchableIndex(db, { ...o, threads: o.threads ?? 2, search: { mode: o.mode, candidates: o.candidates } }), o);
+  return new HistoseekIndex(
+    await openSearchableIndex(db, {
+      ...o,
+      threads: o.threads ?? 2,
+      search: { mode: o.mode, candidates: o.candidates },
+    }),
+    o,
+  );
 }

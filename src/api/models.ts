@@ -21,5 +21,11 @@ export async function resolveModel(o: ModelOptions): Promise<Model> {
 }
 
 export function modelIdentity(model: Model, weightsPath?: string): ModelIdentity {
-  return { id: model.source, hash: modelHash(model), weightsPath, dim: embeddingSize(model.config), inputSize: model.config.inputSize };
+  return {
+    id: model.source,
+    hash: modelHash(model),
+    weightsPath,
+    dim: embeddingSize(model.config),
+    inputSize: model.config.inputSize,
+  };
 }

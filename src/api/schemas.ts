@@ -31,7 +31,9 @@ export const itemSchema = Type.Object({
   label: Type.String(),
   slide: Nullable(Type.String()),
   patient: Nullable(Type.String()),
-  box: Nullable(Type.Object({ x: Type.Integer(), y: Type.Integer(), width: Type.Integer(), height: Type.Integer() }), { description: 'the level-0 box of a slide patch, when known' }),
+  box: Nullable(Type.Object({ x: Type.Integer(), y: Type.Integer(), width: Type.Integer(), height: Type.Integer() }), {
+    description: 'the level-0 box of a slide patch, when known',
+  }),
   thumbnail: Type.String({ description: 'URL of a JPEG thumbnail (at most 256 px)' }),
 });
 export type ItemJson = Static<typeof itemSchema>;
@@ -50,7 +52,13 @@ export type Majority = Static<typeof majoritySchema>;
 export const searchAnswerSchema = Type.Object({
   query: Type.Union(
     [
-      Type.Object({ kind: Type.Literal('upload'), name: Type.String(), width: Type.Integer(), height: Type.Integer(), format: Type.String() }),
+      Type.Object({
+        kind: Type.Literal('upload'),
+        name: Type.String(),
+        width: Type.Integer(),
+        height: Type.Integer(),
+        format: Type.String(),
+      }),
       Type.Object({ kind: Type.Literal('item'), item: itemSchema }),
     ],
     { description: "what was searched with: an upload's size and format, or an indexed item" },
@@ -58,27 +66,39 @@ export const searchAnswerSchema = Type.Object({
   k: Type.Integer(),
   excluded: Type.Integer({ description: 'rows left out of the search (the query item, a slide)' }),
   results: Type.Array(searchResultSchema),
-  majority: Nullable(majoritySchema, { description: 'the most frequent label among the results (a tie goes to the first-ranked)' }),
+  majority: Nullable(majoritySchema, {
+    description: 'the most frequent label among the results (a tie goes to the first-ranked)',
+  }),
 });
 export type SearchAnswerJson = Static<typeof searchAnswerSchema>;
 
 export const indexInfoSchema = Type.Object({
   items: Type.Integer({ description: 'live items' }),
   rows: Type.Integer({ description: 'rows in the store (removed items included)' }),
-  generation: Type.Integer({ description: 'advances on every append and removal; the answers come from this generation' }),
+  generation: Type.Integer({
+    description: 'advances on every append and removal; the answers come from this generation',
+  }),
   search: Type.Object(
     { mode: StringEnum(['exact', 'two-stage']), vectors: StringEnum(VECTOR_KINDS) },
-    { description: "how queries are answered: 'exact' compares every item, 'two-stage' re-ranks graph candidates exactly; the stored precision" },
+    {
+      description:
+        "how queries are answered: 'exact' compares every item, 'two-stage' re-ranks graph candidates exactly; the stored precision",
+    },
   ),
   labels: Type.Array(Type.Object({ label: Type.String(), count: Type.Integer() })),
   slides: Type.Array(Type.Object({ slide: Type.String(), count: Type.Integer() })),
   model: Type.Object({ id: Type.String(), hash: Type.String(), dim: Type.Integer(), input_size: Type.Integer() }),
-  features: Type.Object({ report: Type.Boolean(), slides: Type.Boolean(), map: Type.Boolean() }, { description: 'optional parts this server offers, for the web page to show or hide' }),
+  features: Type.Object(
+    { report: Type.Boolean(), slides: Type.Boolean(), map: Type.Boolean() },
+    { description: 'optional parts this server offers, for the web page to show or hide' },
+  ),
 });
 export type IndexInfoJson = Static<typeof indexInfoSchema>;
 
 /** A path parameter holding an item's row: anything but a plain integer is a 400 before the handler runs. */
-export const itemIdParams = Type.Object({ id: Type.Integer({ minimum: 0, maximum: 2147483647, description: 'the item (its row in the index)' }) });
+export const itemIdParams = Type.Object({
+  id: Type.Integer({ minimum: 0, maximum: 2147483647, description: 'the item (its row in the index)' }),
+});
 
 /** An evaluation report's metrics.json, as /api/report serves it (read from the file, so not checked field by field). */
 export const reportSchema = Type.Unsafe<{ context: EvalContext } & RetrievalMetrics>({
@@ -93,7 +113,10 @@ export const MAP_SAMPLE = 5000;
 
 const PROJECTIONS = ['umap', 'pca'] as const;
 
-export const mapQuerystring = Type.Object({ method: Type.Optional(StringEnum(PROJECTIONS, { default: 'umap' })) }, { additionalProperties: false });
+export const mapQuerystring = Type.Object(
+  { method: Type.Optional(StringEnum(PROJECTIONS, { default: 'umap' })) },
+  { additionalProperties: false },
+);
 
 export const mapSchema = Type.Object({
   method: StringEnum(PROJECTIONS),
@@ -114,7 +137,9 @@ export const deepZoomSchema = Type.Object({
   tileSize: Type.Integer(),
   overlap: Type.Integer(),
   format: Type.Literal('jpeg'),
-  minLevel: Type.Integer({ description: 'the coarsest level served (coarser ones would read too much of a slide without a pyramid)' }),
+  minLevel: Type.Integer({
+    description: 'the coarsest level served (coarser ones would read too much of a slide without a pyramid)',
+  }),
   maxLevel: Type.Integer(),
   tiles: Type.String({ description: 'tile URLs are `${tiles}${level}/${col}_${row}.jpeg`' }),
 });

@@ -29,7 +29,8 @@ export type SearchableIndexOptions = ModelOptions & { threads: number; search?: 
 export async function openSearchableIndex(db: string, o: SearchableIndexOptions): Promise<SearchableIndex> {
   const store = await openStore(db);
   try {
-    const recorded = store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
+    const recorded =
+      store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
     const weights = o.weights ?? recorded;
     const modelOptions: ModelOptions = { weights, backbone: o.backbone, size: o.size ?? store.model.inputSize };
     const model = await resolveModel(modelOptions);
@@ -40,7 +41,12 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
       throw err;
     });
     return {
-      db, modelOptions, store, model, embedder, searcher,
+      db,
+      modelOptions,
+      store,
+      model,
+      embedder,
+      searcher,
       async close() {
         await Promise.all([embedder.release(), searcher.release()]);
         await store.close();

@@ -33,7 +33,11 @@ export async function openSlide(path: string): Promise<HistoseekSlide> {
   const slide: Slide = await openSlideFile(path);
   return {
     info: {
-      path: slide.path, backend: slide.backend, vendor: slide.vendor, mpp: slide.mpp, objectivePower: slide.objectivePower,
+      path: slide.path,
+      backend: slide.backend,
+      vendor: slide.vendor,
+      mpp: slide.mpp,
+      objectivePower: slide.objectivePower,
       levels: slide.levels.map((l) => ({ width: l.width, height: l.height, downsample: l.downsample })),
     },
     readRegion: (x, y, level, width, height) => slide.readRegion(x, y, level, width, height),

@@ -25,8 +25,22 @@ DIR/collection, DIR/db (the index), DIR/report.
   --quick       a small collection (6 slides), for a fast check
 ${threadsUsage(16)}`;
 
-const FULL: CollectionOptions = { seed: 1, slides: 24, slideSize: 2048, patchSize: 256, trainPerSlide: 100, testPerSlide: 20 };
-const QUICK: CollectionOptions = { seed: 1, slides: 6, slideSize: 768, patchSize: 128, trainPerSlide: 12, testPerSlide: 4 };
+const FULL: CollectionOptions = {
+  seed: 1,
+  slides: 24,
+  slideSize: 2048,
+  patchSize: 256,
+  trainPerSlide: 100,
+  testPerSlide: 20,
+};
+const QUICK: CollectionOptions = {
+  seed: 1,
+  slides: 6,
+  slideSize: 768,
+  patchSize: 128,
+  trainPerSlide: 12,
+  testPerSlide: 4,
+};
 
 async function ensureCollection(dir: string, options: CollectionOptions): Promise<void> {
   if (existsSync(join(dir, 'manifest.json'))) {
@@ -41,7 +55,15 @@ async function ensureCollection(dir: string, options: CollectionOptions): Promis
 export const demoCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, { out: { type: 'string', default: 'histoseek-demo' }, quick: { type: 'boolean', default: false }, threads: { type: 'string' } }, USAGE);
+    const { values } = parse(
+      args,
+      {
+        out: { type: 'string', default: 'histoseek-demo' },
+        quick: { type: 'boolean', default: false },
+        threads: { type: 'string' },
+      },
+      USAGE,
+    );
     const out = resolve(values.out!);
     const threads = parseThreads(values.threads);
     const collection = join(out, 'collection');
@@ -49,7 +71,16 @@ export const demoCommand: Command = {
     const started = performance.now();
     await ensureCollection(collection, values.quick ? QUICK : FULL);
     await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads });
-    const evaluated = await runEval({ db, queries: collection, layout: 'kimia', leaveOneOut: false, k: 10, report: join(out, 'report'), batch: 16, threads });
+    const evaluated = await runEval({
+      db,
+      queries: collection,
+      layout: 'kimia',
+      leaveOneOut: false,
+      k: 10,
+      report: join(out, 'report'),
+      batch: 16,
+      threads,
+    });
     const minutes = ((performance.now() - started) / 60000).toFixed(1);
     process.stdout.write(
       `\nhistoseek demo: ${evaluated.queries} test patches searched against the indexed training patches (${minutes} min)\n` +

@@ -61,20 +61,24 @@ async function readInputTensors(path: string): Promise<HostTensor> {
   if (!input) throw new Error(`${path}: has no tensor named 'input'`);
   const [, c, h, w] = input.shape;
   if (input.shape.length !== 4 || c !== 3 || h % 32 !== 0 || w % 32 !== 0) {
-    throw new Error(`${path}: 'input' must be [N, 3, H, W] with H and W multiples of 32, got [${input.shape.join(', ')}]`);
+    throw new Error(
+      `${path}: 'input' must be [N, 3, H, W] with H and W multiples of 32, got [${input.shape.join(', ')}]`,
+    );
   }
   return input;
 }
 
 export async function runEmbed(o: EmbedOptions): Promise<number> {
-  if (!o.tensors && o.inputs.length === 0) throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${USAGE}`);
+  if (!o.tensors && o.inputs.length === 0)
+    throw new Error(`nothing to embed: give image files or folders, or --tensors FILE\n\n${USAGE}`);
   const model = await resolveModel(o);
   const paths = o.tensors ? [] : await expandImagePaths(o.inputs);
   if (!o.tensors && paths.length === 0) throw new Error(`no images found in ${o.inputs.join(', ')}`);
   const embedder = await OnnxEmbedder.create(model, { threads: o.threads, trace: o.trace });
   const collected = new Map<string, HostTensor[]>();
   const keep = (outputs: Map<string, HostTensor>) => {
-    for (const [name, t] of outputs) collected.set(name, [...(collected.get(name) ?? []), { shape: t.shape, data: t.data.slice() }]);
+    for (const [name, t] of outputs)
+      collected.set(name, [...(collected.get(name) ?? []), { shape: t.shape, data: t.data.slice() }]);
   };
   const embedded: string[] = [];
   let failed = 0;
@@ -91,7 +95,8 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
     const progress = new Progress('embedding', paths.length, 'images');
     for await (const batch of embedImageFiles(embedder, paths, o.batch)) {
       for (const failure of batch.failures) {
-        if (!o.skipBad) throw new Error(`${failure.message}\n(nothing was written; use --skip-bad to embed the other images)`);
+        if (!o.skipBad)
+          throw new Error(`${failure.message}\n(nothing was written; use --skip-bad to embed the other images)`);
         process.stderr.write(`skipped ${failure.message}\n`);
       }
       failed += batch.failures.length;
@@ -104,24 +109,34 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
   await embedder.release();
   if (collected.size === 0) throw new Error('no image could be embedded; nothing was written');
   const tensors = new Map([...collected].map(([name, parts]) => [name, concatFirstAxis(parts)]));
-  const metadata = { ...configToMetadata(model.config), model: model.source, ...(o.tensors ? { source: o.tensors } : { paths: JSON.stringify(embedded) }) };
+  const metadata = {
+    ...configToMetadata(model.config),
+    model: model.source,
+    ...(o.tensors ? { source: o.tensors } : { paths: JSON.stringify(embedded) }),
+  };
   await writeSafetensors(o.out, tensors, metadata);
   const count = tensors.get('embedding')!.shape[0];
-  process.stderr.write(`wrote ${count} descriptors of ${tensors.get('embedding')!.shape[1]} values to ${o.out}${failed ? ` (${failed} unreadable images skipped)` : ''}\n`);
+  process.stderr.write(
+    `wrote ${count} descriptors of ${tensors.get('embedding')!.shape[1]} values to ${o.out}${failed ? ` (${failed} unreadable images skipped)` : ''}\n`,
+  );
   return 0;
 }
 
 export const embedCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      ...MODEL_OPTIONS,
-      ...RUN_OPTIONS,
-      tensors: { type: 'string' },
-      out: { type: 'string', default: 'embeddings.safetensors' },
-      trace: { type: 'boolean', default: false },
-      'skip-bad': { type: 'boolean', default: false },
-    }, USAGE);
+    const { values, positionals } = parse(
+      args,
+      {
+        ...MODEL_OPTIONS,
+        ...RUN_OPTIONS,
+        tensors: { type: 'string' },
+        out: { type: 'string', default: 'embeddings.safetensors' },
+        trace: { type: 'boolean', default: false },
+        'skip-bad': { type: 'boolean', default: false },
+      },
+      USAGE,
+    );
     return runEmbed({
       inputs: positionals,
       tensors: values.tensors,

@@ -9,7 +9,14 @@ import { isPostgresUrl } from '../index/open-store.js';
 import { JSON_OPTIONS, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
-import { DEFAULT_K, K_OPTIONS, parseK, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import {
+  DEFAULT_K,
+  K_OPTIONS,
+  parseK,
+  parseSearchSettings,
+  SEARCH_MODE_OPTIONS,
+  SEARCH_MODE_USAGE,
+} from './search-options.js';
 import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
@@ -62,7 +69,9 @@ export interface EvalRequest extends SearchableIndexOptions {
 }
 
 /** Runs an evaluation and writes its report; returns the metrics and the report's paths. */
-export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
+export async function runEval(
+  o: EvalRequest,
+): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
   if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
   const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries', { labels: o.labels }) : null;
   const index = await openSearchableIndex(o.db, o);
@@ -70,7 +79,15 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
     let outcome: EvalOutcome;
     if (collection) {
       const progress = new Progress('queries', collection.items.length, 'images');
-      outcome = await evaluateQueries(index.store, index.searcher, index.embedder, collection.items, o.k, o.batch, (n) => progress.advance(n));
+      outcome = await evaluateQueries(
+        index.store,
+        index.searcher,
+        index.embedder,
+        collection.items,
+        o.k,
+        o.batch,
+        (n) => progress.advance(n),
+      );
       progress.finish();
       for (const f of outcome.failures) process.stderr.write(`skipped ${f.message}\n`);
     } else {
@@ -82,9 +99,13 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
       title: `histoseek retrieval evaluation — ${isPostgresUrl(o.db) ? where : basename(where)}`,
       model: index.model.source,
       database: `${where} (${items} items)`,
-      queries: collection ? `${collection.root} (${outcome.queries} images, layout ${o.layout})` : `the ${items} indexed items, leave-one-slide-out`,
+      queries: collection
+        ? `${collection.root} (${outcome.queries} images, layout ${o.layout})`
+        : `the ${items} indexed items, leave-one-slide-out`,
       protocol: collection
-        ? o.layout === 'kimia' ? KIMIA_PROTOCOL : "each query's prediction is the label of its nearest indexed item (top-1)"
+        ? o.layout === 'kimia'
+          ? KIMIA_PROTOCOL
+          : "each query's prediction is the label of its nearest indexed item (top-1)"
         : "leave-one-slide-out: each indexed item queries the others, its own slide's items left out; prediction = label of the nearest",
       k: o.k,
     });
@@ -97,20 +118,30 @@ export async function runEval(o: EvalRequest): Promise<EvalOutcome & { paths: { 
 export const evalCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, {
-      ...INDEX_MODEL_OPTIONS,
-      ...SEARCH_MODE_OPTIONS,
-      queries: { type: 'string' },
-      ...COLLECTION_OPTIONS,
-      'leave-one-out': { type: 'boolean', default: false },
-      'slide-level': { type: 'boolean', default: false },
-      ...K_OPTIONS,
-      report: { type: 'string' },
-      ...JSON_OPTIONS,
-    }, USAGE);
+    const { values } = parse(
+      args,
+      {
+        ...INDEX_MODEL_OPTIONS,
+        ...SEARCH_MODE_OPTIONS,
+        queries: { type: 'string' },
+        ...COLLECTION_OPTIONS,
+        'leave-one-out': { type: 'boolean', default: false },
+        'slide-level': { type: 'boolean', default: false },
+        ...K_OPTIONS,
+        report: { type: 'string' },
+        ...JSON_OPTIONS,
+      },
+      USAGE,
+    );
     const db = requireDb(values, USAGE);
     const search = parseSearchSettings(values);
-    if (values['slide-level']) return runSlideLevel(db, { search, ...parseModelOptions(values), threads: parseThreads(values.threads), json: values.json! });
+    if (values['slide-level'])
+      return runSlideLevel(db, {
+        search,
+        ...parseModelOptions(values),
+        threads: parseThreads(values.threads),
+        json: values.json!,
+      });
     const outcome = await runEval({
       db,
       queries: values.queries,
@@ -139,7 +170,10 @@ async function runSlideLevel(db: string, o: SearchableIndexOptions & { json: boo
       if (done === total) progress.finish();
     });
     if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else process.stdout.write(`${result.slides} slides, leave-one-slide-out: top-1 slide has the query's label ${(100 * result.top1_accuracy).toFixed(1)}%, majority vote ${(100 * result.majority_vote_accuracy).toFixed(1)}%\n`);
+    else
+      process.stdout.write(
+        `${result.slides} slides, leave-one-slide-out: top-1 slide has the query's label ${(100 * result.top1_accuracy).toFixed(1)}%, majority vote ${(100 * result.majority_vote_accuracy).toFixed(1)}%\n`,
+      );
     return 0;
   } finally {
     await index.close();

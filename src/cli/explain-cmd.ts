@@ -37,7 +37,11 @@ async function descriptorOf(model: Model, image: ExplainImage): Promise<Float32A
 }
 
 async function writeOverlays(dir: string, prefix: string, image: ExplainImage, e: Explanation): Promise<string[]> {
-  const files: [string, Float32Array][] = [[`${prefix}-combined.png`, e.combined], ...[...e.layers].map(([k, m]) => [`${prefix}-${k}.png`, m] as [string, Float32Array]), ...[...e.maps].map(([k, m]) => [`${prefix}-${k}.png`, m] as [string, Float32Array])];
+  const files: [string, Float32Array][] = [
+    [`${prefix}-combined.png`, e.combined],
+    ...[...e.layers].map(([k, m]) => [`${prefix}-${k}.png`, m] as [string, Float32Array]),
+    ...[...e.maps].map(([k, m]) => [`${prefix}-${k}.png`, m] as [string, Float32Array]),
+  ];
   for (const [name, map] of files) await writeFile(join(dir, name), await overlayPng(image.pixels, image.size, map));
   return files.map(([name]) => name);
 }
@@ -45,19 +49,32 @@ async function writeOverlays(dir: string, prefix: string, image: ExplainImage, e
 export const explainCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } }, USAGE);
-    if (positionals.length < 1 || positionals.length > 2) throw new Error(`give a query image and optionally a result image\n\n${USAGE}`);
+    const { values, positionals } = parse(
+      args,
+      { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } },
+      USAGE,
+    );
+    if (positionals.length < 1 || positionals.length > 2)
+      throw new Error(`give a query image and optionally a result image\n\n${USAGE}`);
     if (!values.out) throw new Error(`--out DIR is required\n\n${USAGE}`);
     const model = await resolveModel(parseModelOptions(values));
     const layer = values.layer === undefined ? undefined : Number(values.layer);
     const node = values.node === undefined ? undefined : Number(values.node);
-    if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0 && layer < model.config.neckLayers)) throw new Error(`--layer must be 0…${model.config.neckLayers - 1}, got '${values.layer}'`);
-    if (node !== undefined && !(Number.isInteger(node) && node >= 1 && node <= 4)) throw new Error(`--node must be 1…4 (P1_2…P4_2), got '${values.node}'`);
-    const options = { layers: layer === undefined ? undefined : [layer], nodes: node === undefined ? undefined : [node - 1] };
+    if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0 && layer < model.config.neckLayers))
+      throw new Error(`--layer must be 0…${model.config.neckLayers - 1}, got '${values.layer}'`);
+    if (node !== undefined && !(Number.isInteger(node) && node >= 1 && node <= 4))
+      throw new Error(`--node must be 1…4 (P1_2…P4_2), got '${values.node}'`);
+    const options = {
+      layers: layer === undefined ? undefined : [layer],
+      nodes: node === undefined ? undefined : [node - 1],
+    };
 
     const size = model.config.inputSize;
     const loader = new ItemLoader();
-    const load = async (source: string): Promise<ExplainImage> => ({ pixels: (await loader.load(source, size)).pixels, size });
+    const load = async (source: string): Promise<ExplainImage> => ({
+      pixels: (await loader.load(source, size)).pixels,
+      size,
+    });
     const [query, result] = await Promise.all(positionals.map((p) => load(p.includes('#region=') ? p : resolve(p))));
     await loader.close();
     const explainer = await Explainer.create(model);
@@ -70,17 +87,26 @@ export const explainCommand: Command = {
       const match = await explainer.explainMatch(query, result, options);
       await writeOverlays(values.out, 'query', query, match.query);
       await writeOverlays(values.out, 'result', result, match.result);
-      rows = [{ label: `query: ${name(positionals[0])}`, image: query, explanation: match.query }, { label: `result: ${name(positionals[1])}`, image: result, explanation: match.result }];
+      rows = [
+        { label: `query: ${name(positionals[0])}`, image: query, explanation: match.query },
+        { label: `result: ${name(positionals[1])}`, image: result, explanation: match.result },
+      ];
       title = `Grad-CAM++ — why ${name(positionals[0])} matches ${name(positionals[1])} (cosine ${match.score.toFixed(3)})`;
     } else {
-      const self = await explainer.explain(query, { kind: 'similarity', reference: await descriptorOf(model, query) }, options);
+      const self = await explainer.explain(
+        query,
+        { kind: 'similarity', reference: await descriptorOf(model, query) },
+        options,
+      );
       await writeOverlays(values.out, 'query', query, self);
       rows = [{ label: `query: ${name(positionals[0])}`, image: query, explanation: self }];
       title = `Grad-CAM++ — what ${name(positionals[0])}'s descriptor rests on`;
     }
     await writeFile(join(values.out, 'grid.png'), await explanationGrid(rows, { title }));
     const seconds = (performance.now() - started) / 1000;
-    process.stderr.write(`${values.out}: overlays per layer (${[...rows[0].explanation.layers.keys()].join(', ')}), per node (${[...rows[0].explanation.maps.keys()].join(', ')}) and combined, and grid.png — explained in ${seconds.toFixed(1)} s\n`);
+    process.stderr.write(
+      `${values.out}: overlays per layer (${[...rows[0].explanation.layers.keys()].join(', ')}), per node (${[...rows[0].explanation.maps.keys()].join(', ')}) and combined, and grid.png — explained in ${seconds.toFixed(1)} s\n`,
+    );
     return 0;
   },
 };

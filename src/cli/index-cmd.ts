@@ -51,16 +51,25 @@ const PATCHES = /^mosaic:(\d+)$/;
 
 function patchesOption(value: string | undefined, layout: Layout): PatchSelection {
   if (value === undefined) return { kind: 'all' };
-  if (layout !== 'slides') throw new Error(`--patches applies to --layout slides (whole-slide images cut into patches), got --layout ${layout}`);
+  if (layout !== 'slides')
+    throw new Error(
+      `--patches applies to --layout slides (whole-slide images cut into patches), got --layout ${layout}`,
+    );
   if (value === 'all' || value === 'mosaic') return { kind: value };
   const target = Number(PATCHES.exec(value)?.[1]);
-  if (!Number.isSafeInteger(target) || target < 1) throw new Error(`--patches must be all, mosaic or mosaic:N with N a positive integer (patches per slide), got '${value}'`);
+  if (!Number.isSafeInteger(target) || target < 1)
+    throw new Error(
+      `--patches must be all, mosaic or mosaic:N with N a positive integer (patches per slide), got '${value}'`,
+    );
   return { kind: 'mosaic', target };
 }
 
 /** A folder index's own maintenance: its search graph, its format. */
 function folderOnly(db: string, flag: string): void {
-  if (isPostgresUrl(db)) throw new Error(`${flag} applies to a folder index; a PostgreSQL store keeps its HNSW index itself (${redactUrl(db)})`);
+  if (isPostgresUrl(db))
+    throw new Error(
+      `${flag} applies to a folder index; a PostgreSQL store keeps its HNSW index itself (${redactUrl(db)})`,
+    );
 }
 
 function rebuildGraph(db: string): number {
@@ -68,7 +77,11 @@ function rebuildGraph(db: string): number {
   const store = IndexStore.open(db, { writable: true });
   try {
     const { items } = store.rebuildGraph();
-    process.stderr.write(items ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n` : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`);
+    process.stderr.write(
+      items
+        ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n`
+        : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`,
+    );
     return 0;
   } finally {
     store.close();
@@ -102,24 +115,30 @@ export function indexJson(o: IndexOutcome) {
 export const indexCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      ...INDEX_MODEL_OPTIONS,
-      ...COLLECTION_OPTIONS,
-      vectors: { type: 'string' },
-      patches: { type: 'string' },
-      'remove-slide': { type: 'string' },
-      remove: { type: 'string' },
-      'rebuild-graph': { type: 'boolean', default: false },
-      upgrade: { type: 'boolean', default: false },
-      ...JSON_OPTIONS,
-      lease: { type: 'string' },
-    }, USAGE);
+    const { values, positionals } = parse(
+      args,
+      {
+        ...INDEX_MODEL_OPTIONS,
+        ...COLLECTION_OPTIONS,
+        vectors: { type: 'string' },
+        patches: { type: 'string' },
+        'remove-slide': { type: 'string' },
+        remove: { type: 'string' },
+        'rebuild-graph': { type: 'boolean', default: false },
+        upgrade: { type: 'boolean', default: false },
+        ...JSON_OPTIONS,
+        lease: { type: 'string' },
+      },
+      USAGE,
+    );
     const db = requireDb(values, USAGE);
     const vectors = parseVectorKind(values.vectors);
     if (values.upgrade) {
       folderOnly(db, '--upgrade');
       const { rows, graphItems, from, kind } = upgradeIndex(db, vectors);
-      process.stderr.write(`${db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`);
+      process.stderr.write(
+        `${db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`,
+      );
       return 0;
     }
     if (values['rebuild-graph']) return rebuildGraph(db);
@@ -145,4 +164,3 @@ export const indexCommand: Command = {
     return 0;
   },
 };
-

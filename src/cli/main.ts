@@ -12,19 +12,71 @@ interface CommandEntry {
 }
 
 const COMMANDS: CommandEntry[] = [
-  { name: 'demo', summary: 'generate synthetic histology, index it, evaluate it: the whole system, offline', load: async () => (await import('./demo-cmd.js')).demoCommand },
-  { name: 'index', summary: 'embed a collection into an index (resumable); remove slides or folders from it', load: async () => (await import('./index-cmd.js')).indexCommand },
-  { name: 'search', summary: 'find the indexed tissue most similar to an image', load: async () => (await import('./search-cmd.js')).searchCommand },
-  { name: 'serve', summary: 'serve the search web page and JSON API over an index', load: async () => (await import('./serve-cmd.js')).serveCommand },
-  { name: 'eval', summary: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix', load: async () => (await import('./eval-cmd.js')).evalCommand },
-  { name: 'train', summary: 'train the neck and head on labelled collections (Sub-center ArcFace)', load: async () => (await import('./train-cmd.js')).trainCommand },
-  { name: 'explain', summary: 'Grad-CAM++ heat maps: why does this image match that one?', load: async () => (await import('./explain-cmd.js')).explainCommand },
-  { name: 'map', summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label', load: async () => (await import('./map-cmd.js')).mapCommand },
-  { name: 'migrate', summary: 'copy a folder index into a PostgreSQL store', load: async () => (await import('./migrate-cmd.js')).migrateCommand },
-  { name: 'embed', summary: 'embed images (or preprocessed tensors) into descriptors', load: async () => (await import('./embed.js')).embedCommand },
-  { name: 'slide', summary: 'inspect a whole-slide image, or draw its tissue mask', load: async () => (await import('./slide-cmd.js')).slideCommand },
-  { name: 'synth', summary: 'write a synthetic H&E collection (for tests, demos, training the shipped models)', load: async () => (await import('./synth-cmd.js')).synthCommand },
-  { name: 'weights', summary: 'download (pull) and list cached pretrained ConvNeXt backbones', load: async () => (await import('./weights-cmd.js')).weightsCommand },
+  {
+    name: 'demo',
+    summary: 'generate synthetic histology, index it, evaluate it: the whole system, offline',
+    load: async () => (await import('./demo-cmd.js')).demoCommand,
+  },
+  {
+    name: 'index',
+    summary: 'embed a collection into an index (resumable); remove slides or folders from it',
+    load: async () => (await import('./index-cmd.js')).indexCommand,
+  },
+  {
+    name: 'search',
+    summary: 'find the indexed tissue most similar to an image',
+    load: async () => (await import('./search-cmd.js')).searchCommand,
+  },
+  {
+    name: 'serve',
+    summary: 'serve the search web page and JSON API over an index',
+    load: async () => (await import('./serve-cmd.js')).serveCommand,
+  },
+  {
+    name: 'eval',
+    summary: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix',
+    load: async () => (await import('./eval-cmd.js')).evalCommand,
+  },
+  {
+    name: 'train',
+    summary: 'train the neck and head on labelled collections (Sub-center ArcFace)',
+    load: async () => (await import('./train-cmd.js')).trainCommand,
+  },
+  {
+    name: 'explain',
+    summary: 'Grad-CAM++ heat maps: why does this image match that one?',
+    load: async () => (await import('./explain-cmd.js')).explainCommand,
+  },
+  {
+    name: 'map',
+    summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
+    load: async () => (await import('./map-cmd.js')).mapCommand,
+  },
+  {
+    name: 'migrate',
+    summary: 'copy a folder index into a PostgreSQL store',
+    load: async () => (await import('./migrate-cmd.js')).migrateCommand,
+  },
+  {
+    name: 'embed',
+    summary: 'embed images (or preprocessed tensors) into descriptors',
+    load: async () => (await import('./embed.js')).embedCommand,
+  },
+  {
+    name: 'slide',
+    summary: 'inspect a whole-slide image, or draw its tissue mask',
+    load: async () => (await import('./slide-cmd.js')).slideCommand,
+  },
+  {
+    name: 'synth',
+    summary: 'write a synthetic H&E collection (for tests, demos, training the shipped models)',
+    load: async () => (await import('./synth-cmd.js')).synthCommand,
+  },
+  {
+    name: 'weights',
+    summary: 'download (pull) and list cached pretrained ConvNeXt backbones',
+    load: async () => (await import('./weights-cmd.js')).weightsCommand,
+  },
 ];
 
 function usage(): string {

@@ -22,7 +22,11 @@ The folder index is only read.
 export const migrateCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } }, USAGE);
+    const { values } = parse(
+      args,
+      { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } },
+      USAGE,
+    );
     if (!values.from || !values.to) throw new Error(`--from and --to are required\n\n${USAGE}`);
     const vectors = parseVectorKind(values.vectors);
     const from = IndexStore.open(values.from);
@@ -32,7 +36,9 @@ export const migrateCommand: Command = {
         const progress = new Progress('copying', from.rows, 'rows');
         const report = await migrateIndex(from, to, (done) => progress.reach(done));
         progress.finish();
-        process.stderr.write(`${to.location}: ${report.copied} items copied, ${report.skipped} already there; ${await to.liveCount()} items in the store\n`);
+        process.stderr.write(
+          `${to.location}: ${report.copied} items copied, ${report.skipped} already there; ${await to.liveCount()} items in the store\n`,
+        );
         process.stdout.write(`${JSON.stringify(report)}\n`);
       } finally {
         await to.close();

@@ -27,6 +27,9 @@ export function parseThreads(value: string | undefined): number {
 }
 
 /** --batch, then --threads. */
-export function parseRunOptions(o: { batch?: string; threads?: string }, defaultBatch: number): { batch: number; threads: number } {
+export function parseRunOptions(
+  o: { batch?: string; threads?: string },
+  defaultBatch: number,
+): { batch: number; threads: number } {
   return { batch: parseBatch(o.batch, defaultBatch), threads: parseThreads(o.threads) };
 }

@@ -3,7 +3,14 @@ import { resolve } from 'node:path';
 import { searchImages, type SearchResult } from '../api/image-search.js';
 import { JSON_OPTIONS, parse } from './args.js';
 import type { Command } from './command.js';
-import { DEFAULT_K, K_OPTIONS, parseK, parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
+import {
+  DEFAULT_K,
+  K_OPTIONS,
+  parseK,
+  parseSearchSettings,
+  SEARCH_MODE_OPTIONS,
+  SEARCH_MODE_USAGE,
+} from './search-options.js';
 import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
@@ -38,35 +45,57 @@ ${MODEL_USAGE}${threadsUsage()}`;
 
 function printTable(query: string, results: SearchResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];
-  for (const r of results) lines.push(`${String(r.rank).padStart(5)}  ${r.distance.toFixed(4).padStart(8)}  ${r.label.padEnd(15)}  ${(r.slide ?? '-').padEnd(11)}  ${r.path}`);
+  for (const r of results)
+    lines.push(
+      `${String(r.rank).padStart(5)}  ${r.distance.toFixed(4).padStart(8)}  ${r.label.padEnd(15)}  ${(r.slide ?? '-').padEnd(11)}  ${r.path}`,
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 export const searchCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      ...INDEX_MODEL_OPTIONS,
-      ...SEARCH_MODE_OPTIONS,
-      ...K_OPTIONS,
-      'exclude-slide': { type: 'string' },
-      ...JSON_OPTIONS,
-      slide: { type: 'string' },
-      region: { type: 'string' },
-      whole: { type: 'boolean', default: false },
-      'include-own-slide': { type: 'boolean', default: false },
-    }, USAGE);
+    const { values, positionals } = parse(
+      args,
+      {
+        ...INDEX_MODEL_OPTIONS,
+        ...SEARCH_MODE_OPTIONS,
+        ...K_OPTIONS,
+        'exclude-slide': { type: 'string' },
+        ...JSON_OPTIONS,
+        slide: { type: 'string' },
+        region: { type: 'string' },
+        whole: { type: 'boolean', default: false },
+        'include-own-slide': { type: 'boolean', default: false },
+      },
+      USAGE,
+    );
     const db = requireDb(values, USAGE);
     const k = parseK(values);
-    const open: SearchableIndexOptions = { search: parseSearchSettings(values), ...parseModelOptions(values), threads: parseThreads(values.threads) };
+    const open: SearchableIndexOptions = {
+      search: parseSearchSettings(values),
+      ...parseModelOptions(values),
+      threads: parseThreads(values.threads),
+    };
     if (values.slide !== undefined) {
-      return searchSlide(db, values.slide, { ...open, k, region: values.region, whole: values.whole!, includeOwnSlide: values['include-own-slide']!, json: values.json! });
+      return searchSlide(db, values.slide, {
+        ...open,
+        k,
+        region: values.region,
+        whole: values.whole!,
+        includeOwnSlide: values['include-own-slide']!,
+        json: values.json!,
+      });
     }
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
     const index = await openSearchableIndex(db, open);
     try {
       const sources = positionals.map((p) => resolve(p));
-      const answers = await searchImages(index, sources, { k, excludeSlide: values['exclude-slide'], batch: parseBatch(values.batch, BATCH) });
+      const answers = await searchImages(index, sources, {
+        k,
+        excludeSlide: values['exclude-slide'],
+        batch: parseBatch(values.batch, BATCH),
+      });
       answers.forEach((results, q) => {
         if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
         else printTable(sources[q], results);
@@ -105,11 +134,22 @@ async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promis
       const patches = await slidePatchItems(path, null); // a slide without patches throws, saying why
       const chosen = await mosaic(path, patches);
       const slides = (await searchWholeSlide(index, chosen, exclude)).slice(0, o.k);
-      const results = slides.map((m, i) => ({ rank: i + 1, slide: m.slide, label: m.label, median_min_distance: m.medianMinDistance, votes: m.votes }));
+      const results = slides.map((m, i) => ({
+        rank: i + 1,
+        slide: m.slide,
+        label: m.label,
+        median_min_distance: m.medianMinDistance,
+        votes: m.votes,
+      }));
       if (o.json) process.stdout.write(`${JSON.stringify({ query: path, mosaic: chosen.length, results })}\n`);
       else {
-        process.stdout.write(`query: ${path} (mosaic of ${chosen.length} of its ${patches.length} tissue patches)\n rank  median-min  votes  label            slide\n`);
-        for (const r of results) process.stdout.write(`${String(r.rank).padStart(5)}  ${r.median_min_distance.toFixed(4).padStart(10)}  ${String(r.votes).padStart(5)}  ${r.label.padEnd(15)}  ${r.slide}\n`);
+        process.stdout.write(
+          `query: ${path} (mosaic of ${chosen.length} of its ${patches.length} tissue patches)\n rank  median-min  votes  label            slide\n`,
+        );
+        for (const r of results)
+          process.stdout.write(
+            `${String(r.rank).padStart(5)}  ${r.median_min_distance.toFixed(4).padStart(10)}  ${String(r.votes).padStart(5)}  ${r.label.padEnd(15)}  ${r.slide}\n`,
+          );
       }
       return 0;
     }
@@ -118,10 +158,15 @@ async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promis
     const queries = patches.length ? patches : [{ source: regionSource(path, box), label: '' }];
     const hits = await searchRegion(index, queries, o.k, exclude);
     const results = hits.map((item, i) => ({
-      rank: i + 1, distance: item.distance, path: item.source, label: item.label, slide: item.slide ?? null,
+      rank: i + 1,
+      distance: item.distance,
+      path: item.source,
+      label: item.label,
+      slide: item.slide ?? null,
       ...(item.x != null ? { x: item.x, y: item.y, width: item.width, height: item.height } : {}),
     }));
-    if (o.json) process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: queries.length, results })}\n`);
+    if (o.json)
+      process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: queries.length, results })}\n`);
     else printTable(regionSource(path, box), results);
     return 0;
   } finally {

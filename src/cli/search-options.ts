@@ -16,9 +16,16 @@ export const SEARCH_MODE_USAGE = `  --exact              compare with every item
 `;
 
 /** `--exact` or `--two-stage` (not both; neither lets the index's size decide), and `--candidates`. */
-export function parseSearchSettings(o: { exact?: boolean; 'two-stage'?: boolean; candidates?: string }): SearchSettings {
+export function parseSearchSettings(o: {
+  exact?: boolean;
+  'two-stage'?: boolean;
+  candidates?: string;
+}): SearchSettings {
   if (o.exact && o['two-stage']) throw new Error('give --exact or --two-stage, not both');
-  return { mode: o.exact ? 'exact' : o['two-stage'] ? 'two-stage' : 'auto', candidates: optionalPositiveInt(o.candidates, '--candidates') };
+  return {
+    mode: o.exact ? 'exact' : o['two-stage'] ? 'two-stage' : 'auto',
+    candidates: optionalPositiveInt(o.candidates, '--candidates'),
+  };
 }
 
 /** `-k N`: how many results (neighbours) per query. */

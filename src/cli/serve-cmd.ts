@@ -39,31 +39,43 @@ ${usageRow('--threads N', `inference and search threads (default ${DEFAULT_THREA
 export const serveCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, {
-      ...DB_OPTIONS,
-      port: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      weights: { type: 'string' },
-      report: { type: 'string' },
-      slides: { type: 'string' },
-      rate: { type: 'string' },
-      burst: { type: 'string' },
-      'max-upload-mb': { type: 'string' },
-      threads: { type: 'string' },
-      ...SEARCH_MODE_OPTIONS,
-      'token-file': { type: 'string' },
-      'insecure-no-auth': { type: 'boolean', default: false },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'audit-log': { type: 'string' },
-      cors: { type: 'string' },
-    }, USAGE);
+    const { values } = parse(
+      args,
+      {
+        ...DB_OPTIONS,
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        weights: { type: 'string' },
+        report: { type: 'string' },
+        slides: { type: 'string' },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
+        'max-upload-mb': { type: 'string' },
+        threads: { type: 'string' },
+        ...SEARCH_MODE_OPTIONS,
+        'token-file': { type: 'string' },
+        'insecure-no-auth': { type: 'boolean', default: false },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'audit-log': { type: 'string' },
+        cors: { type: 'string' },
+      },
+      USAGE,
+    );
     const db = requireDb(values, USAGE);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
     const tokenFile = values['token-file'] ?? (process.env.HISTOSEEK_TOKEN_FILE || undefined);
     const [cert, key] = [values['tls-cert'], values['tls-key']];
-    if ((cert === undefined) !== (key === undefined)) throw new Error(`--tls-cert and --tls-key go together: give both (the certificate and its private key) or neither\n\n${USAGE}`);
-    const verdict = judgeExposure({ host: values.host, tokens: tokenFile !== undefined, insecureNoAuth: values['insecure-no-auth'], tls: cert !== undefined });
+    if ((cert === undefined) !== (key === undefined))
+      throw new Error(
+        `--tls-cert and --tls-key go together: give both (the certificate and its private key) or neither\n\n${USAGE}`,
+      );
+    const verdict = judgeExposure({
+      host: values.host,
+      tokens: tokenFile !== undefined,
+      insecureNoAuth: values['insecure-no-auth'],
+      tls: cert !== undefined,
+    });
     if ('refusal' in verdict) {
       process.stderr.write(`histoseek: ${verdict.refusal}\n`);
       return 2;
@@ -84,12 +96,18 @@ export const serveCommand: Command = {
       search: parseSearchSettings(values),
       logger: true,
       limits: {
-        maxUploadBytes: positiveInt(values['max-upload-mb'], DEFAULT_LIMITS.maxUploadBytes / 2 ** 20, '--max-upload-mb') * 2 ** 20,
-        rate: { perSecond: positiveInt(values.rate, DEFAULT_LIMITS.rate!.perSecond, '--rate'), burst: positiveInt(values.burst, DEFAULT_LIMITS.rate!.burst, '--burst') },
+        maxUploadBytes:
+          positiveInt(values['max-upload-mb'], DEFAULT_LIMITS.maxUploadBytes / 2 ** 20, '--max-upload-mb') * 2 ** 20,
+        rate: {
+          perSecond: positiveInt(values.rate, DEFAULT_LIMITS.rate!.perSecond, '--rate'),
+          burst: positiveInt(values.burst, DEFAULT_LIMITS.rate!.burst, '--burst'),
+        },
       },
     });
     const access = tokenFile === undefined ? 'no access control' : `tokens from ${tokenFile}`;
-    process.stdout.write(`histoseek: serving ${redactUrl(db)} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`);
+    process.stdout.write(
+      `histoseek: serving ${redactUrl(db)} at ${url} with ${access}${values['audit-log'] ? `, audit log ${values['audit-log']}` : ''} (Ctrl-C to stop)\n`,
+    );
     await new Promise<void>((done) => {
       const stop = () => {
         process.off('SIGINT', stop).off('SIGTERM', stop);

@@ -18,18 +18,35 @@ out), drawn over the slide's thumbnail.
 export const slideCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values, positionals } = parse(args, { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' } }, USAGE);
+    const { values, positionals } = parse(
+      args,
+      { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' } },
+      USAGE,
+    );
     const [verb, path] = positionals;
     if (!path || (verb !== 'info' && verb !== 'mask')) throw new Error(`usage:\n${USAGE}`);
     const slide = await openSlide(path);
     try {
       if (verb === 'info') {
-        const info = { path, backend: slide.backend, vendor: slide.vendor, levels: slide.levels, mpp: slide.mpp, objective_power: slide.objectivePower, associated_images: slide.associatedImages(), properties: slide.properties };
+        const info = {
+          path,
+          backend: slide.backend,
+          vendor: slide.vendor,
+          levels: slide.levels,
+          mpp: slide.mpp,
+          objective_power: slide.objectivePower,
+          associated_images: slide.associatedImages(),
+          properties: slide.properties,
+        };
         if (values.json) process.stdout.write(`${JSON.stringify(info)}\n`);
         else {
           const l0 = slide.levels[0];
-          process.stdout.write(`${path}\n  ${slide.vendor} (${slide.backend}), ${l0.width}×${l0.height} px, ${slide.levels.length} levels (downsamples ${slide.levels.map((l) => +l.downsample.toFixed(2)).join(', ')})\n`);
-          process.stdout.write(`  ${slide.mpp ? `${slide.mpp.x.toFixed(4)} × ${slide.mpp.y.toFixed(4)} µm/px` : 'resolution unknown'}${slide.objectivePower ? `, ${slide.objectivePower}×` : ''}; associated images: ${slide.associatedImages().join(', ') || 'none'}\n`);
+          process.stdout.write(
+            `${path}\n  ${slide.vendor} (${slide.backend}), ${l0.width}×${l0.height} px, ${slide.levels.length} levels (downsamples ${slide.levels.map((l) => +l.downsample.toFixed(2)).join(', ')})\n`,
+          );
+          process.stdout.write(
+            `  ${slide.mpp ? `${slide.mpp.x.toFixed(4)} × ${slide.mpp.y.toFixed(4)} µm/px` : 'resolution unknown'}${slide.objectivePower ? `, ${slide.objectivePower}×` : ''}; associated images: ${slide.associatedImages().join(', ') || 'none'}\n`,
+          );
         }
         return 0;
       }

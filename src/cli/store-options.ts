@@ -18,6 +18,7 @@ export function requireDb(o: { db?: string }, usage: string): string {
 
 /** `--vectors`, if given: one of VECTOR_KINDS. */
 export function parseVectorKind(value: string | undefined): VectorKind | undefined {
-  if (value !== undefined && !isVectorKind(value)) throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${value}'`);
+  if (value !== undefined && !isVectorKind(value))
+    throw new Error(`--vectors must be one of ${VECTOR_KINDS.join(', ')}, got '${value}'`);
   return value;
 }

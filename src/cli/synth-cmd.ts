@@ -34,18 +34,33 @@ const SLIDE_OPTIONS = ['slides', 'slide-size', 'patch-size', 'train', 'test'] as
 export const synthCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, {
-      out: { type: 'string' }, seed: { type: 'string' }, slides: { type: 'string' }, 'slide-size': { type: 'string' },
-      'patch-size': { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, patches: { type: 'string' },
-    }, USAGE);
+    const { values } = parse(
+      args,
+      {
+        out: { type: 'string' },
+        seed: { type: 'string' },
+        slides: { type: 'string' },
+        'slide-size': { type: 'string' },
+        'patch-size': { type: 'string' },
+        train: { type: 'string' },
+        test: { type: 'string' },
+        patches: { type: 'string' },
+      },
+      USAGE,
+    );
     if (!values.out) throw new Error(`--out is required\n\n${USAGE}`);
     const seed = values.seed === undefined ? 1 : Number(values.seed);
     if (values.patches !== undefined) {
       const slideOption = SLIDE_OPTIONS.find((o) => values[o] !== undefined);
-      if (slideOption) throw new Error(`--${slideOption} is an option of slides; --patches writes single patches\n\n${USAGE}`);
+      if (slideOption)
+        throw new Error(`--${slideOption} is an option of slides; --patches writes single patches\n\n${USAGE}`);
       const perClass = positiveInt(values.patches, 0, '--patches');
       const progress = new Progress('rendering patches', TISSUE_CLASSES.length, 'classes');
-      const { patches } = await writePatchCollection(resolve(values.out), { seed, perClass, onProgress: () => progress.advance(1) });
+      const { patches } = await writePatchCollection(resolve(values.out), {
+        seed,
+        perClass,
+        onProgress: () => progress.advance(1),
+      });
       progress.finish();
       process.stderr.write(`${values.out}: ${patches} patches, ${perClass} per class\n`);
       return 0;
@@ -62,7 +77,9 @@ export const synthCommand: Command = {
       onProgress: (n) => progress.reach(n),
     });
     progress.finish();
-    process.stderr.write(`${values.out}: ${summary.trainPatches} training and ${summary.testPatches} test patches from ${slides} slides\n`);
+    process.stderr.write(
+      `${values.out}: ${summary.trainPatches} training and ${summary.testPatches} test patches from ${slides} slides\n`,
+    );
     return 0;
   },
 };

@@ -32,7 +32,8 @@ export const trainCommand: Command = {
           bars.finish();
           process.stderr.write(`${line}\n`);
         },
-        progress: (phase, done, total, detail) => bars.update(phase, done, total, phase.startsWith('epoch') ? 'steps' : 'rows', detail),
+        progress: (phase, done, total, detail) =>
+          bars.update(phase, done, total, phase.startsWith('epoch') ? 'steps' : 'rows', detail),
       },
       { resume: values.resume! },
     );

@@ -30,7 +30,8 @@ export const weightsCommand: Command = {
     if (verb === 'list') {
       const cached = await listWeights();
       if (cached.length === 0) process.stdout.write(`no weights cached in ${weightsCacheDir()}\n`);
-      for (const w of cached) process.stdout.write(`${w.name}\t${megabytes(w.bytes)}\tsha256 ${w.sha256.slice(0, 16)}…\t${w.path}\n`);
+      for (const w of cached)
+        process.stdout.write(`${w.name}\t${megabytes(w.bytes)}\tsha256 ${w.sha256.slice(0, 16)}…\t${w.path}\n`);
       return 0;
     }
     if (verb !== 'pull' || !name) throw new Error(`usage:\n${USAGE}`);

@@ -54,7 +54,12 @@ export function loadRgb(path: string, size: number, options: DecodeOptions = {})
 }
 
 /** Same as loadRgb from an in-memory buffer (uploads); `label` stands in for the path in error messages. */
-export function decodeRgb(bytes: Uint8Array, size: number, label: string, options: DecodeOptions = {}): Promise<RgbImage> {
+export function decodeRgb(
+  bytes: Uint8Array,
+  size: number,
+  label: string,
+  options: DecodeOptions = {},
+): Promise<RgbImage> {
   return decode(bytes, size, label, options);
 }
 
@@ -100,7 +105,12 @@ const NOT_AN_IMAGE = 'not a readable image: unsupported format or not an image f
  */
 const INPUT_OPTIONS: SharpOptions = { failOn: 'error', autoOrient: true, ignoreIcc: true };
 
-async function decode(input: string | Uint8Array, size: number, label: string, options: DecodeOptions): Promise<RgbImage> {
+async function decode(
+  input: string | Uint8Array,
+  size: number,
+  label: string,
+  options: DecodeOptions,
+): Promise<RgbImage> {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`image size must be a positive integer, got ${size}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   // The header is read (no pixel decode) so size problems are reported with the actual dimensions.
@@ -117,7 +127,10 @@ async function decode(input: string | Uint8Array, size: number, label: string, o
   } catch (err) {
     if (err instanceof ImageError) throw err;
     // libvips may name another reason when the file is gone (seen under load); say what is wrong.
-    throw new ImageError(label, typeof input === 'string' && !existsSync(input) ? 'file not found' : describeSharpError(err));
+    throw new ImageError(
+      label,
+      typeof input === 'string' && !existsSync(input) ? 'file not found' : describeSharpError(err),
+    );
   }
 }
 
@@ -130,7 +143,10 @@ function checkDimensions(label: string, width: number, height: number, maxPixels
     throw new ImageError(label, `image is ${width}×${height} px; the smallest accepted side is ${MIN_IMAGE_SIDE} px`);
   }
   if (width * height > maxPixels) {
-    throw new ImageError(label, `image is ${width}×${height} px (${width * height} pixels); the limit is ${maxPixels} pixels`);
+    throw new ImageError(
+      label,
+      `image is ${width}×${height} px (${width * height} pixels); the limit is ${maxPixels} pixels`,
+    );
   }
 }
 
@@ -144,7 +160,12 @@ function checkDimensions(label: string, width: number, height: number, maxPixels
  * - toColourspace('srgb') gives 3 bands of 8 bits: grayscale is replicated to R=G=B, and 16-bit
  *   samples are scaled down (65535 → 255), not clipped.
  */
-async function decodePixels(input: string | Uint8Array, size: number, label: string, maxPixels: number): Promise<Uint8Array> {
+async function decodePixels(
+  input: string | Uint8Array,
+  size: number,
+  label: string,
+  maxPixels: number,
+): Promise<Uint8Array> {
   const { data, info } = await sharp(input, { ...INPUT_OPTIONS, limitInputPixels: maxPixels })
     .flatten({ background: { r: 255, g: 255, b: 255 } })
     .resize(size, size, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
@@ -167,7 +188,13 @@ function describeSharpError(err: unknown): string {
 }
 
 /** Resizes raw 8-bit RGB pixels (e.g. a PanNuke array row) to size×size with the same kernel as files get. */
-export async function resizeRgb(pixels: Uint8Array, width: number, height: number, size: number, label: string): Promise<RgbImage> {
+export async function resizeRgb(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  size: number,
+  label: string,
+): Promise<RgbImage> {
   checkDimensions(label, width, height, DEFAULT_MAX_PIXELS);
   const data = await sharp(pixels, { raw: { width, height, channels: 3 } })
     .resize(size, size, { fit: 'fill', kernel: 'linear' })

@@ -74,7 +74,8 @@ export class NpyFile {
   }
 
   private async readRowBytes(index: number): Promise<Buffer> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new Error(`${this.path}: row ${index} out of range 0..${this.length - 1}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.length)
+      throw new Error(`${this.path}: row ${index} out of range 0..${this.length - 1}`);
     const bytes = this.itemSize * this.rowElements;
     const buffer = Buffer.alloc(bytes);
     await this.handle.read(buffer, 0, bytes, this.dataOffset + index * bytes);
@@ -110,7 +111,10 @@ export class NpyFile {
 function numericType(descr: string, path: string): DtypeInfo {
   const type = /^[<|=]([fiu]\d)$/.exec(descr);
   const info = type ? NUMERIC[type[1]] : undefined;
-  if (!info) throw new Error(`${path}: unsupported dtype '${descr}'${descr.includes('O') ? ' (object arrays need Python pickles; save them as strings)' : ''}`);
+  if (!info)
+    throw new Error(
+      `${path}: unsupported dtype '${descr}'${descr.includes('O') ? ' (object arrays need Python pickles; save them as strings)' : ''}`,
+    );
   return info;
 }
 
@@ -130,7 +134,12 @@ function parseHeader(header: string, path: string): { descr: string; fortran: bo
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shape === undefined) throw new Error(`${path}: malformed .npy header`);
-  const dims = shape.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`${path}: unsupported .npy shape (${shape})`);
+  const dims = shape
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 0))
+    throw new Error(`${path}: unsupported .npy shape (${shape})`);
   return { descr, fortran: fortran === 'True', shape: dims };
 }

@@ -43,7 +43,12 @@ export interface EmbeddedBatch {
 }
 
 /** Yields each batch's model outputs; unreadable files are reported in `failures`, never thrown. */
-export async function* embedImageFiles(embedder: Embedder, paths: string[], batchSize: number, load: PixelLoader = loadRgb): AsyncGenerator<EmbeddedBatch> {
+export async function* embedImageFiles(
+  embedder: Embedder,
+  paths: string[],
+  batchSize: number,
+  load: PixelLoader = loadRgb,
+): AsyncGenerator<EmbeddedBatch> {
   const size = embedder.inputSize;
   const batches: string[][] = [];
   for (let i = 0; i < paths.length; i += batchSize) batches.push(paths.slice(i, i + batchSize));
@@ -65,7 +70,13 @@ export interface EmbeddedSources {
 }
 
 /** Embeds every source (unreadable ones are returned as failures), calling `onProgress` per batch. */
-export async function embedAll(embedder: Embedder, sources: string[], batchSize: number, load: PixelLoader, onProgress?: (settled: number) => void): Promise<EmbeddedSources> {
+export async function embedAll(
+  embedder: Embedder,
+  sources: string[],
+  batchSize: number,
+  load: PixelLoader,
+  onProgress?: (settled: number) => void,
+): Promise<EmbeddedSources> {
   const ok: string[] = [];
   const parts: Float32Array[] = [];
   const failures: ImageError[] = [];

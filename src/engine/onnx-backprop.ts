@@ -101,7 +101,9 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
   // ------------------------------------------------------------ helpers
 
   private reduceSum(x: string, axes: number[] | null, keepdims = 0): string {
-    return axes ? this.node('ReduceSum', [x, this.ints(axes)], { keepdims }) : this.node('ReduceSum', [x], { keepdims });
+    return axes
+      ? this.node('ReduceSum', [x, this.ints(axes)], { keepdims })
+      : this.node('ReduceSum', [x], { keepdims });
   }
 
   private reshape(x: string, shape: number[]): string {
@@ -117,14 +119,21 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     return this.node('Mul', [a, b]);
   }
 
-  private mapValue(x: MapValue, name: string, layout: Layout = x.layout, size = x.size, channels = x.channels): MapValue {
+  private mapValue(
+    x: MapValue,
+    name: string,
+    layout: Layout = x.layout,
+    size = x.size,
+    channels = x.channels,
+  ): MapValue {
     return { name, layout, size, channels };
   }
 
   // ------------------------------------------------------------ Ops
 
   conv(x: MapValue, name: string, s: ConvSpec): MapValue {
-    if (!s.depthwise) throw new Error(`${name}: the training graph differentiates depthwise convolutions only (the neck's)`);
+    if (!s.depthwise)
+      throw new Error(`${name}: the training graph differentiates depthwise convolutions only (the neck's)`);
     const input = this.as(x, 'NCHW');
     const { kernel: k, stride, pad } = s;
     const weight = this.node('Transpose', [this.param(`${name}.weight`)], { perm: [3, 2, 0, 1] }); // HWIO [k, k, 1, C] → [C, 1, k, k]
@@ -134,18 +143,31 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     const y = this.mapValue(x, this.node('Conv', inputs, attrs), 'NCHW', size);
     return this.track(y, (dy) => {
       const outputPadding = x.size + 2 * pad - k - stride * (size - 1);
-      this.accumulate(x, this.node('ConvTranspose', [dy, weight], { ...attrs, output_padding: [outputPadding, outputPadding] }), 'NCHW');
+      this.accumulate(
+        x,
+        this.node('ConvTranspose', [dy, weight], { ...attrs, output_padding: [outputPadding, outputPadding] }),
+        'NCHW',
+      );
       // ∂L/∂w[c, i, j] = Σ dy · (x padded, shifted by (i, j), strided): one product per tap.
       const padded = pad > 0 ? this.node('Pad', [input.name, this.ints([0, 0, pad, pad, 0, 0, pad, pad])]) : input.name;
       const taps: string[] = [];
       for (let i = 0; i < k; i++) {
         for (let j = 0; j < k; j++) {
           const end = (start: number) => start + stride * (size - 1) + 1;
-          const shifted = this.node('Slice', [padded, this.ints([i, j]), this.ints([end(i), end(j)]), this.ints([2, 3]), this.ints([stride, stride])]);
+          const shifted = this.node('Slice', [
+            padded,
+            this.ints([i, j]),
+            this.ints([end(i), end(j)]),
+            this.ints([2, 3]),
+            this.ints([stride, stride]),
+          ]);
           taps.push(this.reduceSum(this.mul(shifted, dy), REDUCE_NHW_NCHW));
         }
       }
-      this.accumulateParam(`${name}.weight`, this.reshape(this.node('Concat', taps, { axis: 0 }), [k, k, 1, x.channels]));
+      this.accumulateParam(
+        `${name}.weight`,
+        this.reshape(this.node('Concat', taps, { axis: 0 }), [k, k, 1, x.channels]),
+      );
       if (s.bias) this.accumulateParam(`${name}.bias`, this.reduceSum(dy, REDUCE_NHW_NCHW));
     });
   }
@@ -156,7 +178,12 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     const h = x.size;
     const weight = this.node('Transpose', [this.param(`${name}.weight`)], { perm: [3, 2, 0, 1] }); // [2, 2, 1, C] → [C, 1, 2, 2]
     const attrs = { kernel_shape: [2, 2], strides: [2, 2], group: c };
-    const y = this.mapValue(x, this.node('ConvTranspose', [input.name, weight, this.param(`${name}.bias`)], attrs), 'NCHW', 2 * h);
+    const y = this.mapValue(
+      x,
+      this.node('ConvTranspose', [input.name, weight, this.param(`${name}.bias`)], attrs),
+      'NCHW',
+      2 * h,
+    );
     return this.track(y, (dy) => {
       this.accumulate(x, this.node('Conv', [dy, weight], attrs), 'NCHW');
       // Each input pixel feeds a 2×2 block: pair them up by reshaping.
@@ -176,8 +203,11 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     if (bias) out = this.node('Add', [out, this.param(`${name}.bias`)]);
     const y = this.mapValue(x, out, 'NHWC', x.size, outChannels);
     return this.track(y, (dy) => {
-      if (this.flowsInto(x)) this.accumulate(x, this.node('MatMul', [dy, this.node('Transpose', [weight], { perm: [1, 0] })]), 'NHWC');
-      const dw = this.node('Gemm', [this.reshape(input.name, [-1, inChannels]), this.reshape(dy, [-1, outChannels])], { transA: 1 });
+      if (this.flowsInto(x))
+        this.accumulate(x, this.node('MatMul', [dy, this.node('Transpose', [weight], { perm: [1, 0] })]), 'NHWC');
+      const dw = this.node('Gemm', [this.reshape(input.name, [-1, inChannels]), this.reshape(dy, [-1, outChannels])], {
+        transA: 1,
+      });
       this.accumulateParam(`${name}.weight`, pointwiseConv ? this.reshape(dw, [1, 1, inChannels, outChannels]) : dw);
       if (bias) this.accumulateParam(`${name}.bias`, this.reduceSum(dy, REDUCE_NHW));
     });
@@ -186,7 +216,12 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
   layerNorm(x: MapValue, name: string): MapValue {
     const input = this.as(x, 'NHWC');
     const gamma = this.param(`${name}.weight`);
-    const [out, mean, invStd] = this.nodeOutputs('LayerNormalization', [input.name, gamma, this.param(`${name}.bias`)], 3, { axis: -1, epsilon: 1e-6 });
+    const [out, mean, invStd] = this.nodeOutputs(
+      'LayerNormalization',
+      [input.name, gamma, this.param(`${name}.bias`)],
+      3,
+      { axis: -1, epsilon: 1e-6 },
+    );
     return this.track(this.mapValue(x, out, 'NHWC'), (dy) => {
       const normalised = this.mul(this.node('Sub', [input.name, mean]), invStd);
       this.accumulateParam(`${name}.weight`, this.reduceSum(this.mul(dy, normalised), REDUCE_NHW));
@@ -200,15 +235,22 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
   }
 
   grn(x: MapValue, name: string, naming: 'timm' | 'neck'): MapValue {
-    const [gainName, shiftName] = naming === 'timm' ? [`${name}.weight`, `${name}.bias`] : [`${name}.gamma`, `${name}.beta`];
+    const [gainName, shiftName] =
+      naming === 'timm' ? [`${name}.weight`, `${name}.bias`] : [`${name}.gamma`, `${name}.beta`];
     const input = this.as(x, 'NHWC');
     const c = x.channels;
     const gain = this.reshape(this.param(gainName), [c]);
     const norms = this.node('ReduceL2', [input.name, this.ints([1, 2])], { keepdims: 1 }); // [N, 1, 1, C]
-    const denominator = this.node('Add', [this.node('ReduceMean', [norms, this.ints([3])], { keepdims: 1 }), this.scalar(1e-6)]);
+    const denominator = this.node('Add', [
+      this.node('ReduceMean', [norms, this.ints([3])], { keepdims: 1 }),
+      this.scalar(1e-6),
+    ]);
     const relative = this.node('Div', [norms, denominator]);
     const response = this.mul(input.name, relative);
-    const out = this.node('Add', [this.node('Add', [this.mul(response, gain), this.reshape(this.param(shiftName), [c])]), input.name]);
+    const out = this.node('Add', [
+      this.node('Add', [this.mul(response, gain), this.reshape(this.param(shiftName), [c])]),
+      input.name,
+    ]);
     return this.track(this.mapValue(x, out, 'NHWC'), (dy) => {
       const shape = this.paramShapes.get(gainName)!;
       this.accumulateParam(gainName, this.reshape(this.reduceSum(this.mul(dy, response), REDUCE_NHW), shape));
@@ -217,9 +259,15 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
       const direct = this.node('Add', [dy, this.mul(gainDy, relative)]);
       // relative = norms / (mean over channels of norms + ε): through the quotient, then the L2 norm.
       const dRelative = this.reduceSum(this.mul(gainDy, input.name), [1, 2], 1);
-      const throughMean = this.node('Div', [this.reduceSum(this.mul(dRelative, norms), [3], 1), this.mul(this.mul(denominator, denominator), this.scalar(c))]);
+      const throughMean = this.node('Div', [
+        this.reduceSum(this.mul(dRelative, norms), [3], 1),
+        this.mul(this.mul(denominator, denominator), this.scalar(c)),
+      ]);
       const dNorms = this.node('Sub', [this.node('Div', [dRelative, denominator]), throughMean]);
-      const throughNorm = this.mul(input.name, this.node('Div', [dNorms, this.node('Max', [norms, this.scalar(1e-12)])]));
+      const throughNorm = this.mul(
+        input.name,
+        this.node('Div', [dNorms, this.node('Max', [norms, this.scalar(1e-12)])]),
+      );
       this.accumulate(x, this.node('Add', [direct, throughNorm]), 'NHWC');
     });
   }
@@ -227,8 +275,14 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
   gelu(x: MapValue): MapValue {
     return this.track(this.mapValue(x, this.node('Gelu', [x.name])), (dy) => {
       // GELU'(x) = Φ(x) + x·φ(x)
-      const cdf = this.mul(this.node('Add', [this.node('Erf', [this.mul(x.name, this.scalar(Math.SQRT1_2))]), this.scalar(1)]), this.scalar(0.5));
-      const pdf = this.mul(this.node('Exp', [this.mul(this.mul(x.name, x.name), this.scalar(-0.5))]), this.scalar(1 / Math.sqrt(2 * Math.PI)));
+      const cdf = this.mul(
+        this.node('Add', [this.node('Erf', [this.mul(x.name, this.scalar(Math.SQRT1_2))]), this.scalar(1)]),
+        this.scalar(0.5),
+      );
+      const pdf = this.mul(
+        this.node('Exp', [this.mul(this.mul(x.name, x.name), this.scalar(-0.5))]),
+        this.scalar(1 / Math.sqrt(2 * Math.PI)),
+      );
       this.accumulate(x, this.mul(dy, this.node('Add', [cdf, this.mul(x.name, pdf)])), x.layout);
     });
   }
@@ -274,7 +328,11 @@ class BackpropOps extends GraphBuilder implements Ops<MapValue> {
     return this.track(y, (dy) => {
       terms.forEach((t, i) => this.accumulate(t, this.mul(dy, coefficient[i]), layout));
       // ∂L/∂cᵢ = Σ dy·tᵢ; through cᵢ = rᵢ / (Σr + ε) and r = ReLU(w).
-      const dCoefficients = this.node('Concat', inputs.map((t) => this.total(this.mul(dy, t))), { axis: 0 });
+      const dCoefficients = this.node(
+        'Concat',
+        inputs.map((t) => this.total(this.mul(dy, t))),
+        { axis: 0 },
+      );
       const dot = this.reduceSum(this.mul(dCoefficients, coefficients), null);
       const dPositive = this.node('Div', [this.node('Sub', [dCoefficients, dot]), denominator]);
       const active = this.node('Cast', [this.node('Greater', [w, this.scalar(0)])], { to: 1 });
@@ -317,7 +375,11 @@ export const gradientName = (param: string) => `${param}.grad`;
  * parameters fed as inputs under their own names (tfjs layouts). Forward: outputs `neck0..3` (NHWC).
  * With `gradient`: inputs `dy0..3` too (the outputs' gradients) and outputs `<param>.grad` instead.
  */
-export function buildNeckTrainingGraph(config: ModelConfig, paramShapes: Map<string, number[]>, gradient: boolean): Uint8Array {
+export function buildNeckTrainingGraph(
+  config: ModelConfig,
+  paramShapes: Map<string, number[]>,
+  gradient: boolean,
+): Uint8Array {
   const ops = new BackpropOps(paramShapes);
   const dims = BACKBONE_PRESETS[config.preset].dims;
   const side = (level: number) => config.inputSize / 2 ** (level + 2);

@@ -35,14 +35,24 @@ function floatTensor(name: string, dims: number[], data: Float32Array): proto.IT
 
 function int64Tensor(name: string, values: number[]): proto.ITensorProto {
   const data = BigInt64Array.from(values.map(BigInt));
-  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
+  return {
+    name,
+    dims: [values.length],
+    dataType: onnx.TensorProto.DataType.INT64,
+    rawData: new Uint8Array(data.buffer),
+  };
 }
 
 /** A float32 graph input or output; a string dimension is symbolic. */
 export function valueInfo(name: string, dims: (number | string)[]): proto.IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+      },
+    },
   };
 }
 
@@ -63,7 +73,13 @@ export class GraphBuilder {
   /** A node with several outputs. */
   nodeOutputs(opType: string, inputs: string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(opType));
-    this.nodes.push({ opType, input: inputs, output: names, name: names[0], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: names,
+      name: names[0],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return names;
   }
 

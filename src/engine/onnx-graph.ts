@@ -48,7 +48,12 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
     const w = this.weight(`${name}.weight`);
     const inputs = [input.name, this.constant(`${name}.weight`, w.shape, w.data)];
     if (s.bias) inputs.push(this.constant(`${name}.bias`, [s.outChannels], this.weight(`${name}.bias`).data));
-    const attrs = { kernel_shape: [s.kernel, s.kernel], strides: [s.stride, s.stride], pads: [s.pad, s.pad, s.pad, s.pad], group: s.depthwise ? s.outChannels : 1 };
+    const attrs = {
+      kernel_shape: [s.kernel, s.kernel],
+      strides: [s.stride, s.stride],
+      pads: [s.pad, s.pad, s.pad, s.pad],
+      group: s.depthwise ? s.outChannels : 1,
+    };
     return { name: this.node('Conv', inputs, attrs), layout: 'NCHW' };
   }
 
@@ -56,8 +61,15 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
     const input = this.as(x, 'NCHW');
     const w = this.weight(`${name}.weight`);
     const b = this.weight(`${name}.bias`);
-    const inputs = [input.name, this.constant(`${name}.weight`, w.shape, w.data), this.constant(`${name}.bias`, b.shape, b.data)];
-    return { name: this.node('ConvTranspose', inputs, { kernel_shape: [2, 2], strides: [2, 2], group: w.shape[0] }), layout: 'NCHW' };
+    const inputs = [
+      input.name,
+      this.constant(`${name}.weight`, w.shape, w.data),
+      this.constant(`${name}.bias`, b.shape, b.data),
+    ];
+    return {
+      name: this.node('ConvTranspose', inputs, { kernel_shape: [2, 2], strides: [2, 2], group: w.shape[0] }),
+      layout: 'NCHW',
+    };
   }
 
   linear(x: Value, name: string, out: number, bias: boolean): Value {
@@ -65,7 +77,8 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
     const w = this.weight(`${name}.weight`);
     const inChannels = w.shape[1];
     const transposed = new Float32Array(inChannels * out); // [in, out]: MatMul's right operand
-    for (let o = 0; o < out; o++) for (let i = 0; i < inChannels; i++) transposed[i * out + o] = w.data[o * inChannels + i];
+    for (let o = 0; o < out; o++)
+      for (let i = 0; i < inChannels; i++) transposed[i * out + o] = w.data[o * inChannels + i];
     let y = this.node('MatMul', [input.name, this.constant(`${name}.weight^T`, [inChannels, out], transposed)]);
     if (bias) y = this.node('Add', [y, this.channelParam(`${name}.bias`, 'NHWC')]);
     return { name: y, layout: input.layout };
@@ -102,7 +115,11 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
   gate(x: Value, s: Value, name: string): Value {
     const alpha = this.weight(name).data[0];
     const xs = this.binary('Mul', x, s);
-    return this.binary('Add', this.binary('Mul', xs, this.scalar(1 - alpha)), this.binary('Mul', x, this.scalar(alpha)));
+    return this.binary(
+      'Add',
+      this.binary('Mul', xs, this.scalar(1 - alpha)),
+      this.binary('Mul', x, this.scalar(alpha)),
+    );
   }
 
   fuse(terms: Value[], name: string): Value {
@@ -141,7 +158,14 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
   }
 
   concat(xs: Value[]): Value {
-    return { name: this.node('Concat', xs.map((v) => v.name), { axis: 1 }), layout: 'NC' };
+    return {
+      name: this.node(
+        'Concat',
+        xs.map((v) => v.name),
+        { axis: 1 },
+      ),
+      layout: 'NC',
+    };
   }
 }
 
@@ -158,22 +182,37 @@ export type GraphBody = (ops: Ops<Value>, inputs: Value[]) => Map<string, Value>
  * `body` gives them, feature maps in `outputLayout` (default NCHW, as the fixtures hold them);
  * all dimensions stay symbolic.
  */
-export function buildOnnxGraph(weights: Map<string, HostTensor>, inputs: GraphInput[], body: GraphBody, outputLayout: 'NCHW' | 'NHWC' = 'NCHW'): Uint8Array {
+export function buildOnnxGraph(
+  weights: Map<string, HostTensor>,
+  inputs: GraphInput[],
+  body: GraphBody,
+  outputLayout: 'NCHW' | 'NHWC' = 'NCHW',
+): Uint8Array {
   const ops = new OnnxOps(weights);
-  const outputs = body(ops, inputs.map((i) => ({ name: i.name, layout: i.layout })));
+  const outputs = body(
+    ops,
+    inputs.map((i) => ({ name: i.name, layout: i.layout })),
+  );
   const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
   const outputInfo = [...outputs].map(([name, value]) => {
     ops.output(value, name, outputLayout);
     return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
   });
-  return ops.serialize(inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))), outputInfo);
+  return ops.serialize(
+    inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))),
+    outputInfo,
+  );
 }
 
 /**
  * The whole model as ONNX: input `input` [N, 3, H, W] (normalised NCHW), output `embedding` [N, 4C];
  * with `trace`, also every backbone stage and neck layer output under the fixtures' names.
  */
-export function buildOnnxModel(config: ModelConfig, weights: Map<string, HostTensor>, options: { trace?: boolean } = {}): Uint8Array {
+export function buildOnnxModel(
+  config: ModelConfig,
+  weights: Map<string, HostTensor>,
+  options: { trace?: boolean } = {},
+): Uint8Array {
   return buildOnnxGraph(weights, [{ name: INPUT_NAME, layout: 'NCHW' }], (ops, [image]) => {
     const trace: Trace<Value> = { backbone: [] as unknown as Pyramid<Value>, neck: [] };
     const outputs = new Map([[EMBEDDING_NAME, lgffem(ops, image, config, trace)]]);

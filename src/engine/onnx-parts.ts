@@ -9,7 +9,6 @@ import { backbone, head, neck, type Pyramid } from '../model/lgffem.js';
 import { buildOnnxGraph } from './onnx-graph.js';
 import { cpuSessionOptions } from './ort-options.js';
 
-
 const LEVELS = [0, 1, 2, 3];
 
 function toHost(t: ort.Tensor): HostTensor {
@@ -21,7 +20,12 @@ export class BackboneSession {
   private constructor(private readonly session: ort.InferenceSession) {}
 
   static async create(config: ModelConfig, weights: Map<string, HostTensor>, threads = 2): Promise<BackboneSession> {
-    const bytes = buildOnnxGraph(weights, [{ name: 'input', layout: 'NCHW' }], (ops, [x]) => new Map(backbone(ops, x, config).map((t, i) => [`stage${i}`, t])), 'NHWC');
+    const bytes = buildOnnxGraph(
+      weights,
+      [{ name: 'input', layout: 'NCHW' }],
+      (ops, [x]) => new Map(backbone(ops, x, config).map((t, i) => [`stage${i}`, t])),
+      'NHWC',
+    );
     return new BackboneSession(await ort.InferenceSession.create(bytes, cpuSessionOptions(threads)));
   }
 
@@ -41,7 +45,11 @@ export class NeckHeadSession {
 
   static async create(config: ModelConfig, weights: Map<string, HostTensor>, threads = 2): Promise<NeckHeadSession> {
     const inputs = LEVELS.map((i) => ({ name: `stage${i}`, layout: 'NHWC' as const }));
-    const bytes = buildOnnxGraph(weights, inputs, (ops, xs) => new Map([['embedding', head(ops, neck(ops, xs as Pyramid<typeof xs[0]>, config), config)]]));
+    const bytes = buildOnnxGraph(
+      weights,
+      inputs,
+      (ops, xs) => new Map([['embedding', head(ops, neck(ops, xs as Pyramid<(typeof xs)[0]>, config), config)]]),
+    );
     return new NeckHeadSession(await ort.InferenceSession.create(bytes, cpuSessionOptions(threads)));
   }
 

@@ -24,9 +24,12 @@ export class OnnxEmbedder implements Embedder {
   ) {}
 
   static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
-    const graph = { key: `${modelHash(model).slice(0, 24)}-${model.config.inputSize}-${options.trace ? 'trace' : 'embed'}` };
+    const graph = {
+      key: `${modelHash(model).slice(0, 24)}-${model.config.inputSize}-${options.trace ? 'trace' : 'embed'}`,
+    };
     // The graph builder (and protobuf) load only when the cache cannot serve the session.
-    const build = async () => (await import('./onnx-graph.js')).buildOnnxModel(model.config, model.weights, { trace: options.trace });
+    const build = async () =>
+      (await import('./onnx-graph.js')).buildOnnxModel(model.config, model.weights, { trace: options.trace });
     const session = await cachedSession(graph, build, cpuSessionOptions(options.threads));
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);
@@ -43,8 +46,10 @@ export class OnnxEmbedder implements Embedder {
   /** Runs a batch of normalised NCHW images ([n, 3, H, W], H and W multiples of 32). */
   async run(input: HostTensor): Promise<Map<string, HostTensor>> {
     const [, channels, height, width] = input.shape;
-    if (input.shape.length !== 4 || channels !== 3) throw new Error(`model input must be [N, 3, H, W], got [${input.shape.join(', ')}]`);
-    if (height % 32 !== 0 || width % 32 !== 0) throw new Error(`model input height and width must be multiples of 32, got ${height}×${width}`);
+    if (input.shape.length !== 4 || channels !== 3)
+      throw new Error(`model input must be [N, 3, H, W], got [${input.shape.join(', ')}]`);
+    if (height % 32 !== 0 || width % 32 !== 0)
+      throw new Error(`model input height and width must be multiples of 32, got ${height}×${width}`);
     const feeds = { [INPUT_NAME]: new ort.Tensor('float32', input.data, input.shape) };
     const results = await this.session.run(feeds, this.outputNames);
     const out = new Map<string, HostTensor>();

@@ -12,7 +12,17 @@
  * (`onnx/` inside it); HISTOSEEK_CACHE_DIR=off turns the cache off.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +55,10 @@ function builderFingerprint(): string {
   const extension = extname(fileURLToPath(import.meta.url));
   const hash = createHash('sha256');
   for (const dir of [here, join(here, '..', 'model')]) {
-    for (const name of readdirSync(dir).filter((n) => n.endsWith(extension)).sort()) hash.update(name).update(readFileSync(join(dir, name)));
+    for (const name of readdirSync(dir)
+      .filter((n) => n.endsWith(extension))
+      .sort())
+      hash.update(name).update(readFileSync(join(dir, name)));
   }
   return (builderHash = hash.digest('hex').slice(0, 16));
 }
@@ -57,7 +70,10 @@ function cpuFingerprint(): string {
   } catch {
     // Not Linux: the model name alone.
   }
-  return createHash('sha256').update(`${cpus()[0]?.model ?? ''}\n${flags}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${cpus()[0]?.model ?? ''}\n${flags}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function fingerprint(): Fingerprint {
@@ -66,7 +82,8 @@ function fingerprint(): Fingerprint {
 
 /** Why a cached file was made for something else, or null when it fits. */
 function mismatch(found: Partial<Fingerprint>, wanted: Fingerprint): string | null {
-  if (found.onnxruntime !== wanted.onnxruntime) return `made by onnxruntime ${found.onnxruntime ?? 'unknown'}, this is ${wanted.onnxruntime}`;
+  if (found.onnxruntime !== wanted.onnxruntime)
+    return `made by onnxruntime ${found.onnxruntime ?? 'unknown'}, this is ${wanted.onnxruntime}`;
   if (found.builder !== wanted.builder) return 'made by another version of histoseek';
   if (found.cpu !== wanted.cpu) return 'made on another CPU';
   return null;
@@ -79,7 +96,12 @@ const note = (message: string) => process.stderr.write(`histoseek: note: ${messa
  * optimised for this machine; otherwise built, optimised and (where the folder can be written)
  * cached for the next call.
  */
-export async function cachedSession(what: CachedGraph, build: () => Promise<Uint8Array>, options: ort.InferenceSession.SessionOptions, dir = sessionCacheDir()): Promise<ort.InferenceSession> {
+export async function cachedSession(
+  what: CachedGraph,
+  build: () => Promise<Uint8Array>,
+  options: ort.InferenceSession.SessionOptions,
+  dir = sessionCacheDir(),
+): Promise<ort.InferenceSession> {
   if (!dir) return ort.InferenceSession.create(await build(), options);
   const stem = join(dir, what.key);
   const file = `${stem}.onnx`;
@@ -97,7 +119,9 @@ export async function cachedSession(what: CachedGraph, build: () => Promise<Uint
       try {
         return await ort.InferenceSession.create(file, { ...options, graphOptimizationLevel: 'disabled' });
       } catch (err) {
-        note(`${file}: the cached model cannot be loaded (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); rebuilding it`);
+        note(
+          `${file}: the cached model cannot be loaded (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); rebuilding it`,
+        );
       }
     } else note(`${file}: the cached model was ${why}; rebuilding it`);
   }
@@ -105,13 +129,19 @@ export async function cachedSession(what: CachedGraph, build: () => Promise<Uint
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    note(`the model cache ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without it`);
+    note(
+      `the model cache ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without it`,
+    );
     return ort.InferenceSession.create(await build(), options);
   }
   // Written under temporary names and renamed: a crash leaves the old pair or no stamp, never a half file in use.
   const temporary = `${stem}.${process.pid}.tmp`;
   // onnxruntime warns that the optimised file suits only this machine: the CPU is in the fingerprint.
-  const session = await ort.InferenceSession.create(await build(), { ...options, optimizedModelFilePath: `${temporary}.onnx`, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(await build(), {
+    ...options,
+    optimizedModelFilePath: `${temporary}.onnx`,
+    logSeverityLevel: 3,
+  });
   try {
     rmSync(stamp, { force: true });
     renameSync(`${temporary}.onnx`, file);
@@ -120,7 +150,9 @@ export async function cachedSession(what: CachedGraph, build: () => Promise<Uint
   } catch (err) {
     rmSync(`${temporary}.onnx`, { force: true });
     rmSync(`${temporary}.json`, { force: true });
-    note(`the model cache ${dir} cannot be written (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running without it`);
+    note(
+      `the model cache ${dir} cannot be written (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running without it`,
+    );
   }
   return session;
 }

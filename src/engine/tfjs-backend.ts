@@ -162,7 +162,10 @@ class KernelScope {
 
   /** A new float32 tensor whose values `write` sets (zero-initialised). */
   filled(shape: number[], write: (values: Float32Array) => void): Info {
-    const backend = this.backend as unknown as { makeOutput(shape: number[], dtype: string): Info; typedArrayFromHeap(t: Info): Float32Array };
+    const backend = this.backend as unknown as {
+      makeOutput(shape: number[], dtype: string): Info;
+      typedArrayFromHeap(t: Info): Float32Array;
+    };
     const out = backend.makeOutput(shape, 'float32');
     const values = backend.typedArrayFromHeap(out);
     values.fill(0);
@@ -184,7 +187,9 @@ class KernelScope {
   }
 
   pad(x: Info, paddings: Pads[]): Info {
-    return paddings.every(([b, a]) => b === 0 && a === 0) ? x : this.run('PadV2', { x }, { paddings, constantValue: 0 });
+    return paddings.every(([b, a]) => b === 0 && a === 0)
+      ? x
+      : this.run('PadV2', { x }, { paddings, constantValue: 0 });
   }
 }
 
@@ -253,7 +258,9 @@ function sumByMatMul(original: tf.KernelConfig): tf.KernelFunc {
     const { x } = args.inputs as { x: Info };
     const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
     const rank = x.shape.length;
-    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort(
+      (a, b) => a - b,
+    );
     const first = axes[0];
     const contiguous = axes.every((a, i) => a === first + i);
     const last = axes[axes.length - 1];
@@ -334,7 +341,9 @@ function conv2dBackpropInput(original: tf.KernelConfig): tf.KernelFunc {
     const { dy, filter } = params.inputs as { dy: Info; filter: Info };
     const info = convInfo(attrs.inputShape, filter.shape, attrs, false);
     return withScope(params.backend, (s) =>
-      isPatchConv(info) ? patchConvInputGrad(s, dy, filter, info) : inputGradByConv(s, dy, flipConvFilter(s, filter), info, 'Conv2D'),
+      isPatchConv(info)
+        ? patchConvInputGrad(s, dy, filter, info)
+        : inputGradByConv(s, dy, flipConvFilter(s, filter), info, 'Conv2D'),
     );
   };
 }
@@ -394,7 +403,14 @@ function dilate(s: KernelScope, dy: Info, sh: number, sw: number): Info {
   if (sh === 1 && sw === 1) return dy;
   const [n, h, w, c] = dy.shape;
   const spread = s.reshape(dy, [n, h, 1, w, 1, c]);
-  const padded = s.pad(spread, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const padded = s.pad(spread, [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   return s.reshape(padded, [n, h * sh, w * sw, c]);
 }
 
@@ -427,7 +443,12 @@ function patchConvInputGrad(s: KernelScope, dy: Info, filter: Info, info: ConvIn
   const ordered = s.transpose(s.reshape(patches, [n * oh, ow, kh, kw * c]), [0, 2, 1, 3]);
   const image = s.reshape(ordered, [n, oh * kh, ow * kw, c]);
   // Trailing rows/columns that no patch covered get zero gradient.
-  return s.pad(image, [[0, 0], [0, info.inHeight - oh * kh], [0, info.inWidth - ow * kw], [0, 0]]);
+  return s.pad(image, [
+    [0, 0],
+    [0, info.inHeight - oh * kh],
+    [0, info.inWidth - ow * kw],
+    [0, 0],
+  ]);
 }
 
 /**
@@ -510,9 +531,21 @@ function broadcastingGradient(kernelName: string, dA: LocalDerivative, dB: Local
 function registerBroadcastingGradients(): void {
   const mask = (t: tf.Tensor) => tf.cast(t, 'float32');
   const gradients = [
-    broadcastingGradient('Maximum', (a, b) => mask(tf.greaterEqual(a, b)), (a, b) => mask(tf.less(a, b))),
-    broadcastingGradient('Minimum', (a, b) => mask(tf.lessEqual(a, b)), (a, b) => mask(tf.greater(a, b))),
-    broadcastingGradient('SquaredDifference', (a, b) => tf.mul(2, tf.sub(a, b)), (a, b) => tf.mul(2, tf.sub(b, a))),
+    broadcastingGradient(
+      'Maximum',
+      (a, b) => mask(tf.greaterEqual(a, b)),
+      (a, b) => mask(tf.less(a, b)),
+    ),
+    broadcastingGradient(
+      'Minimum',
+      (a, b) => mask(tf.lessEqual(a, b)),
+      (a, b) => mask(tf.greater(a, b)),
+    ),
+    broadcastingGradient(
+      'SquaredDifference',
+      (a, b) => tf.mul(2, tf.sub(a, b)),
+      (a, b) => tf.mul(2, tf.sub(b, a)),
+    ),
   ];
   for (const gradient of gradients) tf.registerGradient(gradient);
 }

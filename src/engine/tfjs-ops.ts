@@ -152,7 +152,10 @@ export class TfjsOps implements Ops<tf.Tensor> {
     if (this.training) {
       ({ mean, variance } = tf.moments(x, 0));
       const n = x.shape[0];
-      this.batchStats.set(name, { mean: tf.keep(mean.clone()) as tf.Tensor1D, variance: tf.keep(tf.mul(variance, n / Math.max(n - 1, 1))) as tf.Tensor1D });
+      this.batchStats.set(name, {
+        mean: tf.keep(mean.clone()) as tf.Tensor1D,
+        variance: tf.keep(tf.mul(variance, n / Math.max(n - 1, 1))) as tf.Tensor1D,
+      });
     } else {
       mean = this.p(`${name}.running_mean`);
       variance = this.p(`${name}.running_var`);

@@ -8,7 +8,6 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { renderConfusionPng } from './confusion-png.js';
 import type { EvalContext, RetrievalMetrics } from './metrics.js';
 
-
 /** The spec's official protocol, worded for reports. */
 export const KIMIA_PROTOCOL =
   "official Kimia Path24C protocol: each test patch's prediction is the scan of its nearest training patch (top-1)";
@@ -72,14 +71,16 @@ export function formatMetricsMarkdown(metrics: RetrievalMetrics, context: EvalCo
     '| Class | Queries | Recall | Precision |',
     '| --- | ---: | ---: | ---: |',
     ...metrics.per_class.map(
-      (c) => `| ${cell(c.label)} | ${c.queries} | ${percent(c.recall)} | ${c.precision === null ? 'never predicted' : percent(c.precision)} |`,
+      (c) =>
+        `| ${cell(c.label)} | ${c.queries} | ${percent(c.recall)} | ${c.precision === null ? 'never predicted' : percent(c.precision)} |`,
     ),
   ];
   if (predictedOnly.length > 0) {
     lines.push(
       '',
-      'Predicted but with no queries (precision 0, counted in η_w\'): ' +
-        predictedOnly.map(({ label, times }) => `${label} (${times}×)`).join(', ') + '.',
+      "Predicted but with no queries (precision 0, counted in η_w'): " +
+        predictedOnly.map(({ label, times }) => `${label} (${times}×)`).join(', ') +
+        '.',
     );
   }
   lines.push(
@@ -94,7 +95,6 @@ export function formatMetricsMarkdown(metrics: RetrievalMetrics, context: EvalCo
   return lines.join('\n');
 }
 
-
 /** Writes metrics.json, report.md and confusion.png into dir (created if missing); returns their paths. */
 export async function writeEvalReport(
   dir: string,
@@ -102,7 +102,11 @@ export async function writeEvalReport(
   context: EvalContext,
 ): Promise<{ json: string; markdown: string; png: string }> {
   // Render everything first, so a failure leaves the folder as it was.
-  const png = await renderConfusionPng(metrics.labels, metrics.confusion, `${context.title} — confusion matrix (top-1)`);
+  const png = await renderConfusionPng(
+    metrics.labels,
+    metrics.confusion,
+    `${context.title} — confusion matrix (top-1)`,
+  );
   const json = `${JSON.stringify({ context, ...metrics }, null, 2)}\n`;
   const markdown = formatMetricsMarkdown(metrics, context);
 

@@ -18,23 +18,51 @@ export interface EvalOutcome {
   failures: ImageError[];
 }
 
-async function score(searcher: ItemSearcher, store: ItemStore, vectors: Float32Array, labels: string[], k: number, exclude?: Exclusion): Promise<RetrievalMetrics> {
+async function score(
+  searcher: ItemSearcher,
+  store: ItemStore,
+  vectors: Float32Array,
+  labels: string[],
+  k: number,
+  exclude?: Exclusion,
+): Promise<RetrievalMetrics> {
   const hits = await searcher.search(vectors, labels.length, { k, exclude });
   const rowLabels = new Map((await store.allItems()).map((item) => [item.row, item.label]));
-  const results: QueryResult[] = hits.map((ranked, q) => ({ trueLabel: labels[q], neighbours: ranked.map((h) => rowLabels.get(h.row)!) }));
+  const results: QueryResult[] = hits.map((ranked, q) => ({
+    trueLabel: labels[q],
+    neighbours: ranked.map((h) => rowLabels.get(h.row)!),
+  }));
   return evaluateRetrieval(results, await store.labelCounts());
 }
 
 /** Queries from a collection, searched against the whole index (the official Kimia protocol when the index holds the training set). */
 export async function evaluateQueries(
-  store: ItemStore, searcher: ItemSearcher, embedder: Embedder, queries: CollectionItem[], k: number, batchSize: number, onProgress?: (n: number) => void,
+  store: ItemStore,
+  searcher: ItemSearcher,
+  embedder: Embedder,
+  queries: CollectionItem[],
+  k: number,
+  batchSize: number,
+  onProgress?: (n: number) => void,
 ): Promise<EvalOutcome> {
   const loader = new ItemLoader();
   try {
-    const embedded = await embedAll(embedder, queries.map((q) => q.source), batchSize, (s, size) => loader.load(s, size), onProgress);
+    const embedded = await embedAll(
+      embedder,
+      queries.map((q) => q.source),
+      batchSize,
+      (s, size) => loader.load(s, size),
+      onProgress,
+    );
     if (embedded.sources.length === 0) throw new Error('no query image could be read');
     const labelOf = new Map(queries.map((q) => [q.source, q.label]));
-    const metrics = await score(searcher, store, normaliseRows(embedded.raw, store.model.dim), embedded.sources.map((s) => labelOf.get(s)!), k);
+    const metrics = await score(
+      searcher,
+      store,
+      normaliseRows(embedded.raw, store.model.dim),
+      embedded.sources.map((s) => labelOf.get(s)!),
+      k,
+    );
     return { metrics, queries: embedded.sources.length, failures: embedded.failures };
   } finally {
     await loader.close();
@@ -49,8 +77,16 @@ export async function evaluateLeaveOneOut(store: ItemStore, searcher: ItemSearch
   const slideOfRow = new Map(items.map((item) => [item.row, item.slide]));
   const exclude: Exclusion = {
     groupOf,
-    excludes: (group, row) => (group.startsWith('slide:') ? `slide:${slideOfRow.get(row)}` === group : `row:${row}` === group),
+    excludes: (group, row) =>
+      group.startsWith('slide:') ? `slide:${slideOfRow.get(row)}` === group : `row:${row}` === group,
   };
-  const metrics = await score(searcher, store, queries, items.map((i) => i.label), k, exclude);
+  const metrics = await score(
+    searcher,
+    store,
+    queries,
+    items.map((i) => i.label),
+    k,
+    exclude,
+  );
   return { metrics, queries: items.length, failures: [] };
 }

@@ -90,7 +90,14 @@ export const layerKey = (layer: number): string => `L${layer}`;
  * Grad-CAM++ for one node of one image: the channel weights w_c and the map ReLU(Σ_c w_c·A_c) (h × w,
  * unscaled) from its activation A and gradient g = ∂y/∂A (both h × w × c, HWC), with y's value.
  */
-export function gradCamPlusPlus(activation: Float32Array, gradient: Float32Array, h: number, w: number, c: number, score: number): { weights: Float64Array; map: Float64Array } {
+export function gradCamPlusPlus(
+  activation: Float32Array,
+  gradient: Float32Array,
+  h: number,
+  w: number,
+  c: number,
+  score: number,
+): { weights: Float64Array; map: Float64Array } {
   const positions = h * w;
   const sums = new Float64Array(c);
   for (let p = 0; p < positions; p++) for (let k = 0; k < c; k++) sums[k] += activation[p * c + k];
@@ -196,8 +203,10 @@ export class Explainer {
 
   static async create(model: Model, options: { threads?: number } = {}): Promise<Explainer> {
     await initTfjs();
-    const bytes = buildOnnxGraph(model.weights, [{ name: 'input', layout: 'NCHW' }], (ops, [image]) =>
-      new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
+    const bytes = buildOnnxGraph(
+      model.weights,
+      [{ name: 'input', layout: 'NCHW' }],
+      (ops, [image]) => new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
     );
     const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(options.threads));
     return new Explainer(model, session, new NeckHead(model.config, model.weights));
@@ -213,10 +222,13 @@ export class Explainer {
     const plane = 3 * size * size;
     const input = new Float32Array(images.length * plane);
     images.forEach((image, i) => {
-      if (image.size !== size) throw new RangeError(`explain: the image is ${image.size}×${image.size}; this model takes ${size}×${size}`);
+      if (image.size !== size)
+        throw new RangeError(`explain: the image is ${image.size}×${image.size}; this model takes ${size}×${size}`);
       normalizeInto(image.pixels, size, input, i * plane);
     });
-    const out = await this.backboneSession.run({ input: new ort.Tensor('float32', input, [images.length, 3, size, size]) });
+    const out = await this.backboneSession.run({
+      input: new ort.Tensor('float32', input, [images.length, 3, size, size]),
+    });
     return NODES.map((i) => {
       const t = out[`backbone.${i}`];
       return fromNchw({ shape: t.dims.map(Number), data: t.data as Float32Array });
@@ -227,7 +239,11 @@ export class Explainer {
    * Activations and ∂y/∂A of every neck node for a batch, image i's y being the cosine of its descriptor
    * with `targets(descriptors)[i]`; gradients are computed for layers `lowest`..L−1 only.
    */
-  async gradients(images: ExplainImage[], targets: (descriptors: Float32Array[]) => Float32Array[], lowest = 0): Promise<NodeGradients> {
+  async gradients(
+    images: ExplainImage[],
+    targets: (descriptors: Float32Array[]) => Float32Array[],
+    lowest = 0,
+  ): Promise<NodeGradients> {
     const L = this.model.config.neckLayers;
     const D = embeddingSize(this.model.config);
     const nh = this.neckHead;
@@ -248,7 +264,8 @@ export class Explainer {
       const descriptors = images.map((_, i) => all.slice(i * D, (i + 1) * D));
       const wanted = targets(descriptors);
       wanted.forEach((t, i) => {
-        if (t.length !== D) throw new RangeError(`explain: the target vector has ${t.length} values; descriptors have ${D}`);
+        if (t.length !== D)
+          throw new RangeError(`explain: the target vector has ${t.length} values; descriptors have ${D}`);
         wanted[i] = unit(t, 'explain: the target vector');
       });
       const scores = descriptors.map((d, i) => cosine(d, wanted[i]));
@@ -256,7 +273,10 @@ export class Explainer {
       // Σ_i cos(f_i, t_i): images are independent in the neck and (in eval mode) the head, so each image's
       // gradient is that of its own score.
       grads[L - 1] = tf.tidy(() => {
-        const T = tf.tensor2d(wanted.flatMap((t) => [...t]), [images.length, D]);
+        const T = tf.tensor2d(
+          wanted.flatMap((t) => [...t]),
+          [images.length, D],
+        );
         return tf.grads((...p: tf.Tensor[]) => {
           const f = nh.head(p as Pyramid<tf.Tensor>, false).embedding;
           return tf.sum(tf.div(tf.sum(tf.mul(f, T), 1), tf.norm(f, 'euclidean', 1)));
@@ -265,7 +285,9 @@ export class Explainer {
       for (let l = L - 1; l > lowest; l--) {
         const dy = grads[l];
         grads[l - 1] = tf.tidy(() =>
-          tf.grads((...x: tf.Tensor[]) => tf.addN(nh.neckLayer(l, x as Pyramid<tf.Tensor>).map((y, k) => tf.sum(tf.mul(y, dy[k])))))(outs[l - 1]),
+          tf.grads((...x: tf.Tensor[]) =>
+            tf.addN(nh.neckLayer(l, x as Pyramid<tf.Tensor>).map((y, k) => tf.sum(tf.mul(y, dy[k])))),
+          )(outs[l - 1]),
         ) as Pyramid<tf.Tensor>;
       }
       return {
@@ -287,12 +309,21 @@ export class Explainer {
   }
 
   /** Why `result` was retrieved for `query`: each side's maps for its similarity to the other's descriptor, in one pass. */
-  async explainMatch(query: ExplainImage, result: ExplainImage, options: ExplainOptions = {}): Promise<MatchExplanation> {
+  async explainMatch(
+    query: ExplainImage,
+    result: ExplainImage,
+    options: ExplainOptions = {},
+  ): Promise<MatchExplanation> {
     const [q, r] = await this.explainBatch([query, result], ([dq, dr]) => [dr, dq], 'similarity', options);
     return { score: q.score, query: q, result: r };
   }
 
-  private async explainBatch(images: ExplainImage[], targets: (d: Float32Array[]) => Float32Array[], kind: ExplainTarget['kind'], options: ExplainOptions): Promise<Explanation[]> {
+  private async explainBatch(
+    images: ExplainImage[],
+    targets: (d: Float32Array[]) => Float32Array[],
+    kind: ExplainTarget['kind'],
+    options: ExplainOptions,
+  ): Promise<Explanation[]> {
     const L = this.model.config.neckLayers;
     const layers = checkSelection(options.layers, L, 'layer');
     const nodes = checkSelection(options.nodes, 4, 'node');
@@ -311,7 +342,14 @@ export class Explainer {
         });
         layerMaps.set(layerKey(l), meanMap(own));
       }
-      return { target: kind, score: g.scores[i], descriptor: g.descriptors[i], maps, layers: layerMaps, combined: meanMap([...layerMaps.values()]) };
+      return {
+        target: kind,
+        score: g.scores[i],
+        descriptor: g.descriptors[i],
+        maps,
+        layers: layerMaps,
+        combined: meanMap([...layerMaps.values()]),
+      };
     });
   }
 
@@ -326,13 +364,19 @@ function checkSelection(selected: number[] | undefined, count: number, what: str
   if (!selected) return all;
   if (selected.length === 0) throw new RangeError(`explain: no ${what}s selected`);
   for (const s of selected) {
-    if (!Number.isInteger(s) || s < 0 || s >= count) throw new RangeError(`explain: ${what} ${s} does not exist (0..${count - 1})`);
+    if (!Number.isInteger(s) || s < 0 || s >= count)
+      throw new RangeError(`explain: ${what} ${s} does not exist (0..${count - 1})`);
   }
   return all.filter((i) => selected.includes(i));
 }
 
 /** One-off explanation; an `Explainer` serves many. */
-export async function explain(model: Model, image: ExplainImage, target: ExplainTarget, options?: ExplainOptions): Promise<Explanation> {
+export async function explain(
+  model: Model,
+  image: ExplainImage,
+  target: ExplainTarget,
+  options?: ExplainOptions,
+): Promise<Explanation> {
   const explainer = await Explainer.create(model);
   try {
     return await explainer.explain(image, target, options);
@@ -342,7 +386,12 @@ export async function explain(model: Model, image: ExplainImage, target: Explain
 }
 
 /** One-off match explanation; an `Explainer` serves many. */
-export async function explainMatch(model: Model, query: ExplainImage, result: ExplainImage, options?: ExplainOptions): Promise<MatchExplanation> {
+export async function explainMatch(
+  model: Model,
+  query: ExplainImage,
+  result: ExplainImage,
+  options?: ExplainOptions,
+): Promise<MatchExplanation> {
   const explainer = await Explainer.create(model);
   try {
     return await explainer.explainMatch(query, result, options);

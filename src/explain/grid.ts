@@ -28,17 +28,23 @@ const HEADER_HEIGHT = 24;
 const BAR_HEIGHT = 12;
 const BAR_WIDTH = 240;
 
-const SUBTITLE = 'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)';
+const SUBTITLE =
+  'Grad-CAM++ on the terminal nodes P1_2–P4_2 of each neck layer (a layer’s map: the mean over its nodes)';
 
-const scoreText = (e: Explanation): string => `${e.target === 'similarity' ? 'cosine similarity' : 'class cosine'} ${e.score.toFixed(3)}`;
+const scoreText = (e: Explanation): string =>
+  `${e.target === 'similarity' ? 'cosine similarity' : 'class cosine'} ${e.score.toFixed(3)}`;
 
 /** 'L0' → 'neck layer 0'. */
 const layerTitle = (key: string): string => `neck layer ${key.slice(1)}`;
 
-const text = (x: number, y: number, s: string, fill = INK, attributes = ''): string => svgText(x, y, s, { size: TEXT_SIZE, fill, attributes });
+const text = (x: number, y: number, s: string, fill = INK, attributes = ''): string =>
+  svgText(x, y, s, { size: TEXT_SIZE, fill, attributes });
 
 async function tile(pixels: Uint8Array, size: number, tileSize: number): Promise<Buffer> {
-  return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).resize(tileSize, tileSize, { kernel: 'linear' }).png().toBuffer();
+  return sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+    .resize(tileSize, tileSize, { kernel: 'linear' })
+    .png()
+    .toBuffer();
 }
 
 /** The page for `rows` (e.g. a query and a result, or one image for a class), every row explaining the same layers. */
@@ -59,10 +65,15 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
 
   const svg = svgDocument(width, height, [
     ...svgHeading(heading),
-    ...headers.map((h, c) => text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, INK, 'text-anchor="middle" font-weight="bold"')),
+    ...headers.map((h, c) =>
+      text(gridX + c * (t + GAP) + t / 2, gridY - 8, h, INK, 'text-anchor="middle" font-weight="bold"'),
+    ),
     ...rows.flatMap((r, i) => {
       const y = gridY + i * (t + GAP) + t / 2;
-      return [text(PAD, y - 4, r.label, INK, 'font-weight="bold"'), text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), '#333333')];
+      return [
+        text(PAD, y - 4, r.label, INK, 'font-weight="bold"'),
+        text(PAD, y + TEXT_SIZE + 2, scoreText(r.explanation), '#333333'),
+      ];
     }),
     ...colourBar(gridX, barY),
   ]);
@@ -72,7 +83,11 @@ export async function explanationGrid(rows: GridRow[], options: GridOptions): Pr
       const { pixels, size } = r.image;
       const maps = [...layerKeys.map((k) => r.explanation.layers.get(k)!), r.explanation.combined];
       const images = [pixels, ...maps.map((m) => overlayRgb(pixels, size, m))];
-      return images.map(async (p, c) => ({ input: await tile(p, size, t), left: gridX + c * (t + GAP), top: gridY + i * (t + GAP) }));
+      return images.map(async (p, c) => ({
+        input: await tile(p, size, t),
+        left: gridX + c * (t + GAP),
+        top: gridY + i * (t + GAP),
+      }));
     }),
   );
   return svgToPng(svg, tiles);

@@ -16,8 +16,10 @@ export function jet(value: number): [number, number, number] {
 
 /** size × size RGB pixels with `map` (size × size, values in [0, 1]) blended over them. */
 export function overlayRgb(pixels: Uint8Array, size: number, map: Float32Array, alpha = OVERLAY_ALPHA): Uint8Array {
-  if (pixels.length !== 3 * size * size) throw new RangeError(`overlay: expected ${3 * size * size} RGB bytes for ${size}×${size}, got ${pixels.length}`);
-  if (map.length !== size * size) throw new RangeError(`overlay: expected a ${size}×${size} map, got ${map.length} values`);
+  if (pixels.length !== 3 * size * size)
+    throw new RangeError(`overlay: expected ${3 * size * size} RGB bytes for ${size}×${size}, got ${pixels.length}`);
+  if (map.length !== size * size)
+    throw new RangeError(`overlay: expected a ${size}×${size} map, got ${map.length} values`);
   const out = new Uint8Array(pixels.length);
   for (let i = 0; i < map.length; i++) {
     const colour = jet(map[i]);
@@ -27,6 +29,13 @@ export function overlayRgb(pixels: Uint8Array, size: number, map: Float32Array, 
 }
 
 /** The overlay as a PNG. */
-export function overlayPng(pixels: Uint8Array, size: number, map: Float32Array, alpha = OVERLAY_ALPHA): Promise<Buffer> {
-  return sharp(overlayRgb(pixels, size, map, alpha), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+export function overlayPng(
+  pixels: Uint8Array,
+  size: number,
+  map: Float32Array,
+  alpha = OVERLAY_ALPHA,
+): Promise<Buffer> {
+  return sharp(overlayRgb(pixels, size, map, alpha), { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
 }

@@ -72,9 +72,13 @@ function buildSearchGraph(dim: number, kind: VectorKind): Uint8Array {
   const onnx = onnxProto();
   const { FLOAT, FLOAT16, INT8, INT64 } = onnx.TensorProto.DataType;
   const stored = { f32: FLOAT, f16: FLOAT16, i8: INT8 }[kind];
-  const cast: proto.INodeProto[] = kind === 'f32' ? [] : [{ opType: 'Cast', input: [DATABASE], output: ['rows'], name: 'rows', attribute: [intAttribute('to', FLOAT)] }];
+  const cast: proto.INodeProto[] =
+    kind === 'f32'
+      ? []
+      : [{ opType: 'Cast', input: [DATABASE], output: ['rows'], name: 'rows', attribute: [intAttribute('to', FLOAT)] }];
   const product = kind === 'i8' ? 'unscaled' : 'cosines';
-  const scale: proto.INodeProto[] = kind === 'i8' ? [{ opType: 'Mul', input: ['unscaled', SCALES], output: ['cosines'], name: 'scale' }] : [];
+  const scale: proto.INodeProto[] =
+    kind === 'i8' ? [{ opType: 'Mul', input: ['unscaled', SCALES], output: ['cosines'], name: 'scale' }] : [];
   const model: proto.IModelProto = {
     irVersion: 9,
     producerName: 'histoseek',
@@ -83,13 +87,27 @@ function buildSearchGraph(dim: number, kind: VectorKind): Uint8Array {
       name: 'exact_search',
       node: [
         ...cast,
-        { opType: 'Gemm', input: [QUERIES, kind === 'f32' ? DATABASE : 'rows'], output: [product], name: 'cosines', attribute: [intAttribute('transB', 1)] },
+        {
+          opType: 'Gemm',
+          input: [QUERIES, kind === 'f32' ? DATABASE : 'rows'],
+          output: [product],
+          name: 'cosines',
+          attribute: [intAttribute('transB', 1)],
+        },
         ...scale,
         // ONNX TopK keeps the lower index first among equal values, so chunks come back deterministic.
-        { opType: 'TopK', input: ['cosines', K], output: [SCORES, INDICES], name: 'topk', attribute: [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)] },
+        {
+          opType: 'TopK',
+          input: ['cosines', K],
+          output: [SCORES, INDICES],
+          name: 'topk',
+          attribute: [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)],
+        },
       ],
       input: [
-        tensorInfo(QUERIES, FLOAT, ['Q', dim]), tensorInfo(DATABASE, stored, ['N', dim]), tensorInfo(K, INT64, [1]),
+        tensorInfo(QUERIES, FLOAT, ['Q', dim]),
+        tensorInfo(DATABASE, stored, ['N', dim]),
+        tensorInfo(K, INT64, [1]),
         ...(kind === 'i8' ? [tensorInfo(SCALES, FLOAT, ['N'])] : []),
       ],
       output: [tensorInfo(SCORES, FLOAT, ['Q', 'K']), tensorInfo(INDICES, INT64, ['Q', 'K'])],
@@ -103,8 +121,14 @@ type ChunkSource = (start: number, rows: number) => Record<string, ort.Tensor>;
 
 function chunkTensors(kind: VectorKind, dim: number, planes: Uint8Array[], rows: number): Record<string, ort.Tensor> {
   const [data, scales] = planes;
-  if (kind === 'f32') return { [DATABASE]: new ort.Tensor('float32', new Float32Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]) };
-  if (kind === 'f16') return { [DATABASE]: new ort.Tensor('float16', new Uint16Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]) };
+  if (kind === 'f32')
+    return {
+      [DATABASE]: new ort.Tensor('float32', new Float32Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
+    };
+  if (kind === 'f16')
+    return {
+      [DATABASE]: new ort.Tensor('float16', new Uint16Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
+    };
   return {
     [DATABASE]: new ort.Tensor('int8', new Int8Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
     [SCALES]: new ort.Tensor('float32', new Float32Array(scales.buffer, scales.byteOffset, rows), [rows]),
@@ -133,7 +157,8 @@ class BestK {
     const base = query * this.k;
     const { ids, distances } = this;
     let slot = this.k - 1;
-    const before = (i: number) => distance < distances[i] || (distance === distances[i] && (ids[i] === -1 || id < ids[i]));
+    const before = (i: number) =>
+      distance < distances[i] || (distance === distances[i] && (ids[i] === -1 || id < ids[i]));
     if (!before(base + slot)) return;
     while (slot > 0 && before(base + slot - 1)) {
       ids[base + slot] = ids[base + slot - 1];
@@ -158,17 +183,32 @@ export class ExactSearch {
     const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
     const kind = options.kind ?? 'f32';
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`dimension must be a positive integer, got ${dim}`);
-    if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
-    const session = await cachedSession({ key: `exact-search-${dim}-${kind}` }, async () => buildSearchGraph(dim, kind), cpuSessionOptions(options.threads));
+    if (!Number.isInteger(chunkRows) || chunkRows < 1)
+      throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
+    const session = await cachedSession(
+      { key: `exact-search-${dim}-${kind}` },
+      async () => buildSearchGraph(dim, kind),
+      cpuSessionOptions(options.threads),
+    );
     return new ExactSearch(session, dim, chunkRows, kind);
   }
 
   /** Exact search over float32 rows held in memory (see `scan` for rows in an index's files). */
-  async search(database: Float32Array, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
-    if (this.kind !== 'f32') throw new Error(`search takes float32 rows; this search reads ${this.kind} rows (use scan)`);
-    if (database.length < count * this.dim) throw new Error(`database holds ${database.length / this.dim} rows of ${this.dim}, fewer than count ${count}`);
+  async search(
+    database: Float32Array,
+    count: number,
+    queries: Float32Array,
+    nQueries: number,
+    k: number,
+    exclude?: (id: number) => boolean,
+  ): Promise<SearchHits> {
+    if (this.kind !== 'f32')
+      throw new Error(`search takes float32 rows; this search reads ${this.kind} rows (use scan)`);
+    if (database.length < count * this.dim)
+      throw new Error(`database holds ${database.length / this.dim} rows of ${this.dim}, fewer than count ${count}`);
     const bytes = new Uint8Array(database.buffer, database.byteOffset, database.byteLength);
-    const source: ChunkSource = (start, rows) => chunkTensors('f32', this.dim, [bytes.subarray(start * this.dim * 4)], rows);
+    const source: ChunkSource = (start, rows) =>
+      chunkTensors('f32', this.dim, [bytes.subarray(start * this.dim * 4)], rows);
     return this.run(source, 0, count, queries, nQueries, k, exclude);
   }
 
@@ -176,14 +216,33 @@ export class ExactSearch {
    * Exact search over rows [start, end) of an index's vector column, read chunk by chunk into one
    * reused buffer: the column is never held in memory. Ids are row numbers.
    */
-  async scan(column: VectorColumn, start: number, end: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
-    if (column.kind !== this.kind || column.dim !== this.dim) throw new Error(`this search reads ${this.dim}-d ${this.kind} rows, the column holds ${column.dim}-d ${column.kind}`);
+  async scan(
+    column: VectorColumn,
+    start: number,
+    end: number,
+    queries: Float32Array,
+    nQueries: number,
+    k: number,
+    exclude?: (id: number) => boolean,
+  ): Promise<SearchHits> {
+    if (column.kind !== this.kind || column.dim !== this.dim)
+      throw new Error(
+        `this search reads ${this.dim}-d ${this.kind} rows, the column holds ${column.dim}-d ${column.kind}`,
+      );
     let buffers: Uint8Array[] | undefined;
     const source: ChunkSource = (first, rows) => {
       buffers = column.readChunk(first, rows, buffers);
       return chunkTensors(this.kind, this.dim, buffers, rows);
     };
-    const hits = await this.run(source, start, end - start, queries, nQueries, k, exclude && ((id) => exclude(id + start)));
+    const hits = await this.run(
+      source,
+      start,
+      end - start,
+      queries,
+      nQueries,
+      k,
+      exclude && ((id) => exclude(id + start)),
+    );
     for (let i = 0; i < hits.ids.length; i++) if (hits.ids[i] >= 0) hits.ids[i] += start;
     return hits;
   }
@@ -193,12 +252,23 @@ export class ExactSearch {
    * `nQueries` rows of `queries`. Rows for which `exclude` is true never appear; each chunk's TopK
    * is widened by the number of excluded rows it holds, so k valid rows come back whenever that many exist.
    */
-  private async run(source: ChunkSource, first: number, count: number, queries: Float32Array, nQueries: number, k: number, exclude?: (id: number) => boolean): Promise<SearchHits> {
+  private async run(
+    source: ChunkSource,
+    first: number,
+    count: number,
+    queries: Float32Array,
+    nQueries: number,
+    k: number,
+    exclude?: (id: number) => boolean,
+  ): Promise<SearchHits> {
     const { dim, chunkRows } = this;
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
-    if (!Number.isInteger(count) || count < 0 || count > MAX_ID) throw new Error(`count must be an integer in [0, 2^31), got ${count}`);
-    if (!Number.isInteger(nQueries) || nQueries < 0) throw new Error(`nQueries must be a non-negative integer, got ${nQueries}`);
-    if (queries.length < nQueries * dim) throw new Error(`queries hold ${queries.length / dim} rows of ${dim}, fewer than nQueries ${nQueries}`);
+    if (!Number.isInteger(count) || count < 0 || count > MAX_ID)
+      throw new Error(`count must be an integer in [0, 2^31), got ${count}`);
+    if (!Number.isInteger(nQueries) || nQueries < 0)
+      throw new Error(`nQueries must be a non-negative integer, got ${nQueries}`);
+    if (queries.length < nQueries * dim)
+      throw new Error(`queries hold ${queries.length / dim} rows of ${dim}, fewer than nQueries ${nQueries}`);
 
     const best = new BestK(nQueries, k);
     const chunks: { start: number; rows: number; width: number }[] = [];
@@ -212,7 +282,10 @@ export class ExactSearch {
     const queryBlock = Math.max(1, Math.floor(MAX_SCORES_PER_RUN / Math.min(chunkRows, Math.max(count, 1))));
     for (let q0 = 0; q0 < nQueries; q0 += queryBlock) {
       const blockSize = Math.min(queryBlock, nQueries - q0);
-      const queryTensor = new ort.Tensor('float32', queries.subarray(q0 * dim, (q0 + blockSize) * dim), [blockSize, dim]);
+      const queryTensor = new ort.Tensor('float32', queries.subarray(q0 * dim, (q0 + blockSize) * dim), [
+        blockSize,
+        dim,
+      ]);
       for (const { start, rows, width } of chunks) {
         const out = await this.session.run({
           [QUERIES]: queryTensor,

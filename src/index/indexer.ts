@@ -51,7 +51,12 @@ export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
   return out;
 }
 
-export async function indexItems(store: ItemStore, embedder: Embedder, items: CollectionItem[], options: IndexOptions): Promise<IndexReport> {
+export async function indexItems(
+  store: ItemStore,
+  embedder: Embedder,
+  items: CollectionItem[],
+  options: IndexOptions,
+): Promise<IndexReport> {
   const stored = await store.storedSources(items.map((item) => item.source));
   const todo = items.filter((item) => !stored.has(item.source));
   const bySource = new Map(todo.map((item) => [item.source, item]));
@@ -59,7 +64,9 @@ export async function indexItems(store: ItemStore, embedder: Embedder, items: Co
   const report: IndexReport = { total: items.length, skipped: items.length - todo.length, added: 0, failures: [] };
   try {
     const sources = todo.map((item) => item.source);
-    for await (const batch of embedImageFiles(embedder, sources, options.batchSize, (s, size) => loader.load(s, size))) {
+    for await (const batch of embedImageFiles(embedder, sources, options.batchSize, (s, size) =>
+      loader.load(s, size),
+    )) {
       for (const failure of batch.failures) {
         await store.recordFailure(failure.path, failure.message);
         report.failures.push(failure);

@@ -13,7 +13,11 @@ export interface MigrateReport {
   skipped: number;
 }
 
-export async function migrateIndex(from: IndexStore, to: ItemStore, onProgress?: (done: number, total: number) => void): Promise<MigrateReport> {
+export async function migrateIndex(
+  from: IndexStore,
+  to: ItemStore,
+  onProgress?: (done: number, total: number) => void,
+): Promise<MigrateReport> {
   to.assertModel(from.model);
   const report: MigrateReport = { copied: 0, skipped: 0 };
   for (let first = 0; first < from.rows; first += CHUNK_ROWS) {

@@ -15,8 +15,14 @@ export async function openStore(db: string, options: { writable?: boolean } = {}
 }
 
 /** Opens the store at `db` for appending, creating it for `model` if it holds none; another model's store is an error. */
-export async function openOrCreateStore(db: string, model: ModelIdentity, options: CreateOptions = {}): Promise<ItemStore> {
-  return isPostgresUrl(db) ? (await postgresStore()).open(db, { model, vectors: options.vectors }) : FolderStore.openOrCreate(db, model, options);
+export async function openOrCreateStore(
+  db: string,
+  model: ModelIdentity,
+  options: CreateOptions = {},
+): Promise<ItemStore> {
+  return isPostgresUrl(db)
+    ? (await postgresStore()).open(db, { model, vectors: options.vectors })
+    : FolderStore.openOrCreate(db, model, options);
 }
 
 async function postgresStore() {

@@ -62,7 +62,8 @@ export class Searcher {
   /** `candidates`: graph candidates re-ranked per query in two-stage search (default RERANK_CANDIDATES): more is slower and closer to exact. */
   static async open(store: IndexStore, options: SearchSettings & { threads?: number } = {}): Promise<Searcher> {
     const candidates = options.candidates ?? RERANK_CANDIDATES;
-    if (!Number.isInteger(candidates) || candidates < 1) throw new Error(`candidates must be a positive integer, got ${candidates}`);
+    if (!Number.isInteger(candidates) || candidates < 1)
+      throw new Error(`candidates must be a positive integer, got ${candidates}`);
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
@@ -70,11 +71,20 @@ export class Searcher {
     if (mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS)) {
       graph = store.openGraph(options.threads);
       if (!graph && mode === 'two-stage') {
-        throw new Error(`${store.dir}: has no search graph (${store.formatVersion === 1 ? `an index made by an earlier histoseek: 'histoseek index --db ${store.dir} --upgrade' builds one` : 'nothing indexed yet'}); search with --exact`);
+        throw new Error(
+          `${store.dir}: has no search graph (${store.formatVersion === 1 ? `an index made by an earlier histoseek: 'histoseek index --db ${store.dir} --upgrade' builds one` : 'nothing indexed yet'}); search with --exact`,
+        );
       }
     }
     const exact = await ExactSearch.create(store.model.dim, { threads: options.threads, kind: store.vectorKind });
-    return new Searcher(store, active, exact, graph, graph ? Math.min(store.graphStamp()!.rows, active.length) : 0, candidates);
+    return new Searcher(
+      store,
+      active,
+      exact,
+      graph,
+      graph ? Math.min(store.graphStamp()!.rows, active.length) : 0,
+      candidates,
+    );
   }
 
   get dim(): number {
@@ -88,7 +98,10 @@ export class Searcher {
 
   /** Ranked hits for each of `n` normalised query vectors. */
   async search(queries: Float32Array, n: number, o: SearchOptions): Promise<Hit[][]> {
-    if (queries.length !== n * this.dim) throw new Error(`search: ${n} queries of this index need ${n * this.dim} values (${this.dim} each), got ${queries.length}`);
+    if (queries.length !== n * this.dim)
+      throw new Error(
+        `search: ${n} queries of this index need ${n * this.dim} values (${this.dim} each), got ${queries.length}`,
+      );
     if (!Number.isInteger(o.k) || o.k < 1) throw new Error(`search: k must be a positive integer, got ${o.k}`);
     const out: Hit[][] = new Array(n);
     const groups = new Map<string, number[]>();
@@ -102,7 +115,9 @@ export class Searcher {
       const batch = new Float32Array(group.length * this.dim);
       group.forEach((q, i) => batch.set(queries.subarray(q * this.dim, (q + 1) * this.dim), i * this.dim));
       const skip = (row: number) => !this.active[row] || (o.exclude?.excludes(key, row) ?? false);
-      const hits = this.graph ? await this.twoStage(this.graph, batch, group.length, o.k, skip) : await this.exact.scan(this.store.column, 0, this.active.length, batch, group.length, o.k, skip);
+      const hits = this.graph
+        ? await this.twoStage(this.graph, batch, group.length, o.k, skip)
+        : await this.exact.scan(this.store.column, 0, this.active.length, batch, group.length, o.k, skip);
       group.forEach((q, i) => {
         const ranked: Hit[] = [];
         for (let j = 0; j < hits.k; j++) {
@@ -116,7 +131,13 @@ export class Searcher {
   }
 
   /** Graph candidates re-ranked exactly, merged with an exact scan of the rows the graph does not cover. */
-  private async twoStage(graph: VectorGraph, batch: Float32Array, n: number, k: number, skip: (row: number) => boolean): Promise<SearchHits> {
+  private async twoStage(
+    graph: VectorGraph,
+    batch: Float32Array,
+    n: number,
+    k: number,
+    skip: (row: number) => boolean,
+  ): Promise<SearchHits> {
     const dim = this.dim;
     const covered = this.graphRows;
     const eligible = (row: number) => row >= 0 && row < covered && !skip(row);
@@ -128,7 +149,7 @@ export class Searcher {
       const query = batch.subarray(q * dim, (q + 1) * dim);
       let rows = Array.from(found.ids.subarray(q * first, (q + 1) * first)).filter(eligible);
       // Exclusions (a whole slide, removed items) can eat the candidates: widen until k survive or the graph is exhausted.
-      for (let candidates = first; rows.length < k && candidates < graph.size; ) {
+      for (let candidates = first; rows.length < k && candidates < graph.size;) {
         candidates *= 4;
         rows = Array.from(graph.search(query, 1, candidates).ids).filter(eligible);
       }

@@ -35,7 +35,8 @@ export function workUnits(root: string, items: CollectionItem[]): WorkUnit[] {
       else units.set(key, [item]);
     }
   }
-  for (let first = 0; first < images.length; first += UNIT_IMAGES) units.set(`${root}#images=${first}`, images.slice(first, first + UNIT_IMAGES));
+  for (let first = 0; first < images.length; first += UNIT_IMAGES)
+    units.set(`${root}#images=${first}`, images.slice(first, first + UNIT_IMAGES));
   return [...units].map(([key, unitItems]) => ({ key, items: unitItems }));
 }
 
@@ -47,17 +48,26 @@ export interface SharedIndexOptions extends IndexOptions {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-export async function indexShared(store: ItemStore, claims: WorkClaims, embedder: Embedder, units: WorkUnit[], o: SharedIndexOptions): Promise<IndexReport> {
+export async function indexShared(
+  store: ItemStore,
+  claims: WorkClaims,
+  embedder: Embedder,
+  units: WorkUnit[],
+  o: SharedIndexOptions,
+): Promise<IndexReport> {
   const total = units.reduce((n, u) => n + u.items.length, 0);
   const report: IndexReport = { total, skipped: 0, added: 0, failures: [] };
   const storedIn = new Map<WorkUnit, number>();
   const pending = new Set(units);
   let renewal: Error | null = null;
-  const heartbeat = setInterval(() => {
-    claims.renew(o.leaseSeconds).catch((err: unknown) => {
-      renewal = err as Error;
-    });
-  }, (o.leaseSeconds * 1000) / 3);
+  const heartbeat = setInterval(
+    () => {
+      claims.renew(o.leaseSeconds).catch((err: unknown) => {
+        renewal = err as Error;
+      });
+    },
+    (o.leaseSeconds * 1000) / 3,
+  );
   try {
     while (pending.size) {
       let worked = false;
@@ -83,7 +93,11 @@ export async function indexShared(store: ItemStore, claims: WorkClaims, embedder
         worked = true;
       }
       const heldByOthers = await claims.heldByOthers();
-      o.onShared?.([...storedIn.values()].reduce((a, b) => a + b, 0), total, heldByOthers);
+      o.onShared?.(
+        [...storedIn.values()].reduce((a, b) => a + b, 0),
+        total,
+        heldByOthers,
+      );
       // Nothing to claim: the rest is in other workers' hands; look again shortly (a dead worker's lease runs out).
       if (pending.size && !worked) await sleep(Math.min(1000, (o.leaseSeconds * 1000) / 4));
     }

@@ -26,10 +26,18 @@ async function excludeSlide(store: ItemStore, slide: string | null): Promise<Exc
 }
 
 /** The normalised descriptors of the query patches. */
-async function embedPatches(embedder: Embedder, patches: CollectionItem[]): Promise<{ vectors: Float32Array; count: number }> {
+async function embedPatches(
+  embedder: Embedder,
+  patches: CollectionItem[],
+): Promise<{ vectors: Float32Array; count: number }> {
   const loader = new ItemLoader();
   try {
-    const embedded = await embedAll(embedder, patches.map((p) => p.source), 16, (s, size) => loader.load(s, size));
+    const embedded = await embedAll(
+      embedder,
+      patches.map((p) => p.source),
+      16,
+      (s, size) => loader.load(s, size),
+    );
     if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
     return { vectors: normaliseRows(embedded.raw, embedder.dimensions), count: embedded.sources.length };
   } finally {
@@ -37,19 +45,32 @@ async function embedPatches(embedder: Embedder, patches: CollectionItem[]): Prom
   }
 }
 
-async function patchHits(q: QueryPatches, patches: CollectionItem[], k: number, exclude: string | null): Promise<Hit[][]> {
+async function patchHits(
+  q: QueryPatches,
+  patches: CollectionItem[],
+  k: number,
+  exclude: string | null,
+): Promise<Hit[][]> {
   const { vectors, count } = await embedPatches(q.embedder, patches);
   return q.searcher.search(vectors, count, { k, exclude: await excludeSlide(q.store, exclude) });
 }
 
 /** The k items closest to any patch of the region (each at its smallest distance). */
-export async function searchRegion(q: QueryPatches, patches: CollectionItem[], k: number, exclude: string | null): Promise<(StoredItem & { distance: number })[]> {
+export async function searchRegion(
+  q: QueryPatches,
+  patches: CollectionItem[],
+  k: number,
+  exclude: string | null,
+): Promise<(StoredItem & { distance: number })[]> {
   const best = new Map<number, number>();
   for (const ranked of await patchHits(q, patches, k, exclude)) {
     for (const h of ranked) best.set(h.row, Math.min(best.get(h.row) ?? Infinity, h.distance));
   }
   const top = [...best].sort((a, b) => a[1] - b[1] || a[0] - b[0]).slice(0, k);
-  return hitItems(q.store, top.map(([row, distance]) => ({ row, distance })));
+  return hitItems(
+    q.store,
+    top.map(([row, distance]) => ({ row, distance })),
+  );
 }
 
 export interface SlideMatch {
@@ -71,13 +92,24 @@ function median(values: number[]): number {
  * Indexed slides ranked by median-of-minimum distance to the mosaic. Each patch looks at its
  * `perPatch` nearest items; a slide absent from a patch's list counts that list's largest distance.
  */
-export async function searchWholeSlide(q: QueryPatches, mosaic: CollectionItem[], exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
+export async function searchWholeSlide(
+  q: QueryPatches,
+  mosaic: CollectionItem[],
+  exclude: string | null,
+  perPatch = 100,
+): Promise<SlideMatch[]> {
   const { vectors, count } = await embedPatches(q.embedder, mosaic);
   return rankSlides(q, vectors, count, exclude, perPatch);
 }
 
 /** Whole-slide search from the mosaic's descriptors (`count` normalised rows): see searchWholeSlide. */
-export async function rankSlides(q: Omit<QueryPatches, 'embedder'>, mosaic: Float32Array, count: number, exclude: string | null, perPatch = 100): Promise<SlideMatch[]> {
+export async function rankSlides(
+  q: Omit<QueryPatches, 'embedder'>,
+  mosaic: Float32Array,
+  count: number,
+  exclude: string | null,
+  perPatch = 100,
+): Promise<SlideMatch[]> {
   const hits = await q.searcher.search(mosaic, count, { k: perPatch, exclude: await excludeSlide(q.store, exclude) });
   const hitRows = [...new Set(hits.flatMap((ranked) => ranked.map((h) => h.row)))];
   const items = new Map((await q.store.items(hitRows)).flatMap((i) => (i ? [[i.row, i] as const] : [])));
@@ -95,6 +127,11 @@ export async function rankSlides(q: Omit<QueryPatches, 'embedder'>, mosaic: Floa
   });
   const ceiling = hits.map((ranked) => ranked.at(-1)?.distance ?? Infinity);
   return [...slides]
-    .map(([slide, e]) => ({ slide, label: e.label, votes: e.votes, medianMinDistance: median(hits.map((_, p) => e.mins.get(p) ?? ceiling[p])) }))
+    .map(([slide, e]) => ({
+      slide,
+      label: e.label,
+      votes: e.votes,
+      medianMinDistance: median(hits.map((_, p) => e.mins.get(p) ?? ceiling[p])),
+    }))
     .sort((a, b) => a.medianMinDistance - b.medianMinDistance || b.votes - a.votes);
 }

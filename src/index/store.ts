@@ -108,7 +108,9 @@ export class ItemWriter {
   private readonly insert: Database.Statement;
 
   constructor(db: Database.Database) {
-    this.findSource = db.prepare('SELECT id FROM sources WHERE path = ? AND slide IS ? AND patient IS ? AND collection IS ?').pluck();
+    this.findSource = db
+      .prepare('SELECT id FROM sources WHERE path = ? AND slide IS ? AND patient IS ? AND collection IS ?')
+      .pluck();
     this.addSource = db.prepare('INSERT INTO sources (path, slide, patient, collection) VALUES (?, ?, ?, ?)');
     this.findLabel = db.prepare('SELECT id FROM labels WHERE name = ?').pluck();
     this.addLabel = db.prepare('INSERT INTO labels (name) VALUES (?)');
@@ -126,7 +128,15 @@ export class ItemWriter {
     const box = { x: item.x ?? null, y: item.y ?? null, width: item.width ?? null, height: item.height ?? null };
     if (!removed) this.dropTombstone.run({ path, regionInSource, ...box });
     const sourceId = this.sourceId(path, item.slide ?? null, item.patient ?? null, item.collection ?? null);
-    this.insert.run({ row, sourceId, labelId: this.labelId(item.label), ...box, regionInSource, removed: removed ? 1 : 0, norm });
+    this.insert.run({
+      row,
+      sourceId,
+      labelId: this.labelId(item.label),
+      ...box,
+      regionInSource,
+      removed: removed ? 1 : 0,
+      norm,
+    });
   }
 
   private sourceId(path: string, slide: string | null, patient: string | null, collection: string | null): number {
@@ -183,7 +193,9 @@ export class IndexStore {
     const held = this.column.rows();
     if (held < this.committedRows) {
       this.column.close();
-      throw new Error(`${this.column.describe()}: holds ${held} rows but the database records ${this.committedRows}; the index is damaged`);
+      throw new Error(
+        `${this.column.describe()}: holds ${held} rows but the database records ${this.committedRows}; the index is damaged`,
+      );
     }
     // Rows past the count belong to a batch whose commit never happened (only the writer cuts them:
     // for a reader they may be a live writer's batch in flight).
@@ -198,14 +210,24 @@ export class IndexStore {
     let db: Database.Database | null = null;
     try {
       db = openDatabase(file, options.writable ?? false);
-      const get = (key: string) => (db!.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+      const get = (key: string) =>
+        (db!.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
       const format = get('format');
       const version = format === undefined ? undefined : FORMAT_VERSIONS[format];
       if (version === undefined) throw new Error(`${file}: not a histoseek index (format '${format ?? 'none'}')`);
-      if (version < 3 && options.writable) throw new Error(`${dir}: this index was made by an earlier histoseek (format ${version}); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`);
-      const kind = version === 1 ? 'f32' : get('vectors') ?? '';
+      if (version < 3 && options.writable)
+        throw new Error(
+          `${dir}: this index was made by an earlier histoseek (format ${version}); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`,
+        );
+      const kind = version === 1 ? 'f32' : (get('vectors') ?? '');
       if (!isVectorKind(kind)) throw new Error(`${file}: unknown stored precision '${kind}'`);
-      const model: ModelIdentity = { id: get('model_id')!, hash: get('model_hash')!, weightsPath: get('model_weights') || undefined, dim: Number(get('dim')), inputSize: Number(get('input_size')) };
+      const model: ModelIdentity = {
+        id: get('model_id')!,
+        hash: get('model_hash')!,
+        weightsPath: get('model_weights') || undefined,
+        dim: Number(get('dim')),
+        inputSize: Number(get('input_size')),
+      };
       return new IndexStore(dir, db, model, kind, version, lock);
     } catch (err) {
       db?.close();
@@ -220,8 +242,15 @@ export class IndexStore {
       mkdirSync(dir, { recursive: true });
       const db = openDatabase(join(dir, 'histoseek.sqlite'), true, true);
       writeMeta(db, {
-        format: FORMAT, model_id: model.id, model_hash: model.hash, model_weights: model.weightsPath ?? '',
-        dim: String(model.dim), input_size: String(model.inputSize), rows: '0', vectors: options.vectors ?? DEFAULT_VECTOR_KIND, generation: '0',
+        format: FORMAT,
+        model_id: model.id,
+        model_hash: model.hash,
+        model_weights: model.weightsPath ?? '',
+        dim: String(model.dim),
+        input_size: String(model.inputSize),
+        rows: '0',
+        vectors: options.vectors ?? DEFAULT_VECTOR_KIND,
+        generation: '0',
       });
       db.close();
     }
@@ -229,7 +258,9 @@ export class IndexStore {
     try {
       store.assertModel(model);
       if (options.vectors && options.vectors !== store.vectorKind) {
-        throw new Error(`${dir}: this index stores ${store.vectorKind} vectors; --vectors ${options.vectors} applies when an index is created (index into a new --db)`);
+        throw new Error(
+          `${dir}: this index stores ${store.vectorKind} vectors; --vectors ${options.vectors} applies when an index is created (index into a new --db)`,
+        );
       }
     } catch (err) {
       store.close();
@@ -243,7 +274,8 @@ export class IndexStore {
     if (model.hash !== this.model.hash) {
       throw new Error(
         `${this.dir}: this index was built with model '${this.model.id}' (hash ${this.model.hash.slice(0, 12)}), ` +
-          `not '${model.id}' (hash ${model.hash.slice(0, 12)})` + (this.model.weightsPath ? `; pass --weights ${this.model.weightsPath}` : ''),
+          `not '${model.id}' (hash ${model.hash.slice(0, 12)})` +
+          (this.model.weightsPath ? `; pass --weights ${this.model.weightsPath}` : ''),
       );
     }
   }
@@ -285,7 +317,10 @@ export class IndexStore {
   /** Appends a batch: unit vectors (n × dim, one item per row) and each descriptor's norm ‖f_e‖. */
   append(items: ItemRecord[], normalised: Float32Array, norms: Float32Array): void {
     const dim = this.model.dim;
-    if (normalised.length !== items.length * dim || norms.length !== items.length) throw new Error(`append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`);
+    if (normalised.length !== items.length * dim || norms.length !== items.length)
+      throw new Error(
+        `append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`,
+      );
     const start = this.committedRows;
     this.column.write(start, normalised, items.length);
     this.column.sync();
@@ -303,7 +338,11 @@ export class IndexStore {
     try {
       record();
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_FULL') throw new Error(`${this.path('histoseek.sqlite')}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`, { cause: err });
+      if ((err as { code?: string }).code === 'SQLITE_FULL')
+        throw new Error(
+          `${this.path('histoseek.sqlite')}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`,
+          { cause: err },
+        );
       throw err;
     }
     this.committedRows = start + items.length;
@@ -315,11 +354,16 @@ export class IndexStore {
   }
 
   recordFailure(source: string, reason: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO failures (source, reason, at) VALUES (?, ?, ?)').run(source, reason, new Date().toISOString());
+    this.db
+      .prepare('INSERT OR REPLACE INTO failures (source, reason, at) VALUES (?, ?, ?)')
+      .run(source, reason, new Date().toISOString());
   }
 
   failures(): { source: string; reason: string }[] {
-    return this.db.prepare('SELECT source, reason FROM failures ORDER BY source').all() as { source: string; reason: string }[];
+    return this.db.prepare('SELECT source, reason FROM failures ORDER BY source').all() as {
+      source: string;
+      reason: string;
+    }[];
   }
 
   /** Marks the items of a slide, or under a folder, as removed, and drops them from the graph; returns how many. */
@@ -336,7 +380,10 @@ export class IndexStore {
       params = [filter.under, prefix, prefix];
     } else throw new Error('remove: give a slide or a folder');
     const where = `removed = 0 AND source_id IN (SELECT id FROM sources WHERE ${sources})`;
-    const rows = this.db.prepare(`SELECT row FROM patches WHERE ${where}`).pluck().all(...params) as number[];
+    const rows = this.db
+      .prepare(`SELECT row FROM patches WHERE ${where}`)
+      .pluck()
+      .all(...params) as number[];
     const markRemoved = this.statement('INSERT OR IGNORE INTO removed_rows (row) VALUES (?)');
     this.db.transaction(() => {
       this.db.prepare(`UPDATE patches SET removed = 1 WHERE ${where}`).run(...params);
@@ -383,23 +430,29 @@ export class IndexStore {
   activeRows(): Uint8Array {
     if (this.formatVersion === 1) {
       const active = new Uint8Array(this.committedRows);
-      for (const row of this.statement('SELECT row FROM items WHERE removed = 0').pluck().iterate() as Iterable<number>) if (row < active.length) active[row] = 1;
+      for (const row of this.statement('SELECT row FROM items WHERE removed = 0').pluck().iterate() as Iterable<number>)
+        if (row < active.length) active[row] = 1;
       return active;
     }
     const active = new Uint8Array(this.committedRows).fill(1);
-    for (const row of this.statement('SELECT row FROM removed_rows').pluck().iterate() as Iterable<number>) if (row < active.length) active[row] = 0;
+    for (const row of this.statement('SELECT row FROM removed_rows').pluck().iterate() as Iterable<number>)
+      if (row < active.length) active[row] = 0;
     return active;
   }
 
   /** Live items per slide (items without a slide left out). */
   slideCounts(): Map<string, number> {
-    const rows = this.statement('SELECT slide, count(*) AS n FROM items WHERE removed = 0 AND slide IS NOT NULL AND row < ? GROUP BY slide').all(this.committedRows) as { slide: string; n: number }[];
+    const rows = this.statement(
+      'SELECT slide, count(*) AS n FROM items WHERE removed = 0 AND slide IS NOT NULL AND row < ? GROUP BY slide',
+    ).all(this.committedRows) as { slide: string; n: number }[];
     return new Map(rows.map((r) => [r.slide, r.n]));
   }
 
   /** The rows of one slide's live items. */
   slideRows(slide: string): number[] {
-    return this.statement('SELECT row FROM items WHERE slide = ? AND removed = 0 AND row < ?').pluck().all(slide, this.committedRows) as number[];
+    return this.statement('SELECT row FROM items WHERE slide = ? AND removed = 0 AND row < ?')
+      .pluck()
+      .all(slide, this.committedRows) as number[];
   }
 
   items(rows: number[]): StoredItem[] {
@@ -415,12 +468,16 @@ export class IndexStore {
 
   /** Every live item, by row. */
   allItems(): StoredItem[] {
-    return this.db.prepare(`SELECT ${ITEM_COLUMNS} FROM items WHERE removed = 0 AND row < ? ORDER BY row`).all(this.committedRows) as StoredItem[];
+    return this.db
+      .prepare(`SELECT ${ITEM_COLUMNS} FROM items WHERE removed = 0 AND row < ? ORDER BY row`)
+      .all(this.committedRows) as StoredItem[];
   }
 
   /** Live items per label. */
   labelCounts(): Map<string, number> {
-    const rows = this.db.prepare('SELECT label, count(*) AS n FROM items WHERE removed = 0 AND row < ? GROUP BY label').all(this.committedRows) as { label: string; n: number }[];
+    const rows = this.db
+      .prepare('SELECT label, count(*) AS n FROM items WHERE removed = 0 AND row < ? GROUP BY label')
+      .all(this.committedRows) as { label: string; n: number }[];
     return new Map(rows.map((r) => [r.label, r.n]));
   }
 
@@ -433,7 +490,9 @@ export class IndexStore {
   /** The saved graph, memory-mapped for searching; null for an index that has none (empty, or made before format 2). */
   openGraph(threads = 2): VectorGraph | null {
     const stamp = this.graphStamp();
-    return stamp ? VectorGraph.open(this.path(GRAPH_FILE), this.model.dim, stamp.bytes, { writable: false, threads }) : null;
+    return stamp
+      ? VectorGraph.open(this.path(GRAPH_FILE), this.model.dim, stamp.bytes, { writable: false, threads })
+      : null;
   }
 
   /**
@@ -446,7 +505,9 @@ export class IndexStore {
     if (!stamp) return this.buildGraph();
     this.graph = VectorGraph.open(this.path(GRAPH_FILE), this.model.dim, stamp.bytes, { writable: true });
     this.graphSavedAt = Date.now();
-    const removed = (this.db.prepare('SELECT row FROM removed_rows').pluck().all() as number[]).filter((row) => this.graph!.contains(row));
+    const removed = (this.db.prepare('SELECT row FROM removed_rows').pluck().all() as number[]).filter((row) =>
+      this.graph!.contains(row),
+    );
     this.graph.remove(removed);
     this.addStoredRows(stamp.rows, this.committedRows);
     this.graphDirty ||= removed.length > 0 || stamp.rows < this.committedRows;
@@ -462,8 +523,13 @@ export class IndexStore {
       const live: number[] = [];
       for (let i = 0; i < count; i++) if (active[first + i]) live.push(i);
       const picked = new Float32Array(live.length * this.model.dim);
-      live.forEach((i, j) => picked.set(vectors.subarray(i * this.model.dim, (i + 1) * this.model.dim), j * this.model.dim));
-      this.graph!.add(live.map((i) => first + i), picked);
+      live.forEach((i, j) =>
+        picked.set(vectors.subarray(i * this.model.dim, (i + 1) * this.model.dim), j * this.model.dim),
+      );
+      this.graph!.add(
+        live.map((i) => first + i),
+        picked,
+      );
     }
   }
 
@@ -479,7 +545,10 @@ export class IndexStore {
 
   private graphAdd(start: number, normalised: Float32Array, rows: number): void {
     // A graph built just now from the files already holds these rows (add skips rows it holds).
-    this.writerGraph().add(Array.from({ length: rows }, (_, i) => start + i), normalised);
+    this.writerGraph().add(
+      Array.from({ length: rows }, (_, i) => start + i),
+      normalised,
+    );
     this.graphDirty = true;
     if (Date.now() - this.graphSavedAt > GRAPH_SAVE_INTERVAL_MS) this.saveGraph();
   }
@@ -491,7 +560,10 @@ export class IndexStore {
     try {
       bytes = this.graph.save(this.path(GRAPH_FILE));
     } catch (err) {
-      throw new Error(`${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`, { cause: err });
+      throw new Error(
+        `${this.path(GRAPH_FILE)}: cannot save the search graph (${err instanceof Error ? err.message : String(err)}); the items are intact and searches scan what the saved graph lacks — free some space, then run 'histoseek index --db ${this.dir} --rebuild-graph'`,
+        { cause: err },
+      );
     }
     this.db.transaction(() => {
       this.setMeta('graph_rows', String(this.committedRows));
@@ -546,7 +618,10 @@ export function openDatabase(file: string, writable: boolean, create = false): D
     db.prepare('SELECT value FROM meta LIMIT 1').get();
   } catch (err) {
     db?.close();
-    throw new Error(`${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`, { cause: err });
+    throw new Error(
+      `${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`,
+      { cause: err },
+    );
   }
   return db;
 }
@@ -566,7 +641,11 @@ export function acquireLock(dir: string): string {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(path, 'utf8'));
-      if (pid && pid !== process.pid && isAlive(pid)) throw new Error(`${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`, { cause: err });
+      if (pid && pid !== process.pid && isAlive(pid))
+        throw new Error(
+          `${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`,
+          { cause: err },
+        );
       unlinkSync(path);
     }
   }

@@ -10,7 +10,19 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { rowNorms } from './indexer.js';
-import { acquireLock, createSchema, DEFAULT_VECTOR_KIND, FORMAT, FORMAT_1, FORMAT_2, IndexStore, ItemWriter, openDatabase, type StoredItem, writeMeta } from './store.js';
+import {
+  acquireLock,
+  createSchema,
+  DEFAULT_VECTOR_KIND,
+  FORMAT,
+  FORMAT_1,
+  FORMAT_2,
+  IndexStore,
+  ItemWriter,
+  openDatabase,
+  type StoredItem,
+  writeMeta,
+} from './store.js';
 import type { VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
 
@@ -51,13 +63,16 @@ function moveItems(db: Database.Database, version: 1 | 2, rows: number): void {
   if (version === 1) {
     // Format 1 marked removed items, and dropped the record of a row whose item was indexed again.
     const live = new Uint8Array(rows);
-    for (const row of db.prepare(`SELECT row FROM ${OLD_ITEMS} WHERE removed = 0`).pluck().all() as number[]) if (row < rows) live[row] = 1;
+    for (const row of db.prepare(`SELECT row FROM ${OLD_ITEMS} WHERE removed = 0`).pluck().all() as number[])
+      if (row < rows) live[row] = 1;
     const mark = db.prepare('INSERT OR IGNORE INTO removed_rows (row) VALUES (?)');
     live.forEach((isLive, row) => isLive || mark.run(row));
   }
   const writer = new ItemWriter(db);
-  const chunk = db.prepare(`SELECT row, source, label, slide, patient, x, y, width, height, collection, removed, norm FROM ${OLD_ITEMS} WHERE row >= ? ORDER BY row LIMIT ${CHUNK_ROWS}`);
-  for (let next = 0; ; ) {
+  const chunk = db.prepare(
+    `SELECT row, source, label, slide, patient, x, y, width, height, collection, removed, norm FROM ${OLD_ITEMS} WHERE row >= ? ORDER BY row LIMIT ${CHUNK_ROWS}`,
+  );
+  for (let next = 0; ;) {
     const items = chunk.all(next) as (StoredItem & { removed: number; norm: number | null })[];
     if (!items.length) break;
     for (const item of items) writer.write(item.row, item, item.norm, item.removed === 1);
@@ -71,15 +86,20 @@ function convert(dir: string, kind: VectorKind | undefined): { rows: number; fro
   const lock = acquireLock(dir);
   const db = openDatabase(join(dir, 'histoseek.sqlite'), true);
   try {
-    const get = (key: string) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    const get = (key: string) =>
+      (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
     const format = get('format');
     if (format === FORMAT) throw new Error(`${dir}: already in the current format (${FORMAT}); nothing to do`);
-    if (format !== FORMAT_1 && format !== FORMAT_2) throw new Error(`${dir}: not a histoseek index (format '${format ?? 'none'}')`);
+    if (format !== FORMAT_1 && format !== FORMAT_2)
+      throw new Error(`${dir}: not a histoseek index (format '${format ?? 'none'}')`);
     const from = format === FORMAT_1 ? 1 : 2;
     const rows = Number(get('rows'));
     const stored = get('vectors') as VectorKind | undefined;
-    if (from === 2 && kind && kind !== stored) throw new Error(`${dir}: this index stores ${stored} vectors; --vectors applies when converting a format-1 index (or index into a new --db)`);
-    const target = from === 1 ? kind ?? DEFAULT_VECTOR_KIND : stored!;
+    if (from === 2 && kind && kind !== stored)
+      throw new Error(
+        `${dir}: this index stores ${stored} vectors; --vectors applies when converting a format-1 index (or index into a new --db)`,
+      );
+    const target = from === 1 ? (kind ?? DEFAULT_VECTOR_KIND) : stored!;
     if (from === 1) convertFormat1Vectors(dir, db, target, rows, Number(get('dim')));
     db.transaction(() => {
       moveItems(db, from, rows);
@@ -87,7 +107,9 @@ function convert(dir: string, kind: VectorKind | undefined): { rows: number; fro
     })();
     // The old table's pages are free now; give them back to the file system.
     db.exec('VACUUM');
-    if (from === 1) for (const name of target === 'f32' ? ['raw.f32'] : ['raw.f32', 'vectors.f32', 'hnsw.usearch']) if (existsSync(join(dir, name))) unlinkSync(join(dir, name));
+    if (from === 1)
+      for (const name of target === 'f32' ? ['raw.f32'] : ['raw.f32', 'vectors.f32', 'hnsw.usearch'])
+        if (existsSync(join(dir, name))) unlinkSync(join(dir, name));
     return { rows, from, kind: target };
   } finally {
     db.close();
@@ -99,7 +121,10 @@ function convert(dir: string, kind: VectorKind | undefined): { rows: number; fro
  * Upgrades the index in `dir` (format 1 or 2), then builds the search graph of a format-1 index
  * (format 2's graph is kept: its keys are the rows, which do not change).
  */
-export function upgradeIndex(dir: string, kind?: VectorKind): { rows: number; graphItems: number; from: 1 | 2; kind: VectorKind } {
+export function upgradeIndex(
+  dir: string,
+  kind?: VectorKind,
+): { rows: number; graphItems: number; from: 1 | 2; kind: VectorKind } {
   const converted = convert(dir, kind);
   if (converted.from === 2) return { ...converted, graphItems: 0 };
   const store = IndexStore.open(dir, { writable: true });

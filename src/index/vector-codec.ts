@@ -71,8 +71,12 @@ const view8 = (bytes: Uint8Array) => new Int8Array(bytes.buffer, bytes.byteOffse
 
 function f32Codec(dim: number): VectorCodec {
   return {
-    kind: 'f32', dim, planes: [{ suffix: 'f32', bytesPerRow: 4 * dim }],
-    encode: (vectors, rows) => [new Uint8Array(vectors.buffer.slice(vectors.byteOffset, vectors.byteOffset + rows * dim * 4))],
+    kind: 'f32',
+    dim,
+    planes: [{ suffix: 'f32', bytesPerRow: 4 * dim }],
+    encode: (vectors, rows) => [
+      new Uint8Array(vectors.buffer.slice(vectors.byteOffset, vectors.byteOffset + rows * dim * 4)),
+    ],
     decodeRow(planes, i, out, offset) {
       out.set(view32(planes[0]).subarray(i * dim, (i + 1) * dim), offset);
     },
@@ -81,7 +85,9 @@ function f32Codec(dim: number): VectorCodec {
 
 function f16Codec(dim: number): VectorCodec {
   return {
-    kind: 'f16', dim, planes: [{ suffix: 'f16', bytesPerRow: 2 * dim }],
+    kind: 'f16',
+    dim,
+    planes: [{ suffix: 'f16', bytesPerRow: 2 * dim }],
     encode(vectors, rows) {
       const out = new Uint16Array(rows * dim);
       for (let i = 0; i < out.length; i++) out[i] = toHalf(vectors[i]);
@@ -96,7 +102,12 @@ function f16Codec(dim: number): VectorCodec {
 
 function i8Codec(dim: number): VectorCodec {
   return {
-    kind: 'i8', dim, planes: [{ suffix: 'i8', bytesPerRow: dim }, { suffix: 'i8-scale', bytesPerRow: 4 }],
+    kind: 'i8',
+    dim,
+    planes: [
+      { suffix: 'i8', bytesPerRow: dim },
+      { suffix: 'i8-scale', bytesPerRow: 4 },
+    ],
     encode(vectors, rows) {
       const codes = new Int8Array(rows * dim);
       const scales = new Float32Array(rows);

@@ -35,8 +35,13 @@ export class VectorColumn {
     try {
       for (const plane of this.codec.planes) {
         const path = join(dir, `${name}.${plane.suffix}`);
-        if (!writable && !existsSync(path)) throw new Error(`${dir}: the index is damaged (${name}.${plane.suffix} is missing)`);
-        opened.push({ path, bytesPerRow: plane.bytesPerRow, fd: openSync(path, writable ? (existsSync(path) ? 'r+' : 'w+') : 'r') });
+        if (!writable && !existsSync(path))
+          throw new Error(`${dir}: the index is damaged (${name}.${plane.suffix} is missing)`);
+        opened.push({
+          path,
+          bytesPerRow: plane.bytesPerRow,
+          fd: openSync(path, writable ? (existsSync(path) ? 'r+' : 'w+') : 'r'),
+        });
       }
     } catch (err) {
       for (const file of opened) closeSync(file.fd);
@@ -75,7 +80,11 @@ export class VectorColumn {
         writeSync(f.fd, encoded[p], 0, encoded[p].byteLength, start * f.bytesPerRow);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOSPC' || code === 'EDQUOT') throw new Error(`${f.path}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`, { cause: err });
+        if (code === 'ENOSPC' || code === 'EDQUOT')
+          throw new Error(
+            `${f.path}: the disk is full; the items committed before this batch are intact — free some space and rerun to resume`,
+            { cause: err },
+          );
         throw err;
       }
     });
@@ -89,7 +98,8 @@ export class VectorColumn {
   readChunk(start: number, count: number, buffers?: Uint8Array[]): Uint8Array[] {
     return this.files.map((f, p) => {
       const bytes = count * f.bytesPerRow;
-      const into = buffers?.[p] && buffers[p].byteLength >= bytes ? buffers[p].subarray(0, bytes) : new Uint8Array(bytes);
+      const into =
+        buffers?.[p] && buffers[p].byteLength >= bytes ? buffers[p].subarray(0, bytes) : new Uint8Array(bytes);
       readFully(f, into, 0, bytes, start * f.bytesPerRow);
       return into;
     });

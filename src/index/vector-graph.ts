@@ -33,8 +33,13 @@ export class VectorGraph {
 
   private static empty(dim: number): Index {
     return new Index({
-      dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.I8,
-      connectivity: CONNECTIVITY, expansion_add: EXPANSION_ADD, expansion_search: EXPANSION_SEARCH, multi: false,
+      dimensions: dim,
+      metric: MetricKind.Cos,
+      quantization: ScalarKind.I8,
+      connectivity: CONNECTIVITY,
+      expansion_add: EXPANSION_ADD,
+      expansion_search: EXPANSION_SEARCH,
+      multi: false,
     });
   }
 
@@ -46,19 +51,31 @@ export class VectorGraph {
    * Opens a saved graph: loaded into memory to be changed (`writable`), else memory-mapped. A file
    * whose size differs from the one recorded when it was saved is refused before usearch reads it.
    */
-  static open(path: string, dim: number, expectedBytes: number, o: { writable: boolean; threads?: number }): VectorGraph {
+  static open(
+    path: string,
+    dim: number,
+    expectedBytes: number,
+    o: { writable: boolean; threads?: number },
+  ): VectorGraph {
     const fix = `rebuild it with 'histoseek index --db ${path.replace(/\/[^/]*$/, '')} --rebuild-graph'`;
     if (!existsSync(path)) throw new Error(`${path}: the search graph is missing; ${fix} (or search with --exact)`);
     const bytes = statSync(path).size;
-    if (bytes !== expectedBytes) throw new Error(`${path}: the search graph is damaged (${bytes} bytes, ${expectedBytes} expected); ${fix} (or search with --exact)`);
+    if (bytes !== expectedBytes)
+      throw new Error(
+        `${path}: the search graph is damaged (${bytes} bytes, ${expectedBytes} expected); ${fix} (or search with --exact)`,
+      );
     const index = VectorGraph.empty(dim);
     try {
       if (o.writable) index.load(path);
       else index.view(path);
     } catch (err) {
-      throw new Error(`${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`, { cause: err });
+      throw new Error(
+        `${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`,
+        { cause: err },
+      );
     }
-    if (index.dimensions() !== dim) throw new Error(`${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`);
+    if (index.dimensions() !== dim)
+      throw new Error(`${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`);
     return new VectorGraph(index, dim, o.threads ?? 2);
   }
 
@@ -75,7 +92,11 @@ export class VectorGraph {
     if (!keep.length) return;
     const picked = keep.length === rows.length ? vectors : new Float32Array(keep.length * dim);
     if (picked !== vectors) keep.forEach((i, j) => picked.set(vectors.subarray(i * dim, (i + 1) * dim), j * dim));
-    this.index.add(BigUint64Array.from(keep, (i) => BigInt(rows[i])), picked, this.threads);
+    this.index.add(
+      BigUint64Array.from(keep, (i) => BigInt(rows[i])),
+      picked,
+      this.threads,
+    );
   }
 
   /** Drops rows from the graph (those it does not hold are ignored). */
@@ -94,7 +115,8 @@ export class VectorGraph {
     if (nQueries === 0 || this.size === 0) return { ids, k };
     // usearch answers a lone query with Matches trimmed to what it found, a batch with BatchMatches
     // (its typings assume a flat array is one query).
-    const found = this.index.search(queries.subarray(0, nQueries * this.dim), k, this.threads) as Matches | BatchMatches;
+    const found = this.index.search(queries.subarray(0, nQueries * this.dim), k, this.threads) as
+      Matches | BatchMatches;
     const counts = 'counts' in found ? found.counts : BigUint64Array.of(BigInt(found.keys.length));
     for (let q = 0; q < nQueries; q++) {
       for (let j = 0; j < Number(counts[q]); j++) ids[q * k + j] = Number(found.keys[q * k + j]);

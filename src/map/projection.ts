@@ -40,10 +40,12 @@ export function project(vectors: Float32Array, n: number, dim: number, options: 
   }
   const random = new Random(options.seed);
   const limit = options.sample ?? (options.method === 'umap' ? DEFAULT_UMAP_SAMPLE : n);
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`project: sample must be a positive integer, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`project: sample must be a positive integer, got ${limit}`);
   const sampledIndices = sampleIndices(n, limit, random);
   const rows = unitRows(vectors, dim, sampledIndices);
-  const coords = options.method === 'umap' ? umap(rows, dim, sampledIndices.length, random) : pca(rows, dim, sampledIndices.length);
+  const coords =
+    options.method === 'umap' ? umap(rows, dim, sampledIndices.length, random) : pca(rows, dim, sampledIndices.length);
   return { coords, sampledIndices };
 }
 
@@ -160,9 +162,11 @@ function leadingEigenvector(matrix: Float64Array, dim: number, found: Float64Arr
  */
 export function silhouetteScore(coords: Float32Array, labels: readonly string[]): number {
   const m = labels.length;
-  if (coords.length !== 2 * m) throw new RangeError(`silhouette: ${labels.length} labels for ${coords.length / 2} points`);
+  if (coords.length !== 2 * m)
+    throw new RangeError(`silhouette: ${labels.length} labels for ${coords.length / 2} points`);
   const names = [...new Set(labels)];
-  if (names.length < 2 || names.length >= m) throw new RangeError(`silhouette: needs 2 to ${m - 1} distinct labels, got ${names.length}`);
+  if (names.length < 2 || names.length >= m)
+    throw new RangeError(`silhouette: needs 2 to ${m - 1} distinct labels, got ${names.length}`);
   const index = new Map(names.map((name, g) => [name, g]));
   const group = labels.map((l) => index.get(l)!);
   const sizes = names.map((_, g) => group.filter((x) => x === g).length);

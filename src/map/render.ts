@@ -2,7 +2,17 @@
  * Scatter-plot PNG of a 2-D embedding map: one colour per label from a categorical palette, a legend
  * of the label names, no axes (UMAP and PCA coordinates have no units worth reading).
  */
-import { headingBottom, PAD, shorten, svgDocument, svgHeading, svgText, svgToPng, textWidth, type Heading } from '../util/figure.js';
+import {
+  headingBottom,
+  PAD,
+  shorten,
+  svgDocument,
+  svgHeading,
+  svgText,
+  svgToPng,
+  textWidth,
+  type Heading,
+} from '../util/figure.js';
 import { Random } from '../util/random.js';
 
 /**
@@ -10,9 +20,34 @@ import { Random } from '../util/random.js';
  * tones from tab20b and a few more, so Kimia Path24C's 24 scans each get their own.
  */
 export const PALETTE: readonly string[] = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
-  '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5',
-  '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173', '#000000', '#ce6dbd', '#b5cf6b',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#aec7e8',
+  '#ffbb78',
+  '#98df8a',
+  '#ff9896',
+  '#c5b0d5',
+  '#c49c94',
+  '#f7b6d2',
+  '#c7c7c7',
+  '#dbdb8d',
+  '#9edae5',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#843c39',
+  '#7b4173',
+  '#000000',
+  '#ce6dbd',
+  '#b5cf6b',
 ];
 
 export interface MapOptions {
@@ -39,7 +74,11 @@ export function labelColours(labels: readonly string[]): Map<string, string> {
   return new Map(sorted.map((label, i) => [label, PALETTE[i % PALETTE.length]]));
 }
 
-export async function renderMapPng(coords: Float32Array, labels: readonly string[], options: MapOptions): Promise<Buffer> {
+export async function renderMapPng(
+  coords: Float32Array,
+  labels: readonly string[],
+  options: MapOptions,
+): Promise<Buffer> {
   const m = labels.length;
   if (coords.length !== 2 * m) throw new RangeError(`map: ${m} labels for ${coords.length / 2} points`);
   const width = options.width ?? 1000;
@@ -55,7 +94,10 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
   const columnWidth = SWATCH + 6 + longest + 14;
   const legendX = width - PAD - columns * columnWidth;
   const plot = { x: PAD, y: top, w: legendX - 2 * PAD, h: height - top - PAD };
-  if (plot.w < 50 || plot.h < 50) throw new RangeError(`map: ${width}×${height} px leaves no room for the plot beside a legend of ${colours.size} labels`);
+  if (plot.w < 50 || plot.h < 50)
+    throw new RangeError(
+      `map: ${width}×${height} px leaves no room for the plot beside a legend of ${colours.size} labels`,
+    );
 
   const svg = svgDocument(width, height, [
     ...svgHeading(heading),
@@ -77,7 +119,12 @@ export async function renderMapPng(coords: Float32Array, labels: readonly string
  * The points as circles, fitted into the plot with one scale for both axes (distances on the map are
  * what it shows) and drawn in a fixed shuffled order, so no label systematically covers another.
  */
-function points(coords: Float32Array, labels: readonly string[], colours: Map<string, string>, plot: { x: number; y: number; w: number; h: number }): string[] {
+function points(
+  coords: Float32Array,
+  labels: readonly string[],
+  colours: Map<string, string>,
+  plot: { x: number; y: number; w: number; h: number },
+): string[] {
   const m = labels.length;
   if (m === 0) return [];
   let [minX, maxX, minY, maxY] = [Infinity, -Infinity, Infinity, -Infinity];

@@ -20,9 +20,13 @@ const BACKBONE_PREFIX = 'backbone.';
 export const DEFAULT_SEED = 0;
 
 /** The trained default model shipped with histoseek (models/default/MODEL_CARD.md). */
-export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../../models/default/lgffem-atto-c64-s128.safetensors', import.meta.url));
+export const DEFAULT_MODEL_PATH = fileURLToPath(
+  new URL('../../models/default/lgffem-atto-c64-s128.safetensors', import.meta.url),
+);
 /** The tissue-class model shipped beside it (models/tissue/MODEL_CARD.md): for search by tissue class across slides. */
-export const TISSUE_MODEL_PATH = fileURLToPath(new URL('../../models/tissue/lgffem-atto-c64-s128-tissue.safetensors', import.meta.url));
+export const TISSUE_MODEL_PATH = fileURLToPath(
+  new URL('../../models/tissue/lgffem-atto-c64-s128-tissue.safetensors', import.meta.url),
+);
 
 /**
  * Checks that `tensors` holds exactly the parameters `specs` asks for, with the right shapes;
@@ -53,12 +57,20 @@ export async function loadCheckpoint(path: string): Promise<Model> {
   return { config, weights: file.tensors, source: path };
 }
 
-export async function saveCheckpoint(path: string, model: Pick<Model, 'config' | 'weights'>, dtype: SafetensorsDtype = 'F32'): Promise<void> {
+export async function saveCheckpoint(
+  path: string,
+  model: Pick<Model, 'config' | 'weights'>,
+  dtype: SafetensorsDtype = 'F32',
+): Promise<void> {
   await writeSafetensors(path, model.weights, { format: 'histoseek-lgffem', ...configToMetadata(model.config) }, dtype);
 }
 
 export function randomModel(config: ModelConfig = DEFAULT_CONFIG, seed = DEFAULT_SEED): Model {
-  return { config, weights: randomWeights(config, seed), source: `random(${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}, seed=${seed})` };
+  return {
+    config,
+    weights: randomWeights(config, seed),
+    source: `random(${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}, seed=${seed})`,
+  };
 }
 
 /**

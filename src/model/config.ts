@@ -26,7 +26,13 @@ export interface ModelConfig {
   inputSize: number;
 }
 
-export const DEFAULT_CONFIG: ModelConfig = { preset: 'atto', neckChannels: 128, neckLayers: 3, gemP: 4.6, inputSize: 224 };
+export const DEFAULT_CONFIG: ModelConfig = {
+  preset: 'atto',
+  neckChannels: 128,
+  neckLayers: 3,
+  gemP: 4.6,
+  inputSize: 224,
+};
 
 export function isPresetName(name: string): name is PresetName {
   return Object.hasOwn(BACKBONE_PRESETS, name);
@@ -38,11 +44,21 @@ export function unknownPreset(name: string): string {
 }
 
 /** What each numeric field must be: a test and its wording (validateConfig and the training config both apply these). */
-export const CONFIG_RULES: { readonly [K in Exclude<keyof ModelConfig, 'preset'>]: { name: string; rule: string; ok: (v: number) => boolean } } = {
-  neckChannels: { name: 'neck channels', rule: 'an even integer ≥ 2', ok: (v) => Number.isInteger(v) && v >= 2 && v % 2 === 0 },
+export const CONFIG_RULES: {
+  readonly [K in Exclude<keyof ModelConfig, 'preset'>]: { name: string; rule: string; ok: (v: number) => boolean };
+} = {
+  neckChannels: {
+    name: 'neck channels',
+    rule: 'an even integer ≥ 2',
+    ok: (v) => Number.isInteger(v) && v >= 2 && v % 2 === 0,
+  },
   neckLayers: { name: 'neck layers', rule: 'an integer ≥ 1', ok: (v) => Number.isInteger(v) && v >= 1 },
   gemP: { name: 'GeM p', rule: 'a positive number', ok: (v) => v > 0 },
-  inputSize: { name: 'input size', rule: 'a positive multiple of 32', ok: (v) => Number.isInteger(v) && v >= 32 && v % 32 === 0 },
+  inputSize: {
+    name: 'input size',
+    rule: 'a positive multiple of 32',
+    ok: (v) => Number.isInteger(v) && v >= 32 && v % 32 === 0,
+  },
 };
 
 export function embeddingSize(config: ModelConfig): number {

@@ -28,7 +28,8 @@ export function concatFirstAxis(parts: HostTensor[]): HostTensor {
   const data = new Float32Array(total * elementCount(tail));
   let offset = 0;
   for (const p of parts) {
-    if (!sameShape(p.shape.slice(1), tail)) throw new Error(`cannot stack [${p.shape.join(', ')}] onto [${parts[0].shape.join(', ')}]`);
+    if (!sameShape(p.shape.slice(1), tail))
+      throw new Error(`cannot stack [${p.shape.join(', ')}] onto [${parts[0].shape.join(', ')}]`);
     data.set(p.data, offset);
     offset += p.data.length;
   }

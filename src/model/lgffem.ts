@@ -10,7 +10,14 @@ export type Pyramid<T> = [T, T, T, T];
 // ---------------------------------------------------------------- backbone (timm names)
 
 export function convnextBlock<T>(ops: Ops<T>, x: T, name: string, dim: number): T {
-  let y = ops.conv(x, `${name}.conv_dw`, { outChannels: dim, kernel: 7, stride: 1, pad: 3, depthwise: true, bias: true });
+  let y = ops.conv(x, `${name}.conv_dw`, {
+    outChannels: dim,
+    kernel: 7,
+    stride: 1,
+    pad: 3,
+    depthwise: true,
+    bias: true,
+  });
   y = ops.layerNorm(y, `${name}.norm`);
   y = ops.linear(y, `${name}.mlp.fc1`, 4 * dim, true);
   y = ops.grn(ops.gelu(y), `${name}.mlp.grn`, 'timm');
@@ -20,14 +27,28 @@ export function convnextBlock<T>(ops: Ops<T>, x: T, name: string, dim: number): 
 
 export function backbone<T>(ops: Ops<T>, image: T, config: ModelConfig): Pyramid<T> {
   const { dims, depths } = BACKBONE_PRESETS[config.preset];
-  let x = ops.conv(image, 'backbone.stem.0', { outChannels: dims[0], kernel: 4, stride: 4, pad: 0, depthwise: false, bias: true });
+  let x = ops.conv(image, 'backbone.stem.0', {
+    outChannels: dims[0],
+    kernel: 4,
+    stride: 4,
+    pad: 0,
+    depthwise: false,
+    bias: true,
+  });
   x = ops.layerNorm(x, 'backbone.stem.1');
   const stages: T[] = [];
   for (let i = 0; i < 4; i++) {
     const stage = `backbone.stages.${i}`;
     if (i > 0) {
       x = ops.layerNorm(x, `${stage}.downsample.0`);
-      x = ops.conv(x, `${stage}.downsample.1`, { outChannels: dims[i], kernel: 2, stride: 2, pad: 0, depthwise: false, bias: true });
+      x = ops.conv(x, `${stage}.downsample.1`, {
+        outChannels: dims[i],
+        kernel: 2,
+        stride: 2,
+        pad: 0,
+        depthwise: false,
+        bias: true,
+      });
     }
     for (let j = 0; j < depths[i]; j++) x = convnextBlock(ops, x, `${stage}.blocks.${j}`, dims[i]);
     stages.push(x);
@@ -63,7 +84,13 @@ export function globalAggregator<T>(ops: Ops<T>, x: T, name: string, width: numb
 }
 
 /** One LGFFN layer (paper eq. 6); `inChannels` is given for the first layer, which projects the backbone stages. */
-export function neckLayer<T>(ops: Ops<T>, feats: Pyramid<T>, layer: number, width: number, inChannels?: readonly number[]): Pyramid<T> {
+export function neckLayer<T>(
+  ops: Ops<T>,
+  feats: Pyramid<T>,
+  layer: number,
+  width: number,
+  inChannels?: readonly number[],
+): Pyramid<T> {
   const n = `neck.${layer}`;
   const [p1, p2, p3, p4] = inChannels
     ? feats.map((f, i) => projectToNeck(ops, f, `${n}.p${i + 1}_down_channel`, inChannels[i], width))
@@ -81,7 +108,12 @@ export function neckLayer<T>(ops: Ops<T>, feats: Pyramid<T>, layer: number, widt
   return [p1_2, p2_2, p3_2, p4_2];
 }
 
-export function neck<T>(ops: Ops<T>, feats: Pyramid<T>, config: ModelConfig, onLayer?: (layer: number, out: Pyramid<T>) => void): Pyramid<T> {
+export function neck<T>(
+  ops: Ops<T>,
+  feats: Pyramid<T>,
+  config: ModelConfig,
+  onLayer?: (layer: number, out: Pyramid<T>) => void,
+): Pyramid<T> {
   const dims = BACKBONE_PRESETS[config.preset].dims;
   for (let layer = 0; layer < config.neckLayers; layer++) {
     feats = neckLayer(ops, feats, layer, config.neckChannels, layer === 0 ? dims : undefined);

@@ -185,14 +185,21 @@ function isNonNegativeInteger(value: unknown): boolean {
 
 /** Splits the file into its parsed JSON header and the tensor byte buffer. */
 function readHeader(bytes: Uint8Array, source: string): { header: Record<string, unknown>; buffer: Uint8Array } {
-  if (bytes.length < 8) fail(source, `not a safetensors file: ${bytes.length} bytes, shorter than the 8-byte header length`);
+  if (bytes.length < 8)
+    fail(source, `not a safetensors file: ${bytes.length} bytes, shorter than the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    fail(source, `safetensors header length ${headerLength} is absurd (over ${MAX_HEADER_BYTES} bytes); the file is corrupt`);
+    fail(
+      source,
+      `safetensors header length ${headerLength} is absurd (over ${MAX_HEADER_BYTES} bytes); the file is corrupt`,
+    );
   }
   const headerEnd = 8 + Number(headerLength);
   if (headerEnd > bytes.length) {
-    fail(source, `safetensors header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated?)`);
+    fail(
+      source,
+      `safetensors header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated?)`,
+    );
   }
   let header: unknown;
   try {
@@ -221,11 +228,13 @@ function parseTensor(name: string, entry: unknown, buffer: Uint8Array, source: s
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') fail(source, `${where}: missing or non-string dtype`);
   if (!Array.isArray(shape)) fail(source, `${where}: missing or non-array shape`);
-  if (!Array.isArray(offsets) || offsets.length !== 2) fail(source, `${where}: data_offsets is not a [begin, end] pair`);
+  if (!Array.isArray(offsets) || offsets.length !== 2)
+    fail(source, `${where}: data_offsets is not a [begin, end] pair`);
   if (!isReadDtype(dtype)) {
     fail(source, `${where}: unsupported dtype ${dtype} (supported: ${Object.keys(DTYPE_SIZE).join(', ')})`);
   }
-  if (!shape.every(isNonNegativeInteger)) fail(source, `${where}: shape [${shape.join(', ')}] has a negative or non-integer dimension`);
+  if (!shape.every(isNonNegativeInteger))
+    fail(source, `${where}: shape [${shape.join(', ')}] has a negative or non-integer dimension`);
   const [begin, end] = offsets;
   if (!isNonNegativeInteger(begin) || !isNonNegativeInteger(end) || begin > end || end > buffer.length) {
     fail(source, `${where}: data_offsets [${begin}, ${end}] lie outside the ${buffer.length}-byte data buffer`);
@@ -233,7 +242,10 @@ function parseTensor(name: string, entry: unknown, buffer: Uint8Array, source: s
   const count = elementCount(shape);
   const expected = count * DTYPE_SIZE[dtype];
   if (end - begin !== expected) {
-    fail(source, `${where}: ${dtype} shape [${shape.join(', ')}] needs ${expected} bytes, data_offsets span ${end - begin}`);
+    fail(
+      source,
+      `${where}: ${dtype} shape [${shape.join(', ')}] needs ${expected} bytes, data_offsets span ${end - begin}`,
+    );
   }
   return { shape: [...shape], data: decodeTensorData(buffer, begin, dtype, count) };
 }
@@ -272,11 +284,15 @@ function sortedEntries(tensors: TensorInput): [string, HostTensor][] {
 function checkTensor(name: string, tensor: HostTensor): void {
   if (name === METADATA_KEY) throw new Error(`safetensors: "${METADATA_KEY}" cannot be a tensor name`);
   if (!tensor.shape.every(isNonNegativeInteger)) {
-    throw new Error(`safetensors: tensor "${name}" shape [${tensor.shape.join(', ')}] has a negative or non-integer dimension`);
+    throw new Error(
+      `safetensors: tensor "${name}" shape [${tensor.shape.join(', ')}] has a negative or non-integer dimension`,
+    );
   }
   const count = elementCount(tensor.shape);
   if (tensor.data.length !== count) {
-    throw new Error(`safetensors: tensor "${name}" of shape [${tensor.shape.join(', ')}] needs ${count} values, has ${tensor.data.length}`);
+    throw new Error(
+      `safetensors: tensor "${name}" of shape [${tensor.shape.join(', ')}] needs ${count} values, has ${tensor.data.length}`,
+    );
   }
 }
 
@@ -331,7 +347,8 @@ export function encodeSafetensors(
   metadata: Record<string, string> = {},
   dtype: SafetensorsDtype = 'F32',
 ): Uint8Array {
-  if (!WRITE_DTYPES.includes(dtype)) throw new Error(`safetensors: cannot write dtype ${String(dtype)} (only ${WRITE_DTYPES.join(', ')})`);
+  if (!WRITE_DTYPES.includes(dtype))
+    throw new Error(`safetensors: cannot write dtype ${String(dtype)} (only ${WRITE_DTYPES.join(', ')})`);
   const entries = sortedEntries(tensors);
   for (const [name, tensor] of entries) checkTensor(name, tensor);
   checkMetadata(metadata);

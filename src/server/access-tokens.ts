@@ -49,16 +49,25 @@ export class AccessTokens {
       // Never quote the line itself: it holds a secret.
       const where = `${file}:${i + 1}`;
       const fields = line.split(':');
-      if (fields.length < 2 || fields.length > 3) throw new Error(`${where}: expected 'name:token' or 'name:token:scope', found ${fields.length} field${fields.length === 1 ? '' : 's'} separated by ':'`);
+      if (fields.length < 2 || fields.length > 3)
+        throw new Error(
+          `${where}: expected 'name:token' or 'name:token:scope', found ${fields.length} field${fields.length === 1 ? '' : 's'} separated by ':'`,
+        );
       const [name, token, scope = 'all'] = fields.map((f) => f.trim());
-      if (!NAME.test(name)) throw new Error(`${where}: the name must be 1–64 letters, digits or . _ @ - (starting with a letter or digit)`);
-      if (token.length < MIN_TOKEN_LENGTH) throw new Error(`${where}: the token of '${name}' is ${token.length} characters; at least ${MIN_TOKEN_LENGTH} are required (e.g. openssl rand -hex 24)`);
+      if (!NAME.test(name))
+        throw new Error(`${where}: the name must be 1–64 letters, digits or . _ @ - (starting with a letter or digit)`);
+      if (token.length < MIN_TOKEN_LENGTH)
+        throw new Error(
+          `${where}: the token of '${name}' is ${token.length} characters; at least ${MIN_TOKEN_LENGTH} are required (e.g. openssl rand -hex 24)`,
+        );
       if (/\s/.test(token)) throw new Error(`${where}: the token of '${name}' contains white space`);
-      if (!SCOPES.includes(scope as Scope)) throw new Error(`${where}: unknown scope '${scope.slice(0, 32)}' for '${name}'; use ${SCOPES.join(' or ')}`);
+      if (!SCOPES.includes(scope as Scope))
+        throw new Error(`${where}: unknown scope '${scope.slice(0, 32)}' for '${name}'; use ${SCOPES.join(' or ')}`);
       if (lineOf.has(name)) throw new Error(`${where}: the name '${name}' is already used on line ${lineOf.get(name)}`);
       const hex = digest(token).toString('hex');
       // Two people sharing a token could not be told apart in the audit log.
-      if (tokenLine.has(hex)) throw new Error(`${where}: the token of '${name}' is the same as the one on line ${tokenLine.get(hex)}`);
+      if (tokenLine.has(hex))
+        throw new Error(`${where}: the token of '${name}' is the same as the one on line ${tokenLine.get(hex)}`);
       lineOf.set(name, i + 1);
       tokenLine.set(hex, i + 1);
       entries.push({ name, scope: scope as Scope, digest: digest(token) });

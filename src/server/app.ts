@@ -52,7 +52,9 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
   if (options.corsOrigin) installCors(app, options.corsOrigin);
   if (deps.limits.rate) installRateLimit(app, deps.limits.rate);
   if (options.tokens) installAuth(app, options.tokens);
-  await app.register(fastifyMultipart, { limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 8, parts: 9, headerPairs: 64 } });
+  await app.register(fastifyMultipart, {
+    limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 8, parts: 9, headerPairs: 64 },
+  });
 
   installOpenApi(app, { title: 'histoseek', version: options.version, bearer: options.tokens !== null });
   searchRoutes(app, deps);

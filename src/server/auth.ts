@@ -42,7 +42,10 @@ export function installAuth(app: FastifyInstance, tokens: AccessTokens): void {
   app.addHook('onRequest', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const inUrl = TOKEN_PARAMETERS.find((p) => p in query);
-    if (inUrl) return reply.code(400).send({ error: `a token in the URL (?${inUrl}=) is refused: URLs end up in logs and browser history. Send it in the header 'Authorization: Bearer TOKEN'` });
+    if (inUrl)
+      return reply.code(400).send({
+        error: `a token in the URL (?${inUrl}=) is refused: URLs end up in logs and browser history. Send it in the header 'Authorization: Bearer TOKEN'`,
+      });
     // An unknown path needs a valid token of any scope, then is a 404.
     const needed = request.routeOptions.config.access ?? (request.is404 ? 'search' : 'all');
     if (needed === 'public') return;
@@ -51,12 +54,18 @@ export function installAuth(app: FastifyInstance, tokens: AccessTokens): void {
     reply.header('vary', vary ? `${String(vary)}, Authorization` : 'Authorization');
     const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}`;
     const token = bearerToken(request);
-    if (token === null) return refuse(reply, 401, REALM, `${route} needs a token: send the header 'Authorization: Bearer TOKEN'`);
+    if (token === null)
+      return refuse(reply, 401, REALM, `${route} needs a token: send the header 'Authorization: Bearer TOKEN'`);
     const holder = tokens.holder(token);
     if (!holder) return refuse(reply, 401, `${REALM}, error="invalid_token"`, `${route}: the token is not valid`);
     request.tokenHolder = holder;
     if (!allows(holder.scope, needed)) {
-      return refuse(reply, 403, `${REALM}, error="insufficient_scope", scope="${needed}"`, `${route}: the token of '${holder.name}' has the scope '${holder.scope}', which does not allow it (it needs '${needed}')`);
+      return refuse(
+        reply,
+        403,
+        `${REALM}, error="insufficient_scope", scope="${needed}"`,
+        `${route}: the token of '${holder.name}' has the scope '${holder.scope}', which does not allow it (it needs '${needed}')`,
+      );
     }
   });
 }

@@ -7,9 +7,14 @@ export function parseCorsOrigin(value: string): string {
   try {
     origin = new URL(value).origin;
   } catch {
-    throw new Error(`--cors '${value}' is not an origin: give the scheme, host and port, e.g. https://viewer.example.org`);
+    throw new Error(
+      `--cors '${value}' is not an origin: give the scheme, host and port, e.g. https://viewer.example.org`,
+    );
   }
-  if (origin === 'null' || origin !== value.replace(/\/$/, '')) throw new Error(`--cors '${value}' is not an origin: give only the scheme, host and port (e.g. ${origin === 'null' ? 'https://viewer.example.org' : origin}), no path`);
+  if (origin === 'null' || origin !== value.replace(/\/$/, ''))
+    throw new Error(
+      `--cors '${value}' is not an origin: give only the scheme, host and port (e.g. ${origin === 'null' ? 'https://viewer.example.org' : origin}), no path`,
+    );
   return origin;
 }
 

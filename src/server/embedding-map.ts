@@ -14,7 +14,10 @@ function startWorker(job: MapJob): Worker {
   const options = { workerData: job, transferList: [job.vectors.buffer as ArrayBuffer] };
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./map-worker.js', import.meta.url), options);
   const script = new URL('./map-worker.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`, { ...options, eval: true });
+  return new Worker(
+    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`,
+    { ...options, eval: true },
+  );
 }
 
 function runWorker(job: MapJob): Promise<Float32Array> {
@@ -35,7 +38,19 @@ export function mapRows(live: number[]): number[] {
   return Array.from({ length: MAP_SAMPLE }, (_, i) => live[Math.floor((i * live.length) / MAP_SAMPLE)]);
 }
 
-export async function embeddingMap(method: ProjectionMethod, rows: number[], labels: string[], items: number, vectors: Float32Array, dim: number): Promise<MapJson> {
+export async function embeddingMap(
+  method: ProjectionMethod,
+  rows: number[],
+  labels: string[],
+  items: number,
+  vectors: Float32Array,
+  dim: number,
+): Promise<MapJson> {
   const coords = rows.length === 0 ? new Float32Array(0) : await runWorker({ vectors, n: rows.length, dim, method });
-  return { method, items, sampled: rows.length, points: rows.map((id, i) => ({ id, x: coords[2 * i], y: coords[2 * i + 1], label: labels[i] })) };
+  return {
+    method,
+    items,
+    sampled: rows.length,
+    points: rows.map((id, i) => ({ id, x: coords[2 * i], y: coords[2 * i + 1], label: labels[i] })),
+  };
 }

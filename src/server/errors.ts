@@ -22,7 +22,9 @@ function describeValidation(where: string, errors: FastifySchemaValidationError[
   return errors
     .map((e) => {
       const extra = (e.params as { additionalProperty?: string }).additionalProperty;
-      return extra === undefined ? `${where}${e.instancePath} ${e.message}` : `${where} has an unknown parameter '${extra.slice(0, 64)}'`;
+      return extra === undefined
+        ? `${where}${e.instancePath} ${e.message}`
+        : `${where} has an unknown parameter '${extra.slice(0, 64)}'`;
     })
     .join('; ');
 }
@@ -30,10 +32,16 @@ function describeValidation(where: string, errors: FastifySchemaValidationError[
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
     const status = err.statusCode ?? 500;
-    if ('validation' in err && err.validation) return reply.code(400).send({ error: `bad request: ${describeValidation(err.validationContext ?? 'request', err.validation)}` });
-    if (err instanceof HttpError || (status >= 400 && status < 500)) return reply.code(status).send({ error: err.message });
+    if ('validation' in err && err.validation)
+      return reply
+        .code(400)
+        .send({ error: `bad request: ${describeValidation(err.validationContext ?? 'request', err.validation)}` });
+    if (err instanceof HttpError || (status >= 400 && status < 500))
+      return reply.code(status).send({ error: err.message });
     request.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal error (see the server log)' });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no such resource: ${request.method} ${request.url.split('?')[0].slice(0, 200)}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no such resource: ${request.method} ${request.url.split('?')[0].slice(0, 200)}` }),
+  );
 }

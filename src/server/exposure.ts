@@ -36,8 +36,13 @@ export function judgeExposure(o: Exposure): ExposureVerdict {
           `or, on a network you trust completely, --insecure-no-auth`,
       };
     }
-    warnings.push(`warning: serving on ${o.host} with no access control (--insecure-no-auth): anyone who can reach it can search the index and see its images`);
+    warnings.push(
+      `warning: serving on ${o.host} with no access control (--insecure-no-auth): anyone who can reach it can search the index and see its images`,
+    );
   }
-  if (!o.tls) warnings.push(`warning: serving plain HTTP on ${o.host}: ${o.tokens ? 'tokens, ' : ''}queries and images cross the network unencrypted; give --tls-cert FILE --tls-key FILE`);
+  if (!o.tls)
+    warnings.push(
+      `warning: serving plain HTTP on ${o.host}: ${o.tokens ? 'tokens, ' : ''}queries and images cross the network unencrypted; give --tls-cert FILE --tls-key FILE`,
+    );
   return { warnings };
 }

@@ -84,7 +84,10 @@ class Generation {
   }
 
   private countsOnce() {
-    this.counts ??= Promise.all([this.store.labelCounts(), this.store.slideCounts()]).then(([labels, slides]) => ({ labels, slides }));
+    this.counts ??= Promise.all([this.store.labelCounts(), this.store.slideCounts()]).then(([labels, slides]) => ({
+      labels,
+      slides,
+    }));
     return this.counts;
   }
 
@@ -104,7 +107,14 @@ class Generation {
         const items = await this.store.allItems();
         const rows = mapRows(items.map((item) => item.row));
         const labelOf = new Map(items.map((item) => [item.row, item.label]));
-        return embeddingMap(method, rows, rows.map((row) => labelOf.get(row)!), items.length, await this.store.vectors(rows), this.store.model.dim);
+        return embeddingMap(
+          method,
+          rows,
+          rows.map((row) => labelOf.get(row)!),
+          items.length,
+          await this.store.vectors(rows),
+          this.store.model.dim,
+        );
       })();
       // A failed computation is not kept: the next request tries again.
       map.catch(() => this.maps.delete(method));
@@ -160,14 +170,24 @@ export class IndexContext {
   }
 
   /** Opens the index and its model (see openSearchableIndex: --weights, else the checkpoint the index recorded). */
-  static async open(db: string, o: { threads: number; weights?: string; search?: SearchSettings; log?: (message: string) => void }): Promise<IndexContext> {
+  static async open(
+    db: string,
+    o: { threads: number; weights?: string; search?: SearchSettings; log?: (message: string) => void },
+  ): Promise<IndexContext> {
     // openSearchableIndex resolves and checks the model; from here on this context owns its store and searcher.
     const search = o.search ?? {};
     const index = await openSearchableIndex(db, { threads: o.threads, weights: o.weights, search });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     try {
       const generation = await Generation.open(index.store, index.searcher);
-      return new IndexContext(db, await QueryEmbedder.create(index.embedder, o.threads, log), generation, o.threads, search, log);
+      return new IndexContext(
+        db,
+        await QueryEmbedder.create(index.embedder, o.threads, log),
+        generation,
+        o.threads,
+        search,
+        log,
+      );
     } catch (err) {
       await index.close();
       throw err;
@@ -199,7 +219,9 @@ export class IndexContext {
           const searcher = await store.openSearcher({ ...this.search, threads: this.threads });
           const old = this.current;
           this.current = await Generation.open(store, searcher);
-          this.log(`index ${store.location}: reopened at generation ${this.current.number} with ${this.current.rows} rows`);
+          this.log(
+            `index ${store.location}: reopened at generation ${this.current.number} with ${this.current.rows} rows`,
+          );
           await old.retire();
         } catch (err) {
           await store.close();
@@ -242,7 +264,10 @@ function view(g: Generation): IndexView {
         const hits = await g.batcher.submit({ query, k: k + exclude.size });
         return hits.filter((h) => !exclude.has(h.row)).slice(0, k);
       }
-      const [hits] = await g.searcher.search(query, 1, { k, exclude: { groupOf: () => '', excludes: (_: string, row: number) => exclude.has(row) } });
+      const [hits] = await g.searcher.search(query, 1, {
+        k,
+        exclude: { groupOf: () => '', excludes: (_: string, row: number) => exclude.has(row) },
+      });
       return hits;
     },
   };

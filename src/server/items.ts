@@ -2,11 +2,18 @@
 import type { StoredItem } from '../index/store.js';
 import type { ItemJson, Majority } from '../api/schemas.js';
 
-
 export function itemJson(item: StoredItem): ItemJson {
   const { x, y, width, height } = item;
   const box = x != null && y != null && width != null && height != null ? { x, y, width, height } : null;
-  return { id: item.row, path: item.source, label: item.label, slide: item.slide ?? null, patient: item.patient ?? null, box, thumbnail: `/api/items/${item.row}/thumbnail` };
+  return {
+    id: item.row,
+    path: item.source,
+    label: item.label,
+    slide: item.slide ?? null,
+    patient: item.patient ?? null,
+    box,
+    thumbnail: `/api/items/${item.row}/thumbnail`,
+  };
 }
 
 /** The most frequent label among ranked labels; a tie goes to the first-ranked (as the eval's MV@k). */

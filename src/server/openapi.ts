@@ -60,12 +60,17 @@ function operation(route: RouteOptions, doc: RouteDoc, bearer: boolean): Record<
   const responses: Record<string, unknown> = {
     200: {
       description: 'success',
-      content: doc.produces ? { [doc.produces]: { schema: { type: 'string', format: 'binary' } } } : { 'application/json': { schema: ok ?? {} } },
+      content: doc.produces
+        ? { [doc.produces]: { schema: { type: 'string', format: 'binary' } } }
+        : { 'application/json': { schema: ok ?? {} } },
     },
   };
   const guarded = bearer && route.config?.access !== 'public';
   for (const status of [...new Set([...doc.errors, 429, ...(guarded ? AUTH_ERRORS : [])])].sort((a, b) => a - b)) {
-    responses[status] = { description: REASONS[status] ?? 'error', content: { 'application/json': { schema: errorSchema } } };
+    responses[status] = {
+      description: REASONS[status] ?? 'error',
+      content: { 'application/json': { schema: errorSchema } },
+    };
   }
   return {
     summary: doc.summary,
@@ -79,7 +84,10 @@ function operation(route: RouteOptions, doc: RouteDoc, bearer: boolean): Record<
 }
 
 /** Registers GET /openapi.json, documenting every route that carries a `doc`; call before the routes are added. `bearer`: the server has tokens. */
-export function installOpenApi(app: FastifyInstance, { bearer, ...info }: { title: string; version: string; bearer: boolean }): void {
+export function installOpenApi(
+  app: FastifyInstance,
+  { bearer, ...info }: { title: string; version: string; bearer: boolean },
+): void {
   const paths: Record<string, Record<string, unknown>> = {};
   app.addHook('onRoute', (route) => {
     const doc = route.config?.doc;
@@ -90,10 +98,30 @@ export function installOpenApi(app: FastifyInstance, { bearer, ...info }: { titl
       paths[path] = { ...paths[path], [method.toLowerCase()]: operation(route, doc, bearer) };
     }
   });
-  app.get('/openapi.json', { config: { access: 'search', doc: { summary: 'this document', tags: ['meta'], errors: [] } } }, async () => ({
-    openapi: '3.1.0',
-    info: { ...info, description: 'Content-based image retrieval for histopathology: search an index of tissue patches by image or by item.' },
-    paths,
-    ...(bearer ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "a token from the server's --token-file; scope 'search' or 'all'" } } } } : {}),
-  }));
+  app.get(
+    '/openapi.json',
+    { config: { access: 'search', doc: { summary: 'this document', tags: ['meta'], errors: [] } } },
+    async () => ({
+      openapi: '3.1.0',
+      info: {
+        ...info,
+        description:
+          'Content-based image retrieval for histopathology: search an index of tissue patches by image or by item.',
+      },
+      paths,
+      ...(bearer
+        ? {
+            components: {
+              securitySchemes: {
+                bearer: {
+                  type: 'http',
+                  scheme: 'bearer',
+                  description: "a token from the server's --token-file; scope 'search' or 'all'",
+                },
+              },
+            },
+          }
+        : {}),
+    }),
+  );
 }

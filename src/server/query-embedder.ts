@@ -49,7 +49,9 @@ export class QueryEmbedder {
     const single = await OnnxEmbedder.create(embedder.model, { threads: 1 });
     const [many, one] = await medianSingleImageMs([embedder, single]);
     const useSingle = one < many;
-    log(`one query image: ${one.toFixed(1)} ms on 1 thread, ${many.toFixed(1)} ms on ${threads}; lone queries run on ${useSingle ? '1 thread' : `${threads} threads`}`);
+    log(
+      `one query image: ${one.toFixed(1)} ms on 1 thread, ${many.toFixed(1)} ms on ${threads}; lone queries run on ${useSingle ? '1 thread' : `${threads} threads`}`,
+    );
     if (!useSingle) await single.release();
     return new QueryEmbedder(embedder, useSingle ? single : embedder);
   }

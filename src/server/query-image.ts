@@ -21,7 +21,10 @@ export interface QueryImage {
 }
 
 /** Header checks: the image's format and size, or an HttpError saying what is wrong. */
-export async function probeUpload(bytes: Buffer, maxPixels: number): Promise<{ width: number; height: number; format: string }> {
+export async function probeUpload(
+  bytes: Buffer,
+  maxPixels: number,
+): Promise<{ width: number; height: number; format: string }> {
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -29,10 +32,14 @@ export async function probeUpload(bytes: Buffer, maxPixels: number): Promise<{ w
     throw new HttpError(415, `the upload is not an image histoseek can read (send a ${ACCEPTED} file)`);
   }
   const format = meta.format ?? 'unknown';
-  if (!ACCEPTED_FORMATS.has(format)) throw new HttpError(415, `the upload is a ${format} image; send a ${ACCEPTED} file`);
+  if (!ACCEPTED_FORMATS.has(format))
+    throw new HttpError(415, `the upload is a ${format} image; send a ${ACCEPTED} file`);
   const { width, height } = meta.autoOrient;
   if (width * height > maxPixels) {
-    throw new HttpError(413, `the image is ${width}×${height} px (${width * height} pixels); queries are limited to ${maxPixels} pixels — send a patch, not a slide`);
+    throw new HttpError(
+      413,
+      `the image is ${width}×${height} px (${width * height} pixels); queries are limited to ${maxPixels} pixels — send a patch, not a slide`,
+    );
   }
   return { width, height, format };
 }
@@ -57,7 +64,9 @@ export function startsLikeAccepted(bytes: Buffer): boolean {
 export async function decodeUpload(bytes: Buffer, size: number, maxPixels: number): Promise<QueryImage> {
   const probing = probeUpload(bytes, maxPixels);
   // An accepted format's pixels decode while the probe runs (see decodeRgb); a probe error, the clearer one, wins.
-  const early = startsLikeAccepted(bytes) ? decodeRgb(bytes, size, 'the upload', { maxPixels, dimensions: probing }) : null;
+  const early = startsLikeAccepted(bytes)
+    ? decodeRgb(bytes, size, 'the upload', { maxPixels, dimensions: probing })
+    : null;
   early?.catch(() => undefined); // awaited below unless the probe fails first
   const probed = await probing;
   let pixels: Uint8Array;

@@ -52,7 +52,9 @@ export function installRateLimit(app: FastifyInstance, limit: RateLimit): void {
     const wait = buckets.take(request.ip);
     if (wait > 0) {
       reply.header('retry-after', String(Math.ceil(wait)));
-      return reply.code(429).send({ error: `too many requests from ${request.ip}: the limit is ${limit.perSecond} per second (bursts of ${limit.burst}); retry in ${wait.toFixed(1)} s` });
+      return reply.code(429).send({
+        error: `too many requests from ${request.ip}: the limit is ${limit.perSecond} per second (bursts of ${limit.burst}); retry in ${wait.toFixed(1)} s`,
+      });
     }
   });
 }

@@ -38,7 +38,9 @@ export interface ServerOptions {
   corsOrigin?: string;
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** Opens the index and builds the app; `app.close()` releases everything. */
 export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
@@ -61,7 +63,12 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     if (o.slidesDir !== undefined || (!postgres && existsSync(slidesDir))) slides = SlideLibrary.scan(slidesDir);
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
     const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? beside('report'), slides };
-    const app = await buildApp(deps, { webRoot: o.webRoot ?? WEB_ROOT, logger: o.logger ?? false, version: VERSION, ...security });
+    const app = await buildApp(deps, {
+      webRoot: o.webRoot ?? WEB_ROOT,
+      logger: o.logger ?? false,
+      version: VERSION,
+      ...security,
+    });
     app.addHook('onClose', async () => {
       await Promise.all([index.close(), thumbnails.close(), slides?.close()]);
     });
@@ -73,7 +80,9 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
 }
 
 /** Creates the server and listens; resolves to it and its URL. */
-export async function startServer(o: ServerOptions & { host?: string; port?: number }): Promise<{ app: FastifyInstance; url: string }> {
+export async function startServer(
+  o: ServerOptions & { host?: string; port?: number },
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = await createServer(o);
   try {
     const host = o.host ?? '127.0.0.1';

@@ -18,8 +18,18 @@ import type { DeepZoomInfo } from '../api/schemas.js';
 export const TILE_SIZE = 256;
 /** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */
 const MAX_READ_PIXELS = 2048 * 2048;
-const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide']);
-
+const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.svs',
+  '.tif',
+  '.tiff',
+  '.ndpi',
+  '.vms',
+  '.vmu',
+  '.scn',
+  '.mrxs',
+  '.bif',
+  '.svslide',
+]);
 
 export class SlideLibrary {
   private readonly open = new Map<string, Promise<Slide>>();
@@ -33,7 +43,8 @@ export class SlideLibrary {
     for (const name of readdirSync(dir).sort()) {
       const ext = extname(name).toLowerCase();
       const path = join(dir, name);
-      if (SLIDE_EXTENSIONS.has(ext) && statSync(path).isFile() && !files.has(name.slice(0, -ext.length))) files.set(name.slice(0, -ext.length), path);
+      if (SLIDE_EXTENSIONS.has(ext) && statSync(path).isFile() && !files.has(name.slice(0, -ext.length)))
+        files.set(name.slice(0, -ext.length), path);
     }
     return new SlideLibrary(files);
   }
@@ -62,7 +73,18 @@ export class SlideLibrary {
     const maxLevel = Math.ceil(Math.log2(Math.max(width, height)));
     let minLevel = 0;
     while (minLevel < maxLevel && readSide(slide, maxLevel - minLevel) ** 2 > MAX_READ_PIXELS) minLevel++;
-    return { id, width, height, mpp: slide.mpp, tileSize: TILE_SIZE, overlap: 0, format: 'jpeg', minLevel, maxLevel, tiles: `/api/slides/${encodeURIComponent(id)}/tiles/` };
+    return {
+      id,
+      width,
+      height,
+      mpp: slide.mpp,
+      tileSize: TILE_SIZE,
+      overlap: 0,
+      format: 'jpeg',
+      minLevel,
+      maxLevel,
+      tiles: `/api/slides/${encodeURIComponent(id)}/tiles/`,
+    };
   }
 
   tile(id: string, level: number, col: number, row: number): Promise<Buffer> {
@@ -72,7 +94,8 @@ export class SlideLibrary {
   private async renderTile(id: string, level: number, col: number, row: number): Promise<Buffer> {
     const info = await this.info(id);
     const slide = await this.slide(id);
-    if (level < info.minLevel || level > info.maxLevel) throw notFound(`slide '${id}' has Deep Zoom levels ${info.minLevel}–${info.maxLevel}`);
+    if (level < info.minLevel || level > info.maxLevel)
+      throw notFound(`slide '${id}' has Deep Zoom levels ${info.minLevel}–${info.maxLevel}`);
     const d = 2 ** (info.maxLevel - level);
     const [lw, lh] = [Math.ceil(info.width / d), Math.ceil(info.height / d)];
     const [x, y] = [col * TILE_SIZE, row * TILE_SIZE];

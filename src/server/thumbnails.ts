@@ -27,7 +27,9 @@ export class Thumbnails {
     try {
       if (/\.npy#\d+$/.test(item.source)) {
         const { pixels } = await this.loader.load(item.source, THUMBNAIL_SIDE);
-        return await sharp(pixels, { raw: { width: THUMBNAIL_SIDE, height: THUMBNAIL_SIDE, channels: 3 } }).jpeg({ quality: QUALITY }).toBuffer();
+        return await sharp(pixels, { raw: { width: THUMBNAIL_SIDE, height: THUMBNAIL_SIDE, channels: 3 } })
+          .jpeg({ quality: QUALITY })
+          .toBuffer();
       }
       return await sharp(item.source, { autoOrient: true })
         .resize(THUMBNAIL_SIDE, THUMBNAIL_SIDE, { fit: 'inside', withoutEnlargement: true })

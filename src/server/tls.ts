@@ -22,7 +22,10 @@ export function loadTls(files: TlsFiles): { cert: Buffer; key: Buffer } {
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new Error(`--tls-cert ${files.cert} with --tls-key ${files.key}: ${(err as Error).message} (both must be PEM, the key the certificate's own)`, { cause: err });
+    throw new Error(
+      `--tls-cert ${files.cert} with --tls-key ${files.key}: ${(err as Error).message} (both must be PEM, the key the certificate's own)`,
+      { cause: err },
+    );
   }
   return { cert, key };
 }

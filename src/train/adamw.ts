@@ -14,7 +14,14 @@ export interface AdamWSettings {
   amsgrad: boolean;
 }
 
-export const ADAMW_DEFAULTS: AdamWSettings = { lr: 1e-3, weightDecay: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: true };
+export const ADAMW_DEFAULTS: AdamWSettings = {
+  lr: 1e-3,
+  weightDecay: 1e-2,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  amsgrad: true,
+};
 
 interface Moments {
   m: tf.Tensor;
@@ -59,7 +66,11 @@ export class AdamW {
   exportState(): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();
     for (const [name, s] of this.moments) {
-      for (const [key, t] of [['m', s.m], ['v', s.v], ['vmax', s.vMax]] as const) {
+      for (const [key, t] of [
+        ['m', s.m],
+        ['v', s.v],
+        ['vmax', s.vMax],
+      ] as const) {
         out.set(`${key}.${name}`, { shape: t.shape.slice(), data: t.dataSync() as Float32Array });
       }
     }

@@ -16,7 +16,13 @@ export interface ViewRecipe {
   stain: [number, number] | null;
 }
 
-export const IDENTITY_VIEW: ViewRecipe = { quarterTurns: 0, flip: false, gaussianSigma: null, medianSize: null, stain: null };
+export const IDENTITY_VIEW: ViewRecipe = {
+  quarterTurns: 0,
+  flip: false,
+  gaussianSigma: null,
+  medianSize: null,
+  stain: null,
+};
 
 /**
  * The recipes of an image's cached views. View 0 is always the untouched image (validation and
@@ -33,7 +39,10 @@ export function viewRecipes(aug: AugmentConfig, random: Random): ViewRecipe[] {
       flip: element >= 4,
       gaussianSigma: random.uniform() < aug.gaussianBlur ? 0.1 + 1.9 * random.uniform() : null,
       medianSize: random.uniform() < aug.medianBlur ? (random.uniform() < 0.5 ? 3 : 5) : null,
-      stain: aug.stainJitter > 0 ? [1 + aug.stainJitter * (2 * random.uniform() - 1), 1 + aug.stainJitter * (2 * random.uniform() - 1)] : null,
+      stain:
+        aug.stainJitter > 0
+          ? [1 + aug.stainJitter * (2 * random.uniform() - 1), 1 + aug.stainJitter * (2 * random.uniform() - 1)]
+          : null,
     });
   }
   return recipes;

@@ -81,10 +81,14 @@ type Raw = Record<string, unknown>;
 class ConfigError extends Error {}
 
 function reader(where: string, raw: unknown, allowed: string[]) {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${where}: expected a mapping`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(`${where}: expected a mapping`);
   const obj = raw as Raw;
   const unknown = Object.keys(obj).filter((k) => !allowed.includes(k));
-  if (unknown.length) throw new ConfigError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${allowed.join(', ')})`);
+  if (unknown.length)
+    throw new ConfigError(
+      `${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: ${allowed.join(', ')})`,
+    );
   const has = (key: string) => obj[key] !== undefined && obj[key] !== null;
   const number = (key: string, fallback: number | undefined, check: (v: number) => boolean, rule: string): number => {
     if (!has(key)) {
@@ -92,7 +96,8 @@ function reader(where: string, raw: unknown, allowed: string[]) {
       return fallback;
     }
     const v = obj[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`${where}.${key}: must be ${rule}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || !check(v))
+      throw new ConfigError(`${where}.${key}: must be ${rule}, got ${JSON.stringify(v)}`);
     return v;
   };
   return {
@@ -102,24 +107,36 @@ function reader(where: string, raw: unknown, allowed: string[]) {
     number,
     positive: (key: string, fallback?: number) => number(key, fallback, (v) => v > 0, 'a positive number'),
     nonNegative: (key: string, fallback?: number) => number(key, fallback, (v) => v >= 0, 'a number ≥ 0'),
-    int: (key: string, fallback?: number, min = 1) => number(key, fallback, (v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`),
-    probability: (key: string, fallback: number) => number(key, fallback, (v) => v >= 0 && v <= 1, 'a probability in [0, 1]'),
+    int: (key: string, fallback?: number, min = 1) =>
+      number(key, fallback, (v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`),
+    probability: (key: string, fallback: number) =>
+      number(key, fallback, (v) => v >= 0 && v <= 1, 'a probability in [0, 1]'),
     string: (key: string, fallback?: string): string => {
       if (!has(key)) {
         if (fallback === undefined) throw new ConfigError(`${where}.${key}: required`);
         return fallback;
       }
-      if (typeof obj[key] !== 'string' || obj[key] === '') throw new ConfigError(`${where}.${key}: must be a non-empty string`);
+      if (typeof obj[key] !== 'string' || obj[key] === '')
+        throw new ConfigError(`${where}.${key}: must be a non-empty string`);
       return obj[key] as string;
     },
   };
 }
 
 function parseModel(raw: unknown, base: string): ModelSection {
-  const r = reader('model', raw ?? {}, ['preset', 'neck_channels', 'neck_layers', 'gem_p', 'input_size', 'weights', 'backbone']);
+  const r = reader('model', raw ?? {}, [
+    'preset',
+    'neck_channels',
+    'neck_layers',
+    'gem_p',
+    'input_size',
+    'weights',
+    'backbone',
+  ]);
   const preset = r.string('preset', DEFAULT_CONFIG.preset);
   if (!isPresetName(preset)) throw new ConfigError(`model.preset: ${unknownPreset(preset)}`);
-  const field = (key: string, name: keyof typeof CONFIG_RULES) => r.number(key, DEFAULT_CONFIG[name], CONFIG_RULES[name].ok, CONFIG_RULES[name].rule);
+  const field = (key: string, name: keyof typeof CONFIG_RULES) =>
+    r.number(key, DEFAULT_CONFIG[name], CONFIG_RULES[name].ok, CONFIG_RULES[name].rule);
   return {
     preset,
     neckChannels: field('neck_channels', 'neckChannels'),
@@ -128,20 +145,48 @@ function parseModel(raw: unknown, base: string): ModelSection {
     inputSize: field('input_size', 'inputSize'),
     weights: r.has('weights') ? resolve(base, r.string('weights')) : undefined,
     // A path (relative to the config) or the name of weights fetched with `histoseek weights pull`.
-    backbone: r.has('backbone') ? (/[\\/]|\.safetensors$/.test(r.string('backbone')) ? resolve(base, r.string('backbone')) : r.string('backbone')) : undefined,
+    backbone: r.has('backbone')
+      ? /[\\/]|\.safetensors$/.test(r.string('backbone'))
+        ? resolve(base, r.string('backbone'))
+        : r.string('backbone')
+      : undefined,
   };
 }
 
 function parseStage(raw: unknown, index: number, base: string): StageConfig {
   const where = `stages[${index}]`;
-  const r = reader(where, raw, ['name', 'data', 'layout', 'labels', 'val', 'val_fraction', 'epochs', 'batch_size', 'lr', 'lr_min', 'weight_decay', 'clip_norm', 'loss', 'augment']);
+  const r = reader(where, raw, [
+    'name',
+    'data',
+    'layout',
+    'labels',
+    'val',
+    'val_fraction',
+    'epochs',
+    'batch_size',
+    'lr',
+    'lr_min',
+    'weight_decay',
+    'clip_norm',
+    'loss',
+    'augment',
+  ]);
   const layout = r.string('layout', 'folder');
-  if (!isLayout(layout)) throw new ConfigError(`${where}.layout: must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
+  if (!isLayout(layout))
+    throw new ConfigError(`${where}.layout: must be one of ${LAYOUTS.join(', ')}, got '${layout}'`);
   const lr = r.positive('lr', 5e-3);
   const lrMin = r.nonNegative('lr_min', 8e-5);
   if (lrMin > lr) throw new ConfigError(`${where}.lr_min: must not exceed lr (${lr}), got ${lrMin}`);
   const loss = reader(`${where}.loss`, r.obj.loss ?? {}, ['margin_deg', 'scale', 'sub_centers', 'lr']);
-  const aug = reader(`${where}.augment`, r.obj.augment ?? {}, ['vflip', 'hflip', 'rot90', 'gaussian_blur', 'median_blur', 'stain_jitter', 'views']);
+  const aug = reader(`${where}.augment`, r.obj.augment ?? {}, [
+    'vflip',
+    'hflip',
+    'rot90',
+    'gaussian_blur',
+    'median_blur',
+    'stain_jitter',
+    'views',
+  ]);
   const valFraction = r.probability('val_fraction', 0.1);
   if (valFraction >= 1) throw new ConfigError(`${where}.val_fraction: must be below 1, got ${valFraction}`);
   return {
@@ -176,7 +221,8 @@ function parseStage(raw: unknown, index: number, base: string): StageConfig {
 }
 
 function neckEngine(name: string): NeckEngine {
-  if (!(NECK_ENGINES as readonly string[]).includes(name)) throw new ConfigError(`config.engine: must be one of ${NECK_ENGINES.join(', ')}, got '${name}'`);
+  if (!(NECK_ENGINES as readonly string[]).includes(name))
+    throw new ConfigError(`config.engine: must be one of ${NECK_ENGINES.join(', ')}, got '${name}'`);
   return name as NeckEngine;
 }
 
@@ -184,7 +230,8 @@ function neckEngine(name: string): NeckEngine {
 export function parseTrainConfig(raw: unknown, base: string, source = 'config'): TrainConfig {
   try {
     const r = reader('config', raw, ['seed', 'output', 'engine', 'threads', 'micro_batch', 'cache', 'model', 'stages']);
-    if (!Array.isArray(r.obj.stages) || r.obj.stages.length === 0) throw new ConfigError('config.stages: give at least one stage');
+    if (!Array.isArray(r.obj.stages) || r.obj.stages.length === 0)
+      throw new ConfigError('config.stages: give at least one stage');
     const output = resolve(base, r.string('output', 'runs/train'));
     return {
       seed: r.int('seed', 0, 0),

@@ -23,7 +23,11 @@ function shuffled<T>(items: T[], random: Random): T[] {
 }
 
 /** `fraction` of each class (at least one item when the class has two or more) goes to validation. */
-function stratifiedSplit(items: CollectionItem[], fraction: number, random: Random): [CollectionItem[], CollectionItem[]] {
+function stratifiedSplit(
+  items: CollectionItem[],
+  fraction: number,
+  random: Random,
+): [CollectionItem[], CollectionItem[]] {
   const byLabel = new Map<string, CollectionItem[]>();
   for (const item of items) byLabel.set(item.label, [...(byLabel.get(item.label) ?? []), item]);
   const train: CollectionItem[] = [];
@@ -45,17 +49,32 @@ export async function loadStageData(stage: StageConfig, seed: number, where: str
   const unlabelled = collection.items.find((i) => !i.label);
   if (unlabelled) throw new Error(`${where}: ${unlabelled.source} has no label`);
   const classes = [...new Set(collection.items.map((i) => i.label))].sort(naturalCompare);
-  if (classes.length < 2) throw new Error(`${where}: ${stage.data} has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}; a metric-learning loss needs at least 2`);
+  if (classes.length < 2)
+    throw new Error(
+      `${where}: ${stage.data} has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}; a metric-learning loss needs at least 2`,
+    );
   let train = collection.items;
   let val: CollectionItem[];
   if (stage.val) {
     val = (await readCollection(stage.val, stage.layout, 'queries', { labels: stage.labels })).items;
     const unknown = val.find((i) => !classes.includes(i.label));
-    if (unknown) throw new Error(`${where}: validation item ${unknown.source} has label '${unknown.label}', which the training data lacks`);
+    if (unknown)
+      throw new Error(
+        `${where}: validation item ${unknown.source} has label '${unknown.label}', which the training data lacks`,
+      );
   } else {
     [train, val] = stratifiedSplit(collection.items, stage.valFraction, new Random(seed));
   }
-  if (train.length < stage.batchSize) throw new Error(`${where}: ${train.length} training items are fewer than one batch (batch_size ${stage.batchSize})`);
+  if (train.length < stage.batchSize)
+    throw new Error(
+      `${where}: ${train.length} training items are fewer than one batch (batch_size ${stage.batchSize})`,
+    );
   const index = new Map(classes.map((c, i) => [c, i]));
-  return { classes, train, trainLabels: train.map((i) => index.get(i.label)!), val, valLabels: val.map((i) => index.get(i.label)!) };
+  return {
+    classes,
+    train,
+    trainLabels: train.map((i) => index.get(i.label)!),
+    val,
+    valLabels: val.map((i) => index.get(i.label)!),
+  };
 }

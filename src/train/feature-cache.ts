@@ -5,7 +5,17 @@
  * a build killed part-way resumes from the last whole row.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { CollectionItem } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
@@ -53,7 +63,10 @@ export class FeatureCache {
   private readonly rowValues: number;
   private fd = -1;
 
-  constructor(readonly dir: string, readonly spec: CacheSpec) {
+  constructor(
+    readonly dir: string,
+    readonly spec: CacheSpec,
+  ) {
     this.views = spec.augment.views;
     this.shapes = stageShapes(spec.config);
     this.rowValues = this.shapes.reduce((n, [h, w, c]) => n + h * w * c, 0);
@@ -62,7 +75,16 @@ export class FeatureCache {
   /** The cache folder for a spec, under `root`: its name is a hash of everything the features depend on. */
   static folderFor(root: string, spec: CacheSpec): string {
     const key = createHash('sha256')
-      .update(JSON.stringify({ b: spec.backboneHash, s: spec.config.inputSize, p: spec.config.preset, a: spec.augment, seed: spec.seed, items: spec.items.map((i) => i.source) }))
+      .update(
+        JSON.stringify({
+          b: spec.backboneHash,
+          s: spec.config.inputSize,
+          p: spec.config.preset,
+          a: spec.augment,
+          seed: spec.seed,
+          items: spec.items.map((i) => i.source),
+        }),
+      )
       .digest('hex')
       .slice(0, 16);
     return join(root, key);
@@ -88,7 +110,10 @@ export class FeatureCache {
   /** Computes the rows still missing (all of them the first time); `onProgress` gets rows done. */
   async build(backbone: BackboneSession, onProgress?: (rows: number) => void): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    writeFileSync(join(this.dir, 'spec.json'), JSON.stringify({ ...this.spec, items: this.spec.items.length }, null, 1));
+    writeFileSync(
+      join(this.dir, 'spec.json'),
+      JSON.stringify({ ...this.spec, items: this.spec.items.length }, null, 1),
+    );
     const fd = openSync(this.file, existsSync(this.file) ? 'r+' : 'w+');
     const loader = new ItemLoader();
     const size = this.spec.config.inputSize;
@@ -117,7 +142,7 @@ export class FeatureCache {
         pending.length = 0;
         onProgress?.(done);
       };
-      for (let row = done; row < this.rows; ) {
+      for (let row = done; row < this.rows;) {
         const index = Math.floor(row / this.views);
         const item = this.spec.items[index];
         const { pixels } = await loader.load(item.source, size);
@@ -144,7 +169,8 @@ export class FeatureCache {
     pairs.forEach(({ item, view }, r) => {
       const row = item * this.views + view;
       const bytes = new Uint8Array(bits.buffer);
-      if (readSync(this.fd, bytes, 0, this.rowBytes, row * this.rowBytes) !== this.rowBytes) throw new Error(`${this.file}: row ${row} is missing; rebuild the cache`);
+      if (readSync(this.fd, bytes, 0, this.rowBytes, row * this.rowBytes) !== this.rowBytes)
+        throw new Error(`${this.file}: row ${row} is missing; rebuild the cache`);
       decodeHalf(bits, values);
       let offset = 0;
       levels.forEach((level) => {

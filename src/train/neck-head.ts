@@ -19,7 +19,10 @@ export class NeckHead {
   /** BatchNorm running statistics. */
   readonly buffers = new Map<string, tf.Tensor>();
 
-  constructor(readonly config: ModelConfig, weights: Map<string, HostTensor>) {
+  constructor(
+    readonly config: ModelConfig,
+    weights: Map<string, HostTensor>,
+  ) {
     for (const [name, spec] of parameterSpecs(config)) {
       if (name.startsWith(BACKBONE_PREFIX)) continue;
       const value = toTfjsLayout(weights.get(name)!);
@@ -64,9 +67,15 @@ export class NeckHead {
   /** PyTorch's BatchNorm update: running = (1 − 0.1)·running + 0.1·batch (unbiased variance). */
   updateRunningStats(ops: TfjsOps, momentum = 0.1): void {
     for (const [name, stats] of ops.batchStats) {
-      for (const [key, batch] of [['running_mean', stats.mean], ['running_var', stats.variance]] as const) {
+      for (const [key, batch] of [
+        ['running_mean', stats.mean],
+        ['running_var', stats.variance],
+      ] as const) {
         const old = this.buffers.get(`${name}.${key}`)!;
-        this.buffers.set(`${name}.${key}`, tf.tidy(() => tf.add(tf.mul(old, 1 - momentum), tf.mul(batch, momentum))));
+        this.buffers.set(
+          `${name}.${key}`,
+          tf.tidy(() => tf.add(tf.mul(old, 1 - momentum), tf.mul(batch, momentum))),
+        );
         old.dispose();
       }
       tf.dispose([stats.mean, stats.variance]);

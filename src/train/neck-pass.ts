@@ -9,7 +9,6 @@ import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import type { Pyramid } from '../model/lgffem.js';
 import type { NeckHead } from './neck-head.js';
 
-
 export function toHost(t: tf.Tensor): HostTensor {
   return { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
 }
@@ -17,7 +16,13 @@ export function toHost(t: tf.Tensor): HostTensor {
 const toTensors = (p: HostPyramid) => p.map((t) => tf.tensor(t.data, t.shape)) as Pyramid<tf.Tensor>;
 
 /** Gradients of a neck layer's parameters and (when `inputGrad`) of its input, keys `input.0..3`, for upstream `dy`. */
-export function layerBackward(model: NeckHead, layer: number, input: Pyramid<tf.Tensor>, dy: Pyramid<tf.Tensor>, inputGrad: boolean): Record<string, tf.Tensor> {
+export function layerBackward(
+  model: NeckHead,
+  layer: number,
+  input: Pyramid<tf.Tensor>,
+  dy: Pyramid<tf.Tensor>,
+  inputGrad: boolean,
+): Record<string, tf.Tensor> {
   return tf.tidy(() => {
     const names = model.layerParamNames(layer);
     const vars = names.map((n) => model.variables.get(n)!);
@@ -55,7 +60,8 @@ export class NeckPass {
     this.release();
     return microBatches.map((features) => {
       const inputs = [toTensors(features)];
-      for (let l = 0; l < this.model.config.neckLayers; l++) inputs.push(tf.tidy(() => this.model.neckLayer(l, inputs[l])));
+      for (let l = 0; l < this.model.config.neckLayers; l++)
+        inputs.push(tf.tidy(() => this.model.neckLayer(l, inputs[l])));
       const output = inputs.pop()!;
       this.kept.push(inputs);
       const host = output.map(toHost) as HostPyramid;
@@ -66,7 +72,8 @@ export class NeckPass {
 
   /** Neck parameter gradients, summed over the micro-batches of the last `forward`, for their output gradients `dys`. */
   backward(dys: HostPyramid[]): Map<string, HostTensor> {
-    if (dys.length !== this.kept.length) throw new Error(`neck pass: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
+    if (dys.length !== this.kept.length)
+      throw new Error(`neck pass: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
     const sums = new Map<string, tf.Tensor>();
     dys.forEach((hostDy, m) => {
       let dy = toTensors(hostDy);

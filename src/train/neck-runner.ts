@@ -4,7 +4,13 @@
  * wasm thread). Both give the same gradients (test/train-step.test.ts).
  */
 import * as ort from 'onnxruntime-node';
-import { buildNeckTrainingGraph, featureName, gradientName, neckOutputName, outputGradientName } from '../engine/onnx-backprop.js';
+import {
+  buildNeckTrainingGraph,
+  featureName,
+  gradientName,
+  neckOutputName,
+  outputGradientName,
+} from '../engine/onnx-backprop.js';
 import { cpuSessionOptions } from '../engine/ort-options.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { NeckHead } from './neck-head.js';
@@ -56,13 +62,18 @@ export class OrtNeckRunner implements NeckRunner {
   ) {}
 
   static async create(model: NeckHead, threads = 2): Promise<OrtNeckRunner> {
-    const shapes = new Map([...model.variables].filter(([name]) => name.startsWith('neck.')).map(([name, v]) => [name, v.shape.slice()]));
-    const session = (gradient: boolean) => ort.InferenceSession.create(buildNeckTrainingGraph(model.config, shapes, gradient), cpuSessionOptions(threads));
+    const shapes = new Map(
+      [...model.variables].filter(([name]) => name.startsWith('neck.')).map(([name, v]) => [name, v.shape.slice()]),
+    );
+    const session = (gradient: boolean) =>
+      ort.InferenceSession.create(buildNeckTrainingGraph(model.config, shapes, gradient), cpuSessionOptions(threads));
     return new OrtNeckRunner(model, await session(false), await session(true));
   }
 
   private featureFeeds(features: HostPyramid): Record<string, ort.Tensor> {
-    return Object.fromEntries(features.map((t, level) => [featureName(level), new ort.Tensor('float32', t.data, t.shape)]));
+    return Object.fromEntries(
+      features.map((t, level) => [featureName(level), new ort.Tensor('float32', t.data, t.shape)]),
+    );
   }
 
   async forward(microBatches: HostPyramid[]): Promise<HostPyramid[]> {
@@ -76,19 +87,24 @@ export class OrtNeckRunner implements NeckRunner {
     const outputs: HostPyramid[] = [];
     for (const features of microBatches) {
       const out = await this.forwardSession.run({ ...this.featureFeeds(features), ...params });
-      outputs.push([0, 1, 2, 3].map((level) => {
-        const t = out[neckOutputName(level)];
-        return { shape: t.dims.map(Number), data: t.data as Float32Array };
-      }) as HostPyramid);
+      outputs.push(
+        [0, 1, 2, 3].map((level) => {
+          const t = out[neckOutputName(level)];
+          return { shape: t.dims.map(Number), data: t.data as Float32Array };
+        }) as HostPyramid,
+      );
     }
     return outputs;
   }
 
   async backward(dys: HostPyramid[]): Promise<Map<string, HostTensor>> {
-    if (dys.length !== this.kept.length) throw new Error(`neck runner: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
+    if (dys.length !== this.kept.length)
+      throw new Error(`neck runner: ${dys.length} output gradients for ${this.kept.length} micro-batches`);
     const sums = new Map<string, HostTensor>();
     for (const [m, features] of this.kept.entries()) {
-      const dyFeeds = Object.fromEntries(dys[m].map((t, level) => [outputGradientName(level), new ort.Tensor('float32', t.data, t.shape)]));
+      const dyFeeds = Object.fromEntries(
+        dys[m].map((t, level) => [outputGradientName(level), new ort.Tensor('float32', t.data, t.shape)]),
+      );
       const out = await this.gradientSession.run({ ...this.featureFeeds(features), ...dyFeeds, ...this.params });
       for (const name of Object.keys(this.params)) {
         const g = out[gradientName(name)];

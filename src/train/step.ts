@@ -69,7 +69,15 @@ export class TrainStep {
     // 1. neck forward
     const outputs = await this.runner.forward(starts.map((s, i) => sliceHostPyramid(features, s, sizes[i])));
     const fused = [0, 1, 2, 3].map((level) =>
-      tf.tidy(() => tf.variable(tf.concat(outputs.map((o) => tf.tensor(o[level].data, o[level].shape)), 0), true)),
+      tf.tidy(() =>
+        tf.variable(
+          tf.concat(
+            outputs.map((o) => tf.tensor(o[level].data, o[level].shape)),
+            0,
+          ),
+          true,
+        ),
+      ),
     );
 
     // 2. head + loss, gradients for the head, W and the neck outputs

@@ -16,7 +16,12 @@ export interface ArcFaceSettings {
 export const PAPER_ARCFACE = { subCenters: 3, marginDegrees: 17.2, scale: 64 } as const;
 
 /** Mean loss over the batch; `labels` are class indices in [0, classes). */
-export function subCenterArcFaceLoss(embeddings: tf.Tensor2D, labels: number[], W: tf.Tensor2D, s: ArcFaceSettings): tf.Scalar {
+export function subCenterArcFaceLoss(
+  embeddings: tf.Tensor2D,
+  labels: number[],
+  W: tf.Tensor2D,
+  s: ArcFaceSettings,
+): tf.Scalar {
   return tf.tidy(() => {
     const [n] = embeddings.shape;
     const e = tf.div(embeddings, safeNorm(embeddings, 1));
@@ -27,7 +32,10 @@ export function subCenterArcFaceLoss(embeddings: tf.Tensor2D, labels: number[], 
     const target = tf.clipByValue(tf.sum(tf.mul(cos, oneHot), 1, true), -1 + eps, 1 - eps);
     // cos(θ + m) = cos θ·cos m − sin θ·sin m, θ = acos(target) ∈ [0, π] so sin θ = √(1 − cos²θ).
     const m = (s.marginDegrees * Math.PI) / 180;
-    const targetWithMargin = tf.sub(tf.mul(target, Math.cos(m)), tf.mul(tf.sqrt(tf.sub(1, tf.square(target))), Math.sin(m)));
+    const targetWithMargin = tf.sub(
+      tf.mul(target, Math.cos(m)),
+      tf.mul(tf.sqrt(tf.sub(1, tf.square(target))), Math.sin(m)),
+    );
     const logits = tf.mul(tf.add(tf.mul(cos, tf.sub(1, oneHot)), tf.mul(targetWithMargin, oneHot)), s.scale);
     return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
   });

@@ -68,8 +68,13 @@ function modelConfigOf(config: TrainConfig): ModelConfig {
 async function initialModel(config: TrainConfig): Promise<Model> {
   const modelConfig = modelConfigOf(config);
   let model = config.model.weights ? await loadCheckpoint(config.model.weights) : randomModel(modelConfig, config.seed);
-  if (config.model.weights && JSON.stringify({ ...model.config, inputSize: modelConfig.inputSize }) !== JSON.stringify(modelConfig)) {
-    throw new Error(`model.weights ${config.model.weights} is a ${model.config.preset} model with C=${model.config.neckChannels}, L=${model.config.neckLayers}; the config asks for ${modelConfig.preset}, C=${modelConfig.neckChannels}, L=${modelConfig.neckLayers}`);
+  if (
+    config.model.weights &&
+    JSON.stringify({ ...model.config, inputSize: modelConfig.inputSize }) !== JSON.stringify(modelConfig)
+  ) {
+    throw new Error(
+      `model.weights ${config.model.weights} is a ${model.config.preset} model with C=${model.config.neckChannels}, L=${model.config.neckLayers}; the config asks for ${modelConfig.preset}, C=${modelConfig.neckChannels}, L=${modelConfig.neckLayers}`,
+    );
   }
   model = { ...model, config: modelConfig };
   return config.model.backbone ? withTimmBackbone(model, resolveBackbone(config.model.backbone)) : model;
@@ -77,7 +82,10 @@ async function initialModel(config: TrainConfig): Promise<Model> {
 
 /** Cosine annealing from lr to lrMin over `total` steps. */
 export function cosineLr(stage: StageConfig, step: number, total: number): number {
-  return stage.lrMin + 0.5 * (stage.lr - stage.lrMin) * (1 + Math.cos((Math.PI * Math.min(step, total)) / Math.max(total, 1)));
+  return (
+    stage.lrMin +
+    0.5 * (stage.lr - stage.lrMin) * (1 + Math.cos((Math.PI * Math.min(step, total)) / Math.max(total, 1)))
+  );
 }
 
 function stepsPerEpoch(stage: StageConfig, data: StageData): number {
@@ -100,18 +108,30 @@ function currentWeights(base: Map<string, HostTensor>, model: NeckHead): Map<str
   return weights;
 }
 
-export async function train(config: TrainConfig, events: TrainEvents, options: { resume: boolean }): Promise<{ best: string; last: string }> {
+export async function train(
+  config: TrainConfig,
+  events: TrainEvents,
+  options: { resume: boolean },
+): Promise<{ best: string; last: string }> {
   const hash = configHash(config);
   // Every stage's data is read and checked before any work starts.
-  const stages = await Promise.all(config.stages.map((s, i) => loadStageData(s, config.seed + i, `stages[${i}] (${s.name})`)));
+  const stages = await Promise.all(
+    config.stages.map((s, i) => loadStageData(s, config.seed + i, `stages[${i}] (${s.name})`)),
+  );
   let model = await initialModel(config);
   await mkdir(join(config.output, 'checkpoints'), { recursive: true });
   const statePath = join(config.output, STATE);
   let state: RunState | null = null;
   if (existsSync(statePath)) {
-    if (!options.resume) throw new Error(`${config.output} holds a training run already; pass --resume to continue it, or choose another output folder`);
+    if (!options.resume)
+      throw new Error(
+        `${config.output} holds a training run already; pass --resume to continue it, or choose another output folder`,
+      );
     state = JSON.parse(await readFile(statePath, 'utf8')) as RunState;
-    if (state.configHash !== hash) throw new Error(`${config.output}: the run there was started with a different config; it cannot be resumed with this one`);
+    if (state.configHash !== hash)
+      throw new Error(
+        `${config.output}: the run there was started with a different config; it cannot be resumed with this one`,
+      );
     model = { ...model, weights: (await loadCheckpoint(join(config.output, state.weights))).weights };
     events.say(`resuming ${config.output} at stage ${state.stage + 1}, epoch ${state.epoch + 1}`);
   }
@@ -142,36 +162,60 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
     const resumingHere = state !== null && state.stage === s;
     const firstEpoch = resumingHere ? state!.epoch : 0;
     if (firstEpoch >= stage.epochs) continue;
-    events.say(`stage ${s + 1}/${config.stages.length} '${stage.name}': ${data.train.length} training and ${data.val.length} validation items, ${data.classes.length} classes`);
+    events.say(
+      `stage ${s + 1}/${config.stages.length} '${stage.name}': ${data.train.length} training and ${data.val.length} validation items, ${data.classes.length} classes`,
+    );
 
     // Backbone features, cached (built only where missing).
     const cacheSpec = { config: model.config, backboneHash: backboneHash(model.weights), seed: config.seed + s };
-    const trainCache = new FeatureCache(FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.train, augment: stage.augment }), { ...cacheSpec, items: data.train, augment: stage.augment });
+    const trainCache = new FeatureCache(
+      FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.train, augment: stage.augment }),
+      { ...cacheSpec, items: data.train, augment: stage.augment },
+    );
     const valAugment = { ...stage.augment, views: 1 };
-    const valCache = new FeatureCache(FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.val, augment: valAugment }), { ...cacheSpec, items: data.val, augment: valAugment });
+    const valCache = new FeatureCache(
+      FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.val, augment: valAugment }),
+      { ...cacheSpec, items: data.val, augment: valAugment },
+    );
     const backbone = await BackboneSession.create(model.config, model.weights, 2);
     await trainCache.build(backbone, (done) => events.progress('caching backbone features', done, trainCache.rows));
-    if (data.val.length) await valCache.build(backbone, (done) => events.progress('caching validation features', done, valCache.rows));
+    if (data.val.length)
+      await valCache.build(backbone, (done) => events.progress('caching validation features', done, valCache.rows));
     await backbone.release();
 
     // Model, loss head and optimisers for this stage.
     const neckHead = new NeckHead(model.config, model.weights);
-    const runner: NeckRunner = config.engine === 'onnxruntime' ? await OrtNeckRunner.create(neckHead, config.threads) : new LocalNeckRunner(neckHead);
-    const arcface = { classes: data.classes.length, subCenters: stage.loss.subCenters, marginDegrees: stage.loss.marginDegrees, scale: stage.loss.scale };
+    const runner: NeckRunner =
+      config.engine === 'onnxruntime'
+        ? await OrtNeckRunner.create(neckHead, config.threads)
+        : new LocalNeckRunner(neckHead);
+    const arcface = {
+      classes: data.classes.length,
+      subCenters: stage.loss.subCenters,
+      marginDegrees: stage.loss.marginDegrees,
+      scale: stage.loss.scale,
+    };
     const dim = embeddingSize(model.config);
-    const wInit = new Random(config.seed * 97 + s).fillNormal(new Float32Array(dim * arcface.classes * arcface.subCenters));
+    const wInit = new Random(config.seed * 97 + s).fillNormal(
+      new Float32Array(dim * arcface.classes * arcface.subCenters),
+    );
     const lossW = tf.variable(tf.tensor2d(wInit, [dim, arcface.classes * arcface.subCenters]));
     const modelOptimizer = new AdamW({ ...ADAMW_DEFAULTS, lr: stage.lr, weightDecay: stage.weightDecay });
     const lossOptimizer = new AdamW({ ...ADAMW_DEFAULTS, lr: stage.loss.lr, weightDecay: stage.weightDecay });
     if (resumingHere) {
       const saved = (await readSafetensors(join(config.output, state!.optimizer))).tensors;
-      const pick = (prefix: string) => new Map([...saved].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+      const pick = (prefix: string) =>
+        new Map([...saved].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
       modelOptimizer.importState(pick('model/'), state!.modelSteps);
       lossOptimizer.importState(pick('loss/'), state!.lossSteps);
       const w = saved.get('lossW')!;
       lossW.assign(tf.tensor2d(w.data, w.shape as [number, number]));
     }
-    const step = new TrainStep(neckHead, runner, lossW, modelOptimizer, lossOptimizer, { arcface, clipNorm: stage.clipNorm, microBatch: config.microBatch });
+    const step = new TrainStep(neckHead, runner, lossW, modelOptimizer, lossOptimizer, {
+      arcface,
+      clipNorm: stage.clipNorm,
+      microBatch: config.microBatch,
+    });
     const perEpoch = stepsPerEpoch(stage, data);
     const totalSteps = perEpoch * stage.epochs;
 
@@ -182,26 +226,65 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
         const started = performance.now();
         let lossSum = 0;
         for (let b = 0; b < perEpoch; b++) {
-          const pairs = order.slice(b * stage.batchSize, (b + 1) * stage.batchSize).map((item) => ({ item, view: dataRng.int(trainCache.views) }));
+          const pairs = order
+            .slice(b * stage.batchSize, (b + 1) * stage.batchSize)
+            .map((item) => ({ item, view: dataRng.int(trainCache.views) }));
           const lr = cosineLr(stage, epoch * perEpoch + b, totalSteps);
-          const result = await step.run(trainCache.read(pairs), pairs.map((p) => data.trainLabels[p.item]), dropoutRng, lr, stage.loss.lr);
+          const result = await step.run(
+            trainCache.read(pairs),
+            pairs.map((p) => data.trainLabels[p.item]),
+            dropoutRng,
+            lr,
+            stage.loss.lr,
+          );
           lossSum += result.loss;
           curve.push({ step: globalStep, loss: result.loss });
-          await log({ type: 'step', stage: s, epoch, step: globalStep, loss: result.loss, lr, grad_norm: result.gradNorm });
+          await log({
+            type: 'step',
+            stage: s,
+            epoch,
+            step: globalStep,
+            loss: result.loss,
+            lr,
+            grad_norm: result.gradNorm,
+          });
           globalStep++;
           const rate = ((b + 1) * stage.batchSize) / ((performance.now() - started) / 1000);
-          events.progress(`epoch ${epoch + 1}/${stage.epochs}`, b + 1, perEpoch, `loss ${result.loss.toFixed(3)} · lr ${lr.toExponential(2)} · ${rate.toFixed(1)} items/s`);
+          events.progress(
+            `epoch ${epoch + 1}/${stage.epochs}`,
+            b + 1,
+            perEpoch,
+            `loss ${result.loss.toFixed(3)} · lr ${lr.toExponential(2)} · ${rate.toFixed(1)} items/s`,
+          );
         }
         const weights = currentWeights(model.weights, neckHead);
         let metrics: RetrievalMetrics | null = null;
         if (data.val.length) {
           const names = (labels: number[]) => labels.map((l) => data.classes[l]);
-          metrics = await validate(model.config, weights, trainCache, names(data.trainLabels), valCache, names(data.valLabels), 2);
+          metrics = await validate(
+            model.config,
+            weights,
+            trainCache,
+            names(data.trainLabels),
+            valCache,
+            names(data.valLabels),
+            2,
+          );
         }
         const improved = !best || best.stage < s || (metrics !== null && metrics.eta_tot > best.eta_tot);
-        const summary = { type: 'epoch', stage: s, epoch, step: globalStep, mean_loss: lossSum / perEpoch, seconds: (performance.now() - started) / 1000, ...(metrics ? pickMetrics(metrics) : {}) };
+        const summary = {
+          type: 'epoch',
+          stage: s,
+          epoch,
+          step: globalStep,
+          mean_loss: lossSum / perEpoch,
+          seconds: (performance.now() - started) / 1000,
+          ...(metrics ? pickMetrics(metrics) : {}),
+        };
         await log(summary);
-        events.say(`stage ${s + 1} epoch ${epoch + 1}: mean loss ${summary.mean_loss.toFixed(4)}${metrics ? ` · validation η_tot ${(100 * metrics.eta_tot).toFixed(2)}% η_p ${(100 * metrics.eta_p).toFixed(2)}% MV@5 ${(100 * metrics.mv_at_5).toFixed(2)}%` : ''}`);
+        events.say(
+          `stage ${s + 1} epoch ${epoch + 1}: mean loss ${summary.mean_loss.toFixed(4)}${metrics ? ` · validation η_tot ${(100 * metrics.eta_tot).toFixed(2)}% η_p ${(100 * metrics.eta_p).toFixed(2)}% MV@5 ${(100 * metrics.mv_at_5).toFixed(2)}%` : ''}`,
+        );
 
         // Checkpoint: files named by (stage, epoch) first, then the state that points to them.
         const tag = `s${s}-e${epoch + 1}`;
@@ -216,8 +299,17 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
         if (improved) best = { eta_tot: metrics?.eta_tot ?? 0, stage: s, epoch: epoch + 1 };
         const previous = state;
         state = {
-          configHash: hash, stage: s, epoch: epoch + 1, globalStep, dataRng: dataRng.snapshot(), dropoutRng: dropoutRng.snapshot(),
-          modelSteps: modelOptimizer.step, lossSteps: lossOptimizer.step, best, weights: weightsFile, optimizer: optimFile,
+          configHash: hash,
+          stage: s,
+          epoch: epoch + 1,
+          globalStep,
+          dataRng: dataRng.snapshot(),
+          dropoutRng: dropoutRng.snapshot(),
+          modelSteps: modelOptimizer.step,
+          lossSteps: lossOptimizer.step,
+          best,
+          weights: weightsFile,
+          optimizer: optimFile,
         };
         await saveCheckpoint(lastPath, { config: model.config, weights });
         if (improved) await saveCheckpoint(bestPath, { config: model.config, weights });
@@ -226,7 +318,10 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
           await rm(join(config.output, previous.weights), { force: true });
           await rm(join(config.output, previous.optimizer), { force: true });
         }
-        await writeFileAtomic(join(config.output, 'loss-curve.png'), await renderLossCurve(curve, epochStarts, `training loss — ${config.stages.map((x) => x.name).join(' → ')}`));
+        await writeFileAtomic(
+          join(config.output, 'loss-curve.png'),
+          await renderLossCurve(curve, epochStarts, `training loss — ${config.stages.map((x) => x.name).join(' → ')}`),
+        );
       }
       model = { ...model, weights: currentWeights(model.weights, neckHead) };
     } finally {
@@ -243,5 +338,14 @@ export async function train(config: TrainConfig, events: TrainEvents, options: {
 }
 
 function pickMetrics(m: RetrievalMetrics) {
-  return { eta_p: m.eta_p, eta_w: m.eta_w, eta_tot: m.eta_tot, eta_w_precision: m.eta_w_precision, recall_at_1: m.recall_at_1, recall_at_5: m.recall_at_5, map_at_10: m.map_at_10, mv_at_5: m.mv_at_5 };
+  return {
+    eta_p: m.eta_p,
+    eta_w: m.eta_w,
+    eta_tot: m.eta_tot,
+    eta_w_precision: m.eta_w_precision,
+    recall_at_1: m.recall_at_1,
+    recall_at_5: m.recall_at_5,
+    map_at_10: m.map_at_10,
+    mv_at_5: m.mv_at_5,
+  };
 }

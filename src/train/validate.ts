@@ -13,7 +13,12 @@ import type { FeatureCache } from './feature-cache.js';
 
 const BATCH = 32;
 
-async function embedCached(session: NeckHeadSession, cache: FeatureCache, count: number, dim: number): Promise<Float32Array> {
+async function embedCached(
+  session: NeckHeadSession,
+  cache: FeatureCache,
+  count: number,
+  dim: number,
+): Promise<Float32Array> {
   const out = new Float32Array(count * dim);
   for (let start = 0; start < count; start += BATCH) {
     const pairs = Array.from({ length: Math.min(BATCH, count - start) }, (_, i) => ({ item: start + i, view: 0 }));
@@ -23,7 +28,13 @@ async function embedCached(session: NeckHeadSession, cache: FeatureCache, count:
 }
 
 export async function validate(
-  config: ModelConfig, weights: Map<string, HostTensor>, train: FeatureCache, trainLabels: string[], val: FeatureCache, valLabels: string[], threads: number,
+  config: ModelConfig,
+  weights: Map<string, HostTensor>,
+  train: FeatureCache,
+  trainLabels: string[],
+  val: FeatureCache,
+  valLabels: string[],
+  threads: number,
 ): Promise<RetrievalMetrics> {
   const dim = embeddingSize(config);
   const session = await NeckHeadSession.create(config, weights, threads);

@@ -24,7 +24,8 @@ export const escapeXml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 /** A label cut to `max` characters with an ellipsis. */
-export const shorten = (label: string, max: number): string => (label.length > max ? `${label.slice(0, max - 1)}…` : label);
+export const shorten = (label: string, max: number): string =>
+  label.length > max ? `${label.slice(0, max - 1)}…` : label;
 
 /** Estimated width of `text` at font size `size` (see CHAR_EM). */
 export const textWidth = (text: string, size: number): number => text.length * size * CHAR_EM;
@@ -69,8 +70,16 @@ export function headingBottom(h: Heading): number {
  * The SVG document of a figure: a white page `width` × `height` holding `body`. With `scale`, the
  * image is that many times larger than the layout (crisper small text) through its viewBox.
  */
-export function svgDocument(width: number, height: number, body: string[], o: { scale?: number; attributes?: string } = {}): string {
-  const size = o.scale === undefined ? `width="${width}" height="${height}"` : `width="${width * o.scale}" height="${height * o.scale}" viewBox="0 0 ${width} ${height}"`;
+export function svgDocument(
+  width: number,
+  height: number,
+  body: string[],
+  o: { scale?: number; attributes?: string } = {},
+): string {
+  const size =
+    o.scale === undefined
+      ? `width="${width}" height="${height}"`
+      : `width="${width * o.scale}" height="${height * o.scale}" viewBox="0 0 ${width} ${height}"`;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" ${size} font-family="${SVG_FONT}"${o.attributes ? ` ${o.attributes}` : ''}>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,

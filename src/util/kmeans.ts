@@ -1,7 +1,12 @@
 /** k-means (Lloyd, k-means++ seeding), seeded: the same points and seed give the same clusters. */
 import { Random } from './random.js';
 
-export function kmeans(points: number[][], k: number, seed = 0, iterations = 25): { assignment: number[]; centroids: number[][] } {
+export function kmeans(
+  points: number[][],
+  k: number,
+  seed = 0,
+  iterations = 25,
+): { assignment: number[]; centroids: number[][] } {
   const n = points.length;
   k = Math.min(k, n);
   const random = new Random(seed);
@@ -17,7 +22,9 @@ export function kmeans(points: number[][], k: number, seed = 0, iterations = 25)
   }
   let assignment = new Array<number>(n).fill(0);
   for (let it = 0; it < iterations; it++) {
-    const next = points.map((p) => centroids.reduce((best, c, j) => (dist(p, c) < dist(p, centroids[best]) ? j : best), 0));
+    const next = points.map((p) =>
+      centroids.reduce((best, c, j) => (dist(p, c) < dist(p, centroids[best]) ? j : best), 0),
+    );
     const changed = next.some((a, i) => a !== assignment[i]);
     assignment = next;
     centroids.forEach((c, j) => {

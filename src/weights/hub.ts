@@ -32,13 +32,16 @@ export interface CachedWeights {
 }
 
 export function weightsCacheDir(): string {
-  return process.env.HISTOSEEK_CACHE ? join(process.env.HISTOSEEK_CACHE, 'weights') : join(homedir(), '.cache', 'histoseek', 'weights');
+  return process.env.HISTOSEEK_CACHE
+    ? join(process.env.HISTOSEEK_CACHE, 'weights')
+    : join(homedir(), '.cache', 'histoseek', 'weights');
 }
 
 /** A timm model name as on the hub: `convnextv2_atto.fcmae_ft_in1k`, optionally with its `timm/` prefix. */
 function modelName(name: string): string {
   const bare = name.replace(/^timm\//, '');
-  if (!/^convnext(v2)?_[a-z]+(\.[\w-]+)?$/.test(bare)) throw new Error(`'${name}' is not a timm ConvNeXt (V1/V2) model name, e.g. convnextv2_atto.fcmae_ft_in1k`);
+  if (!/^convnext(v2)?_[a-z]+(\.[\w-]+)?$/.test(bare))
+    throw new Error(`'${name}' is not a timm ConvNeXt (V1/V2) model name, e.g. convnextv2_atto.fcmae_ft_in1k`);
   return bare;
 }
 
@@ -51,7 +54,9 @@ async function sha256Of(path: string): Promise<string> {
 /** The expected digest: given, or the hub's LFS ETag when it is a SHA-256. */
 function expectedDigest(response: Response, given?: string): string | null {
   if (given) return given.toLowerCase();
-  const tag = (response.headers.get('x-linked-etag') ?? response.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
+  const tag = (response.headers.get('x-linked-etag') ?? response.headers.get('etag') ?? '')
+    .replace(/^W\//, '')
+    .replace(/"/g, '');
   return /^[0-9a-f]{64}$/i.test(tag) ? tag.toLowerCase() : null;
 }
 
@@ -67,10 +72,15 @@ export async function pullWeights(name: string, o: PullOptions = {}): Promise<Ca
   try {
     response = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, redirect: 'follow' });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `cannot reach ${url}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`,
+      { cause: err },
+    );
   }
-  if (response.status === 404) throw new Error(`${url}: not found — check the model name (e.g. convnextv2_atto.fcmae_ft_in1k)`);
-  if (response.status !== 200 && response.status !== 206) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+  if (response.status === 404)
+    throw new Error(`${url}: not found — check the model name (e.g. convnextv2_atto.fcmae_ft_in1k)`);
+  if (response.status !== 200 && response.status !== 206)
+    throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
   const resuming = response.status === 206;
   const offset = resuming ? have : 0;
   const length = Number(response.headers.get('content-length') ?? NaN);
@@ -89,15 +99,24 @@ export async function pullWeights(name: string, o: PullOptions = {}): Promise<Ca
   } finally {
     await file.close();
   }
-  if (total !== null && done !== total) throw new Error(`${url}: the transfer stopped at ${done} of ${total} bytes; run the same command again to resume`);
+  if (total !== null && done !== total)
+    throw new Error(`${url}: the transfer stopped at ${done} of ${total} bytes; run the same command again to resume`);
   const actual = await sha256Of(partial);
   if (digest && actual !== digest) {
     await rm(partial, { force: true });
     throw new Error(`${url}: checksum mismatch (SHA-256 ${actual}, expected ${digest}); the download was discarded`);
   }
-  if (!(await tensorNames(partial)).includes('stem.0.weight')) throw new Error(`${url}: not a ConvNeXt checkpoint (no stem.0.weight)`);
+  if (!(await tensorNames(partial)).includes('stem.0.weight'))
+    throw new Error(`${url}: not a ConvNeXt checkpoint (no stem.0.weight)`);
   await rename(partial, target);
-  const record: CachedWeights = { name: model, path: target, bytes: done, sha256: actual, url, pulledAt: new Date().toISOString() };
+  const record: CachedWeights = {
+    name: model,
+    path: target,
+    bytes: done,
+    sha256: actual,
+    url,
+    pulledAt: new Date().toISOString(),
+  };
   await writeFile(join(dir, 'meta.json'), JSON.stringify(record, null, 1));
   return record;
 }
@@ -125,7 +144,8 @@ export async function listWeights(cacheDir = weightsCacheDir()): Promise<CachedW
   const out: CachedWeights[] = [];
   for (const name of (await readdir(cacheDir)).sort()) {
     const meta = join(cacheDir, name, 'meta.json');
-    if (existsSync(meta) && existsSync(join(cacheDir, name, FILE))) out.push(JSON.parse(await readFile(meta, 'utf8')) as CachedWeights);
+    if (existsSync(meta) && existsSync(join(cacheDir, name, FILE)))
+      out.push(JSON.parse(await readFile(meta, 'utf8')) as CachedWeights);
   }
   return out;
 }
@@ -135,5 +155,7 @@ export function resolveBackbone(value: string, cacheDir = weightsCacheDir()): st
   if (existsSync(value)) return value;
   const cached = join(cacheDir, value.replace(/^timm\//, ''), FILE);
   if (existsSync(cached)) return cached;
-  throw new Error(`--backbone ${value}: no such file, and no cached weights of that name (see 'histoseek weights list')`);
+  throw new Error(
+    `--backbone ${value}: no such file, and no cached weights of that name (see 'histoseek weights list')`,
+  );
 }

@@ -42,7 +42,10 @@ async function patchColours(path: string, items: CollectionItem[]): Promise<numb
     const thumb = await readThumbnail(slide, 1024);
     return items.map((item) => {
       const [x0, y0] = [Math.floor(item.x! / thumb.downsample), Math.floor(item.y! / thumb.downsample)];
-      const [x1, y1] = [Math.max(x0 + 1, Math.ceil((item.x! + item.width!) / thumb.downsample)), Math.max(y0 + 1, Math.ceil((item.y! + item.height!) / thumb.downsample))];
+      const [x1, y1] = [
+        Math.max(x0 + 1, Math.ceil((item.x! + item.width!) / thumb.downsample)),
+        Math.max(y0 + 1, Math.ceil((item.y! + item.height!) / thumb.downsample)),
+      ];
       const sum = [0, 0, 0];
       let n = 0;
       for (let y = y0; y < Math.min(y1, thumb.height); y++) {
@@ -58,21 +61,35 @@ async function patchColours(path: string, items: CollectionItem[]): Promise<numb
   }
 }
 
-export async function mosaic(path: string, patches: CollectionItem[], o: MosaicOptions = {}): Promise<CollectionItem[]> {
+export async function mosaic(
+  path: string,
+  patches: CollectionItem[],
+  o: MosaicOptions = {},
+): Promise<CollectionItem[]> {
   if (patches.length === 0) return [];
   if (o.target !== undefined && patches.length <= o.target) return patches;
   const colours = await patchColours(path, patches);
   // No more colour clusters than the target, so one patch per cluster cannot already exceed it.
   const byColour = kmeans(colours, Math.min(o.colourClusters ?? 9, o.target ?? Infinity), o.seed ?? 0);
   const clusters = byColour.centroids.map((_, c) => patches.filter((_, i) => byColour.assignment[i] === c));
-  const quotas = clusterQuotas(clusters.map((members) => members.length), o);
+  const quotas = clusterQuotas(
+    clusters.map((members) => members.length),
+    o,
+  );
   const chosen: CollectionItem[] = [];
   for (const [c, members] of clusters.entries()) {
     if (!members.length) continue;
     const positions = members.map((m) => [m.x! + m.width! / 2, m.y! + m.height! / 2]);
     const spots = kmeans(positions, quotas[c], (o.seed ?? 0) + c + 1);
     spots.centroids.forEach((centre) => {
-      const nearest = positions.reduce((best, p, i) => ((p[0] - centre[0]) ** 2 + (p[1] - centre[1]) ** 2 < (positions[best][0] - centre[0]) ** 2 + (positions[best][1] - centre[1]) ** 2 ? i : best), 0);
+      const nearest = positions.reduce(
+        (best, p, i) =>
+          (p[0] - centre[0]) ** 2 + (p[1] - centre[1]) ** 2 <
+          (positions[best][0] - centre[0]) ** 2 + (positions[best][1] - centre[1]) ** 2
+            ? i
+            : best,
+        0,
+      );
       if (!chosen.includes(members[nearest])) chosen.push(members[nearest]);
     });
   }

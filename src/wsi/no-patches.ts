@@ -51,7 +51,10 @@ export function explainNoPatches(slide: Slide, id: string, plan: TilePlan): Slid
     return { slide: id, path: slide.path, reason: TOO_SMALL, detail, slide_um: slideUm, patch_um: patchUm };
   }
   const fraction = Number((plan.mask?.tissueFraction ?? 0).toPrecision(3));
-  const detail = fraction === 0 ? 'the tissue mask is empty' : `tissue ${percent(fraction)} of the slide, none of it filling ${shareOfPatch(plan.minTissue)}`;
+  const detail =
+    fraction === 0
+      ? 'the tissue mask is empty'
+      : `tissue ${percent(fraction)} of the slide, none of it filling ${shareOfPatch(plan.minTissue)}`;
   return { slide: id, path: slide.path, reason: NO_TISSUE, detail, tissue_fraction: fraction };
 }
 

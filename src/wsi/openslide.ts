@@ -77,10 +77,14 @@ function load(): Api {
     close: f('void openslide_close(openslide_t *osr)'),
     getError: f('const char *openslide_get_error(openslide_t *osr)'),
     levelCount: f('int32_t openslide_get_level_count(openslide_t *osr)'),
-    levelDimensions: f('void openslide_get_level_dimensions(openslide_t *osr, int32_t level, _Out_ int64_t *w, _Out_ int64_t *h)'),
+    levelDimensions: f(
+      'void openslide_get_level_dimensions(openslide_t *osr, int32_t level, _Out_ int64_t *w, _Out_ int64_t *h)',
+    ),
     levelDownsample: f('double openslide_get_level_downsample(openslide_t *osr, int32_t level)'),
     bestLevel: f('int32_t openslide_get_best_level_for_downsample(openslide_t *osr, double downsample)'),
-    readRegion: f('void openslide_read_region(openslide_t *osr, void *dest, int64_t x, int64_t y, int32_t level, int64_t w, int64_t h)'),
+    readRegion: f(
+      'void openslide_read_region(openslide_t *osr, void *dest, int64_t x, int64_t y, int32_t level, int64_t w, int64_t h)',
+    ),
     propertyNames: f('void *openslide_get_property_names(openslide_t *osr)'),
     propertyValue: f('const char *openslide_get_property_value(openslide_t *osr, const char *name)'),
     associatedNames: f('void *openslide_get_associated_image_names(openslide_t *osr)'),
@@ -248,7 +252,8 @@ export class OpenSlide {
    * thread: OpenSlide handles are thread-safe, so several reads may be in flight at once.
    */
   readRegionArgb(dest: Uint32Array, x: number, y: number, level: number, width: number, height: number): Promise<void> {
-    if (dest.length < width * height) throw new RangeError(`destination holds ${dest.length} pixels, region needs ${width * height}`);
+    if (dest.length < width * height)
+      throw new RangeError(`destination holds ${dest.length} pixels, region needs ${width * height}`);
     const handle = this.live();
     this.pending++;
     return new Promise<void>((resolve, reject) => {
@@ -257,7 +262,10 @@ export class OpenSlide {
           if (err) reject(err);
           else {
             const error = openslide().getError(handle) as string | null;
-            if (error !== null) reject(new OpenSlideError(this.path, `reading level ${level} at (${x}, ${y}), ${width}×${height}: ${error}`));
+            if (error !== null)
+              reject(
+                new OpenSlideError(this.path, `reading level ${level} at (${x}, ${y}), ${width}×${height}: ${error}`),
+              );
             else resolve();
           }
         } finally {
@@ -292,7 +300,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * then redone pixel by pixel.
  */
 export function argbToRgb(argb: Uint32Array, rgb: Uint8Array = new Uint8Array(argb.length * 3)): Uint8Array {
-  if (rgb.length < argb.length * 3) throw new RangeError(`RGB buffer holds ${rgb.length} bytes, needs ${argb.length * 3}`);
+  if (rgb.length < argb.length * 3)
+    throw new RangeError(`RGB buffer holds ${rgb.length} bytes, needs ${argb.length * 3}`);
   const packed = LITTLE_ENDIAN && rgb.byteOffset % 4 === 0 ? argb.length & ~3 : 0;
   const words = new Uint32Array(rgb.buffer, rgb.byteOffset, (packed / 4) * 3);
   let alphas = 0xff000000; // the AND of every alpha: 255 only if all pixels are opaque
@@ -311,7 +320,7 @@ export function argbToRgb(argb: Uint32Array, rgb: Uint8Array = new Uint8Array(ar
     words[o + 1] = (q1 >>> 8) | (q2 << 16);
     words[o + 2] = (q2 >>> 16) | (q3 << 8);
   }
-  convertPixels(argb, rgb, (alphas >>> 24) === 255 ? packed : 0);
+  convertPixels(argb, rgb, alphas >>> 24 === 255 ? packed : 0);
   return rgb;
 }
 

@@ -9,6 +9,10 @@ import { mosaic } from './mosaic.js';
 /** `all`, or a mosaic: the default share of each colour cluster, or about `target` patches per slide. */
 export type PatchSelection = { kind: 'all' } | { kind: 'mosaic'; target?: number };
 
-export function selectPatches(path: string, patches: CollectionItem[], selection: PatchSelection): Promise<CollectionItem[]> {
+export function selectPatches(
+  path: string,
+  patches: CollectionItem[],
+  selection: PatchSelection,
+): Promise<CollectionItem[]> {
   return selection.kind === 'all' ? Promise.resolve(patches) : mosaic(path, patches, { target: selection.target });
 }

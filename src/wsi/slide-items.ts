@@ -11,7 +11,21 @@ import { planTiles, type TileOptions } from './tiler.js';
 import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 
-export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(['.svs', '.tif', '.tiff', '.ndpi', '.vms', '.vmu', '.scn', '.mrxs', '.bif', '.svslide', '.png', '.jpg', '.jpeg']);
+export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.svs',
+  '.tif',
+  '.tiff',
+  '.ndpi',
+  '.vms',
+  '.vmu',
+  '.scn',
+  '.mrxs',
+  '.bif',
+  '.svslide',
+  '.png',
+  '.jpg',
+  '.jpeg',
+]);
 
 /** Defaults for cutting slides into patches (spec: 224 px at 0.5 µm/px). */
 export const SLIDE_TILING = { patchSize: 224, targetMpp: 0.5, minTissue: 0.5 } as const;
@@ -24,7 +38,9 @@ export function regionSource(slidePath: string, box: Box): string {
 
 export function parseRegionSource(source: string): { slide: string; box: Box } | null {
   const m = REGION.exec(source);
-  return m ? { slide: m[1], box: { x: Number(m[2]), y: Number(m[3]), width: Number(m[4]), height: Number(m[5]) } } : null;
+  return m
+    ? { slide: m[1], box: { x: Number(m[2]), y: Number(m[3]), width: Number(m[4]), height: Number(m[5]) } }
+    : null;
 }
 
 /** A slide's id: its file name without the extension. */
@@ -46,7 +62,8 @@ export async function readSlideLabels(csv: string): Promise<Map<string, SlideLab
   text.split(/\r?\n/).forEach((line, i) => {
     const cells = line.split(',').map((c) => c.trim());
     if (!line.trim() || (i === 0 && /^slide$/i.test(cells[0]))) return;
-    if (cells.length < 2 || !cells[0] || !cells[1]) throw new Error(`${csv}:${i + 1}: expected 'slide,label[,patient]', got '${line}'`);
+    if (cells.length < 2 || !cells[0] || !cells[1])
+      throw new Error(`${csv}:${i + 1}: expected 'slide,label[,patient]', got '${line}'`);
     out.set(slideId(cells[0]), { label: cells[1], patient: cells[2] || undefined });
   });
   return out;
@@ -56,7 +73,12 @@ export async function readSlideLabels(csv: string): Promise<Map<string, SlideLab
  * The tissue patches of one slide as items (label = the CSV's, else the slide id). A whole slide (no
  * `roi`) that gives none throws a NoPatchesError saying why.
  */
-export async function slidePatchItems(path: string, labels: Map<string, SlideLabels> | null, tiling: TileOptions = SLIDE_TILING, roi?: Box): Promise<CollectionItem[]> {
+export async function slidePatchItems(
+  path: string,
+  labels: Map<string, SlideLabels> | null,
+  tiling: TileOptions = SLIDE_TILING,
+  roi?: Box,
+): Promise<CollectionItem[]> {
   const slide = await openSlide(path);
   try {
     const plan = await planTiles(slide, { ...tiling, roi });
@@ -66,7 +88,13 @@ export async function slidePatchItems(path: string, labels: Map<string, SlideLab
     const items: CollectionItem[] = [];
     for (const { x, y } of plan.positions()) {
       const box = { x, y, width: plan.width, height: plan.height };
-      items.push({ source: regionSource(path, box), label: meta?.label ?? id, slide: id, patient: meta?.patient, ...box });
+      items.push({
+        source: regionSource(path, box),
+        label: meta?.label ?? id,
+        slide: id,
+        patient: meta?.patient,
+        ...box,
+      });
     }
     if (items.length === 0 && !roi) throw new NoPatchesError(explainNoPatches(slide, id, plan));
     return items;
@@ -83,7 +111,8 @@ export async function slideFiles(dir: string): Promise<string[]> {
     if (!SLIDE_EXTENSIONS.has(extname(e.name).toLowerCase())) continue;
     const path = join(resolve(dir), e.name);
     // A broken link is kept, so that reading it reports it rather than passing over it.
-    if (e.isFile() || (e.isSymbolicLink() && ((await stat(path).catch(() => null))?.isFile() ?? true))) files.push(path);
+    if (e.isFile() || (e.isSymbolicLink() && ((await stat(path).catch(() => null))?.isFile() ?? true)))
+      files.push(path);
   }
   return files.sort(naturalCompare);
 }

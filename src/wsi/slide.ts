@@ -125,7 +125,10 @@ function checkRegion(slide: Slide, x0: number, y0: number, level: number, width:
   if (!Number.isInteger(level) || level < 0 || level >= slide.levels.length) {
     throw new RangeError(`${slide.path}: no level ${level} (the slide has ${slide.levels.length})`);
   }
-  for (const [name, v] of [['x0', x0], ['y0', y0]] as const) {
+  for (const [name, v] of [
+    ['x0', x0],
+    ['y0', y0],
+  ] as const) {
     if (!Number.isSafeInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
   }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
@@ -181,7 +184,8 @@ class OpenSlideSlide implements Slide {
       // Every byte is written by the conversion: no need to zero the output first.
       return argbToRgb(argb, Buffer.allocUnsafe(pixels * 3));
     } finally {
-      if (pixels <= SCRATCH_MAX_PIXELS && this.scratch.length < SCRATCH_BUFFERS) this.scratch.push(new Uint32Array(argb.buffer));
+      if (pixels <= SCRATCH_MAX_PIXELS && this.scratch.length < SCRATCH_BUFFERS)
+        this.scratch.push(new Uint32Array(argb.buffer));
     }
   }
 
@@ -291,10 +295,19 @@ class SharpSlide implements Slide {
     try {
       const image = sharp(this.path, { page: this.pages[level], autoOrient: true, limitInputPixels: false })
         .extract({ left, top, width: right - left, height: bottom - top })
-        .extend({ top: top - y, left: left - x, bottom: y + height - bottom, right: x + width - right, background: WHITE });
+        .extend({
+          top: top - y,
+          left: left - x,
+          bottom: y + height - bottom,
+          right: x + width - right,
+          background: WHITE,
+        });
       return await rgbOf(image);
     } catch (e) {
-      throw new Error(`${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`, { cause: e });
+      throw new Error(
+        `${this.path}: reading level ${level} at (${x0}, ${y0}), ${width}×${height}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 
@@ -314,13 +327,25 @@ class SharpSlide implements Slide {
 
 /** Decodes to 3-channel sRGB bytes: alpha flattened onto white (empty glass), grey expanded. */
 async function rgbOf(image: Sharp): Promise<Uint8Array> {
-  const { data, info } = await image.flatten({ background: WHITE }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await image
+    .flatten({ background: WHITE })
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
 /** Cuts a region out of a decoded image, white where it falls outside. */
-function crop(src: Uint8Array, sw: number, sh: number, x: number, y: number, width: number, height: number): Uint8Array {
+function crop(
+  src: Uint8Array,
+  sw: number,
+  sh: number,
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+): Uint8Array {
   const out = new Uint8Array(width * height * 3).fill(255);
   const left = Math.max(0, x);
   const right = Math.min(sw, x + width);
@@ -346,7 +371,8 @@ const STRIP_PIXELS = 2_000_000;
  * slide without a pyramid does not have to fit in memory.
  */
 export async function readThumbnail(slide: Slide, maxSide: number): Promise<Thumbnail> {
-  if (!Number.isInteger(maxSide) || maxSide < 1) throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
+  if (!Number.isInteger(maxSide) || maxSide < 1)
+    throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
   const { width: w0, height: h0 } = slide.levels[0]!;
   const downsample = Math.max(1, Math.max(w0, h0) / maxSide);
   const width = Math.max(1, Math.round(w0 / downsample));

@@ -76,7 +76,8 @@ function positiveNumber(name: string, value: number): number {
 /** Plans the tiling: the mask is computed here when one is needed and missing, the only slow step. */
 export async function planTiles(slide: Slide, options: TileOptions = {}): Promise<TilePlan> {
   const patchSize = options.patchSize ?? 224;
-  if (!Number.isInteger(patchSize) || patchSize < 1) throw new RangeError(`patchSize must be a positive integer, got ${patchSize}`);
+  if (!Number.isInteger(patchSize) || patchSize < 1)
+    throw new RangeError(`patchSize must be a positive integer, got ${patchSize}`);
   const targetMpp = positiveNumber('targetMpp', options.targetMpp ?? 0.5);
   const stride = positiveNumber('stride', options.stride ?? patchSize);
   const minTissue = options.minTissue ?? 0.5;
@@ -150,7 +151,8 @@ async function readTile(slide: Slide, plan: TilePlan, x: number, y: number): Pro
  */
 export async function* tiles(slide: Slide, options: TileOptions = {}): AsyncGenerator<Tile> {
   const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const plan = await planTiles(slide, options);
   const pending: Promise<Tile>[] = [];
   const next = plan.positions();

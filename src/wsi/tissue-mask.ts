@@ -51,7 +51,12 @@ export async function tissueMask(slide: Slide, options: TissueMaskOptions = {}):
   const { width, height, downsample } = thumb;
   const mask = classifyPixels(thumb.rgb);
   openAndClose(mask, width, height, DISK_RADIUS);
-  removeSmallComponents(mask, width, height, Math.max(MIN_COMPONENT_PX, Math.round(MIN_COMPONENT_SHARE * width * height)));
+  removeSmallComponents(
+    mask,
+    width,
+    height,
+    Math.max(MIN_COMPONENT_PX, Math.round(MIN_COMPONENT_SHARE * width * height)),
+  );
   let tissue = 0;
   for (let i = 0; i < mask.length; i++) tissue += mask[i]!;
   return { width, height, downsample, mask, tissueFraction: tissue / mask.length };
@@ -124,7 +129,7 @@ function hue(r: number, g: number, b: number): number {
   const max = Math.max(r, g, b);
   const d = max - Math.min(r, g, b);
   const h = max === r ? (g - b) / d : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
-  return ((h * 60) % 360 + 360) % 360;
+  return (((h * 60) % 360) + 360) % 360;
 }
 
 /** Otsu's threshold of a 256-bin histogram: the t maximising between-class variance of ≤ t and > t. */
@@ -162,7 +167,9 @@ export function otsu(histogram: ArrayLike<number>): number {
  */
 function openAndClose(mask: Uint8Array, width: number, height: number, radius: number): void {
   const prefix = width < 0xffff ? new Uint16Array((width + 1) * height) : new Uint32Array((width + 1) * height);
-  const half = Array.from({ length: 2 * radius + 1 }, (_, k) => Math.floor(Math.sqrt(radius * radius - (k - radius) ** 2)));
+  const half = Array.from({ length: 2 * radius + 1 }, (_, k) =>
+    Math.floor(Math.sqrt(radius * radius - (k - radius) ** 2)),
+  );
   const other = new Uint8Array(mask.length);
   const pass = (src: Uint8Array, dst: Uint8Array, erode: boolean) => {
     for (let y = 0; y < height; y++) {
@@ -279,7 +286,9 @@ export function fractionInBox(m: TissueMask, x0: number, y0: number, width: numb
 export async function writeMaskPng(m: TissueMask, path: string): Promise<void> {
   const grey = new Uint8Array(m.mask.length);
   for (let i = 0; i < grey.length; i++) grey[i] = m.mask[i]! * 255;
-  await sharp(grey, { raw: { width: m.width, height: m.height, channels: 1 } }).png().toFile(path);
+  await sharp(grey, { raw: { width: m.width, height: m.height, channels: 1 } })
+    .png()
+    .toFile(path);
 }
 
 /** Tint of tissue in the preview, and its blend weight; the mask's outline is drawn solid. */
@@ -293,7 +302,9 @@ const TINT_WEIGHT = 0.35;
 export async function renderMaskPreview(slide: Slide, m: TissueMask): Promise<Buffer> {
   const thumb = await readThumbnail(slide, Math.max(m.width, m.height));
   if (thumb.width !== m.width || thumb.height !== m.height) {
-    throw new Error(`${slide.path}: the mask (${m.width}×${m.height}) was not made from this slide (thumbnail ${thumb.width}×${thumb.height})`);
+    throw new Error(
+      `${slide.path}: the mask (${m.width}×${m.height}) was not made from this slide (thumbnail ${thumb.width}×${thumb.height})`,
+    );
   }
   const { width, height, mask } = m;
   const rgb = thumb.rgb;
@@ -301,11 +312,21 @@ export async function renderMaskPreview(slide: Slide, m: TissueMask): Promise<Bu
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       if (!mask[i]) continue;
-      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - width] || !mask[i + width];
+      const edge =
+        x === 0 ||
+        y === 0 ||
+        x === width - 1 ||
+        y === height - 1 ||
+        !mask[i - 1] ||
+        !mask[i + 1] ||
+        !mask[i - width] ||
+        !mask[i + width];
       for (let c = 0; c < 3; c++) {
         rgb[3 * i + c] = edge ? TINT[c]! : Math.round(rgb[3 * i + c]! * (1 - TINT_WEIGHT) + TINT[c]! * TINT_WEIGHT);
       }
     }
   }
-  return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

@@ -11,7 +11,16 @@ export type {
   MapJson as EmbeddingMap,
   DeepZoomInfo as SlideInfo,
 } from '../../src/api/schemas.js';
-import type { DeepZoomInfo, ErrorJson, IndexInfoJson, ItemJson, MapJson, ReportJson, SearchAnswerJson, SlideListJson } from '../../src/api/schemas.js';
+import type {
+  DeepZoomInfo,
+  ErrorJson,
+  IndexInfoJson,
+  ItemJson,
+  MapJson,
+  ReportJson,
+  SearchAnswerJson,
+  SlideListJson,
+} from '../../src/api/schemas.js';
 
 export class ApiError extends Error {
   constructor(

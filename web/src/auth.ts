@@ -18,7 +18,14 @@ let pending: Promise<void> | null = null;
 
 function askForToken(message: string): Promise<void> {
   return new Promise((done) => {
-    const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off', required: true, 'aria-describedby': 'login-message' });
+    const input = h('input', {
+      type: 'password',
+      id: 'token',
+      name: 'token',
+      autocomplete: 'off',
+      required: true,
+      'aria-describedby': 'login-message',
+    });
     const form = h(
       'form',
       { class: 'login panel', 'aria-labelledby': 'login-title' },
@@ -28,7 +35,11 @@ function askForToken(message: string): Promise<void> {
       input,
       h('button', { type: 'submit' }, 'Sign in'),
     );
-    const overlay = h('div', { class: 'login-overlay', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'login-title' }, form);
+    const overlay = h(
+      'div',
+      { class: 'login-overlay', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'login-title' },
+      form,
+    );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       sessionStorage.setItem(STORAGE_KEY, input.value.trim());
@@ -44,12 +55,17 @@ function askForToken(message: string): Promise<void> {
 export async function authorizedFetch(url: string, init: RequestInit = {}): Promise<Response> {
   for (;;) {
     const sent = sessionStorage.getItem(STORAGE_KEY);
-    const response = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders() } });
+    const response = await fetch(url, {
+      ...init,
+      headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders() },
+    });
     if (response.status !== 401) return response;
     // Another request's form may have brought a newer token meanwhile: try that first.
     if (sessionStorage.getItem(STORAGE_KEY) !== sent) continue;
     if (sent !== null) sessionStorage.removeItem(STORAGE_KEY);
-    pending ??= askForToken(sent === null ? 'This server needs an access token.' : 'That token was not accepted: try again.').finally(() => (pending = null));
+    pending ??= askForToken(
+      sent === null ? 'This server needs an access token.' : 'That token was not accepted: try again.',
+    ).finally(() => (pending = null));
     await pending;
   }
 }

@@ -1,7 +1,11 @@
 /** A tiny element builder: text is always set as text, never parsed as HTML (labels and paths come from the index). */
 type Child = Node | string | null | undefined | false;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === false) continue;
@@ -19,7 +23,8 @@ export function labelHue(label: string): number {
 }
 
 /** The saturated colour of a label (map dots, legend swatches); chips use pale tints of the same hue. */
-export const labelColour = (label: string, alpha = 1): string => `hsl(${Math.round(labelHue(label))} 60% 48% / ${alpha})`;
+export const labelColour = (label: string, alpha = 1): string =>
+  `hsl(${Math.round(labelHue(label))} 60% 48% / ${alpha})`;
 
 export function labelChip(label: string): HTMLSpanElement {
   const chip = h('span', { class: 'chip' }, label);

@@ -41,7 +41,8 @@ async function boot(): Promise<void> {
   }
   status.textContent = statusLine(info);
   status.title = `model ${info.model.id}, hash ${info.model.hash}`;
-  for (const li of document.querySelectorAll<HTMLElement>('[data-feature]')) li.hidden = !info.features[li.dataset.feature as keyof IndexInfo['features']];
+  for (const li of document.querySelectorAll<HTMLElement>('[data-feature]'))
+    li.hidden = !info.features[li.dataset.feature as keyof IndexInfo['features']];
 
   const views = new Map<ViewName, () => Promise<View>>();
   const once = <T>(make: () => Promise<T>) => {
@@ -49,12 +50,25 @@ async function boot(): Promise<void> {
     return () => (made ??= make());
   };
   const section = (name: ViewName) => document.querySelector<HTMLElement>(`[data-view="${name}"]`)!;
-  views.set('search', once(async () => new SearchView(section('search'), info)));
-  views.set('report', once(async () => new ReportView(section('report'))));
-  if (info.features.map) views.set('map', once(async () => new MapView(section('map'))));
+  views.set(
+    'search',
+    once(async () => new SearchView(section('search'), info)),
+  );
+  views.set(
+    'report',
+    once(async () => new ReportView(section('report'))),
+  );
+  if (info.features.map)
+    views.set(
+      'map',
+      once(async () => new MapView(section('map'))),
+    );
   if (info.features.slides) {
     // OpenSeadragon is a large bundle: fetched only when the viewer is first opened.
-    views.set('slides', once(async () => new (await import('./slides-view.js')).SlidesView(section('slides'), info)));
+    views.set(
+      'slides',
+      once(async () => new (await import('./slides-view.js')).SlidesView(section('slides'), info)),
+    );
   }
 
   const route = async () => {
@@ -68,7 +82,9 @@ async function boot(): Promise<void> {
     try {
       (await views.get(name)!()).show(params);
     } catch (err) {
-      section(name).replaceChildren(h('p', { class: 'alert', role: 'alert' }, `This view failed to load: ${(err as Error).message}`));
+      section(name).replaceChildren(
+        h('p', { class: 'alert', role: 'alert' }, `This view failed to load: ${(err as Error).message}`),
+      );
     }
   };
   window.addEventListener('hashchange', () => void route());

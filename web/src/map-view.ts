@@ -27,7 +27,11 @@ export class MapView {
   private readonly buttons: Map<Method, HTMLButtonElement>;
 
   constructor(private readonly root: HTMLElement) {
-    this.canvas = h('canvas', { class: 'map-canvas', role: 'img', 'aria-label': 'Embedding map: each dot is an indexed item, coloured by label' });
+    this.canvas = h('canvas', {
+      class: 'map-canvas',
+      role: 'img',
+      'aria-label': 'Embedding map: each dot is an indexed item, coloured by label',
+    });
     this.tooltip = h('div', { class: 'map-tooltip', hidden: true });
     this.caption = h('p', { class: 'caption', 'aria-live': 'polite' });
     this.legend = h('div', { class: 'legend', 'aria-label': 'Labels' });
@@ -43,7 +47,12 @@ export class MapView {
       h(
         'div',
         { class: 'panel map-panel' },
-        h('div', { class: 'viewer-head' }, h('h2', {}, 'Embedding map'), h('div', { class: 'segmented', role: 'group', 'aria-label': 'Projection' }, ...this.buttons.values())),
+        h(
+          'div',
+          { class: 'viewer-head' },
+          h('h2', {}, 'Embedding map'),
+          h('div', { class: 'segmented', role: 'group', 'aria-label': 'Projection' }, ...this.buttons.values()),
+        ),
         h('div', { class: 'map-stage' }, this.canvas, this.tooltip),
         this.caption,
         this.legend,
@@ -65,7 +74,14 @@ export class MapView {
   private async load(method: Method): Promise<void> {
     this.method = method;
     for (const [m, b] of this.buttons) b.setAttribute('aria-pressed', String(m === method));
-    this.caption.replaceChildren(h('span', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), `Computing the ${method.toUpperCase()} map…`));
+    this.caption.replaceChildren(
+      h(
+        'span',
+        { class: 'busy' },
+        h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+        `Computing the ${method.toUpperCase()} map…`,
+      ),
+    );
     try {
       const answer = await api.map(method);
       if (this.method !== method) return;
@@ -141,7 +157,11 @@ export class MapView {
       return;
     }
     const point = this.answer!.points[p];
-    if (p !== this.hovered) this.tooltip.replaceChildren(apiImage(`/api/items/${point.id}/thumbnail`, { alt: '' }), h('span', {}, labelChip(point.label), ` item ${point.id}`));
+    if (p !== this.hovered)
+      this.tooltip.replaceChildren(
+        apiImage(`/api/items/${point.id}/thumbnail`, { alt: '' }),
+        h('span', {}, labelChip(point.label), ` item ${point.id}`),
+      );
     this.tooltip.style.left = `${this.screen[2 * p] + 12}px`;
     this.tooltip.style.top = `${this.screen[2 * p + 1] + 12}px`;
     this.tooltip.hidden = false;

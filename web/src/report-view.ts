@@ -5,13 +5,24 @@ import { apiImage } from './api-image.js';
 import { h, labelChip, percent } from './dom.js';
 
 function tile(name: string, value: number, note: string, primary = false): HTMLElement {
-  return h('div', { class: `metric${primary ? ' primary' : ''}` }, h('span', { class: 'metric-name' }, name), h('span', { class: 'metric-value' }, percent(value, 2)), h('span', { class: 'metric-note' }, note));
+  return h(
+    'div',
+    { class: `metric${primary ? ' primary' : ''}` },
+    h('span', { class: 'metric-name' }, name),
+    h('span', { class: 'metric-value' }, percent(value, 2)),
+    h('span', { class: 'metric-note' }, note),
+  );
 }
 
 function bar(value: number, label: string): HTMLElement {
   const fill = h('span', { class: 'bar-fill' });
   fill.style.width = `${(100 * value).toFixed(1)}%`;
-  return h('span', { class: 'bar-cell' }, h('span', { class: 'bar', 'aria-hidden': 'true' }, fill), h('span', { class: 'bar-text', 'aria-label': `${label} ${percent(value)}` }, percent(value)));
+  return h(
+    'span',
+    { class: 'bar-cell' },
+    h('span', { class: 'bar', 'aria-hidden': 'true' }, fill),
+    h('span', { class: 'bar-text', 'aria-label': `${label} ${percent(value)}` }, percent(value)),
+  );
 }
 
 export class ReportView {
@@ -22,21 +33,40 @@ export class ReportView {
   show(): void {
     if (this.loaded) return;
     this.loaded = true;
-    this.root.replaceChildren(h('h1', { id: 'report-title' }, 'Evaluation'), h('p', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading the report…'));
+    this.root.replaceChildren(
+      h('h1', { id: 'report-title' }, 'Evaluation'),
+      h('p', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading the report…'),
+    );
     api.report().then(
       (report) => this.render(report),
       (err: Error) => {
         this.loaded = false;
-        const message = err instanceof ApiError && err.status === 404 ? 'This index has no evaluation report yet.' : `The report cannot be loaded: ${err.message}`;
-        this.root.replaceChildren(h('h1', { id: 'report-title' }, 'Evaluation'), h('div', { class: 'panel empty' }, h('p', {}, message), h('p', {}, 'Run ', h('code', {}, 'histoseek eval --db DB --queries DIR --report DIR'), ' and reload.')));
+        const message =
+          err instanceof ApiError && err.status === 404
+            ? 'This index has no evaluation report yet.'
+            : `The report cannot be loaded: ${err.message}`;
+        this.root.replaceChildren(
+          h('h1', { id: 'report-title' }, 'Evaluation'),
+          h(
+            'div',
+            { class: 'panel empty' },
+            h('p', {}, message),
+            h('p', {}, 'Run ', h('code', {}, 'histoseek eval --db DB --queries DIR --report DIR'), ' and reload.'),
+          ),
+        );
       },
     );
   }
 
   private confusion(labels: number): HTMLImageElement {
     // The query string defeats the browser cache: the PNG changes with each eval run.
-    const img = apiImage(`/api/report/confusion.png?t=${Date.now()}`, { class: 'confusion', alt: `Confusion matrix of the top-1 predictions over ${labels} labels: rows are true labels, columns predicted` });
-    img.addEventListener('error', () => img.replaceWith(h('p', { class: 'empty' }, 'The report has no confusion.png.')));
+    const img = apiImage(`/api/report/confusion.png?t=${Date.now()}`, {
+      class: 'confusion',
+      alt: `Confusion matrix of the top-1 predictions over ${labels} labels: rows are true labels, columns predicted`,
+    });
+    img.addEventListener('error', () =>
+      img.replaceWith(h('p', { class: 'empty' }, 'The report has no confusion.png.')),
+    );
     return img;
   }
 
@@ -48,12 +78,14 @@ export class ReportView {
       h(
         'dl',
         { class: 'context panel' },
-        ...([
-          ['Queries', `${r.n_queries.toLocaleString('en')} — ${c.queries}`],
-          ['Index', c.database],
-          ['Model', c.model],
-          ['Protocol', c.protocol],
-        ] as const).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+        ...(
+          [
+            ['Queries', `${r.n_queries.toLocaleString('en')} — ${c.queries}`],
+            ['Index', c.database],
+            ['Model', c.model],
+            ['Protocol', c.protocol],
+          ] as const
+        ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
       ),
       h(
         'div',
@@ -82,8 +114,38 @@ export class ReportView {
           h(
             'table',
             { class: 'per-class' },
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Label'), h('th', { scope: 'col', class: 'num' }, 'Queries'), h('th', { scope: 'col' }, 'Recall'), h('th', { scope: 'col' }, 'Precision'))),
-            h('tbody', {}, ...rows.map((row) => h('tr', {}, h('th', { scope: 'row' }, labelChip(row.label)), h('td', { class: 'num' }, String(row.queries)), h('td', {}, bar(row.recall, 'recall')), h('td', {}, row.precision === null ? h('span', { class: 'bar-none' }, 'never predicted') : bar(row.precision, 'precision'))))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', { scope: 'col' }, 'Label'),
+                h('th', { scope: 'col', class: 'num' }, 'Queries'),
+                h('th', { scope: 'col' }, 'Recall'),
+                h('th', { scope: 'col' }, 'Precision'),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              ...rows.map((row) =>
+                h(
+                  'tr',
+                  {},
+                  h('th', { scope: 'row' }, labelChip(row.label)),
+                  h('td', { class: 'num' }, String(row.queries)),
+                  h('td', {}, bar(row.recall, 'recall')),
+                  h(
+                    'td',
+                    {},
+                    row.precision === null
+                      ? h('span', { class: 'bar-none' }, 'never predicted')
+                      : bar(row.precision, 'precision'),
+                  ),
+                ),
+              ),
+            ),
           ),
         ),
         h(

@@ -26,9 +26,23 @@ export class SearchView {
     root: HTMLElement,
     private readonly info: IndexInfo,
   ) {
-    this.fileInput = h('input', { type: 'file', id: 'query-file', accept: 'image/png,image/jpeg,image/tiff,image/webp', class: 'visually-hidden' });
-    this.kSelect = h('select', { id: 'k' }, ...K_CHOICES.map((k) => h('option', { value: String(k), selected: k === 10 }, String(k))));
-    this.slideSelect = h('select', { id: 'exclude-slide' }, h('option', { value: '' }, 'none'), ...info.slides.map((s) => h('option', { value: s.slide }, `${s.slide} (${s.count})`)));
+    this.fileInput = h('input', {
+      type: 'file',
+      id: 'query-file',
+      accept: 'image/png,image/jpeg,image/tiff,image/webp',
+      class: 'visually-hidden',
+    });
+    this.kSelect = h(
+      'select',
+      { id: 'k' },
+      ...K_CHOICES.map((k) => h('option', { value: String(k), selected: k === 10 }, String(k))),
+    );
+    this.slideSelect = h(
+      'select',
+      { id: 'exclude-slide' },
+      h('option', { value: '' }, 'none'),
+      ...info.slides.map((s) => h('option', { value: s.slide }, `${s.slide} (${s.count})`)),
+    );
     const dropzone = h(
       'label',
       { class: 'dropzone', for: 'query-file' },
@@ -53,7 +67,14 @@ export class SearchView {
           this.fileInput,
           dropzone,
           this.preview,
-          h('div', { class: 'controls' }, h('label', { for: 'k' }, 'Results'), this.kSelect, h('label', { for: 'exclude-slide' }, 'Leave out slide'), this.slideSelect),
+          h(
+            'div',
+            { class: 'controls' },
+            h('label', { for: 'k' }, 'Results'),
+            this.kSelect,
+            h('label', { for: 'exclude-slide' }, 'Leave out slide'),
+            this.slideSelect,
+          ),
         ),
         h('div', { class: 'results-area' }, this.summary, this.grid),
       ),
@@ -88,7 +109,12 @@ export class SearchView {
   /** Router entry: `item=ID` searches with an indexed item. */
   show(params: URLSearchParams): void {
     const id = Number(params.get('item'));
-    if (params.has('item') && Number.isInteger(id) && id >= 0 && !(this.query?.kind === 'item' && this.query.id === id)) {
+    if (
+      params.has('item') &&
+      Number.isInteger(id) &&
+      id >= 0 &&
+      !(this.query?.kind === 'item' && this.query.id === id)
+    ) {
       this.query = { kind: 'item', id };
       void this.run();
     }
@@ -110,10 +136,15 @@ export class SearchView {
     if (!query) return;
     const generation = ++this.generation;
     this.showQuery(query);
-    this.summary.replaceChildren(h('p', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Searching…'));
+    this.summary.replaceChildren(
+      h('p', { class: 'busy' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Searching…'),
+    );
     this.grid.setAttribute('aria-busy', 'true');
     try {
-      const answer = query.kind === 'upload' ? await api.searchByImage(query.file, this.options()) : await api.searchByItem(query.id, this.options());
+      const answer =
+        query.kind === 'upload'
+          ? await api.searchByImage(query.file, this.options())
+          : await api.searchByItem(query.id, this.options());
       if (generation !== this.generation) return;
       if (answer.query.kind === 'item') this.showItemQuery(answer.query.item);
       this.showResults(answer);
@@ -129,7 +160,17 @@ export class SearchView {
   private showEmpty(): void {
     const examples = this.info.labels.slice(0, 12).map((l) => labelChip(`${l.label} · ${l.count}`));
     this.summary.replaceChildren(
-      h('div', { class: 'empty' }, h('h2', {}, 'Find similar tissue'), h('p', {}, `Search ${this.info.items.toLocaleString('en')} indexed patches by dropping an image on the left, or open a result to search with it.`), h('div', { class: 'chips' }, ...examples)),
+      h(
+        'div',
+        { class: 'empty' },
+        h('h2', {}, 'Find similar tissue'),
+        h(
+          'p',
+          {},
+          `Search ${this.info.items.toLocaleString('en')} indexed patches by dropping an image on the left, or open a result to search with it.`,
+        ),
+        h('div', { class: 'chips' }, ...examples),
+      ),
     );
   }
 
@@ -137,13 +178,28 @@ export class SearchView {
     if (query.kind !== 'upload') return;
     if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
     this.previewUrl = URL.createObjectURL(query.file);
-    this.preview.replaceChildren(h('img', { src: this.previewUrl, alt: `query image ${query.file.name}` }), h('p', { class: 'caption' }, h('strong', {}, query.file.name), ` · ${Math.max(1, Math.round(query.file.size / 1024))} kB`));
+    this.preview.replaceChildren(
+      h('img', { src: this.previewUrl, alt: `query image ${query.file.name}` }),
+      h(
+        'p',
+        { class: 'caption' },
+        h('strong', {}, query.file.name),
+        ` · ${Math.max(1, Math.round(query.file.size / 1024))} kB`,
+      ),
+    );
   }
 
   private showItemQuery(item: Item): void {
     this.preview.replaceChildren(
       apiImage(item.thumbnail, { alt: `query: indexed item ${item.id}` }),
-      h('p', { class: 'caption' }, h('strong', {}, `Item ${item.id}`), ' ', labelChip(item.label), item.slide ? ` · slide ${item.slide}` : ''),
+      h(
+        'p',
+        { class: 'caption' },
+        h('strong', {}, `Item ${item.id}`),
+        ' ',
+        labelChip(item.label),
+        item.slide ? ` · slide ${item.slide}` : '',
+      ),
       h('p', { class: 'path', title: item.path }, item.path),
     );
   }
@@ -160,7 +216,9 @@ export class SearchView {
             labelChip(majority.label),
             h('span', { class: 'votes' }, `${majority.votes} of ${majority.of} votes`),
             best ? h('span', { class: 'best' }, `closest distance ${best.distance.toFixed(4)}`) : null,
-            answer.excluded ? h('span', { class: 'excluded' }, `${answer.excluded} item${answer.excluded === 1 ? '' : 's'} left out`) : null,
+            answer.excluded
+              ? h('span', { class: 'excluded' }, `${answer.excluded} item${answer.excluded === 1 ? '' : 's'} left out`)
+              : null,
           )
         : h('p', {}, 'No results: every item was left out.'),
     );
@@ -170,18 +228,38 @@ export class SearchView {
   private card(r: Result, majorityLabel: string | undefined): HTMLLIElement {
     const slideLink =
       r.slide && this.info.features.slides && this.info.slides.some((s) => s.slide === r.slide)
-        ? h('a', { href: `#/slides?slide=${encodeURIComponent(r.slide)}&item=${r.id}`, 'aria-label': `view item ${r.id} on slide ${r.slide}` }, `slide ${r.slide}`)
+        ? h(
+            'a',
+            {
+              href: `#/slides?slide=${encodeURIComponent(r.slide)}&item=${r.id}`,
+              'aria-label': `view item ${r.id} on slide ${r.slide}`,
+            },
+            `slide ${r.slide}`,
+          )
         : h('span', {}, r.slide ? `slide ${r.slide}` : 'no slide');
     return h(
       'li',
       { class: `card${r.label === majorityLabel ? ' agrees' : ''}` },
       h(
         'a',
-        { class: 'card-image', href: `#/search?item=${r.id}`, 'aria-label': `Search with result ${r.rank}: item ${r.id}, label ${r.label}, distance ${r.distance.toFixed(4)}` },
+        {
+          class: 'card-image',
+          href: `#/search?item=${r.id}`,
+          'aria-label': `Search with result ${r.rank}: item ${r.id}, label ${r.label}, distance ${r.distance.toFixed(4)}`,
+        },
         apiImage(r.thumbnail, { alt: '', width: '256', height: '256' }),
         h('span', { class: 'rank' }, `#${r.rank}`),
       ),
-      h('div', { class: 'card-meta' }, labelChip(r.label), h('span', { class: 'distance', title: 'squared L2 between unit descriptors (0 = identical)' }, r.distance.toFixed(4))),
+      h(
+        'div',
+        { class: 'card-meta' },
+        labelChip(r.label),
+        h(
+          'span',
+          { class: 'distance', title: 'squared L2 between unit descriptors (0 = identical)' },
+          r.distance.toFixed(4),
+        ),
+      ),
       h('div', { class: 'card-sub' }, slideLink, h('span', { class: 'item-id' }, `#${r.id}`)),
     );
   }

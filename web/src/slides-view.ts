@@ -25,7 +25,11 @@ export class SlidesView {
     this.list = h('ul', { class: 'slide-list' });
     this.title = h('h2', { id: 'slide-title' }, 'Choose a slide');
     this.caption = h('p', { class: 'caption', 'aria-live': 'polite' });
-    this.canvas = h('div', { class: 'osd', role: 'application', 'aria-label': 'Slide viewer: drag to pan, scroll or +/− to zoom' });
+    this.canvas = h('div', {
+      class: 'osd',
+      role: 'application',
+      'aria-label': 'Slide viewer: drag to pan, scroll or +/− to zoom',
+    });
     const button = (label: string, text: string, action: () => void) => {
       const b = h('button', { type: 'button', 'aria-label': label, title: label }, text);
       b.addEventListener('click', action);
@@ -64,7 +68,16 @@ export class SlidesView {
     const slides = (await api.slides()).slides.sort(naturalCompare); // s2 before s10
     this.list.replaceChildren(
       ...slides.map((id) =>
-        h('li', {}, h('a', { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id }, h('span', {}, id), h('span', { class: 'count' }, counts.has(id) ? `${counts.get(id)} items` : 'not indexed'))),
+        h(
+          'li',
+          {},
+          h(
+            'a',
+            { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id },
+            h('span', {}, id),
+            h('span', { class: 'count' }, counts.has(id) ? `${counts.get(id)} items` : 'not indexed'),
+          ),
+        ),
       ),
     );
     this.markCurrent();
@@ -102,7 +115,11 @@ export class SlidesView {
     this.markCurrent();
     this.title.textContent = `Slide ${id}`;
     const mpp = slide.mpp ? ` · ${slide.mpp.x.toFixed(2)} µm/px` : '';
-    const where = item ? (item.box ? ` · item ${item.id} outlined` : ` · item ${item.id} (${item.label}) has no position on the slide`) : '';
+    const where = item
+      ? item.box
+        ? ` · item ${item.id} outlined`
+        : ` · item ${item.id} (${item.label}) has no position on the slide`
+      : '';
     this.caption.textContent = `${slide.width.toLocaleString('en')} × ${slide.height.toLocaleString('en')} px${mpp}${where}`;
 
     const tileSource = {
@@ -139,7 +156,10 @@ export class SlidesView {
       if (!item?.box) return;
       // Viewport coordinates are in units of the image width, for y as well.
       const { x, y, width, height } = item.box;
-      viewer.addOverlay(h('div', { class: 'item-box', title: `item ${item.id}` }), new OpenSeadragon.Rect(x / slide.width, y / slide.width, width / slide.width, height / slide.width));
+      viewer.addOverlay(
+        h('div', { class: 'item-box', title: `item ${item.id}` }),
+        new OpenSeadragon.Rect(x / slide.width, y / slide.width, width / slide.width, height / slide.width),
+      );
     });
     viewer.open({ tileSource });
   }

@@ -29,7 +29,12 @@ export class ItemLoader {
   }
 
   /** A level-0 box of a slide, read from the coarsest level that still has `size` pixels across it. */
-  private async loadRegion(source: string, path: string, box: { x: number; y: number; width: number; height: number }, size: number): Promise<RgbImage> {
+  private async loadRegion(
+    source: string,
+    path: string,
+    box: { x: number; y: number; width: number; height: number },
+    size: number,
+  ): Promise<RgbImage> {
     try {
       let slide = this.slides.get(path);
       if (!slide) {

@@ -34,13 +34,19 @@ async function isDirectory(path: string): Promise<boolean> {
 
 async function subfolders(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort(naturalCompare);
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort(naturalCompare);
 }
 
 /** Image files anywhere below `dir`, sorted. */
 async function imagesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true });
-  return entries.filter((e) => IMAGE_EXTENSIONS.has(extname(e).toLowerCase())).sort(naturalCompare).map((e) => join(dir, e));
+  return entries
+    .filter((e) => IMAGE_EXTENSIONS.has(extname(e).toLowerCase()))
+    .sort(naturalCompare)
+    .map((e) => join(dir, e));
 }
 
 async function classFolders(root: string, pick: (name: string) => boolean = () => true): Promise<CollectionItem[]> {
@@ -59,7 +65,10 @@ async function kimiaTree(root: string, role: Role): Promise<string> {
   if (folders.some((f) => SCAN.test(f))) return root;
   const wanted = role === 'index' ? /^(train|training)$/i : /^(test|testing)$/i;
   const tree = folders.find((f) => wanted.test(f));
-  if (!tree) throw new Error(`${root}: no Kimia scan folders (s0…s23) and no ${role === 'index' ? 'train' : 'test'} folder holding them`);
+  if (!tree)
+    throw new Error(
+      `${root}: no Kimia scan folders (s0…s23) and no ${role === 'index' ? 'train' : 'test'} folder holding them`,
+    );
   return join(root, tree);
 }
 
@@ -74,16 +83,20 @@ async function readKimia(root: string, role: Role, labels: Map<string, SlideLabe
 }
 
 async function readPannuke(root: string): Promise<CollectionItem[]> {
-  const entries = (await readdir(root, { recursive: true })).filter((e) => basename(e) === 'images.npy').sort(naturalCompare);
+  const entries = (await readdir(root, { recursive: true }))
+    .filter((e) => basename(e) === 'images.npy')
+    .sort(naturalCompare);
   const items: CollectionItem[] = [];
   for (const entry of entries) {
     const images = join(root, entry);
     const typesPath = join(dirname(images), 'types.npy');
     const [imagesFile, typesFile] = [await NpyFile.open(images), await NpyFile.open(typesPath)];
     try {
-      if (imagesFile.shape.length !== 4 || imagesFile.shape[3] !== 3) throw new Error(`${images}: expected [N, H, W, 3] images, got [${imagesFile.shape.join(', ')}]`);
+      if (imagesFile.shape.length !== 4 || imagesFile.shape[3] !== 3)
+        throw new Error(`${images}: expected [N, H, W, 3] images, got [${imagesFile.shape.join(', ')}]`);
       const types = await typesFile.readStrings();
-      if (types.length !== imagesFile.length) throw new Error(`${typesPath}: ${types.length} tissue types for ${imagesFile.length} images in ${images}`);
+      if (types.length !== imagesFile.length)
+        throw new Error(`${typesPath}: ${types.length} tissue types for ${imagesFile.length} images in ${images}`);
       types.forEach((label, row) => items.push({ source: `${images}#${row}`, label }));
     } finally {
       await Promise.all([imagesFile.close(), typesFile.close()]);
@@ -100,12 +113,19 @@ async function readImagenet(root: string): Promise<CollectionItem[]> {
 /** What reading slides reports beside the items: slides it could not read, and slides that gave no patch. */
 type SlideOutcomes = Pick<Collection, 'skipped' | 'withoutPatches'>;
 
-async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, options: ReadOptions, outcomes: SlideOutcomes): Promise<CollectionItem[]> {
+async function readSlides(
+  dir: string,
+  labels: Map<string, SlideLabels> | null,
+  options: ReadOptions,
+  outcomes: SlideOutcomes,
+): Promise<CollectionItem[]> {
   const files = await slideFiles(dir);
   const items: CollectionItem[] = [];
   for (const [i, file] of files.entries()) {
     try {
-      items.push(...(await selectPatches(file, await slidePatchItems(file, labels), options.patches ?? { kind: 'all' })));
+      items.push(
+        ...(await selectPatches(file, await slidePatchItems(file, labels), options.patches ?? { kind: 'all' })),
+      );
     } catch (err) {
       if (err instanceof NoPatchesError) outcomes.withoutPatches.push(err.report);
       else outcomes.skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
@@ -115,10 +135,18 @@ async function readSlides(dir: string, labels: Map<string, SlideLabels> | null, 
   return items;
 }
 
-export async function readCollection(root: string, layout: Layout, role: Role = 'index', options: ReadOptions = {}): Promise<Collection> {
+export async function readCollection(
+  root: string,
+  layout: Layout,
+  role: Role = 'index',
+  options: ReadOptions = {},
+): Promise<Collection> {
   const dir = resolve(root);
   if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
-  if (options.labels && layout !== 'kimia' && layout !== 'slides') throw new Error(`${options.labels}: a slide labels CSV applies to the kimia and slides layouts, whose items have a slide; layout '${layout}' labels its items itself`);
+  if (options.labels && layout !== 'kimia' && layout !== 'slides')
+    throw new Error(
+      `${options.labels}: a slide labels CSV applies to the kimia and slides layouts, whose items have a slide; layout '${layout}' labels its items itself`,
+    );
   const labels = options.labels ? await readSlideLabels(options.labels) : null;
   const outcomes: SlideOutcomes = { skipped: [], withoutPatches: [] };
   const readers: Record<Layout, () => Promise<CollectionItem[]>> = {
@@ -130,7 +158,12 @@ export async function readCollection(root: string, layout: Layout, role: Role = 
   };
   const items = await readers[layout]();
   if (items.length === 0) {
-    const why = [...outcomes.skipped.map((s) => s.reason), ...outcomes.withoutPatches.map((s) => `${s.path}: ${whyNoPatches(s)}`)].map((reason) => `\n  ${reason}`).join('');
+    const why = [
+      ...outcomes.skipped.map((s) => s.reason),
+      ...outcomes.withoutPatches.map((s) => `${s.path}: ${whyNoPatches(s)}`),
+    ]
+      .map((reason) => `\n  ${reason}`)
+      .join('');
     throw new Error(`${root}: no images found for layout '${layout}'${layoutHint(layout)}${why}`);
   }
   return { layout, root: dir, items, ...outcomes };

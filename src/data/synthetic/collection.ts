@@ -65,7 +65,10 @@ const TEST_BAND = 0.2;
 /** Give up on a slide's remaining patches after this many rejected positions per requested patch. */
 const TRIES_PER_PATCH = 50;
 
-export async function writeKimiaCollection(outDir: string, options: CollectionOptions = {}): Promise<CollectionSummary> {
+export async function writeKimiaCollection(
+  outDir: string,
+  options: CollectionOptions = {},
+): Promise<CollectionSummary> {
   const settings = {
     seed: options.seed ?? 1,
     slides: options.slides ?? 24,
@@ -83,7 +86,8 @@ export async function writeKimiaCollection(outDir: string, options: CollectionOp
     const n = settings[key];
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`${key} must be a non-negative integer, got ${n}`);
   }
-  if (!Number.isInteger(patchSize) || patchSize < 1) throw new RangeError(`patchSize must be a positive integer, got ${patchSize}`);
+  if (!Number.isInteger(patchSize) || patchSize < 1)
+    throw new RangeError(`patchSize must be a positive integer, got ${patchSize}`);
   if (!Number.isInteger(slideSize) || slideSize < 3 * patchSize) {
     throw new RangeError(`slideSize must be an integer of at least 3 × patchSize (${3 * patchSize}), got ${slideSize}`);
   }
@@ -120,11 +124,20 @@ export async function writeKimiaCollection(outDir: string, options: CollectionOp
   };
   await writeFile(manifest, JSON.stringify(manifestBody, null, 1) + '\n');
   // Each slide's tissue class, for `histoseek index --layout slides --labels`.
-  await writeFile(join(outDir, 'slides', 'labels.csv'), `slide,label\n${records.map((r) => `${r.id},${r.class}`).join('\n')}\n`);
+  await writeFile(
+    join(outDir, 'slides', 'labels.csv'),
+    `slide,label\n${records.map((r) => `${r.id},${r.class}`).join('\n')}\n`,
+  );
   return {
     outDir,
     manifest,
-    slides: records.map((r) => ({ id: r.id, class: r.class, tiff: r.tiff, train: r.train.length, test: r.test.length })),
+    slides: records.map((r) => ({
+      id: r.id,
+      class: r.class,
+      tiff: r.tiff,
+      train: r.train.length,
+      test: r.test.length,
+    })),
     trainPatches: records.reduce((n, r) => n + r.train.length, 0),
     testPatches: records.reduce((n, r) => n + r.test.length, 0),
   };

@@ -19,14 +19,7 @@ export interface Gland {
 
 const BINS = 64;
 
-export function makeGland(
-  rng: Random,
-  x: number,
-  y: number,
-  lumen: number,
-  wall: number,
-  irregularity: number,
-): Gland {
+export function makeGland(rng: Random, x: number, y: number, lumen: number, wall: number, irregularity: number): Gland {
   const lumenR = new Float32Array(BINS);
   const wallR = new Float32Array(BINS);
   const harmonics = [2, 3, 4, 5].map((k) => ({

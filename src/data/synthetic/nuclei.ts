@@ -39,7 +39,7 @@ export function stampNucleus(d: Density, n: Nucleus, tex: ValueNoise): void {
   // Nucleolus position in the nucleus frame, and its radius relative to the minor axis.
   const nu = n.a * 0.25;
   const nv = -n.b * 0.15;
-  const nr2 = (Math.max(1, n.b * 0.22)) ** 2;
+  const nr2 = Math.max(1, n.b * 0.22) ** 2;
   // Texture phase per nucleus, so identical-looking chromatin does not repeat across neighbours.
   const ox = n.x * 0.37 + 101.3;
   const oy = n.y * 0.37 - 57.9;

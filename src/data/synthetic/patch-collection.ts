@@ -42,7 +42,10 @@ const MIN_INSET_AREA = 0.1;
 /** Smallest side of an inset in px: narrower strips hold no recognisable tissue. */
 const MIN_INSET_SIDE = 8;
 
-export async function writePatchCollection(outDir: string, options: PatchCollectionOptions = {}): Promise<{ manifest: string; patches: number }> {
+export async function writePatchCollection(
+  outDir: string,
+  options: PatchCollectionOptions = {},
+): Promise<{ manifest: string; patches: number }> {
   const settings = {
     seed: options.seed ?? 1,
     perClass: options.perClass ?? 400,
@@ -52,12 +55,16 @@ export async function writePatchCollection(outDir: string, options: PatchCollect
     maxInsetArea: options.maxInsetArea ?? 0.45,
   };
   const { perClass, minSize, maxSize, mixedShare, maxInsetArea } = settings;
-  if (!Number.isInteger(perClass) || perClass < 1) throw new RangeError(`perClass must be a positive integer, got ${perClass}`);
+  if (!Number.isInteger(perClass) || perClass < 1)
+    throw new RangeError(`perClass must be a positive integer, got ${perClass}`);
   if (!Number.isInteger(minSize) || !Number.isInteger(maxSize) || minSize < 2 * MIN_INSET_SIDE || maxSize < minSize) {
-    throw new RangeError(`patch sides must be integers with ${2 * MIN_INSET_SIDE} ≤ minSize ≤ maxSize, got ${minSize}–${maxSize}`);
+    throw new RangeError(
+      `patch sides must be integers with ${2 * MIN_INSET_SIDE} ≤ minSize ≤ maxSize, got ${minSize}–${maxSize}`,
+    );
   }
   if (!(mixedShare >= 0 && mixedShare <= 1)) throw new RangeError(`mixedShare must be in [0, 1], got ${mixedShare}`);
-  if (!(maxInsetArea >= MIN_INSET_AREA && maxInsetArea < 0.5)) throw new RangeError(`maxInsetArea must be in [${MIN_INSET_AREA}, 0.5), got ${maxInsetArea}`);
+  if (!(maxInsetArea >= MIN_INSET_AREA && maxInsetArea < 0.5))
+    throw new RangeError(`maxInsetArea must be in [${MIN_INSET_AREA}, 0.5), got ${maxInsetArea}`);
 
   const records: RenderedPatchRecord[] = [];
   for (const [k, cls] of TISSUE_CLASSES.entries()) {
@@ -77,20 +84,34 @@ export async function writePatchCollection(outDir: string, options: PatchCollect
         const width = Math.min(size, Math.max(MIN_INSET_SIDE, Math.round(Math.sqrt(area * aspect))));
         // Rounded down, so the inset never reaches half the patch.
         const height = Math.min(size, Math.max(MIN_INSET_SIDE, Math.floor(area / width)));
-        inset = { class: others[rng.int(others.length)]!, rect: { x: rng.int(size - width + 1), y: rng.int(size - height + 1), width, height } };
+        inset = {
+          class: others[rng.int(others.length)]!,
+          rect: { x: rng.int(size - width + 1), y: rng.int(size - height + 1), width, height },
+        };
       }
       const pixels = inset
         ? composePatch({ size, seed, background: cls, inset: inset.class, rect: inset.rect, stain, scanner })
         : renderPatch(cls, size, seed, stain, scanner);
       const file = `${cls}/${cls}_${String(i).padStart(4, '0')}.png`;
       records.push({ file, class: cls, seed, size, inset, stain, scanner });
-      writes.push(sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(outDir, file)));
+      writes.push(
+        sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+          .png()
+          .toFile(join(outDir, file)),
+      );
     }
     await Promise.all(writes);
     options.onProgress?.(k + 1, TISSUE_CLASSES.length);
   }
   const manifest = join(outDir, 'manifest.json');
   const { seed, ...rest } = settings;
-  await writeFile(manifest, JSON.stringify({ generator: 'histoseek synthetic H&E patches', seed, options: rest, classes: TISSUE_CLASSES, patches: records }, null, 1) + '\n');
+  await writeFile(
+    manifest,
+    JSON.stringify(
+      { generator: 'histoseek synthetic H&E patches', seed, options: rest, classes: TISSUE_CLASSES, patches: records },
+      null,
+      1,
+    ) + '\n',
+  );
   return { manifest, patches: records.length };
 }

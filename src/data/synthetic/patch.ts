@@ -45,7 +45,8 @@ export function composePatch(options: ComposeOptions): Uint8Array {
   if (![rect.x, rect.y, rect.width, rect.height].every(Number.isInteger) || rect.width < 1 || rect.height < 1) {
     throw new RangeError(`composePatch: rect must be integers of at least 1×1, got ${JSON.stringify(rect)}`);
   }
-  const d = background === 'glass' ? createDensity(size, size) : renderTissue(background, size, size, subRandom(seed, 1));
+  const d =
+    background === 'glass' ? createDensity(size, size) : renderTissue(background, size, size, subRandom(seed, 1));
   pasteDensity(d, renderTissue(inset, rect.width, rect.height, subRandom(seed, 2)), rect.x, rect.y);
   return finish(d, seed, options.stain, options.scanner);
 }

@@ -31,7 +31,14 @@ export function blurDensity(d: Density, sigma: number): void {
   }
 }
 
-function blurRows(p: Float32Array, w: number, h: number, kernel: Float32Array, radius: number, tmp: Float32Array): void {
+function blurRows(
+  p: Float32Array,
+  w: number,
+  h: number,
+  kernel: Float32Array,
+  radius: number,
+  tmp: Float32Array,
+): void {
   for (let y = 0; y < h; y++) {
     const row = y * w;
     for (let x = 0; x < w; x++) {
@@ -47,7 +54,14 @@ function blurRows(p: Float32Array, w: number, h: number, kernel: Float32Array, r
 }
 
 /** Vertical pass over whole rows at a time, which walks memory in order instead of striding. */
-function blurColumns(p: Float32Array, w: number, h: number, kernel: Float32Array, radius: number, copy: Float32Array): void {
+function blurColumns(
+  p: Float32Array,
+  w: number,
+  h: number,
+  kernel: Float32Array,
+  radius: number,
+  copy: Float32Array,
+): void {
   copy.set(p);
   p.fill(0);
   for (let y = 0; y < h; y++) {

@@ -134,7 +134,13 @@ function roundNucleus(rng: Random, x: number, y: number, look: RoundNucleusLook)
 
 /** A small, dense, irregular fragment of a broken-up nucleus (karyorrhexis). */
 function fragment(rng: Random, x: number, y: number): Nucleus {
-  return roundNucleus(rng, x, y, { size: [1.2, 3.2], roundness: 0.6, density: [1.3, 1.9], chromatin: 0.2, irregular: 0.3 });
+  return roundNucleus(rng, x, y, {
+    size: [1.2, 3.2],
+    roundness: 0.6,
+    density: [1.3, 1.9],
+    chromatin: 0.2,
+    irregular: 0.3,
+  });
 }
 
 /** Fibrous stroma: pink wavy collagen bundles with clefts and sparse spindle nuclei along them, and
@@ -234,7 +240,17 @@ function drawLymphocytes(d: Density, rng: Random): void {
   }
   for (const [x, y] of jitteredGrid(rng, width, height, 11.5, 0.35)) {
     if (rng.uniform() > 0.85 + 0.13 * crowd.fbm(x / 200, y / 200, 2)) continue;
-    stampNucleus(d, roundNucleus(rng, x, y, { size: [4.3, 5.8], roundness: 0.82, density: [1.35, 1.75], chromatin: 0.35, irregular: 0.08 }), tex);
+    stampNucleus(
+      d,
+      roundNucleus(rng, x, y, {
+        size: [4.3, 5.8],
+        roundness: 0.82,
+        density: [1.35, 1.75],
+        chromatin: 0.35,
+        irregular: 0.08,
+      }),
+      tex,
+    );
   }
 }
 
@@ -297,7 +313,17 @@ function drawMucosa(d: Density, rng: Random): void {
       );
     } else if (map.zone[i] !== EPITHELIUM && map.zone[i] !== LUMEN && rng.uniform() < 0.1) {
       // The lamina propria's scattered round cells: smaller and paler than lymphoid tissue's.
-      stampNucleus(d, roundNucleus(rng, x, y, { size: [3.8, 5], roundness: 0.8, density: [1.2, 1.5], chromatin: 0.35, irregular: 0.08 }), tex);
+      stampNucleus(
+        d,
+        roundNucleus(rng, x, y, {
+          size: [3.8, 5],
+          roundness: 0.8,
+          density: [1.2, 1.5],
+          chromatin: 0.35,
+          irregular: 0.08,
+        }),
+        tex,
+      );
     }
   }
 }

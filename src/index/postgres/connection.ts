@@ -10,7 +10,10 @@ import { redactUrl } from './url.js';
 
 const require = createRequire(import.meta.url);
 /** libpq's ~/.pgpass lookup (the module node-postgres itself uses). */
-const pgpass = require('pgpass') as (info: { host: string; port: number; database: string; user: string }, done: (password?: string) => void) => void;
+const pgpass = require('pgpass') as (
+  info: { host: string; port: number; database: string; user: string },
+  done: (password?: string) => void,
+) => void;
 
 /** Seconds to wait for the server to answer a connection (libpq's `connect_timeout` in the URL overrides). */
 export const DEFAULT_CONNECT_TIMEOUT_S = 10;
@@ -31,14 +34,20 @@ export function parseStoreUrl(db: string): StoreUrl {
   try {
     url = new URL(db);
   } catch {
-    throw new Error(`${display}: not a valid PostgreSQL URL; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`);
+    throw new Error(
+      `${display}: not a valid PostgreSQL URL; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`,
+    );
   }
-  if (!url.hostname) throw new Error(`${display}: the URL names no host; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`);
-  if (url.port && !(Number(url.port) > 0 && Number(url.port) < 65536)) throw new Error(`${display}: port '${url.port}' is not a TCP port`);
+  if (!url.hostname)
+    throw new Error(`${display}: the URL names no host; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`);
+  if (url.port && !(Number(url.port) > 0 && Number(url.port) < 65536))
+    throw new Error(`${display}: port '${url.port}' is not a TCP port`);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!database || database.includes('/')) throw new Error(`${display}: the URL names no database (postgres://USER@HOST:PORT/DATABASE)`);
+  if (!database || database.includes('/'))
+    throw new Error(`${display}: the URL names no database (postgres://USER@HOST:PORT/DATABASE)`);
   const schema = url.searchParams.get('schema') ?? 'histoseek';
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`${display}: schema '${schema}' must be a lower-case SQL name (letters, digits, _)`);
+  if (!SCHEMA_NAME.test(schema))
+    throw new Error(`${display}: schema '${schema}' must be a lower-case SQL name (letters, digits, _)`);
   const params = Object.fromEntries(url.searchParams);
   const timeout = params.connect_timeout === undefined ? DEFAULT_CONNECT_TIMEOUT_S : Number(params.connect_timeout);
   if (!(timeout > 0)) throw new Error(`${display}: connect_timeout must be a positive number of seconds`);
@@ -47,13 +56,20 @@ export function parseStoreUrl(db: string): StoreUrl {
   const user = decodeURIComponent(url.username) || process.env.PGUSER || process.env.USER || 'postgres';
   const given = url.password ? decodeURIComponent(url.password) : process.env.PGPASSWORD;
   const config: pg.PoolConfig = {
-    host, port, user, database,
-    password: async () => given ?? (await new Promise<string | undefined>((done) => pgpass({ host, port, database, user }, done))) ?? '',
+    host,
+    port,
+    user,
+    database,
+    password: async () =>
+      given ?? (await new Promise<string | undefined>((done) => pgpass({ host, port, database, user }, done))) ?? '',
     ssl: sslOption(params.sslmode, display),
     connectionTimeoutMillis: timeout * 1000,
     application_name: 'histoseek',
     // bigint ids come back as numbers (rows stay far below 2⁵³).
-    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
   };
   return { display, schema, config };
 }
@@ -61,10 +77,19 @@ export function parseStoreUrl(db: string): StoreUrl {
 /** libpq's sslmode: disable/allow/prefer connect in plain text here (node-postgres does not negotiate), require and up encrypt. */
 function sslOption(mode: string | undefined, display: string): pg.PoolConfig['ssl'] {
   switch (mode ?? 'prefer') {
-    case 'disable': case 'allow': case 'prefer': return false;
-    case 'require': return { rejectUnauthorized: false };
-    case 'verify-ca': case 'verify-full': return { rejectUnauthorized: true };
-    default: throw new Error(`${display}: sslmode must be disable, allow, prefer, require, verify-ca or verify-full, got '${mode}'`);
+    case 'disable':
+    case 'allow':
+    case 'prefer':
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+    case 'verify-full':
+      return { rejectUnauthorized: true };
+    default:
+      throw new Error(
+        `${display}: sslmode must be disable, allow, prefer, require, verify-ca or verify-full, got '${mode}'`,
+      );
   }
 }
 
@@ -74,15 +99,31 @@ export function describeConnectionError(err: unknown, url: StoreUrl): Error {
   const c = url.config;
   const where = url.display;
   switch (e.code) {
-    case 'ECONNREFUSED': return new Error(`${where}: nothing accepts connections at ${c.host}:${c.port} (is PostgreSQL running, on that port?)`);
-    case 'ENOTFOUND': case 'EAI_AGAIN': return new Error(`${where}: host '${c.host}' is unknown`);
-    case 'EHOSTUNREACH': case 'ENETUNREACH': return new Error(`${where}: host ${c.host} cannot be reached`);
-    case '28P01': return new Error(`${where}: password authentication failed for user '${c.user}' (check the password: URL, PGPASSWORD or ~/.pgpass)`);
-    case '28000': return new Error(`${where}: the server refuses user '${c.user}' (${e.message ?? 'no pg_hba.conf entry'})`);
-    case '3D000': return new Error(`${where}: database '${c.database}' does not exist on ${c.host}:${c.port}`);
-    case '42501': return new Error(`${where}: user '${c.user}' lacks a privilege the store needs (${e.message ?? ''})`);
+    case 'ECONNREFUSED':
+      return new Error(
+        `${where}: nothing accepts connections at ${c.host}:${c.port} (is PostgreSQL running, on that port?)`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new Error(`${where}: host '${c.host}' is unknown`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new Error(`${where}: host ${c.host} cannot be reached`);
+    case '28P01':
+      return new Error(
+        `${where}: password authentication failed for user '${c.user}' (check the password: URL, PGPASSWORD or ~/.pgpass)`,
+      );
+    case '28000':
+      return new Error(`${where}: the server refuses user '${c.user}' (${e.message ?? 'no pg_hba.conf entry'})`);
+    case '3D000':
+      return new Error(`${where}: database '${c.database}' does not exist on ${c.host}:${c.port}`);
+    case '42501':
+      return new Error(`${where}: user '${c.user}' lacks a privilege the store needs (${e.message ?? ''})`);
   }
   const message = redactUrl(e.message ?? String(err));
-  if (/timeout/i.test(message)) return new Error(`${where}: no answer from ${c.host}:${c.port} within ${(c.connectionTimeoutMillis ?? 0) / 1000} s (connect_timeout in the URL sets the limit)`);
+  if (/timeout/i.test(message))
+    return new Error(
+      `${where}: no answer from ${c.host}:${c.port} within ${(c.connectionTimeoutMillis ?? 0) / 1000} s (connect_timeout in the URL sets the limit)`,
+    );
   return new Error(`${where}: ${message}`);
 }

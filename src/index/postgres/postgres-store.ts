@@ -56,15 +56,30 @@ export class PostgresStore implements ItemStore {
         const pgvector = await ensureVectorExtension(client, url, create !== undefined);
         if (create) await createSchema(client, url, create.model, create.vectors ?? 'f16');
         const meta = await readMeta(client, url);
-        if (meta === null) throw new Error(`${url.display}: holds no histoseek store in schema '${url.schema}' (index into it first, or give ?schema=NAME)`);
-        if (meta.format !== PG_FORMAT) throw new Error(`${url.display}: schema '${url.schema}' holds '${meta.format ?? 'no format'}', not a ${PG_FORMAT} store`);
+        if (meta === null)
+          throw new Error(
+            `${url.display}: holds no histoseek store in schema '${url.schema}' (index into it first, or give ?schema=NAME)`,
+          );
+        if (meta.format !== PG_FORMAT)
+          throw new Error(
+            `${url.display}: schema '${url.schema}' holds '${meta.format ?? 'no format'}', not a ${PG_FORMAT} store`,
+          );
         const kind = meta.vectors ?? '';
         if (!isVectorKind(kind)) throw new Error(`${url.display}: unknown stored precision '${kind}'`);
-        const model: ModelIdentity = { id: meta.model_id!, hash: meta.model_hash!, weightsPath: meta.model_weights || undefined, dim: Number(meta.dim), inputSize: Number(meta.input_size) };
+        const model: ModelIdentity = {
+          id: meta.model_id!,
+          hash: meta.model_hash!,
+          weightsPath: meta.model_weights || undefined,
+          dim: Number(meta.dim),
+          inputSize: Number(meta.input_size),
+        };
         const store = new PostgresStore(url, pool, model, kind, versionAtLeast(pgvector, [0, 8]));
         if (create) {
           store.assertModel(create.model);
-          if (create.vectors && create.vectors !== kind) throw new Error(`${url.display}: this store keeps ${kind} vectors; --vectors ${create.vectors} applies when a store is created`);
+          if (create.vectors && create.vectors !== kind)
+            throw new Error(
+              `${url.display}: this store keeps ${kind} vectors; --vectors ${create.vectors} applies when a store is created`,
+            );
         }
         return store;
       } finally {
@@ -85,7 +100,11 @@ export class PostgresStore implements ItemStore {
     }
   }
 
-  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
+  private async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+    on: Queryable = this.pool,
+  ): Promise<R[]> {
     try {
       return (await on.query<R>(sql, params)).rows;
     } catch (err) {
@@ -113,33 +132,56 @@ export class PostgresStore implements ItemStore {
 
   /** Advances the generation and moves the live count by `delta`, inside the caller's transaction. */
   private async changed(client: pg.PoolClient, delta: number): Promise<void> {
-    await this.query(`UPDATE ${this.table('meta')} SET value = (value::bigint + CASE key WHEN 'generation' THEN 1 ELSE $1::bigint END)::text WHERE key IN ('generation', 'items')`, [delta], client);
+    await this.query(
+      `UPDATE ${this.table('meta')} SET value = (value::bigint + CASE key WHEN 'generation' THEN 1 ELSE $1::bigint END)::text WHERE key IN ('generation', 'items')`,
+      [delta],
+      client,
+    );
   }
 
   async generation(): Promise<number> {
-    return Number((await this.query<{ value: string }>(`SELECT value FROM ${this.table('meta')} WHERE key = 'generation'`))[0]?.value ?? 0);
+    return Number(
+      (await this.query<{ value: string }>(`SELECT value FROM ${this.table('meta')} WHERE key = 'generation'`))[0]
+        ?.value ?? 0,
+    );
   }
 
   /** Live items (a counter kept with every change, not a scan). */
   async liveCount(): Promise<number> {
-    return Number((await this.query<{ value: string }>(`SELECT value FROM ${this.table('meta')} WHERE key = 'items'`))[0]?.value ?? 0);
+    return Number(
+      (await this.query<{ value: string }>(`SELECT value FROM ${this.table('meta')} WHERE key = 'items'`))[0]?.value ??
+        0,
+    );
   }
 
   async rowLimit(): Promise<number> {
     // The identity's last value: removing the highest rows does not lower it.
-    return Number((await this.query<{ next: number }>(`SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')), -1) + 1 AS next`, [this.table('items')]))[0].next);
+    return Number(
+      (
+        await this.query<{ next: number }>(
+          `SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')), -1) + 1 AS next`,
+          [this.table('items')],
+        )
+      )[0].next,
+    );
   }
 
   async storedSources(sources?: string[]): Promise<Set<string>> {
     const rows = sources
-      ? await this.query<{ source: string }>(`SELECT source FROM ${this.table('items')} WHERE source = ANY($1::text[])`, [sources])
+      ? await this.query<{ source: string }>(
+          `SELECT source FROM ${this.table('items')} WHERE source = ANY($1::text[])`,
+          [sources],
+        )
       : await this.query<{ source: string }>(`SELECT source FROM ${this.table('items')}`);
     return new Set(rows.map((r) => r.source));
   }
 
   async append(items: ItemRecord[], normalised: Float32Array, norms: Float32Array): Promise<void> {
     const dim = this.model.dim;
-    if (normalised.length !== items.length * dim || norms.length !== items.length) throw new Error(`append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`);
+    if (normalised.length !== items.length * dim || norms.length !== items.length)
+      throw new Error(
+        `append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`,
+      );
     const column = <T>(pick: (item: ItemRecord) => T | null | undefined) => items.map((item) => pick(item) ?? null);
     const vectors = items.map((_, i) => vectorLiteral(normalised.subarray(i * dim, (i + 1) * dim)));
     const type = PG_VECTOR_TYPES[this.vectorKind]!.type;
@@ -148,16 +190,35 @@ export class PostgresStore implements ItemStore {
         `INSERT INTO ${this.table('items')} (source, label, slide, patient, x, y, width, height, collection, norm, embedding)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[], $9::text[], $10::real[], $11::${type}[])
          ON CONFLICT (source) DO NOTHING RETURNING id`,
-        [column((i) => i.source), column((i) => i.label), column((i) => i.slide), column((i) => i.patient), column((i) => i.x), column((i) => i.y), column((i) => i.width), column((i) => i.height), column((i) => i.collection), Array.from(norms), vectors],
+        [
+          column((i) => i.source),
+          column((i) => i.label),
+          column((i) => i.slide),
+          column((i) => i.patient),
+          column((i) => i.x),
+          column((i) => i.y),
+          column((i) => i.width),
+          column((i) => i.height),
+          column((i) => i.collection),
+          Array.from(norms),
+          vectors,
+        ],
         client,
       );
-      await this.query(`DELETE FROM ${this.table('failures')} WHERE source = ANY($1::text[])`, [column((i) => i.source)], client);
+      await this.query(
+        `DELETE FROM ${this.table('failures')} WHERE source = ANY($1::text[])`,
+        [column((i) => i.source)],
+        client,
+      );
       if (inserted.length) await this.changed(client, inserted.length);
     });
   }
 
   async recordFailure(source: string, reason: string): Promise<void> {
-    await this.query(`INSERT INTO ${this.table('failures')} (source, reason) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET reason = EXCLUDED.reason, at = now()`, [source, reason]);
+    await this.query(
+      `INSERT INTO ${this.table('failures')} (source, reason) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET reason = EXCLUDED.reason, at = now()`,
+      [source, reason],
+    );
   }
 
   async failures(): Promise<{ source: string; reason: string }[]> {
@@ -176,7 +237,11 @@ export class PostgresStore implements ItemStore {
       params = [filter.under, prefix];
     } else throw new Error('remove: give a slide or a folder');
     return this.transaction(async (client) => {
-      const removed = await this.query(`DELETE FROM ${this.table('items')} WHERE ${where} RETURNING id`, params, client);
+      const removed = await this.query(
+        `DELETE FROM ${this.table('items')} WHERE ${where} RETURNING id`,
+        params,
+        client,
+      );
       if (removed.length) await this.changed(client, -removed.length);
       return removed.length;
     });
@@ -184,7 +249,10 @@ export class PostgresStore implements ItemStore {
 
   async items(rows: number[]): Promise<(StoredItem | undefined)[]> {
     if (rows.length === 0) return [];
-    const found = await this.query<StoredItem>(`SELECT ${ITEM_COLUMNS} FROM ${this.table('items')} WHERE id = ANY($1::bigint[])`, [rows]);
+    const found = await this.query<StoredItem>(
+      `SELECT ${ITEM_COLUMNS} FROM ${this.table('items')} WHERE id = ANY($1::bigint[])`,
+      [rows],
+    );
     const byRow = new Map(found.map((item) => [item.row, item]));
     return rows.map((row) => byRow.get(row));
   }
@@ -194,24 +262,33 @@ export class PostgresStore implements ItemStore {
   }
 
   async labelCounts(): Promise<Map<string, number>> {
-    const rows = await this.query<{ label: string; n: number }>(`SELECT label, count(*)::int AS n FROM ${this.table('items')} GROUP BY label`);
+    const rows = await this.query<{ label: string; n: number }>(
+      `SELECT label, count(*)::int AS n FROM ${this.table('items')} GROUP BY label`,
+    );
     return new Map(rows.map((r) => [r.label, r.n]));
   }
 
   async slideCounts(): Promise<Map<string, number>> {
-    const rows = await this.query<{ slide: string; n: number }>(`SELECT slide, count(*)::int AS n FROM ${this.table('items')} WHERE slide IS NOT NULL GROUP BY slide`);
+    const rows = await this.query<{ slide: string; n: number }>(
+      `SELECT slide, count(*)::int AS n FROM ${this.table('items')} WHERE slide IS NOT NULL GROUP BY slide`,
+    );
     return new Map(rows.map((r) => [r.slide, r.n]));
   }
 
   async slideRows(slide: string): Promise<number[]> {
-    return (await this.query<{ id: number }>(`SELECT id FROM ${this.table('items')} WHERE slide = $1 ORDER BY id`, [slide])).map((r) => r.id);
+    return (
+      await this.query<{ id: number }>(`SELECT id FROM ${this.table('items')} WHERE slide = $1 ORDER BY id`, [slide])
+    ).map((r) => r.id);
   }
 
   async vectors(rows: number[]): Promise<Float32Array> {
     const dim = this.model.dim;
     const out = new Float32Array(rows.length * dim);
     if (rows.length === 0) return out;
-    const found = await this.query<{ id: number; v: string }>(`SELECT id, embedding::text AS v FROM ${this.table('items')} WHERE id = ANY($1::bigint[])`, [rows]);
+    const found = await this.query<{ id: number; v: string }>(
+      `SELECT id, embedding::text AS v FROM ${this.table('items')} WHERE id = ANY($1::bigint[])`,
+      [rows],
+    );
     const byRow = new Map(found.map((r) => [r.id, r.v]));
     rows.forEach((row, i) => {
       const text = byRow.get(row);
@@ -223,7 +300,8 @@ export class PostgresStore implements ItemStore {
 
   async openSearcher(settings: SearchSettings = {}): Promise<ItemSearcher> {
     const candidates = settings.candidates ?? RERANK_CANDIDATES;
-    if (!Number.isInteger(candidates) || candidates < 1) throw new Error(`candidates must be a positive integer, got ${candidates}`);
+    if (!Number.isInteger(candidates) || candidates < 1)
+      throw new Error(`candidates must be a positive integer, got ${candidates}`);
     const mode = settings.mode ?? 'auto';
     const useIndex = mode === 'two-stage' || (mode === 'auto' && (await this.liveCount()) >= TWO_STAGE_MIN_ROWS);
     return new PostgresSearcher(this, useIndex ? 'two-stage' : 'exact', Math.min(candidates, MAX_EF_SEARCH));
@@ -235,7 +313,10 @@ export class PostgresStore implements ItemStore {
     return this.transaction(async (client) => {
       // SET LOCAL: the setting ends with the transaction, so pooled (and PGlite's shared) sessions are left as they were.
       if (mode === 'exact') await client.query('SET LOCAL enable_indexscan = off');
-      else await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit))}${this.iterativeScans ? '; SET LOCAL hnsw.iterative_scan = strict_order' : ''}`);
+      else
+        await client.query(
+          `SET LOCAL hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit))}${this.iterativeScans ? '; SET LOCAL hnsw.iterative_scan = strict_order' : ''}`,
+        );
       const rows = await this.query<{ id: number; ip: number }>(
         // pgvector's index serves ORDER BY distance alone; the exact scan breaks ties by row, like the folder store.
         `SELECT id, (embedding <#> $1::${type}) AS ip FROM ${this.table('items')} ORDER BY embedding <#> $1::${type}${mode === 'exact' ? ', id' : ''} LIMIT $2`,
@@ -252,19 +333,32 @@ export class PostgresStore implements ItemStore {
     return {
       worker,
       claim: async (unit, leaseSeconds) =>
-        (await this.query(
-          `INSERT INTO ${this.table('claims')} (unit, worker, expires) VALUES ($1, $2, now() + make_interval(secs => $3))
+        (
+          await this.query(
+            `INSERT INTO ${this.table('claims')} (unit, worker, expires) VALUES ($1, $2, now() + make_interval(secs => $3))
            ON CONFLICT (unit) DO UPDATE SET worker = EXCLUDED.worker, expires = EXCLUDED.expires
            WHERE ${this.table('claims')}.expires < now() OR ${this.table('claims')}.worker = EXCLUDED.worker RETURNING unit`,
-          [unit, worker, leaseSeconds],
-        )).length === 1,
+            [unit, worker, leaseSeconds],
+          )
+        ).length === 1,
       renew: async (leaseSeconds) => {
-        await this.query(`UPDATE ${this.table('claims')} SET expires = now() + make_interval(secs => $2) WHERE worker = $1`, [worker, leaseSeconds]);
+        await this.query(
+          `UPDATE ${this.table('claims')} SET expires = now() + make_interval(secs => $2) WHERE worker = $1`,
+          [worker, leaseSeconds],
+        );
       },
       release: async (unit) => {
         await this.query(`DELETE FROM ${this.table('claims')} WHERE unit = $1 AND worker = $2`, [unit, worker]);
       },
-      heldByOthers: async () => Number((await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table('claims')} WHERE worker <> $1 AND expires >= now()`, [worker]))[0].n),
+      heldByOthers: async () =>
+        Number(
+          (
+            await this.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM ${this.table('claims')} WHERE worker <> $1 AND expires >= now()`,
+              [worker],
+            )
+          )[0].n,
+        ),
     };
   }
 
@@ -282,7 +376,8 @@ class PostgresSearcher implements ItemSearcher {
 
   async search(queries: Float32Array, n: number, o: { k: number; exclude?: Exclusion }): Promise<Hit[][]> {
     const dim = this.store.model.dim;
-    if (queries.length !== n * dim) throw new Error(`search: ${n} queries of this store need ${n * dim} values (${dim} each), got ${queries.length}`);
+    if (queries.length !== n * dim)
+      throw new Error(`search: ${n} queries of this store need ${n * dim} values (${dim} each), got ${queries.length}`);
     if (!Number.isInteger(o.k) || o.k < 1) throw new Error(`search: k must be a positive integer, got ${o.k}`);
     const out: Hit[][] = [];
     for (let q = 0; q < n; q++) {
@@ -322,32 +417,53 @@ function versionAtLeast(version: string, least: number[]): boolean {
 
 /** pgvector's version in the database, enabled first when creating a store. */
 async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, create: boolean): Promise<string> {
-  const version = async () => (await client.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`)).rows[0]?.extversion;
+  const version = async () =>
+    (await client.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`)).rows[0]
+      ?.extversion;
   const installed = await version();
   if (installed) return installed;
   const available = (await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rows.length > 0;
   if (!available) {
-    throw new Error(`${url.display}: this PostgreSQL server lacks the pgvector extension ('vector'); install pgvector 0.7 or later on the server (e.g. the postgresql-16-pgvector package), then rerun — nothing was written`);
+    throw new Error(
+      `${url.display}: this PostgreSQL server lacks the pgvector extension ('vector'); install pgvector 0.7 or later on the server (e.g. the postgresql-16-pgvector package), then rerun — nothing was written`,
+    );
   }
-  if (!create) throw new Error(`${url.display}: pgvector is not enabled in database '${url.config.database}'; index into it first, or run CREATE EXTENSION vector`);
+  if (!create)
+    throw new Error(
+      `${url.display}: pgvector is not enabled in database '${url.config.database}'; index into it first, or run CREATE EXTENSION vector`,
+    );
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS vector');
   } catch (err) {
-    throw new Error(`${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`, { cause: err });
+    throw new Error(
+      `${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`,
+      { cause: err },
+    );
   }
   return (await version())!;
 }
 
 async function readMeta(client: pg.PoolClient, url: StoreUrl): Promise<Record<string, string> | null> {
-  const exists = (await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(url.schema)}.meta`])).rows[0].t !== null;
+  const exists =
+    (await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(url.schema)}.meta`])).rows[0].t !== null;
   if (!exists) return null;
-  const rows = (await client.query<{ key: string; value: string }>(`SELECT key, value FROM ${quoteIdent(url.schema)}.meta`)).rows;
+  const rows = (
+    await client.query<{ key: string; value: string }>(`SELECT key, value FROM ${quoteIdent(url.schema)}.meta`)
+  ).rows;
   return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
 
 /** Creates the schema, tables and identity of a new store, in one transaction; an existing store is left as it is. */
-async function createSchema(client: pg.PoolClient, url: StoreUrl, model: ModelIdentity, vectors: VectorKind): Promise<void> {
-  if (!PG_VECTOR_TYPES[vectors]) throw new Error(`${url.display}: a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${vectors}`);
+async function createSchema(
+  client: pg.PoolClient,
+  url: StoreUrl,
+  model: ModelIdentity,
+  vectors: VectorKind,
+): Promise<void> {
+  if (!PG_VECTOR_TYPES[vectors])
+    throw new Error(
+      `${url.display}: a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${vectors}`,
+    );
   const meta = await readMeta(client, url);
   if (meta !== null) return;
   try {
@@ -357,14 +473,25 @@ async function createSchema(client: pg.PoolClient, url: StoreUrl, model: ModelId
     if ((await readMeta(client, url)) === null) {
       await client.query(schemaSql(url.schema, vectors, model.dim));
       const values: Record<string, string> = {
-        format: PG_FORMAT, model_id: model.id, model_hash: model.hash, model_weights: model.weightsPath ?? '',
-        dim: String(model.dim), input_size: String(model.inputSize), vectors, generation: '0', items: '0',
+        format: PG_FORMAT,
+        model_id: model.id,
+        model_hash: model.hash,
+        model_weights: model.weightsPath ?? '',
+        dim: String(model.dim),
+        input_size: String(model.inputSize),
+        vectors,
+        generation: '0',
+        items: '0',
       };
-      for (const [key, value] of Object.entries(values)) await client.query(`INSERT INTO ${quoteIdent(url.schema)}.meta (key, value) VALUES ($1, $2)`, [key, value]);
+      for (const [key, value] of Object.entries(values))
+        await client.query(`INSERT INTO ${quoteIdent(url.schema)}.meta (key, value) VALUES ($1, $2)`, [key, value]);
     }
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
-    throw new Error(`${url.display}: cannot create the store in schema '${url.schema}' (${(err as Error).message}); nothing was written`, { cause: err });
+    throw new Error(
+      `${url.display}: cannot create the store in schema '${url.schema}' (${(err as Error).message}); nothing was written`,
+      { cause: err },
+    );
   }
 }

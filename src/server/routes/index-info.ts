@@ -7,23 +7,40 @@ import type { ServerDeps } from '../deps.js';
 import { indexInfoSchema, type IndexInfoJson } from '../../api/schemas.js';
 
 export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides }: ServerDeps): void {
-  app.get('/api/index', { schema: { response: { 200: indexInfoSchema } }, config: { access: 'search', doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] } } }, async (request) =>
-    index.use(async (view): Promise<IndexInfoJson> => {
-      // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
-      const full = mayUse(request, 'all');
-      const labels = [...(await view.labelCounts())].map(([label, count]) => ({ label, count })).sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
-      const slideCounts = [...(await view.slideCounts())].map(([slide, count]) => ({ slide, count })).sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
-      const m = view.model;
-      return {
-        items: labels.reduce((n, l) => n + l.count, 0),
-        rows: view.rows,
-        generation: view.generation,
-        search: { mode: view.searchMode, vectors: view.vectorKind },
-        labels,
-        slides: slideCounts,
-        model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
-        features: { report: full && existsSync(join(reportDir, 'metrics.json')), slides: full && slides !== null && slides.ids().length > 0, map: full },
-      };
-    }),
+  app.get(
+    '/api/index',
+    {
+      schema: { response: { 200: indexInfoSchema } },
+      config: {
+        access: 'search',
+        doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] },
+      },
+    },
+    async (request) =>
+      index.use(async (view): Promise<IndexInfoJson> => {
+        // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
+        const full = mayUse(request, 'all');
+        const labels = [...(await view.labelCounts())]
+          .map(([label, count]) => ({ label, count }))
+          .sort((a, b) => a.label.localeCompare(b.label, 'en', { numeric: true }));
+        const slideCounts = [...(await view.slideCounts())]
+          .map(([slide, count]) => ({ slide, count }))
+          .sort((a, b) => a.slide.localeCompare(b.slide, 'en', { numeric: true }));
+        const m = view.model;
+        return {
+          items: labels.reduce((n, l) => n + l.count, 0),
+          rows: view.rows,
+          generation: view.generation,
+          search: { mode: view.searchMode, vectors: view.vectorKind },
+          labels,
+          slides: slideCounts,
+          model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
+          features: {
+            report: full && existsSync(join(reportDir, 'metrics.json')),
+            slides: full && slides !== null && slides.ids().length > 0,
+            map: full,
+          },
+        };
+      }),
   );
 }

@@ -16,13 +16,32 @@ export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDe
 
   app.get<{ Params: Static<typeof itemIdParams> }>(
     '/api/items/:id',
-    { schema: { params: itemIdParams, response: { 200: itemSchema } }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] } } },
+    {
+      schema: { params: itemIdParams, response: { 200: itemSchema } },
+      config: {
+        access: 'search',
+        auditIds: { item: ['id'] },
+        doc: { summary: "an item's metadata", tags: ['items'], errors: [400, 404] },
+      },
+    },
     async (request) => itemJson(await lookup(request.params.id)),
   );
 
   app.get<{ Params: Static<typeof itemIdParams> }>(
     '/api/items/:id/thumbnail',
-    { schema: { params: itemIdParams }, config: { access: 'search', auditIds: { item: ['id'] }, doc: { summary: "a JPEG of the item's image, at most 256 px a side", tags: ['items'], produces: 'image/jpeg', errors: [400, 404] } } },
+    {
+      schema: { params: itemIdParams },
+      config: {
+        access: 'search',
+        auditIds: { item: ['id'] },
+        doc: {
+          summary: "a JPEG of the item's image, at most 256 px a side",
+          tags: ['items'],
+          produces: 'image/jpeg',
+          errors: [400, 404],
+        },
+      },
+    },
     async (request, reply) => {
       const jpeg = await thumbnails.get(await lookup(request.params.id));
       // A row always holds the same item: its thumbnail can be cached, but only by the browser (it may have needed a token).

@@ -23,7 +23,8 @@ export function mapRoutes(app: FastifyInstance, { index }: ServerDeps): void {
     async (request) =>
       index.use(async (view) => {
         const live = [...(await view.labelCounts()).values()].reduce((a, b) => a + b, 0);
-        if (request.query.method === 'umap' && live < 3) throw new HttpError(422, `UMAP needs at least 3 items, the index has ${live}; use method=pca`);
+        if (request.query.method === 'umap' && live < 3)
+          throw new HttpError(422, `UMAP needs at least 3 items, the index has ${live}; use method=pca`);
         return view.map(request.query.method);
       }),
   );

@@ -10,7 +10,11 @@ async function readReportFile(dir: string, name: string): Promise<Buffer> {
   try {
     return await readFile(join(dir, name));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HttpError(404, `no evaluation report (${name}): run 'histoseek eval --db DB --queries DIR --report ${dir}'`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new HttpError(
+        404,
+        `no evaluation report (${name}): run 'histoseek eval --db DB --queries DIR --report ${dir}'`,
+      );
     throw err;
   }
 }
@@ -26,7 +30,22 @@ export function reportRoutes(app: FastifyInstance, { reportDir }: ServerDeps): v
     async () => JSON.parse((await readReportFile(reportDir, 'metrics.json')).toString('utf8')) as ReportJson,
   );
 
-  app.get('/api/report/confusion.png', { config: { doc: { summary: 'the confusion matrix (top-1) as a PNG', tags: ['report'], produces: 'image/png', errors: [404] } } }, async (_request, reply) =>
-    reply.type('image/png').header('cache-control', 'no-cache').send(await readReportFile(reportDir, 'confusion.png')),
+  app.get(
+    '/api/report/confusion.png',
+    {
+      config: {
+        doc: {
+          summary: 'the confusion matrix (top-1) as a PNG',
+          tags: ['report'],
+          produces: 'image/png',
+          errors: [404],
+        },
+      },
+    },
+    async (_request, reply) =>
+      reply
+        .type('image/png')
+        .header('cache-control', 'no-cache')
+        .send(await readReportFile(reportDir, 'confusion.png')),
   );
 }

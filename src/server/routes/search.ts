@@ -17,7 +17,9 @@ function searchQuerystring(maxK: number) {
   return Type.Object(
     {
       k: Type.Optional(Type.Integer({ minimum: 1, maximum: maxK, default: 10, description: 'results to return' })),
-      exclude_slide: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "leave out this slide's items" })),
+      exclude_slide: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 256, description: "leave out this slide's items" }),
+      ),
     },
     { additionalProperties: false },
   );
@@ -40,7 +42,12 @@ type WithDefaults<Q, D extends keyof Q> = Omit<Q, D> & Required<Pick<Q, D>>;
 type SearchQuery = WithDefaults<Static<ReturnType<typeof searchQuerystring>>, 'k'>;
 type ItemSearchQuery = WithDefaults<Static<ReturnType<typeof itemSearchQuerystring>>, 'k' | 'include_self'>;
 
-async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exclude: Set<number>): Promise<Omit<SearchAnswerJson, 'query'>> {
+async function answer(
+  view: IndexView,
+  vector: Float32Array,
+  q: SearchQuery,
+  exclude: Set<number>,
+): Promise<Omit<SearchAnswerJson, 'query'>> {
   if (q.exclude_slide !== undefined) for (const row of await view.slideRows(q.exclude_slide)) exclude.add(row);
   const hits: Hit[] = await view.search(vector, q.k, exclude);
   const items = await view.hitItems(hits);
@@ -51,20 +58,24 @@ async function answer(view: IndexView, vector: Float32Array, q: SearchQuery, exc
 async function uploadedImage(request: FastifyRequest, maxBytes: number): Promise<{ name: string; bytes: Buffer }> {
   // Refuse an announced oversized body before reading any of it.
   const length = Number(request.headers['content-length']);
-  if (length > maxBytes + MULTIPART_OVERHEAD) throw new HttpError(413, `the upload is ${length} bytes; the limit is ${maxBytes} bytes`);
+  if (length > maxBytes + MULTIPART_OVERHEAD)
+    throw new HttpError(413, `the upload is ${length} bytes; the limit is ${maxBytes} bytes`);
   let part;
   try {
     part = await request.file();
   } catch (err) {
-    if ((err as { code?: string }).code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') throw new HttpError(415, "send the image as multipart/form-data in the field 'image'");
+    if ((err as { code?: string }).code === 'FST_INVALID_MULTIPART_CONTENT_TYPE')
+      throw new HttpError(415, "send the image as multipart/form-data in the field 'image'");
     throw err;
   }
   if (!part) throw new HttpError(400, "no file: send the image in the multipart field 'image'");
-  if (part.fieldname !== 'image') throw new HttpError(400, `the file is in the field '${part.fieldname.slice(0, 64)}'; send it in the field 'image'`);
+  if (part.fieldname !== 'image')
+    throw new HttpError(400, `the file is in the field '${part.fieldname.slice(0, 64)}'; send it in the field 'image'`);
   try {
     return { name: part.filename, bytes: await part.toBuffer() };
   } catch (err) {
-    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `the upload is larger than the limit of ${maxBytes} bytes`);
+    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE')
+      throw new HttpError(413, `the upload is larger than the limit of ${maxBytes} bytes`);
     throw err;
   }
 }
@@ -83,7 +94,15 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
           tags: ['search'],
           requestBody: {
             required: true,
-            content: { 'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'string', format: 'binary' } }, required: ['image'] } } },
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  properties: { image: { type: 'string', format: 'binary' } },
+                  required: ['image'],
+                },
+              },
+            },
           },
           errors: [400, 413, 415, 422],
         },
@@ -94,7 +113,10 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
       const query = await decodeUpload(bytes, index.inputSize, limits.maxQueryPixels);
       const vector = await index.embed(query.input);
       const found = await index.use((view) => answer(view, vector, request.query, new Set()));
-      return { query: { kind: 'upload', name, width: query.width, height: query.height, format: query.format }, ...found };
+      return {
+        query: { kind: 'upload', name, width: query.width, height: query.height, format: query.format },
+        ...found,
+      };
     },
   );
 
@@ -102,7 +124,16 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     '/api/search',
     {
       schema: { querystring: itemSearchQuerystring(limits.maxK), response: { 200: searchAnswerSchema } },
-      config: { access: 'search', auditIds: { item: ['item'], slide: ['exclude_slide'] }, doc: { summary: 'search with an indexed item', description: 'The item itself is left out of its results unless include_self is true.', tags: ['search'], errors: [400, 404] } },
+      config: {
+        access: 'search',
+        auditIds: { item: ['item'], slide: ['exclude_slide'] },
+        doc: {
+          summary: 'search with an indexed item',
+          description: 'The item itself is left out of its results unless include_self is true.',
+          tags: ['search'],
+          errors: [400, 404],
+        },
+      },
     },
     async (request): Promise<SearchAnswerJson> => {
       const q = request.query;

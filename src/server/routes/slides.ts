@@ -4,7 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import { deepZoomSchema, slideListSchema } from '../../api/schemas.js';
 import type { SlideLibrary } from '../slides.js';
 
-const slideId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$', description: "the slide's file name without extension" });
+const slideId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$',
+  description: "the slide's file name without extension",
+});
 const slideParams = Type.Object({ id: slideId });
 const tileParams = Type.Object({
   id: slideId,
@@ -26,7 +29,14 @@ export function slideRoutes(app: FastifyInstance, slides: SlideLibrary): void {
     '/api/slides/:id',
     {
       schema: { params: slideParams, response: { 200: deepZoomSchema } },
-      config: { auditIds: { slide: ['id'] }, doc: { summary: "a slide's size and Deep Zoom tiling (for OpenSeadragon)", tags: ['slides'], errors: [400, 404] } },
+      config: {
+        auditIds: { slide: ['id'] },
+        doc: {
+          summary: "a slide's size and Deep Zoom tiling (for OpenSeadragon)",
+          tags: ['slides'],
+          errors: [400, 404],
+        },
+      },
     },
     async (request) => slides.info(request.params.id),
   );
@@ -35,12 +45,15 @@ export function slideRoutes(app: FastifyInstance, slides: SlideLibrary): void {
     '/api/slides/:id/tiles/:level/:tile',
     {
       schema: { params: tileParams },
-      config: { auditIds: { slide: ['id'], region: ['level', 'tile'] }, doc: { summary: 'one Deep Zoom tile', tags: ['slides'], produces: 'image/jpeg', errors: [400, 404] } },
+      config: {
+        auditIds: { slide: ['id'], region: ['level', 'tile'] },
+        doc: { summary: 'one Deep Zoom tile', tags: ['slides'], produces: 'image/jpeg', errors: [400, 404] },
+      },
     },
     async (request, reply) => {
       const [col, row] = request.params.tile.slice(0, -'.jpeg'.length).split('_').map(Number);
       const jpeg = await slides.tile(request.params.id, request.params.level, col, row);
-            // private: a shared cache must not keep a tile that needed a token.
+      // private: a shared cache must not keep a tile that needed a token.
       return reply.type('image/jpeg').header('cache-control', 'private, max-age=3600').send(jpeg);
     },
   );

@@ -15,7 +15,12 @@ export const WEB_ROOT = fileURLToPath(new URL('../../../dist/web/', import.meta.
 export async function webRoutes(app: FastifyInstance, root: string): Promise<void> {
   if (!existsSync(join(root, 'index.html'))) {
     app.get('/', { config: { access: 'public' } }, async (_request, reply) =>
-      reply.code(503).type('text/plain').send(`The web page is not built (no ${join(root, 'index.html')}): run 'npm run build:web'. The JSON API is at /api (see /openapi.json).\n`),
+      reply
+        .code(503)
+        .type('text/plain')
+        .send(
+          `The web page is not built (no ${join(root, 'index.html')}): run 'npm run build:web'. The JSON API is at /api (see /openapi.json).\n`,
+        ),
     );
     return;
   }
