@@ -6,19 +6,27 @@
  *
  *   npm run bench:embed [-- --rounds N] [-- --quick]
  *
+ * Then the whole-process case: `histoseek embed` of 48 PNG files (start-up, reading, resizing,
+ * embedding, writing), first with an empty model cache, then with the cache filled, against one
+ * PyTorch process doing the same (bench/torch_embed.py --images). Every record names the CPU and
+ * its vector extensions, and the precision (fp32).
+ *
  * --quick: preset atto, C=128, 1 round, for a smoke test. Internally the script also runs as its
  * own worker (--worker full|backbone --input FILE): one part on our engine, answering in JSON.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { INPUT_NAME } from '../src/engine/graph-names.js';
 import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { randomModel, type Model } from '../src/model/checkpoint.js';
+import { randomModel, saveCheckpoint, type Model } from '../src/model/checkpoint.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { elementCount, type HostTensor } from '../src/model/host-tensor.js';
 import { backbone } from '../src/model/lgffem.js';
@@ -48,6 +56,9 @@ type Part = (typeof PARTS)[number];
 // The yardstick runs in both layouts and the faster counts: a fair comparison, not a straw man.
 const TORCH_LAYOUTS = ['nchw', 'channels_last'] as const;
 const SELF = fileURLToPath(import.meta.url);
+const HISTOSEEK = path.join(BENCH_DIR, '..', 'bin', 'histoseek.js');
+const PROCESS_IMAGES = 48;
+const PRECISION = 'fp32';
 const TORCH_SCRIPT = path.join(BENCH_DIR, 'torch_embed.py');
 
 const { values: options } = parseArgs({
@@ -188,7 +199,125 @@ function record(part: Part, ours: JsonRecord, theirs: Yardstick | { error: strin
       ? Object.fromEntries(Object.entries(theirs.imagesPerSByLayout).map(([k, v]) => [k, significant(v)]))
       : null,
     rounds,
+    precision: PRECISION,
+    ...cpuDescription(),
     ...(measured ? {} : { error: theirs.error }),
+  };
+}
+
+/** The CPU's model name and the vector extensions that matter to onnxruntime's kernels. */
+function cpuDescription(): { cpu: string; cpu_flags: string[] } {
+  const cpuinfo = (() => {
+    try {
+      return readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const flags = (/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '').split(' ');
+  const wanted = /^(avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni|avx512_bf16|amx_\w+|avx512_fp16)$/;
+  return { cpu: os.cpus()[0]?.model ?? 'unknown', cpu_flags: flags.filter((f) => wanted.test(f)) };
+}
+
+/** Runs a command to its end; resolves to its wall time in seconds, or throws with its stderr. */
+function timeProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve((performance.now() - start) / 1000);
+      else reject(new Error(`${path.basename(command)} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
+    });
+  });
+}
+
+/** `histoseek embed` of PROCESS_IMAGES PNG files, cold and warm model cache, against one PyTorch process doing the same. */
+async function wholeProcess(dir: string, torchLayout: string | null): Promise<JsonRecord> {
+  const images = path.join(dir, 'images');
+  await mkdir(images);
+  const random = new Random(SEED + 1);
+  for (let i = 0; i < PROCESS_IMAGES; i++) {
+    const pixels = Uint8Array.from({ length: 256 * 256 * 3 }, () => Math.floor(random.uniform() * 256));
+    await sharp(pixels, { raw: { width: 256, height: 256, channels: 3 } })
+      .png()
+      .toFile(path.join(images, `patch-${String(i).padStart(2, '0')}.png`));
+  }
+  const weights = path.join(dir, 'model.safetensors');
+  await saveCheckpoint(weights, randomModel(config, SEED));
+  const embed = () =>
+    timeProcess(
+      process.execPath,
+      [
+        HISTOSEEK,
+        'embed',
+        images,
+        '--weights',
+        weights,
+        '--out',
+        path.join(dir, 'ours.safetensors'),
+        '--batch',
+        String(BATCH),
+        '--threads',
+        String(THREADS),
+      ],
+      { HISTOSEEK_CACHE_DIR: path.join(dir, 'cache') },
+    );
+  info(`whole process: histoseek embed of ${PROCESS_IMAGES} images, empty model cache, then filled…`);
+  const cold = await embed();
+  const warm = await embed();
+  let pytorch: number | null = null;
+  let error: string | undefined;
+  try {
+    info(`whole process: one PyTorch process embedding the same ${PROCESS_IMAGES} images…`);
+    pytorch = await timeProcess(SYSTEM_PYTHON, [
+      TORCH_SCRIPT,
+      '--images',
+      images,
+      '--out',
+      path.join(dir, 'torch.npy'),
+      '--preset',
+      config.preset,
+      '--neck-channels',
+      String(config.neckChannels),
+      '--neck-layers',
+      String(config.neckLayers),
+      '--gem-p',
+      String(config.gemP),
+      '--batch',
+      String(BATCH),
+      '--input-size',
+      String(config.inputSize),
+      '--threads',
+      String(THREADS),
+      '--seed',
+      String(SEED),
+      '--layout',
+      torchLayout ?? 'nchw',
+    ]);
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  return {
+    case: 'embed_whole_process',
+    images: PROCESS_IMAGES,
+    histoseek_s_cold_cache: significant(cold),
+    histoseek_s: significant(warm),
+    pytorch_s: pytorch === null ? null : significant(pytorch),
+    ratio: pytorch === null ? null : significant(pytorch / warm, 3),
+    ratio_cold_cache: pytorch === null ? null : significant(pytorch / cold, 3),
+    batch: BATCH,
+    threads: THREADS,
+    preset: config.preset,
+    neck_channels: config.neckChannels,
+    neck_layers: config.neckLayers,
+    input_size: config.inputSize,
+    pytorch_layout: torchLayout,
+    precision: PRECISION,
+    ...cpuDescription(),
+    ...(error ? { error } : {}),
   };
 }
 
@@ -201,6 +330,7 @@ async function main(): Promise<void> {
     const input = new Random(SEED).fillNormal(new Float32Array(elementCount(inputShape)));
     await writeFile(inputFile, new Uint8Array(input.buffer));
     const quick = options.quick ? ['--quick'] : [];
+    let fullLayout: string | null = null;
     for (const part of PARTS) {
       info(
         `${part}: histoseek (onnxruntime-node), ${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}…`,
@@ -214,8 +344,11 @@ async function main(): Promise<void> {
         String(rounds),
         ...quick,
       ]);
-      results.emit(record(part, ours, await yardstick(part, inputFile)));
+      const theirs = await yardstick(part, inputFile);
+      if (part === 'full' && 'best' in theirs) fullLayout = String(theirs.best.layout);
+      results.emit(record(part, ours, theirs));
     }
+    results.emit(await wholeProcess(dir, fullLayout));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

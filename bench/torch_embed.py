@@ -4,6 +4,11 @@ Times one warm-up batch and then --rounds batches of the input in --input (raw f
 and prints one JSON object to stdout: images/s from the median batch time, every batch time and
 this process's peak RSS. A missing dependency prints {"error": ...} instead and exits with 2.
 
+With --images DIR --out FILE instead of --input, it does what `histoseek embed DIR` does, as one
+whole process for bench:embed's start-up-included case: reads every PNG in DIR (sorted), resizes
+each to --input-size (bilinear), normalises with ImageNet's mean and std, embeds in batches of
+--batch and writes the descriptors as .npy; it prints {"images": N}.
+
 Run with Debian's python (python3-torch):  /usr/bin/python3 bench/torch_embed.py --input x.f32 ...
 """
 import argparse
@@ -26,7 +31,9 @@ def fail(message):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--input', type=Path, required=True)
+    p.add_argument('--input', type=Path)
+    p.add_argument('--images', type=Path)
+    p.add_argument('--out', type=Path)
     p.add_argument('--part', choices=('full', 'backbone'), default='full')
     p.add_argument('--layout', choices=('nchw', 'channels_last'), default='nchw')
     p.add_argument('--preset', default='tiny')
@@ -73,6 +80,10 @@ def main():
     randomise(model, torch.Generator().manual_seed(args.seed))
     model.eval()
     net = model if args.part == 'full' else model.backbone
+    if args.images is not None:
+        return embed_images(torch, net, args)
+    if args.input is None:
+        fail('give --input FILE, or --images DIR and --out FILE')
 
     shape = (args.batch, 3, args.input_size, args.input_size)
     x = torch.from_file(str(args.input), size=args.batch * 3 * args.input_size ** 2, dtype=torch.float32).view(shape)
@@ -97,6 +108,30 @@ def main():
         'torch': torch.__version__,
         'blas': blas,
     }))
+
+
+def embed_images(torch, net, args):
+    import numpy as np
+    from PIL import Image
+
+    files = sorted(args.images.glob('*.png'))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    if args.layout == 'channels_last':
+        net = net.to(memory_format=torch.channels_last)
+    out = []
+    with torch.inference_mode():
+        for first in range(0, len(files), args.batch):
+            batch = [
+                np.asarray(Image.open(f).convert('RGB').resize((args.input_size, args.input_size), Image.BILINEAR))
+                for f in files[first:first + args.batch]
+            ]
+            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(255).sub(mean).div(std)
+            if args.layout == 'channels_last':
+                x = x.contiguous(memory_format=torch.channels_last)
+            out.append(net(x).numpy())
+    np.save(args.out, np.concatenate(out))
+    print(json.dumps({'images': len(files)}))
 
 
 if __name__ == '__main__':

@@ -49,8 +49,8 @@ test('the second session loads the cached model and embeds exactly as an uncache
   const files = readdirSync(dir).sort();
   assert.equal(files.length, 2, files.join(', '));
   const [stamp, model] = files;
-  assert.match(stamp, /^[0-9a-f]{24}-64-embed\.json$/);
-  assert.match(model, /^[0-9a-f]{24}-64-embed\.onnx$/);
+  assert.match(stamp, /^[0-9a-f]{24}-64-embed-[0-9a-f]{8}\.json$/);
+  assert.match(model, /^[0-9a-f]{24}-64-embed-[0-9a-f]{8}\.onnx$/);
   const fingerprint = JSON.parse(readFileSync(join(dir, stamp), 'utf8')) as Record<string, string>;
   assert.deepEqual(Object.keys(fingerprint).sort(), ['builder', 'cpu', 'onnxruntime']);
   const written = statSync(join(dir, model)).mtimeMs;
@@ -70,7 +70,7 @@ test('the second session loads the cached model and embeds exactly as an uncache
   const afterCorrupt = await embedWith(root);
   assert.match(
     afterCorrupt.notes,
-    /histoseek: note: .*-64-embed\.onnx: the cached model cannot be loaded \(.*\); rebuilding it/,
+    /histoseek: note: .*-64-embed-[0-9a-f]{8}\.onnx: the cached model cannot be loaded \(.*\); rebuilding it/,
   );
   assert.ok(statSync(join(dir, model)).size > 1000);
   assert.deepEqual(afterCorrupt.descriptors, second.descriptors);

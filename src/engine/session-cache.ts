@@ -2,9 +2,9 @@
  * onnxruntime's optimised model, cached on disk: building the graph and optimising it costs every
  * command ~0.5 s for the default model (measured: build 0.16 s + session 0.41 s, against 0.25 s
  * to load the optimised file), and loads the graph builder's modules. One file per graph (a
- * model at an input size, say, or exact search's product at a width and precision), beside a JSON
- * fingerprint of what made it — the onnxruntime version, the code that builds the graph, the CPU
- * (the optimised graph holds kernels chosen for it). A file whose fingerprint differs, or that
+ * model at an input size, say, or exact search's product at a width and precision) and version of
+ * the code that builds it, beside a JSON fingerprint of what made it — the onnxruntime version, that
+ * code, the CPU (the optimised graph holds kernels chosen for it). A file whose fingerprint differs, or that
  * onnxruntime cannot load, is rebuilt with a note on stderr; a cache folder that cannot be written
  * leaves the command running uncached, with a note.
  *
@@ -103,10 +103,11 @@ export async function cachedSession(
   dir = sessionCacheDir(),
 ): Promise<ort.InferenceSession> {
   if (!dir) return ort.InferenceSession.create(await build(), options);
-  const stem = join(dir, what.key);
+  const wanted = fingerprint();
+  // The code's hash in the name: the compiled command and the tests (run from source) keep a file each.
+  const stem = join(dir, `${what.key}-${wanted.builder.slice(0, 8)}`);
   const file = `${stem}.onnx`;
   const stamp = `${stem}.json`;
-  const wanted = fingerprint();
   if (existsSync(file) && existsSync(stamp)) {
     let found: Partial<Fingerprint> = {};
     try {
