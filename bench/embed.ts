@@ -133,12 +133,9 @@ interface Yardstick {
   imagesPerSByLayout: Record<string, number>;
 }
 
-async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { error: string }> {
-  const args = [
-    '--input',
-    inputFile,
-    '--part',
-    part,
+/** The PyTorch script's model, batch and thread arguments: the same in every case. */
+function torchModelArgs(): string[] {
+  return [
     '--preset',
     config.preset,
     '--neck-channels',
@@ -153,6 +150,16 @@ async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { e
     String(config.inputSize),
     '--threads',
     String(THREADS),
+  ];
+}
+
+async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { error: string }> {
+  const args = [
+    '--input',
+    inputFile,
+    '--part',
+    part,
+    ...torchModelArgs(),
     '--rounds',
     String(rounds),
     '--seed',
@@ -278,20 +285,7 @@ async function wholeProcess(dir: string, torchLayout: string | null): Promise<Js
       images,
       '--out',
       path.join(dir, 'torch.npy'),
-      '--preset',
-      config.preset,
-      '--neck-channels',
-      String(config.neckChannels),
-      '--neck-layers',
-      String(config.neckLayers),
-      '--gem-p',
-      String(config.gemP),
-      '--batch',
-      String(BATCH),
-      '--input-size',
-      String(config.inputSize),
-      '--threads',
-      String(THREADS),
+      ...torchModelArgs(),
       '--seed',
       String(SEED),
       '--layout',

@@ -26,7 +26,8 @@ import type { VectorKind } from './vector-codec.js';
 import type { VectorColumn } from './vector-column.js';
 
 /** onnx-proto (CommonJS, with protobufjs) loads only when the search graph is built, not when the cache holds it. */
-const onnxProto = () => (createRequire(import.meta.url)('onnx-proto') as typeof OnnxProto).onnx;
+let onnxModule: typeof OnnxProto.onnx | undefined;
+const onnxProto = () => (onnxModule ??= (createRequire(import.meta.url)('onnx-proto') as typeof OnnxProto).onnx);
 
 export interface SearchHits {
   /** [queries × k], row-major; -1 where fewer than k items qualify. */

@@ -12,24 +12,15 @@ import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
 import { HttpError, notFound } from './errors.js';
+import { OPENSLIDE_EXTENSIONS } from '../wsi/slide-items.js';
 import { LruCache } from './lru.js';
 import type { DeepZoomInfo } from '../api/schemas.js';
 
 export const TILE_SIZE = 256;
 /** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */
 const MAX_READ_PIXELS = 2048 * 2048;
-const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([
-  '.svs',
-  '.tif',
-  '.tiff',
-  '.ndpi',
-  '.vms',
-  '.vmu',
-  '.scn',
-  '.mrxs',
-  '.bif',
-  '.svslide',
-]);
+/** The slides the server lists: whole-slide files only (an indexed PNG is an image, not a slide to browse). */
+const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(OPENSLIDE_EXTENSIONS);
 
 export class SlideLibrary {
   private readonly open = new Map<string, Promise<Slide>>();

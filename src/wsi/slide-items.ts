@@ -11,7 +11,8 @@ import { planTiles, type TileOptions } from './tiler.js';
 import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 
-export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([
+/** Whole-slide formats OpenSlide reads. */
+export const OPENSLIDE_EXTENSIONS: readonly string[] = [
   '.svs',
   '.tif',
   '.tiff',
@@ -22,10 +23,10 @@ export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([
   '.mrxs',
   '.bif',
   '.svslide',
-  '.png',
-  '.jpg',
-  '.jpeg',
-]);
+];
+
+/** Files indexed as slides: OpenSlide's formats, and plain images read as one-level slides. */
+export const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set([...OPENSLIDE_EXTENSIONS, '.png', '.jpg', '.jpeg']);
 
 /** Defaults for cutting slides into patches (spec: 224 px at 0.5 µm/px). */
 export const SLIDE_TILING = { patchSize: 224, targetMpp: 0.5, minTissue: 0.5 } as const;
