@@ -33,7 +33,8 @@
  *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
  * Options: --vectors f16,i8 (stored precisions built for every case; default f16), --faiss flat,hnsw,ivfsq8
  * (the FAISS indexes run; default all), --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
- * reruns), --queries 1000, --keep-indexes, --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
+ * reruns), --queries 1000, --keep-indexes, --candidates 160,320 (two-stage served once per count; default
+ * 160), --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
  * builds of 10⁶ items fewer).
  *
  * Run times, estimated from runs up to N = 2·10⁵ on 2 AMD EPYC cores shared with other work (the
@@ -113,6 +114,7 @@ const { values: opts } = parseArgs({
     'keep-indexes': { type: 'boolean', default: false },
     vectors: { type: 'string', default: 'f16' },
     faiss: { type: 'string', default: FAISS_METHODS.join(',') },
+    candidates: { type: 'string', default: String(RERANK_CANDIDATES) },
   },
 });
 
@@ -125,6 +127,12 @@ function listOption<T extends string>(value: string, allowed: readonly T[], flag
 }
 const VECTOR_KINDS_BUILT = listOption(opts.vectors!, VECTOR_KINDS, '--vectors');
 const FAISS_RUN = listOption(opts.faiss!, FAISS_METHODS, '--faiss');
+/** `--candidates 160,320,640`: two-stage search is served once per count, one line each. */
+const CANDIDATE_COUNTS = opts.candidates!.split(',').map((value) => {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--candidates: ${value} is not a positive integer`);
+  return count;
+});
 
 function selectedCases(): Case[] {
   let cases = CASES;
@@ -208,8 +216,12 @@ async function measureHistoseek(
       kind,
     ]);
     const build = { build_s: numberField(built, 'build_s'), bytes: bytesOnDisk(dir) };
-    for (const mode of ['two-stage', 'exact'] as const) {
-      info(`${c.name}: serving histoseek ${mode} (${kind})…`);
+    const servings = [
+      ...CANDIDATE_COUNTS.map((candidates) => ({ mode: 'two-stage' as const, candidates })),
+      { mode: 'exact' as const, candidates: undefined },
+    ];
+    for (const { mode, candidates } of servings) {
+      info(`${c.name}: serving histoseek ${mode}${candidates ? ` at ${candidates} candidates` : ''} (${kind})…`);
       const served = await runNodeWorker(path.join(BENCH_DIR, 'scale-serve.ts'), [
         '--dir',
         dir,
@@ -220,13 +232,14 @@ async function measureHistoseek(
         '--truth',
         inputs.truthFile(c.n),
         ...servingArgs(c.n, mode === 'exact'),
+        ...(candidates ? ['--candidates', String(candidates)] : []),
       ]);
       emit({
         method: kind === 'f16' ? mode : `${mode}-${kind}`,
         engine: 'histoseek',
         vectors: kind,
         ...figures(build, c.n, served),
-        ...(mode === 'two-stage' ? { candidates: RERANK_CANDIDATES } : {}),
+        ...(candidates ? { candidates } : {}),
       });
     }
     if (!opts['keep-indexes']) {
@@ -330,7 +343,8 @@ async function plot(records: JsonRecord[], file: string): Promise<void> {
   const byMethod = (key: 'p50_ms' | 'rss_mib'): Series[] => {
     const series = new Map<string, Series>();
     for (const r of records.filter((r) => r.d === 256 && typeof r[key] === 'number')) {
-      const name = `${String(r.engine)} ${String(r.method)}`;
+      const extra = typeof r.candidates === 'number' && r.candidates !== RERANK_CANDIDATES ? ` (${r.candidates})` : '';
+      const name = `${String(r.engine)} ${String(r.method)}${extra}`;
       if (!series.has(name)) series.set(name, { name, points: [] });
       series
         .get(name)!
