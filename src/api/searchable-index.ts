@@ -5,6 +5,7 @@ import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { openStore } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
 import type { Model } from '../model/checkpoint.js';
+import { precisionOfHash } from '../model/identity.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
 
 export interface SearchableIndex {
@@ -32,7 +33,12 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
     const recorded =
       store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
     const weights = o.weights ?? recorded;
-    const modelOptions: ModelOptions = { weights, backbone: o.backbone, size: o.size ?? store.model.inputSize };
+    const modelOptions: ModelOptions = {
+      weights,
+      backbone: o.backbone,
+      size: o.size ?? store.model.inputSize,
+      precision: o.precision ?? precisionOfHash(store.model.hash),
+    };
     const model = await resolveModel(modelOptions);
     store.assertModel(modelIdentity(model));
     const embedder = await OnnxEmbedder.create(model, { threads: o.threads });

@@ -25,7 +25,7 @@ DIR/collection, DIR/db (the index), DIR/report.
   --quick       a small collection (6 slides), for a fast check
 ${threadsUsage(16)}`;
 
-const FULL: CollectionOptions = {
+export const DEMO_COLLECTION: CollectionOptions = {
   seed: 1,
   slides: 24,
   slideSize: 2048,
@@ -33,7 +33,7 @@ const FULL: CollectionOptions = {
   trainPerSlide: 100,
   testPerSlide: 20,
 };
-const QUICK: CollectionOptions = {
+export const QUICK_DEMO_COLLECTION: CollectionOptions = {
   seed: 1,
   slides: 6,
   slideSize: 768,
@@ -42,7 +42,7 @@ const QUICK: CollectionOptions = {
   testPerSlide: 4,
 };
 
-async function ensureCollection(dir: string, options: CollectionOptions): Promise<void> {
+export async function ensureCollection(dir: string, options: CollectionOptions): Promise<void> {
   if (existsSync(join(dir, 'manifest.json'))) {
     process.stderr.write(`using the synthetic collection in ${dir}\n`);
     return;
@@ -69,7 +69,7 @@ export const demoCommand: Command = {
     const collection = join(out, 'collection');
     const db = join(out, 'db');
     const started = performance.now();
-    await ensureCollection(collection, values.quick ? QUICK : FULL);
+    await ensureCollection(collection, values.quick ? QUICK_DEMO_COLLECTION : DEMO_COLLECTION);
     await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads });
     const evaluated = await runEval({
       db,

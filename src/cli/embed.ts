@@ -9,7 +9,7 @@ import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
-import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_OPTIONS, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, RUN_OPTIONS, threadsUsage } from './run-options.js';
 import { resolveModel, type ModelOptions } from '../api/models.js';
 import { Progress } from '../util/progress.js';
@@ -35,7 +35,7 @@ Embeds images with LGFFEM and writes their raw descriptors f_e ([N, 4C]) as 'emb
 
   IMAGE|FOLDER      JPEG, PNG, TIFF or WebP files; folders are searched recursively
   --tensors FILE    embed preprocessed tensors instead: safetensors 'input' [N, 3, H, W] (normalised)
-${MODEL_USAGE}  --out FILE        output safetensors file (default: embeddings.safetensors)
+${MODEL_USAGE}${PRECISION_USAGE}  --out FILE        output safetensors file (default: embeddings.safetensors)
   --trace           also write backbone.{0..3} and neck{L}.{0..3} (NCHW)
 ${batchUsage(BATCH, COLUMN)}${threadsUsage(COLUMN)}  --skip-bad        report unreadable images and embed the rest (default: stop at the first)
 `;
@@ -129,6 +129,7 @@ export const embedCommand: Command = {
       args,
       {
         ...MODEL_OPTIONS,
+        ...PRECISION_OPTIONS,
         ...RUN_OPTIONS,
         tensors: { type: 'string' },
         out: { type: 'string', default: 'embeddings.safetensors' },

@@ -19,7 +19,7 @@ import {
 } from './search-options.js';
 import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
 import { evaluateSlides } from '../eval/slide-level.js';
-import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, parseThreads, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
 import { Progress } from '../util/progress.js';
@@ -46,7 +46,7 @@ ${LAYOUT_USAGE}  --labels CSV         kimia, slides: label each query by its sli
   --report DIR         where metrics.json, report.md and confusion.png go (default: 'report' beside DB; for a
                        PostgreSQL store, ./report)
   --json               print the metrics as JSON on stdout
-${MODEL_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
+${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
 
 export function summary(m: RetrievalMetrics): string {
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;

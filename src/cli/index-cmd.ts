@@ -10,7 +10,7 @@ import type { PatchSelection } from '../wsi/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
-import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
 import { DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
 
@@ -33,7 +33,7 @@ ${DB_USAGE}${LAYOUT_USAGE}                       slides: whole-slide images in D
   --patches P          slides: which tissue patches of each slide to store (default all):
                        all | mosaic (its representative patches, as search --whole picks them) |
                        mosaic:N (about N per slide; a slide with fewer keeps them all)
-${MODEL_USAGE}${batchUsage(BATCH)}${threadsUsage()}  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
+${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
                        bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~400
   --json               print the report as one JSON object on stdout: added, skipped (already
                        indexed), failures (unreadable images and slides), slides_without_patches

@@ -16,7 +16,7 @@ import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
-import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
+import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { parseBatch, parseThreads, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
 
@@ -41,7 +41,7 @@ ${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default
   --region x,y,w,h     the region of SLIDE, level-0 pixels
   --whole              the whole SLIDE: results are slides { "rank", "slide", "label", "median_min_distance", "votes" }
   --include-own-slide  let region and whole-slide searches return the query slide's own items
-${MODEL_USAGE}${threadsUsage()}`;
+${MODEL_USAGE}${PRECISION_USAGE}${threadsUsage()}`;
 
 function printTable(query: string, results: SearchResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];

@@ -6,6 +6,7 @@ import { startServer } from '../server/serve.js';
 import { parse, positiveInt, usageRow } from './args.js';
 import type { Command } from './command.js';
 import { DEFAULT_THREADS, parseThreads } from './run-options.js';
+import { parsePrecision, PRECISION_OPTIONS } from './model-options.js';
 import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
 import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
 
@@ -29,6 +30,7 @@ ${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
                        slide and region ids, status, latency (never tokens or images)
   --cors ORIGIN        allow cross-origin requests from this one origin (default: none)
   --weights FILE       model checkpoint (default: the one the index records, else the built-in model)
+  --precision P        fp32 or int8 (default: the one the index was built with)
   --report DIR         evaluation report folder (default: DB/../report)
   --slides DIR         whole-slide images for the viewer (default: DB/../collection/slides if present)
   --rate N             requests per second per client address (default ${DEFAULT_LIMITS.rate!.perSecond})
@@ -46,6 +48,7 @@ export const serveCommand: Command = {
         port: { type: 'string' },
         host: { type: 'string', default: '127.0.0.1' },
         weights: { type: 'string' },
+        ...PRECISION_OPTIONS,
         report: { type: 'string' },
         slides: { type: 'string' },
         rate: { type: 'string' },
@@ -90,6 +93,7 @@ export const serveCommand: Command = {
       auditLog: values['audit-log'],
       corsOrigin: values.cors,
       weights: values.weights,
+      precision: parsePrecision(values.precision),
       reportDir: values.report,
       slidesDir: values.slides,
       threads: parseThreads(values.threads),

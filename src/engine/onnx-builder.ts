@@ -16,6 +16,7 @@ export interface Value {
 }
 
 const OPSET = 20;
+const CONTRIB_DOMAIN = 'com.microsoft';
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
 
@@ -61,6 +62,7 @@ export class GraphBuilder {
   readonly initializers: proto.ITensorProto[] = [];
   private counter = 0;
   private readonly constants = new Set<string>();
+  private readonly domains = new Set<string>();
 
   private fresh(hint: string): string {
     return `${hint}_${this.counter++}`;
@@ -70,11 +72,24 @@ export class GraphBuilder {
     return this.nodeOutputs(opType, inputs, 1, attrs)[0];
   }
 
+  /** A node of onnxruntime's own operators (domain com.microsoft), such as MatMulIntegerToFloat. */
+  contribNode(opType: string, inputs: string[]): string {
+    return this.nodeOutputs(opType, inputs, 1, {}, CONTRIB_DOMAIN)[0];
+  }
+
   /** A node with several outputs. */
-  nodeOutputs(opType: string, inputs: string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
+  nodeOutputs(
+    opType: string,
+    inputs: string[],
+    outputs: number,
+    attrs: Record<string, Attr> = {},
+    domain?: string,
+  ): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(opType));
+    if (domain) this.domains.add(domain);
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       input: inputs,
       output: names,
       name: names[0],
@@ -87,6 +102,21 @@ export class GraphBuilder {
   constant(key: string, dims: number[], data: Float32Array): string {
     if (!this.constants.has(key)) {
       this.initializers.push(floatTensor(key, dims, data));
+      this.constants.add(key);
+    }
+    return key;
+  }
+
+  /** An 8-bit integer initializer (quantised weights, zero points), deduplicated by key. */
+  bytes(key: string, dims: number[], data: Int8Array | Uint8Array): string {
+    if (!this.constants.has(key)) {
+      const { DataType } = onnx.TensorProto;
+      this.initializers.push({
+        name: key,
+        dims,
+        dataType: data instanceof Int8Array ? DataType.INT8 : DataType.UINT8,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      });
       this.constants.add(key);
     }
     return key;
@@ -130,7 +160,7 @@ export class GraphBuilder {
     const model: proto.IModelProto = {
       irVersion: 9,
       producerName: 'histoseek',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name, node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
     };
     return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();

@@ -24,12 +24,20 @@ export class OnnxEmbedder implements Embedder {
   ) {}
 
   static async create(model: Model, options: SessionOptions = {}): Promise<OnnxEmbedder> {
+    const int8 = model.precision === 'int8';
     const graph = {
-      key: `${modelHash(model).slice(0, 24)}-${model.config.inputSize}-${options.trace ? 'trace' : 'embed'}`,
+      key: `${modelHash(model).slice(0, 24)}-${model.config.inputSize}-${options.trace ? 'trace' : 'embed'}${int8 ? '-int8' : ''}`,
     };
-    // The graph builder (and protobuf) load only when the cache cannot serve the session.
-    const build = async () =>
-      (await import('./onnx-graph.js')).buildOnnxModel(model.config, model.weights, { trace: options.trace });
+    // The graph builder (and protobuf) load only when the cache cannot serve the session; the int8
+    // model is calibrated then too.
+    const build = async () => {
+      const { buildOnnxModel } = await import('./onnx-graph.js');
+      const ranges = int8 ? await (await import('./int8-calibration.js')).calibrateInt8(model, options.threads) : null;
+      return buildOnnxModel(model.config, model.weights, {
+        trace: options.trace,
+        quantization: ranges ? { mode: 'int8', ranges } : undefined,
+      });
+    };
     const session = await cachedSession(graph, build, cpuSessionOptions(options.threads));
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);

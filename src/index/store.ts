@@ -15,6 +15,7 @@
  * item. The graph is saved from time to time and on close, stamped with the rows it covers; a
  * writer adds what a crash left out, and readers scan rows past the stamp exactly.
  */
+import { identityMismatch } from '../model/identity.js';
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -272,13 +273,8 @@ export class IndexStore {
 
   /** Throws unless `model` is the model this index was built with. */
   assertModel(model: Pick<ModelIdentity, 'id' | 'hash'>): void {
-    if (model.hash !== this.model.hash) {
-      throw new Error(
-        `${this.dir}: this index was built with model '${this.model.id}' (hash ${this.model.hash.slice(0, 12)}), ` +
-          `not '${model.id}' (hash ${model.hash.slice(0, 12)})` +
-          (this.model.weightsPath ? `; pass --weights ${this.model.weightsPath}` : ''),
-      );
-    }
+    const mismatch = identityMismatch(this.dir, 'index', this.model, model);
+    if (mismatch) throw new Error(mismatch);
   }
 
   private statement(sql: string): Database.Statement {

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
+import type { Precision } from './identity.js';
 import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
 import { readSafetensors, writeSafetensors, type SafetensorsDtype } from './safetensors.js';
 
@@ -13,6 +14,8 @@ export interface Model {
   weights: Map<string, HostTensor>;
   /** Where the weights came from, for messages and the index's model id. */
   source: string;
+  /** How onnxruntime runs it (default fp32); part of the model's identity. */
+  precision?: Precision;
 }
 
 const BACKBONE_PREFIX = 'backbone.';

@@ -3,6 +3,25 @@ import { createHash } from 'node:crypto';
 import type { Model } from './checkpoint.js';
 import { configToMetadata } from './config.js';
 
+/**
+ * How the model runs: float32 throughout, or its per-position linear maps in int8 (issue #15;
+ * engine/int8-calibration.ts). The int8 model is another function, so it is another identity:
+ * its hash is the weights' hash with INT8_SUFFIX.
+ */
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+const INT8_SUFFIX = '+int8';
+
+/** The identity hash of `model` run at its precision: what an index records and checks. */
+export function identityHash(model: Pick<Model, 'config' | 'weights' | 'precision'>): string {
+  return modelHash(model) + (model.precision === 'int8' ? INT8_SUFFIX : '');
+}
+
+/** The precision an identity hash was recorded for. */
+export function precisionOfHash(hash: string): Precision {
+  return hash.endsWith(INT8_SUFFIX) ? 'int8' : 'fp32';
+}
+
 /** Hashes already taken, by model object (models are never changed in place: training makes new weight maps); the index check and the model cache both ask at start-up. */
 const hashes = new WeakMap<object, string>();
 
@@ -20,4 +39,26 @@ export function modelHash(model: Pick<Model, 'config' | 'weights'>): string {
   const digest = hash.digest('hex');
   hashes.set(model, digest);
   return digest;
+}
+
+/**
+ * Why `given` is not the model the store at `location` (an index or a PostgreSQL store: `what`)
+ * was built with, with the options that would pick it; null when it is.
+ */
+export function identityMismatch(
+  location: string,
+  what: 'index' | 'store',
+  recorded: { id: string; hash: string; weightsPath?: string },
+  given: { id: string; hash: string },
+): string | null {
+  if (given.hash === recorded.hash) return null;
+  const pass: string[] = [];
+  const precision = precisionOfHash(recorded.hash);
+  if (precision !== precisionOfHash(given.hash)) pass.push(`--precision ${precision}`);
+  if (recorded.weightsPath) pass.push(`--weights ${recorded.weightsPath}`);
+  return (
+    `${location}: this ${what} was built with model '${recorded.id}' (hash ${recorded.hash.slice(0, 12)}), ` +
+    `not '${given.id}' (hash ${given.hash.slice(0, 12)})` +
+    (pass.length ? `; pass ${pass.join(' ')}` : '')
+  );
 }

@@ -6,6 +6,7 @@
  * one request opens the next generation while the others wait for it, and the old one is closed
  * once its last in-flight request is done. Concurrent searches and embeddings are batched (see Batcher).
  */
+import type { Precision } from '../model/identity.js';
 import { openSearchableIndex } from '../api/searchable-index.js';
 import { hitItems, type ItemSearcher, type ItemStore } from '../index/item-store.js';
 import { openStore, redactUrl } from '../index/open-store.js';
@@ -172,11 +173,22 @@ export class IndexContext {
   /** Opens the index and its model (see openSearchableIndex: --weights, else the checkpoint the index recorded). */
   static async open(
     db: string,
-    o: { threads: number; weights?: string; search?: SearchSettings; log?: (message: string) => void },
+    o: {
+      threads: number;
+      weights?: string;
+      precision?: Precision;
+      search?: SearchSettings;
+      log?: (message: string) => void;
+    },
   ): Promise<IndexContext> {
     // openSearchableIndex resolves and checks the model; from here on this context owns its store and searcher.
     const search = o.search ?? {};
-    const index = await openSearchableIndex(db, { threads: o.threads, weights: o.weights, search });
+    const index = await openSearchableIndex(db, {
+      threads: o.threads,
+      weights: o.weights,
+      precision: o.precision,
+      search,
+    });
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     try {
       const generation = await Generation.open(index.store, index.searcher);

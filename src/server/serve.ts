@@ -13,12 +13,15 @@ import { WEB_ROOT } from './routes/web.js';
 import { SlideLibrary } from './slides.js';
 import { Thumbnails } from './thumbnails.js';
 import { loadTls, type TlsFiles } from './tls.js';
+import type { Precision } from '../model/identity.js';
 
 export interface ServerOptions {
   db: string;
   /** Inference and search threads (default 2). */
   threads?: number;
   weights?: string;
+  /** How the model runs (default: as the index was built). */
+  precision?: Precision;
   /** How the index is searched (default: by its size, default candidates). */
   search?: SearchSettings;
   /** Default: `<dirname(db)>/report`, where the demo and `eval --report` put it. */
@@ -53,7 +56,12 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   };
   const postgres = isPostgresUrl(o.db);
   const db = postgres ? o.db : resolve(o.db);
-  const index = await IndexContext.open(db, { threads: o.threads ?? 2, weights: o.weights, search: o.search });
+  const index = await IndexContext.open(db, {
+    threads: o.threads ?? 2,
+    weights: o.weights,
+    precision: o.precision,
+    search: o.search,
+  });
   // A folder index's neighbours (the demo's report and slides) are found beside it; a PostgreSQL store has no "beside".
   const beside = (name: string) => (postgres ? name : join(dirname(db), name));
   const thumbnails = new Thumbnails();

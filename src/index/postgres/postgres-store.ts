@@ -7,6 +7,7 @@
  * Items that are already stored (by source) are skipped on insert, so two indexers racing on the
  * same image store it once.
  */
+import { identityMismatch } from '../../model/identity.js';
 import pg from 'pg';
 import { hostname } from 'node:os';
 import type { ItemSearcher, ItemStore } from '../item-store.js';
@@ -92,12 +93,8 @@ export class PostgresStore implements ItemStore {
   }
 
   assertModel(model: Pick<ModelIdentity, 'id' | 'hash'>): void {
-    if (model.hash !== this.model.hash) {
-      throw new Error(
-        `${this.location}: this store was built with model '${this.model.id}' (hash ${this.model.hash.slice(0, 12)}), not '${model.id}' (hash ${model.hash.slice(0, 12)})` +
-          (this.model.weightsPath ? `; pass --weights ${this.model.weightsPath}` : ''),
-      );
-    }
+    const mismatch = identityMismatch(this.location, 'store', this.model, model);
+    if (mismatch) throw new Error(mismatch);
   }
 
   private async query<R extends pg.QueryResultRow>(
