@@ -8,11 +8,13 @@
  *
  * Then the whole-process case: `histoseek embed` of 48 PNG files (start-up, reading, resizing,
  * embedding, writing), first with an empty model cache, then with the cache filled, against one
- * PyTorch process doing the same (bench/torch_embed.py --images). Every record names the CPU and
- * its vector extensions, and the precision (fp32).
+ * PyTorch process doing the same (bench/torch_embed.py --images). Each of ours runs at fp32 and at
+ * int8 (the int8 model: its calibration is in the worker's set-up, not timed, and in the whole
+ * process's cold run); PyTorch runs float32. Every record names the CPU and its vector extensions,
+ * and the precision.
  *
  * --quick: preset atto, C=128, 1 round, for a smoke test. Internally the script also runs as its
- * own worker (--worker full|backbone --input FILE): one part on our engine, answering in JSON.
+ * own worker (--worker full|backbone --input FILE --precision fp32|int8): one part on our engine, answering in JSON.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,7 +28,9 @@ import * as ort from 'onnxruntime-node';
 import { INPUT_NAME } from '../src/engine/graph-names.js';
 import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { calibrateInt8 } from '../src/engine/int8-calibration.js';
 import { randomModel, saveCheckpoint, type Model } from '../src/model/checkpoint.js';
+import { PRECISIONS, type Precision } from '../src/model/identity.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { elementCount, type HostTensor } from '../src/model/host-tensor.js';
 import { backbone } from '../src/model/lgffem.js';
@@ -58,7 +62,6 @@ const TORCH_LAYOUTS = ['nchw', 'channels_last'] as const;
 const SELF = fileURLToPath(import.meta.url);
 const HISTOSEEK = path.join(BENCH_DIR, '..', 'bin', 'histoseek.js');
 const PROCESS_IMAGES = 48;
-const PRECISION = 'fp32';
 const TORCH_SCRIPT = path.join(BENCH_DIR, 'torch_embed.py');
 
 const { values: options } = parseArgs({
@@ -67,6 +70,7 @@ const { values: options } = parseArgs({
     quick: { type: 'boolean', default: false },
     worker: { type: 'string' },
     input: { type: 'string' },
+    precision: { type: 'string', default: 'fp32' },
   },
 });
 
@@ -93,16 +97,22 @@ interface Runner {
   release(): Promise<void>;
 }
 
-/** A session of the whole model (as `histoseek embed` runs it), or of the backbone graph alone. */
-async function ourRunner(part: Part, model: Model): Promise<Runner> {
+/**
+ * A session of the whole model (as `histoseek embed` runs it, calibrated and cached at int8), or of
+ * the backbone graph alone (at int8 with the whole model's calibrated ranges).
+ */
+async function ourRunner(part: Part, model: Model, precision: Precision): Promise<Runner> {
   if (part === 'full') {
-    const embedder = await OnnxEmbedder.create(model, { threads: THREADS });
+    const embedder = await OnnxEmbedder.create({ ...model, precision }, { threads: THREADS });
     return { run: (input) => embedder.embed(input), release: () => embedder.release() };
   }
+  const ranges = precision === 'int8' ? await calibrateInt8(model, THREADS) : null;
   const bytes = buildOnnxGraph(
     model.weights,
     [{ name: INPUT_NAME, layout: 'NCHW' }],
     (ops, [x]) => new Map(backbone(ops, x, model.config).map((t, i) => [`backbone.${i}`, t])),
+    'NCHW',
+    ranges ? { mode: 'int8', ranges } : undefined,
   );
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: THREADS,
@@ -116,10 +126,10 @@ async function ourRunner(part: Part, model: Model): Promise<Runner> {
   };
 }
 
-async function worker(part: Part, inputFile: string): Promise<JsonRecord> {
+async function worker(part: Part, inputFile: string, precision: Precision): Promise<JsonRecord> {
   // Copied into a fresh buffer: a Buffer's byte offset need not be float-aligned.
   const data = new Float32Array(new Uint8Array(await readFile(inputFile)).buffer);
-  const runner = await ourRunner(part, randomModel(config, SEED));
+  const runner = await ourRunner(part, randomModel(config, SEED), precision);
   const input: HostTensor = { shape: inputShape, data };
   const seconds = await timeRounds(() => runner.run(input), rounds);
   await runner.release();
@@ -184,7 +194,8 @@ async function yardstick(part: Part, inputFile: string): Promise<Yardstick | { e
 
 // ---------------------------------------------------------------- report
 
-function record(part: Part, ours: JsonRecord, theirs: Yardstick | { error: string }): JsonRecord {
+/** One part at one precision of ours against PyTorch's float32. */
+function record(part: Part, precision: Precision, ours: JsonRecord, theirs: Yardstick | { error: string }): JsonRecord {
   const oursImagesPerS = numberField(ours, 'images_per_s');
   const measured = 'best' in theirs;
   const theirImagesPerS = measured ? numberField(theirs.best, 'images_per_s') : undefined;
@@ -206,7 +217,7 @@ function record(part: Part, ours: JsonRecord, theirs: Yardstick | { error: strin
       ? Object.fromEntries(Object.entries(theirs.imagesPerSByLayout).map(([k, v]) => [k, significant(v)]))
       : null,
     rounds,
-    precision: PRECISION,
+    precision,
     ...cpuDescription(),
     ...(measured ? {} : { error: theirs.error }),
   };
@@ -241,8 +252,8 @@ function timeProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {
   });
 }
 
-/** `histoseek embed` of PROCESS_IMAGES PNG files, cold and warm model cache, against one PyTorch process doing the same. */
-async function wholeProcess(dir: string, torchLayout: string | null): Promise<JsonRecord> {
+/** The whole-process case's inputs: PROCESS_IMAGES PNG files and the model's checkpoint. */
+async function wholeProcessInputs(dir: string): Promise<{ images: string; weights: string }> {
   const images = path.join(dir, 'images');
   await mkdir(images);
   const random = new Random(SEED + 1);
@@ -254,6 +265,20 @@ async function wholeProcess(dir: string, torchLayout: string | null): Promise<Js
   }
   const weights = path.join(dir, 'model.safetensors');
   await saveCheckpoint(weights, randomModel(config, SEED));
+  return { images, weights };
+}
+
+/**
+ * `histoseek embed` of PROCESS_IMAGES PNG files at `precision`, cold (an empty model cache: at int8
+ * that includes calibrating) and warm, against one PyTorch process (float32) doing the same.
+ */
+async function wholeProcess(
+  dir: string,
+  inputs: { images: string; weights: string },
+  precision: Precision,
+  torchLayout: string | null,
+): Promise<JsonRecord> {
+  const { images, weights } = inputs;
   const embed = () =>
     timeProcess(
       process.execPath,
@@ -269,10 +294,12 @@ async function wholeProcess(dir: string, torchLayout: string | null): Promise<Js
         String(BATCH),
         '--threads',
         String(THREADS),
+        '--precision',
+        precision,
       ],
-      { HISTOSEEK_CACHE_DIR: path.join(dir, 'cache') },
+      { HISTOSEEK_CACHE_DIR: path.join(dir, `cache-${precision}`) },
     );
-  info(`whole process: histoseek embed of ${PROCESS_IMAGES} images, empty model cache, then filled…`);
+  info(`whole process: histoseek embed of ${PROCESS_IMAGES} images at ${precision}, empty model cache, then filled…`);
   const cold = await embed();
   const warm = await embed();
   let pytorch: number | null = null;
@@ -309,7 +336,7 @@ async function wholeProcess(dir: string, torchLayout: string | null): Promise<Js
     neck_layers: config.neckLayers,
     input_size: config.inputSize,
     pytorch_layout: torchLayout,
-    precision: PRECISION,
+    precision,
     ...cpuDescription(),
     ...(error ? { error } : {}),
   };
@@ -329,20 +356,18 @@ async function main(): Promise<void> {
       info(
         `${part}: histoseek (onnxruntime-node), ${config.preset}, C=${config.neckChannels}, L=${config.neckLayers}…`,
       );
-      const ours = await runNodeWorker(SELF, [
-        '--worker',
-        part,
-        '--input',
-        inputFile,
-        '--rounds',
-        String(rounds),
-        ...quick,
-      ]);
+      const ours = new Map<Precision, JsonRecord>();
+      for (const precision of PRECISIONS) {
+        info(`${part}: histoseek at ${precision}…`);
+        const args = ['--worker', part, '--input', inputFile, '--rounds', String(rounds), '--precision', precision];
+        ours.set(precision, await runNodeWorker(SELF, [...args, ...quick]));
+      }
       const theirs = await yardstick(part, inputFile);
       if (part === 'full' && 'best' in theirs) fullLayout = String(theirs.best.layout);
-      results.emit(record(part, ours, theirs));
+      for (const [precision, figures] of ours) results.emit(record(part, precision, figures, theirs));
     }
-    results.emit(await wholeProcess(dir, fullLayout));
+    const processInputs = await wholeProcessInputs(dir);
+    for (const precision of PRECISIONS) results.emit(await wholeProcess(dir, processInputs, precision, fullLayout));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -352,7 +377,9 @@ async function main(): Promise<void> {
 if (options.worker !== undefined) {
   if (!isPart(options.worker) || !options.input)
     throw new Error(`--worker needs one of ${PARTS.join(', ')} and --input FILE`);
-  process.stdout.write(`${JSON.stringify(await worker(options.worker, options.input))}\n`);
+  const precision = options.precision as Precision;
+  if (!PRECISIONS.includes(precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}`);
+  process.stdout.write(`${JSON.stringify(await worker(options.worker, options.input, precision))}\n`);
 } else {
   await main();
 }
