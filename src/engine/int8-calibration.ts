@@ -15,7 +15,8 @@ import { cpuSessionOptions } from './ort-options.js';
 
 /** Seeds per tissue class: 6 classes × 4 = 24 patches. */
 export const CALIBRATION_SEEDS = [101, 102, 103, 104];
-const BATCH = 4;
+/** One image per run: every probe's tensor is held until the run ends (≈ 1 GB a batch of 4 for the tiny preset at 224 px). */
+const BATCH = 1;
 
 /** The calibration images, normalised NCHW, in batches of at most BATCH. */
 export function* calibrationBatches(size: number): Generator<ort.Tensor> {
