@@ -51,21 +51,23 @@ function unseenPatches(size: number): HostTensor {
   return { shape: [n, 3, size, size], data };
 }
 
-test('int8: the built-in model on unseen synthetic patches keeps every descriptor within cosine 0.99 of fp32', async () => {
+test('int8: the built-in model on unseen synthetic patches keeps every descriptor within cosine 0.99 of fp32', async (t) => {
   const model = await loadCheckpoint(DEFAULT_MODEL_PATH);
   const [fp32, int8] = await bothPrecisions(model, unseenPatches(model.config.inputSize));
   const cosines = rowCosines(fp32, int8);
+  t.diagnostic(`lowest cosine ${Math.min(...cosines).toFixed(4)}`);
   assert.equal(cosines.length, 12);
   assert.ok(Math.min(...cosines) >= 0.99, `cosines ${cosines.map((c) => c.toFixed(4)).join(' ')}`);
   assert.ok(Math.min(...cosines) < 1 - 1e-6, 'int8 differs from fp32: the quantised graph ran');
 });
 
-test('int8: the fixture model on the fixture input keeps every descriptor within cosine 0.99 of fp32', async () => {
+test('int8: the fixture model on the fixture input keeps every descriptor within cosine 0.999 of fp32', async (t) => {
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const input = (await readSafetensors(FIXTURE_IO)).tensors.get('input')!;
   const [fp32, int8] = await bothPrecisions(model, input);
   const cosines = rowCosines(fp32, int8);
-  assert.ok(Math.min(...cosines) >= 0.99, `cosines ${cosines.map((c) => c.toFixed(4)).join(' ')}`);
+  t.diagnostic(`lowest cosine ${Math.min(...cosines).toFixed(4)}`);
+  assert.ok(Math.min(...cosines) >= 0.999, `cosines ${cosines.map((c) => c.toFixed(4)).join(' ')}`);
 });
 
 test('int8 index: queried at its own precision by default; --precision fp32 gets a clear error naming the fix', async (t) => {
