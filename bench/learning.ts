@@ -3,8 +3,10 @@
  * training), Kimia protocol (test patches against training patches), compares
  *   (a) the untrained model (the default's architecture and backbone, neck and head as initialised),
  *   (b) GeM (p = 3) over the last backbone stage alone,
- *   (c) the trained default model.
- * Prints {"case": "learning", "untrained": {"eta_tot", "mv_at_5", …}, "gem_backbone": {…}, "trained": {…}}.
+ *   (c) the trained default model,
+ *   (d) the same at int8 (`--precision int8`, issue #15).
+ * Prints {"case": "learning", "untrained": {"eta_tot", "mv_at_5", …}, "gem_backbone": {…}, "trained": {…},
+ * "trained_int8": {…}, "int8_eta_tot_points": int8's η_tot minus fp32's, in points}.
  *
  *   node --import tsx bench/learning.ts [--weights FILE]
  */
@@ -115,6 +117,7 @@ try {
     ['untrained', () => OnnxEmbedder.create(base)],
     ['gem_backbone', () => GemBackbone.create(trained)],
     ['trained', () => OnnxEmbedder.create(trained)],
+    ['trained_int8', () => OnnxEmbedder.create({ ...trained, precision: 'int8' })],
   ] as const) {
     info(`evaluating ${name}`);
     scores[name] = await evaluate(await make(), dir);
@@ -126,6 +129,8 @@ try {
     untrained: pick(scores.untrained),
     gem_backbone: pick(scores.gem_backbone),
     trained: pick(scores.trained),
+    trained_int8: pick(scores.trained_int8),
+    int8_eta_tot_points: significant(100 * (scores.trained_int8.eta_tot - scores.trained.eta_tot)),
   });
   info(`wrote ${await results.save()}`);
 } finally {
