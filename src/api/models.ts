@@ -1,7 +1,7 @@
 /** The model a command or a library call runs, from weights / backbone / size, and its identity for an index. */
 import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
 import { embeddingSize, validateConfig } from '../model/config.js';
-import { identityHash, type Precision } from '../model/identity.js';
+import { precisionIdentity, type Precision } from '../model/identity.js';
 import type { ModelIdentity } from '../index/store.js';
 import { resolveBackbone } from '../weights/hub.js';
 
@@ -25,8 +25,7 @@ export async function resolveModel(o: ModelOptions): Promise<Model> {
 
 export function modelIdentity(model: Model, weightsPath?: string): ModelIdentity {
   return {
-    id: model.precision === 'int8' ? `${model.source} int8` : model.source,
-    hash: identityHash(model),
+    ...precisionIdentity(model),
     weightsPath,
     dim: embeddingSize(model.config),
     inputSize: model.config.inputSize,

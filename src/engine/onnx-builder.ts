@@ -98,28 +98,29 @@ export class GraphBuilder {
     return names;
   }
 
-  /** A float initializer, deduplicated by key. */
-  constant(key: string, dims: number[], data: Float32Array): string {
+  /** The initializer `make()` builds under `key`, added once however often it is asked for. */
+  private initializer(key: string, make: () => proto.ITensorProto): string {
     if (!this.constants.has(key)) {
-      this.initializers.push(floatTensor(key, dims, data));
+      this.initializers.push(make());
       this.constants.add(key);
     }
     return key;
   }
 
+  /** A float initializer, deduplicated by key. */
+  constant(key: string, dims: number[], data: Float32Array): string {
+    return this.initializer(key, () => floatTensor(key, dims, data));
+  }
+
   /** An 8-bit integer initializer (quantised weights, zero points), deduplicated by key. */
   bytes(key: string, dims: number[], data: Int8Array | Uint8Array): string {
-    if (!this.constants.has(key)) {
-      const { DataType } = onnx.TensorProto;
-      this.initializers.push({
-        name: key,
-        dims,
-        dataType: data instanceof Int8Array ? DataType.INT8 : DataType.UINT8,
-        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      });
-      this.constants.add(key);
-    }
-    return key;
+    const { DataType } = onnx.TensorProto;
+    return this.initializer(key, () => ({
+      name: key,
+      dims,
+      dataType: data instanceof Int8Array ? DataType.INT8 : DataType.UINT8,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    }));
   }
 
   scalar(value: number): string {
@@ -129,11 +130,7 @@ export class GraphBuilder {
   /** An int64 vector initializer (axes, shapes, slice bounds). */
   ints(values: number[]): string {
     const key = `ints_${values.join('_')}`;
-    if (!this.constants.has(key)) {
-      this.initializers.push(int64Tensor(key, values));
-      this.constants.add(key);
-    }
-    return key;
+    return this.initializer(key, () => int64Tensor(key, values));
   }
 
   as<V extends Value>(x: V, layout: Layout): V {

@@ -23,9 +23,8 @@ export interface ActivationRange {
 
 /**
  * int8 inference (issue #15). `calibrate` adds the input of every quantisable linear map as an
- * output named PROBE_PREFIX + the layer; `int8` quantises the maps `ranges` holds statically (the rest stay float): weights to int8
- * per output channel, inputs to uint8 over their calibrated range, written as
- * QuantizeLinear → DequantizeLinear pairs that onnxruntime fuses into integer matrix products.
+ * output named PROBE_PREFIX + the layer; `int8` quantises statically the maps `ranges` holds (the
+ * rest stay float): see integerLinear.
  */
 export type Quantization = { mode: 'calibrate' } | { mode: 'int8'; ranges: ReadonlyMap<string, ActivationRange> };
 

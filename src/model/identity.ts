@@ -12,9 +12,13 @@ export const PRECISIONS = ['fp32', 'int8'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 const INT8_SUFFIX = '+int8';
 
-/** The identity hash of `model` run at its precision: what an index records and checks. */
-export function identityHash(model: Pick<Model, 'config' | 'weights' | 'precision'>): string {
-  return modelHash(model) + (model.precision === 'int8' ? INT8_SUFFIX : '');
+/** The id and hash of `model` run at its precision: what an index records and checks. */
+export function precisionIdentity(model: Pick<Model, 'config' | 'weights' | 'precision' | 'source'>): {
+  id: string;
+  hash: string;
+} {
+  const int8 = model.precision === 'int8';
+  return { id: int8 ? `${model.source} int8` : model.source, hash: modelHash(model) + (int8 ? INT8_SUFFIX : '') };
 }
 
 /** The precision an identity hash was recorded for. */
