@@ -80,6 +80,16 @@ export function peakRssMib(): number {
   return hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
+/**
+ * This process's resident memory now, split into private memory (heap, buffers) and mapped file
+ * pages (an index read through mmap): the kernel can drop the latter under memory pressure.
+ */
+export function rssPartsMib(): { anon: number; file: number } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { anon: field('RssAnon'), file: field('RssFile') };
+}
+
 /** Another process's resident set size and its peak so far, in MiB, from /proc/<pid>/status. */
 export function processRssMib(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -6,13 +6,14 @@
  *   node --import tsx bench/scale-serve.ts --dir DIR --mode two-stage|exact --queries Q.f32 --truth T.i32
  *        --singles S --batches B [--k 10] [--candidates C]
  *
- * Prints one JSON object: p50_ms, p95_ms, batch64_ms_per_query, recall_at_10, rss_mib, and the
- * numbers of queries behind each.
+ * Prints one JSON object: p50_ms, p95_ms, batch64_ms_per_query, recall_at_10, rss_mib (peak), the
+ * numbers of queries behind each, and in two-stage search the candidates re-ranked per query; rss_anon_mib and rss_file_mib split the resident memory after the
+ * last query into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
 import { Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/searcher.js';
 import { IndexStore } from '../src/index/store.js';
-import { peakRssMib, significant } from './common.js';
+import { peakRssMib, rssPartsMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';
 import { readFloat32, readInt32 } from './scale-space.js';
 
@@ -70,6 +71,7 @@ for (let b = 0; b < batches; b++) {
   batchMs += performance.now() - start;
   hits.forEach((h, i) => (answers[b * BATCH + i] = h));
 }
+const rssParts = rssPartsMib();
 await searcher.release();
 store.close();
 
@@ -86,5 +88,8 @@ console.log(
     queries_recall: answered.length,
     rss_mib: significant(peakRssMib(), 4),
     rss_at_start_mib: significant(rssAtStartMib, 4),
+    ...(searcher.mode === 'two-stage' ? { candidates: searcher.candidates } : {}),
+    rss_anon_mib: significant(rssParts.anon, 4),
+    rss_file_mib: significant(rssParts.file, 4),
   }),
 );

@@ -34,8 +34,9 @@
  * Options: --vectors f16,i8 (stored precisions built for every case; default f16), --faiss flat,hnsw,ivfsq8
  * (the FAISS indexes run; default all), --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
  * reruns), --queries 1000, --keep-indexes, --candidates 160,320 (two-stage served once per count; default
- * 160), --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
- * builds of 10⁶ items fewer).
+ * once, at the searcher's default for the size), --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
+ * builds of 10⁶ items fewer), --plot A.json,B.json (no run: the growth figure from earlier runs'
+ * results, bench/results/scale-growth-<time>Z.png).
  *
  * Run times, estimated from runs up to N = 2·10⁵ on 2 AMD EPYC cores shared with other work (the
  * histoseek build ran at ≈ 4000 rows/s at 2·10⁵, FAISS HNSW at ≈ 3400 rows/s at 10⁵ (d = 256) and
@@ -49,7 +50,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { RERANK_CANDIDATES } from '../src/index/searcher.js';
+import { defaultCandidates } from '../src/index/searcher.js';
 import { VECTOR_KINDS, type VectorKind } from '../src/index/store.js';
 import {
   BENCH_DIR,
@@ -114,7 +115,8 @@ const { values: opts } = parseArgs({
     'keep-indexes': { type: 'boolean', default: false },
     vectors: { type: 'string', default: 'f16' },
     faiss: { type: 'string', default: FAISS_METHODS.join(',') },
-    candidates: { type: 'string', default: String(RERANK_CANDIDATES) },
+    candidates: { type: 'string' },
+    plot: { type: 'string' },
   },
 });
 
@@ -127,12 +129,14 @@ function listOption<T extends string>(value: string, allowed: readonly T[], flag
 }
 const VECTOR_KINDS_BUILT = listOption(opts.vectors!, VECTOR_KINDS, '--vectors');
 const FAISS_RUN = listOption(opts.faiss!, FAISS_METHODS, '--faiss');
-/** `--candidates 160,320,640`: two-stage search is served once per count, one line each. */
-const CANDIDATE_COUNTS = opts.candidates!.split(',').map((value) => {
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`--candidates: ${value} is not a positive integer`);
-  return count;
-});
+/** `--candidates 160,320,640`: two-stage search is served once per count, one line each; by default once, at the searcher's default for the size. */
+const CANDIDATE_COUNTS: (number | undefined)[] = opts.candidates
+  ? opts.candidates.split(',').map((value) => {
+      const count = Number(value);
+      if (!Number.isInteger(count) || count < 1) throw new Error(`--candidates: ${value} is not a positive integer`);
+      return count;
+    })
+  : [undefined];
 
 function selectedCases(): Case[] {
   let cases = CASES;
@@ -239,7 +243,7 @@ async function measureHistoseek(
         engine: 'histoseek',
         vectors: kind,
         ...figures(build, c.n, served),
-        ...(candidates ? { candidates } : {}),
+        ...(typeof served.candidates === 'number' ? { candidates: served.candidates } : {}),
       });
     }
     if (!opts['keep-indexes']) {
@@ -339,12 +343,23 @@ async function faissAvailable(results: Results): Promise<boolean> {
   }
 }
 
-async function plot(records: JsonRecord[], file: string): Promise<void> {
+/** A two-stage line at other than the default candidates for its size is a series of its own. */
+const seriesName = (r: JsonRecord) =>
+  `${String(r.engine)} ${String(r.method)}${typeof r.candidates === 'number' && r.candidates !== defaultCandidates(r.n as number) ? ` (${r.candidates})` : ''}`;
+
+/**
+ * The figure: p50 latency and serving RSS against N (d = 256), one line per series; a later record
+ * of the same series and N replaces an earlier one. The memory panel adds the default index's bytes
+ * on disk (N × bytes per item), the line its resident memory would follow if every page were read.
+ */
+async function plot(records: JsonRecord[], file: string, title: string): Promise<void> {
+  const latest = new Map<string, JsonRecord>();
+  for (const r of records.filter((r) => r.d === 256 && typeof r.n === 'number'))
+    latest.set(`${seriesName(r)}@${String(r.n)}`, r);
   const byMethod = (key: 'p50_ms' | 'rss_mib'): Series[] => {
     const series = new Map<string, Series>();
-    for (const r of records.filter((r) => r.d === 256 && typeof r[key] === 'number')) {
-      const extra = typeof r.candidates === 'number' && r.candidates !== RERANK_CANDIDATES ? ` (${r.candidates})` : '';
-      const name = `${String(r.engine)} ${String(r.method)}${extra}`;
+    for (const r of [...latest.values()].filter((r) => typeof r[key] === 'number')) {
+      const name = seriesName(r);
       if (!series.has(name)) series.set(name, { name, points: [] });
       series
         .get(name)!
@@ -352,14 +367,39 @@ async function plot(records: JsonRecord[], file: string): Promise<void> {
     }
     return [...series.values()];
   };
-  writeFileSync(
-    file,
-    await renderScalePlot(
-      byMethod('p50_ms'),
-      byMethod('rss_mib'),
-      `bench:scale, d = 256, ${THREADS} threads, ${cpuModel()}`,
-    ),
+  const onDisk: Series = {
+    name: 'histoseek on disk, N × bytes/item',
+    points: [...latest.values()]
+      .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.bytes_per_item === 'number')
+      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.bytes_per_item as number)) / 2 ** 20 })),
+  };
+  const memory = byMethod('rss_mib');
+  if (onDisk.points.length) memory.push(onDisk);
+  writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), memory, title));
+}
+
+/** `--plot A.json,B.json`: one growth figure from the result lines of earlier runs, later files winning. */
+async function plotEarlierRuns(files: string[]): Promise<void> {
+  const records = files.flatMap((file) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line, i) => {
+        try {
+          return JSON.parse(line) as JsonRecord;
+        } catch {
+          throw new Error(`${file}: line ${i + 1} is not JSON`);
+        }
+      }),
   );
+  const cpus = [...new Set(records.map((r) => r.cpu).filter((cpu) => typeof cpu === 'string'))];
+  const png = new Results('scale-growth').file('png');
+  await plot(
+    records,
+    png,
+    `bench:scale, d = 256, ${THREADS} threads, ${cpus.join(' / ')}; runs ${files.map((f) => path.basename(f, '.json').replace('scale-', '')).join(', ')}`,
+  );
+  info(`wrote ${png}`);
 }
 
 async function main(): Promise<void> {
@@ -423,8 +463,9 @@ async function main(): Promise<void> {
   }
   info(`wrote ${await results.save()}`);
   const png = results.file('png');
-  await plot(records, png);
+  await plot(records, png, `bench:scale, d = 256, ${THREADS} threads, ${cpu}`);
   info(`wrote ${png}`);
 }
 
-await main();
+if (opts.plot) await plotEarlierRuns(opts.plot.split(','));
+else await main();

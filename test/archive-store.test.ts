@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { GRAPH_FILE } from '../src/index/vector-graph.js';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { Searcher, type Hit } from '../src/index/searcher.js';
+import { defaultCandidates, Searcher, type Hit } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/index/store.js';
 import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/index/vector-codec.js';
 import { upgradeIndex } from '../src/index/upgrade.js';
@@ -217,6 +217,23 @@ describe('the search graph and two-stage search', () => {
           h.row === truth.ids[q * 10 + j] && assert.ok(Math.abs(h.distance - truth.distances[q * 10 + j]) < 2e-3),
       ),
     );
+  });
+
+  test('the candidates re-ranked by default double as the archive grows; a count asked for wins', async () => {
+    const sizes = [0, 1_999_999, 2_000_000, 5_999_999, 6_000_000, 100_000_000];
+    assert.deepEqual(sizes.map(defaultCandidates), [160, 160, 320, 320, 640, 640]);
+    const dir = join(await tempDir(), 'db');
+    build(dir, 500);
+    const store = IndexStore.open(dir);
+    for (const [asked, used] of [
+      [undefined, 160],
+      [48, 48],
+    ] as const) {
+      const searcher = await Searcher.open(store, { mode: 'two-stage', candidates: asked });
+      assert.equal(searcher.candidates, used);
+      await searcher.release();
+    }
+    store.close();
   });
 
   test('rows a writer appended after the graph was saved are found (scanned), removed rows never are', async () => {

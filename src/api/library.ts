@@ -86,7 +86,7 @@ export interface OpenIndexOptions extends ModelOptions {
   threads?: number;
   /** `exact` scans every item; `two-stage` re-ranks graph candidates; `auto` (default) picks by size. */
   mode?: SearchMode;
-  /** Two-stage: candidates re-ranked per query (default 160). */
+  /** Two-stage: candidates re-ranked per query (default by size: 160 below 2 million items, 320 below 6 million, 640 from there). */
   candidates?: number;
 }
 

@@ -17,7 +17,7 @@ import { mosaic } from '../wsi/mosaic.js';
 import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
-import { parseBatch, parseThreads, threadsUsage } from './run-options.js';
+import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
 
 /** Query images embedded per batch unless --batch says otherwise. */
@@ -41,7 +41,7 @@ ${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default
   --region x,y,w,h     the region of SLIDE, level-0 pixels
   --whole              the whole SLIDE: results are slides { "rank", "slide", "label", "median_min_distance", "votes" }
   --include-own-slide  let region and whole-slide searches return the query slide's own items
-${MODEL_USAGE}${PRECISION_USAGE}${threadsUsage()}`;
+${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
 
 function printTable(query: string, results: SearchResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];
@@ -72,11 +72,8 @@ export const searchCommand: Command = {
     );
     const db = requireDb(values, USAGE);
     const k = parseK(values);
-    const open: SearchableIndexOptions = {
-      search: parseSearchSettings(values),
-      ...parseModelOptions(values),
-      threads: parseThreads(values.threads),
-    };
+    const { batch, threads } = parseRunOptions(values, BATCH);
+    const open: SearchableIndexOptions = { search: parseSearchSettings(values), ...parseModelOptions(values), threads };
     if (values.slide !== undefined) {
       return searchSlide(db, values.slide, {
         ...open,
@@ -94,7 +91,7 @@ export const searchCommand: Command = {
       const answers = await searchImages(index, sources, {
         k,
         excludeSlide: values['exclude-slide'],
-        batch: parseBatch(values.batch, BATCH),
+        batch,
       });
       answers.forEach((results, q) => {
         if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);

@@ -1,5 +1,5 @@
 /** The options that choose how a command searches: --exact, --two-stage, --candidates, and -k results. */
-import { RERANK_CANDIDATES, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
+import { TWO_STAGE_MIN_ROWS, type SearchSettings } from '../index/searcher.js';
 import { optionalPositiveInt, positiveInt } from './args.js';
 
 /** The options that choose how a command searches, for its parseArgs table. */
@@ -11,8 +11,9 @@ export const SEARCH_MODE_OPTIONS = {
 
 export const SEARCH_MODE_USAGE = `  --exact              compare with every item (default below ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items)
   --two-stage          graph candidates re-ranked exactly (default from ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items on)
-  --candidates N       two-stage: graph candidates re-ranked per query (default ${RERANK_CANDIDATES}; more is
-                       closer to exact and slower — see the README's table by archive size)
+  --candidates N       two-stage: graph candidates re-ranked per query (default by live items: 160 below
+                       2 million, 320 below 6 million, 640 from there; more is closer to exact and
+                       slower — see the README's table by archive size)
 `;
 
 /** `--exact` or `--two-stage` (not both; neither lets the index's size decide), and `--candidates`. */

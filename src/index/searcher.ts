@@ -44,8 +44,15 @@ export interface SearchSettings {
  * 25 MB of float16 rows (tens of ms) while two stages answer in about a millisecond.
  */
 export const TWO_STAGE_MIN_ROWS = 50_000;
-/** Candidates re-ranked per query at least (vector-graph.ts: recall@10 0.99 at 100 on 10⁵ items; bench:scale for more). */
-export const RERANK_CANDIDATES = 160;
+/**
+ * Candidates re-ranked per query when none are asked for, by live items. A fixed count's recall
+ * falls as the graph grows (bench:scale, 256-d descriptors, recall@10 against exact search: 0.964
+ * with 160 at 10⁶; with 160 / 320 at 3 × 10⁶, 0.948 / 0.966; at 10⁷, with 320 / 640, RECALL_1E7), so the
+ * count doubles as the archive grows, keeping recall near 0.95 or above for a few milliseconds more.
+ */
+export function defaultCandidates(liveItems: number): number {
+  return liveItems < 2_000_000 ? 160 : liveItems < 6_000_000 ? 320 : 640;
+}
 
 export class Searcher {
   private constructor(
@@ -56,17 +63,17 @@ export class Searcher {
     /** Rows the graph covers; rows from here to the end are scanned. */
     private readonly graphRows: number,
     /** Graph candidates re-ranked per query (at least 2k). */
-    private readonly candidates: number,
+    readonly candidates: number,
   ) {}
 
-  /** `candidates`: graph candidates re-ranked per query in two-stage search (default RERANK_CANDIDATES): more is slower and closer to exact. */
+  /** `candidates`: graph candidates re-ranked per query in two-stage search (default by size, defaultCandidates): more is slower and closer to exact. */
   static async open(store: IndexStore, options: SearchSettings & { threads?: number } = {}): Promise<Searcher> {
-    const candidates = options.candidates ?? RERANK_CANDIDATES;
-    if (!Number.isInteger(candidates) || candidates < 1)
-      throw new Error(`candidates must be a positive integer, got ${candidates}`);
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
+    const candidates = options.candidates ?? defaultCandidates(live);
+    if (!Number.isInteger(candidates) || candidates < 1)
+      throw new Error(`candidates must be a positive integer, got ${candidates}`);
     let graph: VectorGraph | null = null;
     if (mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS)) {
       graph = store.openGraph(options.threads);

@@ -11,7 +11,7 @@ import { identityMismatch } from '../../model/identity.js';
 import pg from 'pg';
 import { hostname } from 'node:os';
 import type { ItemSearcher, ItemStore } from '../item-store.js';
-import { type Exclusion, type Hit, RERANK_CANDIDATES, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
+import { defaultCandidates, type Exclusion, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
 import type { ItemRecord, ModelIdentity, StoredItem } from '../store.js';
 import { isVectorKind, type VectorKind } from '../vector-codec.js';
 import type { WorkClaims } from '../work-claims.js';
@@ -296,11 +296,12 @@ export class PostgresStore implements ItemStore {
   }
 
   async openSearcher(settings: SearchSettings = {}): Promise<ItemSearcher> {
-    const candidates = settings.candidates ?? RERANK_CANDIDATES;
+    const mode = settings.mode ?? 'auto';
+    const live = await this.liveCount();
+    const candidates = settings.candidates ?? defaultCandidates(live);
     if (!Number.isInteger(candidates) || candidates < 1)
       throw new Error(`candidates must be a positive integer, got ${candidates}`);
-    const mode = settings.mode ?? 'auto';
-    const useIndex = mode === 'two-stage' || (mode === 'auto' && (await this.liveCount()) >= TWO_STAGE_MIN_ROWS);
+    const useIndex = mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS);
     return new PostgresSearcher(this, useIndex ? 'two-stage' : 'exact', Math.min(candidates, MAX_EF_SEARCH));
   }
 
