@@ -38,7 +38,8 @@ export const PROBE_PREFIX = 'probe:';
  * so few positions that it alone brought the worst descriptor to cosine 0.986; and the backbone's
  * first two stages and the neck's channel reductions, whose rounding every later layer carries,
  * moved descriptors 10–100× more than a layer of the later stages. Keeping those float cut the
- * mean 1 − cosine to fp32 from 4.5e-4 to under 1e-4 at ~3 % of int8's speed (the `tiny` preset at 224 px: 7.8 images/s against 8.1).
+ * mean 1 − cosine to fp32 from 4.5e-4 to under 1e-4 at ~3 % of int8's speed (the `tiny` preset
+ * at 224 px: 7.8 images/s against 8.1).
  */
 function quantisable(layer: string): boolean {
   return (
