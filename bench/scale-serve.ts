@@ -7,11 +7,11 @@
  *        --singles S --batches B [--k 10] [--candidates C]
  *
  * Prints one JSON object: p50_ms, p95_ms, batch64_ms_per_query, recall_at_10, rss_mib (peak), the
- * numbers of queries behind each, and in two-stage search the candidates re-ranked per query; rss_anon_mib and rss_file_mib split the resident memory after the
+ * numbers of queries behind each, and in two-stage search the graph candidates and the rows re-ranked per query; rss_anon_mib and rss_file_mib split the resident memory after the
  * last query into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
-import { Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/searcher.js';
+import { rerankedCount, Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/searcher.js';
 import { IndexStore } from '../src/index/store.js';
 import { peakRssMib, rssPartsMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';
@@ -88,7 +88,7 @@ console.log(
     queries_recall: answered.length,
     rss_mib: significant(peakRssMib(), 4),
     rss_at_start_mib: significant(rssAtStartMib, 4),
-    ...(searcher.mode === 'two-stage' ? { candidates: searcher.candidates } : {}),
+    ...(searcher.mode === 'two-stage' ? { candidates: searcher.candidates, reranked: rerankedCount(k) } : {}),
     rss_anon_mib: significant(rssParts.anon, 4),
     rss_file_mib: significant(rssParts.file, 4),
   }),

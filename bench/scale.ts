@@ -243,7 +243,7 @@ async function measureHistoseek(
         engine: 'histoseek',
         vectors: kind,
         ...figures(build, c.n, served),
-        ...(typeof served.candidates === 'number' ? { candidates: served.candidates } : {}),
+        ...(typeof served.candidates === 'number' ? { candidates: served.candidates, reranked: served.reranked } : {}),
       });
     }
     if (!opts['keep-indexes']) {

@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { GRAPH_FILE } from '../src/index/vector-graph.js';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { defaultCandidates, Searcher, type Hit } from '../src/index/searcher.js';
+import { defaultCandidates, rerankedCount, Searcher, type Hit } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/index/store.js';
 import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/index/vector-codec.js';
 import { upgradeIndex } from '../src/index/upgrade.js';
@@ -219,14 +219,14 @@ describe('the search graph and two-stage search', () => {
     );
   });
 
-  test('the candidates re-ranked by default double as the archive grows; a count asked for wins', async () => {
+  test('the graph candidates by default grow with the archive; a count asked for wins', async () => {
     const sizes = [0, 1_999_999, 2_000_000, 5_999_999, 6_000_000, 100_000_000];
-    assert.deepEqual(sizes.map(defaultCandidates), [160, 160, 320, 320, 640, 640]);
+    assert.deepEqual(sizes.map(defaultCandidates), [320, 320, 640, 640, 2560, 2560]);
     const dir = join(await tempDir(), 'db');
     build(dir, 500);
     const store = IndexStore.open(dir);
     for (const [asked, used] of [
-      [undefined, 160],
+      [undefined, 320],
       [48, 48],
     ] as const) {
       const searcher = await Searcher.open(store, { mode: 'two-stage', candidates: asked });
@@ -234,6 +234,39 @@ describe('the search graph and two-stage search', () => {
       await searcher.release();
     }
     store.close();
+  });
+
+  test("only the graph's nearest rerankedCount(k) candidates are read and re-ranked, and they hold the exact top-k", async () => {
+    assert.deepEqual([1, 10, 12, 13, 50].map(rerankedCount), [100, 100, 100, 104, 400]);
+    const dir = join(await tempDir(), 'db');
+    const n = 3000;
+    const data = build(dir, n);
+    const queries = clustered(100, 11);
+    const store = IndexStore.open(dir);
+    const reads: number[] = [];
+    const read = store.vectors.bind(store);
+    store.vectors = (rows) => {
+      reads.push(rows.length);
+      return read(rows);
+    };
+    // Every row is a candidate: without the cap all 3000 would be read per query.
+    const searcher = await Searcher.open(store, { mode: 'two-stage', candidates: n });
+    try {
+      const hits = await searcher.search(queries, 100, { k: 10 });
+      assert.deepEqual(new Set(reads), new Set([100]));
+      const r10 = recall(await exactTruth(data, n, queries, 100), hits);
+      assert.ok(r10 >= 0.99, `recall@10 ${r10}`);
+      reads.length = 0;
+      const first20 = queries.subarray(0, 20 * DIM);
+      const wide = await searcher.search(first20, 20, { k: 150 });
+      assert.deepEqual(new Set(reads), new Set([1200]));
+      assert.ok(wide.every((ranked) => ranked.length === 150));
+      const r150 = recall(await exactTruth(data, n, first20, 20, 150), wide);
+      assert.ok(r150 >= 0.99, `recall@150 ${r150}`);
+    } finally {
+      await searcher.release();
+      store.close();
+    }
   });
 
   test('rows a writer appended after the graph was saved are found (scanned), removed rows never are', async () => {

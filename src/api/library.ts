@@ -86,7 +86,7 @@ export interface OpenIndexOptions extends ModelOptions {
   threads?: number;
   /** `exact` scans every item; `two-stage` re-ranks graph candidates; `auto` (default) picks by size. */
   mode?: SearchMode;
-  /** Two-stage: candidates re-ranked per query (default by size: 160 below 2 million items, 320 below 6 million, 640 from there). */
+  /** Two-stage: graph candidates per query, the nearest 100 of which are re-ranked exactly (default by size: 320 below 2 million items, 640 below 6 million, 2 560 from there; a PostgreSQL store's hnsw.ef_search: 160, 320, 640). */
   candidates?: number;
 }
 

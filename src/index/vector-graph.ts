@@ -23,7 +23,7 @@ const EXPANSION_ADD = 64;
 const EXPANSION_SEARCH = 64;
 
 export interface GraphHits {
-  /** [queries × k] rows, -1 past the candidates found. */
+  /** [queries × k] rows, nearest first by the graph's int8 cosine; -1 past the candidates found. */
   ids: Int32Array;
   k: number;
 }
@@ -112,7 +112,7 @@ export class VectorGraph {
     return this.index.contains(BigInt(row)) as boolean;
   }
 
-  /** The `candidates` nearest rows of each query, by the graph's int8 cosine. */
+  /** The `candidates` nearest rows of each query by the graph's int8 cosine, nearest first. */
   search(queries: Float32Array, nQueries: number, candidates: number): GraphHits {
     const k = candidates;
     const ids = new Int32Array(nQueries * k).fill(-1);

@@ -11,7 +11,7 @@ import { identityMismatch } from '../../model/identity.js';
 import pg from 'pg';
 import { hostname } from 'node:os';
 import type { ItemSearcher, ItemStore } from '../item-store.js';
-import { defaultCandidates, type Exclusion, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
+import { type Exclusion, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
 import type { ItemRecord, ModelIdentity, StoredItem } from '../store.js';
 import { isVectorKind, type VectorKind } from '../vector-codec.js';
 import type { WorkClaims } from '../work-claims.js';
@@ -21,6 +21,15 @@ import { PG_FORMAT, PG_VECTOR_TYPES, quoteIdent, schemaSql } from './schema.js';
 const ITEM_COLUMNS = 'id AS "row", source, label, slide, patient, x, y, width, height, collection';
 /** pgvector caps hnsw.ef_search at 1000. */
 const MAX_EF_SEARCH = 1000;
+
+/**
+ * hnsw.ef_search when no candidates are asked for, by live items: pgvector ranks every candidate by
+ * its stored vector, so each one costs, and the count only doubles as the archive grows (the folder
+ * store re-ranks a capped few and can afford more: defaultCandidates).
+ */
+export function defaultEfSearch(liveItems: number): number {
+  return liveItems < 2_000_000 ? 160 : liveItems < 6_000_000 ? 320 : 640;
+}
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -298,7 +307,7 @@ export class PostgresStore implements ItemStore {
   async openSearcher(settings: SearchSettings = {}): Promise<ItemSearcher> {
     const mode = settings.mode ?? 'auto';
     const live = await this.liveCount();
-    const candidates = settings.candidates ?? defaultCandidates(live);
+    const candidates = settings.candidates ?? defaultEfSearch(live);
     if (!Number.isInteger(candidates) || candidates < 1)
       throw new Error(`candidates must be a positive integer, got ${candidates}`);
     const useIndex = mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS);
