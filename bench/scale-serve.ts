@@ -88,7 +88,7 @@ console.log(
     queries_recall: answered.length,
     rss_mib: significant(peakRssMib(), 4),
     rss_at_start_mib: significant(rssAtStartMib, 4),
-    ...(searcher.mode === 'two-stage' ? { candidates: searcher.candidates, reranked: rerankedCount(k) } : {}),
+    ...(searcher.mode === 'two-stage' ? { candidates: searcher.candidates, reranked: rerankedCount(k, d) } : {}),
     rss_anon_mib: significant(rssParts.anon, 4),
     rss_file_mib: significant(rssParts.file, 4),
   }),

@@ -236,8 +236,15 @@ describe('the search graph and two-stage search', () => {
     store.close();
   });
 
-  test("only the graph's nearest rerankedCount(k) candidates are read and re-ranked, and they hold the exact top-k", async () => {
-    assert.deepEqual([1, 10, 12, 13, 50].map(rerankedCount), [100, 100, 100, 104, 400]);
+  test("only the graph's nearest rerankedCount(k, dim) candidates are read and re-ranked, and they hold the exact top-k", async () => {
+    assert.deepEqual(
+      [1, 10, 12, 13, 50].map((k) => rerankedCount(k, DIM)),
+      [100, 100, 100, 104, 400],
+    );
+    assert.deepEqual(
+      [256, 512, 1024, 2048].map((dim) => rerankedCount(10, dim)),
+      [100, 100, 200, 400],
+    );
     const dir = join(await tempDir(), 'db');
     const n = 3000;
     const data = build(dir, n);

@@ -47,7 +47,9 @@ export const TWO_STAGE_MIN_ROWS = 50_000;
 /**
  * Graph candidates per query when none are asked for, by live items. A fixed count's recall falls
  * as the graph grows, so the count grows with the archive; only the graph's search time grows with
- * it, since the re-ranked rows are capped (rerankedCount). CHOSEN_BY_MEASUREMENT
+ * it, since the re-ranked rows are capped (rerankedCount). Measured by bench:scale (256-d, 4 December
+ * 2026, AVX-512 EPYC): 320 at 10⁶ gave recall@10 0.978 at p95 5.3 ms; 640 at 3 × 10⁶, 0.971 at
+ * 21.8 ms; at 10⁷, 1 280 gave 0.955 at 42.9 ms and 2 560 gave 0.966 at 44.3 ms.
  */
 export function defaultCandidates(liveItems: number): number {
   return liveItems < 2_000_000 ? 320 : liveItems < 6_000_000 ? 640 : 2560;
@@ -55,13 +57,15 @@ export function defaultCandidates(liveItems: number): number {
 
 /**
  * Of a query's graph candidates, those re-ranked exactly: the nearest by the graph's int8 distance,
- * 8 per result and at least 100. Each re-ranked row is a read from disk (~5 µs), and the int8 order
- * already holds the true neighbours near its top: at 3 × 10⁶ (bench:scale's space, 1 280
- * candidates) re-ranking the best 80 found the same top-10 as re-ranking all 1 280 (recall@10
- * 0.984, in 2.6 instead of 8.7 ms at p50); the best 40 found 0.974.
+ * 8 per result and at least 100, times dim / 512 for vectors wider than 512. Each re-ranked row is
+ * a read from disk (~5 µs), and the int8 order already holds the true neighbours near its top
+ * (bench:scale's spaces): at 3 × 10⁶ × 256 with 1 280 candidates, re-ranking the best 80 found the
+ * same top-10 as re-ranking all 1 280 (recall@10 0.984, in 2.6 instead of 8.7 ms at p50), the best
+ * 40 found 0.974; at 10⁶ × 2 048, where int8 rounds more of each distance, re-ranking 400 of 2 560
+ * matched all of them (0.950) and 100 found 0.898.
  */
-export function rerankedCount(k: number): number {
-  return Math.max(100, 8 * k);
+export function rerankedCount(k: number, dim: number): number {
+  return Math.ceil(Math.max(100, 8 * k) * Math.max(1, dim / 512));
 }
 
 export class Searcher {
@@ -72,7 +76,7 @@ export class Searcher {
     private readonly graph: VectorGraph | null,
     /** Rows the graph covers; rows from here to the end are scanned. */
     private readonly graphRows: number,
-    /** Graph candidates per query (at least 2k), of which rerankedCount(k) are re-ranked. */
+    /** Graph candidates per query (at least 2k), of which rerankedCount(k, dim) are re-ranked. */
     readonly candidates: number,
   ) {}
 
@@ -159,7 +163,7 @@ export class Searcher {
     const covered = this.graphRows;
     const eligible = (row: number) => row >= 0 && row < covered && !skip(row);
     const first = Math.max(this.candidates, 2 * k);
-    const reranked = rerankedCount(k);
+    const reranked = rerankedCount(k, dim);
     const found = graph.search(batch, n, first);
     const ids = new Int32Array(n * k).fill(-1);
     const distances = new Float32Array(n * k).fill(Infinity);
