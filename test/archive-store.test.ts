@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { GRAPH_FILE } from '../src/index/vector-graph.js';
+import { GRAPH_FILE, VectorGraph } from '../src/index/vector-graph.js';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
 import { defaultCandidates, rerankedCount, Searcher, type Hit } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/index/store.js';
@@ -273,6 +273,29 @@ describe('the search graph and two-stage search', () => {
     } finally {
       await searcher.release();
       store.close();
+    }
+  });
+
+  test('the graph links each node to 16 others, 32 for vectors wider than 512, and keeps that when saved', async () => {
+    const dir = await tempDir();
+    for (const [dim, degree] of [
+      [64, 16],
+      [512, 16],
+      [1024, 32],
+    ] as const) {
+      const graph = VectorGraph.create(dim);
+      assert.equal(graph.degree, degree, `${dim}-d`);
+      const random = new Random(dim);
+      const rows = Float32Array.from({ length: 50 * dim }, () => random.normal());
+      graph.add(
+        Array.from({ length: 50 }, (_, i) => i),
+        rows,
+      );
+      const path = join(dir, `${dim}.usearch`);
+      const bytes = graph.save(path);
+      const opened = VectorGraph.open(path, dim, bytes, { writable: false });
+      assert.equal(opened.degree, degree);
+      assert.equal(opened.size, 50);
     }
   });
 
