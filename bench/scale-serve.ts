@@ -7,8 +7,9 @@
  *        --singles S --batches B [--k 10] [--candidates C]
  *
  * Prints one JSON object: p50_ms, p95_ms, batch64_ms_per_query, recall_at_10, rss_mib (peak), the
- * numbers of queries behind each, and in two-stage search the graph candidates and the rows re-ranked per query; rss_anon_mib and rss_file_mib split the resident memory after the
- * last query into private memory and mapped index pages.
+ * numbers of queries behind each, and in two-stage search the graph candidates and the rows
+ * re-ranked per query; rss_anon_mib and rss_file_mib split the resident memory after the last query
+ * into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
 import { rerankedCount, Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/searcher.js';

@@ -276,7 +276,7 @@ describe('the search graph and two-stage search', () => {
     }
   });
 
-  test('the graph links each node to 16 others, 32 for vectors wider than 512, and keeps that when saved', async () => {
+  test('the graph links each node to 16 others, 32 for vectors wider than 512, and reopens with that degree', async () => {
     const dir = await tempDir();
     for (const [dim, degree] of [
       [64, 16],

@@ -2,8 +2,9 @@
  * Search over an index: the query descriptors (normalised) against every live item. Small indexes
  * are scanned exactly (streamed from the vector files); from TWO_STAGE_MIN_ROWS live items on,
  * search runs in two stages: the int8 graph proposes candidates, and the nearest of them by the
- * graph's distance are re-ranked exactly against the stored vectors read from disk. Rows the graph does not cover yet (a writer
- * appending right now, or a crash before its last save) are scanned exactly and merged in.
+ * graph's distance are re-ranked exactly against the stored vectors read from disk. Rows the graph
+ * does not cover yet (a writer appending right now, or a crash before its last save) are scanned
+ * exactly and merged in.
  */
 import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
@@ -80,7 +81,10 @@ export class Searcher {
     readonly candidates: number,
   ) {}
 
-  /** `candidates`: graph candidates per query in two-stage search (default by size, defaultCandidates): more is slower and closer to exact. */
+  /**
+   * `candidates`: graph candidates per query in two-stage search (default by size,
+   * defaultCandidates): more is slower and closer to exact.
+   */
   static async open(store: IndexStore, options: SearchSettings & { threads?: number } = {}): Promise<Searcher> {
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
@@ -151,7 +155,7 @@ export class Searcher {
     return out;
   }
 
-  /** The nearest graph candidates re-ranked exactly, merged with an exact scan of the rows the graph does not cover. */
+  /** The nearest graph candidates re-ranked exactly, merged with an exact scan of the rows the graph misses. */
   private async twoStage(
     graph: VectorGraph,
     batch: Float32Array,

@@ -14,12 +14,13 @@ import { type BatchMatches, Index, type Matches, MetricKind, ScalarKind } from '
 
 export const GRAPH_FILE = 'graph.usearch';
 /**
- * Graph degree M 16 (usearch's default), 32 for vectors wider than 512: at 10⁶ × 2 048 (bench:scale's
- * rows, 400 re-ranked, 500 queries) M 32 found recall@10 0.954 / 0.966 with 1 280 / 2 560
- * candidates (p95 31 / 38 ms) where M 16 found 0.885 / 0.930, for 128 more bytes an item on ~6 300.
- * A saved graph keeps its degree (usearch reads it from the file).
- * efConstruction 64 rather than usearch's 128: at 10⁶ × 256 (bench:scale) it builds in 224 s instead of 314 s, for recall@10 0.964 instead of 0.970 at 160
- * candidates and 0.978 instead of 0.982 at 320 — the build time is what limits an archive of 10⁷.
+ * Graph degree M 16 (usearch's default), 32 for vectors wider than 512: at 10⁶ × 2 048
+ * (bench:scale's rows, 400 re-ranked, 500 queries) M 32 found recall@10 0.954 / 0.966 with 1 280 /
+ * 2 560 candidates (p95 31 / 38 ms) where M 16 found 0.885 / 0.930, for 128 more bytes an item on
+ * ~6 300. A saved graph keeps its degree (usearch reads it from the file).
+ * efConstruction 64 rather than usearch's 128: at 10⁶ × 256 (bench:scale) it builds in 224 s
+ * instead of 314 s, for recall@10 0.964 instead of 0.970 at 160 candidates and 0.978 instead of
+ * 0.982 at 320 — the build time is what limits an archive of 10⁷.
  */
 const connectivity = (dim: number) => (dim > 512 ? 32 : 16);
 const EXPANSION_ADD = 64;
