@@ -54,8 +54,12 @@ test('two indexers share a collection; one killed midway, the other finishes it:
   const url = pglite.url('shared');
   const a = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
   const b = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
+  const exited: string[] = [];
+  for (const [name, worker] of [['A', a], ['B', b]] as const)
+    void worker.done.then((r) => exited.push(`worker ${name} exited (${r.status ?? r.signal}):\n${r.stderr}`));
   // Kill A while it holds a claim, once something is stored.
   for (let waited = 0; ; waited += 50) {
+    assert.deepEqual(exited, [], 'a worker ended before A was seen holding a claim');
     const held = await sql.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'shared' AND tablename = 'claims'`);
     if (held.rows.length) {
       const mine = await sql.query(`SELECT unit FROM shared.claims WHERE worker LIKE $1`, [`%:${a.child.pid}`]);
