@@ -345,7 +345,7 @@ async function faissAvailable(results: Results): Promise<boolean> {
 
 /** A two-stage line at other than the default candidates for its size is a series of its own. */
 const seriesName = (r: JsonRecord) =>
-  `${String(r.engine)} ${String(r.method)}${typeof r.candidates === 'number' && r.candidates !== defaultCandidates(r.n as number) ? ` (${r.candidates})` : ''}`;
+  `${String(r.engine)} ${String(r.method)}${typeof r.candidates === 'number' && r.candidates !== defaultCandidates(r.n as number, r.d as number) ? ` (${r.candidates})` : ''}`;
 
 /**
  * The figure: p50 latency and serving RSS against N (d = 256), one line per series; a later record

@@ -221,7 +221,14 @@ describe('the search graph and two-stage search', () => {
 
   test('the graph candidates by default grow with the archive; a count asked for wins', async () => {
     const sizes = [0, 1_999_999, 2_000_000, 5_999_999, 6_000_000, 100_000_000];
-    assert.deepEqual(sizes.map(defaultCandidates), [320, 320, 640, 640, 2560, 2560]);
+    assert.deepEqual(
+      sizes.map((n) => defaultCandidates(n, 256)),
+      [320, 320, 640, 640, 2560, 2560],
+    );
+    assert.deepEqual(
+      [128, 256, 512, 2048].map((dim) => defaultCandidates(1_000_000, dim)),
+      [320, 320, 640, 2560],
+    );
     const dir = join(await tempDir(), 'db');
     build(dir, 500);
     const store = IndexStore.open(dir);

@@ -46,14 +46,17 @@ export interface SearchSettings {
  */
 export const TWO_STAGE_MIN_ROWS = 50_000;
 /**
- * Graph candidates per query when none are asked for, by live items. A fixed count's recall falls
- * as the graph grows, so the count grows with the archive; only the graph's search time grows with
- * it, since the re-ranked rows are capped (rerankedCount). Measured by bench:scale (256-d, 4 December
- * 2026, AVX-512 EPYC): 320 at 10⁶ gave recall@10 0.978 at p95 5.3 ms; 640 at 3 × 10⁶, 0.971 at
- * 21.8 ms; at 10⁷, 1 280 gave 0.955 at 42.9 ms and 2 560 gave 0.966 at 44.3 ms.
+ * Graph candidates per query when none are asked for, by live items and width. A fixed count's
+ * recall falls as the graph grows, so the count grows with the archive; only the graph's search
+ * time grows with it, since the re-ranked rows are capped (rerankedCount). Measured by bench:scale
+ * (256-d, 4 December 2026, AVX-512 EPYC): 320 at 10⁶ gave recall@10 0.978 at p95 5.3 ms; 640 at
+ * 3 × 10⁶, 0.971 at 21.8 ms; at 10⁷, 1 280 gave 0.955 at 42.9 ms and 2 560 gave 0.966 at 44.3 ms.
+ * Wider vectors need more (their int8 graph ranks less exactly), dim / 256 times as many: at
+ * 10⁶ × 2 048, 1 280 found 0.954 and 2 560 found 0.966 (scratch build, 500 queries).
  */
-export function defaultCandidates(liveItems: number): number {
-  return liveItems < 2_000_000 ? 320 : liveItems < 6_000_000 ? 640 : 2560;
+export function defaultCandidates(liveItems: number, dim: number): number {
+  const bySize = liveItems < 2_000_000 ? 320 : liveItems < 6_000_000 ? 640 : 2560;
+  return bySize * Math.max(1, Math.round(dim / 256));
 }
 
 /**
@@ -89,7 +92,7 @@ export class Searcher {
     const mode = options.mode ?? 'auto';
     const active = store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
-    const candidates = options.candidates ?? defaultCandidates(live);
+    const candidates = options.candidates ?? defaultCandidates(live, store.model.dim);
     if (!Number.isInteger(candidates) || candidates < 1)
       throw new Error(`candidates must be a positive integer, got ${candidates}`);
     let graph: VectorGraph | null = null;
