@@ -22,7 +22,9 @@
  *   IndexIVFScalarQuantizer SQ8 (nlist = 4√N, nprobe 32): see faiss_scale.py. FAISS HNSW at 10⁷
  *   would take hours; its figures there are extrapolated from 10⁶ and 3·10⁶ ("extrapolated": true).
  * Every index is served by a fresh child process (scale-serve.ts, faiss_scale.py serve) that only
- * opens it and searches: its peak RSS is rss_mib.
+ * opens it and searches: its peak RSS is rss_mib. histoseek's lines also give graph_bytes_per_item,
+ * the graph file's share of bytes_per_item: what serving maps into memory (the stored rows are read
+ * through the page cache), so RSS grows by about that much per item.
  *
  * Output: one JSON line per (case, method) on stdout and in bench/results/scale-<time>Z.json, and
  * bench/results/scale-<time>Z.png (p50 latency and RSS against N, d = 256, log–log).
@@ -51,6 +53,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCandidates } from '../src/index/searcher.js';
+import { GRAPH_FILE } from '../src/index/vector-graph.js';
 import { VECTOR_KINDS, type VectorKind } from '../src/index/store.js';
 import {
   BENCH_DIR,
@@ -220,6 +223,8 @@ async function measureHistoseek(
       kind,
     ]);
     const build = { build_s: numberField(built, 'build_s'), bytes: bytesOnDisk(dir) };
+    // What serving maps into memory; the stored rows stay on disk, read through the page cache.
+    const graphBytesPerItem = significant(bytesOnDisk(path.join(dir, GRAPH_FILE)) / c.n);
     const servings = [
       ...CANDIDATE_COUNTS.map((candidates) => ({ mode: 'two-stage' as const, candidates })),
       { mode: 'exact' as const, candidates: undefined },
@@ -243,6 +248,7 @@ async function measureHistoseek(
         engine: 'histoseek',
         vectors: kind,
         ...figures(build, c.n, served),
+        graph_bytes_per_item: graphBytesPerItem,
         ...(typeof served.candidates === 'number' ? { candidates: served.candidates, reranked: served.reranked } : {}),
       });
     }
@@ -373,8 +379,14 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
       .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.bytes_per_item === 'number')
       .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.bytes_per_item as number)) / 2 ** 20 })),
   };
+  const inGraph: Series = {
+    name: 'histoseek graph file, N × its bytes/item',
+    points: [...latest.values()]
+      .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.graph_bytes_per_item === 'number')
+      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.graph_bytes_per_item as number)) / 2 ** 20 })),
+  };
   const memory = byMethod('rss_mib');
-  if (onDisk.points.length) memory.push(onDisk);
+  for (const line of [onDisk, inGraph]) if (line.points.length) memory.push(line);
   writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), memory, title));
 }
 

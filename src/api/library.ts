@@ -86,7 +86,7 @@ export interface OpenIndexOptions extends ModelOptions {
   threads?: number;
   /** `exact` scans every item; `two-stage` re-ranks graph candidates; `auto` (default) picks by size. */
   mode?: SearchMode;
-  /** Two-stage: graph candidates per query, the nearest 100 of which (more for wide vectors or large k) are re-ranked exactly (default by size: 320 below 2 million items, 640 below 6 million, 2 560 from there; a PostgreSQL store's hnsw.ef_search: 160, 320, 640). */
+  /** Two-stage: graph candidates per query, the nearest 100 of which (more for wide vectors or large k) are re-ranked exactly (default by size: 320 below 2 million items, 640 below 6 million, 2 560 from there, times d / 256 for vectors wider than 256; a PostgreSQL store's hnsw.ef_search: 160, 320, 640). */
   candidates?: number;
 }
 

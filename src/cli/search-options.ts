@@ -13,9 +13,9 @@ export const SEARCH_MODE_USAGE = `  --exact              compare with every item
   --two-stage          graph candidates re-ranked exactly (default from ${TWO_STAGE_MIN_ROWS.toLocaleString('en')} items on)
   --candidates N       two-stage: graph candidates per query, the nearest 100 of which (more past
                        512-d or k 12) are re-ranked exactly (default by live items: 320 below
-                       2 million, 640 below 6 million, 2 560 from there; on PostgreSQL,
-                       hnsw.ef_search: 160, 320, 640); more is closer to exact and slower — see
-                       the README's table by archive size
+                       2 million, 640 below 6 million, 2 560 from there, times d / 256 past
+                       256-d; on PostgreSQL, hnsw.ef_search: 160, 320, 640); more is closer to
+                       exact and slower — see the README's table by archive size
 `;
 
 /** `--exact` or `--two-stage` (not both; neither lets the index's size decide), and `--candidates`. */
