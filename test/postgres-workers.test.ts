@@ -55,7 +55,10 @@ test('two indexers share a collection; one killed midway, the other finishes it:
   const a = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
   const b = startHistoseek('index', slides, '--layout', 'slides', '--db', url, '--batch', '8', '--lease', '2');
   const exited: string[] = [];
-  for (const [name, worker] of [['A', a], ['B', b]] as const)
+  for (const [name, worker] of [
+    ['A', a],
+    ['B', b],
+  ] as const)
     void worker.done.then((r) => exited.push(`worker ${name} exited (${r.status ?? r.signal}):\n${r.stderr}`));
   // Kill A while it holds a claim, once something is stored.
   for (let waited = 0; ; waited += 50) {
