@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
@@ -140,6 +141,18 @@ describe('ExactSearch', () => {
   });
 });
 
+/** Size and resident kB of this process's mappings of `file`, from /proc/self/smaps. */
+function residentMapping(file: string): { sizeKb: number; rssKb: number } {
+  const totals = { sizeKb: 0, rssKb: 0 };
+  let inFile = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.split(/ +/).slice(5).join(' ') === file;
+    else if (inFile && line.startsWith('Size:')) totals.sizeKb += Number(line.split(/ +/)[1]);
+    else if (inFile && line.startsWith('Rss:')) totals.rssKb += Number(line.split(/ +/)[1]);
+  }
+  return totals;
+}
+
 describe('VectorGraph (int8 HNSW)', () => {
   const dim = 128;
   const count = 4000;
@@ -188,6 +201,18 @@ describe('VectorGraph (int8 HNSW)', () => {
       () => VectorGraph.open(path.join(dir, 'none.usearch'), dim, bytes, { writable: false }),
       /the search graph is missing/,
     );
+  });
+
+  test('a memory-mapped graph is resident as soon as it is opened', (t) => {
+    if (process.platform !== 'linux') return t.skip('mappings are populated on Linux only');
+    const graph = VectorGraph.create(dim);
+    graph.add(rows, database);
+    const file = path.join(dir, 'resident.usearch');
+    const bytes = graph.save(file);
+    VectorGraph.open(file, dim, bytes, { writable: false });
+    const mapped = residentMapping(realpathSync(file));
+    assert.ok(mapped.sizeKb * 1024 >= bytes, `mapped ${mapped.sizeKb} kB of ${bytes} bytes`);
+    assert.equal(mapped.rssKb, mapped.sizeKb, 'every page of the mapping is resident');
   });
 
   test('more candidates than rows: every row once, then -1', () => {

@@ -7,10 +7,12 @@
  * candidates for 0.984 (12 ms) — its distances are too coarse to rank near neighbours.
  *
  * Keys are index rows. The graph is saved atomically (temporary file, then rename); readers map
- * the file into memory (usearch's view) instead of loading it.
+ * the file into memory (usearch's view) instead of loading it, and map in all its pages at once
+ * (populate-mapping.ts).
  */
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { type BatchMatches, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
+import { populateMappings } from '../util/populate-mapping.js';
 
 export const GRAPH_FILE = 'graph.usearch';
 /**
@@ -75,7 +77,10 @@ export class VectorGraph {
     const index = VectorGraph.empty(dim);
     try {
       if (o.writable) index.load(path);
-      else index.view(path);
+      else {
+        index.view(path);
+        populateMappings(path);
+      }
     } catch (err) {
       throw new Error(
         `${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`,
