@@ -157,6 +157,23 @@ describe('vector codecs', () => {
       for (let j = 0; j < DIM; j++) assert.ok(Math.abs(out[j] - row[j]) <= step / 2 + 1e-7, `row ${r} value ${j}`);
     }
   });
+
+  test("dotRow gives exactly the dot product of decodeRow's floats, for every precision", () => {
+    const data = clustered(20);
+    const query = clustered(1, 5);
+    for (const kind of ['f32', 'f16', 'i8'] as const) {
+      const codec = vectorCodec(kind, DIM);
+      const planes = codec.encode(data, 20);
+      const out = new Float32Array(DIM);
+      for (let r = 0; r < 20; r++) {
+        codec.decodeRow(planes, r, out, 0);
+        const expected = out.reduce((sum, value, j) => sum + value * query[j], 0);
+        assert.equal(codec.dotRow(planes, r, query), expected, `${kind} row ${r}`);
+        // Row 0 shares the query's cluster: a real cosine, not a sum of zeros.
+        if (r === 0) assert.ok(expected > 0.5, `${kind}: cosine ${expected} with a row of the same cluster`);
+      }
+    }
+  });
 });
 
 describe('stored precision', async () => {
@@ -258,10 +275,10 @@ describe('the search graph and two-stage search', () => {
     const queries = clustered(100, 11);
     const store = IndexStore.open(dir);
     const reads: number[] = [];
-    const read = store.vectors.bind(store);
-    store.vectors = (rows) => {
+    const score = store.cosines.bind(store);
+    store.cosines = (rows, query) => {
       reads.push(rows.length);
-      return read(rows);
+      return score(rows, query);
     };
     // Every row is a candidate: without the cap all 3000 would be read per query.
     const searcher = await Searcher.open(store, { mode: 'two-stage', candidates: n });

@@ -184,12 +184,8 @@ export class Searcher {
       }
       // The graph lists candidates nearest first: keep its best, then read them in file order.
       rows = rows.slice(0, reranked).sort((a, b) => a - b);
-      const vectors = this.store.vectors(rows);
-      const scored = rows.map((row, i) => {
-        let dot = 0;
-        for (let j = 0; j < dim; j++) dot += vectors[i * dim + j] * query[j];
-        return { row, distance: Math.fround(Math.max(0, 2 - 2 * dot)) };
-      });
+      const cosines = this.store.cosines(rows, query);
+      const scored = rows.map((row, i) => ({ row, distance: Math.fround(Math.max(0, 2 - 2 * cosines[i])) }));
       scored.sort((a, b) => a.distance - b.distance || a.row - b.row);
       scored.slice(0, k).forEach((hit, j) => {
         ids[q * k + j] = hit.row;

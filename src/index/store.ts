@@ -399,6 +399,11 @@ export class IndexStore {
     return this.column.readRows(rows);
   }
 
+  /** The cosine of each of `rows` with the unit vector `query`, as `vectors` would give it, read row by row. */
+  cosines(rows: ArrayLike<number>, query: Float32Array): Float64Array {
+    return this.column.dotRows(rows, query);
+  }
+
   /** The raw descriptors f_e of `rows` (spec §1 keeps them): the stored unit vector times its norm, at the stored precision. */
   rawVectors(rows: number[]): Float32Array {
     const out = this.vectors(rows);

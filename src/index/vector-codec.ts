@@ -26,6 +26,8 @@ export interface VectorCodec {
   encode(vectors: Float32Array, rows: number): Uint8Array[];
   /** Decodes row `i` of the given plane buffers into `out` (dim floats at `offset`). */
   decodeRow(planes: Uint8Array[], i: number, out: Float32Array, offset: number): void;
+  /** The dot product of row `i` with `query`, decoded on the way: the same sum as decodeRow's floats give. */
+  dotRow(planes: Uint8Array[], i: number, query: Float32Array): number;
 }
 
 // float16 ⇄ float32 through shared bits; a 65 536-entry table decodes, rounding to nearest even encodes.
@@ -80,6 +82,12 @@ function f32Codec(dim: number): VectorCodec {
     decodeRow(planes, i, out, offset) {
       out.set(view32(planes[0]).subarray(i * dim, (i + 1) * dim), offset);
     },
+    dotRow(planes, i, query) {
+      const row = view32(planes[0]);
+      let dot = 0;
+      for (let j = 0; j < dim; j++) dot += row[i * dim + j] * query[j];
+      return dot;
+    },
   };
 }
 
@@ -96,6 +104,12 @@ function f16Codec(dim: number): VectorCodec {
     decodeRow(planes, i, out, offset) {
       const halves = view16(planes[0]);
       for (let j = 0; j < dim; j++) out[offset + j] = HALF_TO_FLOAT[halves[i * dim + j]];
+    },
+    dotRow(planes, i, query) {
+      const halves = view16(planes[0]);
+      let dot = 0;
+      for (let j = 0; j < dim; j++) dot += HALF_TO_FLOAT[halves[i * dim + j]] * query[j];
+      return dot;
     },
   };
 }
@@ -124,6 +138,14 @@ function i8Codec(dim: number): VectorCodec {
       const codes = view8(planes[0]);
       const scale = view32(planes[1])[i];
       for (let j = 0; j < dim; j++) out[offset + j] = codes[i * dim + j] * scale;
+    },
+    dotRow(planes, i, query) {
+      const codes = view8(planes[0]);
+      const scale = view32(planes[1])[i];
+      let dot = 0;
+      // Math.fround: the float32 component decodeRow stores.
+      for (let j = 0; j < dim; j++) dot += Math.fround(codes[i * dim + j] * scale) * query[j];
+      return dot;
     },
   };
 }

@@ -124,6 +124,17 @@ export class VectorColumn {
     return out;
   }
 
+  /** Each row's dot product with `query` (dim floats), read row by row and never decoded whole. */
+  dotRows(rows: ArrayLike<number>, query: Float32Array): Float64Array {
+    const out = new Float64Array(rows.length);
+    const record = this.files.map((f) => new Uint8Array(f.bytesPerRow));
+    for (let i = 0; i < rows.length; i++) {
+      this.files.forEach((f, p) => readFully(f, record[p], 0, f.bytesPerRow, rows[i] * f.bytesPerRow));
+      out[i] = this.codec.dotRow(record, 0, query);
+    }
+    return out;
+  }
+
   close(): void {
     for (const f of this.files) closeSync(f.fd);
   }
