@@ -380,7 +380,7 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
       .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.bytes_per_item as number)) / 2 ** 20 })),
   };
   const inGraph: Series = {
-    name: 'histoseek graph file, N × its bytes/item',
+    name: 'histoseek graph, N × bytes/item',
     points: [...latest.values()]
       .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.graph_bytes_per_item === 'number')
       .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.graph_bytes_per_item as number)) / 2 ** 20 })),
