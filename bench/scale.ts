@@ -24,7 +24,8 @@
  * Every index is served by a fresh child process (scale-serve.ts, faiss_scale.py serve) that only
  * opens it and searches: its peak RSS is rss_mib. histoseek's lines also give graph_bytes_per_item,
  * the graph file's share of bytes_per_item: what serving maps into memory (the stored rows are read
- * through the page cache), so RSS grows by about that much per item.
+ * through the page cache), so RSS grows by about that much per item; rss_file_mib and rss_anon_mib
+ * split the resident memory after the last query into mapped files and private memory.
  *
  * Output: one JSON line per (case, method) on stdout and in bench/results/scale-<time>Z.json, and
  * bench/results/scale-<time>Z.png (p50 latency and RSS against N, d = 256, log–log).
@@ -249,6 +250,9 @@ async function measureHistoseek(
         vectors: kind,
         ...figures(build, c.n, served),
         graph_bytes_per_item: graphBytesPerItem,
+        // Resident memory after the last query: mapped files (the graph, libraries) and private memory.
+        rss_file_mib: served.rss_file_mib,
+        rss_anon_mib: served.rss_anon_mib,
         ...(typeof served.candidates === 'number' ? { candidates: served.candidates, reranked: served.reranked } : {}),
       });
     }
