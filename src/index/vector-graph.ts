@@ -11,6 +11,7 @@
  * (populate-mapping.ts).
  */
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { type BatchMatches, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
 import { populateMappings } from '../util/populate-mapping.js';
 
@@ -77,10 +78,7 @@ export class VectorGraph {
     const index = VectorGraph.empty(dim);
     try {
       if (o.writable) index.load(path);
-      else {
-        index.view(path);
-        populateMappings(path);
-      }
+      else index.view(path);
     } catch (err) {
       throw new Error(
         `${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`,
@@ -89,6 +87,8 @@ export class VectorGraph {
     }
     if (index.dimensions() !== dim)
       throw new Error(`${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`);
+    // A graph that would crowd the machine's memory is left to fault in as queries touch it.
+    if (!o.writable && bytes <= totalmem() / 2) populateMappings(path);
     return new VectorGraph(index, dim, o.threads ?? 2);
   }
 

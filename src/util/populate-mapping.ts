@@ -42,9 +42,15 @@ function madvise(): Madvise | null {
 export function populateMappings(path: string): number {
   const call = madvise();
   if (!call) return 0;
+  let maps: string;
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return 0; // no /proc (a sandbox): pages fill in on first touch
+  }
   const target = realpathSync(path);
   let bytes = 0;
-  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+  for (const line of maps.split('\n')) {
     // address perms offset device inode pathname (a pathname may hold spaces)
     const fields = line.split(/ +/);
     if (fields.length < 6 || fields.slice(5).join(' ') !== target) continue;
