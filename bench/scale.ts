@@ -377,20 +377,19 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
     }
     return [...series.values()];
   };
-  const onDisk: Series = {
-    name: 'histoseek on disk, N × bytes/item',
+  /** N × a per-item byte count of the default two-stage lines, in MiB: what RSS is compared with. */
+  const perItem = (name: string, key: 'bytes_per_item' | 'graph_bytes_per_item'): Series => ({
+    name,
     points: [...latest.values()]
-      .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.bytes_per_item === 'number')
-      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.bytes_per_item as number)) / 2 ** 20 })),
-  };
-  const inGraph: Series = {
-    name: 'histoseek graph, N × bytes/item',
-    points: [...latest.values()]
-      .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r.graph_bytes_per_item === 'number')
-      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r.graph_bytes_per_item as number)) / 2 ** 20 })),
-  };
+      .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r[key] === 'number')
+      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r[key] as number)) / 2 ** 20 })),
+  });
   const memory = byMethod('rss_mib');
-  for (const line of [onDisk, inGraph]) if (line.points.length) memory.push(line);
+  for (const line of [
+    perItem('histoseek on disk, N × bytes/item', 'bytes_per_item'),
+    perItem('histoseek graph, N × bytes/item', 'graph_bytes_per_item'),
+  ])
+    if (line.points.length) memory.push(line);
   writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), memory, title));
 }
 

@@ -113,25 +113,26 @@ export class VectorColumn {
     return out;
   }
 
-  /** The decoded rows, in the order given (rows.length × dim). */
-  readRows(rows: ArrayLike<number>): Float32Array {
-    const out = new Float32Array(rows.length * this.dim);
+  /** Reads `rows` one by one into one reused record (a buffer per plane) and hands each to `visit`. */
+  private eachRow(rows: ArrayLike<number>, visit: (record: Uint8Array[], i: number) => void): void {
     const record = this.files.map((f) => new Uint8Array(f.bytesPerRow));
     for (let i = 0; i < rows.length; i++) {
       this.files.forEach((f, p) => readFully(f, record[p], 0, f.bytesPerRow, rows[i] * f.bytesPerRow));
-      this.codec.decodeRow(record, 0, out, i * this.dim);
+      visit(record, i);
     }
+  }
+
+  /** The decoded rows, in the order given (rows.length × dim). */
+  readRows(rows: ArrayLike<number>): Float32Array {
+    const out = new Float32Array(rows.length * this.dim);
+    this.eachRow(rows, (record, i) => this.codec.decodeRow(record, 0, out, i * this.dim));
     return out;
   }
 
   /** Each row's dot product with `query` (dim floats), read row by row and never decoded whole. */
   dotRows(rows: ArrayLike<number>, query: Float32Array): Float64Array {
     const out = new Float64Array(rows.length);
-    const record = this.files.map((f) => new Uint8Array(f.bytesPerRow));
-    for (let i = 0; i < rows.length; i++) {
-      this.files.forEach((f, p) => readFully(f, record[p], 0, f.bytesPerRow, rows[i] * f.bytesPerRow));
-      out[i] = this.codec.dotRow(record, 0, query);
-    }
+    this.eachRow(rows, (record, i) => (out[i] = this.codec.dotRow(record, 0, query)));
     return out;
   }
 
