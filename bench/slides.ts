@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { renderSlide } from '../src/data/synthetic/index.js';
+import { renderSlide, writePyramidalTiff } from '../src/data/synthetic/index.js';
 import { openslideVersion } from '../src/wsi/openslide.js';
 import { openSlide } from '../src/wsi/slide.js';
 import { planTiles, tiles } from '../src/wsi/tiler.js';
@@ -98,21 +98,14 @@ interface PlanFile {
  */
 async function writeSyntheticSlide(file: string, side: number): Promise<void> {
   const tile = renderSlide({ cls: 'tumour', seed: 11, width: 2048, height: 2048 });
-  const pxPerMm = 2000;
-  await sharp(tile.rgb, { raw: { width: tile.width, height: tile.height, channels: 3 } })
-    .extend({ right: side - tile.width, bottom: side - tile.height, extendWith: 'repeat' })
-    .tiff({
-      tile: true,
-      tileWidth: 256,
-      tileHeight: 256,
-      pyramid: true,
-      compression: 'jpeg',
-      quality: 90,
-      xres: pxPerMm,
-      yres: pxPerMm,
-      resolutionUnit: 'cm',
-    })
-    .toFile(file);
+  await writePyramidalTiff(
+    sharp(tile.rgb, { raw: { width: tile.width, height: tile.height, channels: 3 } }).extend({
+      right: side - tile.width,
+      bottom: side - tile.height,
+      extendWith: 'repeat',
+    }),
+    file,
+  );
 }
 
 async function writePlan(

@@ -3,8 +3,14 @@ import { existsSync } from 'node:fs';
 import { copyFile, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
-import { GLASS, renderSlide, writeKimiaCollection, type SlideRecord } from '../src/data/synthetic/index.js';
+import sharp from 'sharp';
+import {
+  GLASS,
+  renderSlide,
+  writeKimiaCollection,
+  writePyramidalTiff,
+  type SlideRecord,
+} from '../src/data/synthetic/index.js';
 import { OpenSlideError, argbToRgb, detectVendor } from '../src/wsi/openslide.js';
 import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../src/wsi/slide.js';
 import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../src/wsi/tiler.js';
@@ -32,23 +38,6 @@ async function collect(slide: Slide, options: TileOptions): Promise<Tile[]> {
   const out: Tile[] = [];
   for await (const tile of tiles(slide, options)) out.push(tile);
   return out;
-}
-
-/** Writes RGB pixels as a pyramidal tiled JPEG TIFF at 0.5 µm/px, like the synthetic collections. */
-function writePyramid(image: Sharp, file: string): Promise<OutputInfo> {
-  return image
-    .tiff({
-      tile: true,
-      tileWidth: 256,
-      tileHeight: 256,
-      pyramid: true,
-      compression: 'jpeg',
-      quality: 90,
-      xres: 2000,
-      yres: 2000,
-      resolutionUnit: 'cm',
-    })
-    .toFile(file);
 }
 
 const rawImage = (rgb: Uint8Array, width: number, height: number) =>
@@ -369,7 +358,7 @@ describe('synthetic slides', () => {
       }
     });
     const file = join(dir, 'pen.tiff');
-    await writePyramid(rawImage(slide.rgb, size, size), file);
+    await writePyramidalTiff(rawImage(slide.rgb, size, size), file);
     const opened = await openSlide(file);
     try {
       const mask = await tissueMask(opened);
@@ -389,7 +378,7 @@ describe('synthetic slides', () => {
 
   test('a slide of empty glass gives no tiles, not an error', async () => {
     const file = join(dir, 'glass.tiff');
-    await writePyramid(
+    await writePyramidalTiff(
       sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 244, g: 243, b: 246 } } }),
       file,
     );
@@ -459,7 +448,7 @@ describe('memory', () => {
     const file = join(dir, 'big.tiff');
     // One rendering repeated: libvips streams the repetition into the pyramid, nothing slide-sized in memory.
     const tile = renderSlide({ cls: 'tumour', seed: 3, width: 2000, height: 2000 });
-    await writePyramid(
+    await writePyramidalTiff(
       rawImage(tile.rgb, 2000, 2000).extend({ right: side - 2000, bottom: side - 2000, extendWith: 'repeat' }),
       file,
     );
@@ -496,7 +485,7 @@ describe('tile plans', () => {
   test('planTiles picks the coarsest level that is fine enough, within rounding slack', async (t) => {
     const file = join(await temporaryFolder('histoseek-wsi-', t), 'plain.tiff');
     const slide = renderSlide({ cls: 'tumour', seed: 1, width: 1000, height: 1000 });
-    await writePyramid(rawImage(slide.rgb, 1000, 1000), file);
+    await writePyramidalTiff(rawImage(slide.rgb, 1000, 1000), file);
     const opened = await openSlide(file);
     try {
       // Level 1 is 500² (downsample exactly 2); level 2 is 250².

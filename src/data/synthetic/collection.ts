@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { Random } from '../../util/random.js';
 import { subRandom, subSeed } from './rand.js';
 import type { ScannerParams } from './scanner.js';
+import { writePyramidalTiff } from './pyramidal-tiff.js';
 import { GLASS, MICRONS_PER_PIXEL, renderSlide, type Slide } from './slide.js';
 import type { StainParams } from './stain.js';
 import { TISSUE_CLASSES, type TissueClass } from './tissue.js';
@@ -215,21 +216,7 @@ function glassIntegral(slide: Slide): Int32Array {
 
 async function writeSlideFiles(outDir: string, slide: Slide, record: SlideRecord, ps: number): Promise<void> {
   const raw = { width: slide.width, height: slide.height, channels: 3 as const };
-  // sharp takes resolution in px/mm.
-  const pxPerMm = 1000 / MICRONS_PER_PIXEL;
-  const tiff = sharp(slide.rgb, { raw })
-    .tiff({
-      tile: true,
-      tileWidth: 256,
-      tileHeight: 256,
-      pyramid: true,
-      compression: 'jpeg',
-      quality: 90,
-      xres: pxPerMm,
-      yres: pxPerMm,
-      resolutionUnit: 'cm',
-    })
-    .toFile(join(outDir, record.tiff));
+  const tiff = writePyramidalTiff(sharp(slide.rgb, { raw }), join(outDir, record.tiff));
   const patches = [...record.train, ...record.test].map((p) =>
     sharp(crop(slide, p.x, p.y, ps), { raw: { width: ps, height: ps, channels: 3 } })
       .png()

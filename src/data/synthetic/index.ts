@@ -3,6 +3,7 @@ export { TISSUE_CLASSES, renderTissue, type TissueClass } from './tissue.js';
 export { DEFAULT_STAIN, randomStain, type Rgb, type StainParams } from './stain.js';
 export { randomScanner, type ScannerParams } from './scanner.js';
 export { GLASS, MICRONS_PER_PIXEL, renderSlide, type Slide, type SlideOptions } from './slide.js';
+export { writePyramidalTiff } from './pyramidal-tiff.js';
 export { composePatch, renderPatch, type ComposeOptions, type Rect } from './patch.js';
 export {
   writeKimiaCollection,
