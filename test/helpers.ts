@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { RetrievalMetrics } from '../src/eval/metrics.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 
 /** The repository root: the command runs from here, and the shared data sets lie beside it. */
@@ -120,6 +121,19 @@ export async function temporaryFolder(prefix: string, t?: TestContext): Promise<
   else fileFolders.push(dir);
   return dir;
 }
+
+/** The retrieval metrics that are fractions of the queries (RetrievalMetrics in src/eval/metrics.ts). */
+export const FRACTION_METRICS = [
+  'eta_p',
+  'eta_w',
+  'eta_w_precision',
+  'eta_tot',
+  'recall_at_1',
+  'recall_at_5',
+  'recall_at_10',
+  'map_at_10',
+  'mv_at_5',
+] as const satisfies readonly (keyof RetrievalMetrics)[];
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const FIXTURE_WEIGHTS = `${FIXTURES}lgffem_test_c32.safetensors`;

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { FIXTURES } from './helpers.js';
+import { FRACTION_METRICS, FIXTURES } from './helpers.js';
 import { compareLabels, evaluateRetrieval, kimiaEta, type QueryResult } from '../src/eval/metrics.js';
 
 function assertNear(actual: number, expected: number, what: string, tolerance = 1e-12): void {
@@ -199,17 +199,7 @@ describe('evaluateRetrieval', () => {
       [0, 1, 2].map(() => ({ trueLabel: label, neighbours: new Array<string>(10).fill(label) })),
     );
     const m = evaluateRetrieval(perfect, new Map(labels.map((l) => [l, 10])));
-    for (const key of [
-      'eta_p',
-      'eta_w',
-      'eta_w_precision',
-      'eta_tot',
-      'recall_at_1',
-      'recall_at_5',
-      'recall_at_10',
-      'map_at_10',
-      'mv_at_5',
-    ] as const) {
+    for (const key of FRACTION_METRICS) {
       assert.equal(m[key], 1, key);
     }
     assert.deepEqual(m.labels, ['s1', 's2', 's10']);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { confusionLayout, renderConfusionPng } from '../src/eval/confusion-png.js';
 import { evaluateRetrieval, type EvalContext, type RetrievalMetrics } from '../src/eval/metrics.js';
 import { KIMIA_PROTOCOL, formatMetricsMarkdown, writeEvalReport } from '../src/eval/report.js';
-import { temporaryFolder } from './helpers.js';
+import { FRACTION_METRICS, temporaryFolder } from './helpers.js';
 
 let dir = '';
 before(async () => {
@@ -179,17 +179,7 @@ describe('writeEvalReport', () => {
     const json = JSON.parse(await readFile(paths.json, 'utf8'));
     assert.deepEqual(json.context, context);
     for (const [key, value] of Object.entries(metrics)) assert.deepEqual(json[key], value, key);
-    for (const key of [
-      'eta_p',
-      'eta_w',
-      'eta_w_precision',
-      'eta_tot',
-      'recall_at_1',
-      'recall_at_5',
-      'recall_at_10',
-      'map_at_10',
-      'mv_at_5',
-    ]) {
+    for (const key of FRACTION_METRICS) {
       assert.ok(json[key] >= 0 && json[key] <= 1, `${key} is a fraction`);
     }
     assert.equal(await readFile(paths.markdown, 'utf8'), formatMetricsMarkdown(metrics, context));
