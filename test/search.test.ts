@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
+import { VectorColumn } from '../src/index/vector-column.js';
 import { VectorGraph } from '../src/index/vector-graph.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
@@ -138,6 +139,22 @@ describe('ExactSearch', () => {
     await assert.rejects(search.search(database, count + 1, queries, 1, 10), /fewer than count/);
     await assert.rejects(search.search(database, count, queries, 17, 10), /fewer than nQueries/);
     await assert.rejects(search.search(database, count, queries, 1, 0), /k must be/);
+  });
+
+  test("scans of an index's column match brute force; concurrent scans read into their own buffers, later ones reuse them", async (t) => {
+    const dir = await temporaryFolder('histoseek-scan-', t);
+    const column = new VectorColumn(dir, 'f32', dim, true);
+    t.after(() => column.close());
+    column.write(0, database, count);
+    const allocate = t.mock.method(column, 'chunkBuffers');
+    const expected = (q: number) => reference(database, count, queries.subarray(q * dim), 1, dim, 10);
+    const scan = (q: number) => search.scan(column, 0, count, queries.subarray(q * dim, (q + 1) * dim), 1, 10);
+
+    const together = await Promise.all([0, 1, 2].map(scan));
+    together.forEach((hits, q) => assertSameHits(hits, expected(q)));
+    assert.equal(allocate.mock.callCount(), 3, 'one set of buffers per scan in flight');
+    for (const q of [3, 4, 5, 6]) assertSameHits(await scan(q), expected(q));
+    assert.equal(allocate.mock.callCount(), 3, 'later scans reuse them');
   });
 });
 

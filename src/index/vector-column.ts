@@ -94,6 +94,11 @@ export class VectorColumn {
     for (const f of this.files) fsyncSync(f.fd);
   }
 
+  /** Empty buffers (one per plane) that `readChunk` can fill with up to `rows` rows. */
+  chunkBuffers(rows: number): Uint8Array[] {
+    return this.files.map((f) => new Uint8Array(rows * f.bytesPerRow));
+  }
+
   /** Rows [start, start + count) of every plane, read into `buffers` when they are large enough. */
   readChunk(start: number, count: number, buffers?: Uint8Array[]): Uint8Array[] {
     return this.files.map((f, p) => {
