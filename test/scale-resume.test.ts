@@ -30,7 +30,10 @@ const BATCH = Number(process.env.HISTOSEEK_RESUME_BATCH ?? 2_000);
 const BASES = 300;
 const QUERIES = 100;
 const TWO_STAGE_DIFFERENCES_ALLOWED = 3;
-/** Three standard deviations of recall@10 over 100 queries at recall 0.98, for two builds. */
+/**
+ * How far below the worse of two uninterrupted builds the resumed build's recall@10 over 100 queries
+ * may fall: three standard deviations at recall 0.98, for two builds.
+ */
 const RECALL_DIFFERENCE_ALLOWED = 0.02;
 
 const work = await temporaryFolder('histoseek-scale-resume-');
@@ -131,7 +134,8 @@ test(
     // usearch inserts with two threads, so even two uninterrupted builds get slightly different graphs
     // (at 30 000 rows about 1 query in 150 gets a different two-stage top-10; at 10⁶ about 2 in 5).
     // So a second uninterrupted build measures that noise, and the resumed graph may differ from the
-    // first by no more than twice as much (plus a few), and find the exact top-10 as often.
+    // first by no more than twice as much (plus a few), and find the exact top-10 as often as the worse
+    // of the two (at 10⁶ their recall@10 was 0.940 and 0.966 in one run: the noise is not one-sided).
     const again = join(work, 'again');
     assert.equal((await build(again)).code, 0);
     const [mine, theirs, control] = await Promise.all(
@@ -151,8 +155,8 @@ test(
       `two-stage top-10 differs for ${resumedDiffers} of ${QUERIES} queries; two uninterrupted builds for ${controlDiffers}`,
     );
     assert.ok(
-      Math.abs(recall(mine) - recall(theirs)) <= RECALL_DIFFERENCE_ALLOWED,
-      `two-stage recall@10 ${recall(mine)} resumed, ${recall(theirs)} uninterrupted`,
+      recall(mine) >= Math.min(recall(theirs), recall(control)) - RECALL_DIFFERENCE_ALLOWED,
+      `two-stage recall@10 ${recall(mine)} resumed, ${recall(theirs)} and ${recall(control)} uninterrupted`,
     );
   },
 );
