@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { openStore } from '../src/index/open-store.js';
 import { createServer } from '../src/server/serve.js';
-import { histoseek, temporaryFolder } from './helpers.js';
+import { FRACTION_METRICS, histoseek, temporaryFolder } from './helpers.js';
 import { startPglite } from './postgres-fixtures.js';
 import { multipart } from './server-fixtures.js';
 
@@ -104,18 +104,7 @@ for (const [kind, db] of [
         ).stdout,
       );
       assert.equal(official.n_queries, 8);
-      for (const key of [
-        'eta_p',
-        'eta_w',
-        'eta_w_precision',
-        'eta_tot',
-        'recall_at_1',
-        'recall_at_5',
-        'map_at_10',
-        'mv_at_5',
-      ]) {
-        assert.ok(official[key] >= 0 && official[key] <= 1, key);
-      }
+      for (const key of FRACTION_METRICS) assert.ok(official[key] >= 0 && official[key] <= 1, key);
       assert.ok(Math.abs(official.eta_tot - official.eta_p * official.eta_w) < 1e-12);
       assert.ok(existsSync(join(dir, `report-${kind}`, 'confusion.png')));
       // Leave-one-slide-out where label = slide: no same-label item remains, so nothing can be right.
