@@ -11,7 +11,7 @@
  * Feature maps are square and their sizes known when the graph is built (only the batch is free),
  * so every reshape and transposed convolution is exact.
  */
-import { BACKBONE_PRESETS, type ModelConfig } from '../model/config.js';
+import { pyramidDims, type ModelConfig } from '../model/config.js';
 import { neck, type Pyramid } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
 import { GraphBuilder, valueInfo, type Layout, type Value } from './onnx-builder.js';
@@ -381,7 +381,7 @@ export function buildNeckTrainingGraph(
   gradient: boolean,
 ): Uint8Array {
   const ops = new BackpropOps(paramShapes);
-  const dims = BACKBONE_PRESETS[config.preset].dims;
+  const dims = pyramidDims(config);
   const side = (level: number) => config.inputSize / 2 ** (level + 2);
   const levelShape = (level: number, channels: number) => ['N', side(level), side(level), channels];
   const features = [0, 1, 2, 3].map((level) => {

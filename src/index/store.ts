@@ -43,6 +43,10 @@ export interface ModelIdentity {
   hash: string;
   /** The checkpoint file, when the model came from one (lets search load the same model). */
   weightsPath?: string;
+  /** The encoder the model runs (an ONNX file's path or a pulled foundation model's name), so later commands find it. */
+  encoder?: string;
+  /** The licence of the encoder's weights, when it has one on record. */
+  licence?: string;
   dim: number;
   inputSize: number;
 }
@@ -227,6 +231,8 @@ export class IndexStore {
         id: get('model_id')!,
         hash: get('model_hash')!,
         weightsPath: get('model_weights') || undefined,
+        encoder: get('model_encoder') || undefined,
+        licence: get('model_licence') || undefined,
         dim: Number(get('dim')),
         inputSize: Number(get('input_size')),
       };
@@ -248,6 +254,8 @@ export class IndexStore {
         model_id: model.id,
         model_hash: model.hash,
         model_weights: model.weightsPath ?? '',
+        model_encoder: model.encoder ?? '',
+        model_licence: model.licence ?? '',
         dim: String(model.dim),
         input_size: String(model.inputSize),
         rows: '0',

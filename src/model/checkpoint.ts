@@ -5,17 +5,29 @@
 import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
+import type { OnnxEncoderSpec } from './encoder.js';
 import type { Precision } from './identity.js';
 import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
 import { readSafetensors, writeSafetensors, type SafetensorsDtype } from './safetensors.js';
 
 export interface Model {
+  kind?: 'lgffem';
   config: ModelConfig;
   weights: Map<string, HostTensor>;
   /** Where the weights came from, for messages and the index's model id. */
   source: string;
   /** How onnxruntime runs it (default fp32); part of the model's identity. */
   precision?: Precision;
+  /** The encoder whose pyramid the neck runs on, when `config.pyramidChannels` is set (no ConvNeXt V2 backbone then). */
+  encoder?: OnnxEncoderSpec;
+  /** The encoder a checkpoint was trained over, as its metadata records it, until `encoder` is resolved. */
+  trainedOver?: EncoderRecord;
+}
+
+/** An encoder as a checkpoint records it: the file it was trained over and that file's SHA-256. */
+export interface EncoderRecord {
+  path: string;
+  sha256: string;
 }
 
 const BACKBONE_PREFIX = 'backbone.';
@@ -57,15 +69,27 @@ export async function loadCheckpoint(path: string): Promise<Model> {
   const file = await readSafetensors(path);
   const config = configFromMetadata(file.metadata, path);
   checkTensors(file.tensors, parameterSpecs(config), path);
-  return { config, weights: file.tensors, source: path };
+  const { encoder_path: encoderPath, encoder_sha256: encoderSha256 } = file.metadata;
+  if (config.pyramidChannels && !(encoderPath && encoderSha256))
+    throw new Error(`${path}: a neck over an encoder's pyramid, but the metadata does not name the encoder`);
+  const trainedOver = config.pyramidChannels ? { path: encoderPath!, sha256: encoderSha256! } : undefined;
+  return { config, weights: file.tensors, source: path, ...(trainedOver ? { trainedOver } : {}) };
 }
 
 export async function saveCheckpoint(
   path: string,
-  model: Pick<Model, 'config' | 'weights'>,
+  model: Pick<Model, 'config' | 'weights' | 'encoder'>,
   dtype: SafetensorsDtype = 'F32',
 ): Promise<void> {
-  await writeSafetensors(path, model.weights, { format: 'histoseek-lgffem', ...configToMetadata(model.config) }, dtype);
+  const encoder: Record<string, string> = model.encoder
+    ? { encoder_path: model.encoder.path, encoder_sha256: model.encoder.sha256 }
+    : {};
+  await writeSafetensors(
+    path,
+    model.weights,
+    { format: 'histoseek-lgffem', ...configToMetadata(model.config), ...encoder },
+    dtype,
+  );
 }
 
 export function randomModel(config: ModelConfig = DEFAULT_CONFIG, seed = DEFAULT_SEED): Model {

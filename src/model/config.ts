@@ -24,6 +24,11 @@ export interface ModelConfig {
   gemP: number;
   /** Input side S (pixels), a multiple of 32. */
   inputSize: number;
+  /**
+   * The channels of an external encoder's pyramid (strides 4, 8, 16, 32) that the neck runs on
+   * instead of the preset's ConvNeXt V2 backbone; the preset is then unused.
+   */
+  pyramidChannels?: readonly number[];
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
@@ -33,6 +38,11 @@ export const DEFAULT_CONFIG: ModelConfig = {
   gemP: 4.6,
   inputSize: 224,
 };
+
+/** The channels of the four feature maps the neck takes: the external encoder's, or the preset backbone's. */
+export function pyramidDims(config: ModelConfig): readonly number[] {
+  return config.pyramidChannels ?? BACKBONE_PRESETS[config.preset].dims;
+}
 
 export function isPresetName(name: string): name is PresetName {
   return Object.hasOwn(BACKBONE_PRESETS, name);
@@ -45,7 +55,11 @@ export function unknownPreset(name: string): string {
 
 /** What each numeric field must be: a test and its wording (validateConfig and the training config both apply these). */
 export const CONFIG_RULES: {
-  readonly [K in Exclude<keyof ModelConfig, 'preset'>]: { name: string; rule: string; ok: (v: number) => boolean };
+  readonly [K in Exclude<keyof ModelConfig, 'preset' | 'pyramidChannels'>]: {
+    name: string;
+    rule: string;
+    ok: (v: number) => boolean;
+  };
 } = {
   neckChannels: {
     name: 'neck channels',
@@ -71,6 +85,9 @@ export function validateConfig(config: ModelConfig, source = 'model config'): Mo
     throw new Error(`${source}: ${why}`);
   };
   if (!isPresetName(config.preset)) fail(unknownPreset(config.preset));
+  const pyramid = config.pyramidChannels;
+  if (pyramid && !(pyramid.length === 4 && pyramid.every((c) => Number.isInteger(c) && c >= 2 && c % 2 === 0)))
+    fail(`the encoder's pyramid must be four even channel counts ≥ 2, got [${pyramid.join(', ')}]`);
   for (const key of Object.keys(CONFIG_RULES) as (keyof typeof CONFIG_RULES)[]) {
     const { name, rule, ok } = CONFIG_RULES[key];
     if (!ok(config[key])) fail(`${name} must be ${rule}, got ${config[key]}`);
@@ -86,6 +103,7 @@ export function configToMetadata(config: ModelConfig): Record<string, string> {
     neck_layers: String(config.neckLayers),
     gem_p: String(config.gemP),
     input_size: String(config.inputSize),
+    ...(config.pyramidChannels ? { pyramid_channels: config.pyramidChannels.join(',') } : {}),
   };
 }
 
@@ -99,6 +117,7 @@ export function configFromMetadata(meta: Record<string, string>, source: string)
     neckLayers: Number(meta.neck_layers),
     gemP: meta.gem_p === undefined ? DEFAULT_CONFIG.gemP : Number(meta.gem_p),
     inputSize: meta.input_size === undefined ? DEFAULT_CONFIG.inputSize : Number(meta.input_size),
+    ...(meta.pyramid_channels ? { pyramidChannels: meta.pyramid_channels.split(',').map(Number) } : {}),
   };
   return validateConfig(config, source);
 }

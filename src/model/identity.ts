@@ -2,6 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { Model } from './checkpoint.js';
 import { configToMetadata } from './config.js';
+import type { FeatureModel } from './encoder.js';
+import { isFeatureModel, type EmbeddingModel } from './embedding-model.js';
 
 /**
  * How the model runs: float32 throughout, or its per-position linear maps in int8 (issue #15;
@@ -13,12 +15,22 @@ export type Precision = (typeof PRECISIONS)[number];
 const INT8_SUFFIX = '+int8';
 
 /** The id and hash of `model` run at its precision: what an index records and checks. */
-export function precisionIdentity(model: Pick<Model, 'config' | 'weights' | 'precision' | 'source'>): {
-  id: string;
-  hash: string;
-} {
+export function precisionIdentity(model: EmbeddingModel): { id: string; hash: string } {
   const int8 = model.precision === 'int8';
-  return { id: int8 ? `${model.source} int8` : model.source, hash: modelHash(model) + (int8 ? INT8_SUFFIX : '') };
+  const hash = isFeatureModel(model) ? featureModelHash(model) : modelHash(model);
+  return { id: int8 ? `${model.source} int8` : model.source, hash: hash + (int8 ? INT8_SUFFIX : '') };
+}
+
+/** SHA-256 over what makes an encoder's features: its file's hash, how images are prepared, and which tensor is taken. */
+function featureModelHash(model: FeatureModel): string {
+  const { encoder } = model;
+  const recipe =
+    encoder.kind === 'onnx'
+      ? { kind: 'onnx', sha256: encoder.sha256, preprocessing: encoder.preprocessing, output: encoder.output ?? null }
+      : { kind: 'vit', sha256: encoder.sha256, arch: encoder.arch };
+  return createHash('sha256')
+    .update(JSON.stringify({ features: recipe, inputSize: model.inputSize }))
+    .digest('hex');
 }
 
 /** The precision an identity hash was recorded for. */
@@ -29,12 +41,13 @@ export function precisionOfHash(hash: string): Precision {
 /** Hashes already taken, by model object (models are never changed in place: training makes new weight maps); the index check and the model cache both ask at start-up. */
 const hashes = new WeakMap<object, string>();
 
-/** SHA-256 over the config and every tensor (names sorted, shapes and float32 bytes). */
-export function modelHash(model: Pick<Model, 'config' | 'weights'>): string {
+/** SHA-256 over the config, the encoder under the neck (if any) and every tensor (names sorted, shapes and float32 bytes). */
+export function modelHash(model: Pick<Model, 'config' | 'weights' | 'encoder'>): string {
   const known = hashes.get(model);
   if (known) return known;
   const hash = createHash('sha256');
   hash.update(JSON.stringify(configToMetadata(model.config)));
+  if (model.encoder) hash.update(`encoder:${model.encoder.sha256};`);
   for (const name of [...model.weights.keys()].sort()) {
     const t = model.weights.get(name)!;
     hash.update(`${name}:${t.shape.join('x')};`);
@@ -52,13 +65,14 @@ export function modelHash(model: Pick<Model, 'config' | 'weights'>): string {
 export function identityMismatch(
   location: string,
   what: 'index' | 'store',
-  recorded: { id: string; hash: string; weightsPath?: string },
+  recorded: { id: string; hash: string; weightsPath?: string; encoder?: string },
   given: { id: string; hash: string },
 ): string | null {
   if (given.hash === recorded.hash) return null;
   const pass: string[] = [];
   const precision = precisionOfHash(recorded.hash);
   if (precision !== precisionOfHash(given.hash)) pass.push(`--precision ${precision}`);
+  if (recorded.encoder) pass.push(`--encoder ${recorded.encoder}`);
   if (recorded.weightsPath) pass.push(`--weights ${recorded.weightsPath}`);
   return (
     `${location}: this ${what} was built with model '${recorded.id}' (hash ${recorded.hash.slice(0, 12)}), ` +

@@ -2,7 +2,7 @@
  * LGFFEM, written once against `Ops` (spec §1): ConvNeXt V2 backbone → L local–global fusion neck
  * layers → four GeM mini-heads. Every executor (ONNX graph, tfjs, shape inference) runs this code.
  */
-import { BACKBONE_PRESETS, type ModelConfig } from './config.js';
+import { BACKBONE_PRESETS, pyramidDims, type ModelConfig } from './config.js';
 import type { Ops } from './ops.js';
 
 export type Pyramid<T> = [T, T, T, T];
@@ -114,7 +114,7 @@ export function neck<T>(
   config: ModelConfig,
   onLayer?: (layer: number, out: Pyramid<T>) => void,
 ): Pyramid<T> {
-  const dims = BACKBONE_PRESETS[config.preset].dims;
+  const dims = pyramidDims(config);
   for (let layer = 0; layer < config.neckLayers; layer++) {
     feats = neckLayer(ops, feats, layer, config.neckChannels, layer === 0 ? dims : undefined);
     onLayer?.(layer, feats);
@@ -139,6 +139,11 @@ export function head<T>(ops: Ops<T>, feats: Pyramid<T>, config: ModelConfig): T 
 export interface Trace<T> {
   backbone: Pyramid<T>;
   neck: Pyramid<T>[];
+}
+
+/** Neck and head on a pyramid of features: the descriptor f_e. */
+export function neckHead<T>(ops: Ops<T>, feats: Pyramid<T>, config: ModelConfig): T {
+  return head(ops, neck(ops, feats, config), config);
 }
 
 /** The whole model; with `trace`, every backbone stage and neck layer output is recorded into it. */

@@ -2,9 +2,9 @@
  * The parameter list of a model config, derived by running the model definition with an executor
  * that only follows shapes — so names and shapes can never drift from the definition.
  */
-import { type ModelConfig } from './config.js';
+import { pyramidDims, type ModelConfig } from './config.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
-import { lgffem } from './lgffem.js';
+import { lgffem, neckHead, type Pyramid } from './lgffem.js';
 import type { ConvSpec, Ops, ParamRole } from './ops.js';
 import { Random } from '../util/random.js';
 
@@ -110,7 +110,12 @@ class ShapeOps implements Ops<Shape> {
 /** Every parameter and buffer of the model, by checkpoint name, in definition order. */
 export function parameterSpecs(config: ModelConfig): Map<string, ParamSpec> {
   const ops = new ShapeOps();
-  lgffem(ops, [1, 3, config.inputSize, config.inputSize], config);
+  if (config.pyramidChannels) {
+    // Over an external encoder: the neck and head alone, on maps of the encoder's channels.
+    const side = (level: number) => config.inputSize / 2 ** (level + 2);
+    const feats = pyramidDims(config).map((c, level) => [1, c, side(level), side(level)]);
+    neckHead(ops, feats as Pyramid<Shape>, config);
+  } else lgffem(ops, [1, 3, config.inputSize, config.inputSize], config);
   return ops.params;
 }
 

@@ -21,7 +21,7 @@ import type { CollectionItem } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
 import { normalizeInto } from '../data/image.js';
 import type { BackboneSession } from '../engine/onnx-parts.js';
-import { BACKBONE_PRESETS, type ModelConfig } from '../model/config.js';
+import { pyramidDims, type ModelConfig } from '../model/config.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import { decodeHalf, encodeHalf } from '../model/safetensors.js';
 import { Random } from '../util/random.js';
@@ -32,7 +32,7 @@ const BUILD_BATCH = 16;
 
 /** [H, W, C] of each backbone stage for an S×S input. */
 export function stageShapes(config: ModelConfig): [number, number, number][] {
-  return BACKBONE_PRESETS[config.preset].dims.map((c, i) => {
+  return pyramidDims(config).map((c, i) => {
     const side = config.inputSize / 2 ** (i + 2);
     return [side, side, c] as [number, number, number];
   });

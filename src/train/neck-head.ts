@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { TfjsOps, toTfjsLayout } from '../engine/tfjs-ops.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
-import { BACKBONE_PRESETS } from '../model/config.js';
+import { pyramidDims } from '../model/config.js';
 import { head, neck, neckLayer, type Pyramid } from '../model/lgffem.js';
 import { isTrainable, parameterSpecs } from '../model/params.js';
 import type { Random } from '../util/random.js';
@@ -46,7 +46,7 @@ export class NeckHead {
 
   /** One neck layer. */
   neckLayer(layer: number, input: Pyramid<tf.Tensor>): Pyramid<tf.Tensor> {
-    const inChannels = layer === 0 ? BACKBONE_PRESETS[this.config.preset].dims : undefined;
+    const inChannels = layer === 0 ? pyramidDims(this.config) : undefined;
     return neckLayer(new TfjsOps(this.params()), input, layer, this.config.neckChannels, inChannels);
   }
 

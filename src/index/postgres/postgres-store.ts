@@ -80,6 +80,8 @@ export class PostgresStore implements ItemStore {
           id: meta.model_id!,
           hash: meta.model_hash!,
           weightsPath: meta.model_weights || undefined,
+          encoder: meta.model_encoder || undefined,
+          licence: meta.model_licence || undefined,
           dim: Number(meta.dim),
           inputSize: Number(meta.input_size),
         };
@@ -484,6 +486,8 @@ async function createSchema(
         model_id: model.id,
         model_hash: model.hash,
         model_weights: model.weightsPath ?? '',
+        model_encoder: model.encoder ?? '',
+        model_licence: model.licence ?? '',
         dim: String(model.dim),
         input_size: String(model.inputSize),
         vectors,
