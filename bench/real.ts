@@ -168,7 +168,7 @@ const PROTOCOL_NOTES: Record<TileSet['protocol'], string> = {
 async function main(): Promise<void> {
   const missing = missingShared();
   if (missing) {
-    process.stdout.write(`${JSON.stringify({ bench: 'real', skipped: true, reason: missing })}\n`);
+    process.stdout.write(`${JSON.stringify({ record: 'skipped', bench: 'real', skipped: true, reason: missing })}\n`);
     return;
   }
   const commit = git('rev-parse', 'HEAD');
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     const opened = await method.open();
     if ('skipped' in opened) {
       info(`${method.name} skipped: ${opened.skipped}`);
-      results.emit({ record: 'skipped', method: method.name, reason: opened.skipped });
+      results.emit({ record: 'skipped', method: method.name, skipped: true, reason: opened.skipped });
       continue;
     }
     try {
