@@ -163,6 +163,8 @@ test('the sidecar sets the preprocessing (BGR, its own mean and std) and the opt
   // In the model's channel order: blue first.
   const sidecar = { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] };
   const path = await modelFile(FLOAT, sidecar);
+  assert.equal(sidecarPath('/models/net.onnx'), '/models/net.json');
+  assert.equal(sidecarPath('/models/net.v2'), '/models/net.v2.json');
   const spec = await readOnnxEncoder(path);
   assert.deepEqual(spec.preprocessing, { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] });
 
