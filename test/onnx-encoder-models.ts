@@ -199,7 +199,8 @@ export function quantizedModel(): Uint8Array {
 
 /** The value of a one-number initializer (a scale, a zero point) of the model `bytes`. */
 export function scalarInitializer(bytes: Uint8Array, name: string): number {
-  const t = onnx.ModelProto.decode(bytes).graph!.initializer.find((i) => i.name === name);
+  const graph = onnx.ModelProto.decode(bytes).graph as proto.GraphProto;
+  const t = graph.initializer.find((i) => i.name === name) as proto.TensorProto | undefined;
   if (!t) throw new Error(`no initializer '${name}'`);
   if (t.floatData.length) return t.floatData[0];
   if (t.int32Data.length) return t.int32Data[0];

@@ -131,13 +131,7 @@ export function imageInput(file: OnnxFile): ImageInput {
   return { name: input.name ?? '', batch, height, width };
 }
 
-/** Operators whose outputs are sequences, maps or optionals: never a feature map, and not every runtime returns them. */
-const NOT_TENSORS = /^(Sequence\w*|SplitToSequence|ZipMap|Optional\w*)$/;
-
 /** The tensors the graph's top-level nodes produce, in graph (topological) order. */
 export function producedTensors(graph: proto.GraphProto): string[] {
-  return graph.node
-    .filter((n) => !NOT_TENSORS.test(n.opType ?? ''))
-    .flatMap((n) => n.output ?? [])
-    .filter((name) => name !== '');
+  return graph.node.flatMap((n) => n.output ?? []).filter((name) => name !== '');
 }

@@ -35,10 +35,14 @@ export interface OnnxEncoderProbe {
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
+/** A session for the probe: unoptimised (it runs once or twice), its errors thrown with the file's name and not logged as well. */
 async function createSession(file: OnnxFile, bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
   try {
-    // Its errors are thrown with the file's name: not logged as well.
-    return await ort.InferenceSession.create(bytes, { ...cpuSessionOptions(threads), logSeverityLevel: 4 });
+    return await ort.InferenceSession.create(bytes, {
+      ...cpuSessionOptions(threads),
+      graphOptimizationLevel: 'disabled',
+      logSeverityLevel: 4,
+    });
   } catch (err) {
     throw new Error(`${file.path}: onnxruntime cannot load the model (${firstLine(err)})`, { cause: err });
   }
@@ -52,9 +56,25 @@ function dummyImages(batch: number, size: number): ort.Tensor {
   return new ort.Tensor('float32', data, [batch, 3, size, size]);
 }
 
-/** Runs the file's graph on one dummy image with `names` as its outputs: the float or readable quantized ones, in order. */
+/**
+ * Runs the file's graph on one dummy image with those of `names` that may be features or a level
+ * as its outputs: the float or readable quantized tensors of rank 2 or 4, in order.
+ */
 async function tensorsOf(file: OnnxFile, names: string[], size: number, threads: number): Promise<TakenTensor[]> {
-  const session = await createSession(file, graphWithOutputs(file, names), threads);
+  const quantized = quantizedTensors(file.graph);
+  const readable = (name: string, type: string) =>
+    type === 'float32' || CASTABLE_TYPES.includes(type) || quantized.has(name);
+  // onnxruntime types every output and infers most ranks when it loads the graph: the run keeps only
+  // the candidates (a transformer's hundreds of 3-D tensors kept at once would take gigabytes).
+  // A rank it cannot infer reads as 0 and is kept.
+  let session = await createSession(file, graphWithOutputs(file, names), threads);
+  const kept = session.outputMetadata
+    .filter((m) => m.isTensor && readable(m.name, m.type) && [0, 2, 4].includes(m.shape.length))
+    .map((m) => m.name);
+  if (kept.length < session.outputNames.length) {
+    await session.release();
+    session = await createSession(file, graphWithOutputs(file, kept), threads);
+  }
   let results: ort.InferenceSession.ReturnType;
   try {
     results = await session.run({ [imageInput(file).name]: dummyImages(1, size) });
@@ -65,10 +85,9 @@ async function tensorsOf(file: OnnxFile, names: string[], size: number, threads:
   } finally {
     await session.release();
   }
-  const quantized = quantizedTensors(file.graph);
-  return names
+  return kept
     .map((name) => ({ name, type: results[name].type, shape: results[name].dims.map(Number) }))
-    .filter((t) => t.type === 'float32' || CASTABLE_TYPES.includes(t.type) || quantized.has(t.name));
+    .filter((t) => t.shape.length === 2 || t.shape.length === 4);
 }
 
 /** Array.prototype.findLast, which Node 20 has and TypeScript's ES2022 library does not. */
