@@ -26,7 +26,10 @@ export type ParamRole =
   | 'ones' // fusion weights
   | 'gem-p' // GeM exponent: config.gemP
   | 'running-mean' // BatchNorm buffer: zeros, not trained
-  | 'running-var'; // BatchNorm buffer: ones, not trained
+  | 'running-var' // BatchNorm buffer: ones, not trained
+  | 'token' // a ViT's class and register tokens
+  | 'position' // a ViT's position embedding
+  | 'layer-scale'; // a ViT's LayerScale gains
 
 export interface Ops<T> {
   /** Convolution with a weight [out, in/groups, k, k] and optional bias [out]. */

@@ -6,6 +6,7 @@ import { pyramidDims, type ModelConfig } from './config.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 import { lgffem, neckHead, type Pyramid } from './lgffem.js';
 import type { ConvSpec, Ops, ParamRole } from './ops.js';
+import type { PrefixToken, VitOps } from './vit.js';
 import { Random } from '../util/random.js';
 
 export interface ParamSpec {
@@ -13,10 +14,13 @@ export interface ParamSpec {
   role: ParamRole;
 }
 
-/** Shapes are NCHW for feature maps and [N, C] for vectors. */
-type Shape = number[];
+/**
+ * Shapes keep the channels on axis 1: NCHW for feature maps, [N, C] for vectors and [N, C, T] for
+ * token sequences, so the channel-wise operations read every kind the same way.
+ */
+export type Shape = number[];
 
-class ShapeOps implements Ops<Shape> {
+class ShapeOps implements Ops<Shape>, VitOps<Shape> {
   readonly params = new Map<string, ParamSpec>();
 
   private declare(name: string, shape: number[], role: ParamRole): void {
@@ -105,6 +109,52 @@ class ShapeOps implements Ops<Shape> {
   concat(xs: Shape[]): Shape {
     return [xs[0][0], xs.reduce((sum, v) => sum + v[1], 0)];
   }
+
+  // ------------------------------------------------------------ VitOps
+
+  patchTokens([n, c, h, w]: Shape): Shape {
+    return [n, c, h * w];
+  }
+
+  prependTokens([n, c, t]: Shape, tokens: readonly PrefixToken[]): Shape {
+    for (const { name, count } of tokens) this.declare(name, [1, count, c], 'token');
+    return [n, c, t + tokens.reduce((sum, p) => sum + p.count, 0)];
+  }
+
+  addPositionEmbedding(x: Shape, name: string): Shape {
+    this.declare(name, [1, x[2], x[1]], 'position');
+    return x;
+  }
+
+  selfAttention([n, c, t]: Shape, heads: number): Shape {
+    if (c % (3 * heads) !== 0) throw new Error(`attention: ${c / 3} channels do not split into ${heads} heads`);
+    return [n, c / 3, t];
+  }
+
+  layerScale(x: Shape, name: string): Shape {
+    this.declare(`${name}.gamma`, [x[1]], 'layer-scale');
+    return x;
+  }
+
+  swiGlu([n, c, t]: Shape): Shape {
+    if (c % 2 !== 0) throw new Error(`SwiGLU: ${c} channels do not split in halves`);
+    return [n, c / 2, t];
+  }
+
+  token([n, c]: Shape): Shape {
+    return [n, c];
+  }
+
+  meanTokens([n, c]: Shape): Shape {
+    return [n, c];
+  }
+}
+
+/** The parameters a model definition declares when `run` drives it with the shape executor, in definition order. */
+export function traceParameters(run: (ops: Ops<Shape> & VitOps<Shape>) => void): Map<string, ParamSpec> {
+  const ops = new ShapeOps();
+  run(ops);
+  return ops.params;
 }
 
 /** Every parameter and buffer of the model, by checkpoint name, in definition order. */

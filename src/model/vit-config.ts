@@ -1,0 +1,204 @@
+/**
+ * Vision Transformer architectures (timm's VisionTransformer with DINOv2-style parts: register
+ * tokens, LayerScale, SwiGLU): the pathology foundation models `histoseek weights pull` knows, and
+ * plain ViT-B/16 and ViT-L/16 for benchmarks. Widths, depths and pooling follow each model card
+ * and its timm / transformers configuration; test/fixtures/tools/vit_ref.py restates the seven
+ * foundation models in timm's own terms (mlp hidden = int(dim × mlp_ratio)…) and
+ * test/vit-parity.test.ts holds these presets to it.
+ */
+import type { Rgb } from './encoder.js';
+
+export interface VitArch {
+  patchSize: number;
+  embedDim: number;
+  depth: number;
+  heads: number;
+  /**
+   * 'gelu': fc1 [hidden, dim] → GELU → fc2 [dim, hidden]. 'swiglu': timm's SwiGLUPacked — fc1
+   * [hidden, dim], its output split in halves a, b → SiLU(a)·b → fc2 [dim, hidden/2].
+   */
+  mlp: 'gelu' | 'swiglu';
+  /** fc1's output width. */
+  mlpHidden: number;
+  /** Register tokens after the class token (DINOv2 with registers). */
+  regTokens: number;
+  /** LayerScale (ls1.gamma, ls2.gamma) on both residual branches. */
+  layerScale: boolean;
+  /** Whether pos_embed also covers the class (and register) tokens (timm: no_embed_class false). */
+  posEmbedPrefix: boolean;
+  /** Side of the patch grid pos_embed was trained for; resized to the input's grid. */
+  posGrid: number;
+  /**
+   * The descriptor, from the final norm's tokens: the class token, the mean of the patch tokens
+   * (class and register tokens excluded), or both concatenated (Virchow2's card).
+   */
+  pooling: 'class' | 'mean' | 'class+mean';
+  /** The input side the model was trained at. */
+  imageSize: number;
+  mean: Rgb;
+  std: Rgb;
+}
+
+/** Values per descriptor. */
+export function vitDescriptorSize(arch: VitArch): number {
+  return arch.pooling === 'class+mean' ? 2 * arch.embedDim : arch.embedDim;
+}
+
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } as const;
+/** timm's original ViT weights (augreg): IMAGENET_INCEPTION_MEAN / _STD. */
+const INCEPTION = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } as const;
+/** H-optimus-0 and -1's model cards. */
+const H_OPTIMUS = { mean: [0.707223, 0.578729, 0.703617], std: [0.211883, 0.230117, 0.177517] } as const;
+
+export const VIT_ARCHS = {
+  /** timm vit_base_patch16_224 (benchmarks). */
+  'vit-b16': {
+    patchSize: 16,
+    embedDim: 768,
+    depth: 12,
+    heads: 12,
+    mlp: 'gelu',
+    mlpHidden: 3072,
+    regTokens: 0,
+    layerScale: false,
+    posEmbedPrefix: true,
+    posGrid: 14,
+    pooling: 'class',
+    imageSize: 224,
+    ...INCEPTION,
+  },
+  /** timm vit_large_patch16_224 (benchmarks). */
+  'vit-l16': {
+    patchSize: 16,
+    embedDim: 1024,
+    depth: 24,
+    heads: 16,
+    mlp: 'gelu',
+    mlpHidden: 4096,
+    regTokens: 0,
+    layerScale: false,
+    posEmbedPrefix: true,
+    posGrid: 14,
+    pooling: 'class',
+    imageSize: 224,
+    ...INCEPTION,
+  },
+  /** MahmoodLab/UNI: ViT-L/16, LayerScale, class token. */
+  uni: {
+    patchSize: 16,
+    embedDim: 1024,
+    depth: 24,
+    heads: 16,
+    mlp: 'gelu',
+    mlpHidden: 4096,
+    regTokens: 0,
+    layerScale: true,
+    posEmbedPrefix: true,
+    posGrid: 14,
+    pooling: 'class',
+    imageSize: 224,
+    ...IMAGENET,
+  },
+  /** MahmoodLab/UNI2-h: ViT-H/14, SwiGLU, 8 registers, class token. */
+  'uni2-h': {
+    patchSize: 14,
+    embedDim: 1536,
+    depth: 24,
+    heads: 24,
+    mlp: 'swiglu',
+    mlpHidden: 8192,
+    regTokens: 8,
+    layerScale: true,
+    posEmbedPrefix: false,
+    posGrid: 16,
+    pooling: 'class',
+    imageSize: 224,
+    ...IMAGENET,
+  },
+  /** paige-ai/Virchow2: ViT-H/14, SwiGLU, 4 registers; class token and mean patch token concatenated. */
+  virchow2: {
+    patchSize: 14,
+    embedDim: 1280,
+    depth: 32,
+    heads: 16,
+    mlp: 'swiglu',
+    mlpHidden: 6832,
+    regTokens: 4,
+    layerScale: true,
+    posEmbedPrefix: true,
+    posGrid: 16,
+    pooling: 'class+mean',
+    imageSize: 224,
+    ...IMAGENET,
+  },
+  /** bioptimus/H-optimus-0: ViT-g/14 with 4 registers, SwiGLU, class token. */
+  'h-optimus-0': {
+    patchSize: 14,
+    embedDim: 1536,
+    depth: 40,
+    heads: 24,
+    mlp: 'swiglu',
+    mlpHidden: 8192,
+    regTokens: 4,
+    layerScale: true,
+    posEmbedPrefix: false,
+    posGrid: 16,
+    pooling: 'class',
+    imageSize: 224,
+    ...H_OPTIMUS,
+  },
+  /** bioptimus/H-optimus-1: the same architecture as H-optimus-0. */
+  'h-optimus-1': {
+    patchSize: 14,
+    embedDim: 1536,
+    depth: 40,
+    heads: 24,
+    mlp: 'swiglu',
+    mlpHidden: 8192,
+    regTokens: 4,
+    layerScale: true,
+    posEmbedPrefix: false,
+    posGrid: 16,
+    pooling: 'class',
+    imageSize: 224,
+    ...H_OPTIMUS,
+  },
+  /** prov-gigapath/prov-gigapath (tile encoder): ViT-g with 16-px patches, SwiGLU, class token. */
+  'prov-gigapath': {
+    patchSize: 16,
+    embedDim: 1536,
+    depth: 40,
+    heads: 24,
+    mlp: 'swiglu',
+    mlpHidden: 8192,
+    regTokens: 0,
+    layerScale: true,
+    posEmbedPrefix: true,
+    posGrid: 14,
+    pooling: 'class',
+    imageSize: 224,
+    ...IMAGENET,
+  },
+  /** owkin/phikon-v2: DINOv2 ViT-L/16 (transformers' Dinov2Model), class token. */
+  'phikon-v2': {
+    patchSize: 16,
+    embedDim: 1024,
+    depth: 24,
+    heads: 16,
+    mlp: 'gelu',
+    mlpHidden: 4096,
+    regTokens: 0,
+    layerScale: true,
+    posEmbedPrefix: true,
+    posGrid: 14,
+    pooling: 'class',
+    imageSize: 224,
+    ...IMAGENET,
+  },
+} as const satisfies Record<string, VitArch>;
+
+export type VitArchName = keyof typeof VIT_ARCHS;
+
+export function isVitArchName(name: string): name is VitArchName {
+  return Object.hasOwn(VIT_ARCHS, name);
+}
