@@ -32,11 +32,23 @@ export function* calibrationBatches(size: number): Generator<ort.Tensor> {
 /** Every quantised linear map's input range on the calibration images (the float model's min and max). */
 export async function calibrateInt8(model: Model, threads = 2): Promise<Map<string, ActivationRange>> {
   const graph = buildOnnxModel(model.config, model.weights, { quantization: { mode: 'calibrate' } });
+  return probeRanges(graph, model.config.inputSize, threads);
+}
+
+/**
+ * The range of every probe output (PROBE_PREFIX + layer) of a graph built in calibration mode,
+ * over the calibration images at `inputSize`: what any model's int8 graph is built from.
+ */
+export async function probeRanges(
+  graph: Uint8Array,
+  inputSize: number,
+  threads = 2,
+): Promise<Map<string, ActivationRange>> {
   const session = await ort.InferenceSession.create(graph, cpuSessionOptions(threads));
   const ranges = new Map<string, ActivationRange>();
   try {
     const probes = session.outputNames.filter((name) => name.startsWith(PROBE_PREFIX));
-    for (const input of calibrationBatches(model.config.inputSize)) {
+    for (const input of calibrationBatches(inputSize)) {
       const outputs = await session.run({ [INPUT_NAME]: input }, probes);
       for (const name of probes) {
         const values = outputs[name].data as Float32Array;

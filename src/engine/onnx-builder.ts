@@ -9,7 +9,8 @@ import onnxProto, { type onnx as proto } from 'onnx-proto';
 // onnx-proto is CommonJS: under ESM its namespace is the default export's `onnx`.
 const { onnx } = onnxProto;
 
-export type Layout = 'NCHW' | 'NHWC' | 'NC';
+/** Feature maps either way round, vectors, and token sequences [N, T, C] (a ViT's). */
+export type Layout = 'NCHW' | 'NHWC' | 'NC' | 'NTC';
 export interface Value {
   name: string;
   layout: Layout;
@@ -29,8 +30,9 @@ function attribute(name: string, value: Attr): proto.IAttributeProto {
   return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
 }
 
+/** The bytes are a view of `data`, encoded when the graph is serialised: nothing changes tensors in between. */
 function floatTensor(name: string, dims: number[], data: Float32Array): proto.ITensorProto {
-  const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
 }
 
@@ -73,8 +75,8 @@ export class GraphBuilder {
   }
 
   /** A node of onnxruntime's own operators (domain com.microsoft), such as MatMulIntegerToFloat. */
-  contribNode(opType: string, inputs: string[]): string {
-    return this.nodeOutputs(opType, inputs, 1, {}, CONTRIB_DOMAIN)[0];
+  contribNode(opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
+    return this.nodeOutputs(opType, inputs, 1, attrs, CONTRIB_DOMAIN)[0];
   }
 
   /** A node with several outputs. */
@@ -135,7 +137,19 @@ export class GraphBuilder {
 
   as<V extends Value>(x: V, layout: Layout): V {
     if (x.layout === layout || x.layout === 'NC') return x;
+    if (x.layout === 'NTC' || layout === 'NTC')
+      throw new Error(`a value in layout ${x.layout} cannot be transposed to ${layout}`);
     return { ...x, name: this.node('Transpose', [x.name], { perm: layout === 'NHWC' ? TO_NHWC : TO_NCHW }), layout };
+  }
+
+  /** x with its channels on the last axis, where MatMul and LayerNormalization want them: only NCHW needs a transpose. */
+  channelsLast<V extends Value>(x: V): V {
+    return x.layout === 'NCHW' ? this.as(x, 'NHWC') : x;
+  }
+
+  /** The number of axes of a value in `layout`. */
+  rank(layout: Layout): number {
+    return layout === 'NC' ? 2 : layout === 'NTC' ? 3 : 4;
   }
 
   spatialAxes(layout: Layout): number[] {
@@ -146,9 +160,9 @@ export class GraphBuilder {
     return layout === 'NHWC' ? 3 : 1;
   }
 
-  /** Renames a value to a graph output name, feature maps in `layout` (vectors stay [N, C]). */
+  /** Renames a value to a graph output name, feature maps in `layout` (vectors and token sequences stay as they are). */
   output(x: Value, outName: string, layout: 'NCHW' | 'NHWC'): void {
-    const v = this.as(x, layout);
+    const v = x.layout === 'NTC' ? x : this.as(x, layout);
     this.nodes.push({ opType: 'Identity', input: [v.name], output: [outName], name: outName });
   }
 

@@ -1,8 +1,9 @@
 /**
- * Builds an ONNX inference graph by running the model definition (`model/lgffem.ts`) with an
- * executor whose tensors are graph nodes. Each value records its layout; operations that need a
+ * Builds an ONNX inference graph by running a model definition (`model/lgffem.ts`, `model/vit.ts`)
+ * with an executor whose tensors are graph nodes. Each value records its layout; operations that need a
  * layout (Conv: NCHW; LayerNormalization, MatMul over channels: NHWC) insert a Transpose only when
- * the value is in the other one, so the graph holds the fewest transposes the definition allows.
+ * the value is in the other one, so the graph holds the fewest transposes the definition allows;
+ * a ViT's token sequences are [N, T, C] throughout.
  * Eval mode: BatchNorm uses running statistics, Dropout is the identity, and parameter-only
  * arithmetic (fusion weights, BatchNorm scale) is folded at build time.
  */
@@ -10,6 +11,8 @@ import type { ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
+import { vit, type PrefixToken, type VitOps } from '../model/vit.js';
+import type { VitArch } from '../model/vit-config.js';
 import { GraphBuilder, valueInfo, type Layout, type Value } from './onnx-builder.js';
 import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
 
@@ -22,11 +25,13 @@ export interface ActivationRange {
 }
 
 /**
- * int8 inference (issue #15). `calibrate` adds the input of every quantisable linear map as an
- * output named PROBE_PREFIX + the layer; `int8` quantises statically the maps `ranges` holds (the
- * rest stay float): see integerLinear.
+ * int8 inference (issue #15). `calibrate` adds the input of every linear map that `layers` accepts
+ * (default: all) as an output named PROBE_PREFIX + the layer; `int8` quantises statically the maps
+ * `ranges` holds (the rest stay float): see integerLinear.
  */
-export type Quantization = { mode: 'calibrate' } | { mode: 'int8'; ranges: ReadonlyMap<string, ActivationRange> };
+export type Quantization =
+  | { mode: 'calibrate'; layers?: (layer: string) => boolean }
+  | { mode: 'int8'; ranges: ReadonlyMap<string, ActivationRange> };
 
 export const PROBE_PREFIX = 'probe:';
 
@@ -41,7 +46,7 @@ export const PROBE_PREFIX = 'probe:';
  * mean 1 − cosine to fp32 from 4.5e-4 to under 1e-4 at ~3 % of int8's speed (the `tiny` preset
  * at 224 px: 7.8 images/s against 8.1).
  */
-function quantisable(layer: string): boolean {
+function lgffemQuantisable(layer: string): boolean {
   return (
     !layer.startsWith('head.') &&
     !/^neck\.\d+\.p4/.test(layer) &&
@@ -50,7 +55,21 @@ function quantisable(layer: string): boolean {
   );
 }
 
-class OnnxOps extends GraphBuilder implements Ops<Value> {
+/** A [rows, cols] matrix as [cols, rows]: bands of rows, so that each output row is written in runs (a ViT-g's linear maps hold 12M values). */
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  const BAND = 64;
+  for (let r0 = 0; r0 < rows; r0 += BAND) {
+    const end = Math.min(r0 + BAND, rows);
+    for (let c = 0; c < cols; c++) for (let r = r0, o = c * rows + r0; r < end; r++, o++) out[o] = m[r * cols + c];
+  }
+  return out;
+}
+
+/** Past any sequence's end: Slice clamps it. */
+const TO_THE_END = Number.MAX_SAFE_INTEGER;
+
+class OnnxOps extends GraphBuilder implements Ops<Value>, VitOps<Value> {
   /** Inputs of the quantisable linear maps, by layer, when calibrating. */
   readonly probes = new Map<string, Value>();
 
@@ -79,9 +98,14 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
     const inputScale = high > low ? (high - low) / 255 : 1;
     const inputZero = Math.min(255, Math.max(0, Math.round(-low / inputScale)));
     const scales = new Float32Array(out);
-    for (let i = 0; i < weight.length; i++) scales[i % out] = Math.max(scales[i % out], Math.abs(weight[i]));
+    const rows = weight.length / out;
+    for (let r = 0; r < rows; r++)
+      for (let o = 0, i = r * out; o < out; o++, i++) scales[o] = Math.max(scales[o], Math.abs(weight[i]));
     scales.forEach((m, o) => (scales[o] = m > 0 ? m / 127 : 1));
-    const q = Int8Array.from(weight, (w, i) => Math.max(-127, Math.min(127, Math.round(w / scales[i % out]))));
+    // Int8Array stores each value truncated: rounding first keeps |q| ≤ 127, as |w| ≤ 127·scale.
+    const q = new Int8Array(weight.length);
+    for (let r = 0; r < rows; r++)
+      for (let o = 0, i = r * out; o < out; o++, i++) q[i] = Math.round(weight[i] / scales[o]);
     const scale = this.constant(`${layer}.input_scale`, [], Float32Array.of(inputScale));
     const zero = this.bytes(`${layer}.input_zero`, [], Uint8Array.of(inputZero));
     return this.contribNode('MatMulIntegerToFloat', [
@@ -148,24 +172,23 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
   }
 
   linear(x: Value, name: string, out: number, bias: boolean): Value {
-    const input = this.as(x, 'NHWC');
+    const input = this.channelsLast(x);
     const w = this.weight(`${name}.weight`);
     const inChannels = w.shape[1];
-    const transposed = new Float32Array(inChannels * out); // [in, out]: MatMul's right operand
-    for (let o = 0; o < out; o++)
-      for (let i = 0; i < inChannels; i++) transposed[i * out + o] = w.data[o * inChannels + i];
+    const transposed = transpose(w.data, out, inChannels); // [in, out]: MatMul's right operand
     const biasName = bias ? this.channelParam(`${name}.bias`, 'NHWC') : null;
     const range = this.quantization?.mode === 'int8' ? this.quantization.ranges.get(name) : undefined;
     if (range)
       return { name: this.integerLinear(input.name, name, range, transposed, out, biasName), layout: input.layout };
-    if (this.quantization?.mode === 'calibrate' && quantisable(name)) this.probes.set(name, input);
+    const probed = this.quantization?.mode === 'calibrate' && (this.quantization.layers?.(name) ?? true);
+    if (probed) this.probes.set(name, input);
     let y = this.node('MatMul', [input.name, this.constant(`${name}.weight^T`, [inChannels, out], transposed)]);
     if (biasName) y = this.node('Add', [y, biasName]);
     return { name: y, layout: input.layout };
   }
 
   layerNorm(x: Value, name: string): Value {
-    const input = this.as(x, 'NHWC');
+    const input = this.channelsLast(x);
     const inputs = [input.name, this.channelParam(`${name}.weight`, 'NHWC'), this.channelParam(`${name}.bias`, 'NHWC')];
     return { name: this.node('LayerNormalization', inputs, { axis: -1, epsilon: 1e-6 }), layout: input.layout };
   }
@@ -248,6 +271,54 @@ class OnnxOps extends GraphBuilder implements Ops<Value> {
       layout: 'NC',
     };
   }
+
+  // ------------------------------------------------------------ VitOps
+
+  patchTokens(x: Value): Value {
+    const flat = this.node('Reshape', [this.as(x, 'NCHW').name, this.ints([0, 0, -1])]);
+    return { name: this.node('Transpose', [flat], { perm: [0, 2, 1] }), layout: 'NTC' };
+  }
+
+  prependTokens(x: Value, tokens: readonly PrefixToken[]): Value {
+    const batch = this.node('Shape', [x.name], { start: 0, end: 1 });
+    const expanded = tokens.map(({ name, count }) => {
+      const t = this.weight(name);
+      const shape = this.node('Concat', [batch, this.ints([count, t.shape[2]])], { axis: 0 });
+      return this.node('Expand', [this.constant(name, t.shape, t.data), shape]);
+    });
+    return { name: this.node('Concat', [...expanded, x.name], { axis: 1 }), layout: 'NTC' };
+  }
+
+  addPositionEmbedding(x: Value, name: string): Value {
+    const p = this.weight(name);
+    return this.binary('Add', x, this.constant(name, p.shape, p.data));
+  }
+
+  /** onnxruntime's MultiHeadAttention kernel on q, k, v [N, T, C] (scale 1/√(C / heads)). */
+  selfAttention(qkv: Value, heads: number): Value {
+    const [q, k, v] = this.nodeOutputs('Split', [qkv.name], 3, { axis: 2, num_outputs: 3 });
+    return { name: this.contribNode('MultiHeadAttention', [q, k, v], { num_heads: heads }), layout: 'NTC' };
+  }
+
+  layerScale(x: Value, name: string): Value {
+    return this.binary('Mul', x, this.channelParam(`${name}.gamma`, x.layout));
+  }
+
+  swiGlu(x: Value): Value {
+    const [a, b] = this.nodeOutputs('Split', [x.name], 2, { axis: -1, num_outputs: 2 });
+    const silu = this.node('Mul', [a, this.node('Sigmoid', [a])]);
+    return { name: this.node('Mul', [silu, b]), layout: x.layout };
+  }
+
+  token(x: Value, index: number): Value {
+    const picked = this.node('Gather', [x.name, this.ints([index])], { axis: 1 });
+    return { name: this.node('Squeeze', [picked, this.ints([1])]), layout: 'NC' };
+  }
+
+  meanTokens(x: Value, first: number): Value {
+    const rest = this.node('Slice', [x.name, this.ints([first]), this.ints([TO_THE_END]), this.ints([1])]);
+    return { name: this.node('ReduceMean', [rest, this.ints([1])], { keepdims: 0 }), layout: 'NC' };
+  }
 }
 
 export interface GraphInput {
@@ -256,7 +327,7 @@ export interface GraphInput {
   layout: Layout;
 }
 
-export type GraphBody = (ops: Ops<Value>, inputs: Value[]) => Map<string, Value>;
+export type GraphBody = (ops: Ops<Value> & VitOps<Value>, inputs: Value[]) => Map<string, Value>;
 
 /**
  * Serialises the graph that `body` builds from the named inputs. Outputs come out under the names
@@ -279,10 +350,10 @@ export function buildOnnxGraph(
   const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
   const outputInfo = [...outputs].map(([name, value]) => {
     ops.output(value, name, outputLayout);
-    return valueInfo(name, rankDims(name, value.layout === 'NC' ? 2 : 4));
+    return valueInfo(name, rankDims(name, ops.rank(value.layout)));
   });
   return ops.serialize(
-    inputs.map((i) => valueInfo(i.name, rankDims(i.name, i.layout === 'NC' ? 2 : 4))),
+    inputs.map((i) => valueInfo(i.name, rankDims(i.name, ops.rank(i.layout)))),
     outputInfo,
   );
 }
@@ -309,6 +380,27 @@ export function buildOnnxModel(
       }
       return outputs;
     },
+    'NCHW',
+    options.quantization?.mode === 'calibrate'
+      ? { ...options.quantization, layers: lgffemQuantisable }
+      : options.quantization,
+  );
+}
+
+/**
+ * A ViT as ONNX: input `input` [N, 3, S, S] (normalised NCHW), output `embedding` [N,
+ * vitDescriptorSize(arch)]. `weights` are for that input (model/vit-weights.ts vitWeightsForInput:
+ * pos_embed on its grid); with `quantization`, calibration probes on every linear map or the int8 model.
+ */
+export function buildVitOnnxModel(
+  arch: VitArch,
+  weights: Map<string, HostTensor>,
+  options: { quantization?: Quantization } = {},
+): Uint8Array {
+  return buildOnnxGraph(
+    weights,
+    [{ name: INPUT_NAME, layout: 'NCHW' }],
+    (ops, [image]) => new Map([[EMBEDDING_NAME, vit(ops, image, arch)]]),
     'NCHW',
     options.quantization,
   );
