@@ -5,7 +5,7 @@ import { parse } from './args.js';
 import type { Command } from './command.js';
 import { PhaseProgress } from '../util/progress.js';
 
-const USAGE = `histoseek train --config FILE [--resume]
+const USAGE = `histoseek train --config FILE [--encoder FILE.onnx] [--resume]
 
 Trains the neck and head (the backbone stays frozen; its features are computed once and cached)
 with Sub-center ArcFace, AdamW (amsgrad), cosine learning rate, grad-norm clipping and the
@@ -15,15 +15,22 @@ at once with index, search and eval via --weights), log.jsonl, loss-curve.png, a
 state for --resume. Example configs: configs/*.yaml.
 
   --config FILE   the training config (YAML)
+  --encoder FILE  train over this ONNX encoder's feature pyramid instead of a ConvNeXt V2 backbone:
+                  the config's model.encoder, given here (e.g. a file kept outside the repository);
+                  its preprocessing comes from FILE.json beside it or the config's encoder_input
   --resume        continue the run in the output folder where it stopped
 `;
 
 export const trainCommand: Command = {
   usage: USAGE,
   async run(args) {
-    const { values } = parse(args, { config: { type: 'string' }, resume: { type: 'boolean', default: false } }, USAGE);
+    const { values } = parse(
+      args,
+      { config: { type: 'string' }, encoder: { type: 'string' }, resume: { type: 'boolean', default: false } },
+      USAGE,
+    );
     if (!values.config) throw new Error(`--config is required\n\n${USAGE}`);
-    const config = await readTrainConfig(values.config);
+    const config = await readTrainConfig(values.config, { encoder: values.encoder });
     const bars = new PhaseProgress();
     const result = await train(
       config,
@@ -35,7 +42,7 @@ export const trainCommand: Command = {
         progress: (phase, done, total, detail) =>
           bars.update(phase, done, total, phase.startsWith('epoch') ? 'steps' : 'rows', detail),
       },
-      { resume: values.resume! },
+      { resume: values.resume!, source: values.config },
     );
     bars.finish();
     process.stdout.write(`best: ${result.best}\nlast: ${result.last}\n`);

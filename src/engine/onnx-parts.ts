@@ -3,7 +3,7 @@
  * cached) and neck + head on cached features (validation embeddings), both in NHWC as tfjs uses.
  */
 import * as ort from 'onnxruntime-node';
-import type { ModelConfig } from '../model/config.js';
+import { BACKBONE_PRESETS, type ModelConfig } from '../model/config.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import { backbone, head, neck, type Pyramid } from '../model/lgffem.js';
 import { buildOnnxGraph } from './onnx-graph.js';
@@ -15,9 +15,23 @@ function toHost(t: ort.Tensor): HostTensor {
   return { shape: t.dims.map(Number), data: t.data as Float32Array };
 }
 
+/**
+ * What a neck is trained over, frozen: normalised NCHW images → four feature maps at strides 4,
+ * 8, 16, 32 (NHWC). LGFFEM's own ConvNeXt V2 backbone, or the pyramid of a user's ONNX encoder.
+ */
+export interface PyramidSource {
+  /** Channels of the four maps. */
+  readonly channels: readonly number[];
+  run(input: HostTensor): Promise<HostPyramid>;
+  release(): Promise<void>;
+}
+
 /** The backbone: normalised NCHW images → its four stages, NHWC. */
-export class BackboneSession {
-  private constructor(private readonly session: ort.InferenceSession) {}
+export class BackboneSession implements PyramidSource {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly channels: readonly number[],
+  ) {}
 
   static async create(config: ModelConfig, weights: Map<string, HostTensor>, threads = 2): Promise<BackboneSession> {
     const bytes = buildOnnxGraph(
@@ -26,7 +40,8 @@ export class BackboneSession {
       (ops, [x]) => new Map(backbone(ops, x, config).map((t, i) => [`stage${i}`, t])),
       'NHWC',
     );
-    return new BackboneSession(await ort.InferenceSession.create(bytes, cpuSessionOptions(threads)));
+    const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(threads));
+    return new BackboneSession(session, BACKBONE_PRESETS[config.preset].dims);
   }
 
   async run(input: HostTensor): Promise<HostPyramid> {

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
 import { CONFIG_RULES, DEFAULT_CONFIG, isPresetName, unknownPreset, type ModelConfig } from '../model/config.js';
+import type { Preprocessing } from '../model/encoder.js';
 
 export interface AugmentConfig {
   /** Probabilities (spec §2: flips .6, rot90 .6, Gaussian blur .5, median blur .6). */
@@ -50,12 +51,32 @@ export interface StageConfig {
   augment: AugmentConfig;
 }
 
+/** A user's ONNX encoder whose feature pyramid the neck is trained over (frozen, like the ConvNeXt V2 backbone). */
+export interface EncoderSection {
+  /** The .onnx file (absolute). */
+  path: string;
+  /** Its input normalisation and channel order, over its sidecar FILE.json and ImageNet's defaults. */
+  input: Partial<Pick<Preprocessing, 'mean' | 'std' | 'channels'>>;
+  /** Its tensors at strides 4, 8, 16, 32 (default: found by running it once). */
+  pyramid?: string[];
+  /** model.input_size when the config gives it (the encoder must take that size); else the encoder's own. */
+  size?: number;
+}
+
 /** The model's config (its defaults and rules are model/config.ts's) and where its weights come from. */
 export interface ModelSection extends ModelConfig {
-  /** Start from this checkpoint (whole model) instead of random weights. */
+  /** Start from this checkpoint instead of random weights (over an encoder: one trained over the same file). */
   weights?: string;
   /** A timm convnextv2_* backbone to put in: a file, or the name of cached weights. */
   backbone?: string;
+  /** The neck runs over this encoder's pyramid instead of a ConvNeXt V2 backbone (`preset` is then unused). */
+  encoder?: EncoderSection;
+}
+
+/** What `histoseek train` may set over the config file (command-line flags). */
+export interface TrainOverrides {
+  /** model.encoder: an ONNX file, relative to the working directory. */
+  encoder?: string;
 }
 
 export const NECK_ENGINES = ['onnxruntime', 'tfjs'] as const;
@@ -123,6 +144,8 @@ function reader(where: string, raw: unknown, allowed: string[]) {
   };
 }
 
+const ENCODER_KEYS = ['encoder_input', 'encoder_pyramid'];
+
 function parseModel(raw: unknown, base: string): ModelSection {
   const r = reader('model', raw ?? {}, [
     'preset',
@@ -132,17 +155,34 @@ function parseModel(raw: unknown, base: string): ModelSection {
     'input_size',
     'weights',
     'backbone',
+    'encoder',
+    ...ENCODER_KEYS,
   ]);
-  const preset = r.string('preset', DEFAULT_CONFIG.preset);
-  if (!isPresetName(preset)) throw new ConfigError(`model.preset: ${unknownPreset(preset)}`);
   const field = (key: string, name: keyof typeof CONFIG_RULES) =>
     r.number(key, DEFAULT_CONFIG[name], CONFIG_RULES[name].ok, CONFIG_RULES[name].rule);
+  const inputSize = field('input_size', 'inputSize');
+  const encoder = r.has('encoder')
+    ? { ...parseEncoder(r, base), ...(r.has('input_size') ? { size: inputSize } : {}) }
+    : undefined;
+  if (encoder) {
+    // The neck's input is the encoder's pyramid: a ConvNeXt V2 size or checkpoint has nothing to apply to.
+    const convnext = ['preset', 'backbone'].find((key) => r.has(key));
+    if (convnext)
+      throw new ConfigError(
+        `model.${convnext}: a ConvNeXt V2 ${convnext} does not apply with model.encoder (the neck runs on the encoder's pyramid); remove one of them`,
+      );
+  } else {
+    const stray = ENCODER_KEYS.find((key) => r.has(key));
+    if (stray) throw new ConfigError(`model.${stray}: describes an encoder, but model.encoder is not given`);
+  }
+  const preset = r.string('preset', DEFAULT_CONFIG.preset);
+  if (!isPresetName(preset)) throw new ConfigError(`model.preset: ${unknownPreset(preset)}`);
   return {
     preset,
     neckChannels: field('neck_channels', 'neckChannels'),
     neckLayers: field('neck_layers', 'neckLayers'),
     gemP: field('gem_p', 'gemP'),
-    inputSize: field('input_size', 'inputSize'),
+    inputSize,
     weights: r.has('weights') ? resolve(base, r.string('weights')) : undefined,
     // A path (relative to the config) or the name of weights fetched with `histoseek weights pull`.
     backbone: r.has('backbone')
@@ -150,6 +190,20 @@ function parseModel(raw: unknown, base: string): ModelSection {
         ? resolve(base, r.string('backbone'))
         : r.string('backbone')
       : undefined,
+    ...(encoder ? { encoder } : {}),
+  };
+}
+
+/**
+ * model.encoder and its settings. The settings' values are the encoder's own options, checked where
+ * the encoder is read (readOnnxEncoder, as for --mean, --std, --channels and --encoder-pyramid).
+ */
+function parseEncoder(r: ReturnType<typeof reader>, base: string): EncoderSection {
+  const input = reader('model.encoder_input', r.obj.encoder_input ?? {}, ['mean', 'std', 'channels']);
+  return {
+    path: resolve(base, r.string('encoder')),
+    input: input.obj as EncoderSection['input'],
+    ...(r.has('encoder_pyramid') ? { pyramid: r.obj.encoder_pyramid as string[] } : {}),
   };
 }
 
@@ -249,7 +303,8 @@ export function parseTrainConfig(raw: unknown, base: string, source = 'config'):
   }
 }
 
-export async function readTrainConfig(path: string): Promise<TrainConfig> {
+/** Reads and validates a config file; `overrides` (command-line flags) replace its keys before validation. */
+export async function readTrainConfig(path: string, overrides: TrainOverrides = {}): Promise<TrainConfig> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${path}: cannot read (${err.code ?? err.message})`);
   });
@@ -259,5 +314,14 @@ export async function readTrainConfig(path: string): Promise<TrainConfig> {
   } catch (err) {
     throw new Error(`${path}: not valid YAML (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
-  return parseTrainConfig(raw, dirname(resolve(path)), path);
+  return parseTrainConfig(withOverrides(raw, overrides), dirname(resolve(path)), path);
+}
+
+/** The document with the flags' values in place; their paths are made absolute, so the config's folder does not move them. */
+function withOverrides(raw: unknown, overrides: TrainOverrides): unknown {
+  if (overrides.encoder === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const doc = raw as Raw;
+  const model = doc.model ?? {};
+  if (model === null || typeof model !== 'object' || Array.isArray(model)) return raw;
+  return { ...doc, model: { ...(model as Raw), encoder: resolve(overrides.encoder) } };
 }

@@ -1,8 +1,8 @@
 /**
- * Backbone features cached on disk. The backbone is frozen, so each training image's four feature
- * maps are computed once with onnxruntime for each of its augmented views and stored as float16;
- * training then reads them and runs only neck + head. One row per (image, view), image-major;
- * a build killed part-way resumes from the last whole row.
+ * Backbone features cached on disk. The backbone (or a user's encoder) is frozen, so each training
+ * image's four feature maps are computed once with onnxruntime for each of its augmented views and
+ * stored as float16; training then reads them and runs only neck + head. One row per (image, view),
+ * image-major; a build killed part-way resumes from the last whole row.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -20,9 +20,9 @@ import { join } from 'node:path';
 import type { CollectionItem } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
 import { normalizeInto } from '../data/image.js';
-import type { BackboneSession } from '../engine/onnx-parts.js';
+import type { PyramidSource } from '../engine/onnx-parts.js';
 import { pyramidDims, type ModelConfig } from '../model/config.js';
-import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
+import type { HostPyramid } from '../model/host-tensor.js';
 import { decodeHalf, encodeHalf } from '../model/safetensors.js';
 import { Random } from '../util/random.js';
 import { applyView, viewRecipes, type ViewRecipe } from './augment.js';
@@ -40,21 +40,11 @@ export function stageShapes(config: ModelConfig): [number, number, number][] {
 
 export interface CacheSpec {
   config: ModelConfig;
-  /** Hash of the backbone weights: another backbone means other features. */
-  backboneHash: string;
+  /** Hash of the frozen part (frozen-pyramid.ts): another backbone or encoder means other features. */
+  featuresHash: string;
   items: CollectionItem[];
   augment: AugmentConfig;
   seed: number;
-}
-
-export function backboneHash(weights: Map<string, HostTensor>): string {
-  const hash = createHash('sha256');
-  for (const name of [...weights.keys()].filter((n) => n.startsWith('backbone.')).sort()) {
-    const t = weights.get(name)!;
-    hash.update(name);
-    hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  return hash.digest('hex');
 }
 
 export class FeatureCache {
@@ -77,7 +67,7 @@ export class FeatureCache {
     const key = createHash('sha256')
       .update(
         JSON.stringify({
-          b: spec.backboneHash,
+          b: spec.featuresHash,
           s: spec.config.inputSize,
           p: spec.config.preset,
           a: spec.augment,
@@ -108,7 +98,12 @@ export class FeatureCache {
   }
 
   /** Computes the rows still missing (all of them the first time); `onProgress` gets rows done. */
-  async build(backbone: BackboneSession, onProgress?: (rows: number) => void): Promise<void> {
+  async build(source: PyramidSource, onProgress?: (rows: number) => void): Promise<void> {
+    const expected = this.shapes.map(([, , c]) => c);
+    if (source.channels.join() !== expected.join())
+      throw new Error(
+        `${this.dir}: the features have [${source.channels.join(', ')}] channels, the model takes [${expected.join(', ')}]`,
+      );
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(
       join(this.dir, 'spec.json'),
@@ -126,7 +121,7 @@ export class FeatureCache {
         const plane = 3 * size * size;
         const input = new Float32Array(pending.length * plane);
         pending.forEach((p, i) => normalizeInto(p.pixels, size, input, i * plane));
-        const features = await backbone.run({ shape: [pending.length, 3, size, size], data: input });
+        const features = await source.run({ shape: [pending.length, 3, size, size], data: input });
         const rows = new Float32Array(pending.length * this.rowValues);
         for (let r = 0; r < pending.length; r++) {
           let offset = r * this.rowValues;

@@ -10,7 +10,6 @@ import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BackboneSession } from '../engine/onnx-parts.js';
 import { initTfjs } from '../engine/tfjs-backend.js';
 import { fromTfjsLayout } from '../engine/tfjs-ops.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
@@ -24,7 +23,8 @@ import { Random } from '../util/random.js';
 import { AdamW, ADAMW_DEFAULTS } from './adamw.js';
 import type { StageConfig, TrainConfig } from './config.js';
 import { loadStageData, type StageData } from './data.js';
-import { backboneHash, FeatureCache } from './feature-cache.js';
+import { FeatureCache } from './feature-cache.js';
+import { frozenPyramid, readTrainingEncoder, type TrainingEncoder } from './frozen-pyramid.js';
 import { renderLossCurve, type CurvePoint } from './loss-curve.js';
 import { NeckHead } from './neck-head.js';
 import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from './neck-runner.js';
@@ -51,6 +51,8 @@ interface RunState {
   best: { eta_tot: number; stage: number; epoch: number } | null;
   weights: string;
   optimizer: string;
+  /** SHA-256 of the encoder under the neck, when there is one: a resumed run must find the same file. */
+  encoderSha256?: string;
 }
 
 const STATE = 'state.json';
@@ -60,23 +62,34 @@ export function configHash(config: TrainConfig): string {
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
-function modelConfigOf(config: TrainConfig): ModelConfig {
+function modelConfigOf(config: TrainConfig, encoder?: TrainingEncoder): ModelConfig {
   const { preset, neckChannels, neckLayers, gemP, inputSize } = config.model;
-  return validateConfig({ preset, neckChannels, neckLayers, gemP, inputSize }, 'model');
+  const overEncoder = encoder
+    ? { inputSize: encoder.spec.preprocessing.size, pyramidChannels: encoder.probe.pyramid.map((l) => l.channels) }
+    : { inputSize };
+  return validateConfig({ preset, neckChannels, neckLayers, gemP, ...overEncoder }, 'model');
 }
 
-async function initialModel(config: TrainConfig): Promise<Model> {
-  const modelConfig = modelConfigOf(config);
+/** The model training starts from: random or `model.weights`; over the config's encoder or a ConvNeXt V2 backbone. */
+async function initialModel(config: TrainConfig, encoder?: TrainingEncoder): Promise<Model> {
+  const modelConfig = modelConfigOf(config, encoder);
+  const describe = (c: ModelConfig) =>
+    `${c.pyramidChannels ? `a neck over an encoder's [${c.pyramidChannels.join(', ')}] pyramid` : `a ${c.preset} model`} with C=${c.neckChannels}, L=${c.neckLayers}`;
   let model = config.model.weights ? await loadCheckpoint(config.model.weights) : randomModel(modelConfig, config.seed);
   if (
     config.model.weights &&
     JSON.stringify({ ...model.config, inputSize: modelConfig.inputSize }) !== JSON.stringify(modelConfig)
   ) {
     throw new Error(
-      `model.weights ${config.model.weights} is a ${model.config.preset} model with C=${model.config.neckChannels}, L=${model.config.neckLayers}; the config asks for ${modelConfig.preset}, C=${modelConfig.neckChannels}, L=${modelConfig.neckLayers}`,
+      `model.weights ${config.model.weights} is ${describe(model.config)}; the config asks for ${describe(modelConfig)}`,
     );
   }
-  model = { ...model, config: modelConfig };
+  if (encoder && model.trainedOver && model.trainedOver.sha256 !== encoder.spec.sha256)
+    throw new Error(
+      `model.weights ${config.model.weights} was trained over ${model.trainedOver.path} (SHA-256 ${model.trainedOver.sha256.slice(0, 12)}…), not over ${encoder.spec.path}`,
+    );
+  const { trainedOver: _t, ...rest } = model;
+  model = { ...rest, config: modelConfig, ...(encoder ? { encoder: encoder.spec } : {}) };
   return config.model.backbone ? withTimmBackbone(model, resolveBackbone(config.model.backbone)) : model;
 }
 
@@ -111,14 +124,17 @@ function currentWeights(base: Map<string, HostTensor>, model: NeckHead): Map<str
 export async function train(
   config: TrainConfig,
   events: TrainEvents,
-  options: { resume: boolean },
+  options: { resume: boolean; /** The config file, for errors. */ source?: string },
 ): Promise<{ best: string; last: string }> {
   const hash = configHash(config);
   // Every stage's data is read and checked before any work starts.
   const stages = await Promise.all(
     config.stages.map((s, i) => loadStageData(s, config.seed + i, `stages[${i}] (${s.name})`)),
   );
-  let model = await initialModel(config);
+  const encoder = config.model.encoder
+    ? await readTrainingEncoder(config.model.encoder, options.source ?? 'config', config.threads)
+    : undefined;
+  let model = await initialModel(config, encoder);
   await mkdir(join(config.output, 'checkpoints'), { recursive: true });
   const statePath = join(config.output, STATE);
   let state: RunState | null = null;
@@ -131,6 +147,10 @@ export async function train(
     if (state.configHash !== hash)
       throw new Error(
         `${config.output}: the run there was started with a different config; it cannot be resumed with this one`,
+      );
+    if (state.encoderSha256 !== encoder?.spec.sha256)
+      throw new Error(
+        `${config.output}: the run there was trained over another encoder file than ${encoder?.spec.path}; it cannot be resumed over this one`,
       );
     model = { ...model, weights: (await loadCheckpoint(join(config.output, state.weights))).weights };
     events.say(`resuming ${config.output} at stage ${state.stage + 1}, epoch ${state.epoch + 1}`);
@@ -166,8 +186,9 @@ export async function train(
       `stage ${s + 1}/${config.stages.length} '${stage.name}': ${data.train.length} training and ${data.val.length} validation items, ${data.classes.length} classes`,
     );
 
-    // Backbone features, cached (built only where missing).
-    const cacheSpec = { config: model.config, backboneHash: backboneHash(model.weights), seed: config.seed + s };
+    // Features of the frozen backbone or encoder, cached (built only where missing).
+    const frozen = frozenPyramid(model, encoder);
+    const cacheSpec = { config: model.config, featuresHash: frozen.featuresHash, seed: config.seed + s };
     const trainCache = new FeatureCache(
       FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.train, augment: stage.augment }),
       { ...cacheSpec, items: data.train, augment: stage.augment },
@@ -177,11 +198,12 @@ export async function train(
       FeatureCache.folderFor(config.cache, { ...cacheSpec, items: data.val, augment: valAugment }),
       { ...cacheSpec, items: data.val, augment: valAugment },
     );
-    const backbone = await BackboneSession.create(model.config, model.weights, 2);
-    await trainCache.build(backbone, (done) => events.progress('caching backbone features', done, trainCache.rows));
+    const pyramid = await frozen.open(2);
+    const what = encoder ? 'encoder' : 'backbone';
+    await trainCache.build(pyramid, (done) => events.progress(`caching ${what} features`, done, trainCache.rows));
     if (data.val.length)
-      await valCache.build(backbone, (done) => events.progress('caching validation features', done, valCache.rows));
-    await backbone.release();
+      await valCache.build(pyramid, (done) => events.progress('caching validation features', done, valCache.rows));
+    await pyramid.release();
 
     // Model, loss head and optimisers for this stage.
     const neckHead = new NeckHead(model.config, model.weights);
@@ -290,7 +312,8 @@ export async function train(
         const tag = `s${s}-e${epoch + 1}`;
         const weightsFile = `checkpoints/${tag}.safetensors`;
         const optimFile = `checkpoints/${tag}.optim.safetensors`;
-        await saveCheckpoint(join(config.output, weightsFile), { config: model.config, weights });
+        const trained = { config: model.config, weights, encoder: model.encoder };
+        await saveCheckpoint(join(config.output, weightsFile), trained);
         const optim = new Map<string, HostTensor>();
         for (const [k, v] of modelOptimizer.exportState()) optim.set(`model/${k}`, v);
         for (const [k, v] of lossOptimizer.exportState()) optim.set(`loss/${k}`, v);
@@ -310,9 +333,10 @@ export async function train(
           best,
           weights: weightsFile,
           optimizer: optimFile,
+          ...(encoder ? { encoderSha256: encoder.spec.sha256 } : {}),
         };
-        await saveCheckpoint(lastPath, { config: model.config, weights });
-        if (improved) await saveCheckpoint(bestPath, { config: model.config, weights });
+        await saveCheckpoint(lastPath, trained);
+        if (improved) await saveCheckpoint(bestPath, trained);
         await writeFileAtomic(statePath, JSON.stringify(state, null, 1));
         if (previous && previous.weights !== weightsFile) {
           await rm(join(config.output, previous.weights), { force: true });
