@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { trainCommand } from '../src/cli/train-cmd.js';
 import { loadRgb, normalizeInto } from '../src/data/image.js';
@@ -23,7 +23,7 @@ import { FeatureCache } from '../src/train/feature-cache.js';
 import { frozenPyramid, readTrainingEncoder } from '../src/train/frozen-pyramid.js';
 import { train } from '../src/train/trainer.js';
 import { validate } from '../src/train/validate.js';
-import { temporaryFolder } from './helpers.js';
+import { ROOT, temporaryFolder } from './helpers.js';
 import { floatModel, WIDTHS } from './onnx-encoder-models.js';
 
 process.env.HISTOSEEK_CACHE_DIR = await temporaryFolder('histoseek-train-encoder-cache-');
@@ -156,6 +156,14 @@ test('a config over an encoder refuses ConvNeXt settings, a size the encoder doe
     await writeFile(file, config(join(dir, 'bad'), model));
     await assert.rejects(readTrainConfig(file), (err: Error) => error.test(err.message) && err.message.includes(file));
   }
+
+  // The MobileNetV2 config finds the shared model beside a clone; --encoder (relative to the working directory) replaces it.
+  const shipped = join(ROOT, 'configs', 'mobilenetv2-neck.yaml');
+  assert.equal(
+    (await readTrainConfig(shipped)).model.encoder?.path,
+    resolve(ROOT, '../shared/models/mobilenetv2-12-int8.onnx'),
+  );
+  assert.equal((await readTrainConfig(shipped, { encoder: 'mine.onnx' })).model.encoder?.path, resolve('mine.onnx'));
 
   // A graph that takes 64×64 images only, asked for 128.
   const fixed = join(dir, 'fixed.onnx');
