@@ -11,13 +11,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveModel } from '../src/api/models.js';
 import { writePatchCollection } from '../src/data/synthetic/index.js';
 import { embedImageFiles } from '../src/engine/embed-images.js';
 import { EMBEDDING_NAME } from '../src/engine/graph-names.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { normaliseRows } from '../src/index/indexer.js';
-import { type Model, randomModel } from '../src/model/checkpoint.js';
+import { loadModel, type Model, randomModel } from '../src/model/checkpoint.js';
 import { DEFAULT_CONFIG, embeddingSize } from '../src/model/config.js';
 import { modelHash } from '../src/model/identity.js';
 import { info } from './common.js';
@@ -36,7 +35,7 @@ export interface Bases {
 }
 
 async function modelFor(d: number): Promise<{ model: Model; patches: number }> {
-  if (d === 256) return { model: await resolveModel({}), patches: PATCHES_256 };
+  if (d === 256) return { model: await loadModel(), patches: PATCHES_256 };
   if (d === 2048)
     return {
       model: randomModel({ ...DEFAULT_CONFIG, preset: 'tiny', neckChannels: 512, neckLayers: 3, inputSize: 64 }, 7),

@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import { modelIdentity, resolveModel } from '../src/api/models.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
-import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { createEmbedder } from '../src/engine/embedders.js';
 import { normaliseRows, rowNorms } from '../src/index/indexer.js';
 import { Searcher } from '../src/index/searcher.js';
 import { IndexStore, type ItemRecord } from '../src/index/store.js';
@@ -107,7 +107,7 @@ async function yardstickSamples(db: string, jpeg: Buffer): Promise<YardstickSamp
     const embedMs = new Map<number, number[]>();
     const pipelineMs = new Map<number, number[]>();
     for (const threads of new Set([1, THREADS])) {
-      const embedder = await OnnxEmbedder.create(model, { threads });
+      const embedder = await createEmbedder(model, { threads });
       const size = embedder.inputSize;
       const input = new Float32Array(3 * size * size);
       const embed = async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { createEmbedder } from '../src/engine/embedders.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { QueryEmbedder } from '../src/server/query-embedder.js';
@@ -12,7 +12,7 @@ const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, ge
 test('a lone query and the same image in a batch of concurrent queries get the same unit descriptor', async () => {
   const model = randomModel(CONFIG, 4);
   const messages: string[] = [];
-  const queries = await QueryEmbedder.create(await OnnxEmbedder.create(model, { threads: 2 }), 2, (m) =>
+  const queries = await QueryEmbedder.create(await createEmbedder(model, { threads: 2 }), 2, (m) =>
     messages.push(m),
   );
   assert.match(

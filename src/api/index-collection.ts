@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import type { CollectionItem, Layout } from '../data/collections/collection.js';
 import { readCollection } from '../data/collections/read.js';
 import type { ImageError } from '../data/image.js';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { isSyntheticCollection } from '../data/synthetic/provenance.js';
+import { createEmbedder, type ModelEmbedder } from '../engine/embedders.js';
 import { indexItems, type IndexReport } from '../index/indexer.js';
 import type { ItemStore } from '../index/item-store.js';
 import { isPostgresUrl, openOrCreateStore } from '../index/open-store.js';
@@ -15,7 +16,8 @@ import type { VectorKind } from '../index/store.js';
 import { Progress } from '../util/progress.js';
 import type { SlideWithoutPatches } from '../wsi/no-patches.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
-import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
+import { isBundledCheckpoint } from '../model/checkpoint.js';
+import { BUNDLED_MODEL_NOTE, modelIdentity, resolveModel, type ModelOptions } from './models.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from './slide-summary.js';
 
 /** Where nothing is shown. */
@@ -65,14 +67,16 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
   });
   for (const s of collection.skipped) out.write(`skipped ${s.reason}\n`);
   const model = await resolveModel(o);
-  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights)), {
+  if (o.encoder === undefined && isBundledCheckpoint(o.weights) && !isSyntheticCollection(o.root))
+    out.write(`histoseek: note: ${BUNDLED_MODEL_NOTE}\n`);
+  const store = await openOrCreateStore(o.db, modelIdentity(model, o.weights && resolve(o.weights), o), {
     vectors: o.vectors,
   });
   let report: IndexReport;
   let live: number;
   let slidesIndexed = 0;
   try {
-    const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
+    const embedder = await createEmbedder(model, { threads: o.threads });
     try {
       report = await embedInto(store, embedder, collection.root, collection.items, o, out);
     } finally {
@@ -103,7 +107,7 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
 /** Embeds the collection's missing items into the store: in one pass, or unit by unit under claims shared with other workers. */
 async function embedInto(
   store: ItemStore,
-  embedder: OnnxEmbedder,
+  embedder: ModelEmbedder,
   root: string,
   items: CollectionItem[],
   o: IndexRequest,

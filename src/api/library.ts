@@ -8,7 +8,7 @@ import type { Layout } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
 import { readCollection } from '../data/collections/read.js';
 import { embedAll } from '../engine/embed-images.js';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { createEmbedder } from '../engine/embedders.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { evaluateLeaveOneOut, evaluateQueries } from '../eval/run.js';
 import { normaliseRows } from '../index/indexer.js';
@@ -48,7 +48,9 @@ export interface HistoseekModel {
 }
 
 /**
- * Loads a model: `weights` (a .safetensors checkpoint), or the built-in model.
+ * Loads a model: `weights` (a .safetensors checkpoint), or the built-in model; with `o.encoder`
+ * (an ONNX file, or a foundation model fetched with `histoseek weights pull`), that encoder's
+ * features, or the checkpoint trained over it.
  * @param o.backbone a timm convnextv2_* backbone to put in, @param o.size the input side, @param o.threads inference threads (default 2)
  */
 export async function loadModel(
@@ -56,8 +58,8 @@ export async function loadModel(
   o: Omit<ModelOptions, 'weights'> & { threads?: number } = {},
 ): Promise<HistoseekModel> {
   const model = await resolveModel({ ...o, weights });
-  const embedder = await OnnxEmbedder.create(model, { threads: o.threads ?? 2 });
-  const identity = modelIdentity(model, weights && resolve(weights));
+  const embedder = await createEmbedder(model, { threads: o.threads ?? 2 });
+  const identity = modelIdentity(model, weights && resolve(weights), o);
   return {
     identity,
     dim: identity.dim,

@@ -1,8 +1,17 @@
 /** The model a command or a library call runs, from weights / backbone / size, and its identity for an index. */
-import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
-import { embeddingSize, validateConfig } from '../model/config.js';
-import { precisionIdentity, type Precision } from '../model/identity.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { probeEncoder } from '../engine/embedders.js';
+import { onnxEncoderPrecisionProblem, readOnnxEncoder } from '../engine/onnx-encoder.js';
 import type { ModelIdentity } from '../index/store.js';
+import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
+import { validateConfig } from '../model/config.js';
+import { descriptorSize, isFeatureModel, modelInputSize, type EmbeddingModel } from '../model/embedding-model.js';
+import type { EncoderSpec, FeatureModel, Preprocessing } from '../model/encoder.js';
+import { precisionIdentity, type Precision } from '../model/identity.js';
+import { vitDescriptorSize } from '../model/vit-config.js';
+import { FOUNDATION_MODELS, isFoundationModelName } from '../weights/foundation-models.js';
+import { loadFoundationWeights } from '../weights/foundation-weights.js';
 import { resolveBackbone } from '../weights/hub.js';
 
 export interface ModelOptions {
@@ -14,20 +23,152 @@ export interface ModelOptions {
   size?: number;
   /** fp32 (default) or int8: how onnxruntime runs the model; part of its identity. */
   precision?: Precision;
+  /**
+   * A real image encoder: an ONNX file, or the name of a foundation model fetched with `histoseek
+   * weights pull`. Alone, its pooled features are the descriptor; with `weights`, the checkpoint
+   * `histoseek train` fitted over its pyramid.
+   */
+  encoder?: string;
+  /** An ONNX encoder's input normalisation and channel order, over its sidecar FILE.json and ImageNet's defaults. */
+  encoderInput?: Partial<Pick<Preprocessing, 'mean' | 'std' | 'channels'>>;
+  /** The ONNX tensor taken as features (default: the last 4-D tensor, global-average-pooled). */
+  encoderOutput?: string;
+  /** The ONNX tensors at strides 4, 8, 16, 32 (default: found by running the encoder once). */
+  encoderPyramid?: string[];
 }
 
-export async function resolveModel(o: ModelOptions): Promise<Model> {
-  const base = await loadModel(o.weights);
+/** What `index` says once when a bundled model meets a collection that is not synthetic: they know no real tissue. */
+export const BUNDLED_MODEL_NOTE =
+  "the built-in models are for the demo's synthetic tissue (their backbone is random weights); for real slides use a real encoder: " +
+  "'histoseek weights pull h-optimus-0', then index with '--encoder h-optimus-0' (docs/models.md)";
+
+/** The model the options name: an encoder's features, a checkpoint (over its own backbone or an encoder), or the built-in model. */
+export async function resolveModel(o: ModelOptions): Promise<EmbeddingModel> {
+  if (o.encoder !== undefined && o.backbone !== undefined)
+    throw new Error(
+      `--backbone replaces LGFFEM's ConvNeXt V2 backbone; with --encoder ${o.encoder} there is none to replace`,
+    );
+  const base = o.weights !== undefined || o.encoder === undefined ? await loadModel(o.weights) : null;
+  if (!base) return featureModel(await resolveEncoder(o.encoder!, o), o);
+  if (base.trainedOver) return overEncoder(base, o);
+  if (o.encoder !== undefined)
+    throw new Error(
+      `${o.weights}: this checkpoint runs on its own ConvNeXt V2 backbone, not over an encoder; drop --encoder, or give a checkpoint trained over it`,
+    );
   const backed = o.backbone ? await withTimmBackbone(base, resolveBackbone(o.backbone)) : base;
   const model = o.precision === 'int8' ? { ...backed, precision: o.precision } : backed;
   return o.size ? { ...model, config: validateConfig({ ...model.config, inputSize: o.size }, '--size') } : model;
 }
 
-export function modelIdentity(model: Model, weightsPath?: string): ModelIdentity {
+/** An ONNX file or a pulled foundation model, with the options that describe its input and outputs. */
+async function resolveEncoder(value: string, o: ModelOptions): Promise<EncoderSpec> {
+  if (isFoundationModelName(value)) {
+    const flags = Object.keys(o.encoderInput ?? {}).concat(
+      o.encoderOutput ? ['output'] : [],
+      o.encoderPyramid ? ['pyramid'] : [],
+    );
+    if (flags.length)
+      throw new Error(
+        `--encoder ${value}: its model card fixes its input and output; the ${flags.join(', ')} options are for ONNX encoders`,
+      );
+    return loadFoundationWeights(value);
+  }
+  if (!existsSync(value))
+    throw new Error(
+      `--encoder ${value}: no such file, and not a foundation model (known: ${Object.keys(FOUNDATION_MODELS).join(', ')}; fetch one with 'histoseek weights pull NAME')`,
+    );
+  return readOnnxEncoder(resolve(value), {
+    ...o.encoderInput,
+    ...(o.size !== undefined ? { size: o.size } : {}),
+    ...(o.encoderOutput !== undefined ? { output: o.encoderOutput } : {}),
+    ...(o.encoderPyramid !== undefined ? { pyramid: o.encoderPyramid } : {}),
+  });
+}
+
+async function featureModel(encoder: EncoderSpec, o: ModelOptions): Promise<FeatureModel> {
+  const precision = o.precision === 'int8' ? o.precision : undefined;
+  if (encoder.kind === 'vit') {
+    const inputSize = o.size ?? encoder.arch.imageSize;
+    const licence = encoder.licence ? `, ${encoder.licence}` : '';
+    return {
+      kind: 'features',
+      encoder,
+      source: `${encoder.name} (features${licence})`,
+      precision,
+      inputSize,
+      dim: vitDescriptorSize(encoder.arch),
+    };
+  }
+  const problem = onnxEncoderPrecisionProblem(encoder, precision);
+  if (problem) throw new Error(problem);
+  const probe = await probeEncoder(encoder);
+  return {
+    kind: 'features',
+    encoder,
+    source: `${encoder.path} (features)`,
+    inputSize: encoder.preprocessing.size,
+    dim: probe.featureDim,
+  };
+}
+
+/** A checkpoint trained over an encoder's pyramid, with that encoder: the one given, else the file it recorded. */
+async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
+  const recorded = checkpoint.trainedOver!;
+  const value = o.encoder ?? recorded.path;
+  if (o.encoder === undefined && !existsSync(value))
+    throw new Error(
+      `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), which is not there; pass --encoder FILE`,
+    );
+  const encoder = await resolveEncoder(value, { ...o, size: o.size ?? checkpoint.config.inputSize });
+  if (encoder.kind !== 'onnx' || encoder.sha256 !== recorded.sha256)
+    throw new Error(
+      `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), not ${value} (${encoder.sha256.slice(0, 12)}…)`,
+    );
+  const problem = onnxEncoderPrecisionProblem(encoder, o.precision);
+  if (problem) throw new Error(problem);
+  const config = validateConfig({ ...checkpoint.config, inputSize: encoder.preprocessing.size }, '--size');
+  return { ...checkpoint, config, encoder };
+}
+
+/** The identity an index records: with the encoder's path or name and options, so later commands find the same model. */
+export function modelIdentity(model: EmbeddingModel, weightsPath?: string, o: ModelOptions = {}): ModelIdentity {
+  const encoder = isFeatureModel(model) ? model.encoder : model.encoder;
+  const options = encoderOptions(o);
   return {
     ...precisionIdentity(model),
     weightsPath,
-    dim: embeddingSize(model.config),
-    inputSize: model.config.inputSize,
+    ...(encoder ? { encoder: encoder.kind === 'onnx' ? encoder.path : encoder.name } : {}),
+    ...(options ? { encoderOptions: options } : {}),
+    ...(encoder?.kind === 'vit' && encoder.licence ? { licence: encoder.licence } : {}),
+    dim: descriptorSize(model),
+    inputSize: modelInputSize(model),
+  };
+}
+
+/** What the encoder's options were, as the index records them (JSON; undefined when none was given). */
+function encoderOptions(o: ModelOptions): string | undefined {
+  const recorded = {
+    ...(o.encoderInput && Object.keys(o.encoderInput).length ? { input: o.encoderInput } : {}),
+    ...(o.encoderOutput !== undefined ? { output: o.encoderOutput } : {}),
+    ...(o.encoderPyramid !== undefined ? { pyramid: o.encoderPyramid } : {}),
+  };
+  return Object.keys(recorded).length ? JSON.stringify(recorded) : undefined;
+}
+
+/** The model options an index recorded for its encoder: what later commands open it with when given none. */
+export function recordedEncoderOptions(identity: Pick<ModelIdentity, 'encoder' | 'encoderOptions'>): ModelOptions {
+  if (!identity.encoder) return {};
+  const recorded = identity.encoderOptions
+    ? (JSON.parse(identity.encoderOptions) as {
+        input?: ModelOptions['encoderInput'];
+        output?: string;
+        pyramid?: string[];
+      })
+    : {};
+  return {
+    encoder: identity.encoder,
+    ...(recorded.input ? { encoderInput: recorded.input } : {}),
+    ...(recorded.output !== undefined ? { encoderOutput: recorded.output } : {}),
+    ...(recorded.pyramid !== undefined ? { encoderPyramid: recorded.pyramid } : {}),
   };
 }

@@ -1,12 +1,13 @@
 /** An index opened for searching together with the model it was built with: what search, eval and the server query. */
 import { existsSync } from 'node:fs';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { createEmbedder, type ModelEmbedder } from '../engine/embedders.js';
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { openStore } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
-import type { Model } from '../model/checkpoint.js';
+import type { EmbeddingModel } from '../model/embedding-model.js';
 import { precisionOfHash } from '../model/identity.js';
-import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
+import { isFoundationModelName } from '../weights/foundation-models.js';
+import { modelIdentity, recordedEncoderOptions, resolveModel, type ModelOptions } from './models.js';
 
 export interface SearchableIndex {
   /** The folder or URL it was opened from (with any password: never print it). */
@@ -14,8 +15,8 @@ export interface SearchableIndex {
   /** The model options it was resolved from (weights: given, or the index's recorded checkpoint). */
   modelOptions: ModelOptions;
   store: ItemStore;
-  model: Model;
-  embedder: OnnxEmbedder;
+  model: EmbeddingModel;
+  embedder: ModelEmbedder;
   searcher: ItemSearcher;
   close(): Promise<void>;
 }
@@ -25,7 +26,8 @@ export type SearchableIndexOptions = ModelOptions & { threads: number; search?: 
 
 /**
  * Opens the index read-only with its model: `weights` if given, else the checkpoint the index
- * recorded (if it still exists), else the built-in model; another model than the index's is an error.
+ * recorded (if it still exists), else the built-in model; `encoder` if given, else the encoder the
+ * index recorded, with its options; another model than the index's is an error.
  */
 export async function openSearchableIndex(db: string, o: SearchableIndexOptions): Promise<SearchableIndex> {
   const store = await openStore(db);
@@ -33,7 +35,22 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
     const recorded =
       store.model.weightsPath && existsSync(store.model.weightsPath) ? store.model.weightsPath : undefined;
     const weights = o.weights ?? recorded;
+    const encoder: ModelOptions =
+      o.encoder !== undefined
+        ? {
+            encoder: o.encoder,
+            encoderInput: o.encoderInput,
+            encoderOutput: o.encoderOutput,
+            encoderPyramid: o.encoderPyramid,
+          }
+        : recordedEncoderOptions(store.model);
+    const missing = o.encoder === undefined && encoder.encoder;
+    if (missing && !isFoundationModelName(missing) && !existsSync(missing))
+      throw new Error(
+        `${db}: this index was built with the encoder ${missing}, which is not there any more; pass --encoder FILE (the same file)`,
+      );
     const modelOptions: ModelOptions = {
+      ...encoder,
       weights,
       backbone: o.backbone,
       size: o.size ?? store.model.inputSize,
@@ -41,7 +58,7 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
     };
     const model = await resolveModel(modelOptions);
     store.assertModel(modelIdentity(model));
-    const embedder = await OnnxEmbedder.create(model, { threads: o.threads });
+    const embedder = await createEmbedder(model, { threads: o.threads });
     const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
       await embedder.release();
       throw err;

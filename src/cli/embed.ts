@@ -3,7 +3,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/image.js';
 import { embedImageFiles } from '../engine/embed-images.js';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { createEmbedder } from '../engine/embedders.js';
+import { isFeatureModel } from '../model/embedding-model.js';
 import { configToMetadata } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
@@ -74,7 +75,7 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
   const model = await resolveModel(o);
   const paths = o.tensors ? [] : await expandImagePaths(o.inputs);
   if (!o.tensors && paths.length === 0) throw new Error(`no images found in ${o.inputs.join(', ')}`);
-  const embedder = await OnnxEmbedder.create(model, { threads: o.threads, trace: o.trace });
+  const embedder = await createEmbedder(model, { threads: o.threads, trace: o.trace });
   const collected = new Map<string, HostTensor[]>();
   const keep = (outputs: Map<string, HostTensor>) => {
     for (const [name, t] of outputs)
@@ -110,7 +111,7 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
   if (collected.size === 0) throw new Error('no image could be embedded; nothing was written');
   const tensors = new Map([...collected].map(([name, parts]) => [name, concatFirstAxis(parts)]));
   const metadata = {
-    ...configToMetadata(model.config),
+    ...(isFeatureModel(model) ? { input_size: String(model.inputSize) } : configToMetadata(model.config)),
     model: model.source,
     ...(o.tensors ? { source: o.tensors } : { paths: JSON.stringify(embedded) }),
   };

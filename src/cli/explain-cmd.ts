@@ -2,7 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { ItemLoader } from '../data/collections/load.js';
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { createEmbedder } from '../engine/embedders.js';
+import { isFeatureModel } from '../model/embedding-model.js';
 import { normalizeInto } from '../data/image.js';
 import { Explainer, type Explanation, type ExplainImage } from '../explain/gradcam.js';
 import type { Model } from '../model/checkpoint.js';
@@ -26,9 +27,18 @@ QUERY and RESULT are image files, or slide patches as search prints them (<slide
   --node N      only terminal node N (1-4 for P1_2…P4_2)
 ${MODEL_USAGE}`;
 
+/** Why explain cannot run on an encoder's own features, and what does. */
+function featuresOnly(source: string): string {
+  return (
+    `explain: ${source} gives features only, and explain draws Grad-CAM++ on LGFFEM's neck layers. ` +
+    `This encoder supports index, search, eval, serve, embed and map; to explain its matches, train a neck over it ` +
+    `('histoseek train' with model.encoder, docs/models.md) and pass that checkpoint with --weights beside --encoder`
+  );
+}
+
 /** The image's raw descriptor, from the inference path. */
 async function descriptorOf(model: Model, image: ExplainImage): Promise<Float32Array> {
-  const embedder = await OnnxEmbedder.create(model);
+  const embedder = await createEmbedder(model);
   const input = new Float32Array(3 * image.size * image.size);
   normalizeInto(image.pixels, image.size, input, 0);
   const descriptor = (await embedder.embed({ shape: [1, 3, image.size, image.size], data: input })).data;
@@ -57,7 +67,9 @@ export const explainCommand: Command = {
     if (positionals.length < 1 || positionals.length > 2)
       throw new Error(`give a query image and optionally a result image\n\n${USAGE}`);
     if (!values.out) throw new Error(`--out DIR is required\n\n${USAGE}`);
-    const model = await resolveModel(parseModelOptions(values));
+    const resolved = await resolveModel(parseModelOptions(values));
+    if (isFeatureModel(resolved)) throw new Error(featuresOnly(resolved.source));
+    const model = resolved;
     const layer = values.layer === undefined ? undefined : Number(values.layer);
     const node = values.node === undefined ? undefined : Number(values.node);
     if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0 && layer < model.config.neckLayers))

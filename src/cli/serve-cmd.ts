@@ -30,6 +30,8 @@ ${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
                        slide and region ids, status, latency (never tokens or images)
   --cors ORIGIN        allow cross-origin requests from this one origin (default: none)
   --weights FILE       model checkpoint (default: the one the index records, else the built-in model)
+  --encoder E          the index's encoder, where it is not where the index recorded it (an ONNX
+                       file, or a pulled foundation model's name; default: the one the index records)
   --precision P        fp32 or int8 (default: the one the index was built with)
   --report DIR         evaluation report folder (default: DB/../report)
   --slides DIR         whole-slide images for the viewer (default: DB/../collection/slides if present)
@@ -48,6 +50,7 @@ export const serveCommand: Command = {
         port: { type: 'string' },
         host: { type: 'string', default: '127.0.0.1' },
         weights: { type: 'string' },
+        encoder: { type: 'string' },
         ...PRECISION_OPTIONS,
         report: { type: 'string' },
         slides: { type: 'string' },
@@ -93,6 +96,7 @@ export const serveCommand: Command = {
       auditLog: values['audit-log'],
       corsOrigin: values.cors,
       weights: values.weights,
+      encoder: values.encoder,
       precision: parsePrecision(values.precision),
       reportDir: values.report,
       slidesDir: values.slides,

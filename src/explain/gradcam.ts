@@ -23,12 +23,13 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { normalizeInto } from '../data/image.js';
 import { buildOnnxGraph } from '../engine/onnx-graph.js';
+import { OnnxPyramidSession } from '../engine/onnx-encoder.js';
 import { cpuSessionOptions } from '../engine/ort-options.js';
 import { initTfjs } from '../engine/tfjs-backend.js';
 import { fromNchw } from '../engine/tfjs-ops.js';
 import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
-import type { HostTensor } from '../model/host-tensor.js';
+import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import { backbone, type Pyramid } from '../model/lgffem.js';
 import { NeckHead } from '../train/neck-head.js';
 import { toHost } from '../train/neck-pass.js';
@@ -82,6 +83,32 @@ export interface NodeGradients {
 }
 
 const NODES = [0, 1, 2, 3] as const;
+
+/** The four feature maps the neck takes (NCHW): from LGFFEM's own backbone, or an encoder's pyramid. */
+interface PyramidSource {
+  run(input: HostTensor): Promise<HostPyramid>;
+  release(): Promise<void>;
+}
+
+/** The model's ConvNeXt V2 backbone as an onnxruntime session. */
+async function ownBackbone(model: Model, threads?: number): Promise<PyramidSource> {
+  const bytes = buildOnnxGraph(
+    model.weights,
+    [{ name: 'input', layout: 'NCHW' }],
+    (ops, [image]) => new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
+  );
+  const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(threads));
+  return {
+    async run(input) {
+      const out = await session.run({ input: new ort.Tensor('float32', input.data, input.shape) });
+      return NODES.map((i) => {
+        const t = out[`backbone.${i}`];
+        return { shape: t.dims.map(Number), data: t.data as Float32Array };
+      }) as HostPyramid;
+    },
+    release: () => session.release(),
+  };
+}
 
 export const nodeKey = (layer: number, node: number): string => `L${layer}.P${node + 1}`;
 export const layerKey = (layer: number): string => `L${layer}`;
@@ -197,19 +224,16 @@ function row(t: HostTensor, i: number): Float32Array {
 export class Explainer {
   private constructor(
     readonly model: Model,
-    private readonly backboneSession: ort.InferenceSession,
+    private readonly pyramid: PyramidSource,
     private readonly neckHead: NeckHead,
   ) {}
 
   static async create(model: Model, options: { threads?: number } = {}): Promise<Explainer> {
     await initTfjs();
-    const bytes = buildOnnxGraph(
-      model.weights,
-      [{ name: 'input', layout: 'NCHW' }],
-      (ops, [image]) => new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
-    );
-    const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(options.threads));
-    return new Explainer(model, session, new NeckHead(model.config, model.weights));
+    const pyramid = model.encoder
+      ? await OnnxPyramidSession.create(model.encoder, { threads: options.threads, layout: 'NCHW' })
+      : await ownBackbone(model, options.threads);
+    return new Explainer(model, pyramid, new NeckHead(model.config, model.weights));
   }
 
   private get size(): number {
@@ -226,13 +250,8 @@ export class Explainer {
         throw new RangeError(`explain: the image is ${image.size}×${image.size}; this model takes ${size}×${size}`);
       normalizeInto(image.pixels, size, input, i * plane);
     });
-    const out = await this.backboneSession.run({
-      input: new ort.Tensor('float32', input, [images.length, 3, size, size]),
-    });
-    return NODES.map((i) => {
-      const t = out[`backbone.${i}`];
-      return fromNchw({ shape: t.dims.map(Number), data: t.data as Float32Array });
-    }) as Pyramid<tf.Tensor>;
+    const levels = await this.pyramid.run({ shape: [images.length, 3, size, size], data: input });
+    return levels.map((level) => fromNchw(level)) as Pyramid<tf.Tensor>;
   }
 
   /**
@@ -355,7 +374,7 @@ export class Explainer {
 
   async dispose(): Promise<void> {
     this.neckHead.dispose();
-    await this.backboneSession.release();
+    await this.pyramid.release();
   }
 }
 

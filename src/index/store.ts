@@ -45,6 +45,8 @@ export interface ModelIdentity {
   weightsPath?: string;
   /** The encoder the model runs (an ONNX file's path or a pulled foundation model's name), so later commands find it. */
   encoder?: string;
+  /** The options the encoder was given (its input's normalisation, the tensors taken), as JSON. */
+  encoderOptions?: string;
   /** The licence of the encoder's weights, when it has one on record. */
   licence?: string;
   dim: number;
@@ -232,6 +234,7 @@ export class IndexStore {
         hash: get('model_hash')!,
         weightsPath: get('model_weights') || undefined,
         encoder: get('model_encoder') || undefined,
+        encoderOptions: get('model_encoder_options') || undefined,
         licence: get('model_licence') || undefined,
         dim: Number(get('dim')),
         inputSize: Number(get('input_size')),
@@ -255,6 +258,7 @@ export class IndexStore {
         model_hash: model.hash,
         model_weights: model.weightsPath ?? '',
         model_encoder: model.encoder ?? '',
+        model_encoder_options: model.encoderOptions ?? '',
         model_licence: model.licence ?? '',
         dim: String(model.dim),
         input_size: String(model.inputSize),

@@ -2,6 +2,7 @@
  * Checkpoints: a safetensors file holding the whole model (backbone under timm's names with the
  * prefix `backbone.`, neck and head under the spec's names) and its config in the metadata.
  */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
@@ -42,6 +43,11 @@ export const DEFAULT_MODEL_PATH = fileURLToPath(
 export const TISSUE_MODEL_PATH = fileURLToPath(
   new URL('../../models/tissue/lgffem-atto-c64-s128-tissue.safetensors', import.meta.url),
 );
+
+/** Whether a checkpoint is one of the models shipped for the demo (no `path`: the default one). */
+export function isBundledCheckpoint(path?: string): boolean {
+  return path === undefined || [DEFAULT_MODEL_PATH, TISSUE_MODEL_PATH].includes(resolve(path));
+}
 
 /**
  * Checks that `tensors` holds exactly the parameters `specs` asks for, with the right shapes;

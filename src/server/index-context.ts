@@ -176,6 +176,7 @@ export class IndexContext {
     o: {
       threads: number;
       weights?: string;
+      encoder?: string;
       precision?: Precision;
       search?: SearchSettings;
       log?: (message: string) => void;
@@ -186,6 +187,7 @@ export class IndexContext {
     const index = await openSearchableIndex(db, {
       threads: o.threads,
       weights: o.weights,
+      encoder: o.encoder,
       precision: o.precision,
       search,
     });

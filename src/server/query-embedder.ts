@@ -5,7 +5,7 @@
  * more than it saves (default model: median 5.9 vs 6.2 ms, p95 6.2 vs 6.9 ms) — for a large model it
  * is all threads; the server times both when it starts instead of guessing.
  */
-import { OnnxEmbedder } from '../engine/onnx-session.js';
+import { createEmbedder, type ModelEmbedder } from '../engine/embedders.js';
 import { normaliseRows } from '../index/indexer.js';
 import { Batcher } from './batcher.js';
 
@@ -15,7 +15,7 @@ const EMBED_BATCH = 8;
 const CALIBRATION_RUNS = 15;
 
 /** Median single-image time of each embedder, their runs interleaved so that the machine's drift hits both alike. */
-async function medianSingleImageMs(embedders: OnnxEmbedder[]): Promise<number[]> {
+async function medianSingleImageMs(embedders: ModelEmbedder[]): Promise<number[]> {
   const size = embedders[0].inputSize;
   const input = { shape: [1, 3, size, size], data: new Float32Array(3 * size * size) };
   for (const embedder of embedders) await embedder.embed(input);
@@ -34,8 +34,8 @@ export class QueryEmbedder {
   private readonly batcher: Batcher<Float32Array, Float32Array>;
 
   private constructor(
-    private readonly batched: OnnxEmbedder,
-    private readonly lone: OnnxEmbedder,
+    private readonly batched: ModelEmbedder,
+    private readonly lone: ModelEmbedder,
   ) {
     this.batcher = new Batcher((inputs) => this.run(inputs), EMBED_BATCH);
   }
@@ -44,9 +44,9 @@ export class QueryEmbedder {
    * Takes over `embedder` (running on `threads` threads); with more than one, also opens a
    * one-thread session and keeps it for lone queries if it is the faster. `log` hears the choice.
    */
-  static async create(embedder: OnnxEmbedder, threads: number, log: (message: string) => void): Promise<QueryEmbedder> {
+  static async create(embedder: ModelEmbedder, threads: number, log: (message: string) => void): Promise<QueryEmbedder> {
     if (threads <= 1) return new QueryEmbedder(embedder, embedder);
-    const single = await OnnxEmbedder.create(embedder.model, { threads: 1 });
+    const single = await createEmbedder(embedder.model, { threads: 1 });
     const [many, one] = await medianSingleImageMs([embedder, single]);
     const useSingle = one < many;
     log(

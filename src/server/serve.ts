@@ -20,6 +20,8 @@ export interface ServerOptions {
   /** Inference and search threads (default 2). */
   threads?: number;
   weights?: string;
+  /** The encoder, where it is not where the index recorded it (default: the index's). */
+  encoder?: string;
   /** How the model runs (default: as the index was built). */
   precision?: Precision;
   /** How the index is searched (default: by its size, default candidates). */
@@ -59,6 +61,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   const index = await IndexContext.open(db, {
     threads: o.threads ?? 2,
     weights: o.weights,
+    encoder: o.encoder,
     precision: o.precision,
     search: o.search,
   });

@@ -1,5 +1,6 @@
 /** A Kimia-Path24C-style collection on disk: per slide, training patches and test patches cut from
  *  disjoint parts of the slide, the slide itself as a pyramidal tiled TIFF, and a manifest. */
+import { SYNTHETIC_GENERATOR } from './provenance.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -116,7 +117,7 @@ export async function writeKimiaCollection(
   const manifest = join(outDir, 'manifest.json');
   const { seed, ...rest } = settings;
   const manifestBody = {
-    generator: 'histoseek synthetic H&E',
+    generator: SYNTHETIC_GENERATOR,
     seed,
     options: rest,
     micronsPerPixel: MICRONS_PER_PIXEL,

@@ -14,3 +14,4 @@ export {
 } from './collection.js';
 export { writePatchCollection, type PatchCollectionOptions, type RenderedPatchRecord } from './patch-collection.js';
 export type { Density } from './density.js';
+export { isSyntheticCollection } from './provenance.js';

@@ -2,6 +2,7 @@
  *  tissue classes rather than slides: every patch has its own stain and scanner look and its own field of
  *  view, and most hold a rectangle of another class covering less than half of it — so a class is its
  *  texture over most of a patch, not one slide's colour and not only pure tissue. */
+import { SYNTHETIC_GENERATOR } from './provenance.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -108,7 +109,7 @@ export async function writePatchCollection(
   await writeFile(
     manifest,
     JSON.stringify(
-      { generator: 'histoseek synthetic H&E patches', seed, options: rest, classes: TISSUE_CLASSES, patches: records },
+      { generator: `${SYNTHETIC_GENERATOR} patches`, seed, options: rest, classes: TISSUE_CLASSES, patches: records },
       null,
       1,
     ) + '\n',
