@@ -12,9 +12,7 @@ const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 1, ge
 test('a lone query and the same image in a batch of concurrent queries get the same unit descriptor', async () => {
   const model = randomModel(CONFIG, 4);
   const messages: string[] = [];
-  const queries = await QueryEmbedder.create(await createEmbedder(model, { threads: 2 }), 2, (m) =>
-    messages.push(m),
-  );
+  const queries = await QueryEmbedder.create(await createEmbedder(model, { threads: 2 }), 2, (m) => messages.push(m));
   assert.match(
     messages.join('\n'),
     /one query image: [\d.]+ ms on 1 thread, [\d.]+ ms on 2; lone queries run on (1 thread|2 threads)/,

@@ -44,7 +44,11 @@ export class QueryEmbedder {
    * Takes over `embedder` (running on `threads` threads); with more than one, also opens a
    * one-thread session and keeps it for lone queries if it is the faster. `log` hears the choice.
    */
-  static async create(embedder: ModelEmbedder, threads: number, log: (message: string) => void): Promise<QueryEmbedder> {
+  static async create(
+    embedder: ModelEmbedder,
+    threads: number,
+    log: (message: string) => void,
+  ): Promise<QueryEmbedder> {
     if (threads <= 1) return new QueryEmbedder(embedder, embedder);
     const single = await createEmbedder(embedder.model, { threads: 1 });
     const [many, one] = await medianSingleImageMs([embedder, single]);
