@@ -20,10 +20,14 @@ const checkpoint = Buffer.from(
 );
 const digest = createHash('sha256').update(checkpoint).digest('hex');
 
-/** A stand-in for the hub: serves one checkpoint with its LFS ETag and honours Range; can cut a transfer short once. */
+/**
+ * A stand-in for the hub: serves one checkpoint with its LFS ETag and honours Range; can send part
+ * of a transfer once and hold the connection until `cut()` drops it.
+ */
 async function hub(options: { cutAfter?: number; etag?: string }) {
   const seen: (string | undefined)[] = [];
   let cut = options.cutAfter;
+  let dropConnection = () => {};
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     seen.push(req.headers.range);
     if (req.url !== '/timm/convnextv2_test.fake/resolve/main/model.safetensors') {
@@ -32,11 +36,15 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
     }
     const start = req.headers.range ? Number(/bytes=(\d+)-/.exec(req.headers.range)![1]) : 0;
     const body = checkpoint.subarray(start);
-    res.writeHead(start ? 206 : 200, { 'content-length': body.length, 'x-linked-etag': `"${options.etag ?? digest}"` });
+    res.writeHead(start ? 206 : 200, {
+      'content-length': body.length,
+      'x-linked-etag': `"${options.etag ?? digest}"`,
+      ...(start ? { 'content-range': `bytes ${start}-${checkpoint.length - 1}/${checkpoint.length}` } : {}),
+    });
     if (cut !== undefined) {
       res.write(body.subarray(0, cut));
       cut = undefined;
-      setTimeout(() => res.socket!.destroy(), 100); // let the client take the first part
+      dropConnection = () => res.destroy();
       return;
     }
     res.end(body);
@@ -45,6 +53,7 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
+    cut: () => dropConnection(),
     close: () => new Promise((r) => server.close(r)),
   };
 }
@@ -52,7 +61,15 @@ async function hub(options: { cutAfter?: number; etag?: string }) {
 test('weights pull downloads, resumes an interrupted transfer with Range, checks SHA-256, and lists the result', async (t) => {
   const cacheDir = await temporaryFolder('histoseek-weights-', t);
   const server = await hub({ cutAfter: 300_000 });
-  await assert.rejects(pullWeights('convnextv2_test.fake', { cacheDir, endpoint: server.endpoint }));
+  // The connection drops once the client has written the part it was sent.
+  await assert.rejects(
+    pullWeights('convnextv2_test.fake', {
+      cacheDir,
+      endpoint: server.endpoint,
+      onProgress: (done) => done >= 300_000 && server.cut(),
+    }),
+    /the transfer stopped at 300000 of \d+ bytes .*run the same command again to resume/,
+  );
   const progress: number[] = [];
   const record = await pullWeights('timm/convnextv2_test.fake', {
     cacheDir,
@@ -60,13 +77,13 @@ test('weights pull downloads, resumes an interrupted transfer with Range, checks
     onProgress: (done) => progress.push(done),
   });
   await server.close();
-  const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.seen[1] ?? '')?.[1]);
-  assert.ok(
-    resumedAt > 0 && resumedAt <= 300_000,
-    `the second request resumed where the first stopped (${server.seen[1]})`,
-  );
-  assert.ok(progress[0] > resumedAt, 'progress counts from the bytes already there');
+  assert.equal(server.seen[1], 'bytes=300000-', 'the second request resumed where the first stopped');
+  assert.ok(progress[0] > 300_000, 'progress counts from the bytes already there');
   assert.equal(record.sha256, digest);
+  assert.deepEqual(record.licence, {
+    name: 'CC-BY-NC-4.0',
+    url: 'https://huggingface.co/timm/convnextv2_test.fake',
+  });
   assert.deepEqual(await readFile(record.path), checkpoint);
   assert.deepEqual(
     (await listWeights(cacheDir)).map((w) => w.name),
@@ -91,7 +108,10 @@ test('a checksum mismatch discards the download; unknown names and models are cl
     pullWeights('convnextv2_nano.missing', { cacheDir, endpoint: server.endpoint }),
     /not found — check the model name/,
   );
-  await assert.rejects(pullWeights('resnet50', { cacheDir, endpoint: server.endpoint }), /not a timm ConvNeXt/);
+  await assert.rejects(
+    pullWeights('resnet50', { cacheDir, endpoint: server.endpoint }),
+    /'resnet50' is neither a foundation model histoseek knows .* nor a timm ConvNeXt/,
+  );
   await server.close();
   assert.throws(() => resolveBackbone('convnextv2_absent', cacheDir), /no cached weights of that name/);
 });

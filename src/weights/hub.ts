@@ -1,159 +1,162 @@
 /**
- * Pretrained backbone weights for real users: timm ConvNeXt V2 (or V1) checkpoints from the
- * Hugging Face hub, downloaded once into a local cache with progress, resume (HTTP Range) and a
- * SHA-256 check against the hub's LFS ETag. Nothing in histoseek downloads at run time otherwise.
+ * Pretrained weights for real users, from the Hugging Face hub into a local cache: timm ConvNeXt
+ * V2 (or V1) backbones for LGFFEM, and the pathology foundation models (foundation-models.ts).
+ * Gated repositories take HF_TOKEN; downloads resume, are checked against the hub's SHA-256, and
+ * land whole or not at all (download.ts). Nothing in histoseek downloads at run time otherwise.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { readCacheRecord, weightsCacheDir, writeCacheRecord, type CachedWeights, type Licence } from './cache.js';
+import { checkCheckpointFormat } from './checkpoint-file.js';
+import { downloadFile, HttpStatusError } from './download.js';
+import { foundationModel, isFoundationModelName } from './foundation-models.js';
+import { safetensorsTensorNames } from './safetensors-file.js';
+
+export { listWeights, weightsCacheDir, type CachedWeights, type Licence } from './cache.js';
 
 export const HUB_ENDPOINT = 'https://huggingface.co';
-const FILE = 'model.safetensors';
+const TOKENS_PAGE = 'https://huggingface.co/settings/tokens';
 
 export interface PullOptions {
   cacheDir?: string;
-  /** The hub's base URL (tests point it at a local server). */
+  /** The hub's base URL (HF_ENDPOINT by default: a mirror, or a test server). */
   endpoint?: string;
-  /** Expected SHA-256; otherwise the hub's ETag for LFS files is used when it is one. */
+  /** A hub access token for gated repositories; HF_TOKEN by default. */
+  token?: string;
+  /** Expected SHA-256; otherwise the hub's LFS ETag is used when it is one. */
   sha256?: string;
+  /** Download again even when a complete copy is cached. */
+  force?: boolean;
   onProgress?: (done: number, total: number | null) => void;
 }
 
-export interface CachedWeights {
+/** Where a pullable name lives on the hub and what its file must look like. */
+interface HubSource {
+  /** The cache folder's name. */
   name: string;
-  path: string;
-  bytes: number;
-  sha256: string;
-  url: string;
-  pulledAt: string;
+  repo: string;
+  /** Tried in order: the next on a 404. */
+  files: readonly string[];
+  licence: Licence;
+  /** Whether the repository is known to be gated (it changes only the wording of a 401). */
+  gated: boolean;
+  /** Refuses a complete download that is not what the name promises. */
+  check: (path: string) => Promise<void>;
+  /** Said when no file is found. */
+  notFound: string;
 }
 
-export function weightsCacheDir(): string {
-  return process.env.HISTOSEEK_CACHE
-    ? join(process.env.HISTOSEEK_CACHE, 'weights')
-    : join(homedir(), '.cache', 'histoseek', 'weights');
-}
-
-/** A timm model name as on the hub: `convnextv2_atto.fcmae_ft_in1k`, optionally with its `timm/` prefix. */
-function modelName(name: string): string {
+/** A timm ConvNeXt name as on the hub: `convnextv2_atto.fcmae_ft_in1k`, optionally with its `timm/` prefix. */
+function timmSource(name: string): HubSource {
   const bare = name.replace(/^timm\//, '');
   if (!/^convnext(v2)?_[a-z]+(\.[\w-]+)?$/.test(bare))
-    throw new Error(`'${name}' is not a timm ConvNeXt (V1/V2) model name, e.g. convnextv2_atto.fcmae_ft_in1k`);
-  return bare;
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** The expected digest: given, or the hub's LFS ETag when it is a SHA-256. */
-function expectedDigest(response: Response, given?: string): string | null {
-  if (given) return given.toLowerCase();
-  const tag = (response.headers.get('x-linked-etag') ?? response.headers.get('etag') ?? '')
-    .replace(/^W\//, '')
-    .replace(/"/g, '');
-  return /^[0-9a-f]{64}$/i.test(tag) ? tag.toLowerCase() : null;
-}
-
-export async function pullWeights(name: string, o: PullOptions = {}): Promise<CachedWeights> {
-  const model = modelName(name);
-  const dir = join(o.cacheDir ?? weightsCacheDir(), model);
-  const target = join(dir, FILE);
-  const partial = `${target}.part`;
-  const url = `${(o.endpoint ?? process.env.HF_ENDPOINT ?? HUB_ENDPOINT).replace(/\/$/, '')}/timm/${model}/resolve/main/${FILE}`;
-  await mkdir(dir, { recursive: true });
-  const have = (await stat(partial).catch(() => null))?.size ?? 0;
-  let response: Response;
-  try {
-    response = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, redirect: 'follow' });
-  } catch (err) {
     throw new Error(
-      `cannot reach ${url}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`,
-      { cause: err },
+      `'${name}' is neither a foundation model histoseek knows (see 'histoseek weights') nor a timm ConvNeXt (V1/V2) model name, e.g. convnextv2_atto.fcmae_ft_in1k`,
     );
-  }
-  if (response.status === 404)
-    throw new Error(`${url}: not found — check the model name (e.g. convnextv2_atto.fcmae_ft_in1k)`);
-  if (response.status !== 200 && response.status !== 206)
-    throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-  const resuming = response.status === 206;
-  const offset = resuming ? have : 0;
-  const length = Number(response.headers.get('content-length') ?? NaN);
-  const total = Number.isFinite(length) ? offset + length : null;
-  const digest = expectedDigest(response, o.sha256);
-
-  const file = await open(partial, resuming ? 'a' : 'w');
-  let done = offset;
-  try {
-    for await (const chunk of Readable.fromWeb(response.body! as never)) {
-      await file.write(chunk as Buffer);
-      done += (chunk as Buffer).length;
-      o.onProgress?.(done, total);
-    }
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  if (total !== null && done !== total)
-    throw new Error(`${url}: the transfer stopped at ${done} of ${total} bytes; run the same command again to resume`);
-  const actual = await sha256Of(partial);
-  if (digest && actual !== digest) {
-    await rm(partial, { force: true });
-    throw new Error(`${url}: checksum mismatch (SHA-256 ${actual}, expected ${digest}); the download was discarded`);
-  }
-  if (!(await tensorNames(partial)).includes('stem.0.weight'))
-    throw new Error(`${url}: not a ConvNeXt checkpoint (no stem.0.weight)`);
-  await rename(partial, target);
-  const record: CachedWeights = {
-    name: model,
-    path: target,
-    bytes: done,
-    sha256: actual,
-    url,
-    pulledAt: new Date().toISOString(),
+  const repo = `timm/${bare}`;
+  return {
+    name: bare,
+    repo,
+    files: ['model.safetensors'],
+    // timm's model cards: ConvNeXt V2's FCMAE weights are non-commercial, V1's are Apache-2.0.
+    licence: {
+      name: bare.startsWith('convnextv2') ? 'CC-BY-NC-4.0' : 'Apache-2.0',
+      url: `https://huggingface.co/${repo}`,
+    },
+    gated: false,
+    check: async (path) => {
+      if (!(await safetensorsTensorNames(path)).includes('stem.0.weight'))
+        throw new Error(`${path}: not a ConvNeXt checkpoint (no stem.0.weight)`);
+    },
+    notFound: 'check the model name (e.g. convnextv2_atto.fcmae_ft_in1k)',
   };
-  await writeFile(join(dir, 'meta.json'), JSON.stringify(record, null, 1));
-  return record;
 }
 
-/** Tensor names from a safetensors header, without reading the tensors. */
-async function tensorNames(path: string): Promise<string[]> {
-  const file = await open(path, 'r');
-  try {
-    const size = Buffer.alloc(8);
-    await file.read(size, 0, 8, 0);
-    const length = Number(size.readBigUInt64LE(0));
-    if (length <= 0 || length > 100_000_000) return [];
-    const header = Buffer.alloc(length);
-    await file.read(header, 0, length, 8);
-    return Object.keys(JSON.parse(header.toString('utf8')) as object);
-  } catch {
-    return [];
-  } finally {
-    await file.close();
+function foundationSource(name: string): HubSource {
+  const model = foundationModel(name);
+  return {
+    name,
+    repo: model.repo,
+    files: model.files,
+    licence: model.licence,
+    gated: model.gated,
+    check: checkCheckpointFormat,
+    notFound: `the repository holds none of ${model.files.join(', ')}`,
+  };
+}
+
+/** A 401/403 explained: which variable to set, and where to accept the licence. */
+function deniedMessage(
+  source: HubSource,
+  status: number,
+  token: string | undefined,
+  hubMessage: string | null,
+): string {
+  const what = `${source.repo}: access denied (HTTP ${status}${hubMessage ? `: ${hubMessage}` : ''})`;
+  const accept = `accept its licence (${source.licence.name}) at ${source.licence.url}`;
+  if (token)
+    return `${what} with the token in HF_TOKEN: ${accept} with the account that token belongs to, and check that the token can read gated repositories`;
+  // The hub also answers 401 for a repository that does not exist, so a name that is not known to be gated may be a typo.
+  const why = source.gated ? 'the repository is gated' : 'the repository does not exist, or needs a token';
+  return `${what}: ${why}. Sign in to the hub, ${accept}, then set HF_TOKEN to an access token (${TOKENS_PAGE}) and run the command again`;
+}
+
+/** The licence and terms page of a pullable name, to show before downloading. */
+export function licenceOf(name: string): Licence {
+  return (isFoundationModelName(name) ? foundationSource(name) : timmSource(name)).licence;
+}
+
+/**
+ * Downloads a foundation model (`uni`, `virchow2`…, see foundation-models.ts) or a timm ConvNeXt
+ * checkpoint into the cache, unless a complete copy is there; returns the cache record.
+ */
+export async function pullWeights(name: string, o: PullOptions = {}): Promise<CachedWeights> {
+  const source = isFoundationModelName(name) ? foundationSource(name) : timmSource(name);
+  const dir = join(o.cacheDir ?? weightsCacheDir(), source.name);
+  const cached = o.force ? null : await readCacheRecord(dir);
+  if (cached && (!o.sha256 || cached.sha256 === o.sha256.toLowerCase())) return cached;
+  const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? HUB_ENDPOINT).replace(/\/$/, '');
+  const token = o.token ?? (process.env.HF_TOKEN || undefined);
+  for (const [i, file] of source.files.entries()) {
+    const url = `${endpoint}/${source.repo}/resolve/main/${file}`;
+    let got;
+    try {
+      got = await downloadFile({
+        url,
+        target: join(dir, file),
+        token,
+        sha256: o.sha256,
+        onProgress: o.onProgress,
+        denied: (status, hubMessage) => deniedMessage(source, status, token, hubMessage),
+        check: source.check,
+      });
+    } catch (err) {
+      if (!(err instanceof HttpStatusError) || err.status !== 404) throw err;
+      if (i + 1 < source.files.length) continue;
+      throw new Error(`${url}: not found — ${source.notFound}`, { cause: err });
+    }
+    const record: CachedWeights = {
+      name: source.name,
+      path: join(dir, file),
+      file,
+      bytes: got.bytes,
+      sha256: got.sha256,
+      checked: got.checked,
+      url,
+      pulledAt: new Date().toISOString(),
+      repo: source.repo,
+      licence: source.licence,
+    };
+    await writeCacheRecord(dir, record);
+    return record;
   }
+  throw new Error(`${source.repo}: no file to pull`);
 }
 
-export async function listWeights(cacheDir = weightsCacheDir()): Promise<CachedWeights[]> {
-  if (!existsSync(cacheDir)) return [];
-  const out: CachedWeights[] = [];
-  for (const name of (await readdir(cacheDir)).sort()) {
-    const meta = join(cacheDir, name, 'meta.json');
-    if (existsSync(meta) && existsSync(join(cacheDir, name, FILE)))
-      out.push(JSON.parse(await readFile(meta, 'utf8')) as CachedWeights);
-  }
-  return out;
-}
-
-/** A --backbone value: a file, or the name of cached weights. */
+/** A --backbone value: a file, or the name of cached ConvNeXt weights. */
 export function resolveBackbone(value: string, cacheDir = weightsCacheDir()): string {
   if (existsSync(value)) return value;
-  const cached = join(cacheDir, value.replace(/^timm\//, ''), FILE);
+  const cached = join(cacheDir, value.replace(/^timm\//, ''), 'model.safetensors');
   if (existsSync(cached)) return cached;
   throw new Error(
     `--backbone ${value}: no such file, and no cached weights of that name (see 'histoseek weights list')`,
