@@ -13,7 +13,8 @@ const root = fileURLToPath(new URL('.', import.meta.url)); // import.meta.dirnam
 // those of its own layer or higher ones; the one exception is data/ <-> wsi/ (PEERS).
 const LAYERS = [
   ['util'],
-  ['model', 'weights'],
+  ['model'],
+  ['weights'],
   ['data', 'wsi'],
   ['engine'],
   ['index', 'map'],
