@@ -87,7 +87,7 @@ export interface FloatModelOptions {
   /**
    * The graph's end after the last ReLU `r5`: 'classifier' GlobalAveragePool `gap` → Flatten
    * `flat` → Gemm `logits`; 'reshape-1' the same with `flat` a Reshape to [1, -1] (one image
-   * only); 'tokens' also a Reshape of `r5` to [-1, 80] (80 values an image only at 64×64).
+   * only); 'tokens' also a Reshape of `r5` to [1, 4, 20] (80 values: one image at 64×64 only).
    */
   tail?: 'classifier' | 'reshape-1' | 'tokens';
 }
@@ -117,7 +117,7 @@ export function floatModel(o: FloatModelOptions = {}): Uint8Array {
   nodes.push(['Gemm', ['flat', 'wf', 'bf'], 'logits', { transB: 1 }]);
   const outputs = ['logits'];
   if (tail === 'tokens') {
-    initializers.push(int64s('token_shape', [-1, 80]));
+    initializers.push(int64s('token_shape', [1, 4, 20]));
     nodes.push(['Reshape', ['r5', 'token_shape'], 'tokens']);
     outputs.push('tokens');
   }

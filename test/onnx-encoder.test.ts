@@ -334,6 +334,10 @@ test('bad files and settings get clear errors naming the file and the problem', 
   const tokens = await modelFile(floatModel({ tail: 'tokens' }));
   await probeOnnxEncoder(await readOnnxEncoder(tokens, { size: 64 }), 1);
   await assert.rejects(
+    probeOnnxEncoder(await readOnnxEncoder(tokens, { size: 64, output: 'tokens' }), 1),
+    /the output 'tokens' is \[1, 4, 20\]; features are \[N, C\] or \[N, C, H, W\]/,
+  );
+  await assert.rejects(
     probeOnnxEncoder(await readOnnxEncoder(tokens, { size: 96 }), 1),
     new RegExp(`${tokens}: the model cannot run on a 96×96 image \\(.*The input tensor cannot be reshaped`),
   );

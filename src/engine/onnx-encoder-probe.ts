@@ -58,9 +58,17 @@ function dummyImages(batch: number, size: number): ort.Tensor {
 
 /**
  * Runs the file's graph on one dummy image with those of `names` that may be features or a level
- * as its outputs: the float or readable quantized tensors of rank 2 or 4, in order.
+ * as its outputs: the float or readable quantized tensors of rank 2 or 4, and those `named` (for
+ * errors about their shapes), in order.
  */
-async function tensorsOf(file: OnnxFile, names: string[], size: number, threads: number): Promise<TakenTensor[]> {
+async function tensorsOf(
+  file: OnnxFile,
+  names: string[],
+  named: readonly string[],
+  size: number,
+  threads: number,
+): Promise<TakenTensor[]> {
+  const candidate = (name: string, rank: number) => named.includes(name) || [0, 2, 4].includes(rank);
   const quantized = quantizedTensors(file.graph);
   const readable = (name: string, type: string) =>
     type === 'float32' || CASTABLE_TYPES.includes(type) || quantized.has(name);
@@ -69,7 +77,7 @@ async function tensorsOf(file: OnnxFile, names: string[], size: number, threads:
   // A rank it cannot infer reads as 0 and is kept.
   let session = await createSession(file, graphWithOutputs(file, names), threads);
   const kept = session.outputMetadata
-    .filter((m) => m.isTensor && readable(m.name, m.type) && [0, 2, 4].includes(m.shape.length))
+    .filter((m) => m.isTensor && readable(m.name, m.type) && candidate(m.name, m.shape.length))
     .map((m) => m.name);
   if (kept.length < session.outputNames.length) {
     await session.release();
@@ -87,7 +95,7 @@ async function tensorsOf(file: OnnxFile, names: string[], size: number, threads:
   }
   return kept
     .map((name) => ({ name, type: results[name].type, shape: results[name].dims.map(Number) }))
-    .filter((t) => t.shape.length === 2 || t.shape.length === 4);
+    .filter((t) => named.includes(t.name) || t.shape.length === 2 || t.shape.length === 4);
 }
 
 /** Array.prototype.findLast, which Node 20 has and TypeScript's ES2022 library does not. */
@@ -175,7 +183,7 @@ export async function probeOnnxEncoder(spec: OnnxEncoderSpec, threads = 2): Prom
   const file = await readSpecFile(spec);
   const { size } = spec.preprocessing;
   const names = spec.output && spec.pyramid ? [spec.output, ...spec.pyramid] : producedTensors(file.graph);
-  const tensors = await tensorsOf(file, names, size, threads);
+  const tensors = await tensorsOf(file, names, [spec.output ?? [], spec.pyramid ?? []].flat(), size, threads);
   const features = featuresOf(spec.path, spec.output, tensors);
   const pyramid = pyramidOf(spec.path, spec.pyramid, tensors, size);
   const batched = imageInput(file).batch === null || (await takesBatches(file, [features, ...pyramid], size, threads));
