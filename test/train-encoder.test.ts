@@ -1,18 +1,19 @@
 /**
  * `histoseek train` over a user's ONNX encoder (issue #26 item 3): the neck and head learn over the
  * encoder's frozen pyramid on synthetic tissue patches; the checkpoint holds the neck and head only
- * and names the encoder by its SHA-256; reloaded, it reproduces the run's validation exactly, and
- * descriptors from the encoder run afresh match those from the cached features.
+ * and names the encoder by its SHA-256; reloaded, it reproduces the run's validation exactly, and the
+ * library, opening it over the encoder it names, gives the descriptors the cached features give.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { resolveModel } from '../src/api/models.js';
 import { trainCommand } from '../src/cli/train-cmd.js';
 import { loadRgb, normalizeInto } from '../src/data/image.js';
 import { writePatchCollection } from '../src/data/synthetic/index.js';
-import { OnnxPyramidSession, readOnnxEncoder } from '../src/engine/onnx-encoder.js';
+import { createEmbedder } from '../src/engine/embedders.js';
 import { NeckHeadSession } from '../src/engine/onnx-parts.js';
 import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { parameterSpecs } from '../src/model/params.js';
@@ -122,24 +123,25 @@ test('train --encoder fits neck and head over an ONNX encoder; the checkpoint na
   for (const key of ['eta_p', 'eta_w', 'map_at_10', 'mv_at_5'] as const)
     assert.equal(metrics[key], epochs[11][key], `${key}: ${metrics[key]} reloaded, ${epochs[11][key]} in the run`);
 
-  // Descriptors from the encoder run afresh on the validation images match those from the cache (float16).
-  const spec = await readOnnxEncoder(model.trainedOver!.path, { size: SIZE });
-  const pyramid = await OnnxPyramidSession.create(spec);
-  const neckHead = await NeckHeadSession.create(model.config, model.weights);
+  // The library opens the checkpoint over the encoder it recorded: its descriptors of the validation
+  // images, the encoder run afresh, match the neck's on the run's cached (float16) features.
+  const embedder = await createEmbedder(await resolveModel({ weights: join(dir, 'run', 'last.safetensors') }));
   const n = data.val.length;
   const plane = 3 * SIZE * SIZE;
   const input = new Float32Array(n * plane);
   for (let i = 0; i < n; i++) normalizeInto((await loadRgb(data.val[i].source, SIZE)).pixels, SIZE, input, i * plane);
-  const fresh = await neckHead.run(await pyramid.run({ shape: [n, 3, SIZE, SIZE], data: input }));
+  const fresh = await embedder.embed({ shape: [n, 3, SIZE, SIZE], data: input });
+  const neckHead = await NeckHeadSession.create(model.config, model.weights);
   const cached = await neckHead.run(valCache.read(data.val.map((_, item) => ({ item, view: 0 }))));
   const dim = fresh.shape[1];
+  assert.deepEqual(fresh.shape, [n, 4 * model.config.neckChannels]);
   for (let i = 0; i < n; i++) {
     const c = cosine(fresh.data.subarray(i * dim, (i + 1) * dim), cached.data.subarray(i * dim, (i + 1) * dim));
     assert.ok(c > 0.999, `image ${i}: cosine ${c}`);
   }
   trainCache.close();
   valCache.close();
-  await Promise.all([pyramid.release(), neckHead.release()]);
+  await Promise.all([embedder.release(), neckHead.release()]);
 });
 
 test('a config over an encoder refuses ConvNeXt settings, a size the encoder does not take, and another encoder on resume', async () => {
