@@ -18,7 +18,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +49,7 @@ import {
   timeRounds,
   type JsonRecord,
 } from './common.js';
+import { cpuDescription } from './embed-cpu.js';
 
 const BATCH = 8;
 const THREADS = 2;
@@ -221,20 +221,6 @@ function record(part: Part, precision: Precision, ours: JsonRecord, theirs: Yard
     ...cpuDescription(),
     ...(measured ? {} : { error: theirs.error }),
   };
-}
-
-/** The CPU's model name and the vector extensions that matter to onnxruntime's kernels. */
-function cpuDescription(): { cpu: string; cpu_flags: string[] } {
-  const cpuinfo = (() => {
-    try {
-      return readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return '';
-    }
-  })();
-  const flags = (/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '').split(' ');
-  const wanted = /^(avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni|avx512_bf16|amx_\w+|avx512_fp16)$/;
-  return { cpu: os.cpus()[0]?.model ?? 'unknown', cpu_flags: flags.filter((f) => wanted.test(f)) };
 }
 
 /** Runs a command to its end; resolves to its wall time in seconds, or throws with its stderr. */
