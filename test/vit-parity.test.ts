@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
+import * as ort from 'onnxruntime-node';
+import { probeRanges } from '../src/engine/int8-calibration.js';
+import { buildVitOnnxModel } from '../src/engine/onnx-graph.js';
+import { cpuSessionOptions } from '../src/engine/ort-options.js';
 import { VitEmbedder } from '../src/engine/vit-session.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 import { readSafetensors } from '../src/model/safetensors.js';
@@ -21,6 +25,7 @@ import {
   randomVitWeights,
   resamplePositionEmbedding,
   vitParameterSpecs,
+  vitWeightsForInput,
 } from '../src/model/vit-weights.js';
 import { FIXTURES, PARITY_TOLERANCE, relativeMaxError, temporaryFolder } from './helpers.js';
 
@@ -196,6 +201,13 @@ test('VitEmbedder: one cached model per input size and precision; a wrong input 
     Array.from(first.data),
     'the cached model gives the same descriptors',
   );
+  const [, , h, w] = input.shape;
+  const alone = await b.embed({ shape: [1, 3, h, w], data: input.data.subarray(3 * 3 * h * w, 4 * 3 * h * w) });
+  const row = first.shape[1];
+  assert.ok(
+    relativeMaxError(alone.data, first.data.subarray(3 * row, 4 * row)) < 1e-5,
+    'one image embeds as in a batch',
+  );
   assert.equal(b.spec, spec);
   await assert.rejects(
     b.run({ shape: [1, 3, 42, 42], data: new Float32Array(3 * 42 * 42) }),
@@ -208,4 +220,33 @@ test('VitEmbedder: one cached model per input size and precision; a wrong input 
   assert.ok(models.some((f) => /-56-fp32-/.test(f)) && models.some((f) => /-42-int8-/.test(f)), models.join(' '));
   assert.ok(existsSync(join(dir, 'onnx')));
   await assert.rejects(VitEmbedder.create(spec, { inputSize: 50 }), /multiple of 14, got 50/);
+});
+
+test('a ViT graph with its weights as external data (models past 2 GiB) runs and calibrates as the inline one', async () => {
+  const arch: VitArch = { ...VIT_ARCHS.virchow2, embedDim: 64, heads: 4, mlpHidden: 256, depth: 2 };
+  const weights = vitWeightsForInput(arch, randomVitWeights(arch, 5), 84);
+  const inline = buildVitOnnxModel(arch, weights);
+  const external = buildVitOnnxModel(arch, weights, { externalFrom: 20 * 1024 });
+  assert.equal(inline.externalData.length, 0);
+  // patch_embed and each block's qkv, fc1 and fc2 weights; proj's 64×64 and pos_embed (41 tokens at 84 px) stay in.
+  assert.equal(external.externalData.length, 7, external.externalData.map((f) => f.path).join(' '));
+  const moved = external.externalData.reduce((sum, f) => sum + f.data.byteLength, 0);
+  assert.ok(external.model.length < inline.model.length - moved + 1024);
+  const input = unseenPatches(84);
+  const feeds = { input: new ort.Tensor('float32', input.data, input.shape) };
+  const outputs: Float32Array[] = [];
+  for (const g of [inline, external]) {
+    const session = await ort.InferenceSession.create(g.model, {
+      ...cpuSessionOptions(1),
+      externalData: g.externalData,
+    });
+    outputs.push((await session.run(feeds)).embedding.data as Float32Array);
+    await session.release();
+  }
+  assert.deepEqual(outputs[1], outputs[0]);
+  const calibrate = { quantization: { mode: 'calibrate' as const } };
+  assert.deepEqual(
+    await probeRanges(buildVitOnnxModel(arch, weights, { ...calibrate, externalFrom: 20 * 1024 }), 84, 1),
+    await probeRanges(buildVitOnnxModel(arch, weights, calibrate), 84, 1),
+  );
 });

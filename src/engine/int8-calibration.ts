@@ -10,7 +10,7 @@ import { normalizeInto } from '../data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../data/synthetic/index.js';
 import type { Model } from '../model/checkpoint.js';
 import { INPUT_NAME } from './graph-names.js';
-import { buildOnnxModel, PROBE_PREFIX, type ActivationRange } from './onnx-graph.js';
+import { buildOnnxModel, PROBE_PREFIX, type ActivationRange, type SerializedModel } from './onnx-graph.js';
 import { cpuSessionOptions } from './ort-options.js';
 
 /** Seeds per tissue class: 6 classes × 4 = 24 patches. */
@@ -40,11 +40,12 @@ export async function calibrateInt8(model: Model, threads = 2): Promise<Map<stri
  * over the calibration images at `inputSize`: what any model's int8 graph is built from.
  */
 export async function probeRanges(
-  graph: Uint8Array,
+  graph: Uint8Array | SerializedModel,
   inputSize: number,
   threads = 2,
 ): Promise<Map<string, ActivationRange>> {
-  const session = await ort.InferenceSession.create(graph, cpuSessionOptions(threads));
+  const { model, externalData } = graph instanceof Uint8Array ? { model: graph, externalData: [] } : graph;
+  const session = await ort.InferenceSession.create(model, { ...cpuSessionOptions(threads), externalData });
   const ranges = new Map<string, ActivationRange>();
   try {
     const probes = session.outputNames.filter((name) => name.startsWith(PROBE_PREFIX));

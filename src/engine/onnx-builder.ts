@@ -23,6 +23,18 @@ const TO_NCHW = [0, 3, 1, 2];
 
 export type Attr = number | number[] | string;
 
+/** An in-memory file of ONNX external data, as onnxruntime-node's `externalData` session option takes it. */
+export interface ExternalDataFile {
+  path: string;
+  data: Uint8Array;
+}
+
+/** A serialised model and the initializers it holds outside its protobuf message (none for most models). */
+export interface SerializedModel {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+}
+
 function attribute(name: string, value: Attr): proto.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
@@ -168,11 +180,48 @@ export class GraphBuilder {
 
   /** The serialised model. */
   serialize(inputs: proto.IValueInfoProto[], outputs: proto.IValueInfoProto[], name = 'lgffem'): Uint8Array {
+    return this.encode(inputs, outputs, name, this.initializers);
+  }
+
+  /**
+   * The model with every initializer of `minBytes` or more held outside its message as external
+   * data, one in-memory file per tensor (views of the tensors, not copies): how a model past
+   * protobuf's 2 GiB limit reaches onnxruntime.
+   */
+  serializeExternal(
+    inputs: proto.IValueInfoProto[],
+    outputs: proto.IValueInfoProto[],
+    name: string,
+    minBytes: number,
+  ): SerializedModel {
+    const externalData: ExternalDataFile[] = [];
+    const initializers = this.initializers.map((t): proto.ITensorProto => {
+      const raw = t.rawData;
+      if (!raw || raw.byteLength < minBytes) return t;
+      const path = `initializer-${externalData.length}.bin`;
+      externalData.push({ path, data: raw });
+      const entries = { location: path, offset: '0', length: String(raw.byteLength) };
+      return {
+        ...t,
+        rawData: null,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: Object.entries(entries).map(([key, value]) => ({ key, value })),
+      };
+    });
+    return { model: this.encode(inputs, outputs, name, initializers), externalData };
+  }
+
+  private encode(
+    inputs: proto.IValueInfoProto[],
+    outputs: proto.IValueInfoProto[],
+    name: string,
+    initializer: proto.ITensorProto[],
+  ): Uint8Array {
     const model: proto.IModelProto = {
       irVersion: 9,
       producerName: 'histoseek',
       opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
-      graph: { name, node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
+      graph: { name, node: this.nodes, initializer, input: inputs, output: outputs },
     };
     return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
   }

@@ -13,10 +13,10 @@ import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
 import { vit, type PrefixToken, type VitOps } from '../model/vit.js';
 import type { VitArch } from '../model/vit-config.js';
-import { GraphBuilder, valueInfo, type Layout, type Value } from './onnx-builder.js';
+import { GraphBuilder, valueInfo, type Layout, type SerializedModel, type Value } from './onnx-builder.js';
 import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
 
-export type { Layout, Value } from './onnx-builder.js';
+export type { Layout, SerializedModel, Value } from './onnx-builder.js';
 
 /** The range of a quantised linear map's input, seen on the calibration images. */
 export interface ActivationRange {
@@ -55,15 +55,27 @@ function lgffemQuantisable(layer: string): boolean {
   );
 }
 
-/** A [rows, cols] matrix as [cols, rows]: bands of rows, so that each output row is written in runs (a ViT-g's linear maps hold 12M values). */
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(m.length);
-  const BAND = 64;
-  for (let r0 = 0; r0 < rows; r0 += BAND) {
-    const end = Math.min(r0 + BAND, rows);
-    for (let c = 0; c < cols; c++) for (let r = r0, o = c * rows + r0; r < end; r++, o++) out[o] = m[r * cols + c];
+/**
+ * A Linear's weight [out, in] as MatMulIntegerToFloat's right operand: int8 [in, out], one
+ * symmetric scale per output (its largest |w| maps to 127). Written in bands of outputs, so that
+ * each row of the result is filled in runs (a ViT-g's maps hold 12M values).
+ */
+function quantiseColumns(w: Float32Array, out: number, inChannels: number): { q: Int8Array; scales: Float32Array } {
+  const scales = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    let max = 0;
+    for (let i = o * inChannels; i < (o + 1) * inChannels; i++) max = Math.max(max, Math.abs(w[i]));
+    scales[o] = max > 0 ? max / 127 : 1;
   }
-  return out;
+  // Int8Array truncates what it stores: rounding first keeps |q| ≤ 127.
+  const q = new Int8Array(w.length);
+  const BAND = 64;
+  for (let o0 = 0; o0 < out; o0 += BAND) {
+    const end = Math.min(o0 + BAND, out);
+    for (let i = 0; i < inChannels; i++)
+      for (let o = o0; o < end; o++) q[i * out + o] = Math.round(w[o * inChannels + i] / scales[o]);
+  }
+  return { q, scales };
 }
 
 /** Past any sequence's end: Slice clamps it. */
@@ -81,8 +93,8 @@ class OnnxOps extends GraphBuilder implements Ops<Value>, VitOps<Value> {
   }
 
   /**
-   * x·W (+ bias) in integers: x to uint8 over its calibrated `range` (stretched to hold 0, so zero
-   * stays exact), W [in, out] to int8 with one symmetric scale per output column; onnxruntime's
+   * x·Wᵀ (+ bias) in integers: x to uint8 over its calibrated `range` (stretched to hold 0, so zero
+   * stays exact), W [out, in] to int8 with one symmetric scale per output; onnxruntime's
    * MatMulIntegerToFloat multiplies them, rescales and adds the bias in one kernel.
    */
   private integerLinear(
@@ -97,15 +109,7 @@ class OnnxOps extends GraphBuilder implements Ops<Value>, VitOps<Value> {
     const high = Math.max(range.max, 0);
     const inputScale = high > low ? (high - low) / 255 : 1;
     const inputZero = Math.min(255, Math.max(0, Math.round(-low / inputScale)));
-    const scales = new Float32Array(out);
-    const rows = weight.length / out;
-    for (let r = 0; r < rows; r++)
-      for (let o = 0, i = r * out; o < out; o++, i++) scales[o] = Math.max(scales[o], Math.abs(weight[i]));
-    scales.forEach((m, o) => (scales[o] = m > 0 ? m / 127 : 1));
-    // Int8Array stores each value truncated: rounding first keeps |q| ≤ 127, as |w| ≤ 127·scale.
-    const q = new Int8Array(weight.length);
-    for (let r = 0; r < rows; r++)
-      for (let o = 0, i = r * out; o < out; o++, i++) q[i] = Math.round(weight[i] / scales[o]);
+    const { q, scales } = quantiseColumns(weight, out, weight.length / out);
     const scale = this.constant(`${layer}.input_scale`, [], Float32Array.of(inputScale));
     const zero = this.bytes(`${layer}.input_zero`, [], Uint8Array.of(inputZero));
     return this.contribNode('MatMulIntegerToFloat', [
@@ -175,14 +179,15 @@ class OnnxOps extends GraphBuilder implements Ops<Value>, VitOps<Value> {
     const input = this.channelsLast(x);
     const w = this.weight(`${name}.weight`);
     const inChannels = w.shape[1];
-    const transposed = transpose(w.data, out, inChannels); // [in, out]: MatMul's right operand
     const biasName = bias ? this.channelParam(`${name}.bias`, 'NHWC') : null;
     const range = this.quantization?.mode === 'int8' ? this.quantization.ranges.get(name) : undefined;
     if (range)
-      return { name: this.integerLinear(input.name, name, range, transposed, out, biasName), layout: input.layout };
+      return { name: this.integerLinear(input.name, name, range, w.data, out, biasName), layout: input.layout };
     const probed = this.quantization?.mode === 'calibrate' && (this.quantization.layers?.(name) ?? true);
     if (probed) this.probes.set(name, input);
-    let y = this.node('MatMul', [input.name, this.constant(`${name}.weight^T`, [inChannels, out], transposed)]);
+    // onnxruntime's MatMul with B transposed reads the checkpoint's [out, in] as it is: no copy to build.
+    const weight = this.constant(`${name}.weight`, [out, inChannels], w.data);
+    let y = this.contribNode('FusedMatMul', [input.name, weight], { transB: 1 });
     if (biasName) y = this.node('Add', [y, biasName]);
     return { name: y, layout: input.layout };
   }
@@ -329,6 +334,30 @@ export interface GraphInput {
 
 export type GraphBody = (ops: Ops<Value> & VitOps<Value>, inputs: Value[]) => Map<string, Value>;
 
+type ValueInfo = ReturnType<typeof valueInfo>;
+
+/** The graph `body` builds from the named inputs, with its outputs named, ready to serialise. */
+function traceGraph(
+  weights: Map<string, HostTensor>,
+  inputs: GraphInput[],
+  body: GraphBody,
+  outputLayout: 'NCHW' | 'NHWC',
+  quantization?: Quantization,
+): { ops: OnnxOps; inputInfo: ValueInfo[]; outputInfo: ValueInfo[] } {
+  const ops = new OnnxOps(weights, quantization);
+  const outputs = body(
+    ops,
+    inputs.map((i) => ({ name: i.name, layout: i.layout })),
+  );
+  for (const [layer, value] of ops.probes) outputs.set(PROBE_PREFIX + layer, value);
+  const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
+  const outputInfo = [...outputs].map(([name, value]) => {
+    ops.output(value, name, outputLayout);
+    return valueInfo(name, rankDims(name, ops.rank(value.layout)));
+  });
+  return { ops, inputInfo: inputs.map((i) => valueInfo(i.name, rankDims(i.name, ops.rank(i.layout)))), outputInfo };
+}
+
 /**
  * Serialises the graph that `body` builds from the named inputs. Outputs come out under the names
  * `body` gives them, feature maps in `outputLayout` (default NCHW, as the fixtures hold them);
@@ -341,21 +370,8 @@ export function buildOnnxGraph(
   outputLayout: 'NCHW' | 'NHWC' = 'NCHW',
   quantization?: Quantization,
 ): Uint8Array {
-  const ops = new OnnxOps(weights, quantization);
-  const outputs = body(
-    ops,
-    inputs.map((i) => ({ name: i.name, layout: i.layout })),
-  );
-  for (const [layer, value] of ops.probes) outputs.set(PROBE_PREFIX + layer, value);
-  const rankDims = (name: string, rank: number) => ['N', 'C', 'H', 'W'].slice(0, rank).map((d) => `${name}_${d}`);
-  const outputInfo = [...outputs].map(([name, value]) => {
-    ops.output(value, name, outputLayout);
-    return valueInfo(name, rankDims(name, ops.rank(value.layout)));
-  });
-  return ops.serialize(
-    inputs.map((i) => valueInfo(i.name, rankDims(i.name, ops.rank(i.layout)))),
-    outputInfo,
-  );
+  const { ops, inputInfo, outputInfo } = traceGraph(weights, inputs, body, outputLayout, quantization);
+  return ops.serialize(inputInfo, outputInfo);
 }
 
 /**
@@ -390,18 +406,19 @@ export function buildOnnxModel(
 /**
  * A ViT as ONNX: input `input` [N, 3, S, S] (normalised NCHW), output `embedding` [N,
  * vitDescriptorSize(arch)]. `weights` are for that input (model/vit-weights.ts vitWeightsForInput:
- * pos_embed on its grid); with `quantization`, calibration probes on every linear map or the int8 model.
+ * pos_embed on its grid); with `quantization`, calibration probes on every linear map or the int8
+ * model; with `externalFrom`, every initializer of that many bytes or more as external data (models
+ * past 2 GiB).
  */
 export function buildVitOnnxModel(
   arch: VitArch,
   weights: Map<string, HostTensor>,
-  options: { quantization?: Quantization } = {},
-): Uint8Array {
-  return buildOnnxGraph(
-    weights,
-    [{ name: INPUT_NAME, layout: 'NCHW' }],
-    (ops, [image]) => new Map([[EMBEDDING_NAME, vit(ops, image, arch)]]),
-    'NCHW',
-    options.quantization,
-  );
+  options: { quantization?: Quantization; externalFrom?: number } = {},
+): SerializedModel {
+  const body: GraphBody = (ops, [image]) => new Map([[EMBEDDING_NAME, vit(ops, image, arch)]]);
+  const input = { name: INPUT_NAME, layout: 'NCHW' as const };
+  const { ops, inputInfo, outputInfo } = traceGraph(weights, [input], body, 'NCHW', options.quantization);
+  if (options.externalFrom !== undefined)
+    return ops.serializeExternal(inputInfo, outputInfo, 'vit', options.externalFrom);
+  return { model: ops.serialize(inputInfo, outputInfo, 'vit'), externalData: [] };
 }

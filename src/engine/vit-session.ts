@@ -23,6 +23,15 @@ export interface VitSessionOptions {
   inputSize?: number;
 }
 
+/**
+ * Float weights past this many bytes cannot travel in one protobuf message (2 GiB, less room for
+ * the graph): Virchow2, UNI2-h, H-optimus and Prov-GigaPath at fp32. Their float graphs hold the
+ * weights as external data; the int8 graph, a quarter of the size, fits.
+ */
+const INLINE_FLOAT_BYTES = 1.5 * 2 ** 30;
+/** Which tensors of such a graph go outside it: all but the small ones (norms, biases, tokens). */
+const EXTERNAL_FROM_BYTES = 2 ** 20;
+
 export class VitEmbedder implements Embedder {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -39,19 +48,40 @@ export class VitEmbedder implements Embedder {
     const inputSize = options.inputSize ?? spec.arch.imageSize;
     vitGrid(spec.arch, inputSize);
     const precision = options.precision ?? 'fp32';
-    const arch = createHash('sha256').update(JSON.stringify(spec.arch)).digest('hex').slice(0, 8);
-    const graph = { key: `vit-${spec.sha256.slice(0, 24)}-${arch}-${inputSize}-${precision}` };
+    const sessionOptions = cpuSessionOptions(options.threads);
+    const floatBytes = [...spec.weights.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
+    const external = floatBytes > INLINE_FLOAT_BYTES;
     // The graph builder loads, and the int8 model is calibrated, only when the cache cannot serve the session.
-    const build = async () => {
+    const floatGraph = async (calibrate: boolean) => {
       const { buildVitOnnxModel } = await import('./onnx-graph.js');
       const weights = vitWeightsForInput(spec.arch, spec.weights, inputSize, spec.name);
-      if (precision === 'fp32') return buildVitOnnxModel(spec.arch, weights);
-      const { probeRanges } = await import('./int8-calibration.js');
-      const probed = buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'calibrate' } });
-      const ranges = await probeRanges(probed, inputSize, options.threads);
-      return buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'int8', ranges } });
+      return buildVitOnnxModel(spec.arch, weights, {
+        externalFrom: external ? EXTERNAL_FROM_BYTES : undefined,
+        quantization: calibrate ? { mode: 'calibrate' } : undefined,
+      });
     };
-    const session = await cachedSession(graph, build, cpuSessionOptions(options.threads));
+    let session: ort.InferenceSession;
+    if (precision === 'fp32' && external) {
+      process.stderr.write(
+        `histoseek: note: ${spec.name} at fp32 is ${(floatBytes / 2 ** 30).toFixed(1)} GiB of weights, built for this run and not cached; int8 models are cached\n`,
+      );
+      const { model, externalData } = await floatGraph(false);
+      session = await ort.InferenceSession.create(model, { ...sessionOptions, externalData });
+    } else {
+      const arch = createHash('sha256').update(JSON.stringify(spec.arch)).digest('hex').slice(0, 8);
+      const graph = { key: `vit-${spec.sha256.slice(0, 24)}-${arch}-${inputSize}-${precision}` };
+      const build = async () => {
+        if (precision === 'fp32') return (await floatGraph(false)).model;
+        const [{ buildVitOnnxModel }, { probeRanges }] = await Promise.all([
+          import('./onnx-graph.js'),
+          import('./int8-calibration.js'),
+        ]);
+        const ranges = await probeRanges(await floatGraph(true), inputSize, options.threads);
+        const weights = vitWeightsForInput(spec.arch, spec.weights, inputSize, spec.name);
+        return buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'int8', ranges } }).model;
+      };
+      session = await cachedSession(graph, build, sessionOptions);
+    }
     return new VitEmbedder(session, spec, inputSize, precision);
   }
 
@@ -65,10 +95,8 @@ export class VitEmbedder implements Embedder {
     const size = this.inputSize;
     if (input.shape.length !== 4 || channels !== 3 || height !== size || width !== size)
       throw new Error(`${this.spec.name}: input must be [N, 3, ${size}, ${size}], got [${input.shape.join(', ')}]`);
-    const results = await this.session.run({ [INPUT_NAME]: new ort.Tensor('float32', input.data, input.shape) }, [
-      EMBEDDING_NAME,
-    ]);
-    const t = results[EMBEDDING_NAME];
+    const feeds = { [INPUT_NAME]: new ort.Tensor('float32', input.data, input.shape) };
+    const t = (await this.session.run(feeds, [EMBEDDING_NAME]))[EMBEDDING_NAME];
     return new Map([[EMBEDDING_NAME, { shape: t.dims.map(Number), data: t.data as Float32Array }]]);
   }
 
