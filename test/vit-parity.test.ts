@@ -6,12 +6,12 @@
  * cosine 0.999 of fp32.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
 import { normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
-import * as ort from 'onnxruntime-node';
 import { probeRanges } from '../src/engine/int8-calibration.js';
 import { buildVitOnnxModel } from '../src/engine/onnx-graph.js';
 import { cpuSessionOptions } from '../src/engine/ort-options.js';
@@ -195,7 +195,11 @@ test('VitEmbedder: one cached model per input size and precision; a wrong input 
   const input = unseenPatches(56);
   const first = await a.embed(input);
   await a.release();
+  const cached = () => readdirSync(join(dir, 'onnx')).filter((f) => f.endsWith('.onnx'));
+  const [fp32File] = cached();
+  const written = statSync(join(dir, 'onnx', fp32File)).mtimeMs;
   const b = await VitEmbedder.create(spec, { inputSize: 56 });
+  assert.equal(statSync(join(dir, 'onnx', fp32File)).mtimeMs, written, 'the second session loads the cached model');
   assert.deepEqual(
     Array.from((await b.embed(input)).data),
     Array.from(first.data),
@@ -215,10 +219,9 @@ test('VitEmbedder: one cached model per input size and precision; a wrong input 
   );
   await b.release();
   await (await VitEmbedder.create(spec, { inputSize: 42, precision: 'int8' })).release();
-  const models = readdirSync(join(dir, 'onnx')).filter((f) => f.endsWith('.onnx'));
+  const models = cached();
   assert.equal(models.length, 2, models.join(' '));
-  assert.ok(models.some((f) => /-56-fp32-/.test(f)) && models.some((f) => /-42-int8-/.test(f)), models.join(' '));
-  assert.ok(existsSync(join(dir, 'onnx')));
+  assert.ok(/-56-fp32-/.test(fp32File) && models.some((f) => /-42-int8-/.test(f)), models.join(' '));
   await assert.rejects(VitEmbedder.create(spec, { inputSize: 50 }), /multiple of 14, got 50/);
 });
 
