@@ -163,3 +163,19 @@ export function assertClose(
   const err = relativeMaxError(actual.data, expected.data);
   assert.ok(err <= tolerance, `${what}: relative max error ${err.toExponential(2)} > ${tolerance}`);
 }
+
+/** The cosine between each row of two [n, d] tensors. */
+export function rowCosines(a: HostTensor, b: HostTensor): number[] {
+  const [n, d] = a.shape;
+  return Array.from({ length: n }, (_, i) => {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let j = i * d; j < (i + 1) * d; j++) {
+      ab += a.data[j] * b.data[j];
+      aa += a.data[j] ** 2;
+      bb += b.data[j] ** 2;
+    }
+    return ab / Math.sqrt(aa * bb);
+  });
+}

@@ -9,23 +9,7 @@ import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { DEFAULT_MODEL_PATH, loadCheckpoint, type Model } from '../src/model/checkpoint.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 import { readSafetensors } from '../src/model/safetensors.js';
-import { FIXTURE_IO, FIXTURE_WEIGHTS, histoseek, temporaryFolder } from './helpers.js';
-
-/** Cosine of each descriptor of `a` with the same row of `b`. */
-function rowCosines(a: HostTensor, b: HostTensor): number[] {
-  const [n, d] = a.shape;
-  return Array.from({ length: n }, (_, i) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let j = i * d; j < (i + 1) * d; j++) {
-      ab += a.data[j] * b.data[j];
-      aa += a.data[j] ** 2;
-      bb += b.data[j] ** 2;
-    }
-    return ab / Math.sqrt(aa * bb);
-  });
-}
+import { FIXTURE_IO, FIXTURE_WEIGHTS, histoseek, temporaryFolder, rowCosines } from './helpers.js';
 
 async function bothPrecisions(model: Model, input: HostTensor): Promise<[HostTensor, HostTensor]> {
   const out: HostTensor[] = [];

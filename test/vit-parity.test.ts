@@ -27,7 +27,7 @@ import {
   vitParameterSpecs,
   vitWeightsForInput,
 } from '../src/model/vit-weights.js';
-import { FIXTURES, PARITY_TOLERANCE, relativeMaxError, temporaryFolder } from './helpers.js';
+import { FIXTURES, PARITY_TOLERANCE, relativeMaxError, temporaryFolder, rowCosines } from './helpers.js';
 
 interface VitCase {
   model: VitArchName;
@@ -64,21 +64,6 @@ function unseenPatches(size: number): HostTensor {
   const data = new Float32Array(TISSUE_CLASSES.length * 3 * size * size);
   TISSUE_CLASSES.forEach((cls, i) => normalizeInto(renderPatch(cls, size, 9100 + i), size, data, i * 3 * size * size));
   return { shape: [TISSUE_CLASSES.length, 3, size, size], data };
-}
-
-function rowCosines(a: HostTensor, b: HostTensor): number[] {
-  const [n, d] = a.shape;
-  return Array.from({ length: n }, (_, i) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let j = i * d; j < (i + 1) * d; j++) {
-      ab += a.data[j] * b.data[j];
-      aa += a.data[j] ** 2;
-      bb += b.data[j] ** 2;
-    }
-    return ab / Math.sqrt(aa * bb);
-  });
 }
 
 test('vit-config presets are the architectures vit_ref.py reads from the model cards', () => {

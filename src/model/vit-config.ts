@@ -50,6 +50,39 @@ const INCEPTION = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } as const;
 /** H-optimus-0 and -1's model cards. */
 const H_OPTIMUS = { mean: [0.707223, 0.578729, 0.703617], std: [0.211883, 0.230117, 0.177517] } as const;
 
+/** ViT-L/16 with LayerScale and a class token: UNI's and Phikon-v2's architecture. */
+const VIT_L16_LAYERSCALE = {
+  patchSize: 16,
+  embedDim: 1024,
+  depth: 24,
+  heads: 16,
+  mlp: 'gelu',
+  mlpHidden: 4096,
+  regTokens: 0,
+  layerScale: true,
+  posEmbedPrefix: true,
+  posGrid: 14,
+  pooling: 'class',
+  imageSize: 224,
+  ...IMAGENET,
+} as const;
+/** ViT-g/14 with 4 registers and SwiGLU: H-optimus-0's and H-optimus-1's architecture. */
+const VIT_G14_REG4 = {
+  patchSize: 14,
+  embedDim: 1536,
+  depth: 40,
+  heads: 24,
+  mlp: 'swiglu',
+  mlpHidden: 8192,
+  regTokens: 4,
+  layerScale: true,
+  posEmbedPrefix: false,
+  posGrid: 16,
+  pooling: 'class',
+  imageSize: 224,
+  ...H_OPTIMUS,
+} as const;
+
 export const VIT_ARCHS = {
   /** timm vit_base_patch16_224 (benchmarks). */
   'vit-b16': {
@@ -67,38 +100,10 @@ export const VIT_ARCHS = {
     imageSize: 224,
     ...INCEPTION,
   },
-  /** timm vit_large_patch16_224 (benchmarks). */
-  'vit-l16': {
-    patchSize: 16,
-    embedDim: 1024,
-    depth: 24,
-    heads: 16,
-    mlp: 'gelu',
-    mlpHidden: 4096,
-    regTokens: 0,
-    layerScale: false,
-    posEmbedPrefix: true,
-    posGrid: 14,
-    pooling: 'class',
-    imageSize: 224,
-    ...INCEPTION,
-  },
+  /** timm vit_large_patch16_224 (benchmarks): UNI's shape without LayerScale. */
+  'vit-l16': { ...VIT_L16_LAYERSCALE, layerScale: false, ...INCEPTION },
   /** MahmoodLab/UNI: ViT-L/16, LayerScale, class token. */
-  uni: {
-    patchSize: 16,
-    embedDim: 1024,
-    depth: 24,
-    heads: 16,
-    mlp: 'gelu',
-    mlpHidden: 4096,
-    regTokens: 0,
-    layerScale: true,
-    posEmbedPrefix: true,
-    posGrid: 14,
-    pooling: 'class',
-    imageSize: 224,
-    ...IMAGENET,
-  },
+  uni: VIT_L16_LAYERSCALE,
   /** MahmoodLab/UNI2-h: ViT-H/14, SwiGLU, 8 registers, class token. */
   'uni2-h': {
     patchSize: 14,
@@ -132,37 +137,9 @@ export const VIT_ARCHS = {
     ...IMAGENET,
   },
   /** bioptimus/H-optimus-0: ViT-g/14 with 4 registers, SwiGLU, class token. */
-  'h-optimus-0': {
-    patchSize: 14,
-    embedDim: 1536,
-    depth: 40,
-    heads: 24,
-    mlp: 'swiglu',
-    mlpHidden: 8192,
-    regTokens: 4,
-    layerScale: true,
-    posEmbedPrefix: false,
-    posGrid: 16,
-    pooling: 'class',
-    imageSize: 224,
-    ...H_OPTIMUS,
-  },
+  'h-optimus-0': VIT_G14_REG4,
   /** bioptimus/H-optimus-1: the same architecture as H-optimus-0. */
-  'h-optimus-1': {
-    patchSize: 14,
-    embedDim: 1536,
-    depth: 40,
-    heads: 24,
-    mlp: 'swiglu',
-    mlpHidden: 8192,
-    regTokens: 4,
-    layerScale: true,
-    posEmbedPrefix: false,
-    posGrid: 16,
-    pooling: 'class',
-    imageSize: 224,
-    ...H_OPTIMUS,
-  },
+  'h-optimus-1': VIT_G14_REG4,
   /** prov-gigapath/prov-gigapath (tile encoder): ViT-g with 16-px patches, SwiGLU, class token. */
   'prov-gigapath': {
     patchSize: 16,
@@ -180,21 +157,7 @@ export const VIT_ARCHS = {
     ...IMAGENET,
   },
   /** owkin/phikon-v2: DINOv2 ViT-L/16 (transformers' Dinov2Model), class token. */
-  'phikon-v2': {
-    patchSize: 16,
-    embedDim: 1024,
-    depth: 24,
-    heads: 16,
-    mlp: 'gelu',
-    mlpHidden: 4096,
-    regTokens: 0,
-    layerScale: true,
-    posEmbedPrefix: true,
-    posGrid: 14,
-    pooling: 'class',
-    imageSize: 224,
-    ...IMAGENET,
-  },
+  'phikon-v2': VIT_L16_LAYERSCALE,
 } as const satisfies Record<string, VitArch>;
 
 export type VitArchName = keyof typeof VIT_ARCHS;
