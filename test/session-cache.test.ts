@@ -8,7 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { buildVitOnnxModel } from '../src/engine/onnx-graph.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
+import { cpuSessionOptions } from '../src/engine/ort-options.js';
+import { cachedSession } from '../src/engine/session-cache.js';
+import { VIT_ARCHS } from '../src/model/vit-config.js';
+import { randomVitWeights } from '../src/model/vit-weights.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
@@ -105,4 +111,45 @@ test('a cache folder that cannot be written: the model runs uncached, with a not
   );
   assert.deepEqual(run.descriptors, uncached.descriptors);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a graph with external weights is cached as the graph and a .weights file, and reloads to the same descriptors', async (t) => {
+  const dir = await temporaryFolder('histoseek-cache-external-', t);
+  const arch = { ...VIT_ARCHS['vit-b16'], embedDim: 64, heads: 2, depth: 1, mlpHidden: 128, posGrid: 4, imageSize: 64 };
+  const weights = randomVitWeights(arch, 5);
+  const input = { shape: [2, 3, 64, 64], data: new Random(9).fillNormal(new Float32Array(2 * 3 * 64 * 64)) };
+  const run = async (session: ort.InferenceSession) => {
+    const out = await session.run({ input: new ort.Tensor('float32', input.data, input.shape) });
+    await session.release();
+    return out.embedding.data as Float32Array;
+  };
+  const inline = await run(await ort.InferenceSession.create(buildVitOnnxModel(arch, weights).model));
+  let builds = 0;
+  const build = async () => {
+    builds++;
+    return buildVitOnnxModel(arch, weights, { externalFrom: 1024 });
+  };
+  const first = await run(await cachedSession({ key: 'vit-external' }, build, cpuSessionOptions(1), dir));
+  const files = readdirSync(dir).sort();
+  assert.ok(
+    files.some((f) => f.endsWith('.weights')),
+    `weights beside the graph: ${files.join(', ')}`,
+  );
+  const graphBytes = statSync(
+    join(
+      dir,
+      files.find((f) => f.endsWith('.onnx'))!,
+    ),
+  ).size;
+  const weightBytes = statSync(
+    join(
+      dir,
+      files.find((f) => f.endsWith('.weights'))!,
+    ),
+  ).size;
+  assert.ok(weightBytes > 10 * graphBytes, `the weights (${weightBytes} B) are outside the graph (${graphBytes} B)`);
+  const second = await run(await cachedSession({ key: 'vit-external' }, build, cpuSessionOptions(1), dir));
+  assert.equal(builds, 1, 'the second session came from the cache');
+  assert.deepEqual(first, inline);
+  assert.deepEqual(second, inline);
 });

@@ -24,9 +24,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { cpus, homedir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import type { SerializedModel } from './onnx-builder.js';
 
 /** What the cached file holds, as its file name: the model's hash, input size and graph, say. */
 export interface CachedGraph {
@@ -91,18 +92,32 @@ function mismatch(found: Partial<Fingerprint>, wanted: Fingerprint): string | nu
 
 const note = (message: string) => process.stderr.write(`histoseek: note: ${message}\n`);
 
+/** A graph too large for one protobuf message (2 GiB) keeps its weights outside it: `externalData` names them. */
+export type BuiltGraph = Uint8Array | SerializedModel;
+
+/** A session of a built graph, its external weights (if any) handed over in memory. */
+async function sessionOf(
+  built: BuiltGraph,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
+  if (built instanceof Uint8Array) return ort.InferenceSession.create(built, options);
+  // onnxruntime-node reads `externalData` (typed for the web build) as the files the graph's initializers name.
+  return ort.InferenceSession.create(built.model, { ...options, externalData: built.externalData } as typeof options);
+}
+
 /**
  * An inference session for the graph `build()` makes, from the cache when it holds that graph
  * optimised for this machine; otherwise built, optimised and (where the folder can be written)
- * cached for the next call.
+ * cached for the next call. A graph with external weights is cached as the .onnx file and a
+ * `.weights` file beside it, which onnxruntime finds by the name the optimised graph records.
  */
 export async function cachedSession(
   what: CachedGraph,
-  build: () => Promise<Uint8Array>,
+  build: () => Promise<BuiltGraph>,
   options: ort.InferenceSession.SessionOptions,
   dir = sessionCacheDir(),
 ): Promise<ort.InferenceSession> {
-  if (!dir) return ort.InferenceSession.create(await build(), options);
+  if (!dir) return sessionOf(await build(), options);
   const wanted = fingerprint();
   // The code's hash in the name: the compiled command and the tests (run from source) keep a file each.
   const stem = join(dir, `${what.key}-${wanted.builder.slice(0, 8)}`);
@@ -133,27 +148,51 @@ export async function cachedSession(
     note(
       `the model cache ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without it`,
     );
-    return ort.InferenceSession.create(await build(), options);
+    return sessionOf(await build(), options);
   }
   // Written under temporary names and renamed: a crash leaves the old pair or no stamp, never a half file in use.
+  // External weights are written under their final name (the graph records it); the stamp, written
+  // last and removed first, says whether they belong to the graph beside them.
   const temporary = `${stem}.${process.pid}.tmp`;
+  rmSync(stamp, { force: true });
+  const built = await build();
+  const saving = built instanceof Uint8Array ? options : withExternalWeights(options, basename(`${stem}.weights`));
   // onnxruntime warns that the optimised file suits only this machine: the CPU is in the fingerprint.
-  const session = await ort.InferenceSession.create(await build(), {
-    ...options,
+  const session = await sessionOf(built, {
+    ...saving,
     optimizedModelFilePath: `${temporary}.onnx`,
     logSeverityLevel: 3,
   });
   try {
-    rmSync(stamp, { force: true });
     renameSync(`${temporary}.onnx`, file);
     writeFileSync(`${temporary}.json`, JSON.stringify(wanted));
     renameSync(`${temporary}.json`, stamp);
   } catch (err) {
     rmSync(`${temporary}.onnx`, { force: true });
     rmSync(`${temporary}.json`, { force: true });
+    rmSync(`${stem}.weights`, { force: true });
     note(
       `the model cache ${dir} cannot be written (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running without it`,
     );
   }
   return session;
+}
+
+/** `options` that also make onnxruntime save an optimised graph's large initializers to `file` beside it. */
+function withExternalWeights(
+  options: ort.InferenceSession.SessionOptions,
+  file: string,
+): ort.InferenceSession.SessionOptions {
+  const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
+  return {
+    ...options,
+    extra: {
+      ...extra,
+      session: {
+        ...extra.session,
+        optimized_model_external_initializers_file_name: file,
+        optimized_model_external_initializers_min_size_in_bytes: '1024',
+      },
+    },
+  };
 }

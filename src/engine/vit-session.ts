@@ -60,28 +60,19 @@ export class VitEmbedder implements Embedder {
         quantization: calibrate ? { mode: 'calibrate' } : undefined,
       });
     };
-    let session: ort.InferenceSession;
-    if (precision === 'fp32' && external) {
-      process.stderr.write(
-        `histoseek: note: ${spec.name} at fp32 is ${(floatBytes / 2 ** 30).toFixed(1)} GiB of weights, built for this run and not cached; int8 models are cached\n`,
-      );
-      const { model, externalData } = await floatGraph(false);
-      session = await ort.InferenceSession.create(model, { ...sessionOptions, externalData });
-    } else {
-      const arch = createHash('sha256').update(JSON.stringify(spec.arch)).digest('hex').slice(0, 8);
-      const graph = { key: `vit-${spec.sha256.slice(0, 24)}-${arch}-${inputSize}-${precision}` };
-      const build = async () => {
-        if (precision === 'fp32') return (await floatGraph(false)).model;
-        const [{ buildVitOnnxModel }, { probeRanges }] = await Promise.all([
-          import('./onnx-graph.js'),
-          import('./int8-calibration.js'),
-        ]);
-        const ranges = await probeRanges(await floatGraph(true), inputSize, options.threads);
-        const weights = vitWeightsForInput(spec.arch, spec.weights, inputSize, spec.name);
-        return buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'int8', ranges } }).model;
-      };
-      session = await cachedSession(graph, build, sessionOptions);
-    }
+    const arch = createHash('sha256').update(JSON.stringify(spec.arch)).digest('hex').slice(0, 8);
+    const graph = { key: `vit-${spec.sha256.slice(0, 24)}-${arch}-${inputSize}-${precision}` };
+    const build = async () => {
+      if (precision === 'fp32') return external ? floatGraph(false) : (await floatGraph(false)).model;
+      const [{ buildVitOnnxModel }, { probeRanges }] = await Promise.all([
+        import('./onnx-graph.js'),
+        import('./int8-calibration.js'),
+      ]);
+      const ranges = await probeRanges(await floatGraph(true), inputSize, options.threads);
+      const weights = vitWeightsForInput(spec.arch, spec.weights, inputSize, spec.name);
+      return buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'int8', ranges } }).model;
+    };
+    const session = await cachedSession(graph, build, sessionOptions);
     return new VitEmbedder(session, spec, inputSize, precision);
   }
 
