@@ -179,7 +179,7 @@ test('a bundled model indexing a collection that is not synthetic prints one not
 });
 
 test(
-  'MobileNetV2 from ../shared: index, search and eval on the real Kather tiles with --encoder',
+  'MobileNetV2 from ../shared: index, search, eval and serve on the real Kather tiles with --encoder',
   {
     skip:
       existsSync(MOBILENET) && existsSync(KATHER) ? false : `${MOBILENET} or ${KATHER} is absent (shared test data)`,
@@ -204,5 +204,17 @@ test(
       metrics.eta_p > 0.125,
       `MobileNetV2's nearest tile has the query's class for ${metrics.eta_p} of queries`,
     );
+    const app = await createServer({ db, webRoot: dir, limits: { rate: null } });
+    try {
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/search?k=1',
+        ...multipart(readFileSync(tile), { filename: 'tile.tif', type: 'image/tiff' }),
+      });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.json().results[0].path, tile);
+    } finally {
+      await app.close();
+    }
   },
 );
