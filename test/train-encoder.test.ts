@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../src/model/encoder.js';
 import { resolveModel } from '../src/api/models.js';
 import { trainCommand } from '../src/cli/train-cmd.js';
 import { loadRgb, normalizeInto } from '../src/data/image.js';
@@ -90,7 +91,11 @@ test('train --encoder fits neck and head over an ONNX encoder; the checkpoint na
   const names = [...saved.tensors.keys()];
   assert.ok(names.length > 0 && names.every((n) => n.startsWith('neck.') || n.startsWith('head.')), names.join());
   const model = await loadCheckpoint(join(dir, 'run', 'last.safetensors'));
-  assert.deepEqual(model.trainedOver, { path: encoderPath, sha256 });
+  assert.deepEqual(model.trainedOver, {
+    path: encoderPath,
+    sha256,
+    preprocessing: { mean: IMAGENET_MEAN, std: IMAGENET_STD, channels: 'RGB' },
+  });
   assert.equal(names.length, parameterSpecs(model.config).size);
 
   // Reloaded, the checkpoint scores the run's cached validation features exactly as its last epoch did.

@@ -111,7 +111,10 @@ async function featureModel(encoder: EncoderSpec, o: ModelOptions): Promise<Feat
   };
 }
 
-/** A checkpoint trained over an encoder's pyramid, with that encoder: the one given, else the file it recorded. */
+/**
+ * A checkpoint trained over an encoder's pyramid, with that encoder: the one given, else the file it
+ * recorded, fed and tapped as it was in training unless the options say otherwise.
+ */
 async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
   const recorded = checkpoint.trainedOver!;
   const value = o.encoder ?? recorded.path;
@@ -119,7 +122,12 @@ async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
     throw new Error(
       `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), which is not there; pass --encoder FILE`,
     );
-  const encoder = await resolveEncoder(value, { ...o, size: o.size ?? checkpoint.config.inputSize });
+  const encoder = await resolveEncoder(value, {
+    ...o,
+    size: o.size ?? checkpoint.config.inputSize,
+    encoderInput: { ...recorded.preprocessing, ...o.encoderInput },
+    encoderPyramid: o.encoderPyramid ?? (recorded.pyramid ? [...recorded.pyramid] : undefined),
+  });
   if (encoder.kind !== 'onnx' || encoder.sha256 !== recorded.sha256)
     throw new Error(
       `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), not ${value} (${encoder.sha256.slice(0, 12)}…)`,

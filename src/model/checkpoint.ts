@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
-import type { OnnxEncoderSpec } from './encoder.js';
+import type { OnnxEncoderSpec, Preprocessing } from './encoder.js';
 import type { Precision } from './identity.js';
 import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
 import { readSafetensors, writeSafetensors, type SafetensorsDtype } from './safetensors.js';
@@ -25,10 +25,18 @@ export interface Model {
   trainedOver?: EncoderRecord;
 }
 
-/** An encoder as a checkpoint records it: the file it was trained over and that file's SHA-256. */
+/** An encoder as a checkpoint records it: the file it was trained over, its SHA-256, and how it was fed and tapped. */
 export interface EncoderRecord {
   path: string;
   sha256: string;
+  preprocessing?: Omit<Preprocessing, 'size'>;
+  pyramid?: readonly string[];
+}
+
+/** What of an ONNX encoder's settings a neck trained over it depends on (its input size is the config's). */
+function encoderSettings(encoder: OnnxEncoderSpec): Pick<EncoderRecord, 'preprocessing' | 'pyramid'> {
+  const { size: _size, ...preprocessing } = encoder.preprocessing;
+  return { preprocessing, ...(encoder.pyramid ? { pyramid: encoder.pyramid } : {}) };
 }
 
 const BACKBONE_PREFIX = 'backbone.';
@@ -75,10 +83,11 @@ export async function loadCheckpoint(path: string): Promise<Model> {
   const file = await readSafetensors(path);
   const config = configFromMetadata(file.metadata, path);
   checkTensors(file.tensors, parameterSpecs(config), path);
-  const { encoder_path: encoderPath, encoder_sha256: encoderSha256 } = file.metadata;
+  const { encoder_path: encoderPath, encoder_sha256: encoderSha256, encoder_settings: settings } = file.metadata;
   if (config.pyramidChannels && !(encoderPath && encoderSha256))
     throw new Error(`${path}: a neck over an encoder's pyramid, but the metadata does not name the encoder`);
-  const trainedOver = config.pyramidChannels ? { path: encoderPath!, sha256: encoderSha256! } : undefined;
+  const recorded = settings ? (JSON.parse(settings) as Pick<EncoderRecord, 'preprocessing' | 'pyramid'>) : {};
+  const trainedOver = config.pyramidChannels ? { path: encoderPath!, sha256: encoderSha256!, ...recorded } : undefined;
   return { config, weights: file.tensors, source: path, ...(trainedOver ? { trainedOver } : {}) };
 }
 
@@ -88,7 +97,11 @@ export async function saveCheckpoint(
   dtype: SafetensorsDtype = 'F32',
 ): Promise<void> {
   const encoder: Record<string, string> = model.encoder
-    ? { encoder_path: model.encoder.path, encoder_sha256: model.encoder.sha256 }
+    ? {
+        encoder_path: model.encoder.path,
+        encoder_sha256: model.encoder.sha256,
+        encoder_settings: JSON.stringify(encoderSettings(model.encoder)),
+      }
     : {};
   await writeSafetensors(
     path,

@@ -47,7 +47,10 @@ export function modelHash(model: Pick<Model, 'config' | 'weights' | 'encoder'>):
   if (known) return known;
   const hash = createHash('sha256');
   hash.update(JSON.stringify(configToMetadata(model.config)));
-  if (model.encoder) hash.update(`encoder:${model.encoder.sha256};`);
+  if (model.encoder) {
+    const { sha256, preprocessing, pyramid } = model.encoder;
+    hash.update(`encoder:${JSON.stringify({ sha256, preprocessing, pyramid: pyramid ?? null })};`);
+  }
   for (const name of [...model.weights.keys()].sort()) {
     const t = model.weights.get(name)!;
     hash.update(`${name}:${t.shape.join('x')};`);
