@@ -9,7 +9,8 @@
  *   node --import tsx bench/embed-vit.ts [--models vit-b16,vit-l16] [--batches 1,8] [--rounds 5]
  *                                        [--openblas environment,cpu]
  *
- * (the second part of `npm run bench:embed`). Before timing, each side embeds the same image once:
+ * (the second part of `npm run bench:embed`). Run it on an otherwise idle machine: sharing the CPU
+ * slows PyTorch's OpenMP threads far more than onnxruntime's (a warning says so). Before timing, each side embeds the same image once:
  * histoseek fp32 must match PyTorch within cosine 0.999, or that PyTorch row is reported as not the
  * same function and left out of the ratios.
  *
@@ -65,6 +66,8 @@ const SAME_FUNCTION_COSINE = 0.999;
 /** Building a ViT-L session and calibrating it at int8 takes minutes on 2 busy cores; a batch, tens of seconds. */
 const START_TIMEOUT_MS = 20 * 60_000;
 const REQUEST_TIMEOUT_MS = 10 * 60_000;
+/** A 1-minute load average above this at the start: other work shares the CPU. */
+const BUSY_LOAD = 0.5;
 /** The OpenBLAS settings this environment may force (see the machine notes); unset, OpenBLAS picks for the CPU. */
 const OPENBLAS_OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
 
@@ -459,12 +462,14 @@ async function main(): Promise<void> {
     const inputFile = path.join(dir, 'input.f32');
     const input = benchImages(Math.max(...batches));
     await writeFile(inputFile, new Uint8Array(input.buffer));
-    info(
-      `load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(', ')} on ${os.cpus().length} CPUs`,
-    );
+    const loads = os.loadavg();
+    info(`load average ${loads.map((l) => l.toFixed(2)).join(', ')} on ${os.cpus().length} CPUs`);
+    // Measured on the 2-core reference machine, at load 4–5 against idle: PyTorch's OpenMP threads
+    // lost ~10×, onnxruntime's 2.5–4×. Alternating rounds cannot even out a difference in kind.
+    if (loads[0] > BUSY_LOAD)
+      info(
+        `warning: the CPU is busy (load ${loads[0].toFixed(2)}); PyTorch suffers far more from sharing it, so the ratios will be inflated`,
+      );
     for (const model of models) await benchModel(results, model, inputFile, batches, rounds, openblasSettings);
   } finally {
     await rm(dir, { recursive: true, force: true });
