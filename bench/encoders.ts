@@ -128,9 +128,12 @@ async function embedChecked(embedder: ModelEmbedder, input: HostTensor): Promise
 
 function cacheContents(dir: string): { files: number; mib: number } {
   const onnx = path.join(dir, 'onnx');
-  const names = existsSync(onnx) ? readdirSync(onnx).filter((n) => n.endsWith('.onnx')) : [];
-  const bytes = names.reduce((sum, n) => sum + statSync(path.join(onnx, n)).size, 0);
-  return { files: names.length, mib: significant(bytes / 2 ** 20) };
+  const names = existsSync(onnx) ? readdirSync(onnx) : [];
+  // A graph with external weights is cached as its .onnx and a .weights file beside it; the .json stamps are not counted.
+  const bytes = names
+    .filter((n) => !n.endsWith('.json'))
+    .reduce((sum, n) => sum + statSync(path.join(onnx, n)).size, 0);
+  return { files: names.filter((n) => n.endsWith('.onnx')).length, mib: significant(bytes / 2 ** 20) };
 }
 
 async function worker(name: string): Promise<JsonRecord> {
