@@ -6,7 +6,7 @@ import { onnxEncoderPrecisionProblem, readOnnxEncoder } from '../engine/onnx-enc
 import type { ModelIdentity } from '../index/store.js';
 import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
 import { validateConfig } from '../model/config.js';
-import { descriptorSize, isFeatureModel, modelInputSize, type EmbeddingModel } from '../model/embedding-model.js';
+import { descriptorSize, modelInputSize, type EmbeddingModel } from '../model/embedding-model.js';
 import type { EncoderSpec, FeatureModel, Preprocessing } from '../model/encoder.js';
 import { precisionIdentity, type Precision } from '../model/identity.js';
 import { vitDescriptorSize } from '../model/vit-config.js';
@@ -140,7 +140,7 @@ async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
 
 /** The identity an index records: with the encoder's path or name and options, so later commands find the same model. */
 export function modelIdentity(model: EmbeddingModel, weightsPath?: string, o: ModelOptions = {}): ModelIdentity {
-  const encoder = isFeatureModel(model) ? model.encoder : model.encoder;
+  const { encoder } = model;
   const options = encoderOptions(o);
   return {
     ...precisionIdentity(model),
