@@ -1,8 +1,9 @@
 /**
  * bench:pg — the PostgreSQL store (pgvector) against the local folder store, same vectors, same run:
- * insert throughput, single-query latency (exact and two-stage), recall@10 and bytes per item.
+ * insert throughput, single-query and per-batch latency (exact and two-stage), recall@10 and bytes
+ * per item.
  *
- *   node --import tsx bench/pg.ts [--n 100000] [--queries 200] [--d 256] [--vectors f16|f32]
+ *   node --import tsx bench/pg.ts [--n 100000] [--queries 200] [--d 256] [--vectors f16|f32] [--stores postgres,folder]
  *
  * --vectors: the stored precision of both stores (f16: halfvec, the default; f32: vector). PGlite
  * keeps an HNSW index over halfvec about 4× slower than over vector (float16 conversions in WASM).
@@ -20,7 +21,10 @@
  *
  * Search: mode exact (a scan of every row) and two-stage (PostgreSQL: pgvector's HNSW index with
  * hnsw.ef_search = 160; folder: its int8 graph's 160 candidates re-ranked), one query at a time
- * after 3 warm-up queries; p50/p95 by nearest rank. recall@10 is against a brute-force float32
+ * after 3 warm-up queries; p50/p95 by nearest rank. Then the same queries in batches of 16 and of 64
+ * (one `search` call each, after one warm-up batch): batch<B>_p50_ms / batch<B>_p95_ms per batch,
+ * and batch_matches_single (every batch answer has the rows and distances of the single queries).
+ * recall@10 is against a brute-force float32
  * search in JS over the vectors as generated (before they are stored as float16), like the
  * README's archive-size table. The folder store is searched read-only after its writer closed,
  * as `serve` searches it. bytes_per_item: PostgreSQL pg_total_relation_size of the items table
@@ -38,6 +42,7 @@ import pg from 'pg';
 import { folderBytes } from '../src/api/slide-summary.js';
 import { FolderStore } from '../src/index/folder-store.js';
 import type { ItemStore } from '../src/index/item-store.js';
+import type { Hit } from '../src/index/searcher.js';
 import { PostgresStore } from '../src/index/postgres/postgres-store.js';
 import type { ItemRecord, ModelIdentity } from '../src/index/store.js';
 import { BENCH_DIR, info, Results, significant } from './common.js';
@@ -48,6 +53,8 @@ const K = 10;
 const BATCH = 1000;
 const CANDIDATES = 160;
 const WARMUP = 3;
+/** Queries per `search` call in the batch latency figures. */
+const BATCH_SIZES = [16, 64] as const;
 const BASES = 1000;
 /** L2 distance of a row from its base (unit vectors). */
 const SPREAD = 0.5;
@@ -62,8 +69,13 @@ const { values: opts } = parseArgs({
     queries: { type: 'string', default: '200' },
     d: { type: 'string', default: '256' },
     vectors: { type: 'string', default: 'f16' },
+    stores: { type: 'string', default: 'postgres,folder' },
   },
 });
+const stores = new Set(opts.stores.split(','));
+for (const store of stores)
+  if (store !== 'postgres' && store !== 'folder')
+    throw new Error(`--stores lists postgres and/or folder, got '${store}'`);
 if (opts.vectors !== 'f16' && opts.vectors !== 'f32')
   throw new Error(`--vectors must be f16 or f32, got '${opts.vectors}'`);
 const kind: 'f16' | 'f32' = opts.vectors;
@@ -198,26 +210,57 @@ async function insertAll(store: ItemStore, name: StoreName): Promise<number> {
   return n / seconds;
 }
 
-/** Single-query p50/p95 and recall@10 of one searcher; rows are mapped back to item indices by source. */
+/**
+ * Single-query p50/p95 and recall@10 of one searcher (rows are mapped back to item indices by
+ * source), then per-batch p50/p95 for BATCH_SIZES and whether the batches answered as the singles did.
+ */
 async function measureSearch(store: ItemStore, mode: 'exact' | 'two-stage', rowToIndex: Map<number, number>) {
   const searcher = await store.openSearcher({ mode, candidates: CANDIDATES, threads: THREADS });
   if (searcher.mode !== mode) throw new Error(`${store.location}: asked for a ${mode} searcher, got ${searcher.mode}`);
   try {
-    const query = (q: number) => queries.subarray(q * d, (q + 1) * d);
+    const query = (q: number, count = 1) => queries.subarray(q * d, (q + count) * d);
     for (let q = Math.max(0, nQueries - WARMUP); q < nQueries; q++) await searcher.search(query(q), 1, { k: K });
     const ms: number[] = [];
     const answers: { q: number; ids: number[] }[] = [];
+    const singles: Hit[][] = [];
     for (let q = 0; q < nQueries; q++) {
       const start = performance.now();
       const [hits] = await searcher.search(query(q), 1, { k: K });
       ms.push(performance.now() - start);
+      singles.push(hits);
       answers.push({ q, ids: hits.map((h) => rowToIndex.get(h.row) ?? -1) });
     }
     const latency = latencySummary(ms);
-    return { p50_ms: latency.p50, p95_ms: latency.p95, recall_at_10: recallAtK(answers, truth, K) };
+    const batches: Record<string, number | boolean> = {};
+    let matches = true;
+    for (const size of BATCH_SIZES) {
+      if (nQueries < size) continue;
+      await searcher.search(query(0, size), size, { k: K });
+      const batchMs: number[] = [];
+      for (let first = 0; first + size <= nQueries; first += size) {
+        const start = performance.now();
+        const hits = await searcher.search(query(first, size), size, { k: K });
+        batchMs.push(performance.now() - start);
+        matches &&= hits.every((ranked, i) => sameHits(ranked, singles[first + i]));
+      }
+      const summary = latencySummary(batchMs);
+      batches[`batch${size}_p50_ms`] = summary.p50;
+      batches[`batch${size}_p95_ms`] = summary.p95;
+    }
+    return {
+      p50_ms: latency.p50,
+      p95_ms: latency.p95,
+      recall_at_10: recallAtK(answers, truth, K),
+      ...batches,
+      batch_matches_single: matches,
+    };
   } finally {
     await searcher.release();
   }
+}
+
+function sameHits(a: Hit[], b: Hit[]): boolean {
+  return a.length === b.length && a.every((hit, i) => hit.row === b[i].row && hit.distance === b[i].distance);
 }
 
 async function rowsToIndices(store: ItemStore): Promise<Map<number, number>> {
@@ -230,7 +273,7 @@ function emit(
   store: StoreName,
   mode: 'exact' | 'two-stage',
   insertPerS: number,
-  measured: { p50_ms: number; p95_ms: number; recall_at_10: number },
+  measured: Awaited<ReturnType<typeof measureSearch>>,
   extra: Record<string, unknown>,
 ): void {
   results.emit({
@@ -342,8 +385,8 @@ async function benchFolder(): Promise<void> {
 }
 
 try {
-  await benchPostgres();
-  await benchFolder();
+  if (stores.has('postgres')) await benchPostgres();
+  if (stores.has('folder')) await benchFolder();
   info(`results in ${await results.save()}`);
 } finally {
   cleanUp();
