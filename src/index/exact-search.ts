@@ -4,10 +4,12 @@
  * Scores are one matrix product Q·Xᵀ followed by TopK, run as a small ONNX graph on onnxruntime's
  * MLAS GEMM: multi-threaded, and at the machine's memory bandwidth for a single query. Stored rows
  * in float16 or int8 are cast to float32 inside the graph (int8 rows then scaled by their per-row
- * scale), one chunk at a time. The database is a graph input fed each call as an `ort.Tensor` over
- * a view of the caller's rows (in memory, or a chunk just read from the index's vector files), so
- * nothing is copied; an initializer would be prepacked by onnxruntime (a second copy of the store)
- * for a gain of under 15%. The store is scanned in chunks of rows and the query batch in blocks, so
+ * scale), one chunk at a time. Float16 rows go in as their uint16 bits and are BitCast back in the
+ * graph: on Node.js ≥ 24, which has Float16Array, onnxruntime-common turns a float16 tensor's data
+ * into a Float16Array that onnxruntime-node's binding reads as 0 bytes (microsoft/onnxruntime#32323).
+ * The database is a graph input fed each call as an `ort.Tensor` over a view of the caller's rows
+ * (in memory, or a chunk just read from the index's vector files), so nothing is copied; an
+ * initializer would be prepacked by onnxruntime (a second copy of the store) for a gain of under 15%. The store is scanned in chunks of rows and the query batch in blocks, so
  * the score matrix onnxruntime materialises stays bounded whatever the store's size; per-chunk top-k
  * lists are merged here. usearch's exactSearch is ~20% slower for one query, ten times slower per
  * query in batches, and reads typed-array views from their buffer's start (it ignores byteOffset),
@@ -53,6 +55,11 @@ const CHUNK_BYTES = 16 << 20;
 /** Caps the scores onnxruntime holds for one run (query block × chunk rows) at 64 MiB. */
 const MAX_SCORES_PER_RUN = 1 << 24;
 const MAX_ID = 2 ** 31 - 1;
+/**
+ * Part of the cached graph's name, raised with every change to buildSearchGraph: the session cache's
+ * fingerprint covers src/engine/ and src/model/, not this file. 2: float16 rows fed as uint16 bits.
+ */
+const GRAPH_VERSION = 2;
 
 const QUERIES = 'queries';
 const DATABASE = 'database';
@@ -71,28 +78,41 @@ function intAttribute(name: string, i: number): proto.IAttributeProto {
 }
 
 /**
- * queries [Q, dim], database [N, dim] (float32, float16, or int8 with scales [N]), k [1] → the k
- * largest cosines per query and their rows, best first.
+ * queries [Q, dim], database [N, dim] (float32, float16 as its uint16 bits, or int8 with scales
+ * [N]), k [1] → the k largest cosines per query and their rows, best first.
  */
 function buildSearchGraph(dim: number, kind: VectorKind): Uint8Array {
   const onnx = onnxProto();
-  const { FLOAT, FLOAT16, INT8, INT64 } = onnx.TensorProto.DataType;
-  const stored = { f32: FLOAT, f16: FLOAT16, i8: INT8 }[kind];
-  const cast: proto.INodeProto[] =
-    kind === 'f32'
-      ? []
-      : [{ opType: 'Cast', input: [DATABASE], output: ['rows'], name: 'rows', attribute: [intAttribute('to', FLOAT)] }];
+  const { FLOAT, FLOAT16, INT8, INT64, UINT16 } = onnx.TensorProto.DataType;
+  const stored = { f32: FLOAT, f16: UINT16, i8: INT8 }[kind];
+  const decode: proto.INodeProto[] = [];
+  if (kind === 'f16')
+    decode.push({
+      opType: 'BitCast',
+      input: [DATABASE],
+      output: ['halves'],
+      name: 'halves',
+      attribute: [intAttribute('to', FLOAT16)],
+    });
+  if (kind !== 'f32')
+    decode.push({
+      opType: 'Cast',
+      input: [kind === 'f16' ? 'halves' : DATABASE],
+      output: ['rows'],
+      name: 'rows',
+      attribute: [intAttribute('to', FLOAT)],
+    });
   const product = kind === 'i8' ? 'unscaled' : 'cosines';
   const scale: proto.INodeProto[] =
     kind === 'i8' ? [{ opType: 'Mul', input: ['unscaled', SCALES], output: ['cosines'], name: 'scale' }] : [];
   const model: proto.IModelProto = {
     irVersion: 9,
     producerName: 'histoseek',
-    opsetImport: [{ domain: '', version: 20 }],
+    opsetImport: [{ domain: '', version: 26 }], // BitCast came with opset 26
     graph: {
       name: 'exact_search',
       node: [
-        ...cast,
+        ...decode,
         {
           opType: 'Gemm',
           input: [QUERIES, kind === 'f32' ? DATABASE : 'rows'],
@@ -133,7 +153,7 @@ function chunkTensors(kind: VectorKind, dim: number, planes: Uint8Array[], rows:
     };
   if (kind === 'f16')
     return {
-      [DATABASE]: new ort.Tensor('float16', new Uint16Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
+      [DATABASE]: new ort.Tensor('uint16', new Uint16Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
     };
   return {
     [DATABASE]: new ort.Tensor('int8', new Int8Array(data.buffer, data.byteOffset, rows * dim), [rows, dim]),
@@ -199,7 +219,7 @@ export class ExactSearch {
     if (!Number.isInteger(chunkRows) || chunkRows < 1)
       throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
     const session = await cachedSession(
-      { key: `exact-search-${dim}-${kind}` },
+      { key: `exact-search-${GRAPH_VERSION}-${dim}-${kind}` },
       async () => buildSearchGraph(dim, kind),
       cpuSessionOptions(options.threads),
     );
