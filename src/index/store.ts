@@ -17,12 +17,14 @@
  */
 import { identityMismatch } from '../model/identity.js';
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { HistoseekError } from '../util/errors.js';
 import { regionSource } from '../wsi/slide-items.js';
 import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
+import { WriterLock } from './writer-lock.js';
 
 export const FORMAT = 'histoseek-index/3';
 /** Indexes made before stored precisions and the graph: float32 vectors and raw descriptors. */
@@ -193,15 +195,16 @@ export class IndexStore {
     readonly vectorKind: VectorKind,
     /** Below 3 for an index made by an earlier histoseek: readable, but changed only after `--upgrade`. */
     readonly formatVersion: 1 | 2 | 3,
-    private readonly lockPath: string | null,
+    private readonly lock: WriterLock | null,
   ) {
-    const writable = lockPath !== null;
+    const writable = lock !== null;
     this.column = new VectorColumn(dir, vectorKind, model.dim, writable);
     this.committedRows = Number(this.meta('rows') ?? 0);
     const held = this.column.rows();
     if (held < this.committedRows) {
       this.column.close();
-      throw new Error(
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
         `${this.column.describe()}: holds ${held} rows but the database records ${this.committedRows}; the index is damaged`,
       );
     }
@@ -210,25 +213,32 @@ export class IndexStore {
     if (writable) this.column.truncate(this.committedRows);
   }
 
-  /** Opens an existing index, read-only (the database too) unless `writable`. */
-  static open(dir: string, options: { writable?: boolean } = {}): IndexStore {
-    const file = join(dir, 'histoseek.sqlite');
-    if (!existsSync(file)) throw new Error(`${dir}: not a histoseek index (no histoseek.sqlite)`);
-    const lock = options.writable ? acquireLock(dir) : null;
+  /**
+   * Opens an existing index, read-only (the database too) unless `writable`: then it takes the
+   * folder's writer lock, or uses `lock`, one its caller took; the store gives it back on close (or
+   * when the open fails).
+   */
+  static open(dir: string, options: { writable?: boolean; lock?: WriterLock } = {}): IndexStore {
+    const writable = options.writable || options.lock !== undefined;
+    let lock = options.lock ?? null;
     let db: Database.Database | null = null;
     try {
-      db = openDatabase(file, options.writable ?? false);
+      const file = indexDatabase(dir);
+      if (writable) lock ??= WriterLock.acquire(dir);
+      db = openDatabase(file, writable);
       const get = (key: string) =>
         (db!.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
       const format = get('format');
       const version = format === undefined ? undefined : FORMAT_VERSIONS[format];
-      if (version === undefined) throw new Error(`${file}: not a histoseek index (format '${format ?? 'none'}')`);
-      if (version < 3 && options.writable)
-        throw new Error(
+      if (version === undefined)
+        throw new HistoseekError('INDEX_DAMAGED', `${file}: not a histoseek index (format '${format ?? 'none'}')`);
+      if (version < 3 && writable)
+        throw new HistoseekError(
+          'INDEX_OUTDATED',
           `${dir}: this index was made by an earlier histoseek (format ${version}); convert it first with 'histoseek index --db ${dir} --upgrade' (nothing is lost)`,
         );
       const kind = version === 1 ? 'f32' : (get('vectors') ?? '');
-      if (!isVectorKind(kind)) throw new Error(`${file}: unknown stored precision '${kind}'`);
+      if (!isVectorKind(kind)) throw new HistoseekError('INDEX_DAMAGED', `${file}: unknown stored precision '${kind}'`);
       const model: ModelIdentity = {
         id: get('model_id')!,
         hash: get('model_hash')!,
@@ -242,37 +252,28 @@ export class IndexStore {
       return new IndexStore(dir, db, model, kind, version, lock);
     } catch (err) {
       db?.close();
-      if (lock) unlinkSync(lock);
+      lock?.release();
       throw err;
     }
   }
 
   /** Opens the index at `dir` for appending, creating it for `model` if it does not exist; another model's index is an error. */
   static openOrCreate(dir: string, model: ModelIdentity, options: CreateOptions = {}): IndexStore {
-    if (!existsSync(join(dir, 'histoseek.sqlite'))) {
-      mkdirSync(dir, { recursive: true });
-      const db = openDatabase(join(dir, 'histoseek.sqlite'), true, true);
-      writeMeta(db, {
-        format: FORMAT,
-        model_id: model.id,
-        model_hash: model.hash,
-        model_weights: model.weightsPath ?? '',
-        model_encoder: model.encoder ?? '',
-        model_encoder_options: model.encoderOptions ?? '',
-        model_licence: model.licence ?? '',
-        dim: String(model.dim),
-        input_size: String(model.inputSize),
-        rows: '0',
-        vectors: options.vectors ?? DEFAULT_VECTOR_KIND,
-        generation: '0',
-      });
-      db.close();
+    mkdirSync(dir, { recursive: true });
+    // Locked before it is created, so that two writers cannot both create it.
+    const lock = WriterLock.acquire(dir);
+    try {
+      if (!existsSync(join(dir, 'histoseek.sqlite'))) createIndex(dir, model, options.vectors ?? DEFAULT_VECTOR_KIND);
+    } catch (err) {
+      lock.release();
+      throw err;
     }
-    const store = IndexStore.open(dir, { writable: true });
+    const store = IndexStore.open(dir, { lock });
     try {
       store.assertModel(model);
       if (options.vectors && options.vectors !== store.vectorKind) {
-        throw new Error(
+        throw new HistoseekError(
+          'BAD_OPTION',
           `${dir}: this index stores ${store.vectorKind} vectors; --vectors ${options.vectors} applies when an index is created (index into a new --db)`,
         );
       }
@@ -286,7 +287,7 @@ export class IndexStore {
   /** Throws unless `model` is the model this index was built with. */
   assertModel(model: Pick<ModelIdentity, 'id' | 'hash'>): void {
     const mismatch = identityMismatch(this.dir, 'index', this.model, model);
-    if (mismatch) throw new Error(mismatch);
+    if (mismatch) throw new HistoseekError('WRONG_MODEL', mismatch);
   }
 
   private statement(sql: string): Database.Statement {
@@ -432,7 +433,7 @@ export class IndexStore {
     const norm = this.statement('SELECT norm FROM items WHERE row = ?');
     return Float32Array.from(rows, (row) => {
       const n = (norm.get(row) as { norm: number | null } | undefined)?.norm;
-      if (n == null) throw new Error(`${this.dir}: row ${row} has no recorded norm`);
+      if (n == null) throw new HistoseekError('INDEX_DAMAGED', `${this.dir}: row ${row} has no recorded norm`);
       return n;
     });
   }
@@ -599,8 +600,38 @@ export class IndexStore {
     } finally {
       this.column.close();
       this.db.close();
-      if (this.lockPath && existsSync(this.lockPath)) unlinkSync(this.lockPath);
+      this.lock?.release();
     }
+  }
+}
+
+/** The database file of the index in `dir`; NOT_FOUND when there is none. */
+export function indexDatabase(dir: string): string {
+  const file = join(dir, 'histoseek.sqlite');
+  if (!existsSync(file)) throw new HistoseekError('NOT_FOUND', `${dir}: not a histoseek index (no histoseek.sqlite)`);
+  return file;
+}
+
+/** A new, empty index for `model` in `dir`: the database with its tables and meta. */
+function createIndex(dir: string, model: ModelIdentity, vectors: VectorKind): void {
+  const db = openDatabase(join(dir, 'histoseek.sqlite'), true, true);
+  try {
+    writeMeta(db, {
+      format: FORMAT,
+      model_id: model.id,
+      model_hash: model.hash,
+      model_weights: model.weightsPath ?? '',
+      model_encoder: model.encoder ?? '',
+      model_encoder_options: model.encoderOptions ?? '',
+      model_licence: model.licence ?? '',
+      dim: String(model.dim),
+      input_size: String(model.inputSize),
+      rows: '0',
+      vectors,
+      generation: '0',
+    });
+  } finally {
+    db.close();
   }
 }
 
@@ -632,47 +663,13 @@ export function openDatabase(file: string, writable: boolean, create = false): D
     db.prepare('SELECT value FROM meta LIMIT 1').get();
   } catch (err) {
     db?.close();
-    throw new Error(
+    throw new HistoseekError(
+      'INDEX_DAMAGED',
       `${file}: cannot be read as a histoseek index (${err instanceof Error ? err.message : String(err)}); nothing was changed`,
       { cause: err },
     );
   }
   return db;
-}
-
-/**
- * One writer at a time: a lock file holding the writer's pid, created with O_EXCL so two writers
- * cannot both take it; a lock left by a dead process is removed and taken over.
- */
-export function acquireLock(dir: string): string {
-  const path = join(dir, 'index.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return path;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (pid && pid !== process.pid && isAlive(pid))
-        throw new Error(
-          `${dir}: the index is being written by PID ${pid} (another histoseek process); wait for it to finish`,
-          { cause: err },
-        );
-      unlinkSync(path);
-    }
-  }
-  throw new Error(`${dir}: cannot take the writer lock ${path}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export { VECTOR_KINDS, isVectorKind, type VectorKind };

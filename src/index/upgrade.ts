@@ -10,13 +10,14 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { rowNorms } from './indexer.js';
+import { HistoseekError } from '../util/errors.js';
 import {
-  acquireLock,
   createSchema,
   DEFAULT_VECTOR_KIND,
   FORMAT,
   FORMAT_1,
   FORMAT_2,
+  indexDatabase,
   IndexStore,
   ItemWriter,
   openDatabase,
@@ -25,6 +26,7 @@ import {
 } from './store.js';
 import type { VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
+import { WriterLock } from './writer-lock.js';
 
 const CHUNK_ROWS = 65536;
 const OLD_ITEMS = 'items_before_upgrade';
@@ -81,22 +83,22 @@ function moveItems(db: Database.Database, version: 1 | 2, rows: number): void {
   db.exec(`DROP TABLE ${OLD_ITEMS}`);
 }
 
-/** Rewrites the index in `dir`; returns the rows converted and the format it had. */
+/** Rewrites the index in `dir` (its writer lock held); returns the rows converted and the format it had. */
 function convert(dir: string, kind: VectorKind | undefined): { rows: number; from: 1 | 2; kind: VectorKind } {
-  const lock = acquireLock(dir);
-  const db = openDatabase(join(dir, 'histoseek.sqlite'), true);
+  const db = openDatabase(indexDatabase(dir), true);
   try {
     const get = (key: string) =>
       (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
     const format = get('format');
     if (format === FORMAT) throw new Error(`${dir}: already in the current format (${FORMAT}); nothing to do`);
     if (format !== FORMAT_1 && format !== FORMAT_2)
-      throw new Error(`${dir}: not a histoseek index (format '${format ?? 'none'}')`);
+      throw new HistoseekError('INDEX_DAMAGED', `${dir}: not a histoseek index (format '${format ?? 'none'}')`);
     const from = format === FORMAT_1 ? 1 : 2;
     const rows = Number(get('rows'));
     const stored = get('vectors') as VectorKind | undefined;
     if (from === 2 && kind && kind !== stored)
-      throw new Error(
+      throw new HistoseekError(
+        'BAD_OPTION',
         `${dir}: this index stores ${stored} vectors; --vectors applies when converting a format-1 index (or index into a new --db)`,
       );
     const target = from === 1 ? (kind ?? DEFAULT_VECTOR_KIND) : stored!;
@@ -113,7 +115,6 @@ function convert(dir: string, kind: VectorKind | undefined): { rows: number; fro
     return { rows, from, kind: target };
   } finally {
     db.close();
-    unlinkSync(lock);
   }
 }
 
@@ -125,12 +126,19 @@ export function upgradeIndex(
   dir: string,
   kind?: VectorKind,
 ): { rows: number; graphItems: number; from: 1 | 2; kind: VectorKind } {
-  const converted = convert(dir, kind);
-  if (converted.from === 2) return { ...converted, graphItems: 0 };
-  const store = IndexStore.open(dir, { writable: true });
+  indexDatabase(dir);
+  // Held from the conversion to the graph, so that no other writer comes between them.
+  const lock = WriterLock.acquire(dir);
   try {
-    return { ...converted, graphItems: store.rebuildGraph().items };
+    const converted = convert(dir, kind);
+    if (converted.from === 2) return { ...converted, graphItems: 0 };
+    const store = IndexStore.open(dir, { lock });
+    try {
+      return { ...converted, graphItems: store.rebuildGraph().items };
+    } finally {
+      store.close();
+    }
   } finally {
-    store.close();
+    lock.release();
   }
 }

@@ -6,6 +6,7 @@
  */
 import { closeSync, existsSync, fsyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { HistoseekError } from '../util/errors.js';
 import { vectorCodec, type VectorCodec, type VectorKind } from './vector-codec.js';
 
 interface PlaneFile {
@@ -19,7 +20,11 @@ function readFully(file: PlaneFile, into: Uint8Array, offset: number, length: nu
   let done = 0;
   while (done < length) {
     const n = readSync(file.fd, into, offset + done, Math.min(length - done, 1 << 30), position + done);
-    if (n === 0) throw new Error(`${file.path}: ends before byte ${position + length}; the index is damaged`);
+    if (n === 0)
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
+        `${file.path}: ends before byte ${position + length}; the index is damaged`,
+      );
     done += n;
   }
 }
@@ -36,7 +41,10 @@ export class VectorColumn {
       for (const plane of this.codec.planes) {
         const path = join(dir, `${name}.${plane.suffix}`);
         if (!writable && !existsSync(path))
-          throw new Error(`${dir}: the index is damaged (${name}.${plane.suffix} is missing)`);
+          throw new HistoseekError(
+            'INDEX_DAMAGED',
+            `${dir}: the index is damaged (${name}.${plane.suffix} is missing)`,
+          );
         opened.push({
           path,
           bytesPerRow: plane.bytesPerRow,

@@ -13,6 +13,7 @@
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { type BatchMatches, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
+import { HistoseekError } from '../util/errors.js';
 import { populateMappings } from '../util/populate-mapping.js';
 
 export const GRAPH_FILE = 'graph.usearch';
@@ -69,10 +70,15 @@ export class VectorGraph {
     o: { writable: boolean; threads?: number },
   ): VectorGraph {
     const fix = `rebuild it with 'histoseek index --db ${path.replace(/\/[^/]*$/, '')} --rebuild-graph'`;
-    if (!existsSync(path)) throw new Error(`${path}: the search graph is missing; ${fix} (or search with --exact)`);
+    if (!existsSync(path))
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
+        `${path}: the search graph is missing; ${fix} (or search with --exact)`,
+      );
     const bytes = statSync(path).size;
     if (bytes !== expectedBytes)
-      throw new Error(
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
         `${path}: the search graph is damaged (${bytes} bytes, ${expectedBytes} expected); ${fix} (or search with --exact)`,
       );
     const index = VectorGraph.empty(dim);
@@ -80,13 +86,17 @@ export class VectorGraph {
       if (o.writable) index.load(path);
       else index.view(path);
     } catch (err) {
-      throw new Error(
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
         `${path}: the search graph cannot be read (${err instanceof Error ? err.message : String(err)}); ${fix}`,
         { cause: err },
       );
     }
     if (index.dimensions() !== dim)
-      throw new Error(`${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`);
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
+        `${path}: the search graph holds ${index.dimensions()}-d vectors, the index ${dim}-d; ${fix}`,
+      );
     // A graph that would crowd the machine's memory is left to fault in as queries touch it.
     if (!o.writable && bytes <= totalmem() / 2) populateMappings(path);
     return new VectorGraph(index, dim, o.threads ?? 2);
