@@ -6,7 +6,7 @@
  * that says how to install it.
  */
 import { createRequire } from 'node:module';
-import type Koffi from 'koffi';
+import type * as Koffi from 'koffi';
 
 export const OPENSLIDE_LIBRARY = 'libopenslide.so.0';
 
@@ -28,9 +28,12 @@ export class OpenSlideError extends Error {
   }
 }
 
-/** An `openslide_t *`, as koffi hands it out. */
-type Handle = object;
-type Fn = Koffi.KoffiFunction;
+/**
+ * An `openslide_t *`: koffi 3 hands pointers out as BigInt addresses that carry no C type, so koffi
+ * would not catch a wrong one passed back; only this class holds them.
+ */
+type Handle = bigint;
+type Fn = ReturnType<Koffi.LibraryHandle['func']>;
 
 let koffiModule: typeof Koffi | undefined;
 /** koffi loads with the first slide a command opens: commands that read no slide never load it. */
@@ -60,7 +63,7 @@ let api: Api | undefined;
 let loadFailure: OpenSlideUnavailableError | undefined;
 
 function load(): Api {
-  let lib: Koffi.IKoffiLib;
+  let lib: Koffi.LibraryHandle;
   try {
     lib = koffi().load(OPENSLIDE_LIBRARY);
   } catch (e) {
