@@ -117,6 +117,7 @@ export class ItemWriter {
   private readonly dropTombstone: Database.Statement;
   private readonly insert: Database.Statement;
 
+  /** @internal (better-sqlite3's types are a dev dependency: none in the published declarations) */
   constructor(db: Database.Database) {
     this.findSource = db
       .prepare('SELECT id FROM sources WHERE path = ? AND slide IS ? AND patient IS ? AND collection IS ?')
@@ -635,6 +636,7 @@ function createIndex(dir: string, model: ModelIdentity, vectors: VectorKind): vo
   }
 }
 
+/** @internal */
 export function writeMeta(db: Database.Database, values: Record<string, string>): void {
   const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
   db.transaction(() => {
@@ -642,7 +644,10 @@ export function writeMeta(db: Database.Database, values: Record<string, string>)
   })();
 }
 
-/** Creates the current format's tables: all of them in a new database; the items' in one being upgraded, whose own items table was moved aside. */
+/**
+ * Creates the current format's tables: all of them in a new database; the items' in one being upgraded, whose own items table was moved aside.
+ * @internal
+ */
 export function createSchema(db: Database.Database): void {
   db.exec(BASE_SCHEMA + ITEMS_SCHEMA);
 }
@@ -650,6 +655,7 @@ export function createSchema(db: Database.Database): void {
 /**
  * A reader's connection is read-only and changes nothing; a writer's journals to a WAL, synced.
  * `create` makes a new database with the current format's tables.
+ * @internal
  */
 export function openDatabase(file: string, writable: boolean, create = false): Database.Database {
   let db: Database.Database | undefined;

@@ -24,6 +24,7 @@ export interface StoreUrl {
   readonly display: string;
   /** The PostgreSQL schema holding the store's tables (`?schema=`, default `histoseek`). */
   readonly schema: string;
+  /** @internal node-postgres's settings (its types are a dev dependency: none in the published declarations) */
   readonly config: pg.PoolConfig;
 }
 
