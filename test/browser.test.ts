@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer } from '../src/server/serve.js';
-import { histoseek, ROOT, temporaryFolder } from './helpers.js';
+import { CHILD_TIMEOUT_MS, histoseek, ROOT, temporaryFolder } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, '.test-output', 'screenshots');
@@ -59,7 +59,7 @@ before(async () => {
       '--logLevel',
       'warn',
     ],
-    { encoding: 'utf8', cwd: ROOT },
+    { encoding: 'utf8', cwd: ROOT, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
   );
   assert.equal(build.status, 0, build.stderr);
   const demo = histoseek('demo', '--quick', '--out', join(dir, 'demo'));

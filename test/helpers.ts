@@ -16,20 +16,28 @@ const BIN = join(ROOT, 'bin/histoseek.js');
 /** Node's arguments that run an ES module script given as text, TypeScript included (tsx). */
 const SCRIPT = ['--import', 'tsx', '--input-type=module', '-e'];
 
+/**
+ * Milliseconds a child may run before it is killed (SIGKILL), unless the caller gives its own limit:
+ * a hung command then fails its test instead of hanging the run. spawnSync blocks the event loop,
+ * so node:test's own timeout cannot fire while it waits; this limit is what ends it.
+ */
+export const CHILD_TIMEOUT_MS = 300_000;
+
 export interface RunOptions {
   /** Added to this process's environment. */
   env?: NodeJS.ProcessEnv;
-  /** Milliseconds before the child is killed (spawnSync's timeout). */
+  /** Milliseconds before the child is killed (default CHILD_TIMEOUT_MS). */
   timeout?: number;
 }
 
-/** Runs `node ARGS…` from the repository root to completion. */
+/** Runs `node ARGS…` from the repository root to completion, or until it is killed at its time limit. */
 function runNode(args: string[], o: RunOptions = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, args, {
     encoding: 'utf8',
     cwd: ROOT,
     env: { ...process.env, ...o.env },
-    timeout: o.timeout,
+    timeout: o.timeout ?? CHILD_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
   });
 }
 
@@ -65,12 +73,14 @@ export interface Started {
   done: Promise<Finished>;
 }
 
-/** Starts `node ARGS…` from the repository root, collecting its output. */
+/** Starts `node ARGS…` from the repository root, collecting its output; killed at its time limit. */
 function startNode(args: string[], o: RunOptions = {}): Started {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: o.timeout ?? CHILD_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
   });
   let stdout = '';
   let stderr = '';
@@ -82,13 +92,39 @@ function startNode(args: string[], o: RunOptions = {}): Started {
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
+/**
+ * Polls `ready` until it holds, while `run` is still running: a child that ends first (finished,
+ * failed, or killed at its time limit) fails the wait with its output instead of spinning forever.
+ */
+export async function untilWhileRunning(run: Started, ready: () => Promise<boolean>, what: string): Promise<void> {
+  for (;;) {
+    if (await ready()) return;
+    if (run.child.exitCode !== null || run.child.signalCode !== null)
+      assert.fail(`the child ended before ${what}: ${run.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Sends `signal`, then SIGKILL if the child has not exited `graceMs` later; resolves once it has exited. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      done();
+    });
+    child.kill(signal);
+  });
+}
+
 /** Starts `histoseek ARGS…` without waiting for it (this process may be serving what the command connects to). */
 export function startHistoseek(...args: string[]): Started {
   return startNode([BIN, ...args]);
 }
 
-/** startHistoseek(ARGS…) with more environment variables. */
-export function startHistoseekWith(o: Pick<RunOptions, 'env'>, ...args: string[]): Started {
+/** startHistoseek(ARGS…) with more environment variables or a time limit. */
+export function startHistoseekWith(o: RunOptions, ...args: string[]): Started {
   return startNode([BIN, ...args], o);
 }
 

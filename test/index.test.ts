@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { IndexStore } from '../src/index/store.js';
 import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { embeddingSize } from '../src/model/config.js';
-import { histoseek, startHistoseek, temporaryFolder } from './helpers.js';
+import { histoseek, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
 
 const DIM = embeddingSize((await loadCheckpoint(DEFAULT_MODEL_PATH)).config);
 
@@ -53,11 +53,11 @@ test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one
   const resumed = join(dir, 'resumed');
   const run = startHistoseek('index', collection, '--db', resumed, '--batch', '4');
   // Kill once a few batches are on disk, but well before the 120 images are done.
-  for (;;) {
-    const size = (await stat(join(resumed, 'vectors.f16')).catch(() => null))?.size ?? 0;
-    if (size >= 2 * 4 * DIM * 2) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await untilWhileRunning(
+    run,
+    async () => ((await stat(join(resumed, 'vectors.f16')).catch(() => null))?.size ?? 0) >= 2 * 4 * DIM * 2,
+    'two batches were stored',
+  );
   run.child.kill('SIGKILL');
   assert.equal((await run.done).signal, 'SIGKILL');
   const partial = snapshot(resumed).items.length;

@@ -2,14 +2,14 @@
  * PostgreSQL for the tests, reached over TCP like any server: PGlite with pgvector
  * (scripts/pglite-server.ts) in a child process, and Debian's PostgreSQL (no pgvector) for logins.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
 import pg from 'pg';
-import { ROOT, temporaryFolder } from './helpers.js';
+import { ROOT, stopChild, temporaryFolder } from './helpers.js';
 
 export interface RunningPostgres {
   port: number;
@@ -18,9 +18,8 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
-function stopped(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null ? Promise.resolve() : new Promise((done) => child.once('exit', () => done()));
-}
+/** How long a server may take to start listening or to answer a login. */
+const START_TIMEOUT_MS = 60_000;
 
 /** Starts PGlite on a free loopback port; stopped when the test file ends (or by stop()). */
 export async function startPglite(): Promise<RunningPostgres> {
@@ -28,17 +27,19 @@ export async function startPglite(): Promise<RunningPostgres> {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the PGlite server exited with code ${code} before listening`)));
-    createInterface({ input: child.stdout! }).once('line', (line) =>
-      resolve((JSON.parse(line) as { port: number }).port),
-    );
-  });
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await stopped(child);
-  };
+  const stop = () => stopChild(child, 'SIGTERM');
   after(stop);
+  const port = await new Promise<number>((resolve, reject) => {
+    const late = setTimeout(
+      () => reject(new Error(`the PGlite server did not listen within ${START_TIMEOUT_MS} ms`)),
+      START_TIMEOUT_MS,
+    );
+    child.once('exit', (code) => reject(new Error(`the PGlite server exited with code ${code} before listening`)));
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(late);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+  });
   return { port, url: (schema) => `postgres://postgres@127.0.0.1:${port}/postgres?schema=${schema}`, stop };
 }
 
@@ -77,7 +78,7 @@ export async function startDebianPostgres(bin: string, password: string): Promis
   const initdb = spawnSync(
     join(bin, 'initdb'),
     ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${join(dir, 'pw')}`],
-    { encoding: 'utf8', ...user },
+    { encoding: 'utf8', timeout: START_TIMEOUT_MS, killSignal: 'SIGKILL', ...user },
   );
   if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
   const port = await freePort();
@@ -86,20 +87,18 @@ export async function startDebianPostgres(bin: string, password: string): Promis
     ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'],
     { stdio: 'ignore', ...user },
   );
-  const stop = async () => {
-    child.kill('SIGINT'); // fast shutdown
-    await stopped(child);
-  };
+  const stop = () => stopChild(child, 'SIGINT'); // fast shutdown
   after(stop);
   // Ready once it accepts a login.
-  for (let attempt = 0; ; attempt++) {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
     const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
     try {
       await client.connect();
       await client.end();
       break;
     } catch (err) {
-      if (attempt > 100 || child.exitCode !== null)
+      if (Date.now() > deadline || child.exitCode !== null)
         throw new Error(`PostgreSQL did not start on port ${port}: ${(err as Error).message}`, { cause: err });
       await new Promise((done) => setTimeout(done, 100));
     }

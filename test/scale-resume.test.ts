@@ -21,7 +21,7 @@ import {
   writeRaw,
   writeSpec,
 } from '../bench/scale-space.js';
-import { temporaryFolder } from './helpers.js';
+import { CHILD_TIMEOUT_MS, temporaryFolder } from './helpers.js';
 
 const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
 const ROWS = Number(process.env.HISTOSEEK_RESUME_ROWS ?? 30_000);
@@ -60,19 +60,23 @@ function build(
     const child = spawn(
       process.execPath,
       [...process.execArgv, BUILD, '--space', specFile, '--dir', dir, '--n', String(ROWS), '--batch', String(BATCH)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
     );
     let committed = 0;
     let stderr = '';
+    let killed = false;
     child.stdout.resume();
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
       committed += (chunk.match(/committed \d+\//g) ?? []).length;
-      if (killAfterBatches !== undefined && committed >= killAfterBatches) child.kill('SIGKILL');
+      if (killAfterBatches !== undefined && committed >= killAfterBatches && !killed) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code !== 0 && signal !== 'SIGKILL') reject(new Error(`scale-build exited with ${code}: ${stderr}`));
+      if (code !== 0 && !killed) reject(new Error(`scale-build exited with ${code ?? signal}: ${stderr}`));
       else resolve({ code, signal, committed });
     });
   });

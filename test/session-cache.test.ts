@@ -19,6 +19,8 @@ import { randomModel } from '../src/model/checkpoint.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
 
+/** mount and umount of a small tmpfs, bounded like every child. */
+const MOUNT_LIMIT = { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' } as const;
 const MODEL = randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 11);
 const INPUT = { shape: [2, 3, 64, 64], data: new Random(3).fillNormal(new Float32Array(2 * 3 * 64 * 64)) };
 
@@ -99,9 +101,9 @@ test('a cache folder that cannot be written: the model runs uncached, with a not
   mkdirSync(dir);
   if (process.getuid?.() === 0) {
     // Root writes through permission bits: a read-only mount is what stops it.
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', dir]);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', dir], MOUNT_LIMIT);
     if (mounted.status !== 0) return t.skip(`cannot mount a read-only tmpfs: ${mounted.stderr}`);
-    t.after(() => spawnSync('umount', [dir]));
+    t.after(() => spawnSync('umount', [dir], MOUNT_LIMIT));
   } else chmodSync(dir, 0o555);
   const uncached = await embedWith('off');
   const run = await embedWith(root);

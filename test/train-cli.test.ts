@@ -8,7 +8,7 @@ import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { parseTrainConfig } from '../src/train/config.js';
 import { loadStageData } from '../src/train/data.js';
-import { histoseek, ROOT, startHistoseek, temporaryFolder } from './helpers.js';
+import { histoseek, ROOT, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
 
 const dir = await temporaryFolder('histoseek-train-');
 const collection = join(dir, 'collection');
@@ -54,11 +54,14 @@ test('a training run killed with SIGKILL and resumed ends with the same weights 
   const killed = join(dir, 'killed.yaml');
   await writeFile(killed, config(join(dir, 'run-killed')));
   const run = startHistoseek('train', '--config', killed);
-  for (;;) {
-    const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
-    if (state && JSON.parse(state).epoch >= 1) break;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  await untilWhileRunning(
+    run,
+    async () => {
+      const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
+      return !!state && JSON.parse(state).epoch >= 1;
+    },
+    'epoch 1 was saved',
+  );
   run.child.kill('SIGKILL');
   assert.equal((await run.done).signal, 'SIGKILL');
   assert.ok(
