@@ -148,13 +148,12 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       expect(s, await besideWellFormed(s, { ...big, payload: Readable.from([big.payload]) }), 413, /limit/, 'streamed');
     });
 
-    test('a 30 000 × 30 000 PNG is refused from its header, fast', async () => {
+    test('a 30 000 × 30 000 PNG is refused from its header', async () => {
       const s = setting();
-      const started = performance.now();
+      // The 413 names the size from the header, which query-image.ts checks before any decoding (the
+      // IDAT holds 1 KiB of the 2.7 GB of pixels). How soon it answers is a timing, not asserted here.
       const r = await besideWellFormed(s, upload(s, bombPng(30_000, 30_000)));
-      const ms = performance.now() - started;
       expect(s, r, 413, /30000×30000/, 'bomb');
-      assert.ok(ms < 2000, `${ms.toFixed(0)} ms`);
     });
 
     test('non-images, other formats, broken and tiny images are 4xx with the reason', async () => {
