@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { HistoseekError } from '../../util/errors.js';
 import { redactUrl } from './url.js';
 
 const require = createRequire(import.meta.url);
@@ -35,23 +36,34 @@ export function parseStoreUrl(db: string): StoreUrl {
   try {
     url = new URL(db);
   } catch {
-    throw new Error(
+    throw new HistoseekError(
+      'BAD_OPTION',
       `${display}: not a valid PostgreSQL URL; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`,
     );
   }
   if (!url.hostname)
-    throw new Error(`${display}: the URL names no host; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`);
+    throw new HistoseekError(
+      'BAD_OPTION',
+      `${display}: the URL names no host; expected postgres://USER@HOST:PORT/DATABASE[?schema=NAME]`,
+    );
   if (url.port && !(Number(url.port) > 0 && Number(url.port) < 65536))
-    throw new Error(`${display}: port '${url.port}' is not a TCP port`);
+    throw new HistoseekError('BAD_OPTION', `${display}: port '${url.port}' is not a TCP port`);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!database || database.includes('/'))
-    throw new Error(`${display}: the URL names no database (postgres://USER@HOST:PORT/DATABASE)`);
+    throw new HistoseekError(
+      'BAD_OPTION',
+      `${display}: the URL names no database (postgres://USER@HOST:PORT/DATABASE)`,
+    );
   const schema = url.searchParams.get('schema') ?? 'histoseek';
   if (!SCHEMA_NAME.test(schema))
-    throw new Error(`${display}: schema '${schema}' must be a lower-case SQL name (letters, digits, _)`);
+    throw new HistoseekError(
+      'BAD_OPTION',
+      `${display}: schema '${schema}' must be a lower-case SQL name (letters, digits, _)`,
+    );
   const params = Object.fromEntries(url.searchParams);
   const timeout = params.connect_timeout === undefined ? DEFAULT_CONNECT_TIMEOUT_S : Number(params.connect_timeout);
-  if (!(timeout > 0)) throw new Error(`${display}: connect_timeout must be a positive number of seconds`);
+  if (!(timeout > 0))
+    throw new HistoseekError('BAD_OPTION', `${display}: connect_timeout must be a positive number of seconds`);
   const host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || process.env.PGPORT || 5432);
   const user = decodeURIComponent(url.username) || process.env.PGUSER || process.env.USER || 'postgres';
@@ -88,13 +100,18 @@ function sslOption(mode: string | undefined, display: string): pg.PoolConfig['ss
     case 'verify-full':
       return { rejectUnauthorized: true };
     default:
-      throw new Error(
+      throw new HistoseekError(
+        'BAD_OPTION',
         `${display}: sslmode must be disable, allow, prefer, require, verify-ca or verify-full, got '${mode}'`,
       );
   }
 }
 
-/** A PostgreSQL or network error as a sentence naming the store and what to check (never the password). */
+/**
+ * A PostgreSQL or network error as a sentence naming the store and what to check (never the
+ * password): a HistoseekError where a code fits (a bad login or a missing database, a table of the
+ * store gone), a plain Error for a server that cannot be reached.
+ */
 export function describeConnectionError(err: unknown, url: StoreUrl): Error {
   const e = err as { code?: string; message?: string };
   const c = url.config;
@@ -111,15 +128,24 @@ export function describeConnectionError(err: unknown, url: StoreUrl): Error {
     case 'ENETUNREACH':
       return new Error(`${where}: host ${c.host} cannot be reached`);
     case '28P01':
-      return new Error(
+      return new HistoseekError(
+        'BAD_OPTION',
         `${where}: password authentication failed for user '${c.user}' (check the password: URL, PGPASSWORD or ~/.pgpass)`,
       );
     case '28000':
-      return new Error(`${where}: the server refuses user '${c.user}' (${e.message ?? 'no pg_hba.conf entry'})`);
+      return new HistoseekError(
+        'BAD_OPTION',
+        `${where}: the server refuses user '${c.user}' (${e.message ?? 'no pg_hba.conf entry'})`,
+      );
     case '3D000':
-      return new Error(`${where}: database '${c.database}' does not exist on ${c.host}:${c.port}`);
+      return new HistoseekError(
+        'NOT_FOUND',
+        `${where}: database '${c.database}' does not exist on ${c.host}:${c.port}`,
+      );
     case '42501':
       return new Error(`${where}: user '${c.user}' lacks a privilege the store needs (${e.message ?? ''})`);
+    case '42P01': // undefined_table: a table of the store was dropped
+      return new HistoseekError('INDEX_DAMAGED', `${where}: ${redactUrl(e.message ?? '')}`);
   }
   const message = redactUrl(e.message ?? String(err));
   if (/timeout/i.test(message))

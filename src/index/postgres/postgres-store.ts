@@ -2,20 +2,24 @@
  * The store on PostgreSQL + pgvector (schema.ts has the tables). Every process — indexers on many
  * machines, servers — works on the same rows: appends and removals are transactions that also
  * advance the generation counter, so a server that compares it per request is always current.
- * Searching is SQL: an exact scan (`enable_indexscan = off`), or pgvector's HNSW index with
- * `hnsw.ef_search` = the candidates and a strict-order iterative scan when exclusions need more.
+ * Searching is SQL, one round trip per batch of queries (nearest-sql.ts): an exact scan
+ * (`enable_indexscan = off`), or pgvector's HNSW index with `hnsw.ef_search` = the candidates.
+ * Vectors travel in pgvector's text form, through the `pgvector` package.
  * Items that are already stored (by source) are skipped on insert, so two indexers racing on the
  * same image store it once.
  */
 import { identityMismatch } from '../../model/identity.js';
 import pg from 'pg';
+import { fromSql, toSql } from 'pgvector';
 import { hostname } from 'node:os';
+import { HistoseekError } from '../../util/errors.js';
 import type { ItemSearcher, ItemStore } from '../item-store.js';
-import { type Exclusion, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
+import { type Exclusion, exclusionGroups, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
 import type { ItemRecord, ModelIdentity, StoredItem } from '../store.js';
 import { isVectorKind, type VectorKind } from '../vector-codec.js';
 import type { WorkClaims } from '../work-claims.js';
 import { describeConnectionError, parseStoreUrl, type StoreUrl } from './connection.js';
+import { hitsByQuery, nearestSql, type NearestQuery } from './nearest-sql.js';
 import { PG_FORMAT, PG_VECTOR_TYPES, quoteIdent, schemaSql } from './schema.js';
 
 const ITEM_COLUMNS = 'id AS "row", source, label, slide, patient, x, y, width, height, collection';
@@ -67,15 +71,24 @@ export class PostgresStore implements ItemStore {
         if (create) await createSchema(client, url, create.model, create.vectors ?? 'f16');
         const meta = await readMeta(client, url);
         if (meta === null)
-          throw new Error(
+          throw new HistoseekError(
+            'NOT_FOUND',
             `${url.display}: holds no histoseek store in schema '${url.schema}' (index into it first, or give ?schema=NAME)`,
           );
         if (meta.format !== PG_FORMAT)
-          throw new Error(
+          throw new HistoseekError(
+            'INDEX_DAMAGED',
             `${url.display}: schema '${url.schema}' holds '${meta.format ?? 'no format'}', not a ${PG_FORMAT} store`,
           );
         const kind = meta.vectors ?? '';
-        if (!isVectorKind(kind)) throw new Error(`${url.display}: unknown stored precision '${kind}'`);
+        if (!isVectorKind(kind))
+          throw new HistoseekError('INDEX_DAMAGED', `${url.display}: unknown stored precision '${kind}'`);
+        const missing = ['model_id', 'model_hash', 'dim', 'input_size'].find((key) => !meta[key]);
+        if (missing)
+          throw new HistoseekError(
+            'INDEX_DAMAGED',
+            `${url.display}: the store in schema '${url.schema}' is damaged: its meta table has no '${missing}'`,
+          );
         const model: ModelIdentity = {
           id: meta.model_id!,
           hash: meta.model_hash!,
@@ -90,7 +103,8 @@ export class PostgresStore implements ItemStore {
         if (create) {
           store.assertModel(create.model);
           if (create.vectors && create.vectors !== kind)
-            throw new Error(
+            throw new HistoseekError(
+              'BAD_OPTION',
               `${url.display}: this store keeps ${kind} vectors; --vectors ${create.vectors} applies when a store is created`,
             );
         }
@@ -106,7 +120,7 @@ export class PostgresStore implements ItemStore {
 
   assertModel(model: Pick<ModelIdentity, 'id' | 'hash'>): void {
     const mismatch = identityMismatch(this.location, 'store', this.model, model);
-    if (mismatch) throw new Error(mismatch);
+    if (mismatch) throw new HistoseekError('WRONG_MODEL', mismatch);
   }
 
   private async query<R extends pg.QueryResultRow>(
@@ -192,7 +206,7 @@ export class PostgresStore implements ItemStore {
         `append: ${items.length} items need ${items.length * dim} vector values and ${items.length} norms`,
       );
     const column = <T>(pick: (item: ItemRecord) => T | null | undefined) => items.map((item) => pick(item) ?? null);
-    const vectors = items.map((_, i) => vectorLiteral(normalised.subarray(i * dim, (i + 1) * dim)));
+    const vectors = items.map((_, i) => toSql(Array.from(normalised.subarray(i * dim, (i + 1) * dim))));
     const type = PG_VECTOR_TYPES[this.vectorKind]!.type;
     await this.transaction(async (client) => {
       const inserted = await this.query<{ id: number }>(
@@ -301,8 +315,8 @@ export class PostgresStore implements ItemStore {
     const byRow = new Map(found.map((r) => [r.id, r.v]));
     rows.forEach((row, i) => {
       const text = byRow.get(row);
-      if (text === undefined) throw new Error(`${this.location}: no item ${row}`);
-      out.set(JSON.parse(text) as number[], i * dim);
+      if (text === undefined) throw new HistoseekError('NOT_FOUND', `${this.location}: no item ${row}`);
+      out.set(fromSql(text) as number[], i * dim);
     });
     return out;
   }
@@ -312,30 +326,40 @@ export class PostgresStore implements ItemStore {
     const live = await this.liveCount();
     const candidates = settings.candidates ?? defaultEfSearch(live);
     if (!Number.isInteger(candidates) || candidates < 1)
-      throw new Error(`candidates must be a positive integer, got ${candidates}`);
+      throw new HistoseekError('BAD_QUERY', `candidates must be a positive integer, got ${candidates}`);
     const useIndex = mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS);
     return new PostgresSearcher(this, useIndex ? 'two-stage' : 'exact', Math.min(candidates, MAX_EF_SEARCH));
   }
 
-  /** The `limit` nearest items to one query by inner product, exactly or through the HNSW index. */
-  async nearest(query: Float32Array, limit: number, mode: 'exact' | 'two-stage', efSearch: number): Promise<Hit[]> {
-    const type = PG_VECTOR_TYPES[this.vectorKind]!.type;
-    return this.transaction(async (client) => {
-      // SET LOCAL: the setting ends with the transaction, so pooled (and PGlite's shared) sessions are left as they were.
-      if (mode === 'exact') await client.query('SET LOCAL enable_indexscan = off');
-      else
-        await client.query(
-          `SET LOCAL hnsw.ef_search = ${Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit))}${this.iterativeScans ? '; SET LOCAL hnsw.iterative_scan = strict_order' : ''}`,
-        );
-      const rows = await this.query<{ id: number; ip: number }>(
-        // pgvector's index serves ORDER BY distance alone; the exact scan breaks ties by row, like the folder store.
-        `SELECT id, (embedding <#> $1::${type}) AS ip FROM ${this.table('items')} ORDER BY embedding <#> $1::${type}${mode === 'exact' ? ', id' : ''} LIMIT $2`,
-        [vectorLiteral(query), limit],
-        client,
-      );
-      // <#> is the negative inner product; the distance between unit vectors is 2 − 2·cosine.
-      return rows.map((r) => ({ row: r.id, distance: Math.fround(Math.max(0, 2 + 2 * r.ip)) }));
+  /** The `limit` nearest items to each query by inner product, exactly or through the HNSW index: one round trip. */
+  async nearest(
+    queries: readonly NearestQuery[],
+    limit: number,
+    mode: 'exact' | 'two-stage',
+    efSearch: number,
+  ): Promise<Hit[][]> {
+    if (queries.length === 0) return [];
+    const sql = nearestSql(queries, {
+      table: this.table('items'),
+      vectorType: PG_VECTOR_TYPES[this.vectorKind]!.type,
+      mode,
+      limit,
+      efSearch: Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit)),
+      iterativeScans: this.iterativeScans,
     });
+    let results: unknown;
+    try {
+      results = await this.pool.query(sql);
+    } catch (err) {
+      throw describeConnectionError(err, this.url);
+    }
+    // A simple-protocol query of several statements answers with one result each: the SELECT is the last.
+    const select = (Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult<{
+      q: number;
+      id: number;
+      ip: number;
+    }>;
+    return hitsByQuery(select.rows, queries.length);
   }
 
   /** Claims of concurrent indexers, as lease rows in this store (see work-claims.ts). */
@@ -387,36 +411,41 @@ class PostgresSearcher implements ItemSearcher {
   async search(queries: Float32Array, n: number, o: { k: number; exclude?: Exclusion }): Promise<Hit[][]> {
     const dim = this.store.model.dim;
     if (queries.length !== n * dim)
-      throw new Error(`search: ${n} queries of this store need ${n * dim} values (${dim} each), got ${queries.length}`);
-    if (!Number.isInteger(o.k) || o.k < 1) throw new Error(`search: k must be a positive integer, got ${o.k}`);
-    const out: Hit[][] = [];
-    for (let q = 0; q < n; q++) {
-      const query = queries.subarray(q * dim, (q + 1) * dim);
-      const group = o.exclude?.groupOf(q) ?? '';
-      const keep = (hit: Hit) => !(o.exclude?.excludes(group, hit.row) ?? false);
-      // Exclusions are applied to a longer list, widened until k survive or the store runs out.
-      let limit = o.exclude ? 2 * o.k : o.k;
-      for (;;) {
-        const hits = await this.store.nearest(query, limit, this.mode, this.efSearch);
-        const kept = hits.filter(keep);
-        if (kept.length >= o.k || hits.length < limit) {
-          out.push(kept.slice(0, o.k));
-          break;
-        }
-        limit *= 4;
-      }
+      throw new HistoseekError(
+        'BAD_QUERY',
+        `search: ${n} queries of this store need ${n * dim} values (${dim} each), got ${queries.length}`,
+      );
+    if (!Number.isInteger(o.k) || o.k < 1)
+      throw new HistoseekError('BAD_QUERY', `search: k must be a positive integer, got ${o.k}`);
+    const excluded = new Array<ReadonlySet<number>>(n);
+    for (const group of exclusionGroups(n, o.exclude)) for (const q of group.queries) excluded[q] = group.excluded;
+    // An exact search leaves the excluded rows out in SQL: its order is total, so that is the filtered top-k.
+    // Under a filter pgvector's HNSW scan returns fewer rows, so two-stage filters a longer list here,
+    // widened (for the queries still short) until k survive or the store runs out.
+    const inSql = this.mode === 'exact';
+    const out = new Array<Hit[]>(n);
+    let pending = Array.from({ length: n }, (_, q) => q);
+    for (let limit = o.exclude && !inSql ? 2 * o.k : o.k; pending.length > 0; limit *= 4) {
+      const answers = await this.store.nearest(
+        pending.map((q) => ({
+          vector: queries.subarray(q * dim, (q + 1) * dim),
+          exclude: inSql ? excluded[q] : undefined,
+        })),
+        limit,
+        this.mode,
+        this.efSearch,
+      );
+      pending = pending.filter((q, i) => {
+        const kept = answers[i].filter((hit) => !excluded[q].has(hit.row));
+        if (kept.length < o.k && answers[i].length === limit) return true;
+        out[q] = kept.slice(0, o.k);
+        return false;
+      });
     }
     return out;
   }
 
   async release(): Promise<void> {}
-}
-
-/** pgvector's text form of a vector: [v1,v2,…] with float32 precision. */
-function vectorLiteral(values: Float32Array): string {
-  let text = '[';
-  for (let i = 0; i < values.length; i++) text += (i ? ',' : '') + values[i].toPrecision(9);
-  return `${text}]`;
 }
 
 function versionAtLeast(version: string, least: number[]): boolean {
@@ -434,12 +463,14 @@ async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, creat
   if (installed) return installed;
   const available = (await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rows.length > 0;
   if (!available) {
-    throw new Error(
+    throw new HistoseekError(
+      'NOT_FOUND',
       `${url.display}: this PostgreSQL server lacks the pgvector extension ('vector'); install pgvector 0.7 or later on the server (e.g. the postgresql-16-pgvector package), then rerun — nothing was written`,
     );
   }
   if (!create)
-    throw new Error(
+    throw new HistoseekError(
+      'NOT_FOUND',
       `${url.display}: pgvector is not enabled in database '${url.config.database}'; index into it first, or run CREATE EXTENSION vector`,
     );
   try {
@@ -471,7 +502,8 @@ async function createSchema(
   vectors: VectorKind,
 ): Promise<void> {
   if (!PG_VECTOR_TYPES[vectors])
-    throw new Error(
+    throw new HistoseekError(
+      'BAD_OPTION',
       `${url.display}: a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${vectors}`,
     );
   const meta = await readMeta(client, url);

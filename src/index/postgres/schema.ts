@@ -8,6 +8,7 @@
  * - `claims`: work leases of concurrent indexers (see ../work-claims.ts).
  * docs/scale-out.md shows the same SQL, for DBAs.
  */
+import { HistoseekError } from '../../util/errors.js';
 import type { VectorKind } from '../vector-codec.js';
 
 export const PG_FORMAT = 'histoseek-pg/1';
@@ -28,7 +29,11 @@ export function quoteIdent(name: string): string {
 export function schemaSql(schema: string, kind: VectorKind, dim: number): string {
   const s = quoteIdent(schema);
   const vector = PG_VECTOR_TYPES[kind];
-  if (!vector) throw new Error(`a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${kind}`);
+  if (!vector)
+    throw new HistoseekError(
+      'BAD_OPTION',
+      `a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${kind}`,
+    );
   return `
 CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.meta (key text PRIMARY KEY, value text NOT NULL);
