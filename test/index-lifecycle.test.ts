@@ -11,9 +11,18 @@ import { describe, test } from 'node:test';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { openStore } from '../src/index/open-store.js';
 import { createServer } from '../src/server/serve.js';
-import { FRACTION_METRICS, histoseek, temporaryFolder } from './helpers.js';
+import { FRACTION_METRICS, histoseekWith, temporaryFolder } from './helpers.js';
 import { startPglite } from './postgres-fixtures.js';
 import { multipart } from './server-fixtures.js';
+
+/** One command's limit: the slowest here indexes 20 patches. */
+const COMMAND_MS = 180_000;
+/** A test's limit: a few commands (spawnSync blocks node:test's own timer, so each command has its limit too). */
+const TEST_MS = 10 * 60_000;
+
+function histoseek(...args: string[]) {
+  return histoseekWith({ timeout: COMMAND_MS }, ...args);
+}
 
 function ok(...args: string[]) {
   const r = histoseek(...args);
@@ -62,61 +71,71 @@ for (const [kind, db] of [
   ['postgres', pglite.url('lifecycle')],
 ] as const) {
   describe(`${kind} store`, () => {
-    test('index, then search: a slide excluded on request; two-stage answers like the exact scan', () => {
-      assert.match(
-        ok('index', collection, '--db', db, '--layout', 'kimia', '--batch', '8').stderr,
-        /20 added, 0 already indexed/,
-      );
-      const all = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json').stdout);
-      assert.equal(all.results.length, 20);
-      assert.ok(all.results.some((r: { slide: string }) => r.slide === 's1'));
-      const without = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--exclude-slide', 's1').stdout);
-      assert.equal(without.results.length, 15);
-      assert.ok(without.results.every((r: { slide: string }) => r.slide !== 's1'));
-      // 20 items search exactly by default; forced through the graph (or pgvector's HNSW index), the same list.
-      const twoStage = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--two-stage').stdout);
-      assert.deepEqual(
-        twoStage.results.map((r: { path: string }) => r.path),
-        all.results.map((r: { path: string }) => r.path),
-      );
-      assert.match(
-        histoseek('search', query, '--db', db, '--two-stage', '--exact').stderr,
-        /give --exact or --two-stage, not both/,
-      );
-      const exact = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--exact').stdout);
-      assert.deepEqual(exact.results, all.results);
-      answers.set(kind, { search: all.results, leaveOneOut: NaN });
-    });
+    test(
+      'index, then search: a slide excluded on request; two-stage answers like the exact scan',
+      { timeout: TEST_MS },
+      () => {
+        assert.match(
+          ok('index', collection, '--db', db, '--layout', 'kimia', '--batch', '8').stderr,
+          /20 added, 0 already indexed/,
+        );
+        const all = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json').stdout);
+        assert.equal(all.results.length, 20);
+        assert.ok(all.results.some((r: { slide: string }) => r.slide === 's1'));
+        const without = JSON.parse(
+          ok('search', query, '--db', db, '-k', '20', '--json', '--exclude-slide', 's1').stdout,
+        );
+        assert.equal(without.results.length, 15);
+        assert.ok(without.results.every((r: { slide: string }) => r.slide !== 's1'));
+        // 20 items search exactly by default; forced through the graph (or pgvector's HNSW index), the same list.
+        const twoStage = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--two-stage').stdout);
+        assert.deepEqual(
+          twoStage.results.map((r: { path: string }) => r.path),
+          all.results.map((r: { path: string }) => r.path),
+        );
+        assert.match(
+          histoseek('search', query, '--db', db, '--two-stage', '--exact').stderr,
+          /give --exact or --two-stage, not both/,
+        );
+        const exact = JSON.parse(ok('search', query, '--db', db, '-k', '20', '--json', '--exact').stdout);
+        assert.deepEqual(exact.results, all.results);
+        answers.set(kind, { search: all.results, leaveOneOut: NaN });
+      },
+    );
 
-    test('eval: official protocol on the test tree, and leave-one-slide-out over the index', () => {
-      const official = JSON.parse(
-        ok(
-          'eval',
-          '--db',
-          db,
-          '--queries',
-          collection,
-          '--layout',
-          'kimia',
-          '--json',
-          '--report',
-          join(dir, `report-${kind}`),
-        ).stdout,
-      );
-      assert.equal(official.n_queries, 8);
-      for (const key of FRACTION_METRICS) assert.ok(official[key] >= 0 && official[key] <= 1, key);
-      assert.ok(Math.abs(official.eta_tot - official.eta_p * official.eta_w) < 1e-12);
-      assert.ok(existsSync(join(dir, `report-${kind}`, 'confusion.png')));
-      // Leave-one-slide-out where label = slide: no same-label item remains, so nothing can be right.
-      const loo = JSON.parse(
-        ok('eval', '--db', db, '--leave-one-out', '--json', '--report', join(dir, `loo-${kind}`)).stdout,
-      );
-      assert.equal(loo.n_queries, 20);
-      assert.equal(loo.eta_p, 0);
-      answers.get(kind)!.leaveOneOut = official.eta_tot;
-    });
+    test(
+      'eval: official protocol on the test tree, and leave-one-slide-out over the index',
+      { timeout: TEST_MS },
+      () => {
+        const official = JSON.parse(
+          ok(
+            'eval',
+            '--db',
+            db,
+            '--queries',
+            collection,
+            '--layout',
+            'kimia',
+            '--json',
+            '--report',
+            join(dir, `report-${kind}`),
+          ).stdout,
+        );
+        assert.equal(official.n_queries, 8);
+        for (const key of FRACTION_METRICS) assert.ok(official[key] >= 0 && official[key] <= 1, key);
+        assert.ok(Math.abs(official.eta_tot - official.eta_p * official.eta_w) < 1e-12);
+        assert.ok(existsSync(join(dir, `report-${kind}`, 'confusion.png')));
+        // Leave-one-slide-out where label = slide: no same-label item remains, so nothing can be right.
+        const loo = JSON.parse(
+          ok('eval', '--db', db, '--leave-one-out', '--json', '--report', join(dir, `loo-${kind}`)).stdout,
+        );
+        assert.equal(loo.n_queries, 20);
+        assert.equal(loo.eta_p, 0);
+        answers.get(kind)!.leaveOneOut = official.eta_tot;
+      },
+    );
 
-    test('serve: search by upload and by item, the index summary', async () => {
+    test('serve: search by upload and by item, the index summary', { timeout: TEST_MS }, async () => {
       const app = await createServer({ db, webRoot: dir, limits: { rate: null } });
       try {
         const info = (await app.inject('/api/index')).json();
@@ -145,41 +164,49 @@ for (const [kind, db] of [
       }
     });
 
-    test('removing a slide or a folder removes its items; indexing again restores them; appending adds', async () => {
-      assert.deepEqual([...(await liveSlides(db)).values()], [5, 5, 5, 5]);
-      assert.match(ok('index', '--db', db, '--remove-slide', 's2').stderr, /removed 5 items/);
-      assert.equal((await liveSlides(db)).has('s2'), false);
-      const removal = ok('index', '--db', db, '--remove', join(collection, 'train', 's3'), '--json');
-      assert.match(removal.stderr, /removed 5 items/);
-      assert.deepEqual(JSON.parse(removal.stdout), { removed: 5 });
-      assert.equal((await liveSlides(db)).has('s3'), false);
-      const again = ok('index', collection, '--db', db, '--layout', 'kimia');
-      assert.match(again.stderr, /10 added, 10 already indexed/);
-      assert.deepEqual([...(await liveSlides(db)).values()], [5, 5, 5, 5]);
-      const appended = ok('index', other, '--db', db, '--layout', 'kimia', '--json');
-      assert.match(appended.stderr, /3 added, 0 already indexed, 0 unreadable \(skipped\); 23 items in the index/);
-      assert.deepEqual(JSON.parse(appended.stdout), {
-        added: 3,
-        skipped: 0,
-        failures: [],
-        slides_without_patches: [],
-        items: 23,
-      });
-    });
+    test(
+      'removing a slide or a folder removes its items; indexing again restores them; appending adds',
+      { timeout: TEST_MS },
+      async () => {
+        assert.deepEqual([...(await liveSlides(db)).values()], [5, 5, 5, 5]);
+        assert.match(ok('index', '--db', db, '--remove-slide', 's2').stderr, /removed 5 items/);
+        assert.equal((await liveSlides(db)).has('s2'), false);
+        const removal = ok('index', '--db', db, '--remove', join(collection, 'train', 's3'), '--json');
+        assert.match(removal.stderr, /removed 5 items/);
+        assert.deepEqual(JSON.parse(removal.stdout), { removed: 5 });
+        assert.equal((await liveSlides(db)).has('s3'), false);
+        const again = ok('index', collection, '--db', db, '--layout', 'kimia');
+        assert.match(again.stderr, /10 added, 10 already indexed/);
+        assert.deepEqual([...(await liveSlides(db)).values()], [5, 5, 5, 5]);
+        const appended = ok('index', other, '--db', db, '--layout', 'kimia', '--json');
+        assert.match(appended.stderr, /3 added, 0 already indexed, 0 unreadable \(skipped\); 23 items in the index/);
+        assert.deepEqual(JSON.parse(appended.stdout), {
+          added: 3,
+          skipped: 0,
+          failures: [],
+          slides_without_patches: [],
+          items: 23,
+        });
+      },
+    );
   });
 }
 
-test('both stores give the same top-20 (paths, and distances to float16 precision) and the same evaluation', () => {
-  const [folder, postgres] = [answers.get('folder')!, answers.get('postgres')!];
-  assert.deepEqual(
-    postgres.search.map((r) => r.path),
-    folder.search.map((r) => r.path),
-  );
-  postgres.search.forEach((r, i) =>
-    assert.ok(
-      Math.abs(r.distance - folder.search[i].distance) < 1e-3,
-      `${r.path}: ${r.distance} vs ${folder.search[i].distance}`,
-    ),
-  );
-  assert.equal(postgres.leaveOneOut, folder.leaveOneOut);
-});
+test(
+  'both stores give the same top-20 (paths, and distances to float16 precision) and the same evaluation',
+  { timeout: 10_000 },
+  () => {
+    const [folder, postgres] = [answers.get('folder')!, answers.get('postgres')!];
+    assert.deepEqual(
+      postgres.search.map((r) => r.path),
+      folder.search.map((r) => r.path),
+    );
+    postgres.search.forEach((r, i) =>
+      assert.ok(
+        Math.abs(r.distance - folder.search[i].distance) < 1e-3,
+        `${r.path}: ${r.distance} vs ${folder.search[i].distance}`,
+      ),
+    );
+    assert.equal(postgres.leaveOneOut, folder.leaveOneOut);
+  },
+);
