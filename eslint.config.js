@@ -69,6 +69,7 @@ export default defineConfig(
   {
     ignores: [
       'dist/',
+      'docs/api/',
       'node_modules/',
       'histoseek-demo/',
       'bench/results/',
