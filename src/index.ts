@@ -2,20 +2,31 @@
  * The histoseek library: `import { openIndex, loadModel, openSlide } from 'histoseek'`.
  *
  * @example
- * const index = await openIndex('histoseek-demo/db');
+ * await using index = await openIndex('histoseek-demo/db');
  * const results = await index.search('query.png', { k: 10 });
- * await index.close();
+ * const batch = await index.searchBatch([pngBuffer, { pixels, width, height }, descriptor]);
  */
 export { HistoseekIndex, loadModel, openIndex } from './api/library.js';
 export type {
+  AddCollectionOptions,
+  AddItem,
+  AddOptions,
+  AddProgress,
+  AddReport,
+  Box,
   HistoseekModel,
+  ImageInput,
+  IndexedItem,
   IndexInfo,
-  IndexReport,
   Layout,
+  LoadModelOptions,
+  Logger,
   ModelIdentity,
   ModelOptions,
   OpenIndexOptions,
   PatchSelection,
+  Query,
+  RawPixels,
   RetrievalMetrics,
   SearchMode,
   SearchOptions,
@@ -24,3 +35,5 @@ export type {
 } from './api/library.js';
 export { openSlide } from './api/slides.js';
 export type { HistoseekSlide, SlideInfo, Tile, TileOptions, TissueMask, TissueMaskOptions } from './api/slides.js';
+export { ERROR_CODES, HistoseekError, isHistoseekError } from './util/errors.js';
+export type { ErrorCode } from './util/errors.js';

@@ -1,85 +1,116 @@
 /**
  * histoseek as a library: load a model and embed images, open an index (a folder or a PostgreSQL
- * store) and search it. The command line is built on the same calls, so a script gets what
- * `histoseek search --json` prints.
+ * store), search it with images or descriptors, read its items, and add to it. The command line is
+ * built on the same calls.
+ *
+ * Errors a caller can act on are HistoseekErrors with a stable `code`. Nothing is printed: notes and
+ * warnings go to the `logger` option, when one is given.
  */
 import { resolve } from 'node:path';
 import type { Layout } from '../data/collections/collection.js';
-import { ItemLoader } from '../data/collections/load.js';
 import { readCollection } from '../data/collections/read.js';
-import { embedAll } from '../engine/embed-images.js';
 import { createEmbedder } from '../engine/embedders.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { evaluateLeaveOneOut, evaluateQueries } from '../eval/run.js';
-import { normaliseRows } from '../index/indexer.js';
 import { openStore } from '../index/open-store.js';
 import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
+import { HistoseekError } from '../util/errors.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
-import { searchImages, searchVectors, type SearchResult } from './image-search.js';
-import { indexCollection, type IndexOutcome as IndexReport } from './index-collection.js';
+import { addItems, type AddItem } from './add-items.js';
+import { embedImageInputs } from './embed-inputs.js';
+import type { ImageInput, RawPixels } from './image-input.js';
+import {
+  embedItems,
+  noteBundledModel,
+  readIndexCollection,
+  type AddProgress,
+  type IndexOutcome,
+} from './index-collection.js';
+import { SILENT_LOGGER, type Logger } from './logger.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
-import { openSearchableIndex, type SearchableIndex } from './searchable-index.js';
+import { checkAddOptions, checkLogger, checkOpenOptions, checkPositiveInteger } from './options.js';
+import type { Query } from './query.js';
+import { ReaderSlot, type Reader } from './reader-slot.js';
+import { indexedItem, type Box, type IndexedItem, type SearchResult } from './results.js';
+import { checkK, searchQueries } from './search-queries.js';
+import { assertIndexModel, openSearchableIndex, type SearchableIndex } from './searchable-index.js';
+import { WriteQueue } from './write-queue.js';
 
 export type {
-  IndexReport,
+  AddItem,
+  AddProgress,
+  Box,
+  ImageInput,
+  IndexedItem,
   Layout,
+  Logger,
   ModelIdentity,
   ModelOptions,
   PatchSelection,
+  Query,
+  RawPixels,
   RetrievalMetrics,
   SearchMode,
   SearchResult,
   VectorKind,
 };
 
+/** Images embedded per batch when the caller does not say. */
+const EMBED_BATCH = 8;
+
 /** A loaded model, ready to embed images. */
-export interface HistoseekModel {
+export interface HistoseekModel extends AsyncDisposable {
   /** The model's identity: what an index records and checks. */
   readonly identity: ModelIdentity;
   /** Values per descriptor. */
   readonly dim: number;
   /** Images are resized to inputSize × inputSize. */
   readonly inputSize: number;
-  /** The raw descriptors f_e of image files, one row of `dim` values each (images.length × dim); an unreadable image is an error naming it. */
-  embed(images: string[]): Promise<Float32Array>;
-  /** Frees the inference session. */
+  /**
+   * The raw descriptors f_e of the images (files, encoded bytes or raw pixels), one row of `dim`
+   * values each (images.length × dim); an unusable image is a BAD_IMAGE (NOT_FOUND for a missing
+   * file) naming it.
+   */
+  embed(images: readonly ImageInput[]): Promise<Float32Array>;
+  /** Frees the inference session; later calls are CLOSED. */
   close(): Promise<void>;
+}
+
+export interface LoadModelOptions extends Omit<ModelOptions, 'weights'> {
+  /** Inference threads (default 2). */
+  threads?: number;
 }
 
 /**
  * Loads a model: `weights` (a .safetensors checkpoint), or the built-in model; with `o.encoder`
  * (an ONNX file, or a foundation model fetched with `histoseek weights pull`), that encoder's
  * features, or the checkpoint trained over it.
- * @param o.backbone a timm convnextv2_* backbone to put in, @param o.size the input side, @param o.threads inference threads (default 2)
  */
-export async function loadModel(
-  weights?: string,
-  o: Omit<ModelOptions, 'weights'> & { threads?: number } = {},
-): Promise<HistoseekModel> {
+export async function loadModel(weights?: string, o: LoadModelOptions = {}): Promise<HistoseekModel> {
+  checkPositiveInteger('loadModel', 'threads', o.threads);
   const model = await resolveModel({ ...o, weights });
   const embedder = await createEmbedder(model, { threads: o.threads ?? 2 });
   const identity = modelIdentity(model, weights && resolve(weights), o);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await embedder.release();
+  };
   return {
     identity,
     dim: identity.dim,
     inputSize: identity.inputSize,
     async embed(images) {
-      const loader = new ItemLoader();
-      try {
-        const embedded = await embedAll(
-          embedder,
-          images.map((p) => resolve(p)),
-          8,
-          (s, size) => loader.load(s, size),
-        );
-        if (embedded.failures.length) throw new Error(embedded.failures.map((f) => f.message).join('\n'));
-        return embedded.raw;
-      } finally {
-        await loader.close();
-      }
+      if (closed) throw new HistoseekError('CLOSED', 'embed: the model was closed');
+      if (!Array.isArray(images))
+        throw new HistoseekError('BAD_OPTION', 'embed: give an array of images (paths, bytes or raw pixels)');
+      const names = images.map((image, i) => (typeof image === 'string' ? resolve(image) : `image ${i}`));
+      return embedImageInputs(embedder, images, names, EMBED_BATCH);
     },
-    close: () => embedder.release(),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -90,10 +121,12 @@ export interface OpenIndexOptions extends ModelOptions {
   mode?: SearchMode;
   /** Two-stage: graph candidates per query, the nearest 100 of which (more for wide vectors or large k) are re-ranked exactly (default by size: 320 below 2 million items, 640 below 6 million, 2 560 from there, times d / 256 for vectors wider than 256; a PostgreSQL store's hnsw.ef_search: 160, 320, 640). */
   candidates?: number;
+  /** Hears the notes and warnings of this index's work (add's skipped files, say); default: silent. */
+  logger?: Logger;
 }
 
 export interface SearchOptions {
-  /** Results (default 10). */
+  /** Results per query (default 10). */
   k?: number;
   /** Leave out this slide's items. */
   excludeSlide?: string;
@@ -113,40 +146,126 @@ export interface IndexInfo {
   search: 'exact' | 'two-stage';
 }
 
-/** An index opened for searching (read-only), with the model it was built with. */
-export class HistoseekIndex {
+export interface AddOptions {
+  /** Images embedded per batch (default 16); each batch is committed before the next. */
+  batch?: number;
+  /** Called after each committed batch. */
+  onProgress?: (progress: AddProgress) => void;
+  /** Stops after the batch in progress is committed, with ABORTED; what was committed stays, and a later add resumes. */
+  signal?: AbortSignal;
+}
+
+export interface AddCollectionOptions extends AddOptions {
+  /** How the folder is laid out (default `folder`: one sub-folder of images per class). */
+  layout?: Layout;
+  /** kimia, slides: a CSV of slide,label[,patient]. */
+  labels?: string;
+  /** slides: which tissue patches of each slide to store (default: all). */
+  patches?: PatchSelection;
+}
+
+/** What an add did. */
+export interface AddReport {
+  /** Items given (a collection's items, or those the iterable yielded). */
+  total: number;
+  /** Held by the index already (or given twice). */
+  skipped: number;
+  added: number;
+  /** Unreadable images, recorded and skipped: each an error with its path, message and code. */
+  failures: { path: string; message: string; code: HistoseekError['code'] }[];
+  /** Slides of a collection that could not be read. */
+  unreadableSlides: IndexOutcome['unreadableSlides'];
+  /** Slides of a collection that gave no patch, with the reason. */
+  withoutPatches: IndexOutcome['withoutPatches'];
+  /** Live items in the index after the add. */
+  live: number;
+}
+
+/**
+ * An opened index, with the model it was built with. Reads (search, get, info…) run at once, and
+ * see every write that has finished; writes (add, remove) run one at a time, in the order called.
+ * Use it with `await using`, or call `close()`.
+ */
+export class HistoseekIndex implements AsyncDisposable {
+  private readonly writes = new WriteQueue();
+  private readonly running = new Set<Promise<unknown>>();
+  private closing: Promise<void> | null = null;
+
   /** @internal use openIndex */
   constructor(
-    private index: SearchableIndex,
-    private readonly options: OpenIndexOptions,
+    private readonly opened: SearchableIndex,
+    private readonly reader: ReaderSlot,
+    private readonly logger: Logger,
   ) {}
 
+  /** The model's identity, as the index records it. */
+  get model(): ModelIdentity {
+    return this.opened.store.model;
+  }
+
   /**
-   * The nearest indexed items to an image file, or to a descriptor (`dim` values; normalised here):
-   * the same objects, in the same order, as `histoseek search --json` gives in `results`.
+   * The k nearest items to a query: an image (a file's path, its bytes, or raw pixels), or a
+   * descriptor of this index's model (`dim` values; normalised here). A query of another kind or
+   * width is BAD_QUERY; an image that cannot be read is BAD_IMAGE (NOT_FOUND for a missing file).
    */
-  async search(query: string | Float32Array, o: SearchOptions = {}): Promise<SearchResult[]> {
-    const settings = { k: o.k ?? 10, excludeSlide: o.excludeSlide };
-    if (typeof query === 'string') return (await searchImages(this.index, [resolve(query)], settings))[0];
-    const dim = this.index.store.model.dim;
-    if (query.length !== dim)
-      throw new Error(`search: a query descriptor of this index has ${dim} values, got ${query.length}`);
-    return (await searchVectors(this.index, normaliseRows(query, dim), 1, settings))[0];
+  async search(query: Query, o: SearchOptions = {}): Promise<SearchResult[]> {
+    return (await this.searchBatch([query], o))[0];
+  }
+
+  /** Each query's k nearest items, in order: as many `search` calls, with the images embedded and searched together. */
+  searchBatch(queries: readonly Query[], o: SearchOptions = {}): Promise<SearchResult[][]> {
+    return this.run('search', () => {
+      if (!Array.isArray(queries)) throw new HistoseekError('BAD_QUERY', 'searchBatch: give an array of queries');
+      const k = o.k ?? 10;
+      checkK(k);
+      return this.reader.use(({ store, searcher }) =>
+        searchQueries({ ...this.opened, store, searcher }, queries, { k, excludeSlide: o.excludeSlide }),
+      );
+    });
+  }
+
+  /** The item with this id, or undefined when the index holds no such live item (never added, or removed). */
+  get(id: number): Promise<IndexedItem | undefined> {
+    return this.run('get', () => {
+      checkId(id);
+      return this.reader.use(async ({ store }) => {
+        const [item] = await store.items([id]);
+        return item && indexedItem(item);
+      });
+    });
+  }
+
+  /** The item's normalised descriptor (`dim` values, as stored), or undefined when get(id) is. */
+  vector(id: number): Promise<Float32Array | undefined> {
+    return this.run('vector', () => {
+      checkId(id);
+      return this.reader.use(async ({ store }) => {
+        const [item] = await store.items([id]);
+        return item && (await store.vectors([id]));
+      });
+    });
   }
 
   /** Counts, the model and how the index stores and searches. */
-  async info(): Promise<IndexInfo> {
-    const { store, searcher } = this.index;
-    const [labels, slides, items] = await Promise.all([store.labelCounts(), store.slideCounts(), store.liveCount()]);
-    return {
-      location: store.location,
-      items,
-      labels: Object.fromEntries(labels),
-      slides: Object.fromEntries(slides),
-      model: store.model,
-      vectors: store.vectorKind,
-      search: searcher.mode,
-    };
+  info(): Promise<IndexInfo> {
+    return this.run('info', () =>
+      this.reader.use(async ({ store, searcher }) => {
+        const [labels, slides, items] = await Promise.all([
+          store.labelCounts(),
+          store.slideCounts(),
+          store.liveCount(),
+        ]);
+        return {
+          location: store.location,
+          items,
+          labels: Object.fromEntries(labels),
+          slides: Object.fromEntries(slides),
+          model: store.model,
+          vectors: store.vectorKind,
+          search: searcher.mode,
+        };
+      }),
+    );
   }
 
   /**
@@ -154,71 +273,149 @@ export class HistoseekIndex {
    * for the images of a query collection, or with the indexed items themselves, each leaving out
    * its own slide (`leaveOneOut`).
    */
-  async evaluate(
+  evaluate(
     o: { queries: string; layout?: Layout; labels?: string; k?: number } | { leaveOneOut: true; k?: number },
   ): Promise<RetrievalMetrics> {
-    const { store, searcher, embedder } = this.index;
-    const k = o.k ?? 10;
-    if ('leaveOneOut' in o) return (await evaluateLeaveOneOut(store, searcher, k)).metrics;
-    const collection = await readCollection(o.queries, o.layout ?? 'folder', 'queries', { labels: o.labels });
-    return (await evaluateQueries(store, searcher, embedder, collection.items, k, 16)).metrics;
+    return this.run('evaluate', () => {
+      const k = o.k ?? 10;
+      checkK(k);
+      return this.reader.use(async ({ store, searcher }) => {
+        if ('leaveOneOut' in o) return (await evaluateLeaveOneOut(store, searcher, k)).metrics;
+        const collection = await readCollection(o.queries, o.layout ?? 'folder', 'queries', { labels: o.labels });
+        return (await evaluateQueries(store, searcher, this.opened.embedder, collection.items, k, 16)).metrics;
+      });
+    });
   }
 
   /**
-   * Embeds the images of a collection folder that the index lacks and stores them (resumable, like
-   * `histoseek index`); later searches see them. Into a PostgreSQL store, other processes may add
-   * to the same collection at once.
+   * Embeds with the index's model what the index lacks and stores it, batch by batch: the images
+   * of a collection folder (resumable, like `histoseek index`), or items from an iterable or async
+   * iterable (`{ image, path?, label?, slide?, patient?, box? }`). Later reads see them. Into a
+   * PostgreSQL store, other processes may add to the same collection at once.
    */
-  async add(
-    collection: string,
-    o: { layout?: Layout; labels?: string; patches?: PatchSelection; batch?: number } = {},
-  ): Promise<IndexReport> {
-    const report = await indexCollection({
-      ...this.index.modelOptions,
-      root: collection,
-      layout: o.layout ?? 'folder',
-      labels: o.labels,
-      patches: o.patches,
-      db: this.index.db,
-      batch: o.batch ?? 16,
-      threads: this.options.threads ?? 2,
-      quiet: true,
+  add(collection: string, o?: AddCollectionOptions): Promise<AddReport>;
+  add(items: Iterable<AddItem> | AsyncIterable<AddItem>, o?: AddOptions): Promise<AddReport>;
+  add(input: string | Iterable<AddItem> | AsyncIterable<AddItem>, o: AddCollectionOptions = {}): Promise<AddReport> {
+    return this.run('add', () => {
+      checkAddOptions(o);
+      return this.writes.run(() =>
+        typeof input === 'string' ? this.addCollection(input, o) : this.addItems(input, o),
+      );
     });
-    await this.reopen();
-    return report;
   }
 
-  /** Removes a slide's items, or those indexed from files under a folder; returns how many (the index must not be open for writing elsewhere). */
-  async remove(filter: { slide: string } | { folder: string }): Promise<number> {
-    const writer = await openStore(this.index.db, { writable: true });
+  private async addCollection(root: string, o: AddCollectionOptions): Promise<AddReport> {
+    const collection = await readIndexCollection(root, o.layout ?? 'folder', {
+      labels: o.labels,
+      patches: o.patches,
+      logger: this.logger,
+    });
+    noteBundledModel(this.opened.modelOptions, root, this.logger);
+    const report = await this.withWriter((writer) =>
+      embedItems(writer, this.opened.embedder, collection.root, collection.items, this.embedOptions(o)),
+    );
+    return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches };
+  }
+
+  private async addItems(items: Iterable<AddItem> | AsyncIterable<AddItem>, o: AddOptions): Promise<AddReport> {
+    const report = await this.withWriter((writer) =>
+      addItems(writer, this.opened.embedder, items, this.embedOptions(o)),
+    );
+    return { ...report, unreadableSlides: [], withoutPatches: [] };
+  }
+
+  private embedOptions(o: AddOptions) {
+    return {
+      batch: o.batch ?? 16,
+      onProgress: o.onProgress,
+      signal: o.signal,
+      onFailure: (f: { message: string }) => this.logger.warn(`skipped ${f.message}`),
+    };
+  }
+
+  /** Runs `write` on the index opened for writing (a folder takes its writer lock until it is done), with the live count after. */
+  private async withWriter<T extends object>(
+    write: (writer: Awaited<ReturnType<typeof openStore>>) => Promise<T>,
+  ): Promise<T & { live: number }> {
+    const writer = await openStore(this.opened.db, { writable: true });
     try {
-      return await writer.remove('slide' in filter ? { slide: filter.slide } : { under: resolve(filter.folder) });
+      assertIndexModel(writer, this.model);
+      const done = await write(writer);
+      return { ...done, live: await writer.liveCount() };
     } finally {
       await writer.close();
-      await this.reopen();
     }
   }
 
-  /** Opens the index anew, so that searches see what changed. */
-  private async reopen(): Promise<void> {
-    const next = await openIndex(this.index.db, this.options);
-    await this.index.close();
-    this.index = next.index;
+  /** Removes a slide's items, or those indexed from files under a folder; returns how many. */
+  remove(filter: { slide: string } | { folder: string }): Promise<number> {
+    return this.run('remove', () => {
+      const slide = (filter as { slide?: unknown })?.slide;
+      const folder = (filter as { folder?: unknown })?.folder;
+      if (typeof slide !== 'string' && typeof folder !== 'string')
+        throw new HistoseekError('BAD_OPTION', 'remove: give { slide } or { folder }');
+      return this.writes.run(async () => {
+        const writer = await openStore(this.opened.db, { writable: true });
+        try {
+          return await writer.remove(typeof slide === 'string' ? { slide } : { under: resolve(folder as string) });
+        } finally {
+          await writer.close();
+        }
+      });
+    });
   }
 
-  async close(): Promise<void> {
-    await this.index.close();
+  /** Closes the index and frees its model once the calls in progress have finished; later calls are CLOSED. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled(this.running);
+      await this.reader.close();
+      await this.opened.embedder.release();
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Runs a call unless the index is closed (CLOSED), tracked so that close() waits for it. */
+  private run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new HistoseekError('CLOSED', `${what}: the index was closed`));
+    const running = (async () => call())();
+    this.running.add(running);
+    void running.finally(() => this.running.delete(running)).catch(() => undefined);
+    return running;
   }
 }
 
-/** Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was built with. */
+/** BAD_QUERY unless `id` could be an item's id (a non-negative integer). */
+function checkId(id: unknown): void {
+  if (!Number.isSafeInteger(id) || (id as number) < 0)
+    throw new HistoseekError('BAD_QUERY', `an item id is a non-negative integer, got ${String(id)}`);
+}
+
+/**
+ * Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was
+ * built with. No index there is NOT_FOUND; a model given that is not the index's is WRONG_MODEL.
+ */
 export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<HistoseekIndex> {
-  return new HistoseekIndex(
-    await openSearchableIndex(db, {
-      ...o,
-      threads: o.threads ?? 2,
-      search: { mode: o.mode, candidates: o.candidates },
-    }),
-    o,
-  );
+  checkOpenOptions(o);
+  checkLogger('openIndex', o.logger);
+  const threads = o.threads ?? 2;
+  const search = { mode: o.mode, candidates: o.candidates, threads };
+  const opened = await openSearchableIndex(db, { ...o, threads, search });
+  const first: Reader = { store: opened.store, searcher: opened.searcher, generation: await opened.store.generation() };
+  const reader = new ReaderSlot(first, async () => {
+    const store = await openStore(db);
+    try {
+      assertIndexModel(store, opened.store.model);
+      const generation = await store.generation();
+      return { store, searcher: await store.openSearcher(search), generation };
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  });
+  return new HistoseekIndex(opened, reader, o.logger ?? SILENT_LOGGER);
 }

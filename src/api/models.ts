@@ -12,6 +12,7 @@ import { precisionIdentity, type Precision } from '../model/identity.js';
 import { vitDescriptorSize } from '../model/vit-config.js';
 import { FOUNDATION_MODELS, isFoundationModelName } from '../weights/foundation-models.js';
 import { loadFoundationWeights } from '../weights/foundation-weights.js';
+import { HistoseekError } from '../util/errors.js';
 import { resolveBackbone } from '../weights/hub.js';
 
 export interface ModelOptions {
@@ -45,19 +46,31 @@ export const BUNDLED_MODEL_NOTE =
 /** The model the options name: an encoder's features, a checkpoint (over its own backbone or an encoder), or the built-in model. */
 export async function resolveModel(o: ModelOptions): Promise<EmbeddingModel> {
   if (o.encoder !== undefined && o.backbone !== undefined)
-    throw new Error(
+    throw new HistoseekError(
+      'BAD_OPTION',
       `--backbone replaces LGFFEM's ConvNeXt V2 backbone; with --encoder ${o.encoder} there is none to replace`,
     );
-  const base = o.weights !== undefined || o.encoder === undefined ? await loadModel(o.weights) : null;
+  const base = o.weights !== undefined || o.encoder === undefined ? await loadCheckpointFile(o.weights) : null;
   if (!base) return featureModel(await resolveEncoder(o.encoder!, o), o);
   if (base.trainedOver) return overEncoder(base, o);
   if (o.encoder !== undefined)
-    throw new Error(
+    throw new HistoseekError(
+      'BAD_OPTION',
       `${o.weights}: this checkpoint runs on its own ConvNeXt V2 backbone, not over an encoder; drop --encoder, or give a checkpoint trained over it`,
     );
   const backed = o.backbone ? await withTimmBackbone(base, resolveBackbone(o.backbone)) : base;
   const model = o.precision === 'int8' ? { ...backed, precision: o.precision } : backed;
   return o.size ? { ...model, config: validateConfig({ ...model.config, inputSize: o.size }, '--size') } : model;
+}
+
+/** The checkpoint (or the built-in model); a missing file is NOT_FOUND, with the reader's message. */
+async function loadCheckpointFile(weights: string | undefined): Promise<Model> {
+  try {
+    return await loadModel(weights);
+  } catch (err) {
+    if (weights === undefined || existsSync(weights) || !(err instanceof Error)) throw err;
+    throw new HistoseekError('NOT_FOUND', err.message, { cause: err });
+  }
 }
 
 /** An ONNX file or a pulled foundation model, with the options that describe its input and outputs. */
@@ -68,13 +81,15 @@ async function resolveEncoder(value: string, o: ModelOptions): Promise<EncoderSp
       o.encoderPyramid ? ['pyramid'] : [],
     );
     if (flags.length)
-      throw new Error(
+      throw new HistoseekError(
+        'BAD_OPTION',
         `--encoder ${value}: its model card fixes its input and output; the ${flags.join(', ')} options are for ONNX encoders`,
       );
     return loadFoundationWeights(value);
   }
   if (!existsSync(value))
-    throw new Error(
+    throw new HistoseekError(
+      'NOT_FOUND',
       `--encoder ${value}: no such file, and not a foundation model (known: ${Object.keys(FOUNDATION_MODELS).join(', ')}; fetch one with 'histoseek weights pull NAME')`,
     );
   return readOnnxEncoder(resolve(value), {
@@ -100,7 +115,7 @@ async function featureModel(encoder: EncoderSpec, o: ModelOptions): Promise<Feat
     };
   }
   const problem = onnxEncoderPrecisionProblem(encoder, precision);
-  if (problem) throw new Error(problem);
+  if (problem) throw new HistoseekError('BAD_OPTION', problem);
   const probe = await probeEncoder(encoder);
   return {
     kind: 'features',
@@ -119,7 +134,8 @@ async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
   const recorded = checkpoint.trainedOver!;
   const value = o.encoder ?? recorded.path;
   if (o.encoder === undefined && !existsSync(value))
-    throw new Error(
+    throw new HistoseekError(
+      'NOT_FOUND',
       `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), which is not there; pass --encoder FILE`,
     );
   const encoder = await resolveEncoder(value, {
@@ -129,11 +145,12 @@ async function overEncoder(checkpoint: Model, o: ModelOptions): Promise<Model> {
     encoderPyramid: o.encoderPyramid ?? (recorded.pyramid ? [...recorded.pyramid] : undefined),
   });
   if (encoder.kind !== 'onnx' || encoder.sha256 !== recorded.sha256)
-    throw new Error(
+    throw new HistoseekError(
+      'WRONG_MODEL',
       `${o.weights}: trained over the encoder ${recorded.path} (SHA-256 ${recorded.sha256.slice(0, 12)}…), not ${value} (${encoder.sha256.slice(0, 12)}…)`,
     );
   const problem = onnxEncoderPrecisionProblem(encoder, o.precision);
-  if (problem) throw new Error(problem);
+  if (problem) throw new HistoseekError('BAD_OPTION', problem);
   const config = validateConfig({ ...checkpoint.config, inputSize: encoder.preprocessing.size }, '--size');
   return { ...checkpoint, config, encoder };
 }

@@ -1,11 +1,14 @@
 /** An index opened for searching together with the model it was built with: what search, eval and the server query. */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEmbedder, type ModelEmbedder } from '../engine/embedders.js';
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import { openStore } from '../index/open-store.js';
+import type { ModelIdentity } from '../index/store.js';
+import { isPostgresUrl, openStore } from '../index/open-store.js';
 import type { SearchSettings } from '../index/searcher.js';
 import type { EmbeddingModel } from '../model/embedding-model.js';
 import { precisionOfHash } from '../model/identity.js';
+import { HistoseekError } from '../util/errors.js';
 import { isFoundationModelName } from '../weights/foundation-models.js';
 import { modelIdentity, recordedEncoderOptions, resolveModel, type ModelOptions } from './models.js';
 
@@ -21,6 +24,22 @@ export interface SearchableIndex {
   close(): Promise<void>;
 }
 
+/** NOT_FOUND for a folder that holds no index (a PostgreSQL store says for itself what it lacks). */
+export function assertIndexExists(db: string): void {
+  if (!isPostgresUrl(db) && !existsSync(join(db, 'histoseek.sqlite')))
+    throw new HistoseekError('NOT_FOUND', `${db}: not a histoseek index (no histoseek.sqlite)`);
+}
+
+/** WRONG_MODEL unless `model` is the one the store was built with (the message names both). */
+export function assertIndexModel(store: ItemStore, model: Pick<ModelIdentity, 'id' | 'hash'>): void {
+  try {
+    store.assertModel(model);
+  } catch (err) {
+    if (err instanceof HistoseekError) throw err;
+    throw new HistoseekError('WRONG_MODEL', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
 /** How to open an index for searching: the model options, inference threads, and how to search. */
 export type SearchableIndexOptions = ModelOptions & { threads: number; search?: SearchSettings };
 
@@ -30,6 +49,7 @@ export type SearchableIndexOptions = ModelOptions & { threads: number; search?: 
  * index recorded, with its options; another model than the index's is an error.
  */
 export async function openSearchableIndex(db: string, o: SearchableIndexOptions): Promise<SearchableIndex> {
+  assertIndexExists(db);
   const store = await openStore(db);
   try {
     const recorded =
@@ -46,7 +66,8 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
         : recordedEncoderOptions(store.model);
     const missing = o.encoder === undefined && encoder.encoder;
     if (missing && !isFoundationModelName(missing) && !existsSync(missing))
-      throw new Error(
+      throw new HistoseekError(
+        'NOT_FOUND',
         `${db}: this index was built with the encoder ${missing}, which is not there any more; pass --encoder FILE (the same file)`,
       );
     const modelOptions: ModelOptions = {
@@ -57,7 +78,7 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
       precision: o.precision ?? precisionOfHash(store.model.hash),
     };
     const model = await resolveModel(modelOptions);
-    store.assertModel(modelIdentity(model));
+    assertIndexModel(store, modelIdentity(model));
     const embedder = await createEmbedder(model, { threads: o.threads });
     const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
       await embedder.release();

@@ -1,5 +1,7 @@
 /** Whole-slide images for the library: one object to read a slide's regions, its tissue and its patches. */
-import { openSlide as openSlideFile, type Slide } from '../wsi/slide.js';
+import { existsSync } from 'node:fs';
+import { HistoseekError } from '../util/errors.js';
+import { openSlide as openSlideFile, SlideOpenError, type Slide } from '../wsi/slide.js';
 import { type TileOptions, type Tile, tiles } from '../wsi/tiler.js';
 import { tissueMask, type TissueMask, type TissueMaskOptions } from '../wsi/tissue-mask.js';
 
@@ -17,7 +19,7 @@ export interface SlideInfo {
   objectivePower: number | null;
 }
 
-export interface HistoseekSlide {
+export interface HistoseekSlide extends AsyncDisposable {
   readonly info: SlideInfo;
   /** RGB bytes (width × height × 3) of a region of `level`, its corner at (x, y) in level-0 pixels; outside the slide is white. */
   readRegion(x: number, y: number, level: number, width: number, height: number): Promise<Uint8Array>;
@@ -25,12 +27,28 @@ export interface HistoseekSlide {
   tissueMask(options?: TissueMaskOptions): Promise<TissueMask>;
   /** The tissue patches indexing would cut (224 px at 0.5 µm/px, half tissue, by default), one at a time. */
   patches(options?: TileOptions): AsyncGenerator<Tile>;
-  close(): void;
+  /** Closes the file; later reads are CLOSED. */
+  close(): Promise<void>;
 }
 
-/** Opens a whole-slide image (OpenSlide's formats, or a TIFF/PNG/JPEG); an unreadable file is an error naming both readers' reasons. */
+/** Opens a whole-slide image (OpenSlide's formats, or a TIFF/PNG/JPEG); an unreadable file is a BAD_IMAGE naming both readers' reasons (NOT_FOUND when there is none). */
 export async function openSlide(path: string): Promise<HistoseekSlide> {
-  const slide: Slide = await openSlideFile(path);
+  let slide: Slide;
+  try {
+    slide = await openSlideFile(path);
+  } catch (err) {
+    if (!(err instanceof SlideOpenError)) throw err;
+    throw new HistoseekError(existsSync(path) ? 'BAD_IMAGE' : 'NOT_FOUND', err.message, { cause: err });
+  }
+  let closed = false;
+  const open = () => {
+    if (closed) throw new HistoseekError('CLOSED', `${slide.path}: the slide was closed`);
+  };
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    slide.close();
+  };
   return {
     info: {
       path: slide.path,
@@ -40,9 +58,19 @@ export async function openSlide(path: string): Promise<HistoseekSlide> {
       objectivePower: slide.objectivePower,
       levels: slide.levels.map((l) => ({ width: l.width, height: l.height, downsample: l.downsample })),
     },
-    readRegion: (x, y, level, width, height) => slide.readRegion(x, y, level, width, height),
-    tissueMask: (options) => tissueMask(slide, options),
-    patches: (options) => tiles(slide, options),
-    close: () => slide.close(),
+    async readRegion(x, y, level, width, height) {
+      open();
+      return slide.readRegion(x, y, level, width, height);
+    },
+    async tissueMask(options) {
+      open();
+      return tissueMask(slide, options);
+    },
+    patches(options) {
+      open();
+      return tiles(slide, options);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

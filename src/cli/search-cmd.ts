@@ -1,6 +1,7 @@
 /** `histoseek search`: the most similar indexed items to an image. */
 import { resolve } from 'node:path';
-import { searchImages, type SearchResult } from '../api/image-search.js';
+import { searchQueries } from '../api/search-queries.js';
+import type { SearchResult } from '../api/results.js';
 import { JSON_OPTIONS, parse } from './args.js';
 import type { Command } from './command.js';
 import {
@@ -43,7 +44,26 @@ ${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default
   --include-own-slide  let region and whole-slide searches return the query slide's own items
 ${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
 
-function printTable(query: string, results: SearchResult[]): void {
+/** A result as `search --json` documents it: a slide patch's path names its region (`<slide>#region=x,y,w,h`). */
+interface CliResult {
+  rank: number;
+  distance: number;
+  path: string;
+  label: string;
+  slide: string | null;
+}
+
+function cliResult(r: SearchResult): CliResult {
+  return {
+    rank: r.rank,
+    distance: r.distance,
+    path: r.box ? regionSource(r.path, r.box) : r.path,
+    label: r.label,
+    slide: r.slide,
+  };
+}
+
+function printTable(query: string, results: CliResult[]): void {
   const lines = [`query: ${query}`, ' rank  distance  label            slide        path'];
   for (const r of results)
     lines.push(
@@ -88,15 +108,17 @@ export const searchCommand: Command = {
     const index = await openSearchableIndex(db, open);
     try {
       const sources = positionals.map((p) => resolve(p));
-      const answers = await searchImages(index, sources, {
+      const answers = await searchQueries(index, sources, {
         k,
         excludeSlide: values['exclude-slide'],
         batch,
       });
-      answers.forEach((results, q) => {
-        if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
-        else printTable(sources[q], results);
-      });
+      answers
+        .map((ranked) => ranked.map(cliResult))
+        .forEach((results, q) => {
+          if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
+          else printTable(sources[q], results);
+        });
       return 0;
     } finally {
       await index.close();

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import sharp, { type SharpOptions } from 'sharp';
+import { HistoseekError, type ErrorCode } from '../util/errors.js';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
@@ -17,15 +18,19 @@ export const DEFAULT_MAX_PIXELS = 1_000_000_000;
 /** File extensions (lower case, with the dot) of the formats sharp decodes and that we index. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.webp']);
 
-export class ImageError extends Error {
+/** An image that cannot be used, named by its path (or the caller's label for it): BAD_IMAGE, or NOT_FOUND for a missing file. */
+export class ImageError extends HistoseekError {
   constructor(
     readonly path: string,
     reason: string,
+    code: Extract<ErrorCode, 'BAD_IMAGE' | 'NOT_FOUND'> = 'BAD_IMAGE',
   ) {
-    super(`${path}: ${reason}`);
-    this.name = 'ImageError';
+    super(code, `${path}: ${reason}`);
   }
 }
+
+/** The reason a missing file gives: NOT_FOUND, where every other decoding failure is BAD_IMAGE. */
+const FILE_NOT_FOUND = 'file not found';
 
 export interface RgbImage {
   /** size × size × 3 bytes, row-major HWC, RGB. */
@@ -127,10 +132,8 @@ async function decode(
   } catch (err) {
     if (err instanceof ImageError) throw err;
     // libvips may name another reason when the file is gone (seen under load); say what is wrong.
-    throw new ImageError(
-      label,
-      typeof input === 'string' && !existsSync(input) ? 'file not found' : describeSharpError(err),
-    );
+    const reason = typeof input === 'string' && !existsSync(input) ? FILE_NOT_FOUND : describeSharpError(err);
+    throw new ImageError(label, reason, reason === FILE_NOT_FOUND ? 'NOT_FOUND' : 'BAD_IMAGE');
   }
 }
 
@@ -181,22 +184,34 @@ async function decodePixels(
 /** Turn sharp/libvips messages into a reason a user can act on. */
 function describeSharpError(err: unknown): string {
   const message = (err instanceof Error ? err.message : String(err)).trim();
-  if (/input file is missing/i.test(message)) return 'file not found';
+  if (/input file is missing/i.test(message)) return FILE_NOT_FOUND;
   if (/unsupported image format|^input .*is empty/i.test(message)) return NOT_AN_IMAGE;
   if (/corrupt header/i.test(message)) return 'corrupt image header';
   return `could not decode the image data (truncated or corrupt file): ${message}`;
 }
 
-/** Resizes raw 8-bit RGB pixels (e.g. a PanNuke array row) to size×size with the same kernel as files get. */
+/**
+ * Resizes raw 8-bit pixels, RGB or RGBA (e.g. a PanNuke array row, a caller's canvas), to size×size
+ * RGB with the kernel files get; alpha is flattened onto white as in a decoded file. Pixels that do
+ * not fill width × height × channels are a BAD_IMAGE naming `label`.
+ */
 export async function resizeRgb(
   pixels: Uint8Array,
   width: number,
   height: number,
   size: number,
   label: string,
+  channels: 3 | 4 = 3,
 ): Promise<RgbImage> {
+  const expected = width * height * channels;
+  if (pixels.length !== expected)
+    throw new ImageError(
+      label,
+      `${pixels.length} bytes of pixels for a ${width}×${height} image with ${channels} channels (${expected} expected)`,
+    );
   checkDimensions(label, width, height, DEFAULT_MAX_PIXELS);
-  const data = await sharp(pixels, { raw: { width, height, channels: 3 } })
+  const data = await sharp(pixels, { raw: { width, height, channels } })
+    .flatten({ background: { r: 255, g: 255, b: 255 } })
     .resize(size, size, { fit: 'fill', kernel: 'linear' })
     .raw()
     .toBuffer();

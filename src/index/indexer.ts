@@ -6,7 +6,7 @@
 import type { CollectionItem } from '../data/collections/collection.js';
 import { ItemLoader } from '../data/collections/load.js';
 import type { ImageError } from '../data/image.js';
-import { embedImageFiles } from '../engine/embed-images.js';
+import { embedImageFiles, type PixelLoader } from '../engine/embed-images.js';
 import { EMBEDDING_NAME } from '../engine/graph-names.js';
 import type { Embedder } from '../engine/embedder.js';
 import type { ItemStore } from './item-store.js';
@@ -28,6 +28,8 @@ export interface IndexOptions {
   onFailure?: (failure: ImageError) => void;
   /** Extra columns for each item (e.g. the collection root). */
   extra?: Partial<ItemRecord>;
+  /** Reads an item's pixels by its source (default: files, array rows and slide regions; a library caller's images in memory). */
+  load?: PixelLoader;
 }
 
 /** The L2 norm of each row of an n × dim matrix. */
@@ -64,9 +66,8 @@ export async function indexItems(
   const report: IndexReport = { total: items.length, skipped: items.length - todo.length, added: 0, failures: [] };
   try {
     const sources = todo.map((item) => item.source);
-    for await (const batch of embedImageFiles(embedder, sources, options.batchSize, (s, size) =>
-      loader.load(s, size),
-    )) {
+    const load: PixelLoader = options.load ?? ((s, size) => loader.load(s, size));
+    for await (const batch of embedImageFiles(embedder, sources, options.batchSize, load)) {
       for (const failure of batch.failures) {
         await store.recordFailure(failure.path, failure.message);
         report.failures.push(failure);
