@@ -18,8 +18,8 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
-/** How long a server may take to start listening or to answer a login. */
-const START_TIMEOUT_MS = 60_000;
+/** How long a server may take to start listening or to answer a login (WASM PGlite starts slowly on a loaded machine). */
+const START_TIMEOUT_MS = 180_000;
 
 /** Starts PGlite on a free loopback port; stopped when the test file ends (or by stop()). */
 export async function startPglite(): Promise<RunningPostgres> {
