@@ -30,8 +30,8 @@ export async function searchVectors(
 ): Promise<SearchResult[][]> {
   checkK(o.k);
   const slide = o.excludeSlide;
-  const rows = slide === undefined ? null : new Set(await index.store.slideRows(slide));
-  const exclude: Exclusion | undefined = rows ? { groupOf: () => '', excludes: (_g, row) => rows.has(row) } : undefined;
+  const exclude: Exclusion | undefined =
+    slide === undefined ? undefined : { rows: [await index.store.slideRows(slide)] };
   const hits = await index.searcher.search(vectors, count, { k: o.k, exclude });
   return Promise.all(hits.map(async (ranked) => rankedResults(await hitItems(index.store, ranked))));
 }

@@ -73,13 +73,16 @@ export async function evaluateQueries(
 export async function evaluateLeaveOneOut(store: ItemStore, searcher: ItemSearcher, k: number): Promise<EvalOutcome> {
   const items = await store.allItems();
   const queries = await store.vectors(items.map((item) => item.row));
-  const groupOf = (q: number) => (items[q].slide != null ? `slide:${items[q].slide}` : `row:${items[q].row}`);
-  const slideOfRow = new Map(items.map((item) => [item.row, item.slide]));
-  const exclude: Exclusion = {
-    groupOf,
-    excludes: (group, row) =>
-      group.startsWith('slide:') ? `slide:${slideOfRow.get(row)}` === group : `row:${row}` === group,
-  };
+  // One group per slide (its items leave the whole slide out), one per item without a slide (leaves itself out).
+  const groups = new Map<string, { index: number; rows: number[] }>();
+  const groupOf = items.map((item) => {
+    const key = item.slide != null ? `slide:${item.slide}` : `row:${item.row}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { index: groups.size, rows: [] }));
+    group.rows.push(item.row);
+    return group.index;
+  });
+  const exclude: Exclusion = { rows: [...groups.values()].map((g) => g.rows), groupOf };
   const metrics = await score(
     searcher,
     store,

@@ -4,8 +4,9 @@
  * removals show at once.
  */
 import type { ItemSearcher, ItemStore } from './item-store.js';
-import { Searcher, type SearchSettings } from './searcher.js';
+import type { SearchSettings } from './searcher.js';
 import { type CreateOptions, IndexStore, type ItemRecord, type ModelIdentity, type StoredItem } from './store.js';
+import { WorkerSearcher } from './worker-searcher.js';
 
 export class FolderStore implements ItemStore {
   private constructor(readonly index: IndexStore) {}
@@ -93,8 +94,9 @@ export class FolderStore implements ItemStore {
     return this.index.vectors(rows);
   }
 
+  /** A searcher on a worker thread (worker-searcher.ts): a long search never holds this thread's event loop. */
   openSearcher(settings: SearchSettings & { threads?: number } = {}): Promise<ItemSearcher> {
-    return Searcher.open(this.index, settings);
+    return WorkerSearcher.open(this.index, settings);
   }
 
   workClaims(): null {

@@ -9,6 +9,7 @@
 import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
 import type { IndexStore } from './store.js';
+import { HistoseekError } from '../util/errors.js';
 
 export interface Hit {
   row: number;
@@ -18,11 +19,36 @@ export interface Hit {
 
 /**
  * Rows queries must not return (their own slide, say), besides removed items. Queries of the same
- * group share their exclusions, so they are searched together in one batch.
+ * group share their exclusions, so they are searched together in one batch. Plain data rather than
+ * callbacks, so that it crosses to the search worker thread (worker-searcher.ts).
  */
 export interface Exclusion {
-  groupOf(query: number): string;
-  excludes(group: string, row: number): boolean;
+  /** The rows each group of queries must not return. */
+  rows: readonly (readonly number[])[];
+  /** Each query's group, an index into `rows`; every query is in group 0 when omitted. */
+  groupOf?: readonly number[];
+}
+
+/** The queries of each group and the rows they exclude: one group of every query when nothing is excluded. */
+export function exclusionGroups(
+  n: number,
+  exclude?: Exclusion,
+): { queries: number[]; excluded: ReadonlySet<number> }[] {
+  if (!exclude) return [{ queries: Array.from({ length: n }, (_, q) => q), excluded: new Set() }];
+  const { rows, groupOf } = exclude;
+  if (groupOf && groupOf.length !== n)
+    throw new HistoseekError('BAD_QUERY', `search: ${n} queries need ${n} exclusion groups, got ${groupOf.length}`);
+  const queries = rows.map((): number[] => []);
+  for (let q = 0; q < n; q++) {
+    const group = groupOf?.[q] ?? 0;
+    if (!Number.isInteger(group) || group < 0 || group >= rows.length)
+      throw new HistoseekError(
+        'BAD_QUERY',
+        `search: query ${q}'s exclusion group ${group} is not one of the ${rows.length} given`,
+      );
+    queries[group].push(q);
+  }
+  return queries.flatMap((group, g) => (group.length ? [{ queries: group, excluded: new Set(rows[g]) }] : []));
 }
 
 export interface SearchOptions {
@@ -86,11 +112,15 @@ export class Searcher {
 
   /**
    * `candidates`: graph candidates per query in two-stage search (default by size,
-   * defaultCandidates): more is slower and closer to exact.
+   * defaultCandidates): more is slower and closer to exact. `active`: the live rows to answer from
+   * (default: the store's now), so a searcher opened later (in a worker) keeps another reader's snapshot.
    */
-  static async open(store: IndexStore, options: SearchSettings & { threads?: number } = {}): Promise<Searcher> {
+  static async open(
+    store: IndexStore,
+    options: SearchSettings & { threads?: number; active?: Uint8Array } = {},
+  ): Promise<Searcher> {
     const mode = options.mode ?? 'auto';
-    const active = store.activeRows();
+    const active = options.active ?? store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
     const candidates = options.candidates ?? defaultCandidates(live, store.model.dim);
     if (!Number.isInteger(candidates) || candidates < 1)
@@ -132,17 +162,10 @@ export class Searcher {
       );
     if (!Number.isInteger(o.k) || o.k < 1) throw new Error(`search: k must be a positive integer, got ${o.k}`);
     const out: Hit[][] = new Array(n);
-    const groups = new Map<string, number[]>();
-    for (let q = 0; q < n; q++) {
-      const key = o.exclude?.groupOf(q) ?? '';
-      const group = groups.get(key);
-      if (group) group.push(q);
-      else groups.set(key, [q]);
-    }
-    for (const [key, group] of groups) {
+    for (const { queries: group, excluded } of exclusionGroups(n, o.exclude)) {
       const batch = new Float32Array(group.length * this.dim);
       group.forEach((q, i) => batch.set(queries.subarray(q * this.dim, (q + 1) * this.dim), i * this.dim));
-      const skip = (row: number) => !this.active[row] || (o.exclude?.excludes(key, row) ?? false);
+      const skip = (row: number) => !this.active[row] || excluded.has(row);
       const hits = this.graph
         ? await this.twoStage(this.graph, batch, group.length, o.k, skip)
         : await this.exact.scan(this.store.column, 0, this.active.length, batch, group.length, o.k, skip);

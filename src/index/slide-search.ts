@@ -20,9 +20,7 @@ export interface QueryPatches {
 
 /** Every row of a slide, to leave out; null when nothing is excluded. */
 async function excludeSlide(store: ItemStore, slide: string | null): Promise<Exclusion | undefined> {
-  if (slide === null) return undefined;
-  const rows = new Set(await store.slideRows(slide));
-  return { groupOf: () => slide, excludes: (_g, row) => rows.has(row) };
+  return slide === null ? undefined : { rows: [await store.slideRows(slide)] };
 }
 
 /** The normalised descriptors of the query patches. */

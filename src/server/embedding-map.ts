@@ -4,20 +4,17 @@
  * sample of MAP_SAMPLE rows (UMAP's cost grows faster than linearly). The answer's shape is
  * mapSchema (schemas.ts).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/module-worker.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import type { MapJob } from './map-worker.js';
 import { MAP_SAMPLE, type MapJson } from '../api/schemas.js';
 
-/** Starts map-worker next to this module: compiled JS as is, TypeScript (tests, tsx) through tsx's loader, which threads do not inherit. */
 function startWorker(job: MapJob): Worker {
-  const options = { workerData: job, transferList: [job.vectors.buffer as ArrayBuffer] };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./map-worker.js', import.meta.url), options);
-  const script = new URL('./map-worker.ts', import.meta.url).href;
-  return new Worker(
-    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(script)}); });`,
-    { ...options, eval: true },
-  );
+  return startModuleWorker(import.meta.url, 'map-worker', {
+    workerData: job,
+    transferList: [job.vectors.buffer as ArrayBuffer],
+  });
 }
 
 function runWorker(job: MapJob): Promise<Float32Array> {

@@ -278,10 +278,7 @@ function view(g: Generation): IndexView {
         const hits = await g.batcher.submit({ query, k: k + exclude.size });
         return hits.filter((h) => !exclude.has(h.row)).slice(0, k);
       }
-      const [hits] = await g.searcher.search(query, 1, {
-        k,
-        exclude: { groupOf: () => '', excludes: (_: string, row: number) => exclude.has(row) },
-      });
+      const [hits] = await g.searcher.search(query, 1, { k, exclude: { rows: [[...exclude]] } });
       return hits;
     },
   };

@@ -1,0 +1,68 @@
+/**
+ * A search worker thread: opens the index folder read-only with the main side's snapshot of live
+ * rows, then answers searches one message at a time, so that a long exact scan (SQLite, vector
+ * file reads, onnxruntime's matrix products, all synchronous) holds this thread, never the server's
+ * event loop. See worker-searcher.ts for the main side.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { HistoseekError } from '../util/errors.js';
+import {
+  errorData,
+  type FromWorker,
+  packHits,
+  type SearchWorkerData,
+  type ToWorker,
+} from './search-worker-protocol.js';
+import { Searcher } from './searcher.js';
+import { IndexStore } from './store.js';
+
+const port = parentPort!;
+const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+async function open({ dir, settings, active }: SearchWorkerData): Promise<{ store: IndexStore; searcher: Searcher }> {
+  const store = IndexStore.open(dir);
+  try {
+    // Rows are only ever appended: a store with fewer rows than the snapshot is not the index it was.
+    if (store.rows < active.length)
+      throw new HistoseekError(
+        'INDEX_DAMAGED',
+        `${dir}: holds ${store.rows} rows, fewer than the ${active.length} it held when opened; the index was replaced or damaged`,
+      );
+    return { store, searcher: await Searcher.open(store, { ...settings, active }) };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** Answers the main side's messages; it sends one search at a time and waits for its answer, and 'release' only when none is in flight. */
+function serve(store: IndexStore, searcher: Searcher): void {
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'release') {
+      void searcher.release().finally(() => {
+        store.close();
+        port.close();
+      });
+      return;
+    }
+    const { id, queries, n, k, exclude } = message;
+    searcher.search(queries, n, { k, exclude }).then(
+      (hits) => {
+        const packed = packHits(hits);
+        const buffers = [packed.counts, packed.rows, packed.distances].map((a) => a.buffer as ArrayBuffer);
+        post({ type: 'hits', id, hits: packed }, buffers);
+      },
+      (err: unknown) => post({ type: 'error', id, error: errorData(err) }),
+    );
+  });
+  post({ type: 'ready', mode: searcher.mode });
+}
+
+try {
+  const { store, searcher } = await open(workerData as SearchWorkerData);
+  serve(store, searcher);
+} catch (err) {
+  // Closing the port ends the thread: the main side rejects the open with this error.
+  post({ type: 'failed', error: errorData(err) });
+  port.close();
+}
