@@ -27,12 +27,18 @@ export type {
   PatchSelection,
   Query,
   RawPixels,
+  RegionSearch,
   RetrievalMetrics,
   SearchMode,
   SearchOptions,
   SearchResult,
+  SlideMatch,
+  SlideSearchOptions,
   VectorKind,
+  WholeSlideSearch,
 } from './api/library.js';
+export { rebuildGraph, upgradeIndex } from './api/maintenance.js';
+export type { GraphReport, UpgradeReport } from './api/maintenance.js';
 export { openSlide } from './api/slides.js';
 export type { HistoseekSlide, SlideInfo, Tile, TileOptions, TissueMask, TissueMaskOptions } from './api/slides.js';
 export { ERROR_CODES, HistoseekError, isHistoseekError } from './util/errors.js';

@@ -15,6 +15,8 @@ import {
   loadModel,
   openIndex,
   openSlide,
+  rebuildGraph,
+  upgradeIndex,
   type AddItem,
   type AddProgress,
   type ErrorCode,
@@ -334,3 +336,55 @@ test('each error code the API raises, by its code', TIMEOUT, async () => {
   await rejectsWith(index.remove({} as never), 'BAD_OPTION');
   assert.equal((await index.info()).items, 15, 'nothing was added by the failed calls');
 });
+
+test('an index created by the library, searched with a slide region and a whole slide', TIMEOUT, async () => {
+  const slidesDb = join(dir, 'slides-db');
+  await rejectsWith(openIndex(slidesDb), 'NOT_FOUND');
+  await using index = await openIndex(slidesDb, { create: true });
+  assert.equal((await index.info()).items, 0);
+  const report = await index.add(join(collection, 'slides'), { layout: 'slides' });
+  assert.ok(report.added >= 3, `${report.added} patches`);
+  assert.deepEqual(Object.keys((await index.info()).slides).sort(), ['s0', 's1', 's2']);
+  const slidePath = join(collection, 'slides', 's1.tiff');
+  let patch = undefined;
+  for (let id = 0; id < report.added && !patch; id++) {
+    const item = await index.get(id);
+    if (item?.slide === 's1') patch = item;
+  }
+  assert.ok(patch?.box, 'a patch of s1 with its box');
+  assert.equal(patch.path, slidePath);
+  // The region of an indexed patch finds that patch first, at distance ~0; its own slide is left out unless asked.
+  const own = await index.searchRegion(slidePath, patch.box, { k: 3, includeOwnSlide: true });
+  assert.equal(own.patches, 1);
+  assert.deepEqual({ id: own.results[0].id, box: own.results[0].box }, { id: patch.id, box: patch.box });
+  assert.ok(own.results[0].distance < 1e-3);
+  const others = await index.searchRegion(slidePath, patch.box, { k: 3 });
+  assert.ok(others.results.length > 0 && others.results.every((r) => r.slide !== 's1'));
+  const whole = await index.searchSlide(slidePath, { includeOwnSlide: true });
+  assert.deepEqual(
+    whole.results.map((r) => r.rank),
+    [1, 2, 3],
+  );
+  assert.equal(whole.results[0].slide, 's1');
+  assert.ok(whole.mosaic >= 1 && whole.mosaic <= whole.patches);
+  const elsewhere = await index.searchSlide(slidePath);
+  assert.deepEqual(elsewhere.results.map((r) => r.slide).sort(), ['s0', 's2']);
+  await rejectsWith(index.searchRegion(slidePath, { x: 0, y: 0, width: 0, height: 5 }), 'BAD_QUERY');
+  await rejectsWith(index.searchSlide(join(dir, 'absent.tiff')), 'NOT_FOUND');
+  await rejectsWith(index.searchSlide(queryFile.replace('.png', '.txt')), 'NOT_FOUND');
+});
+
+test(
+  'rebuildGraph builds a folder index graph anew; upkeep of a PostgreSQL store or no index is refused',
+  TIMEOUT,
+  async () => {
+    const graphDb = await baseIndex('graph-db');
+    await using index = await openIndex(graphDb);
+    const before = await index.search(queryFile);
+    assert.deepEqual(await rebuildGraph(graphDb), { items: 15, rows: 15, file: join(graphDb, 'graph.usearch') });
+    sameRanking(await index.search(queryFile), before, 0);
+    await rejectsWith(rebuildGraph('postgres://someone@localhost:5432/db'), 'BAD_OPTION', /applies to a folder index/);
+    await rejectsWith(upgradeIndex('postgres://someone@localhost:5432/db'), 'BAD_OPTION', /applies to a folder index/);
+    await rejectsWith(rebuildGraph(join(dir, 'no-index')), 'NOT_FOUND');
+  },
+);

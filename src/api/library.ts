@@ -12,7 +12,7 @@ import { readCollection } from '../data/collections/read.js';
 import { createEmbedder } from '../engine/embedders.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { evaluateLeaveOneOut, evaluateQueries } from '../eval/run.js';
-import { openStore } from '../index/open-store.js';
+import { openOrCreateStore, openStore } from '../index/open-store.js';
 import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
 import { HistoseekError } from '../util/errors.js';
@@ -29,12 +29,19 @@ import {
 } from './index-collection.js';
 import { SILENT_LOGGER, type Logger } from './logger.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
-import { checkAddOptions, checkLogger, checkOpenOptions, checkPositiveInteger } from './options.js';
+import { checkAddOptions, checkOpenOptions, checkPositiveInteger } from './options.js';
 import type { Query } from './query.js';
 import { ReaderSlot, type Reader } from './reader-slot.js';
+import {
+  regionSearch,
+  wholeSlideSearch,
+  type RegionSearch,
+  type SlideMatch,
+  type WholeSlideSearch,
+} from './slide-queries.js';
 import { indexedItem, type Box, type IndexedItem, type SearchResult } from './results.js';
 import { checkK, searchQueries } from './search-queries.js';
-import { assertIndexModel, openSearchableIndex, type SearchableIndex } from './searchable-index.js';
+import { assertIndexModel, hasFolderIndex, openSearchableIndex, type SearchableIndex } from './searchable-index.js';
 import { WriteQueue } from './write-queue.js';
 
 export type {
@@ -52,8 +59,11 @@ export type {
   RawPixels,
   RetrievalMetrics,
   SearchMode,
+  RegionSearch,
   SearchResult,
+  SlideMatch,
   VectorKind,
+  WholeSlideSearch,
 };
 
 /** Images embedded per batch when the caller does not say. */
@@ -123,6 +133,17 @@ export interface OpenIndexOptions extends ModelOptions {
   candidates?: number;
   /** Hears the notes and warnings of this index's work (add's skipped files, say); default: silent. */
   logger?: Logger;
+  /** Create the index, for the model the options name, when there is none at `db` (default: NOT_FOUND). */
+  create?: boolean;
+  /** The stored precision of an index created here (default f16). */
+  vectors?: VectorKind;
+}
+
+export interface SlideSearchOptions {
+  /** Results (default 10). */
+  k?: number;
+  /** Let the results hold the query slide's own items (left out by default: they would find themselves). */
+  includeOwnSlide?: boolean;
 }
 
 export interface SearchOptions {
@@ -220,6 +241,36 @@ export class HistoseekIndex implements AsyncDisposable {
       checkK(k);
       return this.reader.use(({ store, searcher }) =>
         searchQueries({ ...this.opened, store, searcher }, queries, { k, excludeSlide: o.excludeSlide }),
+      );
+    });
+  }
+
+  /**
+   * The k items nearest to a region of a slide (level-0 box): the region is cut into patches as an
+   * indexed slide is, and each item ranks by its best distance to any of them. The slide's own
+   * items are left out unless `includeOwnSlide`.
+   */
+  searchRegion(slide: string, box: Box, o: SlideSearchOptions = {}): Promise<RegionSearch> {
+    return this.run('searchRegion', () => {
+      const k = o.k ?? 10;
+      checkK(k);
+      return this.reader.use(({ store, searcher }) =>
+        regionSearch({ embedder: this.opened.embedder, store, searcher }, slide, box, { ...o, k }),
+      );
+    });
+  }
+
+  /**
+   * The k indexed slides nearest to a whole slide: its mosaic of representative patches searched,
+   * each indexed slide ranked by the median over them of its nearest item's distance (with the
+   * patches' top-1 votes). The slide itself is left out unless `includeOwnSlide`.
+   */
+  searchSlide(slide: string, o: SlideSearchOptions = {}): Promise<WholeSlideSearch> {
+    return this.run('searchSlide', () => {
+      const k = o.k ?? 10;
+      checkK(k);
+      return this.reader.use(({ store, searcher }) =>
+        wholeSlideSearch({ embedder: this.opened.embedder, store, searcher }, slide, { ...o, k }),
       );
     });
   }
@@ -395,13 +446,23 @@ function checkId(id: unknown): void {
     throw new HistoseekError('BAD_QUERY', `an item id is a non-negative integer, got ${String(id)}`);
 }
 
+/** Creates an empty index at `db` for the model `o` names, unless one is there (then its model must be that one). */
+async function createIndex(db: string, o: OpenIndexOptions): Promise<void> {
+  if (hasFolderIndex(db)) return;
+  const model = await resolveModel(o);
+  const identity = modelIdentity(model, o.weights && resolve(o.weights), o);
+  const store = await openOrCreateStore(db, identity, { vectors: o.vectors });
+  await store.close();
+}
+
 /**
  * Opens an index — a folder, or postgres://USER@HOST:PORT/DB[?schema=NAME] — with the model it was
- * built with. No index there is NOT_FOUND; a model given that is not the index's is WRONG_MODEL.
+ * built with. No index there is NOT_FOUND (unless `create`); a model given that is not the index's is
+ * WRONG_MODEL.
  */
 export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<HistoseekIndex> {
   checkOpenOptions(o);
-  checkLogger('openIndex', o.logger);
+  if (o.create) await createIndex(db, o);
   const threads = o.threads ?? 2;
   const search = { mode: o.mode, candidates: o.candidates, threads };
   const opened = await openSearchableIndex(db, { ...o, threads, search });

@@ -1,6 +1,7 @@
 /** Checks of the library's options at the call, so a wrong one is a BAD_OPTION naming it rather than a failure deep inside. */
 import { isLayout } from '../data/collections/collection.js';
 import { SEARCH_MODES } from '../index/searcher.js';
+import { isVectorKind, VECTOR_KINDS } from '../index/store.js';
 import { HistoseekError } from '../util/errors.js';
 
 function bad(where: string, message: string): HistoseekError {
@@ -23,6 +24,7 @@ export function checkOpenOptions(o: {
   mode?: unknown;
   candidates?: unknown;
   logger?: unknown;
+  vectors?: unknown;
 }): void {
   const where = 'openIndex';
   checkPositiveInteger(where, 'threads', o.threads);
@@ -30,9 +32,11 @@ export function checkOpenOptions(o: {
   if (o.mode !== undefined && !(SEARCH_MODES as readonly unknown[]).includes(o.mode))
     throw bad(where, `mode must be one of ${SEARCH_MODES.join(', ')}, got ${String(o.mode)}`);
   checkLogger(where, o.logger);
+  if (o.vectors !== undefined && !(typeof o.vectors === 'string' && isVectorKind(o.vectors)))
+    throw bad(where, `vectors must be one of ${VECTOR_KINDS.join(', ')}, got ${String(o.vectors)}`);
 }
 
-export function checkLogger(where: string, logger: unknown): void {
+function checkLogger(where: string, logger: unknown): void {
   if (logger === undefined) return;
   const l = logger as { info?: unknown; warn?: unknown };
   if (typeof l.info !== 'function' || typeof l.warn !== 'function')

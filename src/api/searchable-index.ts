@@ -24,9 +24,14 @@ export interface SearchableIndex {
   close(): Promise<void>;
 }
 
+/** Whether `db` is a folder holding an index (false for a PostgreSQL URL). */
+export function hasFolderIndex(db: string): boolean {
+  return !isPostgresUrl(db) && existsSync(join(db, 'histoseek.sqlite'));
+}
+
 /** NOT_FOUND for a folder that holds no index (a PostgreSQL store says for itself what it lacks). */
 export function assertIndexExists(db: string): void {
-  if (!isPostgresUrl(db) && !existsSync(join(db, 'histoseek.sqlite')))
+  if (!isPostgresUrl(db) && !hasFolderIndex(db))
     throw new HistoseekError('NOT_FOUND', `${db}: not a histoseek index (no histoseek.sqlite)`);
 }
 

@@ -1,9 +1,9 @@
 /** Whole-slide images for the library: one object to read a slide's regions, its tissue and its patches. */
-import { existsSync } from 'node:fs';
 import { HistoseekError } from '../util/errors.js';
-import { openSlide as openSlideFile, SlideOpenError, type Slide } from '../wsi/slide.js';
+import { openSlide as openSlideFile, type Slide } from '../wsi/slide.js';
 import { type TileOptions, type Tile, tiles } from '../wsi/tiler.js';
 import { tissueMask, type TissueMask, type TissueMaskOptions } from '../wsi/tissue-mask.js';
+import { slideError } from './slide-queries.js';
 
 export type { Tile, TileOptions, TissueMask, TissueMaskOptions };
 
@@ -37,8 +37,7 @@ export async function openSlide(path: string): Promise<HistoseekSlide> {
   try {
     slide = await openSlideFile(path);
   } catch (err) {
-    if (!(err instanceof SlideOpenError)) throw err;
-    throw new HistoseekError(existsSync(path) ? 'BAD_IMAGE' : 'NOT_FOUND', err.message, { cause: err });
+    throw slideError(err, path);
   }
   let closed = false;
   const open = () => {
