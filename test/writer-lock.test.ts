@@ -265,7 +265,7 @@ describe('the library: writes to one index object from one process', () => {
     }
   }
 
-  test('two overlapping add() calls: both added, or the second refused as busy', { timeout: 180_000 }, async () => {
+  test('two overlapping add() calls: both added, or the second refused as busy', { timeout: 180_000 }, async (t) => {
     const [base, b, c] = collections;
     const { db, index, close } = await emptyIndex('two-adds');
     try {
@@ -275,6 +275,7 @@ describe('the library: writes to one index object from one process', () => {
         index.add(c, { layout: 'kimia', batch: 2 }),
       ]);
       const added = [b, c].filter((_, i) => succeeded(outcomes[i]));
+      t.diagnostic(added.length === 2 ? 'both add() calls completed' : 'the second add() was refused as busy');
       assert.ok(added.length >= 1, 'at least the first add() completes');
       await close();
       await assertIntact(db, [base, ...added].flatMap(patchesOf));
@@ -283,7 +284,7 @@ describe('the library: writes to one index object from one process', () => {
     }
   });
 
-  test('an add() beside a remove(): both done, or the remove() refused as busy', { timeout: 180_000 }, async () => {
+  test('an add() beside a remove(): both done, or the remove() refused as busy', { timeout: 180_000 }, async (t) => {
     const [base, , , d] = collections;
     const { db, index, close } = await emptyIndex('add-remove');
     try {
@@ -307,6 +308,7 @@ describe('the library: writes to one index object from one process', () => {
       const [added, removed] = await Promise.allSettled([adding, removing]);
       assert.ok(succeeded(added), 'the add() began first and completes');
       const wasRemoved = succeeded(removed);
+      t.diagnostic(wasRemoved ? 'the remove() completed' : 'the remove() was refused as busy');
       if (removed.status === 'fulfilled') assert.equal(removed.value, patchesOf(base).length);
       await close();
       await assertIntact(db, [...(wasRemoved ? [] : patchesOf(base)), ...patchesOf(d)]);
