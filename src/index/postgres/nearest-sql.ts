@@ -33,7 +33,7 @@ export interface NearestBatch {
   limit: number;
   /** hnsw.ef_search of a two-stage search (the caller caps it at pgvector's 1000). */
   efSearch: number;
-  /** pgvector ≥ 0.8: a strict-order iterative scan where a filter drops candidates. */
+  /** pgvector ≥ 0.8: a strict-order iterative scan, which goes on past ef_search candidates until LIMIT rows come. */
   iterativeScans: boolean;
 }
 

@@ -3,8 +3,9 @@
  * machines, servers — works on the same rows: appends and removals are transactions that also
  * advance the generation counter, so a server that compares it per request is always current.
  * Searching is SQL, one round trip per batch of queries (nearest-sql.ts): an exact scan
- * (`enable_indexscan = off`), or pgvector's HNSW index with `hnsw.ef_search` = the candidates.
- * Vectors travel in pgvector's text form, through the `pgvector` package.
+ * (`enable_indexscan = off`), or pgvector's HNSW index with `hnsw.ef_search` = the candidates and
+ * a strict-order iterative scan, so the index yields as many rows as asked when the store has them.
+ * Vectors travel in pgvector's text form, through the `pgvector` package (toSql / fromSql).
  * Items that are already stored (by source) are skipped on insert, so two indexers racing on the
  * same image store it once.
  */
