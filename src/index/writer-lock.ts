@@ -1,8 +1,8 @@
 /**
  * One writer per index folder, in this process and in others:
- * - in this process, a registry of the folders whose lock is held, keyed by the folder's real path,
+ * - in this thread, a registry of the folders whose lock is held, keyed by the folder's real path,
  *   so that a symlink or a `sub/..` spelling of a folder collides with the folder;
- * - across processes, the file `index.lock` holding the writer's pid. It is written under a
+ * - across threads and processes, the file `index.lock` holding the writer's pid. It is written under a
  *   temporary name and linked into place, so it never exists without its pid, and two writers
  *   cannot both link it. A lock whose process has gone is taken over. One holding this process's
  *   own pid, not in the registry, belongs to another thread (or another copy of histoseek) when it
