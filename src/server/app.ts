@@ -47,10 +47,10 @@ export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<F
     ...(options.https ? { https: options.https } : {}),
   });
   installErrorHandlers(app);
-  installSecurityHeaders(app);
+  await installSecurityHeaders(app, { https: options.https !== null });
   if (options.auditLog) installAuditLog(app, options.auditLog);
-  if (options.corsOrigin) installCors(app, options.corsOrigin);
-  if (deps.limits.rate) installRateLimit(app, deps.limits.rate);
+  if (options.corsOrigin) await installCors(app, options.corsOrigin);
+  if (deps.limits.rate) await installRateLimit(app, deps.limits.rate);
   if (options.tokens) installAuth(app, options.tokens);
   await app.register(fastifyMultipart, {
     limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 8, parts: 9, headerPairs: 64 },

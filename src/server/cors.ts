@@ -1,4 +1,5 @@
 /** Cross-origin use is off (no CORS headers at all) unless `--cors ORIGIN` names the one origin allowed. */
+import fastifyCors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 
 /** Checks `--cors`'s value: a bare origin (scheme, host, port), as browsers send it in the Origin header. */
@@ -19,22 +20,19 @@ export function parseCorsOrigin(value: string): string {
 }
 
 /**
- * CORS for one origin. Preflights (OPTIONS) carry no Authorization header, so they are answered here,
- * before access control; a request from any other origin gets no CORS headers and the browser
- * keeps its answer from the page that sent it.
+ * CORS for one origin (@fastify/cors). Preflights carry no Authorization header, so they are answered
+ * in its hook, before access control. The origin is a predicate rather than the plain string: with a
+ * string the plugin would send that origin's Allow-Origin to every caller and answer every caller's
+ * preflight; `false` leaves another origin's requests without CORS headers, to be judged (and
+ * refused) like any other request.
  */
-export function installCors(app: FastifyInstance, origin: string): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.origin !== origin) return;
-    reply.header('access-control-allow-origin', origin);
-    reply.header('vary', 'Origin');
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
-      return reply
-        .code(204)
-        .header('access-control-allow-methods', 'GET, HEAD, POST')
-        .header('access-control-allow-headers', 'Authorization, Content-Type')
-        .header('access-control-max-age', '600')
-        .send();
-    }
+export async function installCors(app: FastifyInstance, allowed: string): Promise<void> {
+  await app.register(fastifyCors, {
+    origin: (origin, callback) => callback(null, origin === allowed),
+    methods: ['GET', 'HEAD', 'POST'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 600,
+    // Not strict: a malformed preflight would be a text/plain 400, where every error here is JSON.
+    strictPreflight: false,
   });
 }
