@@ -27,14 +27,13 @@ export interface HitsData {
 }
 
 export type ToWorker =
-  | { type: 'search'; id: number; queries: Float32Array; n: number; k: number; exclude?: Exclusion }
-  | { type: 'release' };
+  { type: 'search'; queries: Float32Array; n: number; k: number; exclude?: Exclusion } | { type: 'release' };
 
 export type FromWorker =
   | { type: 'ready'; mode: 'exact' | 'two-stage' }
   | { type: 'failed'; error: ErrorData }
-  | { type: 'hits'; id: number; hits: HitsData }
-  | { type: 'error'; id: number; error: ErrorData };
+  | { type: 'hits'; hits: HitsData }
+  | { type: 'error'; error: ErrorData };
 
 export function errorData(err: unknown): ErrorData {
   const message = err instanceof Error ? err.message : String(err);

@@ -45,14 +45,14 @@ function serve(store: IndexStore, searcher: Searcher): void {
       });
       return;
     }
-    const { id, queries, n, k, exclude } = message;
+    const { queries, n, k, exclude } = message;
     searcher.search(queries, n, { k, exclude }).then(
       (hits) => {
         const packed = packHits(hits);
         const buffers = [packed.counts, packed.rows, packed.distances].map((a) => a.buffer as ArrayBuffer);
-        post({ type: 'hits', id, hits: packed }, buffers);
+        post({ type: 'hits', hits: packed }, buffers);
       },
-      (err: unknown) => post({ type: 'error', id, error: errorData(err) }),
+      (err: unknown) => post({ type: 'error', error: errorData(err) }),
     );
   });
   post({ type: 'ready', mode: searcher.mode });

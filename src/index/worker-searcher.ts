@@ -37,7 +37,6 @@ class SearchThread {
   current: Request | null = null;
   /** Told when the thread is free again, or has died (`failure` then says why); set by its searcher. */
   onIdle: (thread: SearchThread, failure?: Error) => void = () => {};
-  private nextId = 0;
 
   constructor(readonly worker: Worker) {
     worker.on('message', (message: FromWorker) => {
@@ -81,14 +80,7 @@ class SearchThread {
   run(request: Request): void {
     this.current = request;
     const queries = request.queries.slice();
-    const message: ToWorker = {
-      type: 'search',
-      id: this.nextId++,
-      queries,
-      n: request.n,
-      k: request.k,
-      exclude: request.exclude,
-    };
+    const message: ToWorker = { type: 'search', queries, n: request.n, k: request.k, exclude: request.exclude };
     // A search under way keeps the process alive, as the promise's caller expects.
     this.worker.ref();
     this.worker.postMessage(message, [queries.buffer]);
