@@ -1,6 +1,7 @@
 /**
  * The histoseek library: `import { openIndex, loadModel, openSlide } from 'histoseek'`.
  *
+ * @packageDocumentation
  * @example
  * await using index = await openIndex('histoseek-demo/db');
  * const results = await index.search('query.png', { k: 10 });
