@@ -151,6 +151,8 @@ export interface SearchOptions {
   k?: number;
   /** Leave out this slide's items. */
   excludeSlide?: string;
+  /** Query images embedded per batch (default 8). */
+  batch?: number;
 }
 
 /** What an index holds. */
@@ -239,8 +241,13 @@ export class HistoseekIndex implements AsyncDisposable {
       if (!Array.isArray(queries)) throw new HistoseekError('BAD_QUERY', 'searchBatch: give an array of queries');
       const k = o.k ?? 10;
       checkK(k);
+      checkPositiveInteger('search', 'batch', o.batch);
       return this.reader.use(({ store, searcher }) =>
-        searchQueries({ ...this.opened, store, searcher }, queries, { k, excludeSlide: o.excludeSlide }),
+        searchQueries({ ...this.opened, store, searcher }, queries, {
+          k,
+          excludeSlide: o.excludeSlide,
+          batch: o.batch ?? EMBED_BATCH,
+        }),
       );
     });
   }

@@ -7,16 +7,14 @@ import { isPostgresUrl, redactUrl } from '../index/open-store.js';
 import { IndexStore, type VectorKind } from '../index/store.js';
 import { upgradeIndex as upgradeFolder } from '../index/upgrade.js';
 import { HistoseekError } from '../util/errors.js';
-import { assertIndexExists } from './searchable-index.js';
 
-/** BAD_OPTION for a PostgreSQL URL, NOT_FOUND for a folder without an index. */
+/** BAD_OPTION for a PostgreSQL URL (a folder without an index is the store's NOT_FOUND). */
 function folderIndex(db: string, what: string): void {
   if (isPostgresUrl(db))
     throw new HistoseekError(
       'BAD_OPTION',
       `${what} applies to a folder index; a PostgreSQL store keeps its HNSW index itself (${redactUrl(db)})`,
     );
-  assertIndexExists(db);
 }
 
 export interface GraphReport {

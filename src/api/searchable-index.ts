@@ -29,12 +29,6 @@ export function hasFolderIndex(db: string): boolean {
   return !isPostgresUrl(db) && existsSync(join(db, 'histoseek.sqlite'));
 }
 
-/** NOT_FOUND for a folder that holds no index (a PostgreSQL store says for itself what it lacks). */
-export function assertIndexExists(db: string): void {
-  if (!isPostgresUrl(db) && !hasFolderIndex(db))
-    throw new HistoseekError('NOT_FOUND', `${db}: not a histoseek index (no histoseek.sqlite)`);
-}
-
 /** WRONG_MODEL unless `model` is the one the store was built with (the message names both). */
 export function assertIndexModel(store: ItemStore, model: Pick<ModelIdentity, 'id' | 'hash'>): void {
   try {
@@ -54,7 +48,6 @@ export type SearchableIndexOptions = ModelOptions & { threads: number; search?: 
  * index recorded, with its options; another model than the index's is an error.
  */
 export async function openSearchableIndex(db: string, o: SearchableIndexOptions): Promise<SearchableIndex> {
-  assertIndexExists(db);
   const store = await openStore(db);
   try {
     const recorded =

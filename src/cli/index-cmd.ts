@@ -1,11 +1,11 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
 import { resolve } from 'node:path';
 import { indexCollection, type IndexOutcome } from '../api/index-collection.js';
+import { rebuildGraph, upgradeIndex } from '../api/maintenance.js';
 import type { Layout } from '../data/collections/collection.js';
-import { isPostgresUrl, openStore, redactUrl } from '../index/open-store.js';
+import { openStore } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
-import { DEFAULT_VECTOR_KIND, IndexStore, VECTOR_KINDS } from '../index/store.js';
-import { upgradeIndex } from '../index/upgrade.js';
+import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../index/store.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
@@ -64,28 +64,14 @@ function patchesOption(value: string | undefined, layout: Layout): PatchSelectio
   return { kind: 'mosaic', target };
 }
 
-/** A folder index's own maintenance: its search graph, its format. */
-function folderOnly(db: string, flag: string): void {
-  if (isPostgresUrl(db))
-    throw new Error(
-      `${flag} applies to a folder index; a PostgreSQL store keeps its HNSW index itself (${redactUrl(db)})`,
-    );
-}
-
-function rebuildGraph(db: string): number {
-  folderOnly(db, '--rebuild-graph');
-  const store = IndexStore.open(db, { writable: true });
-  try {
-    const { items } = store.rebuildGraph();
-    process.stderr.write(
-      items
-        ? `search graph of ${items} items written to ${store.path('graph.usearch')}\n`
-        : `${db}: ${store.rows} items, too few for a search graph (exact search is used)\n`,
-    );
-    return 0;
-  } finally {
-    store.close();
-  }
+async function rebuildGraphCommand(db: string): Promise<number> {
+  const { items, rows, file } = await rebuildGraph(db);
+  process.stderr.write(
+    items
+      ? `search graph of ${items} items written to ${file}\n`
+      : `${db}: ${rows} items, too few for a search graph (exact search is used)\n`,
+  );
+  return 0;
 }
 
 /** Removes a slide's items, or those under a folder. */
@@ -134,14 +120,13 @@ export const indexCommand: Command = {
     const db = requireDb(values, USAGE);
     const vectors = parseVectorKind(values.vectors);
     if (values.upgrade) {
-      folderOnly(db, '--upgrade');
-      const { rows, graphItems, from, kind } = upgradeIndex(db, vectors);
+      const { rows, graphItems, from, kind } = await upgradeIndex(db, { vectors });
       process.stderr.write(
         `${db}: upgraded from format ${from}, ${rows} rows stored as ${kind}${graphItems ? `, search graph of ${graphItems} items` : ''}\n`,
       );
       return 0;
     }
-    if (values['rebuild-graph']) return rebuildGraph(db);
+    if (values['rebuild-graph']) return rebuildGraphCommand(db);
     if (values['remove-slide'] !== undefined || values.remove !== undefined) {
       return removeItems(db, { slide: values['remove-slide'], folder: values.remove, json: values.json! });
     }

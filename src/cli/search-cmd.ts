@@ -1,7 +1,6 @@
 /** `histoseek search`: the most similar indexed items to an image. */
 import { resolve } from 'node:path';
-import { searchQueries } from '../api/search-queries.js';
-import type { SearchResult } from '../api/results.js';
+import { openIndex, type OpenIndexOptions, type SearchResult } from '../api/library.js';
 import { JSON_OPTIONS, parse } from './args.js';
 import type { Command } from './command.js';
 import {
@@ -12,10 +11,7 @@ import {
   SEARCH_MODE_OPTIONS,
   SEARCH_MODE_USAGE,
 } from './search-options.js';
-import { openSearchableIndex, type SearchableIndexOptions } from '../api/searchable-index.js';
-import { searchRegion, searchWholeSlide } from '../index/slide-search.js';
-import { mosaic } from '../wsi/mosaic.js';
-import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
+import { regionSource } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
@@ -93,7 +89,7 @@ export const searchCommand: Command = {
     const db = requireDb(values, USAGE);
     const k = parseK(values);
     const { batch, threads } = parseRunOptions(values, BATCH);
-    const open: SearchableIndexOptions = { search: parseSearchSettings(values), ...parseModelOptions(values), threads };
+    const open: OpenIndexOptions = { ...parseSearchSettings(values), ...parseModelOptions(values), threads };
     if (values.slide !== undefined) {
       return searchSlide(db, values.slide, {
         ...open,
@@ -105,24 +101,16 @@ export const searchCommand: Command = {
       });
     }
     if (positionals.length === 0) throw new Error(`give an image to search with\n\n${USAGE}`);
-    const index = await openSearchableIndex(db, open);
-    try {
-      const sources = positionals.map((p) => resolve(p));
-      const answers = await searchQueries(index, sources, {
-        k,
-        excludeSlide: values['exclude-slide'],
-        batch,
+    await using index = await openIndex(db, open);
+    const sources = positionals.map((p) => resolve(p));
+    const answers = await index.searchBatch(sources, { k, excludeSlide: values['exclude-slide'], batch });
+    answers
+      .map((ranked) => ranked.map(cliResult))
+      .forEach((results, q) => {
+        if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
+        else printTable(sources[q], results);
       });
-      answers
-        .map((ranked) => ranked.map(cliResult))
-        .forEach((results, q) => {
-          if (values.json) process.stdout.write(`${JSON.stringify({ query: sources[q], results })}\n`);
-          else printTable(sources[q], results);
-        });
-      return 0;
-    } finally {
-      await index.close();
-    }
+    return 0;
   },
 };
 
@@ -134,7 +122,7 @@ function parseRegion(text: string): Box {
   return { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
 }
 
-interface SlideQuery extends SearchableIndexOptions {
+interface SlideQuery extends OpenIndexOptions {
   region?: string;
   whole: boolean;
   includeOwnSlide: boolean;
@@ -146,49 +134,35 @@ interface SlideQuery extends SearchableIndexOptions {
 async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promise<number> {
   if (!o.whole && o.region === undefined) throw new Error(`with --slide, give --region x,y,w,h or --whole\n\n${USAGE}`);
   const path = resolve(slidePath);
-  const exclude = o.includeOwnSlide ? null : slideId(path);
-  const index = await openSearchableIndex(db, o);
-  try {
-    if (o.whole) {
-      const patches = await slidePatchItems(path, null); // a slide without patches throws, saying why
-      const chosen = await mosaic(path, patches);
-      const slides = (await searchWholeSlide(index, chosen, exclude)).slice(0, o.k);
-      const results = slides.map((m, i) => ({
-        rank: i + 1,
-        slide: m.slide,
-        label: m.label,
-        median_min_distance: m.medianMinDistance,
-        votes: m.votes,
-      }));
-      if (o.json) process.stdout.write(`${JSON.stringify({ query: path, mosaic: chosen.length, results })}\n`);
-      else {
-        process.stdout.write(
-          `query: ${path} (mosaic of ${chosen.length} of its ${patches.length} tissue patches)\n rank  median-min  votes  label            slide\n`,
-        );
-        for (const r of results)
-          process.stdout.write(
-            `${String(r.rank).padStart(5)}  ${r.median_min_distance.toFixed(4).padStart(10)}  ${String(r.votes).padStart(5)}  ${r.label.padEnd(15)}  ${r.slide}\n`,
-          );
-      }
-      return 0;
-    }
-    const box = parseRegion(o.region!);
-    const patches = await slidePatchItems(path, null, { ...SLIDE_TILING, minTissue: 0 }, box);
-    const queries = patches.length ? patches : [{ source: regionSource(path, box), label: '' }];
-    const hits = await searchRegion(index, queries, o.k, exclude);
-    const results = hits.map((item, i) => ({
-      rank: i + 1,
-      distance: item.distance,
-      path: item.source,
-      label: item.label,
-      slide: item.slide ?? null,
-      ...(item.x != null ? { x: item.x, y: item.y, width: item.width, height: item.height } : {}),
+  const box = o.whole ? null : parseRegion(o.region!);
+  await using index = await openIndex(db, o);
+  const options = { k: o.k, includeOwnSlide: o.includeOwnSlide };
+  if (!box) {
+    const found = await index.searchSlide(path, options);
+    const results = found.results.map((m) => ({
+      rank: m.rank,
+      slide: m.slide,
+      label: m.label,
+      median_min_distance: m.medianMinDistance,
+      votes: m.votes,
     }));
-    if (o.json)
-      process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: queries.length, results })}\n`);
-    else printTable(regionSource(path, box), results);
+    if (o.json) process.stdout.write(`${JSON.stringify({ query: path, mosaic: found.mosaic, results })}\n`);
+    else {
+      process.stdout.write(
+        `query: ${path} (mosaic of ${found.mosaic} of its ${found.patches} tissue patches)\n rank  median-min  votes  label            slide\n`,
+      );
+      for (const r of results)
+        process.stdout.write(
+          `${String(r.rank).padStart(5)}  ${r.median_min_distance.toFixed(4).padStart(10)}  ${String(r.votes).padStart(5)}  ${r.label.padEnd(15)}  ${r.slide}\n`,
+        );
+    }
     return 0;
-  } finally {
-    await index.close();
   }
+  const found = await index.searchRegion(path, box, options);
+  // The documented region results: a patch's level-0 box beside its path.
+  const results = found.results.map((r) => ({ ...cliResult(r), ...(r.box ?? {}) }));
+  if (o.json)
+    process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: found.patches, results })}\n`);
+  else printTable(regionSource(path, box), results);
+  return 0;
 }
