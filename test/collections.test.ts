@@ -8,6 +8,9 @@ import { readCollection } from '../src/data/collections/read.js';
 import { NpyFile } from '../src/data/npy.js';
 import { temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 async function png(path: string, rgb: [number, number, number], side = 32): Promise<void> {
   await sharp({ create: { width: side, height: side, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
     .png()
@@ -31,7 +34,7 @@ function utf32(strings: string[], width: number): Uint8Array {
   return out;
 }
 
-test('folder layout: one class per sub-folder, images at any depth, natural order', async (t) => {
+test('folder layout: one class per sub-folder, images at any depth, natural order', { timeout: TIMEOUT }, async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   await mkdir(join(root, 'stroma', 'deep', 'er'), { recursive: true });
   await mkdir(join(root, 'tumour'), { recursive: true });
@@ -50,59 +53,63 @@ test('folder layout: one class per sub-folder, images at any depth, natural orde
   );
 });
 
-test('kimia layout: scan folders in train and test trees; label and slide are the scan', async (t) => {
-  const root = await temporaryFolder('histoseek-col-', t);
-  for (const [tree, scans] of [
-    ['Training', ['s0', 's1', 's10']],
-    ['test', ['s0', 's10']],
-  ] as const) {
-    for (const scan of scans) {
-      await mkdir(join(root, tree, scan, 'x'), { recursive: true });
-      await png(join(root, tree, scan, 'x', `${scan}_1.png`), [120, 60, 160]);
+test(
+  'kimia layout: scan folders in train and test trees; label and slide are the scan',
+  { timeout: TIMEOUT },
+  async (t) => {
+    const root = await temporaryFolder('histoseek-col-', t);
+    for (const [tree, scans] of [
+      ['Training', ['s0', 's1', 's10']],
+      ['test', ['s0', 's10']],
+    ] as const) {
+      for (const scan of scans) {
+        await mkdir(join(root, tree, scan, 'x'), { recursive: true });
+        await png(join(root, tree, scan, 'x', `${scan}_1.png`), [120, 60, 160]);
+      }
     }
-  }
-  await mkdir(join(root, 'Training', 'README'), { recursive: true });
-  const train = await readCollection(root, 'kimia', 'index');
-  assert.deepEqual(
-    train.items.map((i) => [i.label, i.slide]),
-    [
-      ['s0', 's0'],
-      ['s1', 's1'],
-      ['s10', 's10'],
-    ],
-  );
-  const test_ = await readCollection(root, 'kimia', 'queries');
-  assert.deepEqual(
-    test_.items.map((i) => i.label),
-    ['s0', 's10'],
-  );
-  assert.ok(test_.items.every((i) => i.source.includes('/test/')));
-  await assert.rejects(readCollection(join(root, 'test', 's0'), 'kimia'), /no Kimia scan folders/);
+    await mkdir(join(root, 'Training', 'README'), { recursive: true });
+    const train = await readCollection(root, 'kimia', 'index');
+    assert.deepEqual(
+      train.items.map((i) => [i.label, i.slide]),
+      [
+        ['s0', 's0'],
+        ['s1', 's1'],
+        ['s10', 's10'],
+      ],
+    );
+    const test_ = await readCollection(root, 'kimia', 'queries');
+    assert.deepEqual(
+      test_.items.map((i) => i.label),
+      ['s0', 's10'],
+    );
+    assert.ok(test_.items.every((i) => i.source.includes('/test/')));
+    await assert.rejects(readCollection(join(root, 'test', 's0'), 'kimia'), /no Kimia scan folders/);
 
-  // A slide CSV relabels by scan (e.g. the tissue class of each synthetic slide); the slide stays the scan.
-  const csv = join(root, 'labels.csv');
-  await writeFile(csv, 'slide,label\ns0,tumour\ns1,stroma,p7\ns10,tumour\n');
-  const byClass = await readCollection(root, 'kimia', 'index', { labels: csv });
-  assert.deepEqual(
-    byClass.items.map((i) => [i.label, i.slide, i.patient]),
-    [
-      ['tumour', 's0', undefined],
-      ['stroma', 's1', 'p7'],
-      ['tumour', 's10', undefined],
-    ],
-  );
-  await writeFile(csv, 'slide,label\ns0,tumour\n');
-  await assert.rejects(
-    readCollection(root, 'kimia', 'queries', { labels: csv }),
-    /s10: scan 's10' has no row in the labels CSV/,
-  );
-  await assert.rejects(
-    readCollection(root, 'folder', 'index', { labels: csv }),
-    /applies to the kimia and slides layouts/,
-  );
-});
+    // A slide CSV relabels by scan (e.g. the tissue class of each synthetic slide); the slide stays the scan.
+    const csv = join(root, 'labels.csv');
+    await writeFile(csv, 'slide,label\ns0,tumour\ns1,stroma,p7\ns10,tumour\n');
+    const byClass = await readCollection(root, 'kimia', 'index', { labels: csv });
+    assert.deepEqual(
+      byClass.items.map((i) => [i.label, i.slide, i.patient]),
+      [
+        ['tumour', 's0', undefined],
+        ['stroma', 's1', 'p7'],
+        ['tumour', 's10', undefined],
+      ],
+    );
+    await writeFile(csv, 'slide,label\ns0,tumour\n');
+    await assert.rejects(
+      readCollection(root, 'kimia', 'queries', { labels: csv }),
+      /s10: scan 's10' has no row in the labels CSV/,
+    );
+    await assert.rejects(
+      readCollection(root, 'folder', 'index', { labels: csv }),
+      /applies to the kimia and slides layouts/,
+    );
+  },
+);
 
-test('pannuke layout: images.npy rows read in place with types.npy labels', async (t) => {
+test('pannuke layout: images.npy rows read in place with types.npy labels', { timeout: TIMEOUT }, async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   const fold = join(root, 'Fold 1', 'images', 'fold1');
   await mkdir(fold, { recursive: true });
@@ -129,7 +136,7 @@ test('pannuke layout: images.npy rows read in place with types.npy labels', asyn
   await assert.rejects(readCollection(root, 'pannuke'), /images\.npy: expected \[N, H, W, 3\] images/);
 });
 
-test('imagenet layout: train/<wnid>/*.JPEG', async (t) => {
+test('imagenet layout: train/<wnid>/*.JPEG', { timeout: TIMEOUT }, async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   for (const wnid of ['n01440764', 'n01443537']) {
     await mkdir(join(root, 'train', wnid), { recursive: true });
@@ -144,7 +151,7 @@ test('imagenet layout: train/<wnid>/*.JPEG', async (t) => {
   );
 });
 
-test('missing folders, empty collections and truncated arrays are clear errors', async (t) => {
+test('missing folders, empty collections and truncated arrays are clear errors', { timeout: TIMEOUT }, async (t) => {
   const root = await temporaryFolder('histoseek-col-', t);
   await assert.rejects(readCollection(join(root, 'absent'), 'folder'), /absent: no such folder/);
   await assert.rejects(

@@ -7,6 +7,9 @@ import sharp from 'sharp';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { histoseek, temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const dir = await temporaryFolder('histoseek-explain-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, {
@@ -18,7 +21,7 @@ await writeKimiaCollection(collection, {
   testPerSlide: 2,
 });
 
-test('explain writes both sides of a match as overlays and one page grid', async () => {
+test('explain writes both sides of a match as overlays and one page grid', { timeout: TIMEOUT }, async () => {
   const query = join(collection, 'test', 's1', (await readdir(join(collection, 'test', 's1')))[0]);
   const result = join(collection, 'train', 's1', (await readdir(join(collection, 'train', 's1')))[0]);
   const out = join(dir, 'explain');
@@ -44,7 +47,7 @@ test('explain writes both sides of a match as overlays and one page grid', async
   assert.match(bad.stderr, /--node must be 1…4/);
 });
 
-test('map draws the index as a PNG with a legend, the same for the same seed', async () => {
+test('map draws the index as a PNG with a legend, the same for the same seed', { timeout: TIMEOUT }, async () => {
   const db = join(dir, 'db');
   assert.equal(histoseek('index', collection, '--layout', 'kimia', '--db', db).status, 0);
   const [a, b] = [join(dir, 'a.png'), join(dir, 'b.png')];

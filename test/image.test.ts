@@ -14,6 +14,9 @@ import {
 } from '../src/data/image.js';
 import { temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 let dir = '';
 before(async () => {
   dir = await temporaryFolder('histoseek-image-');
@@ -53,7 +56,7 @@ async function rejectsWith(promise: Promise<unknown>, path: string, pattern: Reg
   });
 }
 
-describe('preprocessing', () => {
+describe('preprocessing', { timeout: TIMEOUT }, () => {
   test('a solid colour gives the normalised value of each channel everywhere', async () => {
     const rgb: [number, number, number] = [200, 100, 50];
     const out = await loadPreprocessed(await solidPng('solid.png', rgb), SIZE);
@@ -115,7 +118,7 @@ describe('preprocessing', () => {
   });
 });
 
-describe('pixel formats', () => {
+describe('pixel formats', { timeout: TIMEOUT }, () => {
   test('a grayscale PNG gives R = G = B', async () => {
     const [width, height] = [40, 40];
     const data = new Uint8Array(width * height).map((_, i) => (i * 7) % 256);
@@ -194,7 +197,7 @@ describe('pixel formats', () => {
   });
 });
 
-describe('errors name the file and the reason', () => {
+describe('errors name the file and the reason', { timeout: TIMEOUT }, () => {
   test('missing file', async () => {
     const file = join(dir, 'nope.png');
     await rejectsWith(loadRgb(file, SIZE), file, /file not found/);
@@ -233,7 +236,7 @@ describe('errors name the file and the reason', () => {
   });
 });
 
-describe('normalizeInto', () => {
+describe('normalizeInto', { timeout: TIMEOUT }, () => {
   const pixels = new Uint8Array(3 * PLANE).map((_, i) => i % 256);
 
   test('writes one image at the offset and nothing else', () => {

@@ -8,6 +8,9 @@ import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from 
 import { embeddingSize } from '../src/model/config.js';
 import { histoseek, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const DIM = embeddingSize((await loadCheckpoint(DEFAULT_MODEL_PATH)).config);
 
 /** A folder-layout collection: `classes` sub-folders of `perClass` distinct small images. */
@@ -43,7 +46,7 @@ function snapshot(db: string) {
   }
 }
 
-test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', async (t) => {
+test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one', { timeout: TIMEOUT }, async (t) => {
   const dir = await temporaryFolder('histoseek-index-', t);
   const collection = join(dir, 'collection');
   await makeCollection(collection, 3, 40);
@@ -80,56 +83,64 @@ test('an index killed with SIGKILL mid-run and rerun equals an uninterrupted one
     assert.ok(Math.abs(a.raw[i] - b.raw[i]) <= 1e-3 * Math.max(Math.abs(a.raw[i]), 1e-2), `raw value ${i}`);
 });
 
-test('unreadable images in a collection are reported and skipped; the rest is indexed', async (t) => {
-  const dir = await temporaryFolder('histoseek-index-', t);
-  const collection = join(dir, 'collection');
-  await makeCollection(collection, 2, 3);
-  await writeFile(join(collection, 'class0', 'broken.png'), 'not an image');
-  const r = histoseek('index', collection, '--db', join(dir, 'db'));
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /broken\.png: not a readable image/);
-  assert.match(r.stderr, /6 added, 0 already indexed, 1 unreadable/);
-  const store = IndexStore.open(join(dir, 'db'));
-  assert.equal(store.allItems().length, 6);
-  assert.match(store.failures()[0].source, /broken\.png$/);
-  store.close();
-});
+test(
+  'unreadable images in a collection are reported and skipped; the rest is indexed',
+  { timeout: TIMEOUT },
+  async (t) => {
+    const dir = await temporaryFolder('histoseek-index-', t);
+    const collection = join(dir, 'collection');
+    await makeCollection(collection, 2, 3);
+    await writeFile(join(collection, 'class0', 'broken.png'), 'not an image');
+    const r = histoseek('index', collection, '--db', join(dir, 'db'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /broken\.png: not a readable image/);
+    assert.match(r.stderr, /6 added, 0 already indexed, 1 unreadable/);
+    const store = IndexStore.open(join(dir, 'db'));
+    assert.equal(store.allItems().length, 6);
+    assert.match(store.failures()[0].source, /broken\.png$/);
+    store.close();
+  },
+);
 
-test('missing folder, empty collection, another model, corrupt database: clear errors, nothing lost', async (t) => {
-  const dir = await temporaryFolder('histoseek-index-', t);
-  let r = histoseek('index', join(dir, 'nowhere'), '--db', join(dir, 'db'));
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /nowhere: no such folder/);
+test(
+  'missing folder, empty collection, another model, corrupt database: clear errors, nothing lost',
+  { timeout: TIMEOUT },
+  async (t) => {
+    const dir = await temporaryFolder('histoseek-index-', t);
+    let r = histoseek('index', join(dir, 'nowhere'), '--db', join(dir, 'db'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /nowhere: no such folder/);
 
-  await mkdir(join(dir, 'empty', 'class0'), { recursive: true });
-  r = histoseek('index', join(dir, 'empty'), '--db', join(dir, 'db'));
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /empty: no images found for layout 'folder'/);
+    await mkdir(join(dir, 'empty', 'class0'), { recursive: true });
+    r = histoseek('index', join(dir, 'empty'), '--db', join(dir, 'db'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /empty: no images found for layout 'folder'/);
 
-  const collection = join(dir, 'collection');
-  await makeCollection(collection, 2, 2);
-  const db = join(dir, 'db');
-  assert.equal(histoseek('index', collection, '--db', db).status, 0);
-  const before = await readFile(join(db, 'vectors.f16'));
+    const collection = join(dir, 'collection');
+    await makeCollection(collection, 2, 2);
+    const db = join(dir, 'db');
+    assert.equal(histoseek('index', collection, '--db', db).status, 0);
+    const before = await readFile(join(db, 'vectors.f16'));
 
-  const other = join(dir, 'other.safetensors');
-  await saveCheckpoint(
-    other,
-    randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3),
-  );
-  r = histoseek('index', collection, '--db', db, '--weights', other);
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /this index was built with model 'histoseek default model.*not '.*other\.safetensors'/);
-  assert.deepEqual(await readFile(join(db, 'vectors.f16')), before);
+    const other = join(dir, 'other.safetensors');
+    await saveCheckpoint(
+      other,
+      randomModel({ preset: 'test', neckChannels: 8, neckLayers: 1, gemP: 4.6, inputSize: 64 }, 3),
+    );
+    r = histoseek('index', collection, '--db', db, '--weights', other);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /this index was built with model 'histoseek default model.*not '.*other\.safetensors'/);
+    assert.deepEqual(await readFile(join(db, 'vectors.f16')), before);
 
-  const sqlite = join(db, 'histoseek.sqlite');
-  const original = await readFile(sqlite);
-  const corrupt = Buffer.from(original);
-  corrupt.write('garbage garbage garbage', 0);
-  await writeFile(sqlite, corrupt);
-  r = histoseek('index', collection, '--db', db);
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /histoseek\.sqlite: cannot be read as a histoseek index/);
-  assert.deepEqual(await readFile(sqlite), corrupt, 'the damaged file is left as it was');
-  assert.deepEqual(await readFile(join(db, 'vectors.f16')), before);
-});
+    const sqlite = join(db, 'histoseek.sqlite');
+    const original = await readFile(sqlite);
+    const corrupt = Buffer.from(original);
+    corrupt.write('garbage garbage garbage', 0);
+    await writeFile(sqlite, corrupt);
+    r = histoseek('index', collection, '--db', db);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /histoseek\.sqlite: cannot be read as a histoseek index/);
+    assert.deepEqual(await readFile(sqlite), corrupt, 'the damaged file is left as it was');
+    assert.deepEqual(await readFile(join(db, 'vectors.f16')), before);
+  },
+);

@@ -5,6 +5,9 @@ import { project, silhouetteScore } from '../src/map/projection.js';
 import { labelColours, PALETTE, renderMapPng } from '../src/map/render.js';
 import { Random } from '../src/util/random.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const DIM = 512;
 
 /** `perLabel` points around each of `labels` random centres (unit-variance noise per dimension, centres ~N(0, 1)). */
@@ -47,7 +50,7 @@ const MAPS = {
 };
 
 for (const method of ['umap', 'pca'] as const) {
-  test(`${method}: well-separated clusters stay separated on the map, and labels matter`, () => {
+  test(`${method}: well-separated clusters stay separated on the map, and labels matter`, { timeout: TIMEOUT }, () => {
     const { coords, sampledIndices } = MAPS[method];
     assert.equal(coords.length, 2 * N);
     assert.deepEqual([...sampledIndices], [...Array(N).keys()]);
@@ -57,16 +60,16 @@ for (const method of ['umap', 'pca'] as const) {
     assert.ok(Math.abs(chance) < 0.1, `silhouette ${chance.toFixed(3)} with shuffled labels`);
   });
 
-  test(`${method}: the same seed gives the same map`, () => {
+  test(`${method}: the same seed gives the same map`, { timeout: TIMEOUT }, () => {
     assert.deepEqual(project(SET.vectors, N, DIM, { method, seed: SEED }).coords, MAPS[method].coords);
   });
 }
 
-test('umap: another seed gives another layout', () => {
+test('umap: another seed gives another layout', { timeout: TIMEOUT }, () => {
   assert.notDeepEqual(project(SET.vectors, N, DIM, { method: 'umap', seed: SEED + 1 }).coords, MAPS.umap.coords);
 });
 
-test('large collections are mapped through a seeded random sample', () => {
+test('large collections are mapped through a seeded random sample', { timeout: TIMEOUT }, () => {
   const a = project(SET.vectors, N, DIM, { method: 'umap', seed: 5, sample: 100 });
   const b = project(SET.vectors, N, DIM, { method: 'umap', seed: 6, sample: 100 });
   assert.equal(a.sampledIndices.length, 100);
@@ -87,7 +90,7 @@ test('large collections are mapped through a seeded random sample', () => {
   assert.ok(silhouetteScore(a.coords, labels) > 0.5);
 });
 
-test('pca: coordinates are the projections on the two leading principal axes', () => {
+test('pca: coordinates are the projections on the two leading principal axes', { timeout: TIMEOUT }, () => {
   // Points spread 10× along one direction, 3× along an orthogonal one, little elsewhere.
   const random = new Random(4);
   const n = 400;
@@ -143,7 +146,7 @@ test('pca: coordinates are the projections on the two leading principal axes', (
   assert.ok(variance(column(0)) > variance(column(1)), 'axes in order of variance');
 });
 
-test('silhouette score of a hand-worked example', () => {
+test('silhouette score of a hand-worked example', { timeout: TIMEOUT }, () => {
   // Two pairs 10 apart, each pair 1 apart: a = 1, b = (10 + √101) / 2 for every point.
   const coords = Float32Array.from([0, 0, 0, 1, 10, 0, 10, 1]);
   const b = (10 + Math.sqrt(101)) / 2;
@@ -151,28 +154,32 @@ test('silhouette score of a hand-worked example', () => {
   assert.throws(() => silhouetteScore(coords, ['a', 'a', 'a', 'a']), /distinct labels/);
 });
 
-test('map PNG: requested size, a legend swatch in its own palette colour for every label', async () => {
-  const names = Array.from({ length: 24 }, (_, i) => `s${i}`);
-  const random = new Random(9);
-  const labels = Array.from({ length: 480 }, (_, i) => names[i % names.length]);
-  const coords = Float32Array.from({ length: 2 * labels.length }, () => random.normal());
-  const png = await renderMapPng(coords, labels, {
-    title: 'Kimia-like map',
-    subtitle: 'UMAP, 480 points',
-    width: 900,
-    height: 640,
-  });
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  assert.equal(info.width, 900);
-  assert.equal(info.height, 640);
-  const present = new Set<string>();
-  for (let i = 0; i < data.length; i += 3)
-    present.add(`#${[data[i], data[i + 1], data[i + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`);
-  const used = PALETTE.filter((c) => present.has(c));
-  assert.equal(used.length, 24, `palette colours drawn: ${used.length}`);
-  // Natural order: s2 before s10, colours follow it, and the same labels always get the same colours.
-  const colours = labelColours(shuffled(labels, 1));
-  assert.deepEqual([...colours.keys()], names);
-  assert.deepEqual([...colours.values()], PALETTE.slice(0, 24));
-  assert.ok(new Set(PALETTE).size === PALETTE.length && PALETTE.length >= 24);
-});
+test(
+  'map PNG: requested size, a legend swatch in its own palette colour for every label',
+  { timeout: TIMEOUT },
+  async () => {
+    const names = Array.from({ length: 24 }, (_, i) => `s${i}`);
+    const random = new Random(9);
+    const labels = Array.from({ length: 480 }, (_, i) => names[i % names.length]);
+    const coords = Float32Array.from({ length: 2 * labels.length }, () => random.normal());
+    const png = await renderMapPng(coords, labels, {
+      title: 'Kimia-like map',
+      subtitle: 'UMAP, 480 points',
+      width: 900,
+      height: 640,
+    });
+    const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    assert.equal(info.width, 900);
+    assert.equal(info.height, 640);
+    const present = new Set<string>();
+    for (let i = 0; i < data.length; i += 3)
+      present.add(`#${[data[i], data[i + 1], data[i + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`);
+    const used = PALETTE.filter((c) => present.has(c));
+    assert.equal(used.length, 24, `palette colours drawn: ${used.length}`);
+    // Natural order: s2 before s10, colours follow it, and the same labels always get the same colours.
+    const colours = labelColours(shuffled(labels, 1));
+    assert.deepEqual([...colours.keys()], names);
+    assert.deepEqual([...colours.values()], PALETTE.slice(0, 24));
+    assert.ok(new Set(PALETTE).size === PALETTE.length && PALETTE.length >= 24);
+  },
+);

@@ -4,6 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { FRACTION_METRICS, FIXTURES } from './helpers.js';
 import { compareLabels, evaluateRetrieval, kimiaEta, type QueryResult } from '../src/eval/metrics.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 function assertNear(actual: number, expected: number, what: string, tolerance = 1e-12): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} ≠ ${expected}`);
 }
@@ -17,7 +20,7 @@ interface EtaFixture {
 
 const fixture = JSON.parse(await readFile(`${FIXTURES}kimia_eta.json`, 'utf8')) as EtaFixture;
 
-describe('kimiaEta', () => {
+describe('kimiaEta', { timeout: TIMEOUT }, () => {
   test('reproduces the PyTorch reference (kimia_eta.json) within 1e-6', () => {
     const eta = kimiaEta(fixture.pred, fixture.true);
     for (const key of ['eta_p', 'eta_w', 'eta_tot', 'eta_w_precision'] as const) {
@@ -44,11 +47,11 @@ describe('kimiaEta', () => {
   });
 });
 
-test('labels sort naturally', () => {
+test('labels sort naturally', { timeout: TIMEOUT }, () => {
   assert.deepEqual(['s10', 's2', 's1', 's23', 's0'].sort(compareLabels), ['s0', 's1', 's2', 's10', 's23']);
 });
 
-describe('evaluateRetrieval', () => {
+describe('evaluateRetrieval', { timeout: TIMEOUT }, () => {
   /*
    * Four queries, index holding a×3, b×2, c×1, d×4. Hits (1-based ranks) and AP@10:
    *   q1 a: hits 1,3,4  → (1 + 2/3 + 3/4) / min(10,3)      top-5 votes a3 b1 c1 → a ✓   top-1 a

@@ -33,6 +33,9 @@ import {
   WIDTHS,
 } from './onnx-encoder-models.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 // Sessions are cached in a folder of this file's own, removed at the end.
 process.env.HISTOSEEK_CACHE_DIR = await temporaryFolder('histoseek-onnx-encoder-cache-');
 const DIR = await temporaryFolder('histoseek-onnx-encoder-');
@@ -109,175 +112,200 @@ async function embed(path: string, input: HostTensor, options: OnnxEncoderOption
   }
 }
 
-test('float model: the features are the last 4-D tensor pooled, the pyramid the last tensor at each stride', async () => {
-  const spec = await readOnnxEncoder(await floatFile, { size: 64 });
-  const probe = await probeOnnxEncoder(spec, 1);
-  assert.equal(probe.features.name, 'gap');
-  assert.equal(probe.featureDim, 20);
-  assert.equal(probe.batched, true);
-  assert.deepEqual(
-    probe.pyramid.map(({ name, channels, stride }) => ({ name, channels, stride })),
-    [
-      { name: 'r2', channels: WIDTHS[1], stride: 4 },
-      { name: 'r3', channels: WIDTHS[2], stride: 8 },
-      { name: 'r4', channels: WIDTHS[3], stride: 16 },
-      { name: 'r5', channels: WIDTHS[4], stride: 32 },
-    ],
-  );
+test(
+  'float model: the features are the last 4-D tensor pooled, the pyramid the last tensor at each stride',
+  { timeout: TIMEOUT },
+  async () => {
+    const spec = await readOnnxEncoder(await floatFile, { size: 64 });
+    const probe = await probeOnnxEncoder(spec, 1);
+    assert.equal(probe.features.name, 'gap');
+    assert.equal(probe.featureDim, 20);
+    assert.equal(probe.batched, true);
+    assert.deepEqual(
+      probe.pyramid.map(({ name, channels, stride }) => ({ name, channels, stride })),
+      [
+        { name: 'r2', channels: WIDTHS[1], stride: 4 },
+        { name: 'r3', channels: WIDTHS[2], stride: 8 },
+        { name: 'r4', channels: WIDTHS[3], stride: 16 },
+        { name: 'r5', channels: WIDTHS[4], stride: 32 },
+      ],
+    );
 
-  const { input } = images(3, 64);
-  const expected = await runAsIs(FLOAT, 'pixels', input, ['r2', 'r3', 'r4', 'r5']);
-  const embedder = await OnnxEncoderEmbedder.create(spec, { threads: 1, probe });
-  assert.equal(embedder.dimensions, 20);
-  assert.equal(embedder.inputSize, 64);
-  assertClose((await embedder.run(input)).get('embedding')!, gap(host(expected.r5)), 'embedding', 1e-6);
-  await embedder.release();
+    const { input } = images(3, 64);
+    const expected = await runAsIs(FLOAT, 'pixels', input, ['r2', 'r3', 'r4', 'r5']);
+    const embedder = await OnnxEncoderEmbedder.create(spec, { threads: 1, probe });
+    assert.equal(embedder.dimensions, 20);
+    assert.equal(embedder.inputSize, 64);
+    assertClose((await embedder.run(input)).get('embedding')!, gap(host(expected.r5)), 'embedding', 1e-6);
+    await embedder.release();
 
-  for (const layout of ['NHWC', 'NCHW'] as const) {
-    const session = await OnnxPyramidSession.create(spec, { threads: 1, probe, layout });
-    assert.deepEqual(session.channels, WIDTHS.slice(1));
+    for (const layout of ['NHWC', 'NCHW'] as const) {
+      const session = await OnnxPyramidSession.create(spec, { threads: 1, probe, layout });
+      assert.deepEqual(session.channels, WIDTHS.slice(1));
+      const pyramid = await session.run(input);
+      ['r2', 'r3', 'r4', 'r5'].forEach((name, i) => {
+        const want = host(expected[name]);
+        assertClose(pyramid[i], layout === 'NHWC' ? nhwc(want) : want, `${layout} ${name}`, 0);
+      });
+      await session.release();
+    }
+  },
+);
+
+test(
+  'named features and pyramid tensors are the ones taken: a 4-D one pooled, a 2-D one as is',
+  { timeout: TIMEOUT },
+  async () => {
+    const path = await floatFile;
+    const { input } = images(2, 64);
+    const expected = await runAsIs(FLOAT, 'pixels', input, ['r3', 'logits', 'c2', 'c3', 'c4', 'c5']);
+    assertClose(await embed(path, input, { size: 64, output: 'r3' }), gap(host(expected.r3)), 'r3 pooled', 1e-6);
+    assertClose(await embed(path, input, { size: 64, output: 'logits' }), host(expected.logits), 'logits', 0);
+
+    const spec = await readOnnxEncoder(path, { size: 64, pyramid: ['c2', 'c3', 'c4', 'c5'] });
+    const session = await OnnxPyramidSession.create(spec, { threads: 1, layout: 'NCHW' });
     const pyramid = await session.run(input);
-    ['r2', 'r3', 'r4', 'r5'].forEach((name, i) => {
-      const want = host(expected[name]);
-      assertClose(pyramid[i], layout === 'NHWC' ? nhwc(want) : want, `${layout} ${name}`, 0);
-    });
+    ['c2', 'c3', 'c4', 'c5'].forEach((name, i) => assertClose(pyramid[i], host(expected[name]), name, 0));
     await session.release();
-  }
-});
+  },
+);
 
-test('named features and pyramid tensors are the ones taken: a 4-D one pooled, a 2-D one as is', async () => {
-  const path = await floatFile;
-  const { input } = images(2, 64);
-  const expected = await runAsIs(FLOAT, 'pixels', input, ['r3', 'logits', 'c2', 'c3', 'c4', 'c5']);
-  assertClose(await embed(path, input, { size: 64, output: 'r3' }), gap(host(expected.r3)), 'r3 pooled', 1e-6);
-  assertClose(await embed(path, input, { size: 64, output: 'logits' }), host(expected.logits), 'logits', 0);
+test(
+  'the sidecar sets the preprocessing (BGR, its own mean and std) and the options beat it',
+  { timeout: TIMEOUT },
+  async () => {
+    // In the model's channel order: blue first.
+    const sidecar = { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] };
+    const path = await modelFile(FLOAT, sidecar);
+    assert.equal(sidecarPath('/models/net.onnx'), '/models/net.json');
+    assert.equal(sidecarPath('/models/net.v2'), '/models/net.v2.json');
+    const spec = await readOnnxEncoder(path);
+    assert.deepEqual(spec.preprocessing, { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] });
 
-  const spec = await readOnnxEncoder(path, { size: 64, pyramid: ['c2', 'c3', 'c4', 'c5'] });
-  const session = await OnnxPyramidSession.create(spec, { threads: 1, layout: 'NCHW' });
-  const pyramid = await session.run(input);
-  ['c2', 'c3', 'c4', 'c5'].forEach((name, i) => assertClose(pyramid[i], host(expected[name]), name, 0));
-  await session.release();
-});
-
-test('the sidecar sets the preprocessing (BGR, its own mean and std) and the options beat it', async () => {
-  // In the model's channel order: blue first.
-  const sidecar = { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] };
-  const path = await modelFile(FLOAT, sidecar);
-  assert.equal(sidecarPath('/models/net.onnx'), '/models/net.json');
-  assert.equal(sidecarPath('/models/net.v2'), '/models/net.v2.json');
-  const spec = await readOnnxEncoder(path);
-  assert.deepEqual(spec.preprocessing, { size: 64, channels: 'BGR', mean: [0.3, 0.5, 0.7], std: [0.2, 0.25, 0.3] });
-
-  const size = 64;
-  const plane = size * size;
-  const { input, pixels } = images(2, size);
-  /** The model's own input from the bytes: channel k of `order` (RGB indices), (v/255 − mean_k) / std_k. */
-  const asModelWants = (order: number[], mean: readonly number[], std: readonly number[]) => {
-    const data = new Float32Array(input.data.length);
-    pixels.forEach((px, b) => {
-      for (let k = 0; k < 3; k++)
-        for (let i = 0; i < plane; i++) data[(b * 3 + k) * plane + i] = (px[3 * i + order[k]] / 255 - mean[k]) / std[k];
+    const size = 64;
+    const plane = size * size;
+    const { input, pixels } = images(2, size);
+    /** The model's own input from the bytes: channel k of `order` (RGB indices), (v/255 − mean_k) / std_k. */
+    const asModelWants = (order: number[], mean: readonly number[], std: readonly number[]) => {
+      const data = new Float32Array(input.data.length);
+      pixels.forEach((px, b) => {
+        for (let k = 0; k < 3; k++)
+          for (let i = 0; i < plane; i++)
+            data[(b * 3 + k) * plane + i] = (px[3 * i + order[k]] / 255 - mean[k]) / std[k];
+      });
+      return { shape: input.shape, data };
+    };
+    const bgr = await runAsIs(FLOAT, 'pixels', asModelWants([2, 1, 0], sidecar.mean, sidecar.std), ['gap']);
+    const got = await embed(path, input);
+    assertClose(got, { shape: [2, 20], data: host(bgr.gap).data }, 'BGR embedding', 1e-5);
+    // The plain model on the same images differs: the conversion is what makes them equal.
+    const plain = await embed(path, input, {
+      channels: 'RGB',
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
     });
-    return { shape: input.shape, data };
-  };
-  const bgr = await runAsIs(FLOAT, 'pixels', asModelWants([2, 1, 0], sidecar.mean, sidecar.std), ['gap']);
-  const got = await embed(path, input);
-  assertClose(got, { shape: [2, 20], data: host(bgr.gap).data }, 'BGR embedding', 1e-5);
-  // The plain model on the same images differs: the conversion is what makes them equal.
-  const plain = await embed(path, input, { channels: 'RGB', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
-  const imagenet = await runAsIs(FLOAT, 'pixels', input, ['gap']);
-  assertClose(plain, { shape: [2, 20], data: host(imagenet.gap).data }, 'options over the sidecar', 1e-6);
-  assert.ok(Math.max(...got.data.map((v, i) => Math.abs(v - plain.data[i]))) > 0.05);
+    const imagenet = await runAsIs(FLOAT, 'pixels', input, ['gap']);
+    assertClose(plain, { shape: [2, 20], data: host(imagenet.gap).data }, 'options over the sidecar', 1e-6);
+    assert.ok(Math.max(...got.data.map((v, i) => Math.abs(v - plain.data[i]))) > 0.05);
 
-  const rgb = await readOnnxEncoder(path, { channels: 'RGB', std: [0.5, 0.5, 0.5] });
-  assert.deepEqual(rgb.preprocessing, { size: 64, channels: 'RGB', mean: [0.3, 0.5, 0.7], std: [0.5, 0.5, 0.5] });
-  const rgbExpected = await runAsIs(FLOAT, 'pixels', asModelWants([0, 1, 2], [0.3, 0.5, 0.7], [0.5, 0.5, 0.5]), [
-    'gap',
-  ]);
-  assertClose(
-    await embed(path, input, { channels: 'RGB', std: [0.5, 0.5, 0.5] }),
-    { shape: [2, 20], data: host(rgbExpected.gap).data },
-    'RGB override',
-    1e-5,
-  );
-});
+    const rgb = await readOnnxEncoder(path, { channels: 'RGB', std: [0.5, 0.5, 0.5] });
+    assert.deepEqual(rgb.preprocessing, { size: 64, channels: 'RGB', mean: [0.3, 0.5, 0.7], std: [0.5, 0.5, 0.5] });
+    const rgbExpected = await runAsIs(FLOAT, 'pixels', asModelWants([0, 1, 2], [0.3, 0.5, 0.7], [0.5, 0.5, 0.5]), [
+      'gap',
+    ]);
+    assertClose(
+      await embed(path, input, { channels: 'RGB', std: [0.5, 0.5, 0.5] }),
+      { shape: [2, 20], data: host(rgbExpected.gap).data },
+      'RGB override',
+      1e-5,
+    );
+  },
+);
 
-test('quantized model: tensors taken are dequantized with the scale of the node that reads or makes them', async () => {
-  const spec = await readOnnxEncoder(await quantizedFile, { size: 64 });
-  const probe = await probeOnnxEncoder(spec, 1);
-  assert.equal(probe.features.name, 'dq5');
-  assert.deepEqual(
-    probe.pyramid.map(({ name, type, channels, stride }) => ({ name, type, channels, stride })),
-    [
-      { name: 'qc2', type: 'uint8', channels: 8, stride: 4 },
-      { name: 'qc3', type: 'uint8', channels: 12, stride: 8 },
-      { name: 'q4', type: 'uint8', channels: 16, stride: 16 },
-      { name: 'dq5', type: 'float32', channels: 20, stride: 32 },
-    ],
-  );
-  const { input } = images(2, 64);
-  const raw = await runAsIs(QUANTIZED, 'pixels', input, ['qc2', 'qc3', 'q4', 'dq5', 'qgap']);
-  // The quantized values vary: not all clipped to one end.
-  for (const name of ['qc2', 'qc3', 'q4', 'qgap']) assert.ok(new Set(raw[name].data as Uint8Array).size > 10, name);
+test(
+  'quantized model: tensors taken are dequantized with the scale of the node that reads or makes them',
+  { timeout: TIMEOUT },
+  async () => {
+    const spec = await readOnnxEncoder(await quantizedFile, { size: 64 });
+    const probe = await probeOnnxEncoder(spec, 1);
+    assert.equal(probe.features.name, 'dq5');
+    assert.deepEqual(
+      probe.pyramid.map(({ name, type, channels, stride }) => ({ name, type, channels, stride })),
+      [
+        { name: 'qc2', type: 'uint8', channels: 8, stride: 4 },
+        { name: 'qc3', type: 'uint8', channels: 12, stride: 8 },
+        { name: 'q4', type: 'uint8', channels: 16, stride: 16 },
+        { name: 'dq5', type: 'float32', channels: 20, stride: 32 },
+      ],
+    );
+    const { input } = images(2, 64);
+    const raw = await runAsIs(QUANTIZED, 'pixels', input, ['qc2', 'qc3', 'q4', 'dq5', 'qgap']);
+    // The quantized values vary: not all clipped to one end.
+    for (const name of ['qc2', 'qc3', 'q4', 'qgap']) assert.ok(new Set(raw[name].data as Uint8Array).size > 10, name);
 
-  const embedder = await OnnxEncoderEmbedder.create(spec, { threads: 1, probe });
-  assertClose((await embedder.run(input)).get('embedding')!, gap(host(raw.dq5)), 'GAP of dq5', 1e-6);
-  await embedder.release();
-  const qgap = dequantize(raw.qgap, QUANT.qgap);
-  assertClose(
-    await embed(spec.path, input, { size: 64, output: 'qgap' }),
-    { shape: [2, 20], data: qgap.data },
-    'qgap',
-    0,
-  );
+    const embedder = await OnnxEncoderEmbedder.create(spec, { threads: 1, probe });
+    assertClose((await embedder.run(input)).get('embedding')!, gap(host(raw.dq5)), 'GAP of dq5', 1e-6);
+    await embedder.release();
+    const qgap = dequantize(raw.qgap, QUANT.qgap);
+    assertClose(
+      await embed(spec.path, input, { size: 64, output: 'qgap' }),
+      { shape: [2, 20], data: qgap.data },
+      'qgap',
+      0,
+    );
 
-  const session = await OnnxPyramidSession.create(spec, { threads: 1, probe });
-  const pyramid = await session.run(input);
-  const want = [
-    dequantize(raw.qc2, QUANT.qc2),
-    dequantize(raw.qc3, QUANT.qc3),
-    dequantize(raw.q4, QUANT.q4),
-    host(raw.dq5),
-  ];
-  want.forEach((t, i) => assertClose(pyramid[i], nhwc(t), `level ${i}`, 0));
-  await session.release();
-});
+    const session = await OnnxPyramidSession.create(spec, { threads: 1, probe });
+    const pyramid = await session.run(input);
+    const want = [
+      dequantize(raw.qc2, QUANT.qc2),
+      dequantize(raw.qc3, QUANT.qc3),
+      dequantize(raw.q4, QUANT.q4),
+      host(raw.dq5),
+    ];
+    want.forEach((t, i) => assertClose(pyramid[i], nhwc(t), `level ${i}`, 0));
+    await session.release();
+  },
+);
 
-test('a batch fixed at 1 is opened where the graph allows it, else images run one at a time', async () => {
-  const { input } = images(3, 64);
-  const oneByOne = async (path: string, options: OnnxEncoderOptions) => {
-    const rows = [];
-    for (let i = 0; i < 3; i++)
-      rows.push(
-        ...(
-          await embed(
-            path,
-            { shape: [1, 3, 64, 64], data: input.data.subarray(i * 3 * 4096, (i + 1) * 3 * 4096) },
-            options,
-          )
-        ).data,
-      );
-    return { shape: [3, 20], data: Float32Array.from(rows) };
-  };
+test(
+  'a batch fixed at 1 is opened where the graph allows it, else images run one at a time',
+  { timeout: TIMEOUT },
+  async () => {
+    const { input } = images(3, 64);
+    const oneByOne = async (path: string, options: OnnxEncoderOptions) => {
+      const rows = [];
+      for (let i = 0; i < 3; i++)
+        rows.push(
+          ...(
+            await embed(
+              path,
+              { shape: [1, 3, 64, 64], data: input.data.subarray(i * 3 * 4096, (i + 1) * 3 * 4096) },
+              options,
+            )
+          ).data,
+        );
+      return { shape: [3, 20], data: Float32Array.from(rows) };
+    };
 
-  const open = await modelFile(floatModel({ batch: 1, side: 64, opset: 20 }));
-  const spec = await readOnnxEncoder(open);
-  assert.equal(spec.preprocessing.size, 64, 'the size is the model input’s');
-  assert.equal((await probeOnnxEncoder(spec, 1)).batched, true);
-  assertClose(await embed(open, input), await oneByOne(open, {}), 'opened batch', 1e-6);
+    const open = await modelFile(floatModel({ batch: 1, side: 64, opset: 20 }));
+    const spec = await readOnnxEncoder(open);
+    assert.equal(spec.preprocessing.size, 64, 'the size is the model input’s');
+    assert.equal((await probeOnnxEncoder(spec, 1)).batched, true);
+    assertClose(await embed(open, input), await oneByOne(open, {}), 'opened batch', 1e-6);
 
-  // Reshape to [1, -1]: a batch of two would come out as one row of 40.
-  const single = await modelFile(floatModel({ batch: 1, side: 64, tail: 'reshape-1' }));
-  const probe = await probeOnnxEncoder(await readOnnxEncoder(single, { output: 'flat' }), 1);
-  assert.equal(probe.batched, false);
-  assert.equal(probe.featureDim, 20);
-  const got = await embed(single, input, { output: 'flat' });
-  assertClose(got, await oneByOne(single, { output: 'flat' }), 'one at a time', 0);
-  const direct = await runAsIs(FLOAT, 'pixels', input, ['r5']);
-  assertClose(got, gap(host(direct.r5)), 'one at a time against the model', 1e-6);
-});
+    // Reshape to [1, -1]: a batch of two would come out as one row of 40.
+    const single = await modelFile(floatModel({ batch: 1, side: 64, tail: 'reshape-1' }));
+    const probe = await probeOnnxEncoder(await readOnnxEncoder(single, { output: 'flat' }), 1);
+    assert.equal(probe.batched, false);
+    assert.equal(probe.featureDim, 20);
+    const got = await embed(single, input, { output: 'flat' });
+    assertClose(got, await oneByOne(single, { output: 'flat' }), 'one at a time', 0);
+    const direct = await runAsIs(FLOAT, 'pixels', input, ['r5']);
+    assertClose(got, gap(host(direct.r5)), 'one at a time against the model', 1e-6);
+  },
+);
 
-test('the session is cached: a second embedder loads it and embeds the same', async () => {
+test('the session is cached: a second embedder loads it and embeds the same', { timeout: TIMEOUT }, async () => {
   const { input } = images(2, 64);
   const first = await embed(await quantizedFile, input, { size: 64 });
   const second = await embed(await quantizedFile, input, { size: 64 });
@@ -289,7 +317,7 @@ test('the session is cached: a second embedder loads it and embeds the same', as
   );
 });
 
-test('bad files and settings get clear errors naming the file and the problem', async () => {
+test('bad files and settings get clear errors naming the file and the problem', { timeout: TIMEOUT }, async () => {
   const notOnnx = await modelFile('hello, this is not a model');
   await assert.rejects(readOnnxEncoder(notOnnx), new RegExp(`^Error: ${notOnnx}: not an ONNX file`));
   await assert.rejects(readOnnxEncoder(join(DIR, 'absent.onnx')), /absent\.onnx: cannot read the ONNX file \(ENOENT\)/);
@@ -398,7 +426,7 @@ test('bad files and settings get clear errors naming the file and the problem', 
 
 test(
   'MobileNetV2 (int8): 1 280 features, the GAP of 464 dequantized; a pyramid at strides 4 to 32',
-  { skip: NO_MOBILENET },
+  { timeout: TIMEOUT, skip: NO_MOBILENET },
   async () => {
     const spec = await readOnnxEncoder(MOBILENET);
     assert.equal(spec.sha256, '83530ad811bc31d2b60a5599a21265a5057608c9b044b4ee758cc22f2309f54f');
@@ -456,7 +484,7 @@ const TILE = join(ROOT, '../shared/data/nct-crc-he-samples/crc-val-he-7k/TUM/TUM
 
 test(
   'MobileNetV2 classifies a real H&E tile through its logits as the file itself does',
-  { skip: NO_MOBILENET || (existsSync(TILE) ? false : `${TILE} is absent (shared test data)`) },
+  { timeout: TIMEOUT, skip: NO_MOBILENET || (existsSync(TILE) ? false : `${TILE} is absent (shared test data)`) },
   async () => {
     const { pixels } = await loadRgb(TILE, 224);
     const data = new Float32Array(3 * 224 * 224);

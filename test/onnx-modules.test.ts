@@ -4,8 +4,11 @@ import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
 import { assertClose } from './helpers.js';
 import { loadModuleCases } from './module-fixtures.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 for (const c of await loadModuleCases()) {
-  test(`ONNX executor: module '${c.name}' matches the reference`, async () => {
+  test(`ONNX executor: module '${c.name}' matches the reference`, { timeout: TIMEOUT }, async () => {
     const inputs = c.inputs.map((_, i) => ({ name: `x${i}`, layout: 'NCHW' as const }));
     const bytes = buildOnnxGraph(c.weights, inputs, (ops, xs) => new Map([['y', c.run(ops, xs)]]));
     const session = await ort.InferenceSession.create(bytes);

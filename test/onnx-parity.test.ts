@@ -6,7 +6,10 @@ import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { traceOutputNames } from '../src/engine/graph-names.js';
 import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS, relativeMaxError } from './helpers.js';
 
-test('ONNX executor reproduces every traced tensor of the PyTorch reference', async () => {
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
+test('ONNX executor reproduces every traced tensor of the PyTorch reference', { timeout: TIMEOUT }, async () => {
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const io = (await readSafetensors(FIXTURE_IO)).tensors;
   const embedder = await OnnxEmbedder.create(model, { trace: true, threads: 1 });
@@ -17,7 +20,7 @@ test('ONNX executor reproduces every traced tensor of the PyTorch reference', as
   await embedder.release();
 });
 
-test('ONNX embedding of one image does not depend on the rest of its batch', async () => {
+test('ONNX embedding of one image does not depend on the rest of its batch', { timeout: TIMEOUT }, async () => {
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const io = (await readSafetensors(FIXTURE_IO)).tensors;
   const input = io.get('input')!;

@@ -8,6 +8,9 @@ import { evaluateRetrieval, type EvalContext, type RetrievalMetrics } from '../s
 import { KIMIA_PROTOCOL, formatMetricsMarkdown, writeEvalReport } from '../src/eval/report.js';
 import { FRACTION_METRICS, temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 let dir = '';
 before(async () => {
   dir = await temporaryFolder('histoseek-report-');
@@ -48,7 +51,7 @@ function sampleMetrics(): RetrievalMetrics {
   );
 }
 
-describe('formatMetricsMarkdown', () => {
+describe('formatMetricsMarkdown', { timeout: TIMEOUT }, () => {
   const metrics = sampleMetrics();
   const md = formatMetricsMarkdown(metrics, context);
 
@@ -100,7 +103,7 @@ async function pixels(png: Buffer) {
 }
 const brightness = ([r, g, b]: readonly number[]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
 
-describe('confusion matrix PNG', () => {
+describe('confusion matrix PNG', { timeout: TIMEOUT }, () => {
   test('decodes at the laid-out size; a full diagonal cell is dark, a zero cell near-white', async () => {
     const labels = ['s0', 's1', 's2'];
     const confusion = [
@@ -162,7 +165,7 @@ describe('confusion matrix PNG', () => {
   });
 });
 
-describe('writeEvalReport', () => {
+describe('writeEvalReport', { timeout: TIMEOUT }, () => {
   test('writes JSON with every metric and the context, Markdown and PNG, atomically', async () => {
     const metrics = sampleMetrics();
     const out = join(dir, 'nested', 'report');

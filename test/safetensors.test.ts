@@ -16,6 +16,9 @@ import {
 } from '../src/model/safetensors.js';
 import { temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 const IO_FIXTURE = fileURLToPath(new URL('./fixtures/lgffem_test_c32_io.safetensors', import.meta.url));
 const SOURCE = 'model-under-test.safetensors';
 
@@ -61,25 +64,29 @@ function bitsOf(data: Float32Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-test('reads the PyTorch-written fixture: shapes, metadata, and values at the header offsets', async () => {
-  const file = await readSafetensors(IO_FIXTURE);
-  assert.deepEqual(file.tensors.get('input')?.shape, [2, 3, 64, 64]);
-  assert.deepEqual(file.tensors.get('embedding')?.shape, [2, 128]);
-  assert.equal(file.metadata.layout, 'NCHW');
+test(
+  'reads the PyTorch-written fixture: shapes, metadata, and values at the header offsets',
+  { timeout: TIMEOUT },
+  async () => {
+    const file = await readSafetensors(IO_FIXTURE);
+    assert.deepEqual(file.tensors.get('input')?.shape, [2, 3, 64, 64]);
+    assert.deepEqual(file.tensors.get('embedding')?.shape, [2, 128]);
+    assert.equal(file.metadata.layout, 'NCHW');
 
-  // Cross-check the fast decode path against an independent per-element read of the raw bytes.
-  const bytes = new Uint8Array(await readFile(IO_FIXTURE));
-  const { length, json } = headerOf(bytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset + 8 + length);
-  for (const [name, tensor] of file.tensors) {
-    const [begin] = json[name].data_offsets;
-    for (let i = 0; i < tensor.data.length; i += 97) {
-      assert.equal(tensor.data[i], view.getFloat32(begin + 4 * i, true), `${name}[${i}]`);
+    // Cross-check the fast decode path against an independent per-element read of the raw bytes.
+    const bytes = new Uint8Array(await readFile(IO_FIXTURE));
+    const { length, json } = headerOf(bytes);
+    const view = new DataView(bytes.buffer, bytes.byteOffset + 8 + length);
+    for (const [name, tensor] of file.tensors) {
+      const [begin] = json[name].data_offsets;
+      for (let i = 0; i < tensor.data.length; i += 97) {
+        assert.equal(tensor.data[i], view.getFloat32(begin + 4 * i, true), `${name}[${i}]`);
+      }
     }
-  }
-});
+  },
+);
 
-test('F32 round trip is bit-exact, special values included', () => {
+test('F32 round trip is bit-exact, special values included', { timeout: TIMEOUT }, () => {
   const random = rng(1);
   const special = new Float32Array([0, -0, Infinity, -Infinity, NaN, 1e-45, -3.4028234663852886e38]);
   const tensors = new Map<string, HostTensor>([
@@ -106,7 +113,7 @@ for (const [dtype, mantissaBits, min, max] of [
   ['F16', 10, 2 ** -14, 65504],
   ['BF16', 7, 2 ** -126, 3e38],
 ] as const) {
-  test(`${dtype} round trip stays within the format's relative precision`, () => {
+  test(`${dtype} round trip stays within the format's relative precision`, { timeout: TIMEOUT }, () => {
     const random = rng(dtype === 'F16' ? 2 : 3);
     const t = hostTensor([4096]);
     for (let i = 0; i < t.data.length; i++) {
@@ -128,7 +135,7 @@ for (const [dtype, mantissaBits, min, max] of [
   });
 }
 
-test('f16 conversion: every half value round-trips, and special values are right', () => {
+test('f16 conversion: every half value round-trips, and special values are right', { timeout: TIMEOUT }, () => {
   for (let h = 0; h < 0x10000; h++) {
     const x = f16ToF32(h);
     if (Number.isNaN(x)) {
@@ -155,7 +162,7 @@ test('f16 conversion: every half value round-trips, and special values are right
   assert.ok(Number.isNaN(f16ToF32(f32ToF16(NaN))));
 });
 
-test('bf16 conversion: every bf16 value round-trips, and ties go to even', () => {
+test('bf16 conversion: every bf16 value round-trips, and ties go to even', { timeout: TIMEOUT }, () => {
   for (let h = 0; h < 0x10000; h++) {
     const x = bf16ToF32(h);
     if (Number.isNaN(x)) assert.ok(Number.isNaN(bf16ToF32(f32ToBf16(x))));
@@ -171,32 +178,36 @@ test('bf16 conversion: every bf16 value round-trips, and ties go to even', () =>
   assert.ok(Number.isNaN(bf16ToF32(f32ToBf16(lowPayloadNaN))));
 });
 
-test('encoded files have an 8-byte-multiple header, sorted contiguous tensors, and re-parse', () => {
-  const random = rng(4);
-  const tensors = {
-    zeta: randomTensor([3], random),
-    alpha: randomTensor([2, 2], random),
-    mid: randomTensor([5], random),
-  };
-  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
-    const bytes = encodeSafetensors(tensors, { note: 'ünïcode' }, dtype);
-    const { length, json } = headerOf(bytes);
-    assert.equal(length % 8, 0, `${dtype} header length ${length}`);
-    const names = Object.keys(json).filter((k) => k !== '__metadata__');
-    assert.deepEqual(names, ['alpha', 'mid', 'zeta']);
-    let offset = 0;
-    for (const name of names) {
-      assert.equal(json[name].data_offsets[0], offset, `${name} starts where the previous tensor ended`);
-      offset = json[name].data_offsets[1];
+test(
+  'encoded files have an 8-byte-multiple header, sorted contiguous tensors, and re-parse',
+  { timeout: TIMEOUT },
+  () => {
+    const random = rng(4);
+    const tensors = {
+      zeta: randomTensor([3], random),
+      alpha: randomTensor([2, 2], random),
+      mid: randomTensor([5], random),
+    };
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const bytes = encodeSafetensors(tensors, { note: 'ünïcode' }, dtype);
+      const { length, json } = headerOf(bytes);
+      assert.equal(length % 8, 0, `${dtype} header length ${length}`);
+      const names = Object.keys(json).filter((k) => k !== '__metadata__');
+      assert.deepEqual(names, ['alpha', 'mid', 'zeta']);
+      let offset = 0;
+      for (const name of names) {
+        assert.equal(json[name].data_offsets[0], offset, `${name} starts where the previous tensor ended`);
+        offset = json[name].data_offsets[1];
+      }
+      assert.equal(bytes.length, 8 + length + offset, 'no bytes beyond the last tensor');
+      const parsed = parseSafetensors(bytes, SOURCE);
+      assert.equal(parsed.metadata.note, 'ünïcode');
+      assert.deepEqual(parsed.tensors.get('alpha')?.shape, [2, 2]);
     }
-    assert.equal(bytes.length, 8 + length + offset, 'no bytes beyond the last tensor');
-    const parsed = parseSafetensors(bytes, SOURCE);
-    assert.equal(parsed.metadata.note, 'ünïcode');
-    assert.deepEqual(parsed.tensors.get('alpha')?.shape, [2, 2]);
-  }
-});
+  },
+);
 
-test('reads F64, I64, I32, U8 and F16 tensors at unaligned offsets', () => {
+test('reads F64, I64, I32, U8 and F16 tensors at unaligned offsets', { timeout: TIMEOUT }, () => {
   const data = new Uint8Array(3 + 8 * 2 + 8 * 2 + 4 * 2 + 2 * 2);
   const view = new DataView(data.buffer);
   data.set([0, 7, 255]);
@@ -244,7 +255,7 @@ test('reads F64, I64, I32, U8 and F16 tensors at unaligned offsets', () => {
   }
 });
 
-test('malformed files throw errors that name the file and the problem', () => {
+test('malformed files throw errors that name the file and the problem', { timeout: TIMEOUT }, () => {
   const entry = (e: Record<string, unknown>) =>
     rawFile({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8], ...e } }, new Uint8Array(8));
   const good = entry({});
@@ -279,7 +290,7 @@ test('malformed files throw errors that name the file and the problem', () => {
   }
 });
 
-test('file-level errors name the path', async (t) => {
+test('file-level errors name the path', { timeout: TIMEOUT }, async (t) => {
   const dir = await temporaryFolder('safetensors-test-', t);
   const missing = join(dir, 'missing.safetensors');
   await assert.rejects(readSafetensors(missing), (err: Error) => err.message.includes(missing));
@@ -291,34 +302,38 @@ test('file-level errors name the path', async (t) => {
   );
 });
 
-test('atomic write leaves only the target, and a failing encode leaves an existing file untouched', async (t) => {
-  const dir = await temporaryFolder('safetensors-test-', t);
-  const path = join(dir, 'ckpt.safetensors');
-  const random = rng(5);
-  const weights = { w: randomTensor([4, 4], random) };
-  await writeSafetensors(path, weights, { step: '1' }, 'BF16');
-  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-  const before = await readFile(path);
-  assert.equal((await readSafetensors(path)).metadata.step, '1');
+test(
+  'atomic write leaves only the target, and a failing encode leaves an existing file untouched',
+  { timeout: TIMEOUT },
+  async (t) => {
+    const dir = await temporaryFolder('safetensors-test-', t);
+    const path = join(dir, 'ckpt.safetensors');
+    const random = rng(5);
+    const weights = { w: randomTensor([4, 4], random) };
+    await writeSafetensors(path, weights, { step: '1' }, 'BF16');
+    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+    const before = await readFile(path);
+    assert.equal((await readSafetensors(path)).metadata.step, '1');
 
-  // The data does not match the shape: encoding must reject it before touching the disk.
-  const broken = { w: { shape: [4, 4], data: new Float32Array(15) } };
-  await assert.rejects(
-    writeSafetensors(path, broken, { step: '2' }),
-    (err: Error) => err.message.includes(path) && /needs 16 values, has 15/.test(err.message),
-  );
-  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-  assert.deepEqual(await readFile(path), before);
+    // The data does not match the shape: encoding must reject it before touching the disk.
+    const broken = { w: { shape: [4, 4], data: new Float32Array(15) } };
+    await assert.rejects(
+      writeSafetensors(path, broken, { step: '2' }),
+      (err: Error) => err.message.includes(path) && /needs 16 values, has 15/.test(err.message),
+    );
+    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+    assert.deepEqual(await readFile(path), before);
 
-  // Overwriting replaces the file whole.
-  await writeSafetensors(path, weights, { step: '2' });
-  const after = await readSafetensors(path);
-  assert.equal(after.metadata.step, '2');
-  assert.deepEqual(bitsOf(after.tensors.get('w')!.data), bitsOf(weights.w.data));
-  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+    // Overwriting replaces the file whole.
+    await writeSafetensors(path, weights, { step: '2' });
+    const after = await readSafetensors(path);
+    assert.equal(after.metadata.step, '2');
+    assert.deepEqual(bitsOf(after.tensors.get('w')!.data), bitsOf(weights.w.data));
+    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
 
-  // A write into a missing folder fails with the path named and leaves nothing behind.
-  const nowhere = join(dir, 'no-such-dir', 'x.safetensors');
-  await assert.rejects(writeSafetensors(nowhere, weights), (err: Error) => err.message.includes(nowhere));
-  assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
-});
+    // A write into a missing folder fails with the path named and leaves nothing behind.
+    const nowhere = join(dir, 'no-such-dir', 'x.safetensors');
+    await assert.rejects(writeSafetensors(nowhere, weights), (err: Error) => err.message.includes(nowhere));
+    assert.deepEqual(await readdir(dir), ['ckpt.safetensors']);
+  },
+);

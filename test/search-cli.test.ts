@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { histoseek, ROOT, temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');
 
 test(
   'Kather tiles: indexed as a folder collection, a tile finds itself first at distance ≈ 0',
-  { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` },
+  { timeout: TIMEOUT, skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` },
   async (t) => {
     const dir = await temporaryFolder('histoseek-kather-', t);
     const db = join(dir, 'db');

@@ -8,6 +8,9 @@ import { VectorGraph } from '../src/index/vector-graph.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 function unitVectors(count: number, dim: number, seed: number): Float32Array {
   const data = new Random(seed).fillNormal(new Float32Array(count * dim));
   for (let i = 0; i < count; i++) {
@@ -59,7 +62,7 @@ function assertSameHits(actual: SearchHits, expected: SearchHits): void {
   });
 }
 
-describe('ExactSearch', () => {
+describe('ExactSearch', { timeout: TIMEOUT }, () => {
   const dim = 512;
   const count = 2500; // 3 chunks of 1000 rows, the last one partial
   const database = unitVectors(count, dim, 1);
@@ -201,7 +204,7 @@ function residentMapping(file: string): { sizeKb: number; rssKb: number } {
   return totals;
 }
 
-describe('VectorGraph (int8 HNSW)', () => {
+describe('VectorGraph (int8 HNSW)', { timeout: TIMEOUT }, () => {
   const dim = 128;
   const count = 4000;
   const database = unitVectors(count, dim, 21);

@@ -123,6 +123,9 @@ export async function besideWellFormed(
   return answer;
 }
 
+/** The limit of each suite of hostile requests, ms (node:test `timeout`; its tests inherit it). */
+const HOSTILE_TIMEOUT = 300_000;
+
 export function describeHostileRequests(name: string, setting: () => HostileSetting): void {
   /** Asserts the status and error: the request's own when it is looked at, else the refusal's. */
   const expect = (s: HostileSetting, r: LightMyRequestResponse, status: number, error: RegExp, what: string) => {
@@ -139,7 +142,7 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
     };
   };
 
-  describe(name, () => {
+  describe(name, { timeout: HOSTILE_TIMEOUT }, () => {
     test('a 50 MB upload is a 413, announced or streamed', async () => {
       const s = setting();
       const big = upload(s, Buffer.alloc(50 * 1024 * 1024, 7));

@@ -15,6 +15,9 @@ import { createServer } from '../src/server/serve.js';
 import { FRACTION_METRICS, temporaryFolder } from './helpers.js';
 import { describeHostileRequests, makeDemo, multipart, type Demo } from './server-fixtures.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 let tmp: string;
 let demo: Demo;
 let dir: string;
@@ -34,7 +37,7 @@ after(async () => {
   await app?.close();
 });
 
-describe('search', () => {
+describe('search', { timeout: TIMEOUT }, () => {
   test('an uploaded indexed patch finds itself first, at distance ≈ 0, with the majority label', async () => {
     const r = await app.inject({
       method: 'POST',
@@ -134,7 +137,7 @@ describe('search', () => {
   });
 });
 
-describe('items, index, report, OpenAPI', () => {
+describe('items, index, report, OpenAPI', { timeout: TIMEOUT }, () => {
   test('item metadata; thumbnails are JPEGs of at most 256 px; unknown items are 404s', async () => {
     const item = (await app.inject('/api/items/0')).json();
     assert.equal(item.id, 0);
@@ -198,7 +201,7 @@ describe('items, index, report, OpenAPI', () => {
   });
 });
 
-describe('embedding map', () => {
+describe('embedding map', { timeout: TIMEOUT }, () => {
   test('UMAP and PCA place every live item, computed off the request thread; other methods are 400s', async () => {
     for (const method of ['umap', 'pca']) {
       const r = await app.inject(`/api/map?method=${method}`);
@@ -212,7 +215,7 @@ describe('embedding map', () => {
   });
 });
 
-describe('slides (Deep Zoom)', () => {
+describe('slides (Deep Zoom)', { timeout: TIMEOUT }, () => {
   test('the demo slides are listed and tiled; unknown slides and tiles are 404s', async () => {
     assert.deepEqual((await app.inject('/api/slides')).json().slides, ['s0', 's1', 's2', 's3', 's4', 's5']);
     const info = (await app.inject('/api/slides/s1')).json();
@@ -241,7 +244,7 @@ describeHostileRequests('hostile requests', () => ({
   withRateLimit: (rate) => createServer({ db, webRoot: demo.webRoot, limits: { rate } }),
 }));
 
-test('an index extended while searches run is picked up by the next request', async () => {
+test('an index extended while searches run is picked up by the next request', { timeout: TIMEOUT }, async () => {
   const source = join(dir, 'extra.png');
   copyFileSync(patch('s4', 2), source);
   const first = (await app.inject('/api/items/0')).json();
@@ -271,39 +274,43 @@ test('an index extended while searches run is picked up by the next request', as
   assert.equal((await app.inject('/api/items/72/thumbnail')).statusCode, 200);
 });
 
-test('a slide removed while the server runs is gone from the next answer (withdrawn consent)', async () => {
-  const query = () =>
-    app.inject({
-      method: 'POST',
-      url: '/api/search?k=20',
-      ...multipart(readFileSync(patch('s5', 1)), { filename: 's5_001.png' }),
-    });
-  const slidesOf = (r: { json(): { results: { slide: string }[] } }) => r.json().results.map((x) => x.slide);
-  const before = (await app.inject('/api/index')).json();
-  const hitsBefore = slidesOf(await query());
-  const s5 = hitsBefore.filter((slide) => slide === 's5').length;
-  assert.ok(s5 >= 5, `the s5 patch finds s5 first (${s5} of 20)`);
-  const reader = IndexStore.open(db);
-  const model = reader.model;
-  reader.close();
-  const store = IndexStore.openOrCreate(db, model);
-  let removed: number;
-  try {
-    removed = store.remove({ slide: 's5' });
-  } finally {
-    store.close();
-  }
-  assert.ok(removed > 0);
-  const after = (await app.inject('/api/index')).json();
-  assert.equal(after.items, before.items - removed);
-  assert.ok(after.generation > before.generation, `generation ${before.generation} → ${after.generation}`);
-  assert.equal(
-    after.slides.some((s: { slide: string }) => s.slide === 's5'),
-    false,
-  );
-  const hitsAfter = slidesOf(await query());
-  assert.equal(hitsAfter.length, 20);
-  assert.equal(hitsAfter.filter((slide) => slide === 's5').length, 0, 'no answer includes a removed item');
-  const removedItem = (await app.inject('/api/index')).json();
-  assert.equal(removedItem.generation, after.generation, 'reading changes nothing');
-});
+test(
+  'a slide removed while the server runs is gone from the next answer (withdrawn consent)',
+  { timeout: TIMEOUT },
+  async () => {
+    const query = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/search?k=20',
+        ...multipart(readFileSync(patch('s5', 1)), { filename: 's5_001.png' }),
+      });
+    const slidesOf = (r: { json(): { results: { slide: string }[] } }) => r.json().results.map((x) => x.slide);
+    const before = (await app.inject('/api/index')).json();
+    const hitsBefore = slidesOf(await query());
+    const s5 = hitsBefore.filter((slide) => slide === 's5').length;
+    assert.ok(s5 >= 5, `the s5 patch finds s5 first (${s5} of 20)`);
+    const reader = IndexStore.open(db);
+    const model = reader.model;
+    reader.close();
+    const store = IndexStore.openOrCreate(db, model);
+    let removed: number;
+    try {
+      removed = store.remove({ slide: 's5' });
+    } finally {
+      store.close();
+    }
+    assert.ok(removed > 0);
+    const after = (await app.inject('/api/index')).json();
+    assert.equal(after.items, before.items - removed);
+    assert.ok(after.generation > before.generation, `generation ${before.generation} → ${after.generation}`);
+    assert.equal(
+      after.slides.some((s: { slide: string }) => s.slide === 's5'),
+      false,
+    );
+    const hitsAfter = slidesOf(await query());
+    assert.equal(hitsAfter.length, 20);
+    assert.equal(hitsAfter.filter((slide) => slide === 's5').length, 0, 'no answer includes a removed item');
+    const removedItem = (await app.inject('/api/index')).json();
+    assert.equal(removedItem.generation, after.generation, 'reading changes nothing');
+  },
+);

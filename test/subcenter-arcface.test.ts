@@ -6,9 +6,12 @@ import { readSafetensors } from '../src/model/safetensors.js';
 import { subCenterArcFaceLoss } from '../src/train/subcenter-arcface.js';
 import { FIXTURES, relativeMaxError } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 120_000;
+
 await initTfjs();
 
-test('Sub-center ArcFace reproduces the reference loss and both gradients', async () => {
+test('Sub-center ArcFace reproduces the reference loss and both gradients', { timeout: TIMEOUT }, async () => {
   const file = await readSafetensors(`${FIXTURES}subcenter_arcface.safetensors`);
   const t = file.tensors;
   const settings = {

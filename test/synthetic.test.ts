@@ -22,6 +22,9 @@ import {
 } from '../src/data/synthetic/index.js';
 import { histoseek, temporaryFolder } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const SIZE = 128;
 
 function meanRgb(rgb: Uint8Array): [number, number, number] {
@@ -47,7 +50,7 @@ function rectBrightness(rgb: Uint8Array, size: number, x0: number, y0: number, w
   return s / (3 * w * h);
 }
 
-describe('synthetic tissue', () => {
+describe('synthetic tissue', { timeout: TIMEOUT }, () => {
   test('the same seed gives identical bytes, another seed different ones', () => {
     for (const cls of TISSUE_CLASSES) {
       const a = renderPatch(cls, SIZE, 42);
@@ -143,7 +146,7 @@ describe('synthetic tissue', () => {
   });
 });
 
-describe('synthetic slides', () => {
+describe('synthetic slides', { timeout: TIMEOUT }, () => {
   test('one class dominates, with glass at the edges and a per-slide look', () => {
     const a = renderSlide({ cls: 'mucosa', seed: 11, width: 512 });
     const b = renderSlide({ cls: 'mucosa', seed: 12, width: 512 });
@@ -161,7 +164,7 @@ describe('synthetic slides', () => {
   });
 });
 
-describe('writeKimiaCollection', () => {
+describe('writeKimiaCollection', { timeout: TIMEOUT }, () => {
   let dir = '';
   let summary: CollectionSummary;
   let manifest: { seed: number; slides: SlideRecord[] };
@@ -264,7 +267,7 @@ describe('writeKimiaCollection', () => {
   });
 });
 
-describe('writePatchCollection', () => {
+describe('writePatchCollection', { timeout: TIMEOUT }, () => {
   let dir = '';
   let manifest: { seed: number; patches: RenderedPatchRecord[] };
   const options = { seed: 4, perClass: 10, minSize: 48, maxSize: 96 };

@@ -11,6 +11,9 @@ import {
 import { Random } from '../src/util/random.js';
 import { runScript } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 const TOLERANCE = 1e-4;
 
 type Forward = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -81,7 +84,7 @@ before(async () => {
   await initTfjs();
 });
 
-describe('initTfjs', () => {
+describe('initTfjs', { timeout: TIMEOUT }, () => {
   test('leaves tfjs on wasm with every kernel registered, and is idempotent', async () => {
     assert.equal(tf.getBackend(), 'wasm');
     const configs = REGISTERED_KERNELS.map((name) => tf.getKernel(name, 'wasm'));
@@ -151,7 +154,7 @@ describe('initTfjs', () => {
   });
 });
 
-describe('conv2d gradients on wasm match cpu', () => {
+describe('conv2d gradients on wasm match cpu', { timeout: TIMEOUT }, () => {
   const cases: [string, number[], number[], number, Pad][] = [
     ['1×1', [2, 5, 6, 3], [1, 1, 3, 4], 1, 'valid'],
     ['2×2 stride 2, even size', [2, 6, 8, 3], [2, 2, 3, 4], 2, 'valid'],
@@ -173,7 +176,7 @@ describe('conv2d gradients on wasm match cpu', () => {
   }
 });
 
-describe('depthwiseConv2d gradients on wasm match cpu', () => {
+describe('depthwiseConv2d gradients on wasm match cpu', { timeout: TIMEOUT }, () => {
   const cases: [string, number[], number, number, Pad][] = [
     ['3×3 stride 1 pad 1', [2, 6, 6, 4], 3, 1, explicitPad(1)],
     ['3×3 stride 2 pad 1, even size (8)', [2, 8, 8, 4], 3, 2, explicitPad(1)],
@@ -194,7 +197,7 @@ describe('depthwiseConv2d gradients on wasm match cpu', () => {
   }
 });
 
-describe('matMul on wasm matches cpu for every transpose flag', () => {
+describe('matMul on wasm matches cpu for every transpose flag', { timeout: TIMEOUT }, () => {
   for (const transposeA of [false, true]) {
     for (const transposeB of [false, true]) {
       const label = `transposeA=${transposeA} transposeB=${transposeB}`;
@@ -221,7 +224,7 @@ describe('matMul on wasm matches cpu for every transpose flag', () => {
   }
 });
 
-describe('gradients of the ops the neck and head use match cpu', () => {
+describe('gradients of the ops the neck and head use match cpu', { timeout: TIMEOUT }, () => {
   const positive = (x: tf.Tensor) => tf.add(tf.abs(x), 0.5);
   const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
   const cases: [string, Forward, number[][]][] = [
@@ -268,7 +271,7 @@ describe('gradients of the ops the neck and head use match cpu', () => {
   for (const [label, forward, shapes] of cases) test(label, () => assertGradsMatchCpu(label, forward, shapes));
 });
 
-describe('broadcasting gradients of maximum, minimum, squaredDifference', () => {
+describe('broadcasting gradients of maximum, minimum, squaredDifference', { timeout: TIMEOUT }, () => {
   test('match the analytic values (tfjs-core 4.22 throws here)', async () => {
     const a = [
       [1, 5, -2],
@@ -289,7 +292,7 @@ describe('broadcasting gradients of maximum, minimum, squaredDifference', () => 
   });
 });
 
-describe('a small network (conv 1×1 → depthwise 3×3 → sigmoid gate → mean)', () => {
+describe('a small network (conv 1×1 → depthwise 3×3 → sigmoid gate → mean)', { timeout: TIMEOUT }, () => {
   const network: Forward = (x, w1, wd) => {
     const h = tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'valid');
     const d = tf.depthwiseConv2d(h, wd as tf.Tensor4D, 1, 'same');
@@ -316,7 +319,7 @@ describe('a small network (conv 1×1 → depthwise 3×3 → sigmoid gate → mea
   });
 });
 
-describe('Sum as a matMul with ones, Identity and Cast sharing buffers', () => {
+describe('Sum as a matMul with ones, Identity and Cast sharing buffers', { timeout: TIMEOUT }, () => {
   const cases: [string, number[], number[], boolean][] = [
     ['leading axes', [2, 5, 6, 7], [0, 1, 2], false],
     ['leading axes, keepDims', [2, 5, 6, 7], [0, 1, 2], true],

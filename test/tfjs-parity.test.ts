@@ -9,9 +9,12 @@ import { readSafetensors } from '../src/model/safetensors.js';
 import { assertClose, FIXTURE_IO, FIXTURE_WEIGHTS } from './helpers.js';
 import { loadModuleCases } from './module-fixtures.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 await initTfjs();
 
-test('tfjs executor (wasm) reproduces every traced tensor of the PyTorch reference', async () => {
+test('tfjs executor (wasm) reproduces every traced tensor of the PyTorch reference', { timeout: TIMEOUT }, async () => {
   assert.equal(tf.getBackend(), 'wasm');
   const model = await loadCheckpoint(FIXTURE_WEIGHTS);
   const io = (await readSafetensors(FIXTURE_IO)).tensors;
@@ -26,7 +29,7 @@ test('tfjs executor (wasm) reproduces every traced tensor of the PyTorch referen
 });
 
 for (const c of await loadModuleCases()) {
-  test(`tfjs executor: module '${c.name}' matches the reference`, () => {
+  test(`tfjs executor: module '${c.name}' matches the reference`, { timeout: TIMEOUT }, () => {
     const params = weightsToTfjs(c.weights);
     const y = tf.tidy(() => c.run(new TfjsOps(params), c.inputs.map(fromNchw)));
     assertClose(toNchw(y), c.expected, c.name);
@@ -35,7 +38,7 @@ for (const c of await loadModuleCases()) {
   });
 }
 
-test('parameter layouts round-trip between PyTorch and tfjs', () => {
+test('parameter layouts round-trip between PyTorch and tfjs', { timeout: TIMEOUT }, () => {
   for (const shape of [[6, 4, 3, 3], [6, 1, 7, 7], [5, 3], [7], [1]]) {
     const data = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => i * 0.5 - 3);
     const t = toTfjsLayout({ shape, data });

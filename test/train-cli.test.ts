@@ -10,6 +10,9 @@ import { parseTrainConfig } from '../src/train/config.js';
 import { loadStageData } from '../src/train/data.js';
 import { histoseek, ROOT, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 600_000;
+
 const dir = await temporaryFolder('histoseek-train-');
 const collection = join(dir, 'collection');
 await writeKimiaCollection(collection, {
@@ -42,64 +45,68 @@ async function weightsOf(path: string) {
   return (await readSafetensors(path)).tensors;
 }
 
-test('a training run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one', async () => {
-  const whole = join(dir, 'whole.yaml');
-  await writeFile(whole, config(join(dir, 'run-whole')));
-  const r = histoseek('train', '--config', whole);
-  assert.equal(r.status, 0, r.stderr);
-  for (const file of ['best.safetensors', 'last.safetensors', 'log.jsonl', 'loss-curve.png', 'state.json'])
-    assert.ok(existsSync(join(dir, 'run-whole', file)), file);
-  assert.match(r.stderr, /stage 1 epoch 3: mean loss [\d.]+ · validation η_tot/);
+test(
+  'a training run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one',
+  { timeout: TIMEOUT },
+  async () => {
+    const whole = join(dir, 'whole.yaml');
+    await writeFile(whole, config(join(dir, 'run-whole')));
+    const r = histoseek('train', '--config', whole);
+    assert.equal(r.status, 0, r.stderr);
+    for (const file of ['best.safetensors', 'last.safetensors', 'log.jsonl', 'loss-curve.png', 'state.json'])
+      assert.ok(existsSync(join(dir, 'run-whole', file)), file);
+    assert.match(r.stderr, /stage 1 epoch 3: mean loss [\d.]+ · validation η_tot/);
 
-  const killed = join(dir, 'killed.yaml');
-  await writeFile(killed, config(join(dir, 'run-killed')));
-  const run = startHistoseek('train', '--config', killed);
-  await untilWhileRunning(
-    run,
-    async () => {
-      const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
-      return !!state && JSON.parse(state).epoch >= 1;
-    },
-    'epoch 1 was saved',
-  );
-  run.child.kill('SIGKILL');
-  assert.equal((await run.done).signal, 'SIGKILL');
-  assert.ok(
-    JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3,
-    'killed before the end',
-  );
+    const killed = join(dir, 'killed.yaml');
+    await writeFile(killed, config(join(dir, 'run-killed')));
+    const run = startHistoseek('train', '--config', killed);
+    await untilWhileRunning(
+      run,
+      async () => {
+        const state = await readFile(join(dir, 'run-killed', 'state.json'), 'utf8').catch(() => null);
+        return !!state && JSON.parse(state).epoch >= 1;
+      },
+      'epoch 1 was saved',
+    );
+    run.child.kill('SIGKILL');
+    assert.equal((await run.done).signal, 'SIGKILL');
+    assert.ok(
+      JSON.parse(await readFile(join(dir, 'run-killed', 'state.json'), 'utf8')).epoch < 3,
+      'killed before the end',
+    );
 
-  const again = histoseek('train', '--config', killed);
-  assert.equal(again.status, 1);
-  assert.match(again.stderr, /holds a training run already; pass --resume/);
-  const resumed = histoseek('train', '--config', killed, '--resume');
-  assert.equal(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resuming .* at stage 1, epoch [23]/);
+    const again = histoseek('train', '--config', killed);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /holds a training run already; pass --resume/);
+    const resumed = histoseek('train', '--config', killed, '--resume');
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming .* at stage 1, epoch [23]/);
 
-  const a = await weightsOf(join(dir, 'run-whole', 'last.safetensors'));
-  const b = await weightsOf(join(dir, 'run-killed', 'last.safetensors'));
-  assert.equal(a.size, b.size);
-  for (const [name, t] of a) {
-    const u = b.get(name)!;
-    for (let i = 0; i < t.data.length; i++)
-      assert.ok(Math.abs(t.data[i] - u.data[i]) <= 1e-6, `${name}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
-  }
+    const a = await weightsOf(join(dir, 'run-whole', 'last.safetensors'));
+    const b = await weightsOf(join(dir, 'run-killed', 'last.safetensors'));
+    assert.equal(a.size, b.size);
+    for (const [name, t] of a) {
+      const u = b.get(name)!;
+      for (let i = 0; i < t.data.length; i++)
+        assert.ok(Math.abs(t.data[i] - u.data[i]) <= 1e-6, `${name}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
+    }
 
-  // The trained checkpoint is an ordinary model file: the inference path takes it as it is.
-  const image = join(collection, 'test', 's0');
-  const embedded = histoseek(
-    'embed',
-    image,
-    '--weights',
-    join(dir, 'run-whole', 'best.safetensors'),
-    '--out',
-    join(dir, 'e.safetensors'),
-  );
-  assert.equal(embedded.status, 0, embedded.stderr);
-  assert.deepEqual((await readSafetensors(join(dir, 'e.safetensors'))).tensors.get('embedding')!.shape, [3, 32]);
-});
+    // The trained checkpoint is an ordinary model file: the inference path takes it as it is.
+    const image = join(collection, 'test', 's0');
+    const embedded = histoseek(
+      'embed',
+      image,
+      '--weights',
+      join(dir, 'run-whole', 'best.safetensors'),
+      '--out',
+      join(dir, 'e.safetensors'),
+    );
+    assert.equal(embedded.status, 0, embedded.stderr);
+    assert.deepEqual((await readSafetensors(join(dir, 'e.safetensors'))).tensors.get('embedding')!.shape, [3, 32]);
+  },
+);
 
-test('bad configs fail before any work, naming the problem', async () => {
+test('bad configs fail before any work, naming the problem', { timeout: TIMEOUT }, async () => {
   const cases: [string, RegExp][] = [
     [config(join(dir, 'x'), '    colour: blue\n'), /stages\[0\]: unknown key 'colour'/],
     [config(join(dir, 'x')).replace('lr: 0.005', 'lr: -1'), /stages\[0\]\.lr: must be a positive number, got -1/],
@@ -142,7 +149,7 @@ test('bad configs fail before any work, naming the problem', async () => {
   );
 });
 
-test('the example configs of strategies A, B and C and the shipped models validate', async () => {
+test('the example configs of strategies A, B and C and the shipped models validate', { timeout: TIMEOUT }, async () => {
   const { readTrainConfig } = await import('../src/train/config.js');
   const stages = [];
   for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model'])
@@ -156,27 +163,31 @@ test('the example configs of strategies A, B and C and the shipped models valida
   ]);
 });
 
-test('a stage with a slide labels CSV trains on its labels: training and validation items relabelled by slide', async () => {
-  const csv = join(dir, 'two-classes.csv');
-  await writeFile(csv, 'slide,label\ns0,a\ns1,b\ns2,a\n');
-  const stage = parseTrainConfig(
-    { stages: [{ data: collection, layout: 'kimia', labels: csv, val: collection, epochs: 1, batch_size: 6 }] },
-    dir,
-  ).stages[0];
-  const data = await loadStageData(stage, 0, 'stages[0]');
-  assert.deepEqual(data.classes, ['a', 'b']);
-  const expected = (items: { slide?: string }[]) => items.map((i) => (i.slide === 's1' ? 1 : 0));
-  assert.deepEqual(data.trainLabels, expected(data.train));
-  assert.deepEqual(data.valLabels, expected(data.val));
-  assert.equal(data.train.length, 24);
-  assert.equal(data.val.length, 9);
-});
+test(
+  'a stage with a slide labels CSV trains on its labels: training and validation items relabelled by slide',
+  { timeout: TIMEOUT },
+  async () => {
+    const csv = join(dir, 'two-classes.csv');
+    await writeFile(csv, 'slide,label\ns0,a\ns1,b\ns2,a\n');
+    const stage = parseTrainConfig(
+      { stages: [{ data: collection, layout: 'kimia', labels: csv, val: collection, epochs: 1, batch_size: 6 }] },
+      dir,
+    ).stages[0];
+    const data = await loadStageData(stage, 0, 'stages[0]');
+    assert.deepEqual(data.classes, ['a', 'b']);
+    const expected = (items: { slide?: string }[]) => items.map((i) => (i.slide === 's1' ? 1 : 0));
+    assert.deepEqual(data.trainLabels, expected(data.train));
+    assert.deepEqual(data.valLabels, expected(data.val));
+    assert.equal(data.train.length, 24);
+    assert.equal(data.val.length, 9);
+  },
+);
 
 const KATHER = join(ROOT, '../shared/data/kather2016-samples');
 
 test(
   'a short training run on the Kather tiles completes and reports its metrics',
-  { skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` },
+  { timeout: TIMEOUT, skip: existsSync(KATHER) ? false : `${KATHER} is absent (shared test data)` },
   async () => {
     const file = join(dir, 'kather.yaml');
     await writeFile(

@@ -15,6 +15,9 @@ import { subCenterArcFaceLoss } from '../src/train/subcenter-arcface.js';
 import { Random } from '../src/util/random.js';
 import { relativeMaxError } from './helpers.js';
 
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 300_000;
+
 await initTfjs();
 
 const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 2, gemP: 4.6, inputSize: 64 };
@@ -56,7 +59,7 @@ function makeStep(model: NeckHead, runner: NeckRunner, microBatch: number): Trai
   });
 }
 
-test('neck and head gradients match central finite differences', () => {
+test('neck and head gradients match central finite differences', { timeout: TIMEOUT }, () => {
   const model = new NeckHead(CONFIG, perturbedWeights(3));
   const x = asTensors(features(4, 2));
   const probe = tf.tensor2d(new Random(5).fillNormal(new Float32Array(2 * 4 * CONFIG.neckChannels)), [
@@ -101,60 +104,68 @@ test('neck and head gradients match central finite differences', () => {
 });
 
 for (const engine of ['tfjs', 'onnxruntime'] as const)
-  test(`micro-batched gradients (${engine} neck) equal one taped pass over the whole batch`, async () => {
-    const weights = perturbedWeights(7);
-    const model = new NeckHead(CONFIG, weights);
-    const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
-    // Sums over whole feature maps in another order: the scalar gates' gradients differ by up to 2e-4 (measured).
-    const tolerance = engine === 'tfjs' ? 1e-4 : 1e-3;
-    const step = makeStep(model, runner, 2);
-    const x = features(8);
-    const split = await step.gradients(x, LABELS, new Random(11));
+  test(
+    `micro-batched gradients (${engine} neck) equal one taped pass over the whole batch`,
+    { timeout: TIMEOUT },
+    async () => {
+      const weights = perturbedWeights(7);
+      const model = new NeckHead(CONFIG, weights);
+      const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
+      // Sums over whole feature maps in another order: the scalar gates' gradients differ by up to 2e-4 (measured).
+      const tolerance = engine === 'tfjs' ? 1e-4 : 1e-3;
+      const step = makeStep(model, runner, 2);
+      const x = features(8);
+      const split = await step.gradients(x, LABELS, new Random(11));
 
-    const vars = [...model.variables.values()];
-    const { value, grads } = tf.variableGrads(() => {
-      const { embedding } = model.head(model.neck(asTensors(x)), true, new Random(11));
-      return subCenterArcFaceLoss(embedding, LABELS, step.lossW as tf.Tensor2D, ARCFACE);
-    }, [...vars, step.lossW]);
-    assert.ok(Math.abs(value.dataSync()[0] - split.loss) <= 1e-5 * Math.abs(split.loss), 'loss');
-    for (const [name, variable] of model.variables) {
-      const err = relativeMaxError(split.model.get(name)!.dataSync(), grads[variable.name].dataSync());
-      assert.ok(err <= tolerance, `${name}: relative error ${err}`);
-    }
-    assert.ok(relativeMaxError(split.lossW.dataSync(), grads[step.lossW.name].dataSync()) <= 1e-4, 'W');
-    await runner.close();
-  });
+      const vars = [...model.variables.values()];
+      const { value, grads } = tf.variableGrads(() => {
+        const { embedding } = model.head(model.neck(asTensors(x)), true, new Random(11));
+        return subCenterArcFaceLoss(embedding, LABELS, step.lossW as tf.Tensor2D, ARCFACE);
+      }, [...vars, step.lossW]);
+      assert.ok(Math.abs(value.dataSync()[0] - split.loss) <= 1e-5 * Math.abs(split.loss), 'loss');
+      for (const [name, variable] of model.variables) {
+        const err = relativeMaxError(split.model.get(name)!.dataSync(), grads[variable.name].dataSync());
+        assert.ok(err <= tolerance, `${name}: relative error ${err}`);
+      }
+      assert.ok(relativeMaxError(split.lossW.dataSync(), grads[step.lossW.name].dataSync()) <= 1e-4, 'W');
+      await runner.close();
+    },
+  );
 
-test('onnxruntime and tfjs necks give the same training steps, without leaking tensors', async () => {
-  const weights = perturbedWeights(12);
-  const run = async (engine: 'onnxruntime' | 'tfjs') => {
-    const model = new NeckHead(CONFIG, weights);
-    const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
-    const step = makeStep(model, runner, 2);
-    const random = new Random(13);
-    const losses = [];
-    let tensors = 0;
-    for (let i = 0; i < 3; i++) {
-      losses.push((await step.run(features(14), LABELS, random, 1e-2, 1e-3)).loss);
-      if (i === 0) tensors = tf.memory().numTensors;
+test(
+  'onnxruntime and tfjs necks give the same training steps, without leaking tensors',
+  { timeout: TIMEOUT },
+  async () => {
+    const weights = perturbedWeights(12);
+    const run = async (engine: 'onnxruntime' | 'tfjs') => {
+      const model = new NeckHead(CONFIG, weights);
+      const runner = engine === 'tfjs' ? new LocalNeckRunner(model) : await OrtNeckRunner.create(model);
+      const step = makeStep(model, runner, 2);
+      const random = new Random(13);
+      const losses = [];
+      let tensors = 0;
+      for (let i = 0; i < 3; i++) {
+        losses.push((await step.run(features(14), LABELS, random, 1e-2, 1e-3)).loss);
+        if (i === 0) tensors = tf.memory().numTensors;
+      }
+      assert.equal(tf.memory().numTensors, tensors, 'tensors leaked across steps');
+      const final = new Map([...model.variables].map(([n, v]) => [n, v.dataSync().slice()]));
+      await runner.close();
+      model.dispose();
+      step.lossW.dispose();
+      return { losses, final };
+    };
+    const reference = await run('tfjs');
+    const fast = await run('onnxruntime');
+    const start = 'neck.1.p21_gca_p20.pwconv1.weight';
+    const initial = toTfjsLayout(weights.get(start)!);
+    const moved = relativeMaxError(reference.final.get(start)!, initial.dataSync());
+    initial.dispose();
+    assert.ok(moved > 1e-3, `the optimiser moved the weights (${moved})`);
+    reference.losses.forEach((l, i) => assert.ok(Math.abs(l - fast.losses[i]) <= 1e-4 * Math.abs(l), `step ${i} loss`));
+    for (const [name, values] of reference.final) {
+      const err = relativeMaxError(fast.final.get(name)!, values);
+      assert.ok(err <= 1e-3, `${name}: relative error ${err}`);
     }
-    assert.equal(tf.memory().numTensors, tensors, 'tensors leaked across steps');
-    const final = new Map([...model.variables].map(([n, v]) => [n, v.dataSync().slice()]));
-    await runner.close();
-    model.dispose();
-    step.lossW.dispose();
-    return { losses, final };
-  };
-  const reference = await run('tfjs');
-  const fast = await run('onnxruntime');
-  const start = 'neck.1.p21_gca_p20.pwconv1.weight';
-  const initial = toTfjsLayout(weights.get(start)!);
-  const moved = relativeMaxError(reference.final.get(start)!, initial.dataSync());
-  initial.dispose();
-  assert.ok(moved > 1e-3, `the optimiser moved the weights (${moved})`);
-  reference.losses.forEach((l, i) => assert.ok(Math.abs(l - fast.losses[i]) <= 1e-4 * Math.abs(l), `step ${i} loss`));
-  for (const [name, values] of reference.final) {
-    const err = relativeMaxError(fast.final.get(name)!, values);
-    assert.ok(err <= 1e-3, `${name}: relative error ${err}`);
-  }
-});
+  },
+);

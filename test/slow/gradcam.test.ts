@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { composePatch, DEFAULT_STAIN, renderPatch, type TissueClass } from '../src/data/synthetic/index.js';
+import { composePatch, DEFAULT_STAIN, renderPatch, type TissueClass } from '../../src/data/synthetic/index.js';
 import {
   Explainer,
   gradCamPlusPlus,
@@ -12,23 +12,26 @@ import {
   type ExplainImage,
   type ExplainTarget,
   type Explanation,
-} from '../src/explain/gradcam.js';
-import { explanationGrid } from '../src/explain/grid.js';
-import { jet, overlayPng, overlayRgb } from '../src/explain/overlay.js';
-import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { initTfjs } from '../src/engine/tfjs-backend.js';
-import { fromNchw, fromTfjsLayout } from '../src/engine/tfjs-ops.js';
-import { normalizeInto } from '../src/data/image.js';
-import { loadCheckpoint, randomModel, TISSUE_MODEL_PATH, type Model } from '../src/model/checkpoint.js';
-import type { ModelConfig } from '../src/model/config.js';
-import type { HostPyramid } from '../src/model/host-tensor.js';
-import type { Pyramid } from '../src/model/lgffem.js';
-import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
-import { NeckHead } from '../src/train/neck-head.js';
-import { LocalNeckRunner } from '../src/train/neck-runner.js';
-import { TrainStep } from '../src/train/step.js';
-import { Random } from '../src/util/random.js';
-import { relativeMaxError } from './helpers.js';
+} from '../../src/explain/gradcam.js';
+import { explanationGrid } from '../../src/explain/grid.js';
+import { jet, overlayPng, overlayRgb } from '../../src/explain/overlay.js';
+import { OnnxEmbedder } from '../../src/engine/onnx-session.js';
+import { initTfjs } from '../../src/engine/tfjs-backend.js';
+import { fromNchw, fromTfjsLayout } from '../../src/engine/tfjs-ops.js';
+import { normalizeInto } from '../../src/data/image.js';
+import { loadCheckpoint, randomModel, TISSUE_MODEL_PATH, type Model } from '../../src/model/checkpoint.js';
+import type { ModelConfig } from '../../src/model/config.js';
+import type { HostPyramid } from '../../src/model/host-tensor.js';
+import type { Pyramid } from '../../src/model/lgffem.js';
+import { ADAMW_DEFAULTS, AdamW } from '../../src/train/adamw.js';
+import { NeckHead } from '../../src/train/neck-head.js';
+import { LocalNeckRunner } from '../../src/train/neck-runner.js';
+import { TrainStep } from '../../src/train/step.js';
+import { Random } from '../../src/util/random.js';
+import { relativeMaxError } from '../helpers.js';
+
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 600_000;
 
 await initTfjs();
 
@@ -56,7 +59,7 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return dot / Math.sqrt(na * nb);
 }
 
-test('Grad-CAM++ closed form on a hand-worked node', () => {
+test('Grad-CAM++ closed form on a hand-worked node', { timeout: TIMEOUT }, () => {
   // 2 positions × 2 channels (HWC). Channel 0: A = (1, 3), g = (0.5, −0.25); channel 1: A = (2, −1), g = (0.1, 0.2).
   const A = Float32Array.from([1, 2, 3, -1]);
   const g = Float32Array.from([0.5, 0.1, -0.25, 0.2]);
@@ -71,37 +74,44 @@ test('Grad-CAM++ closed form on a hand-worked node', () => {
   assert.ok(Math.abs(map[1] - Math.max(0, w0 * 3 - w1)) < 1e-7);
 });
 
-test('bilinear upsampling keeps constants and interpolates between cell centres', () => {
+test('bilinear upsampling keeps constants and interpolates between cell centres', { timeout: TIMEOUT }, () => {
   assert.ok(upsampleBilinear([2, 2, 2, 2], 2, 2, 8).every((v) => Math.abs(v - 2) < 1e-6));
   const ramp = upsampleBilinear([0, 1], 1, 2, 4); // centres at x = 0.5 and 2.5 of 4 pixels (centres 0.5..3.5)
   assert.deepEqual([...ramp.subarray(0, 4)], [0, 0.25, 0.75, 1]);
 });
 
-test('the combination can meet the localisation bar: perfect node maps put over 80% of the combined map in a quarter (128 px)', () => {
-  // Each node's ideal map at its own resolution (strides 4…32): the share of each cell the quarter covers.
-  // What remains outside is bilinear spill from the coarse nodes, so this is the ceiling of the protocol.
-  const size = 128;
-  const random = new Random(78);
-  const shares: number[] = [];
-  for (let t = 0; t < 12; t++) {
-    const side = size / 2;
-    const rect = { x: random.int(size - side + 1), y: random.int(size - side + 1), width: side, height: side };
-    const inside = (x: number, y: number) => x >= rect.x && x < rect.x + side && y >= rect.y && y < rect.y + side;
-    const nodeMaps = [4, 8, 16, 32].map((stride) => {
-      const n = size / stride;
-      const cells = new Float32Array(n * n);
-      for (let y = 0; y < size; y++)
-        for (let x = 0; x < size; x++)
-          if (inside(x, y)) cells[Math.floor(y / stride) * n + Math.floor(x / stride)] += 1 / stride ** 2;
-      return scaleToUnit(upsampleBilinear(cells, n, n, size));
-    });
-    const combined = meanMap([meanMap(nodeMaps), meanMap(nodeMaps)]);
-    shares.push(massInside(combined, size, rect));
-    assert.ok(massInside(nodeMaps[0], size, rect) > massInside(nodeMaps[3], size, rect), 'finer nodes localise better');
-  }
-  const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
-  assert.ok(mean > 0.8 && mean < 0.9, `perfect maps: ${mean.toFixed(3)} inside`);
-});
+test(
+  'the combination can meet the localisation bar: perfect node maps put over 80% of the combined map in a quarter (128 px)',
+  { timeout: TIMEOUT },
+  () => {
+    // Each node's ideal map at its own resolution (strides 4…32): the share of each cell the quarter covers.
+    // What remains outside is bilinear spill from the coarse nodes, so this is the ceiling of the protocol.
+    const size = 128;
+    const random = new Random(78);
+    const shares: number[] = [];
+    for (let t = 0; t < 12; t++) {
+      const side = size / 2;
+      const rect = { x: random.int(size - side + 1), y: random.int(size - side + 1), width: side, height: side };
+      const inside = (x: number, y: number) => x >= rect.x && x < rect.x + side && y >= rect.y && y < rect.y + side;
+      const nodeMaps = [4, 8, 16, 32].map((stride) => {
+        const n = size / stride;
+        const cells = new Float32Array(n * n);
+        for (let y = 0; y < size; y++)
+          for (let x = 0; x < size; x++)
+            if (inside(x, y)) cells[Math.floor(y / stride) * n + Math.floor(x / stride)] += 1 / stride ** 2;
+        return scaleToUnit(upsampleBilinear(cells, n, n, size));
+      });
+      const combined = meanMap([meanMap(nodeMaps), meanMap(nodeMaps)]);
+      shares.push(massInside(combined, size, rect));
+      assert.ok(
+        massInside(nodeMaps[0], size, rect) > massInside(nodeMaps[3], size, rect),
+        'finer nodes localise better',
+      );
+    }
+    const mean = shares.reduce((a, b) => a + b, 0) / shares.length;
+    assert.ok(mean > 0.8 && mean < 0.9, `perfect maps: ${mean.toFixed(3)} inside`);
+  },
+);
 
 /** y as a function of layer `l`'s four outputs: the rest of the neck, the head, the cosine with REFERENCE. */
 function scoreFrom(neckHead: NeckHead, layer: number, outputs: Pyramid<tf.Tensor>): number {
@@ -112,114 +122,125 @@ function scoreFrom(neckHead: NeckHead, layer: number, outputs: Pyramid<tf.Tensor
   });
 }
 
-test('∂y/∂A of every neck node matches central finite differences, and so do the Grad-CAM++ weights', async () => {
-  const explainer = await Explainer.create(MODEL);
-  const g = await explainer.gradients([IMAGE], () => [REFERENCE]);
-  await explainer.dispose();
-  const neckHead = new NeckHead(CONFIG, MODEL.weights);
-  const h = 1e-2;
-  const random = new Random(5);
-  for (let l = 0; l < CONFIG.neckLayers; l++) {
-    const base = g.activations[l].map((a) => a.data);
-    const fd = (node: number, index: number) => {
-      const at = (delta: number) => {
-        const outputs = g.activations[l].map((a, k) => {
-          const data = base[k].slice();
-          if (k === node) data[index] += delta;
-          return tf.tensor(data, a.shape);
-        }) as Pyramid<tf.Tensor>;
-        const y = scoreFrom(neckHead, l, outputs);
-        tf.dispose(outputs);
-        return y;
+test(
+  '∂y/∂A of every neck node matches central finite differences, and so do the Grad-CAM++ weights',
+  { timeout: TIMEOUT },
+  async () => {
+    const explainer = await Explainer.create(MODEL);
+    const g = await explainer.gradients([IMAGE], () => [REFERENCE]);
+    await explainer.dispose();
+    const neckHead = new NeckHead(CONFIG, MODEL.weights);
+    const h = 1e-2;
+    const random = new Random(5);
+    for (let l = 0; l < CONFIG.neckLayers; l++) {
+      const base = g.activations[l].map((a) => a.data);
+      const fd = (node: number, index: number) => {
+        const at = (delta: number) => {
+          const outputs = g.activations[l].map((a, k) => {
+            const data = base[k].slice();
+            if (k === node) data[index] += delta;
+            return tf.tensor(data, a.shape);
+          }) as Pyramid<tf.Tensor>;
+          const y = scoreFrom(neckHead, l, outputs);
+          tf.dispose(outputs);
+          return y;
+        };
+        return (at(h) - at(-h)) / (2 * h);
       };
-      return (at(h) - at(-h)) / (2 * h);
-    };
-    assert.ok(
-      Math.abs(
-        scoreFrom(neckHead, l, g.activations[l].map((a) => tf.tensor(a.data, a.shape)) as Pyramid<tf.Tensor>) -
-          g.scores[0],
-      ) < 1e-5,
-    );
-    for (let k = 0; k < 4; k++) {
-      const grad = g.gradients[l][k]!.data;
-      const scale = grad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      assert.ok(scale > 0, `L${l}.P${k + 1}: zero gradient`);
-      // The three largest gradients and three random elements.
-      const byMagnitude = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]));
-      const picks = [...byMagnitude.slice(0, 3), ...Array.from({ length: 3 }, () => random.int(grad.length))];
-      for (const i of picks) {
-        const numeric = fd(k, i);
-        assert.ok(
-          Math.abs(numeric - grad[i]) <= 2e-2 * scale,
-          `L${l}.P${k + 1}[${i}]: finite difference ${numeric} vs gradient ${grad[i]}`,
-        );
-      }
-      // P3 and P4 are small (4×4 and 2×2 × 8 channels): their whole gradient by differences, then the weights.
-      if (k >= 2) {
-        const numeric = Float32Array.from(grad, (_, i) => fd(k, i));
-        const [, hh, ww, cc] = g.activations[l][k].shape;
-        const fromNumeric = gradCamPlusPlus(base[k], numeric, hh, ww, cc, g.scores[0]);
-        const fromTape = gradCamPlusPlus(base[k], grad, hh, ww, cc, g.scores[0]);
-        const err = relativeMaxError(fromTape.weights, fromNumeric.weights);
-        assert.ok(err < 2e-2, `L${l}.P${k + 1}: Grad-CAM++ weights differ by ${err.toExponential(2)} of their largest`);
+      assert.ok(
+        Math.abs(
+          scoreFrom(neckHead, l, g.activations[l].map((a) => tf.tensor(a.data, a.shape)) as Pyramid<tf.Tensor>) -
+            g.scores[0],
+        ) < 1e-5,
+      );
+      for (let k = 0; k < 4; k++) {
+        const grad = g.gradients[l][k]!.data;
+        const scale = grad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assert.ok(scale > 0, `L${l}.P${k + 1}: zero gradient`);
+        // The three largest gradients and three random elements.
+        const byMagnitude = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]));
+        const picks = [...byMagnitude.slice(0, 3), ...Array.from({ length: 3 }, () => random.int(grad.length))];
+        for (const i of picks) {
+          const numeric = fd(k, i);
+          assert.ok(
+            Math.abs(numeric - grad[i]) <= 2e-2 * scale,
+            `L${l}.P${k + 1}[${i}]: finite difference ${numeric} vs gradient ${grad[i]}`,
+          );
+        }
+        // P3 and P4 are small (4×4 and 2×2 × 8 channels): their whole gradient by differences, then the weights.
+        if (k >= 2) {
+          const numeric = Float32Array.from(grad, (_, i) => fd(k, i));
+          const [, hh, ww, cc] = g.activations[l][k].shape;
+          const fromNumeric = gradCamPlusPlus(base[k], numeric, hh, ww, cc, g.scores[0]);
+          const fromTape = gradCamPlusPlus(base[k], grad, hh, ww, cc, g.scores[0]);
+          const err = relativeMaxError(fromTape.weights, fromNumeric.weights);
+          assert.ok(
+            err < 2e-2,
+            `L${l}.P${k + 1}: Grad-CAM++ weights differ by ${err.toExponential(2)} of their largest`,
+          );
+        }
       }
     }
-  }
-  neckHead.dispose();
-});
+    neckHead.dispose();
+  },
+);
 
-test('explanations: maps per node and layer in [0, 1], their combinations, selection, and the score', async () => {
-  const explainer = await Explainer.create(MODEL);
-  const e = await explainer.explain(IMAGE, { kind: 'similarity', reference: REFERENCE });
-  const keys = ['L0.P1', 'L0.P2', 'L0.P3', 'L0.P4', 'L1.P1', 'L1.P2', 'L1.P3', 'L1.P4'];
-  assert.deepEqual([...e.maps.keys()], keys);
-  assert.deepEqual([...e.layers.keys()], ['L0', 'L1']);
-  for (const m of [...e.maps.values(), ...e.layers.values(), e.combined]) {
-    assert.equal(m.length, 64 * 64);
-    assert.equal(Math.min(...m), 0);
-    assert.equal(Math.max(...m), 1);
-  }
-  const unitMean = (maps: Float32Array[]) => {
-    const mean = maps[0].map((_, i) => maps.reduce((s, m) => s + m[i], 0) / maps.length);
-    const [min, max] = [Math.min(...mean), Math.max(...mean)];
-    return mean.map((v) => (v - min) / (max - min));
-  };
-  assert.ok(relativeMaxError(e.layers.get('L1')!, unitMean(keys.slice(4).map((k) => e.maps.get(k)!))) < 1e-5);
-  assert.ok(relativeMaxError(e.combined, unitMean([...e.layers.values()])) < 1e-5);
+test(
+  'explanations: maps per node and layer in [0, 1], their combinations, selection, and the score',
+  { timeout: TIMEOUT },
+  async () => {
+    const explainer = await Explainer.create(MODEL);
+    const e = await explainer.explain(IMAGE, { kind: 'similarity', reference: REFERENCE });
+    const keys = ['L0.P1', 'L0.P2', 'L0.P3', 'L0.P4', 'L1.P1', 'L1.P2', 'L1.P3', 'L1.P4'];
+    assert.deepEqual([...e.maps.keys()], keys);
+    assert.deepEqual([...e.layers.keys()], ['L0', 'L1']);
+    for (const m of [...e.maps.values(), ...e.layers.values(), e.combined]) {
+      assert.equal(m.length, 64 * 64);
+      assert.equal(Math.min(...m), 0);
+      assert.equal(Math.max(...m), 1);
+    }
+    const unitMean = (maps: Float32Array[]) => {
+      const mean = maps[0].map((_, i) => maps.reduce((s, m) => s + m[i], 0) / maps.length);
+      const [min, max] = [Math.min(...mean), Math.max(...mean)];
+      return mean.map((v) => (v - min) / (max - min));
+    };
+    assert.ok(relativeMaxError(e.layers.get('L1')!, unitMean(keys.slice(4).map((k) => e.maps.get(k)!))) < 1e-5);
+    assert.ok(relativeMaxError(e.combined, unitMean([...e.layers.values()])) < 1e-5);
 
-  // The score is the cosine of the ONNX model's descriptor with the reference.
-  const embedder = await OnnxEmbedder.create(MODEL);
-  const input = new Float32Array(3 * 64 * 64);
-  normalizeInto(IMAGE.pixels, 64, input, 0);
-  const onnx = (await embedder.embed({ shape: [1, 3, 64, 64], data: input })).data;
-  await embedder.release();
-  assert.ok(relativeMaxError(e.descriptor, onnx) < 1e-4);
-  assert.ok(Math.abs(e.score - cosine(onnx, REFERENCE)) < 1e-5);
+    // The score is the cosine of the ONNX model's descriptor with the reference.
+    const embedder = await OnnxEmbedder.create(MODEL);
+    const input = new Float32Array(3 * 64 * 64);
+    normalizeInto(IMAGE.pixels, 64, input, 0);
+    const onnx = (await embedder.embed({ shape: [1, 3, 64, 64], data: input })).data;
+    await embedder.release();
+    assert.ok(relativeMaxError(e.descriptor, onnx) < 1e-4);
+    assert.ok(Math.abs(e.score - cosine(onnx, REFERENCE)) < 1e-5);
 
-  const some = await explainer.explain(
-    IMAGE,
-    { kind: 'similarity', reference: REFERENCE },
-    { layers: [1], nodes: [0, 2] },
-  );
-  assert.deepEqual([...some.maps.keys()], ['L1.P1', 'L1.P3']);
-  assert.deepEqual([...some.layers.keys()], ['L1']);
-  for (const [k, m] of some.maps) assert.ok(relativeMaxError(m, e.maps.get(k)!) < 1e-5, k);
-  await assert.rejects(
-    explainer.explain(IMAGE, { kind: 'class', centre: REFERENCE }, { layers: [2] }),
-    /layer 2 does not exist/,
-  );
-  await assert.rejects(
-    explainer.explain(IMAGE, { kind: 'class', centre: new Float32Array(D - 1).fill(1) }),
-    /has 31 values/,
-  );
-  await assert.rejects(
-    explainer.explain({ pixels: renderPatch('tumour', 96, 1), size: 96 }, { kind: 'class', centre: REFERENCE }),
-    /takes 64×64/,
-  );
-  await explainer.dispose();
-});
+    const some = await explainer.explain(
+      IMAGE,
+      { kind: 'similarity', reference: REFERENCE },
+      { layers: [1], nodes: [0, 2] },
+    );
+    assert.deepEqual([...some.maps.keys()], ['L1.P1', 'L1.P3']);
+    assert.deepEqual([...some.layers.keys()], ['L1']);
+    for (const [k, m] of some.maps) assert.ok(relativeMaxError(m, e.maps.get(k)!) < 1e-5, k);
+    await assert.rejects(
+      explainer.explain(IMAGE, { kind: 'class', centre: REFERENCE }, { layers: [2] }),
+      /layer 2 does not exist/,
+    );
+    await assert.rejects(
+      explainer.explain(IMAGE, { kind: 'class', centre: new Float32Array(D - 1).fill(1) }),
+      /has 31 values/,
+    );
+    await assert.rejects(
+      explainer.explain({ pixels: renderPatch('tumour', 96, 1), size: 96 }, { kind: 'class', centre: REFERENCE }),
+      /takes 64×64/,
+    );
+    await explainer.dispose();
+  },
+);
 
-test('a match is explained both ways in one pass, each side as if explained alone', async () => {
+test('a match is explained both ways in one pass, each side as if explained alone', { timeout: TIMEOUT }, async () => {
   const explainer = await Explainer.create(MODEL);
   const other: ExplainImage = { pixels: renderPatch('stroma', 64, 2), size: 64 };
   const match = await explainer.explainMatch(IMAGE, other);
@@ -234,7 +255,7 @@ test('a match is explained both ways in one pass, each side as if explained alon
   await explainer.dispose();
 });
 
-test('overlay and explanation page PNGs', async () => {
+test('overlay and explanation page PNGs', { timeout: TIMEOUT }, async () => {
   const zeros = new Float32Array(64 * 64);
   const blended = overlayRgb(IMAGE.pixels, 64, zeros);
   const cold = jet(0);
@@ -413,31 +434,35 @@ function quarterInsets<B extends TissueClass | 'glass'>(
 const composites = (classes: readonly TissueClass[], size: number, perPair: number) =>
   quarterInsets(classes, classes, size, perPair);
 
-test('localisation (quickly trained model): a class’s evidence lies in its own tissue more than the other class’s does', async () => {
-  const { model, centres } = await quicklyTrainedModel();
-  const explainer = await Explainer.create(model);
-  const shares: { own: number; other: number }[] = [];
-  for (const c of composites(CLASSES, LOCAL_SIZE, 4)) {
-    const share = async (cls: TissueClass) => {
-      const target: ExplainTarget = { kind: 'class', centre: centres[CLASSES.indexOf(cls)] };
-      return massInside((await explainer.explain(c.image, target)).combined, LOCAL_SIZE, c.rect);
-    };
-    const own = await share(c.inset);
-    const other = await share(c.background);
+test(
+  'localisation (quickly trained model): a class’s evidence lies in its own tissue more than the other class’s does',
+  { timeout: TIMEOUT },
+  async () => {
+    const { model, centres } = await quicklyTrainedModel();
+    const explainer = await Explainer.create(model);
+    const shares: { own: number; other: number }[] = [];
+    for (const c of composites(CLASSES, LOCAL_SIZE, 4)) {
+      const share = async (cls: TissueClass) => {
+        const target: ExplainTarget = { kind: 'class', centre: centres[CLASSES.indexOf(cls)] };
+        return massInside((await explainer.explain(c.image, target)).combined, LOCAL_SIZE, c.rect);
+      };
+      const own = await share(c.inset);
+      const other = await share(c.background);
+      assert.ok(
+        own > other,
+        `${c.inset} in ${c.background}: ${own.toFixed(2)} of the ${c.inset} map inside the inset vs ${other.toFixed(2)} of the ${c.background} map`,
+      );
+      shares.push({ own, other });
+    }
+    await explainer.dispose();
+    const mean = (f: (s: { own: number; other: number }) => number) =>
+      shares.reduce((t, s) => t + f(s), 0) / shares.length;
     assert.ok(
-      own > other,
-      `${c.inset} in ${c.background}: ${own.toFixed(2)} of the ${c.inset} map inside the inset vs ${other.toFixed(2)} of the ${c.background} map`,
+      mean((s) => s.own) - mean((s) => s.other) > 0.08,
+      `mean shares inside the inset: ${mean((s) => s.own).toFixed(3)} vs ${mean((s) => s.other).toFixed(3)}`,
     );
-    shares.push({ own, other });
-  }
-  await explainer.dispose();
-  const mean = (f: (s: { own: number; other: number }) => number) =>
-    shares.reduce((t, s) => t + f(s), 0) / shares.length;
-  assert.ok(
-    mean((s) => s.own) - mean((s) => s.other) > 0.08,
-    `mean shares inside the inset: ${mean((s) => s.own).toFixed(3)} vs ${mean((s) => s.other).toFixed(3)}`,
-  );
-});
+  },
+);
 
 // The shipped tissue-class model by default: trained on tissue classes, it is the shipped model this
 // question fits. Neither shipped model meets issue 7's bar, so the test stays a `todo`, run and
@@ -456,6 +481,7 @@ const CHECKPOINT = process.env.HISTOSEEK_EXPLAIN_CHECKPOINT ?? TISSUE_MODEL_PATH
 test(
   'localisation (trained checkpoint): ≥ 60% of the heat map lies in the quarter of the patch that holds the target tissue',
   {
+    timeout: TIMEOUT,
     todo: process.env.HISTOSEEK_EXPLAIN_CHECKPOINT
       ? false
       : 'not met by the shipped models (tissue model 0.300 inside among tissue, 0.265 on glass; issue 7)',

@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Searcher } from '../src/index/searcher.js';
-import { IndexStore } from '../src/index/store.js';
+import { Searcher } from '../../src/index/searcher.js';
+import { IndexStore } from '../../src/index/store.js';
 import {
   cyclicLabels,
   randomBases,
@@ -20,10 +20,10 @@ import {
   SyntheticSpace,
   writeRaw,
   writeSpec,
-} from '../bench/scale-space.js';
-import { CHILD_TIMEOUT_MS, temporaryFolder } from './helpers.js';
+} from '../../bench/scale-space.js';
+import { CHILD_TIMEOUT_MS, temporaryFolder } from '../helpers.js';
 
-const BUILD = fileURLToPath(new URL('../bench/scale-build.ts', import.meta.url));
+const BUILD = fileURLToPath(new URL('../../bench/scale-build.ts', import.meta.url));
 const ROWS = Number(process.env.HISTOSEEK_RESUME_ROWS ?? 30_000);
 const DIM = 128;
 const BATCH = Number(process.env.HISTOSEEK_RESUME_BATCH ?? 2_000);

@@ -10,10 +10,10 @@ import {
   writeKimiaCollection,
   writePyramidalTiff,
   type SlideRecord,
-} from '../src/data/synthetic/index.js';
-import { OpenSlideError, argbToRgb, detectVendor } from '../src/wsi/openslide.js';
-import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../src/wsi/slide.js';
-import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../src/wsi/tiler.js';
+} from '../../src/data/synthetic/index.js';
+import { OpenSlideError, argbToRgb, detectVendor } from '../../src/wsi/openslide.js';
+import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../../src/wsi/slide.js';
+import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../../src/wsi/tiler.js';
 import {
   fractionInBox,
   otsu,
@@ -21,8 +21,11 @@ import {
   tissueMask,
   writeMaskPng,
   type TissueMask,
-} from '../src/wsi/tissue-mask.js';
-import { ROOT, startScript, temporaryFolder } from './helpers.js';
+} from '../../src/wsi/tissue-mask.js';
+import { ROOT, startScript, temporaryFolder } from '../helpers.js';
+
+/** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
+const TIMEOUT = 600_000;
 
 const CMU1 = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
 const SKIP_CMU1 = existsSync(CMU1) ? false : `${CMU1} is absent (shared test data)`;
@@ -43,7 +46,7 @@ async function collect(slide: Slide, options: TileOptions): Promise<Tile[]> {
 const rawImage = (rgb: Uint8Array, width: number, height: number) =>
   sharp(rgb, { raw: { width, height, channels: 3 } });
 
-describe('argbToRgb', () => {
+describe('argbToRgb', { timeout: TIMEOUT }, () => {
   test('opaque pixels are copied, transparent ones white, partly transparent ones un-premultiplied', () => {
     const argb = new Uint32Array([0xff102030, 0x00000000, 0x80402010, 0xff000000, 0xffffffff]);
     assert.deepEqual([...argbToRgb(argb)], [0x10, 0x20, 0x30, 255, 255, 255, 128, 64, 32, 0, 0, 0, 255, 255, 255]);
@@ -59,7 +62,7 @@ describe('argbToRgb', () => {
   });
 });
 
-describe('mask geometry', () => {
+describe('mask geometry', { timeout: TIMEOUT }, () => {
   // 4 × 4 mask pixels of 10 level-0 pixels each; the left half is tissue.
   const mask: TissueMask = {
     width: 4,
@@ -89,7 +92,7 @@ describe('mask geometry', () => {
   });
 });
 
-describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, () => {
+describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { timeout: TIMEOUT, skip: SKIP_CMU1 }, () => {
   let slide: Slide;
   let mask: TissueMask;
   before(async () => {
@@ -186,7 +189,7 @@ describe('CMU-1-Small-Region.svs (Aperio, via OpenSlide)', { skip: SKIP_CMU1 }, 
   });
 });
 
-describe('synthetic slides', () => {
+describe('synthetic slides', { timeout: TIMEOUT }, () => {
   let dir: string;
   let tiff: string;
   let record: SlideRecord;
@@ -437,7 +440,7 @@ describe('synthetic slides', () => {
   });
 });
 
-describe('memory', () => {
+describe('memory', { timeout: TIMEOUT }, () => {
   let dir: string;
   before(async () => {
     dir = await temporaryFolder('histoseek-wsi-big-');
@@ -481,7 +484,7 @@ describe('memory', () => {
   });
 });
 
-describe('tile plans', () => {
+describe('tile plans', { timeout: TIMEOUT }, () => {
   test('planTiles picks the coarsest level that is fine enough, within rounding slack', async (t) => {
     const file = join(await temporaryFolder('histoseek-wsi-', t), 'plain.tiff');
     const slide = renderSlide({ cls: 'tumour', seed: 1, width: 1000, height: 1000 });
