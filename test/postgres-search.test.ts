@@ -112,7 +112,7 @@ async function statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T;
 for (const kind of ['f16', 'f32'] as const) {
   describe(`${kind === 'f16' ? 'halfvec' : 'vector'} store`, () => {
     test(
-      'two-stage: a batch of 64 is one statement through the HNSW index, with the rows and distances of one query at a time',
+      'two-stage: a batch of 64 is one statement through the HNSW index, with the rows and distances of one query at a time; 320 are three',
       { timeout: 180_000 },
       async () => {
         const store = await storeOf(kind);
@@ -124,6 +124,12 @@ for (const kind of ['f16', 'f32'] as const) {
           for (let q = 0; q < 64; q++)
             assert.deepEqual(hits[q], await oneAtATime(kind, 'two-stage', queries.subarray(q * DIM, (q + 1) * DIM), K));
           assert.ok(hits.every((ranked) => ranked.length === K));
+          // 320 queries (the 64, five times over) go as statements of 128: the same answers, in order.
+          const repeated = new Float32Array(5 * queries.length);
+          for (let i = 0; i < 5; i++) repeated.set(queries, i * queries.length);
+          const many = await statementsDuring(() => searcher.search(repeated, 320, { k: K }));
+          assert.equal(many.statements, 3);
+          many.result.forEach((ranked, q) => assert.deepEqual(ranked, hits[q % 64], `query ${q}`));
 
           const text = nearestSql([{ vector: queries.subarray(0, DIM) }, { vector: queries.subarray(DIM, 2 * DIM) }], {
             table: `search_${kind}.items`,

@@ -26,6 +26,11 @@ import { PG_FORMAT, PG_VECTOR_TYPES, quoteIdent, schemaSql } from './schema.js';
 const ITEM_COLUMNS = 'id AS "row", source, label, slide, patient, x, y, width, height, collection';
 /** pgvector caps hnsw.ef_search at 1000. */
 const MAX_EF_SEARCH = 1000;
+/**
+ * Queries answered by one statement: a batch of thousands (an evaluation's every item) is cut into
+ * statements of bounded text (each query inlines its vector) and planning time.
+ */
+const QUERIES_PER_STATEMENT = 128;
 
 /**
  * hnsw.ef_search when no candidates are asked for, by live items: pgvector ranks every candidate by
@@ -332,35 +337,42 @@ export class PostgresStore implements ItemStore {
     return new PostgresSearcher(this, useIndex ? 'two-stage' : 'exact', Math.min(candidates, MAX_EF_SEARCH));
   }
 
-  /** The `limit` nearest items to each query by inner product, exactly or through the HNSW index: one round trip. */
+  /**
+   * The `limit` nearest items to each query by inner product, exactly or through the HNSW index:
+   * one round trip per QUERIES_PER_STATEMENT queries.
+   */
   async nearest(
     queries: readonly NearestQuery[],
     limit: number,
     mode: 'exact' | 'two-stage',
     efSearch: number,
   ): Promise<Hit[][]> {
-    if (queries.length === 0) return [];
-    const sql = nearestSql(queries, {
-      table: this.table('items'),
-      vectorType: PG_VECTOR_TYPES[this.vectorKind]!.type,
-      mode,
-      limit,
-      efSearch: Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit)),
-      iterativeScans: this.iterativeScans,
-    });
-    let results: unknown;
-    try {
-      results = await this.pool.query(sql);
-    } catch (err) {
-      throw describeConnectionError(err, this.url);
+    const out: Hit[][] = [];
+    for (let first = 0; first < queries.length; first += QUERIES_PER_STATEMENT) {
+      const chunk = queries.slice(first, first + QUERIES_PER_STATEMENT);
+      const sql = nearestSql(chunk, {
+        table: this.table('items'),
+        vectorType: PG_VECTOR_TYPES[this.vectorKind]!.type,
+        mode,
+        limit,
+        efSearch: Math.min(MAX_EF_SEARCH, Math.max(efSearch, limit)),
+        iterativeScans: this.iterativeScans,
+      });
+      let results: unknown;
+      try {
+        results = await this.pool.query(sql);
+      } catch (err) {
+        throw describeConnectionError(err, this.url);
+      }
+      // A simple-protocol query of several statements answers with one result each: the SELECT is the last.
+      const select = (Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult<{
+        q: number;
+        id: number;
+        ip: number;
+      }>;
+      out.push(...hitsByQuery(select.rows, chunk.length));
     }
-    // A simple-protocol query of several statements answers with one result each: the SELECT is the last.
-    const select = (Array.isArray(results) ? results.at(-1) : results) as pg.QueryResult<{
-      q: number;
-      id: number;
-      ip: number;
-    }>;
-    return hitsByQuery(select.rows, queries.length);
+    return out;
   }
 
   /** Claims of concurrent indexers, as lease rows in this store (see work-claims.ts). */
