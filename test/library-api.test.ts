@@ -4,8 +4,8 @@
  * one index object, `await using`, and each error code the API raises provoked, `err.code` checked.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { indexCollection } from '../src/api/index-collection.js';
@@ -388,3 +388,32 @@ test(
     await rejectsWith(rebuildGraph(join(dir, 'no-index')), 'NOT_FOUND');
   },
 );
+
+test('the library prints nothing: its notes and warnings go to the logger given', TIMEOUT, async () => {
+  // A folder collection that is not histoseek's synthetic tissue (no manifest): the built-in model warns of it.
+  const plain = join(await temporaryFolder('histoseek-api-plain-'), 'tiles');
+  mkdirSync(join(plain, 'tumour'), { recursive: true });
+  for (const file of trainFiles('s1', more).slice(0, 2)) cpSync(file, join(plain, 'tumour', basename(file)));
+  writeFileSync(join(plain, 'tumour', 'unreadable.png'), 'not a png');
+  const logged: string[] = [];
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => written.push(String(chunk)) > 0) as typeof write;
+  try {
+    const silent = await openIndex(await baseIndex('silent-db'));
+    await silent.add(plain);
+    await silent.close();
+    const heard = await openIndex(await baseIndex('logged-db'), {
+      logger: { info: (m) => logged.push(`info ${m}`), warn: (m) => logged.push(`warn ${m}`) },
+    });
+    const report = await heard.add(plain);
+    assert.equal(report.added, 2);
+    await heard.close();
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.deepEqual(written, []);
+  assert.equal(logged.length, 2, logged.join('\n'));
+  assert.match(logged[0], /^warn histoseek: note: the built-in models are for the demo's synthetic tissue/);
+  assert.match(logged[1], /^warn skipped .*unreadable\.png: not a readable image/);
+});
