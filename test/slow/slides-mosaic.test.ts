@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { IndexStore } from '../src/index/store.js';
-import { mosaic } from '../src/wsi/mosaic.js';
-import { slidePatchItems } from '../src/wsi/slide-items.js';
-import { histoseek, temporaryFolder } from './helpers.js';
+import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
+import { IndexStore } from '../../src/index/store.js';
+import { mosaic } from '../../src/wsi/mosaic.js';
+import { slidePatchItems } from '../../src/wsi/slide-items.js';
+import { histoseek, temporaryFolder } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
 const TIMEOUT = 300_000;

@@ -4,11 +4,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { readSafetensors } from '../src/model/safetensors.js';
-import { parseTrainConfig } from '../src/train/config.js';
-import { loadStageData } from '../src/train/data.js';
-import { histoseek, ROOT, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
+import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
+import { readSafetensors } from '../../src/model/safetensors.js';
+import { parseTrainConfig } from '../../src/train/config.js';
+import { loadStageData } from '../../src/train/data.js';
+import { histoseek, ROOT, startHistoseek, temporaryFolder, untilWhileRunning } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
 const TIMEOUT = 600_000;
@@ -150,7 +150,7 @@ test('bad configs fail before any work, naming the problem', { timeout: TIMEOUT 
 });
 
 test('the example configs of strategies A, B and C and the shipped models validate', { timeout: TIMEOUT }, async () => {
-  const { readTrainConfig } = await import('../src/train/config.js');
+  const { readTrainConfig } = await import('../../src/train/config.js');
   const stages = [];
   for (const name of ['strategy-a', 'strategy-b', 'strategy-c', 'default-model', 'tissue-model'])
     stages.push((await readTrainConfig(join(ROOT, 'configs', `${name}.yaml`))).stages.map((s) => s.layout));

@@ -10,15 +10,15 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { normalizeInto } from '../src/data/image.js';
-import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
-import { probeRanges } from '../src/engine/int8-calibration.js';
-import { buildVitOnnxModel } from '../src/engine/onnx-graph.js';
-import { cpuSessionOptions } from '../src/engine/ort-options.js';
-import { VitEmbedder } from '../src/engine/vit-session.js';
-import type { HostTensor } from '../src/model/host-tensor.js';
-import { readSafetensors } from '../src/model/safetensors.js';
-import { VIT_ARCHS, vitDescriptorSize, type VitArch, type VitArchName } from '../src/model/vit-config.js';
+import { normalizeInto } from '../../src/data/image.js';
+import { renderPatch, TISSUE_CLASSES } from '../../src/data/synthetic/index.js';
+import { probeRanges } from '../../src/engine/int8-calibration.js';
+import { buildVitOnnxModel } from '../../src/engine/onnx-graph.js';
+import { cpuSessionOptions } from '../../src/engine/ort-options.js';
+import { VitEmbedder } from '../../src/engine/vit-session.js';
+import type { HostTensor } from '../../src/model/host-tensor.js';
+import { readSafetensors } from '../../src/model/safetensors.js';
+import { VIT_ARCHS, vitDescriptorSize, type VitArch, type VitArchName } from '../../src/model/vit-config.js';
 import {
   counterUniform,
   randomVitEncoder,
@@ -26,8 +26,8 @@ import {
   resamplePositionEmbedding,
   vitParameterSpecs,
   vitWeightsForInput,
-} from '../src/model/vit-weights.js';
-import { FIXTURES, PARITY_TOLERANCE, relativeMaxError, temporaryFolder, rowCosines } from './helpers.js';
+} from '../../src/model/vit-weights.js';
+import { FIXTURES, PARITY_TOLERANCE, relativeMaxError, temporaryFolder, rowCosines } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
 const TIMEOUT = 600_000;
