@@ -17,6 +17,7 @@ import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
 import { HistoseekError } from '../util/errors.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
+import { throwIfAborted } from './abort.js';
 import { addItems, type AddItem } from './add-items.js';
 import { embedImageInputs } from './embed-inputs.js';
 import type { ImageInput, RawPixels } from './image-input.js';
@@ -363,6 +364,7 @@ export class HistoseekIndex implements AsyncDisposable {
   }
 
   private async addCollection(root: string, o: AddCollectionOptions): Promise<AddReport> {
+    throwIfAborted(o.signal, `adding ${root}`); // before reading the folder: a slide collection takes a while to plan
     const collection = await readIndexCollection(root, o.layout ?? 'folder', {
       labels: o.labels,
       patches: o.patches,
