@@ -22,6 +22,8 @@ import {
   loadModel,
   openIndex,
   openSlide,
+  rebuildGraph,
+  upgradeIndex,
   type AddItem,
   type AddProgress,
   type Box,
@@ -63,6 +65,16 @@ const report = await index.add(patches(), { onProgress: (p) => progress.push(p),
 const folder = await index.add('more', { layout: 'kimia', batch: 8 });
 console.log(report.added, report.failures.map((f) => f.code), folder.live, await index.remove({ slide: 'slide' }));
 
+const region = await index.searchRegion('slide.svs', { x: 0, y: 0, width: 448, height: 448 }, { k: 5 });
+const regionBoxes: (Box | null)[] = region.results.map((r) => r.box);
+const similar = await index.searchSlide('slide.svs', { includeOwnSlide: false });
+const slideRanks: [string, number][] = similar.results.map((m) => [m.slide, m.rank]);
+console.log(region.patches, regionBoxes, similar.mosaic, slideRanks);
+await using created = await openIndex('new-db', { create: true, vectors: 'f16' });
+const graph = await rebuildGraph('db');
+const upgraded = await upgradeIndex('old-db', { vectors: 'i8' });
+console.log((await created.info()).items, graph.items, upgraded.from);
+
 try {
   await index.search(new Float32Array(1));
 } catch (err) {
@@ -75,12 +87,12 @@ try {
 
 await using slide = await openSlide('slide.tiff');
 const levels: number = slide.info.levels.length;
-const region: Uint8Array = await slide.readRegion(0, 0, 0, 64, 32);
+const pixels: Uint8Array = await slide.readRegion(0, 0, 0, 64, 32);
 for await (const tile of slide.patches()) console.log(tile.pixels.length);
 
 await using model = await loadModel(undefined, { threads: 1 });
 const descriptors: Float32Array = await model.embed(['a.png', png]);
-console.log(levels, region.length, descriptors.length / model.dim);
+console.log(levels, pixels.length, descriptors.length / model.dim);
 `;
 
 /** A field no box has: this must fail to compile, or the check above proves nothing. */
