@@ -81,7 +81,7 @@ async function ticksDuring(work: Promise<unknown>): Promise<number> {
   return ticks;
 }
 
-describe('the folder store searches on a worker thread', () => {
+describe('the folder store searches on a worker thread', { timeout: 600_000 }, () => {
   let dir: string;
   let store: FolderStore;
   /** Five queries: three stored rows (one of a removed slide's), two fresh vectors. */
