@@ -2,6 +2,7 @@
  * `histoseek serve` through fastify's inject (no sockets): the API on a demo --quick index, its
  * limits, and hostile requests — oversized and bomb uploads, non-images, path traversal, floods
  * (the suite in server-fixtures.ts, which server-security.test.ts runs on a server with tokens).
+ * The slide routes need OpenSlide: slow/server-slides.test.ts.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
@@ -212,26 +213,6 @@ describe('embedding map', { timeout: TIMEOUT }, () => {
       assert.equal(new Set(map.points.map((p: { label: string }) => p.label)).size, 6);
     }
     assert.equal((await app.inject('/api/map?method=tsne')).statusCode, 400);
-  });
-});
-
-describe('slides (Deep Zoom)', { timeout: TIMEOUT }, () => {
-  test('the demo slides are listed and tiled; unknown slides and tiles are 404s', async () => {
-    assert.deepEqual((await app.inject('/api/slides')).json().slides, ['s0', 's1', 's2', 's3', 's4', 's5']);
-    const info = (await app.inject('/api/slides/s1')).json();
-    assert.equal(info.width, 768);
-    assert.equal(info.maxLevel, 10);
-    const tile = await app.inject(`/api/slides/s1/tiles/${info.maxLevel}/2_2.jpeg`);
-    assert.equal(tile.statusCode, 200);
-    const meta = await sharp(tile.rawPayload).metadata();
-    assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 256, 256]);
-    const whole = await sharp(
-      (await app.inject(`/api/slides/s1/tiles/${info.maxLevel - 2}/0_0.jpeg`)).rawPayload,
-    ).metadata();
-    assert.deepEqual([whole.width, whole.height], [192, 192]);
-    assert.equal((await app.inject('/api/slides/s9')).statusCode, 404);
-    assert.equal((await app.inject(`/api/slides/s1/tiles/${info.maxLevel}/3_0.jpeg`)).statusCode, 404);
-    assert.equal((await app.inject('/api/slides/s1/tiles/11/0_0.jpeg')).statusCode, 404);
   });
 });
 
