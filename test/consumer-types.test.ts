@@ -9,7 +9,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { ROOT, temporaryFolder } from './helpers.js';
-import { installPackedHistoseek } from './package-fixtures.js';
+import { installPackedHistoseek, runIn } from './package-fixtures.js';
 
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 
@@ -106,6 +106,8 @@ let consumer: string;
 
 before(
   async () => {
+    // The declarations are what this file tests, and `npm test` builds only the JavaScript: build them.
+    runIn(ROOT, 5 * 60_000, process.execPath, TSC, '-p', 'tsconfig.types.json');
     consumer = installPackedHistoseek(await temporaryFolder('histoseek-consumer-types-'));
     writeFileSync(join(consumer, 'consumer.ts'), CONSUMER);
     writeFileSync(join(consumer, 'wrong.ts'), WRONG);

@@ -22,7 +22,8 @@ export function runIn(cwd: string, timeout: number, command: string, ...args: st
 }
 
 /**
- * Packs the repository (dist/ as built: `npm test` builds it first; packing does not build again)
+ * Packs the repository (dist/ as built: `npm test` builds its JavaScript first, `npm ci` and
+ * `npm run build` its declarations too; packing does not build again)
  * into `dir` and installs the tarball into `dir`/consumer, a new ES-module package, leaving out dev
  * dependencies. Resolves to the consumer's folder.
  */
