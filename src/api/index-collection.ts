@@ -24,7 +24,13 @@ import type { PatchSelection } from '../wsi/patch-selection.js';
 import { throwIfAborted } from './abort.js';
 import { SILENT_LOGGER, streamLogger, type Logger } from './logger.js';
 import { BUNDLED_MODEL_NOTE, modelIdentity, resolveModel, type ModelOptions } from './models.js';
-import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from './slide-summary.js';
+import {
+  describeSlides,
+  describeSlidesWithoutPatches,
+  folderBytes,
+  formatBytes,
+  itemsPerSlide,
+} from './slide-summary.js';
 
 /** Where nothing is shown. */
 const SILENT = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
@@ -191,7 +197,7 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
     live = await store.liveCount();
     const slides =
       o.layout === 'slides'
-        ? `; ${describeSlides(collection.items, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}`
+        ? `; ${describeSlides(itemsPerSlide(collection.items), (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(collection.withoutPatches)}`
         : '';
     out.write(
       `${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${live} items in the index (${store.vectorKind} vectors)${slides}\n`,

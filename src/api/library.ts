@@ -41,6 +41,7 @@ import {
   type WholeSlideSearch,
 } from './slide-queries.js';
 import { indexedItem, type Box, type IndexedItem, type SearchResult } from './results.js';
+import { itemsPerSlide } from './slide-summary.js';
 import { checkK, searchQueries } from './search-queries.js';
 import { assertIndexModel, hasFolderIndex, openSearchableIndex, type SearchableIndex } from './searchable-index.js';
 import { WriteQueue } from './write-queue.js';
@@ -136,8 +137,14 @@ export interface OpenIndexOptions extends ModelOptions {
   logger?: Logger;
   /** Create the index, for the model the options name, when there is none at `db` (default: NOT_FOUND). */
   create?: boolean;
-  /** The stored precision of an index created here (default f16). */
+  /** The stored precision of an index created here (default f16); an existing index that stores another is BAD_OPTION. */
   vectors?: VectorKind;
+  /**
+   * With `create`: false makes the options name the whole model (a weight or encoder left out is the
+   * default, as for a new index), so an existing index built with another is WRONG_MODEL rather than
+   * opened with the model it recorded (default true).
+   */
+  recordedModel?: boolean;
 }
 
 export interface SlideSearchOptions {
@@ -186,6 +193,12 @@ export interface AddCollectionOptions extends AddOptions {
   labels?: string;
   /** slides: which tissue patches of each slide to store (default: all). */
   patches?: PatchSelection;
+  /** slides: called as each slide's tissue is found, before any image is embedded. */
+  onSlide?: (done: number, total: number) => void;
+  /** PostgreSQL: seconds a worker's claim on a unit (a slide, or a run of images) lasts without renewal; a dead worker's units pass to another after this (default 60). */
+  leaseSeconds?: number;
+  /** PostgreSQL, after each pass over the units: items all workers have stored, of `total`, and units other workers hold. */
+  onShared?: (shared: { stored: number; total: number; heldByOthers: number }) => void;
 }
 
 /** What an add did. */
@@ -201,6 +214,8 @@ export interface AddReport {
   unreadableSlides: IndexOutcome['unreadableSlides'];
   /** Slides of a collection that gave no patch, with the reason. */
   withoutPatches: IndexOutcome['withoutPatches'];
+  /** Items a collection gives per slide (those already indexed included; empty for items from an iterable). */
+  slides: Record<string, number>;
   /** Live items in the index after the add. */
   live: number;
 }
@@ -369,19 +384,29 @@ export class HistoseekIndex implements AsyncDisposable {
       labels: o.labels,
       patches: o.patches,
       logger: this.logger,
+      onSlide: o.onSlide,
     });
     noteBundledModel(this.opened.modelOptions, root, this.logger);
     const report = await this.withWriter((writer) =>
-      embedItems(writer, this.opened.embedder, collection.root, collection.items, this.embedOptions(o)),
+      embedItems(writer, this.opened.embedder, collection.root, collection.items, {
+        ...this.embedOptions(o),
+        leaseSeconds: o.leaseSeconds,
+        onShared: o.onShared && ((stored, total, heldByOthers) => o.onShared!({ stored, total, heldByOthers })),
+      }),
     );
-    return { ...report, unreadableSlides: collection.skipped, withoutPatches: collection.withoutPatches };
+    return {
+      ...report,
+      unreadableSlides: collection.skipped,
+      withoutPatches: collection.withoutPatches,
+      slides: itemsPerSlide(collection.items),
+    };
   }
 
   private async addItems(items: Iterable<AddItem> | AsyncIterable<AddItem>, o: AddOptions): Promise<AddReport> {
     const report = await this.withWriter((writer) =>
       addItems(writer, this.opened.embedder, items, this.embedOptions(o)),
     );
-    return { ...report, unreadableSlides: [], withoutPatches: [] };
+    return { ...report, unreadableSlides: [], withoutPatches: [], slides: {} };
   }
 
   private embedOptions(o: AddOptions) {
@@ -455,9 +480,13 @@ function checkId(id: unknown): void {
     throw new HistoseekError('BAD_QUERY', `an item id is a non-negative integer, got ${String(id)}`);
 }
 
-/** Creates an empty index at `db` for the model `o` names, unless one is there (then its model must be that one). */
+/**
+ * Creates an empty index at `db` for the model `o` names, unless one is there: then it opens with its
+ * recorded model, unless `o` names the model (recordedModel: false) or the precision (vectors), which
+ * must then be the index's.
+ */
 async function createIndex(db: string, o: OpenIndexOptions): Promise<void> {
-  if (hasFolderIndex(db)) return;
+  if (hasFolderIndex(db) && o.recordedModel !== false && o.vectors === undefined) return;
   const model = await resolveModel(o);
   const identity = modelIdentity(model, o.weights && resolve(o.weights), o);
   const store = await openOrCreateStore(db, identity, { vectors: o.vectors });

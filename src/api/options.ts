@@ -48,10 +48,16 @@ export function checkAddOptions(o: {
   layout?: unknown;
   onProgress?: unknown;
   signal?: unknown;
+  leaseSeconds?: unknown;
+  onSlide?: unknown;
+  onShared?: unknown;
 }): void {
   const where = 'add';
   checkPositiveInteger(where, 'batch', o.batch);
+  checkPositiveInteger(where, 'leaseSeconds', o.leaseSeconds);
   checkFunction(where, 'onProgress', o.onProgress);
+  checkFunction(where, 'onSlide', o.onSlide);
+  checkFunction(where, 'onShared', o.onShared);
   if (o.layout !== undefined && !(typeof o.layout === 'string' && isLayout(o.layout)))
     throw bad(where, `unknown layout ${String(o.layout)}`);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw bad(where, 'signal must be an AbortSignal');

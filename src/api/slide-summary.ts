@@ -4,13 +4,18 @@ import { join } from 'node:path';
 import type { CollectionItem } from '../data/collections/collection.js';
 import { whyNoPatches, type SlideWithoutPatches } from '../wsi/no-patches.js';
 
+/** Items per slide, in the order the slides come. */
+export function itemsPerSlide(items: readonly CollectionItem[]): Record<string, number> {
+  const perSlide: Record<string, number> = {};
+  for (const item of items) if (item.slide !== undefined) perSlide[item.slide] = (perSlide[item.slide] ?? 0) + 1;
+  return perSlide;
+}
+
 /** `24 slides: 41.3 patches per slide (min 30, max 52), 1.25 s per slide` — slides without tissue give no items and are not counted. */
-export function describeSlides(items: CollectionItem[], seconds: number): string {
-  const perSlide = new Map<string, number>();
-  for (const item of items) perSlide.set(item.slide!, (perSlide.get(item.slide!) ?? 0) + 1);
-  const counts = [...perSlide.values()];
+export function describeSlides(perSlide: Record<string, number>, seconds: number): string {
+  const counts = Object.values(perSlide);
   if (!counts.length) return 'no slides with tissue';
-  const mean = items.length / counts.length;
+  const mean = counts.reduce((sum, n) => sum + n, 0) / counts.length;
   return `${counts.length} slides: ${mean.toFixed(1)} patches per slide (min ${Math.min(...counts)}, max ${Math.max(...counts)}), ${(seconds / counts.length).toFixed(2)} s per slide`;
 }
 

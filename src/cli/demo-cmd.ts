@@ -10,7 +10,7 @@ import { parse } from './args.js';
 import type { Command } from './command.js';
 import { parseThreads, threadsUsage } from './run-options.js';
 import { runEval, summary } from './eval-cmd.js';
-import { indexCollection } from '../api/index-collection.js';
+import { indexWithProgress } from './index-run.js';
 import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek demo [--out DIR] [--quick]
@@ -70,7 +70,7 @@ export const demoCommand: Command = {
     const db = join(out, 'db');
     const started = performance.now();
     await ensureCollection(collection, values.quick ? QUICK_DEMO_COLLECTION : DEMO_COLLECTION);
-    await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads });
+    await indexWithProgress({ root: collection, layout: 'kimia', db, batch: 16, threads });
     const evaluated = await runEval({
       db,
       queries: collection,

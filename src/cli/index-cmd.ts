@@ -1,15 +1,14 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
-import { resolve } from 'node:path';
-import { indexCollection, type IndexOutcome } from '../api/index-collection.js';
+import { openIndex, type AddReport } from '../api/library.js';
 import { rebuildGraph, upgradeIndex } from '../api/maintenance.js';
 import type { Layout } from '../data/collections/collection.js';
-import { openStore } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../index/store.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
+import { indexWithProgress } from './index-run.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
 import { DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
@@ -76,19 +75,15 @@ async function rebuildGraphCommand(db: string): Promise<number> {
 
 /** Removes a slide's items, or those under a folder. */
 async function removeItems(db: string, o: { slide?: string; folder?: string; json: boolean }): Promise<number> {
-  const store = await openStore(db, { writable: true });
-  try {
-    const removed = await store.remove(o.slide !== undefined ? { slide: o.slide } : { under: resolve(o.folder!) });
-    process.stderr.write(`removed ${removed} items from ${store.location}\n`);
-    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
-    return 0;
-  } finally {
-    await store.close();
-  }
+  await using index = await openIndex(db);
+  const removed = await index.remove(o.slide !== undefined ? { slide: o.slide } : { folder: o.folder! });
+  process.stderr.write(`removed ${removed} items from ${(await index.info()).location}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
+  return 0;
 }
 
-/** `index --json`: the outcome as one JSON object. */
-export function indexJson(o: IndexOutcome) {
+/** `index --json`: the report as one JSON object. */
+export function indexJson(o: AddReport) {
   return {
     added: o.added,
     skipped: o.skipped,
@@ -134,7 +129,7 @@ export const indexCommand: Command = {
     const layout = parseLayout(values.layout);
     const patches = patchesOption(values.patches, layout);
 
-    const outcome = await indexCollection({
+    const report = await indexWithProgress({
       root: positionals[0],
       layout,
       labels: values.labels,
@@ -145,7 +140,7 @@ export const indexCommand: Command = {
       vectors,
       leaseSeconds: optionalPositiveInt(values.lease, '--lease'),
     });
-    if (values.json) process.stdout.write(`${JSON.stringify(indexJson(outcome))}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify(indexJson(report))}\n`);
     return 0;
   },
 };

@@ -1,0 +1,92 @@
+/**
+ * What `histoseek index DIR` (and the demo) print around the library's `add`: progress bars drawn from
+ * its callbacks, its warnings on stderr, and a summary of the run and of the index after it.
+ */
+import type { AddCollectionOptions, AddReport, ModelOptions, VectorKind } from '../api/library.js';
+import { openIndex } from '../api/library.js';
+import type { Logger } from '../api/logger.js';
+import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from '../api/slide-summary.js';
+import { isPostgresUrl } from '../index/open-store.js';
+import { Progress } from '../util/progress.js';
+
+export interface IndexRun
+  extends ModelOptions, Pick<AddCollectionOptions, 'layout' | 'labels' | 'patches' | 'leaseSeconds'> {
+  root: string;
+  db: string;
+  batch: number;
+  threads: number;
+  /** Stored precision, for a new index (an existing one that stores another is BAD_OPTION). */
+  vectors?: VectorKind;
+}
+
+/** Lines on stderr; on a terminal each first clears the progress bar being drawn, which redraws below it. */
+function lineLogger(out: NodeJS.WriteStream): Logger {
+  const line = (message: string) => void out.write(`${out.isTTY ? '\r\x1b[K' : ''}${message}\n`);
+  return { info: line, warn: line };
+}
+
+/**
+ * Indexes a collection (resuming where a previous run stopped) with the model the options name (an
+ * existing index built with another is WRONG_MODEL), drawing progress and a summary on stderr.
+ */
+export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
+  const started = performance.now();
+  const out = process.stderr;
+  const { root, db, batch, threads, vectors, layout, labels, patches, leaseSeconds, ...model } = o;
+  const index = await openIndex(db, {
+    ...model,
+    threads,
+    create: true,
+    vectors,
+    recordedModel: false,
+    logger: lineLogger(out),
+  });
+  let report: AddReport;
+  let slidesIndexed = 0;
+  try {
+    const planning = new Progress('finding tissue', 0, 'slides', out);
+    const shared = isPostgresUrl(db);
+    const progress = new Progress(shared ? 'indexing (this worker)' : 'indexing', 0, 'images', out);
+    report = await index.add(root, {
+      layout,
+      labels,
+      patches,
+      batch,
+      leaseSeconds,
+      onSlide: (done, total) => {
+        planning.total = total;
+        planning.advance(1);
+        if (done === total) planning.finish();
+      },
+      onProgress: (p) => {
+        progress.total = p.total;
+        progress.reach(p.done);
+      },
+      onShared: ({ stored, total, heldByOthers }) =>
+        progress.advance(
+          0,
+          `all workers: ${stored}/${total} stored${heldByOthers ? `, ${heldByOthers} units held by other workers` : ''}`,
+        ),
+    });
+    progress.finish();
+    const info = await index.info();
+    const slides =
+      layout === 'slides'
+        ? `; ${describeSlides(report.slides, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(report.withoutPatches)}`
+        : '';
+    out.write(
+      `${info.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${report.live} items in the index (${info.vectors} vectors)${slides}\n`,
+    );
+    if (layout === 'slides') slidesIndexed = Object.keys(info.slides).length;
+  } finally {
+    await index.close();
+  }
+  // Measured once the index is closed, when SQLite has folded its write-ahead log into the database.
+  if (slidesIndexed && !isPostgresUrl(db)) {
+    const bytes = await folderBytes(db);
+    out.write(
+      `${db}: ${formatBytes(bytes)} on disk, ${formatBytes(bytes / slidesIndexed)} per slide (${slidesIndexed} slides in the index)\n`,
+    );
+  }
+  return report;
+}
