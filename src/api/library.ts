@@ -175,7 +175,14 @@ export interface IndexInfo {
   model: ModelIdentity;
   vectors: VectorKind;
   search: 'exact' | 'two-stage';
+  /** @internal The index's write counter these figures were read at (every add and remove advances it). */
+  generation: number;
+  /** @internal One more than the largest id ever given (removed ones included). */
+  rows: number;
 }
+
+/** What info() reads once per generation. */
+type IndexCounts = 'items' | 'labels' | 'slides' | 'generation' | 'rows';
 
 export interface AddOptions {
   /** Images embedded per batch (default 16); each batch is committed before the next. */
@@ -229,6 +236,8 @@ export class HistoseekIndex implements AsyncDisposable {
   private readonly writes = new WriteQueue();
   private readonly running = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
+  /** Counting scans every item (millions of rows in an archive): once per reader, that is per generation. */
+  private readonly counts = new WeakMap<Reader, Promise<Pick<IndexInfo, IndexCounts>>>();
 
   /** @internal use openIndex */
   constructor(
@@ -323,23 +332,41 @@ export class HistoseekIndex implements AsyncDisposable {
   /** Counts, the model and how the index stores and searches. */
   info(): Promise<IndexInfo> {
     return this.run('info', () =>
-      this.reader.use(async ({ store, searcher }) => {
-        const [labels, slides, items] = await Promise.all([
-          store.labelCounts(),
-          store.slideCounts(),
-          store.liveCount(),
-        ]);
+      this.reader.use(async (reader) => {
+        const { store, searcher } = reader;
+        let counts = this.counts.get(reader);
+        if (!counts) {
+          counts = (async () => {
+            const [labels, slides, items, rows] = await Promise.all([
+              store.labelCounts(),
+              store.slideCounts(),
+              store.liveCount(),
+              store.rowLimit(),
+            ]);
+            const [labelsOf, slidesOf] = [Object.fromEntries(labels), Object.fromEntries(slides)];
+            return { items, labels: labelsOf, slides: slidesOf, generation: reader.generation, rows };
+          })();
+          counts.catch(() => this.counts.delete(reader)); // a failed count is not kept: the next call tries again
+          this.counts.set(reader, counts);
+        }
         return {
           location: store.location,
-          items,
-          labels: Object.fromEntries(labels),
-          slides: Object.fromEntries(slides),
+          ...(await counts),
           model: store.model,
           vectors: store.vectorKind,
           search: searcher.mode,
         };
       }),
     );
+  }
+
+  /**
+   * @internal The server's reads that the calls above do not cover — items with the source they
+   * were recorded under (a `path#region=` string, which `get` splits into path and box), a slide's
+   * rows, every item and vector for the embedding map — against the reader the other calls use.
+   */
+  read<T>(read: (reader: Reader) => Promise<T>): Promise<T> {
+    return this.run('read', () => this.reader.use(read));
   }
 
   /**
@@ -505,7 +532,8 @@ export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<H
   const search = { mode: o.mode, candidates: o.candidates, threads };
   const opened = await openSearchableIndex(db, { ...o, threads, search });
   const first: Reader = { store: opened.store, searcher: opened.searcher, generation: await opened.store.generation() };
-  const reader = new ReaderSlot(first, async () => {
+  const logger = o.logger ?? SILENT_LOGGER;
+  const reader = new ReaderSlot(first, logger, async () => {
     const store = await openStore(db);
     try {
       assertIndexModel(store, opened.store.model);
@@ -516,5 +544,5 @@ export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<H
       throw err;
     }
   });
-  return new HistoseekIndex(opened, reader, o.logger ?? SILENT_LOGGER);
+  return new HistoseekIndex(opened, reader, logger);
 }

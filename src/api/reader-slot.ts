@@ -2,9 +2,12 @@
  * A library index's reader: its store and searcher as of one generation of the index. Reads share
  * it; once any writer (this index object, or another process) has advanced the index's generation,
  * the next read opens a new reader — the store and searcher only, the model stays loaded — and the
- * old one closes when its last read has finished.
+ * old one closes when its last read has finished. A reopen that fails (the index mid-upgrade, a
+ * PostgreSQL server gone a moment) is a warning: reads go on from the reader there is, and the next
+ * read tries again — a server keeps answering.
  */
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
+import type { Logger } from './logger.js';
 
 export interface Reader {
   store: ItemStore;
@@ -30,6 +33,8 @@ export class ReaderSlot {
 
   constructor(
     reader: Reader,
+    /** Hears each reopen, and each failed one. */
+    private readonly logger: Logger,
     /** Opens a reader of the index as it is now. */
     private readonly open: () => Promise<Reader>,
   ) {
@@ -52,14 +57,21 @@ export class ReaderSlot {
   /** Opens the next reader (one at a time, however many reads ask) and retires the current one. */
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
+      const old = this.current;
+      const location = old.reader.store.location;
+      let next: Reader;
       try {
-        const next = await this.open();
-        const old = this.current;
-        this.current = { reader: next, users: 0, retired: false };
-        await retire(old);
+        next = await this.open();
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        this.logger.warn(`index ${location}: cannot reopen (${reason}); reading generation ${old.reader.generation}`);
+        return;
       } finally {
         this.refreshing = null;
       }
+      this.current = { reader: next, users: 0, retired: false };
+      this.logger.info(`index ${location}: reopened at generation ${next.generation}`);
+      await retire(old);
     })();
     return this.refreshing;
   }

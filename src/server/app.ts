@@ -3,7 +3,7 @@
  * first (each request meets them in that order), then one module per area of the API, then the web page.
  */
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AccessTokens } from './access-tokens.js';
 import { installAuditLog } from './audit-log.js';
 import { installAuth } from './auth.js';
@@ -24,7 +24,8 @@ import { installSecurityHeaders } from './security-headers.js';
 export interface AppOptions {
   /** The built web page (dist/web by default). */
   webRoot: string;
-  logger: boolean;
+  /** The server's log (the library's notes go to it too), or null for none. */
+  logger: FastifyBaseLogger | null;
   version: string;
   /** Who may use the API; null: everyone who can reach the server (loopback, or --insecure-no-auth). */
   tokens: AccessTokens | null;
@@ -38,8 +39,7 @@ export interface AppOptions {
 
 export async function buildApp(deps: ServerDeps, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    // Per-request lines are at info: warn keeps the log to failures.
-    logger: options.logger ? { level: 'warn' } : false,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
     // An unknown query parameter (a typo: ?K=5) is a 400 rather than silently dropped.

@@ -6,7 +6,7 @@
  * pixel limit libvips also checks from the header, and are used only once the header passed.
  */
 import sharp, { type Metadata } from 'sharp';
-import { decodeRgb, ImageError, normalizeInto } from '../data/image.js';
+import { decodeRgb, ImageError } from '../data/image.js';
 import { HttpError } from './errors.js';
 
 const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'tiff', 'webp']);
@@ -16,8 +16,8 @@ export interface QueryImage {
   width: number;
   height: number;
   format: string;
-  /** The model's input: 3 × size × size, normalised (see normalizeInto). */
-  input: Float32Array;
+  /** The image resized to the model's input: size × size RGB. */
+  pixels: Uint8Array;
 }
 
 /** Header checks: the image's format and size, or an HttpError saying what is wrong. */
@@ -60,7 +60,7 @@ export function startsLikeAccepted(bytes: Buffer): boolean {
   return SIGNATURES.some((s) => has(s.bytes) && (!s.and || has(s.and.bytes, s.and.at)));
 }
 
-/** Probes, decodes and preprocesses an upload for a model of input side `size`; undecodable pixel data is a 422 with the reason. */
+/** Probes and decodes an upload for a model of input side `size`; undecodable pixel data is a 422 with the reason. */
 export async function decodeUpload(bytes: Buffer, size: number, maxPixels: number): Promise<QueryImage> {
   const probing = probeUpload(bytes, maxPixels);
   // An accepted format's pixels decode while the probe runs (see decodeRgb); a probe error, the clearer one, wins.
@@ -76,7 +76,5 @@ export async function decodeUpload(bytes: Buffer, size: number, maxPixels: numbe
     if (err instanceof ImageError) throw new HttpError(422, err.message);
     throw err;
   }
-  const input = new Float32Array(3 * size * size);
-  normalizeInto(pixels, size, input, 0);
-  return { ...probed, input };
+  return { ...probed, pixels };
 }

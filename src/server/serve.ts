@@ -4,10 +4,12 @@ import type { SearchSettings } from '../index/searcher.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { SILENT_LOGGER } from '../api/logger.js';
 import { AccessTokens } from './access-tokens.js';
 import { buildApp } from './app.js';
 import { parseCorsOrigin } from './cors.js';
-import { IndexContext } from './index-context.js';
+import { ServerIndex } from './server-index.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { WEB_ROOT } from './routes/web.js';
 import { SlideLibrary } from './slides.js';
@@ -58,12 +60,15 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   };
   const postgres = isPostgresUrl(o.db);
   const db = postgres ? o.db : resolve(o.db);
-  const index = await IndexContext.open(db, {
+  // Per-request lines are at info: warn keeps the log to failures (the library's included).
+  const log = o.logger ? pino({ level: 'warn' }) : null;
+  const index = await ServerIndex.open(db, {
     threads: o.threads ?? 2,
     weights: o.weights,
     encoder: o.encoder,
     precision: o.precision,
     search: o.search,
+    logger: log ? { info: (m) => log.info(m), warn: (m) => log.warn(m) } : SILENT_LOGGER,
   });
   // A folder index's neighbours (the demo's report and slides) are found beside it; a PostgreSQL store has no "beside".
   const beside = (name: string) => (postgres ? name : join(dirname(db), name));
@@ -76,7 +81,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
     const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? beside('report'), slides };
     const app = await buildApp(deps, {
       webRoot: o.webRoot ?? WEB_ROOT,
-      logger: o.logger ?? false,
+      logger: log,
       version: VERSION,
       ...security,
     });

@@ -18,31 +18,31 @@ export function indexInfoRoutes(app: FastifyInstance, { index, reportDir, slides
         doc: { summary: 'the index: item count, labels, slides and model', tags: ['index'], errors: [] },
       },
     },
-    async (request) =>
-      index.use(async (view): Promise<IndexInfoJson> => {
-        // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
-        const full = mayUse(request, 'all');
-        const labels = [...(await view.labelCounts())]
-          .map(([label, count]) => ({ label, count }))
-          .sort((a, b) => naturalCompare(a.label, b.label));
-        const slideCounts = [...(await view.slideCounts())]
-          .map(([slide, count]) => ({ slide, count }))
-          .sort((a, b) => naturalCompare(a.slide, b.slide));
-        const m = view.model;
-        return {
-          items: labels.reduce((n, l) => n + l.count, 0),
-          rows: view.rows,
-          generation: view.generation,
-          search: { mode: view.searchMode, vectors: view.vectorKind },
-          labels,
-          slides: slideCounts,
-          model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
-          features: {
-            report: full && existsSync(join(reportDir, 'metrics.json')),
-            slides: full && slides !== null && slides.ids().length > 0,
-            map: full,
-          },
-        };
-      }),
+    async (request): Promise<IndexInfoJson> => {
+      const info = await index.info();
+      // The report, the slides and the map need scope 'all': a 'search' token is not offered them.
+      const full = mayUse(request, 'all');
+      const labels = Object.entries(info.labels)
+        .map(([label, count]) => ({ label, count }))
+        .sort((a, b) => naturalCompare(a.label, b.label));
+      const slideCounts = Object.entries(info.slides)
+        .map(([slide, count]) => ({ slide, count }))
+        .sort((a, b) => naturalCompare(a.slide, b.slide));
+      const m = info.model;
+      return {
+        items: info.items,
+        rows: info.rows,
+        generation: info.generation,
+        search: { mode: info.search, vectors: info.vectors },
+        labels,
+        slides: slideCounts,
+        model: { id: m.id, hash: m.hash, dim: m.dim, input_size: m.inputSize },
+        features: {
+          report: full && existsSync(join(reportDir, 'metrics.json')),
+          slides: full && slides !== null && slides.ids().length > 0,
+          map: full,
+        },
+      };
+    },
   );
 }

@@ -7,12 +7,11 @@ import { itemJson } from '../items.js';
 import { itemIdParams, itemSchema } from '../../api/schemas.js';
 
 export function itemRoutes(app: FastifyInstance, { index, thumbnails }: ServerDeps): void {
-  const lookup = (id: number) =>
-    index.use(async (view) => {
-      const item = await view.item(id);
-      if (!item) throw new HttpError(404, `no item ${id} in the index`);
-      return item;
-    });
+  const lookup = async (id: number) => {
+    const item = await index.item(id);
+    if (!item) throw new HttpError(404, `no item ${id} in the index`);
+    return item;
+  };
 
   app.get<{ Params: Static<typeof itemIdParams> }>(
     '/api/items/:id',

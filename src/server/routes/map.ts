@@ -20,12 +20,11 @@ export function mapRoutes(app: FastifyInstance, { index }: ServerDeps): void {
         },
       },
     },
-    async (request) =>
-      index.use(async (view) => {
-        const live = [...(await view.labelCounts()).values()].reduce((a, b) => a + b, 0);
-        if (request.query.method === 'umap' && live < 3)
-          throw new HttpError(422, `UMAP needs at least 3 items, the index has ${live}; use method=pca`);
-        return view.map(request.query.method);
-      }),
+    async (request) => {
+      const { items } = await index.info();
+      if (request.query.method === 'umap' && items < 3)
+        throw new HttpError(422, `UMAP needs at least 3 items, the index has ${items}; use method=pca`);
+      return index.map(request.query.method);
+    },
   );
 }

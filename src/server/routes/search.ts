@@ -1,12 +1,12 @@
 /** Search: by an uploaded image (multipart, field `image`) or by an indexed item. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Hit } from '../../index/searcher.js';
+import type { Query } from '../../api/library.js';
 import type { ServerDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
-import type { IndexView } from '../index-context.js';
 import { itemJson, majority } from '../items.js';
 import { decodeUpload } from '../query-image.js';
+import type { ServerIndex } from '../server-index.js';
 import { searchAnswerSchema, type SearchAnswerJson } from '../../api/schemas.js';
 
 /** Multipart framing around the file: the limit on the body is the file's plus this. */
@@ -43,16 +43,16 @@ type SearchQuery = WithDefaults<Static<ReturnType<typeof searchQuerystring>>, 'k
 type ItemSearchQuery = WithDefaults<Static<ReturnType<typeof itemSearchQuerystring>>, 'k' | 'include_self'>;
 
 async function answer(
-  view: IndexView,
-  vector: Float32Array,
+  index: ServerIndex,
+  query: Query,
   q: SearchQuery,
-  exclude: Set<number>,
+  item?: number,
 ): Promise<Omit<SearchAnswerJson, 'query'>> {
-  if (q.exclude_slide !== undefined) for (const row of await view.slideRows(q.exclude_slide)) exclude.add(row);
-  const hits: Hit[] = await view.search(vector, q.k, exclude);
-  const items = await view.hitItems(hits);
-  const results = items.map((item, i) => ({ rank: i + 1, distance: item.distance, ...itemJson(item) }));
-  return { k: q.k, excluded: exclude.size, results, majority: majority(results.map((r) => r.label)) };
+  const slide =
+    q.exclude_slide === undefined ? undefined : { name: q.exclude_slide, rows: await index.slideRows(q.exclude_slide) };
+  const { items, excluded } = await index.search(query, q.k, { slide, item });
+  const results = items.map((found, i) => ({ rank: i + 1, distance: found.distance, ...itemJson(found) }));
+  return { k: q.k, excluded, results, majority: majority(results.map((r) => r.label)) };
 }
 
 async function uploadedImage(request: FastifyRequest, maxBytes: number): Promise<{ name: string; bytes: Buffer }> {
@@ -110,9 +110,10 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     },
     async (request): Promise<SearchAnswerJson> => {
       const { name, bytes } = await uploadedImage(request, limits.maxUploadBytes);
-      const query = await decodeUpload(bytes, index.inputSize, limits.maxQueryPixels);
-      const vector = await index.embed(query.input);
-      const found = await index.use((view) => answer(view, vector, request.query, new Set()));
+      const size = index.model.inputSize;
+      const query = await decodeUpload(bytes, size, limits.maxQueryPixels);
+      // Decoded here, under the upload's limits; the library embeds the model-sized pixels.
+      const found = await answer(index, { pixels: query.pixels, width: size, height: size }, request.query);
       return {
         query: { kind: 'upload', name, width: query.width, height: query.height, format: query.format },
         ...found,
@@ -137,12 +138,10 @@ export function searchRoutes(app: FastifyInstance, { index, limits }: ServerDeps
     },
     async (request): Promise<SearchAnswerJson> => {
       const q = request.query;
-      return index.use(async (view) => {
-        const item = await view.item(q.item);
-        if (!item) throw new HttpError(404, `no item ${q.item} in the index`);
-        const found = await answer(view, await view.vector(item.row), q, new Set(q.include_self ? [] : [item.row]));
-        return { query: { kind: 'item', item: itemJson(item) }, ...found };
-      });
+      const [item, vector] = await Promise.all([index.item(q.item), index.vector(q.item)]);
+      if (!item || !vector) throw new HttpError(404, `no item ${q.item} in the index`);
+      const found = await answer(index, vector, q, q.include_self ? undefined : item.row);
+      return { query: { kind: 'item', item: itemJson(item) }, ...found };
     },
   );
 }
