@@ -123,8 +123,10 @@ export async function besideWellFormed(
   return answer;
 }
 
-/** The limit of each suite of hostile requests, ms (node:test `timeout`; its tests inherit it). */
+/** The limit of each suite of hostile requests, ms (node:test `timeout`). */
 const HOSTILE_TIMEOUT = 300_000;
+/** The limit of each of its tests, ms. */
+const HOSTILE_TEST_TIMEOUT = 120_000;
 
 export function describeHostileRequests(name: string, setting: () => HostileSetting): void {
   /** Asserts the status and error: the request's own when it is looked at, else the refusal's. */
@@ -143,7 +145,7 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
   };
 
   describe(name, { timeout: HOSTILE_TIMEOUT }, () => {
-    test('a 50 MB upload is a 413, announced or streamed', async () => {
+    test('a 50 MB upload is a 413, announced or streamed', { timeout: HOSTILE_TEST_TIMEOUT }, async () => {
       const s = setting();
       const big = upload(s, Buffer.alloc(50 * 1024 * 1024, 7));
       expect(s, await besideWellFormed(s, big), 413, /limit/, 'announced');
@@ -151,7 +153,7 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       expect(s, await besideWellFormed(s, { ...big, payload: Readable.from([big.payload]) }), 413, /limit/, 'streamed');
     });
 
-    test('a 30 000 × 30 000 PNG is refused from its header', async () => {
+    test('a 30 000 × 30 000 PNG is refused from its header', { timeout: HOSTILE_TEST_TIMEOUT }, async () => {
       const s = setting();
       // The 413 names the size from the header, which query-image.ts checks before any decoding (the
       // IDAT holds 1 KiB of the 2.7 GB of pixels). How soon it answers is a timing, not asserted here.
@@ -159,45 +161,54 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       expect(s, r, 413, /30000×30000/, 'bomb');
     });
 
-    test('non-images, other formats, broken and tiny images are 4xx with the reason', async () => {
-      const s = setting();
-      const cases: [Buffer, number, RegExp][] = [
-        [Buffer.from('just some text, not an image\n'), 415, /not an image/],
-        [
-          Buffer.from(
-            '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
-          ),
+    test(
+      'non-images, other formats, broken and tiny images are 4xx with the reason',
+      { timeout: HOSTILE_TEST_TIMEOUT },
+      async () => {
+        const s = setting();
+        const cases: [Buffer, number, RegExp][] = [
+          [Buffer.from('just some text, not an image\n'), 415, /not an image/],
+          [
+            Buffer.from(
+              '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+            ),
+            415,
+            /svg/,
+          ],
+          [readFileSync(s.demo.patch('s0', 1)).subarray(0, 2000), 422, /truncated|corrupt/],
+          [
+            await sharp({ create: { width: 8, height: 8, channels: 3, background: '#a5a' } })
+              .png()
+              .toBuffer(),
+            422,
+            /smallest accepted side/,
+          ],
+        ];
+        for (const [bytes, status, reason] of cases)
+          expect(s, await besideWellFormed(s, upload(s, bytes)), status, reason, reason.source);
+        expect(
+          s,
+          await besideWellFormed(s, upload(s, readFileSync(s.demo.patch('s0', 1)), { field: 'file' })),
+          400,
+          /field 'image'/,
+          'wrong field',
+        );
+        expect(
+          s,
+          await besideWellFormed(s, {
+            method: 'POST',
+            url: '/api/search',
+            payload: { image: 'x' },
+            headers: s.headers,
+          }),
           415,
-          /svg/,
-        ],
-        [readFileSync(s.demo.patch('s0', 1)).subarray(0, 2000), 422, /truncated|corrupt/],
-        [
-          await sharp({ create: { width: 8, height: 8, channels: 3, background: '#a5a' } })
-            .png()
-            .toBuffer(),
-          422,
-          /smallest accepted side/,
-        ],
-      ];
-      for (const [bytes, status, reason] of cases)
-        expect(s, await besideWellFormed(s, upload(s, bytes)), status, reason, reason.source);
-      expect(
-        s,
-        await besideWellFormed(s, upload(s, readFileSync(s.demo.patch('s0', 1)), { field: 'file' })),
-        400,
-        /field 'image'/,
-        'wrong field',
-      );
-      expect(
-        s,
-        await besideWellFormed(s, { method: 'POST', url: '/api/search', payload: { image: 'x' }, headers: s.headers }),
-        415,
-        /multipart/,
-        'JSON body',
-      );
-    });
+          /multipart/,
+          'JSON body',
+        );
+      },
+    );
 
-    test('../ in any parameter never reaches a file outside the index', async () => {
+    test('../ in any parameter never reaches a file outside the index', { timeout: HOSTILE_TEST_TIMEOUT }, async () => {
       const s = setting();
       const secret = readFileSync(join(ROOT, 'package.json'), 'utf8');
       const urls = [
@@ -240,35 +251,39 @@ export function describeHostileRequests(name: string, setting: () => HostileSett
       assert.equal((await s.app.inject({ url: '/assets/app.js', headers: s.headers })).statusCode, 200);
     });
 
-    test('a burst of 1000 requests gets 429s past the limit, and the server keeps answering', async () => {
-      const s = setting();
-      const limited = await s.withRateLimit({ perSecond: 20, burst: 50 });
-      try {
-        const burst = await Promise.all(
-          Array.from({ length: 1000 }, () => limited.inject({ url: '/api/items/0', headers: s.headers })),
-        );
-        const codes = burst.map((r) => r.statusCode);
-        const answered = s.refused?.status ?? 200;
-        const served = codes.filter((c) => c === answered).length;
-        assert.equal(served + codes.filter((c) => c === 429).length, 1000);
-        assert.ok(served >= 50 && served < 100, `${served} answered`);
-        const refused = burst.find((r) => r.statusCode === 429)!;
-        assert.match(refused.json().error, /too many requests/);
-        assert.ok(Number(refused.headers['retry-after']) >= 1);
-        // Another client is served at once; the flooding one after its bucket refills.
-        assert.equal(
-          (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.2' }))
-            .statusCode,
-          200,
-        );
-        await new Promise((r) => setTimeout(r, 200));
-        assert.equal(
-          (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.headers })).statusCode,
-          answered,
-        );
-      } finally {
-        await limited.close();
-      }
-    });
+    test(
+      'a burst of 1000 requests gets 429s past the limit, and the server keeps answering',
+      { timeout: HOSTILE_TEST_TIMEOUT },
+      async () => {
+        const s = setting();
+        const limited = await s.withRateLimit({ perSecond: 20, burst: 50 });
+        try {
+          const burst = await Promise.all(
+            Array.from({ length: 1000 }, () => limited.inject({ url: '/api/items/0', headers: s.headers })),
+          );
+          const codes = burst.map((r) => r.statusCode);
+          const answered = s.refused?.status ?? 200;
+          const served = codes.filter((c) => c === answered).length;
+          assert.equal(served + codes.filter((c) => c === 429).length, 1000);
+          assert.ok(served >= 50 && served < 100, `${served} answered`);
+          const refused = burst.find((r) => r.statusCode === 429)!;
+          assert.match(refused.json().error, /too many requests/);
+          assert.ok(Number(refused.headers['retry-after']) >= 1);
+          // Another client is served at once; the flooding one after its bucket refills.
+          assert.equal(
+            (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.wellFormed, remoteAddress: '127.0.0.2' }))
+              .statusCode,
+            200,
+          );
+          await new Promise((r) => setTimeout(r, 200));
+          assert.equal(
+            (await limited.inject({ url: '/api/search?item=3&k=3', headers: s.headers })).statusCode,
+            answered,
+          );
+        } finally {
+          await limited.close();
+        }
+      },
+    );
   });
 }

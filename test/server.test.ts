@@ -121,6 +121,46 @@ describe('search', { timeout: TIMEOUT }, () => {
     assert.ok(other.results.every((x: { slide: string }) => x.slide !== item.slide));
   });
 
+  test('concurrent searches, batched into one library search, answer exactly as lone ones', async () => {
+    const upload = (slide: string, n: number, query = 'k=8') =>
+      app.inject({
+        method: 'POST',
+        url: `/api/search?${query}`,
+        ...multipart(readFileSync(patch(slide, n)), { filename: `${slide}.png` }),
+      });
+    const requests = [
+      () => upload('s2', 3),
+      () => upload('s4', 2, 'k=8&exclude_slide=s4'),
+      () => upload('s2', 3, 'k=3'),
+      () => app.inject('/api/search?item=7&k=6'),
+      () => app.inject('/api/search?item=30&k=8&exclude_slide=s1&include_self=true'),
+      () => upload('s5', 1),
+    ];
+    const lone = [];
+    for (const request of requests) lone.push((await request()).json());
+    const together = (await Promise.all(requests.map((request) => request()))).map((r) => r.json());
+    for (const [i, answer] of together.entries()) {
+      const expected = lone[i];
+      assert.equal(answer.results.length, expected.results.length, `request ${i}`);
+      assert.equal(answer.excluded, expected.excluded, `request ${i}`);
+      assert.deepEqual(
+        answer.results.map((r: { id: number }) => r.id),
+        expected.results.map((r: { id: number }) => r.id),
+        `request ${i}`,
+      );
+      for (const [j, r] of answer.results.entries())
+        assert.ok(Math.abs(r.distance - expected.results[j].distance) < 1e-5, `request ${i}, result ${j}`);
+    }
+    assert.equal(lone[2].results.length, 3);
+    assert.deepEqual(
+      lone[2].results.map((r: { id: number }) => r.id),
+      lone[0].results.slice(0, 3).map((r: { id: number }) => r.id),
+      'k=3 is the first 3 of k=8',
+    );
+    assert.ok(lone[1].excluded > 0 && lone[1].results.every((r: { slide: string }) => r.slide !== 's4'));
+    assert.ok(lone[3].results.every((r: { id: number }) => r.id !== 7) && lone[3].excluded === 1);
+  });
+
   test('bad parameters are 400s that name the parameter', async () => {
     for (const url of [
       '/api/search',
