@@ -136,16 +136,17 @@ describe('search', { timeout: TIMEOUT }, () => {
       () => app.inject('/api/search?item=30&k=8&exclude_slide=s1&include_self=true'),
       () => upload('s5', 1),
     ];
-    const lone = [];
+    type Answer = { excluded: number; results: { id: number; distance: number; slide: string }[] };
+    const lone: Answer[] = [];
     for (const request of requests) lone.push((await request()).json());
-    const together = (await Promise.all(requests.map((request) => request()))).map((r) => r.json());
+    const together: Answer[] = (await Promise.all(requests.map((request) => request()))).map((r) => r.json());
     for (const [i, answer] of together.entries()) {
       const expected = lone[i];
       assert.equal(answer.results.length, expected.results.length, `request ${i}`);
       assert.equal(answer.excluded, expected.excluded, `request ${i}`);
       assert.deepEqual(
-        answer.results.map((r: { id: number }) => r.id),
-        expected.results.map((r: { id: number }) => r.id),
+        answer.results.map((r) => r.id),
+        expected.results.map((r) => r.id),
         `request ${i}`,
       );
       for (const [j, r] of answer.results.entries())
@@ -153,12 +154,12 @@ describe('search', { timeout: TIMEOUT }, () => {
     }
     assert.equal(lone[2].results.length, 3);
     assert.deepEqual(
-      lone[2].results.map((r: { id: number }) => r.id),
-      lone[0].results.slice(0, 3).map((r: { id: number }) => r.id),
+      lone[2].results.map((r) => r.id),
+      lone[0].results.slice(0, 3).map((r) => r.id),
       'k=3 is the first 3 of k=8',
     );
-    assert.ok(lone[1].excluded > 0 && lone[1].results.every((r: { slide: string }) => r.slide !== 's4'));
-    assert.ok(lone[3].results.every((r: { id: number }) => r.id !== 7) && lone[3].excluded === 1);
+    assert.ok(lone[1].excluded > 0 && lone[1].results.every((r) => r.slide !== 's4'));
+    assert.ok(lone[3].results.every((r) => r.id !== 7) && lone[3].excluded === 1);
   });
 
   test('bad parameters are 400s that name the parameter', async () => {
