@@ -1,7 +1,9 @@
 /** `histoseek index`: embed a collection into an index (resumable), or remove items from one. */
-import { openIndex, type AddReport } from '../api/library.js';
+import { resolve } from 'node:path';
+import type { AddReport } from '../api/library.js';
 import { rebuildGraph, upgradeIndex } from '../api/maintenance.js';
 import type { Layout } from '../data/collections/collection.js';
+import { openStore } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../index/store.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
@@ -73,13 +75,21 @@ async function rebuildGraphCommand(db: string): Promise<number> {
   return 0;
 }
 
-/** Removes a slide's items, or those under a folder. */
+/**
+ * Removes a slide's items, or those under a folder. On the store itself rather than the library's
+ * `remove`: openIndex loads the index's model, which removing does not need (and an index whose
+ * checkpoint has moved could then not be pruned).
+ */
 async function removeItems(db: string, o: { slide?: string; folder?: string; json: boolean }): Promise<number> {
-  await using index = await openIndex(db);
-  const removed = await index.remove(o.slide !== undefined ? { slide: o.slide } : { folder: o.folder! });
-  process.stderr.write(`removed ${removed} items from ${(await index.info()).location}\n`);
-  if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
-  return 0;
+  const store = await openStore(db, { writable: true });
+  try {
+    const removed = await store.remove(o.slide !== undefined ? { slide: o.slide } : { under: resolve(o.folder!) });
+    process.stderr.write(`removed ${removed} items from ${store.location}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ removed })}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
 }
 
 /** `index --json`: the report as one JSON object. */
