@@ -336,3 +336,42 @@ test(
     assert.equal(removedItem.generation, after.generation, 'reading changes nothing');
   },
 );
+
+test(
+  'excluding a slide of more than 256 items (left out by the library, not after the search) answers as before it was added',
+  { timeout: TIMEOUT },
+  async () => {
+    const before = (await app.inject('/api/search?item=0&k=10')).json();
+    const reader = IndexStore.open(db);
+    const model = reader.model;
+    reader.close();
+    const store = IndexStore.openOrCreate(db, model);
+    const copies = 300;
+    try {
+      // Item 0's descriptor, 300 times in one slide: without the exclusion they would be item 0's nearest.
+      const vector = store.vectors([0]);
+      const vectors = new Float32Array(copies * vector.length);
+      for (let i = 0; i < copies; i++) vectors.set(vector, i * vector.length);
+      const items = Array.from({ length: copies }, (_, i) => ({
+        source: `${patch('s1', 1)}#copy=${i}`,
+        label: 'big',
+        slide: 'big',
+      }));
+      store.append(items, vectors, new Float32Array(copies).fill(1));
+    } finally {
+      store.close();
+    }
+    const plain = (await app.inject('/api/search?item=0&k=10')).json();
+    // Item 72, the earlier test's twin of item 0, is as near as the copies.
+    const big = plain.results.filter((r: { slide: string }) => r.slide === 'big').length;
+    assert.ok(big >= 9, `the copies are nearest: ${big} of 10`);
+    const excluded = (await app.inject('/api/search?item=0&k=10&exclude_slide=big')).json();
+    assert.equal(excluded.excluded, copies + 1, "the slide's items and the query item");
+    assert.deepEqual(
+      excluded.results.map((r: { id: number }) => r.id),
+      before.results.map((r: { id: number }) => r.id),
+    );
+    for (const [i, r] of excluded.results.entries())
+      assert.ok(Math.abs(r.distance - before.results[i].distance) < 1e-5, `result ${i}`);
+  },
+);

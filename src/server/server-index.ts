@@ -10,10 +10,16 @@
  * those, a slide's rows and the embedding map's items and vectors come from the library's reader
  * (`read`), the same one its searches use.
  */
-import { openIndex, type HistoseekIndex, type IndexInfo, type Logger, type Query } from '../api/library.js';
+import {
+  openIndex,
+  type HistoseekIndex,
+  type IndexInfo,
+  type Logger,
+  type Query,
+  type SearchResult,
+} from '../api/library.js';
 import type { MapJson } from '../api/schemas.js';
 import type { Precision } from '../model/identity.js';
-import { hitItems } from '../index/item-store.js';
 import type { SearchSettings } from '../index/searcher.js';
 import type { ModelIdentity, StoredItem } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
@@ -45,8 +51,8 @@ export interface Exclusion {
 export type FoundItem = StoredItem & { distance: number };
 
 export class ServerIndex {
-  /** Concurrent searches, batched; each job's hits with its exclusions dropped. */
-  private readonly batcher: Batcher<SearchJob, { id: number; distance: number }[]>;
+  /** Concurrent searches, batched; each job's items with its exclusions dropped. */
+  private readonly batcher: Batcher<SearchJob, FoundItem[]>;
   /** The embedding maps of one generation, computed once per method. */
   private maps: { generation: number; byMethod: Map<ProjectionMethod, Promise<MapJson>> } = {
     generation: -1,
@@ -60,8 +66,24 @@ export class ServerIndex {
         jobs.map((job) => job.query),
         { k },
       );
-      return ranked.map((results, i) => results.filter((r) => !jobs[i].exclude.has(r.id)).slice(0, jobs[i].k));
+      return this.withSources(
+        ranked.map((results, i) => results.filter((r) => !jobs[i].exclude.has(r.id)).slice(0, jobs[i].k)),
+      );
     }, SEARCH_BATCH);
+  }
+
+  /** The stored items of each list of hits, with their distances, in one read; items removed meanwhile are dropped. */
+  private withSources(lists: SearchResult[][]): Promise<FoundItem[][]> {
+    return this.index.read(async ({ store }) => {
+      const items = await store.items(lists.flat().map((hit) => hit.id));
+      let next = 0;
+      return lists.map((hits) =>
+        hits.flatMap((hit) => {
+          const item = items[next++];
+          return item ? [{ ...item, distance: hit.distance }] : [];
+        }),
+      );
+    });
   }
 
   /** Opens the index and its model (--weights, else the checkpoint the index recorded); `logger` hears the library's notes. */
@@ -113,19 +135,11 @@ export class ServerIndex {
     const rows = new Set(exclude.slide?.rows);
     if (exclude.item !== undefined) rows.add(exclude.item);
     const { slide } = exclude;
-    const hits =
-      slide === undefined || slide.rows.length <= FILTER_AFTER
-        ? await this.batcher.submit({ query, k, exclude: rows })
-        : // The library leaves the slide out; the query item, if it is elsewhere, is dropped here.
-          (await this.index.search(query, { k: k + 1, excludeSlide: slide.name }))
-            .filter((r) => !rows.has(r.id))
-            .slice(0, k);
-    const items = await this.index.read(({ store }) =>
-      hitItems(
-        store,
-        hits.map((h) => ({ row: h.id, distance: h.distance })),
-      ),
-    );
+    if (slide === undefined || slide.rows.length <= FILTER_AFTER)
+      return { items: await this.batcher.submit({ query, k, exclude: rows }), excluded: rows.size };
+    // The library leaves the slide out; the query item, if it is elsewhere, is dropped here (hence k + 1).
+    const ranked = await this.index.search(query, { k: k + 1, excludeSlide: slide.name });
+    const [items] = await this.withSources([ranked.filter((r) => !rows.has(r.id)).slice(0, k)]);
     return { items, excluded: rows.size };
   }
 
