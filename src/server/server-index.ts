@@ -5,10 +5,11 @@
  * into one searchBatch (see Batcher): their images embedded together and searched in one matrix
  * product.
  *
- * Items keep the source they were recorded under (a slide patch's `path#region=…`, what the HTTP
- * API calls `path` and what thumbnails read), which the library's `get` splits into path and box:
- * those, a slide's rows and the embedding map's items and vectors come from the library's reader
- * (`read`), the same one its searches use.
+ * The HTTP API's `path`, and what thumbnails read, is the source an item was recorded under: a
+ * slide patch's `path#region=…`, or a file recorded with a box of its own. The library's `get` and
+ * results split that into path and box, and the source cannot always be rebuilt from them, so
+ * items — with a slide's rows and the embedding map's items and vectors, which the library does
+ * not list — are read through the library's reader (`read`), the one its searches use.
  */
 import {
   openIndex,
