@@ -172,7 +172,7 @@ export async function indexCollection(o: IndexRequest): Promise<IndexOutcome> {
   let live: number;
   let slidesIndexed = 0;
   try {
-    const embedder = await createEmbedder(model, { threads: o.threads });
+    const embedder = await createEmbedder(model, { threads: o.threads, logger });
     const shared = store.workClaims() !== null;
     const progress = new Progress(shared ? 'indexing (this worker)' : 'indexing', 0, 'images', out);
     try {

@@ -30,7 +30,7 @@ import {
 } from './index-collection.js';
 import { SILENT_LOGGER, type Logger } from './logger.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
-import { checkAddOptions, checkOpenOptions, checkPositiveInteger } from './options.js';
+import { checkAddOptions, checkLogger, checkOpenOptions, checkPositiveInteger } from './options.js';
 import type { Query } from './query.js';
 import { ReaderSlot, type Reader } from './reader-slot.js';
 import {
@@ -92,6 +92,8 @@ export interface HistoseekModel extends AsyncDisposable {
 export interface LoadModelOptions extends Omit<ModelOptions, 'weights'> {
   /** Inference threads (default 2). */
   threads?: number;
+  /** Hears the model's notes and warnings (its optimised-model cache rebuilt, or unwritable); default: silent. */
+  logger?: Logger;
 }
 
 /**
@@ -101,8 +103,9 @@ export interface LoadModelOptions extends Omit<ModelOptions, 'weights'> {
  */
 export async function loadModel(weights?: string, o: LoadModelOptions = {}): Promise<HistoseekModel> {
   checkPositiveInteger('loadModel', 'threads', o.threads);
+  checkLogger('loadModel', o.logger);
   const model = await resolveModel({ ...o, weights });
-  const embedder = await createEmbedder(model, { threads: o.threads ?? 2 });
+  const embedder = await createEmbedder(model, { threads: o.threads ?? 2, logger: o.logger ?? SILENT_LOGGER });
   const identity = modelIdentity(model, weights && resolve(weights), o);
   let closed = false;
   const close = async () => {

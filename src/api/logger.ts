@@ -1,13 +1,8 @@
 /** Where the library's notes and warnings go: nowhere unless the caller passes a logger (pino's, console, the CLI's). */
 
-/** What the library says while it works: a pino logger, `console`, or anything with these two methods. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-}
+import type { Logger } from '../util/logger.js';
 
-/** The default: the library prints nothing. */
-export const SILENT_LOGGER: Logger = { info: () => undefined, warn: () => undefined };
+export { SILENT_LOGGER, type Logger } from '../util/logger.js';
 
 /** Lines on a stream, as the command line prints them. */
 export function streamLogger(stream: NodeJS.WritableStream): Logger {

@@ -36,7 +36,8 @@ export function checkOpenOptions(o: {
     throw bad(where, `vectors must be one of ${VECTOR_KINDS.join(', ')}, got ${String(o.vectors)}`);
 }
 
-function checkLogger(where: string, logger: unknown): void {
+/** BAD_OPTION unless `logger` is undefined or has info and warn methods. */
+export function checkLogger(where: string, logger: unknown): void {
   if (logger === undefined) return;
   const l = logger as { info?: unknown; warn?: unknown };
   if (typeof l.info !== 'function' || typeof l.warn !== 'function')

@@ -10,6 +10,7 @@ import type { EmbeddingModel } from '../model/embedding-model.js';
 import { precisionOfHash } from '../model/identity.js';
 import { HistoseekError } from '../util/errors.js';
 import { isFoundationModelName } from '../weights/foundation-models.js';
+import { SILENT_LOGGER, type Logger } from './logger.js';
 import { modelIdentity, recordedEncoderOptions, resolveModel, type ModelOptions } from './models.js';
 
 export interface SearchableIndex {
@@ -39,8 +40,8 @@ export function assertIndexModel(store: ItemStore, model: Pick<ModelIdentity, 'i
   }
 }
 
-/** How to open an index for searching: the model options, inference threads, and how to search. */
-export type SearchableIndexOptions = ModelOptions & { threads: number; search?: SearchSettings };
+/** How to open an index for searching: the model options, inference threads, how to search, and who hears the model's notes (default: nobody). */
+export type SearchableIndexOptions = ModelOptions & { threads: number; search?: SearchSettings; logger?: Logger };
 
 /**
  * Opens the index read-only with its model: `weights` if given, else the checkpoint the index
@@ -77,7 +78,7 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
     };
     const model = await resolveModel(modelOptions);
     assertIndexModel(store, modelIdentity(model));
-    const embedder = await createEmbedder(model, { threads: o.threads });
+    const embedder = await createEmbedder(model, { threads: o.threads, logger: o.logger ?? SILENT_LOGGER });
     const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
       await embedder.release();
       throw err;

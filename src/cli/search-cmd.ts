@@ -16,6 +16,7 @@ import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
+import { STDERR_LOGGER } from '../util/logger.js';
 
 /** Query images embedded per batch unless --batch says otherwise. */
 const BATCH = 8;
@@ -89,7 +90,13 @@ export const searchCommand: Command = {
     const db = requireDb(values, USAGE);
     const k = parseK(values);
     const { batch, threads } = parseRunOptions(values, BATCH);
-    const open: OpenIndexOptions = { ...parseSearchSettings(values), ...parseModelOptions(values), threads };
+    // The model cache's notes on stderr, as the engine printed them before the library took a logger.
+    const open: OpenIndexOptions = {
+      ...parseSearchSettings(values),
+      ...parseModelOptions(values),
+      threads,
+      logger: STDERR_LOGGER,
+    };
     if (values.slide !== undefined) {
       return searchSlide(db, values.slide, {
         ...open,

@@ -8,6 +8,7 @@ import { embeddingSize } from '../model/config.js';
 import { isFeatureModel, type EmbeddingModel } from '../model/embedding-model.js';
 import type { OnnxEncoderSpec } from '../model/encoder.js';
 import type { HostTensor } from '../model/host-tensor.js';
+import type { Logger } from '../util/logger.js';
 import type { Embedder } from './embedder.js';
 import { EMBEDDING_NAME } from './graph-names.js';
 import { OnnxEncoderEmbedder, OnnxPyramidSession, probeOnnxEncoder, type OnnxEncoderProbe } from './onnx-encoder.js';
@@ -20,6 +21,8 @@ export interface EmbedderOptions {
   threads?: number;
   /** Also return LGFFEM's backbone and neck outputs (its own backbone only). */
   trace?: boolean;
+  /** Hears the model cache's notes (a rebuilt or unwritable cache; default: stderr). */
+  logger?: Logger;
 }
 
 /** An embedder with the model it runs. */
@@ -55,11 +58,13 @@ export async function createEmbedder(model: EmbeddingModel, options: EmbedderOpt
         ? await OnnxEncoderEmbedder.create(encoder, {
             threads: options.threads,
             probe: await probeEncoder(encoder, options.threads),
+            logger: options.logger,
           })
         : await VitEmbedder.create(encoder, {
             threads: options.threads,
             precision: model.precision,
             inputSize: model.inputSize,
+            logger: options.logger,
           });
     return withModel(inner, model);
   }
@@ -91,6 +96,7 @@ class EncoderNeckEmbedder implements Embedder {
       threads: options.threads,
       layout: 'NHWC',
       probe: await probeEncoder(encoder, options.threads),
+      logger: options.logger,
     });
     try {
       return new EncoderNeckEmbedder(

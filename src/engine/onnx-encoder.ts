@@ -16,6 +16,7 @@ import { readSpecFile } from './onnx-encoder-file.js';
 import { encoderGraph, type EncoderGraphPlan } from './onnx-encoder-graph.js';
 import { probeOnnxEncoder, PYRAMID_STRIDES, type OnnxEncoderProbe } from './onnx-encoder-probe.js';
 import { cpuSessionOptions } from './ort-options.js';
+import type { Logger } from '../util/logger.js';
 import { cachedSession } from './session-cache.js';
 
 export { readOnnxEncoder, sidecarPath, type OnnxEncoderOptions } from './onnx-encoder-spec.js';
@@ -26,6 +27,8 @@ export interface OnnxEncoderSessionOptions {
   threads?: number;
   /** A probe of this file and size recorded earlier (a model's configuration): saves running the model once more. */
   probe?: OnnxEncoderProbe;
+  /** Hears the model cache's notes (a rebuilt or unwritable cache; default: stderr). */
+  logger?: Logger;
 }
 
 /**
@@ -59,6 +62,8 @@ async function encoderSession(
     { key: `onnx-${spec.sha256.slice(0, 24)}-${size}-${use}-${digest}` },
     async () => encoderGraph(await readSpecFile(spec), planned),
     cpuSessionOptions(options.threads),
+    undefined,
+    options.logger,
   );
   return { runner: new EncoderRunner(session, spec.path, size, probe.batched), probe };
 }

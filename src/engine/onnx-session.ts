@@ -7,6 +7,7 @@ import type { HostTensor } from '../model/host-tensor.js';
 import type { Embedder } from './embedder.js';
 import { cpuSessionOptions } from './ort-options.js';
 import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
+import type { Logger } from '../util/logger.js';
 import { cachedSession } from './session-cache.js';
 
 export interface SessionOptions {
@@ -14,6 +15,8 @@ export interface SessionOptions {
   threads?: number;
   /** Also return backbone and neck outputs. */
   trace?: boolean;
+  /** Hears the model cache's notes (a rebuilt or unwritable cache; default: stderr). */
+  logger?: Logger;
 }
 
 export class OnnxEmbedder implements Embedder {
@@ -38,7 +41,7 @@ export class OnnxEmbedder implements Embedder {
         quantization: ranges ? { mode: 'int8', ranges } : undefined,
       });
     };
-    const session = await cachedSession(graph, build, cpuSessionOptions(options.threads));
+    const session = await cachedSession(graph, build, cpuSessionOptions(options.threads), undefined, options.logger);
     const outputs = [EMBEDDING_NAME, ...(options.trace ? traceOutputNames(model.config) : [])];
     return new OnnxEmbedder(session, model, outputs);
   }

@@ -5,8 +5,8 @@
  * model at an input size, say, or exact search's product at a width and precision) and version of
  * the code that builds it, beside a JSON fingerprint of what made it — the onnxruntime version, that
  * code, the CPU (the optimised graph holds kernels chosen for it). A file whose fingerprint differs, or that
- * onnxruntime cannot load, is rebuilt with a note on stderr; a cache folder that cannot be written
- * leaves the command running uncached, with a note.
+ * onnxruntime cannot load, is rebuilt with a note to the caller's logger (stderr by default); a
+ * cache folder that cannot be written leaves the command running uncached, with a warning.
  *
  * The folder: $HISTOSEEK_CACHE_DIR, else $XDG_CACHE_HOME/histoseek, else ~/.cache/histoseek
  * (`onnx/` inside it); HISTOSEEK_CACHE_DIR=off turns the cache off.
@@ -27,6 +27,7 @@ import { cpus, homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { STDERR_LOGGER, type Logger } from '../util/logger.js';
 import type { SerializedModel } from './onnx-builder.js';
 
 /** What the cached file holds, as its file name: the model's hash, input size and graph, say. */
@@ -90,8 +91,6 @@ function mismatch(found: Partial<Fingerprint>, wanted: Fingerprint): string | nu
   return null;
 }
 
-const note = (message: string) => process.stderr.write(`histoseek: note: ${message}\n`);
-
 /** A graph too large for one protobuf message (2 GiB) keeps its weights outside it: `externalData` names them. */
 export type BuiltGraph = Uint8Array | SerializedModel;
 
@@ -110,13 +109,18 @@ async function sessionOf(
  * optimised for this machine; otherwise built, optimised and (where the folder can be written)
  * cached for the next call. A graph with external weights is cached as the .onnx file and a
  * `.weights` file beside it, which onnxruntime finds by the name the optimised graph records.
+ * Rebuilds are noted (info) and an unwritable cache warned of (warn) to `logger`.
  */
 export async function cachedSession(
   what: CachedGraph,
   build: () => Promise<BuiltGraph>,
   options: ort.InferenceSession.SessionOptions,
   dir = sessionCacheDir(),
+  logger: Logger = STDERR_LOGGER,
 ): Promise<ort.InferenceSession> {
+  const note = (message: string) => logger.info(`histoseek: note: ${message}`);
+  const unwritable = (why: string) =>
+    logger.warn(`histoseek: note: the model cache ${dir} cannot be written (${why}); running without it`);
   if (!dir) return sessionOf(await build(), options);
   const wanted = fingerprint();
   // The code's hash in the name: the compiled command and the tests (run from source) keep a file each.
@@ -145,9 +149,7 @@ export async function cachedSession(
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    note(
-      `the model cache ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without it`,
-    );
+    unwritable((err as NodeJS.ErrnoException).code ?? String(err));
     return sessionOf(await build(), options);
   }
   // Written under temporary names and renamed: a crash leaves the old pair or no stamp, never a half file in use.
@@ -171,9 +173,7 @@ export async function cachedSession(
     rmSync(`${temporary}.onnx`, { force: true });
     rmSync(`${temporary}.json`, { force: true });
     rmSync(`${stem}.weights`, { force: true });
-    note(
-      `the model cache ${dir} cannot be written (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running without it`,
-    );
+    unwritable(err instanceof Error ? err.message.split('\n')[0] : String(err));
   }
   return session;
 }

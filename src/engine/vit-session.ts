@@ -12,6 +12,7 @@ import { vitGrid, vitWeightsForInput } from '../model/vit-weights.js';
 import type { Embedder } from './embedder.js';
 import { EMBEDDING_NAME, INPUT_NAME } from './graph-names.js';
 import { cpuSessionOptions } from './ort-options.js';
+import type { Logger } from '../util/logger.js';
 import { cachedSession } from './session-cache.js';
 
 export interface VitSessionOptions {
@@ -21,6 +22,8 @@ export interface VitSessionOptions {
   precision?: Precision;
   /** The input side in pixels, a multiple of the patch size (default: the one the model was trained at). */
   inputSize?: number;
+  /** Hears the model cache's notes (a rebuilt or unwritable cache; default: stderr). */
+  logger?: Logger;
 }
 
 /**
@@ -72,7 +75,7 @@ export class VitEmbedder implements Embedder {
       const weights = vitWeightsForInput(spec.arch, spec.weights, inputSize, spec.name);
       return buildVitOnnxModel(spec.arch, weights, { quantization: { mode: 'int8', ranges } }).model;
     };
-    const session = await cachedSession(graph, build, sessionOptions);
+    const session = await cachedSession(graph, build, sessionOptions, undefined, options.logger);
     return new VitEmbedder(session, spec, inputSize, precision);
   }
 
