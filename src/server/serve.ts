@@ -34,6 +34,7 @@ export interface ServerOptions {
   slidesDir?: string;
   limits?: Partial<ServerLimits>;
   webRoot?: string;
+  /** Log failures (pino, at warn): the server's and the library's (an index that cannot be reopened, say). Default: none. */
   logger?: boolean;
   /** `name:token[:scope]` per line: every route but the web page's files needs one of these tokens. */
   tokenFile?: string;
