@@ -6,7 +6,7 @@ import type { AddCollectionOptions, AddReport, ModelOptions, VectorKind } from '
 import { openIndex } from '../api/library.js';
 import type { Logger } from '../api/logger.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from '../api/slide-summary.js';
-import { isPostgresUrl } from '../index/open-store.js';
+import { isPostgresUrl, openStore } from '../index/open-store.js';
 import { Progress } from '../util/progress.js';
 
 export interface IndexRun
@@ -42,7 +42,6 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
     logger: lineLogger(out),
   });
   let report: AddReport;
-  let slidesIndexed = 0;
   try {
     const planning = new Progress('finding tissue', 0, 'slides', out);
     const shared = isPostgresUrl(db);
@@ -69,19 +68,25 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
         ),
     });
     progress.finish();
-    const info = await index.info();
+  } finally {
+    await index.close();
+  }
+  // Read from the store once the index is closed: SQLite has folded its write-ahead log into the
+  // database (measured below), and the index's own reader need not be reopened for a summary.
+  const store = await openStore(db);
+  let slidesIndexed: number;
+  try {
     const slides =
       layout === 'slides'
         ? `; ${describeSlides(report.slides, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(report.withoutPatches)}`
         : '';
     out.write(
-      `${info.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${report.live} items in the index (${info.vectors} vectors)${slides}\n`,
+      `${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${report.live} items in the index (${store.vectorKind} vectors)${slides}\n`,
     );
-    if (layout === 'slides') slidesIndexed = Object.keys(info.slides).length;
+    slidesIndexed = layout === 'slides' ? (await store.slideCounts()).size : 0;
   } finally {
-    await index.close();
+    await store.close();
   }
-  // Measured once the index is closed, when SQLite has folded its write-ahead log into the database.
   if (slidesIndexed && !isPostgresUrl(db)) {
     const bytes = await folderBytes(db);
     out.write(
