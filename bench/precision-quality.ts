@@ -21,7 +21,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openIndex } from '../src/api/library.js';
-import { indexCollection } from '../src/api/index-collection.js';
 import { DEMO_COLLECTION, ensureCollection, QUICK_DEMO_COLLECTION } from '../src/cli/demo-cmd.js';
 import { readCollection } from '../src/data/collections/read.js';
 import type { VectorKind } from '../src/index/store.js';
@@ -65,10 +64,10 @@ for (const run of RUNS) {
   const db = path.join(work, `db-${runName(run)}`);
   info(`indexing the training patches at ${precision} (${vectors} vectors) into ${db}…`);
   const started = performance.now();
-  await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads: THREADS, precision, vectors });
-  const indexSeconds = (performance.now() - started) / 1000;
-  const index = await openIndex(db, { threads: THREADS, precision });
+  const index = await openIndex(db, { create: true, threads: THREADS, precision, vectors });
   try {
+    await index.add(collection, { layout: 'kimia', batch: 16 });
+    const indexSeconds = (performance.now() - started) / 1000;
     const metrics = await index.evaluate({ queries: collection, layout: 'kimia', k: K });
     const ranked: string[][] = [];
     for (const query of queries) ranked.push((await index.search(query, { k: K })).map((hit) => hit.path));
