@@ -8,12 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { openStore } from '../src/index/open-store.js';
-import { createServer } from '../src/server/serve.js';
-import { FRACTION_METRICS, histoseekWith, temporaryFolder } from './helpers.js';
-import { startPglite } from './postgres-fixtures.js';
-import { multipart } from './server-fixtures.js';
+import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
+import { openStore } from '../../src/index/open-store.js';
+import { createServer } from '../../src/server/serve.js';
+import { FRACTION_METRICS, histoseekWith, temporaryFolder } from '../helpers.js';
+import { startPglite } from '../postgres-fixtures.js';
+import { multipart } from '../server-fixtures.js';
 
 /** One command's limit: the slowest here indexes 20 patches. */
 const COMMAND_MS = 180_000;

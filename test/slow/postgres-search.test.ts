@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { PostgresStore } from '../src/index/postgres/postgres-store.js';
-import { nearestSql } from '../src/index/postgres/nearest-sql.js';
-import type { Exclusion, Hit } from '../src/index/searcher.js';
-import type { ModelIdentity, VectorKind } from '../src/index/store.js';
-import { Random } from '../src/util/random.js';
-import { startPglite } from './postgres-fixtures.js';
+import { PostgresStore } from '../../src/index/postgres/postgres-store.js';
+import { nearestSql } from '../../src/index/postgres/nearest-sql.js';
+import type { Exclusion, Hit } from '../../src/index/searcher.js';
+import type { ModelIdentity, VectorKind } from '../../src/index/store.js';
+import { Random } from '../../src/util/random.js';
+import { startPglite } from '../postgres-fixtures.js';
 
 const DIM = 32;
 const N = 3000;

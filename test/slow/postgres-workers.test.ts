@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
 import { fromSql } from 'pgvector';
-import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { openStore } from '../src/index/open-store.js';
-import { createServer } from '../src/server/serve.js';
-import { startHistoseek, temporaryFolder } from './helpers.js';
-import { startPglite } from './postgres-fixtures.js';
-import { multipart } from './server-fixtures.js';
+import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
+import { openStore } from '../../src/index/open-store.js';
+import { createServer } from '../../src/server/serve.js';
+import { startHistoseek, temporaryFolder } from '../helpers.js';
+import { startPglite } from '../postgres-fixtures.js';
+import { multipart } from '../server-fixtures.js';
 
 const dir = await temporaryFolder('histoseek-pgwork-');
 const synthetic = join(dir, 'synthetic');

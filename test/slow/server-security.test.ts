@@ -12,12 +12,12 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { AccessTokens } from '../src/server/access-tokens.js';
-import { parseCorsOrigin } from '../src/server/cors.js';
-import { isLoopback, judgeExposure } from '../src/server/exposure.js';
-import { createServer, type ServerOptions } from '../src/server/serve.js';
-import { histoseekWith, startHistoseekWith, temporaryFolder } from './helpers.js';
-import { besideWellFormed, describeHostileRequests, makeDemo, multipart, type Demo } from './server-fixtures.js';
+import { AccessTokens } from '../../src/server/access-tokens.js';
+import { parseCorsOrigin } from '../../src/server/cors.js';
+import { isLoopback, judgeExposure } from '../../src/server/exposure.js';
+import { createServer, type ServerOptions } from '../../src/server/serve.js';
+import { histoseekWith, startHistoseekWith, temporaryFolder } from '../helpers.js';
+import { besideWellFormed, describeHostileRequests, makeDemo, multipart, type Demo } from '../server-fixtures.js';
 
 const ADMIN = 'admin-token-7f3c9a1e5b2d4f60';
 const READER = 'reader-token-0c8e2b7a9d1f3e54';
