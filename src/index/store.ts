@@ -24,6 +24,7 @@ import { regionSource } from '../wsi/slide-items.js';
 import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
+import { modelFromMeta, modelMeta, type ModelIdentity } from './model-meta.js';
 import { WriterLock } from './writer-lock.js';
 
 export const FORMAT = 'histoseek-index/3';
@@ -39,21 +40,7 @@ const GRAPH_SAVE_INTERVAL_MS = 10 * 60 * 1000;
 /** Rows read at a time when building or catching up the graph from the vector files. */
 const GRAPH_CHUNK_ROWS = 65536;
 
-export interface ModelIdentity {
-  /** Human-readable: the checkpoint path or the built-in model's description. */
-  id: string;
-  hash: string;
-  /** The checkpoint file, when the model came from one (lets search load the same model). */
-  weightsPath?: string;
-  /** The encoder the model runs (an ONNX file's path or a pulled foundation model's name), so later commands find it. */
-  encoder?: string;
-  /** The options the encoder was given (its input's normalisation, the tensors taken), as JSON. */
-  encoderOptions?: string;
-  /** The licence of the encoder's weights, when it has one on record. */
-  licence?: string;
-  dim: number;
-  inputSize: number;
-}
+export type { ModelIdentity } from './model-meta.js';
 
 export interface ItemRecord {
   source: string;
@@ -240,16 +227,7 @@ export class IndexStore {
         );
       const kind = version === 1 ? 'f32' : (get('vectors') ?? '');
       if (!isVectorKind(kind)) throw new HistoseekError('INDEX_DAMAGED', `${file}: unknown stored precision '${kind}'`);
-      const model: ModelIdentity = {
-        id: get('model_id')!,
-        hash: get('model_hash')!,
-        weightsPath: get('model_weights') || undefined,
-        encoder: get('model_encoder') || undefined,
-        encoderOptions: get('model_encoder_options') || undefined,
-        licence: get('model_licence') || undefined,
-        dim: Number(get('dim')),
-        inputSize: Number(get('input_size')),
-      };
+      const model = modelFromMeta(get);
       return new IndexStore(dir, db, model, kind, version, lock);
     } catch (err) {
       db?.close();
@@ -619,14 +597,7 @@ function createIndex(dir: string, model: ModelIdentity, vectors: VectorKind): vo
   try {
     writeMeta(db, {
       format: FORMAT,
-      model_id: model.id,
-      model_hash: model.hash,
-      model_weights: model.weightsPath ?? '',
-      model_encoder: model.encoder ?? '',
-      model_encoder_options: model.encoderOptions ?? '',
-      model_licence: model.licence ?? '',
-      dim: String(model.dim),
-      input_size: String(model.inputSize),
+      ...modelMeta(model),
       rows: '0',
       vectors,
       generation: '0',

@@ -18,6 +18,7 @@ import type { ItemSearcher, ItemStore } from '../item-store.js';
 import { type Exclusion, exclusionGroups, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
 import type { ItemRecord, ModelIdentity, StoredItem } from '../store.js';
 import { isVectorKind, type VectorKind } from '../vector-codec.js';
+import { modelFromMeta, modelMeta } from '../model-meta.js';
 import type { WorkClaims } from '../work-claims.js';
 import { describeConnectionError, parseStoreUrl, type StoreUrl } from './connection.js';
 import { hitsByQuery, nearestSql, type NearestQuery } from './nearest-sql.js';
@@ -95,16 +96,7 @@ export class PostgresStore implements ItemStore {
             'INDEX_DAMAGED',
             `${url.display}: the store in schema '${url.schema}' is damaged: its meta table has no '${missing}'`,
           );
-        const model: ModelIdentity = {
-          id: meta.model_id!,
-          hash: meta.model_hash!,
-          weightsPath: meta.model_weights || undefined,
-          encoder: meta.model_encoder || undefined,
-          encoderOptions: meta.model_encoder_options || undefined,
-          licence: meta.model_licence || undefined,
-          dim: Number(meta.dim),
-          inputSize: Number(meta.input_size),
-        };
+        const model = modelFromMeta((key) => meta[key]);
         const store = new PostgresStore(url, pool, model, kind, versionAtLeast(pgvector, [0, 8]));
         if (create) {
           store.assertModel(create.model);
@@ -529,14 +521,7 @@ async function createSchema(
       await client.query(schemaSql(url.schema, vectors, model.dim));
       const values: Record<string, string> = {
         format: PG_FORMAT,
-        model_id: model.id,
-        model_hash: model.hash,
-        model_weights: model.weightsPath ?? '',
-        model_encoder: model.encoder ?? '',
-        model_encoder_options: model.encoderOptions ?? '',
-        model_licence: model.licence ?? '',
-        dim: String(model.dim),
-        input_size: String(model.inputSize),
+        ...modelMeta(model),
         vectors,
         generation: '0',
         items: '0',
