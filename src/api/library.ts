@@ -541,7 +541,7 @@ export async function openIndex(db: string, o: OpenIndexOptions = {}): Promise<H
     try {
       assertIndexModel(store, opened.store.model);
       const generation = await store.generation();
-      return { store, searcher: await store.openSearcher(search), generation };
+      return { store, searcher: await store.openSearcher({ ...search, logger }), generation };
     } catch (err) {
       await store.close();
       throw err;

@@ -40,7 +40,7 @@ export function assertIndexModel(store: ItemStore, model: Pick<ModelIdentity, 'i
   }
 }
 
-/** How to open an index for searching: the model options, inference threads, how to search, and who hears the model's notes (default: nobody). */
+/** How to open an index for searching: the model options, inference threads, how to search, and who hears the model's and the searcher's notes (default: nobody). */
 export type SearchableIndexOptions = ModelOptions & { threads: number; search?: SearchSettings; logger?: Logger };
 
 /**
@@ -78,11 +78,14 @@ export async function openSearchableIndex(db: string, o: SearchableIndexOptions)
     };
     const model = await resolveModel(modelOptions);
     assertIndexModel(store, modelIdentity(model));
-    const embedder = await createEmbedder(model, { threads: o.threads, logger: o.logger ?? SILENT_LOGGER });
-    const searcher = await store.openSearcher({ ...o.search, threads: o.threads }).catch(async (err: unknown) => {
-      await embedder.release();
-      throw err;
-    });
+    const logger = o.logger ?? SILENT_LOGGER;
+    const embedder = await createEmbedder(model, { threads: o.threads, logger });
+    const searcher = await store
+      .openSearcher({ ...o.search, threads: o.threads, logger })
+      .catch(async (err: unknown) => {
+        await embedder.release();
+        throw err;
+      });
     return {
       db,
       modelOptions,

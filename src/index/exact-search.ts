@@ -21,7 +21,8 @@
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { cpuSessionOptions } from '../engine/ort-options.js';
-import { cachedSession } from '../engine/session-cache.js';
+import { cachedSession, sessionCacheDir } from '../engine/session-cache.js';
+import type { Logger } from '../util/logger.js';
 import type OnnxProto from 'onnx-proto';
 import type { onnx as proto } from 'onnx-proto';
 import type { VectorKind } from './vector-codec.js';
@@ -44,6 +45,8 @@ export interface ExactSearchOptions {
   threads?: number;
   /** Database rows scored per graph run (default: 16 MiB of float32 rows, e.g. 16 384 at 256-d). */
   chunkRows?: number;
+  /** Hears the model cache's notes (default: stderr, as the session cache does). */
+  logger?: Logger;
 }
 
 /**
@@ -222,6 +225,8 @@ export class ExactSearch {
       { key: `exact-search-${GRAPH_VERSION}-${dim}-${kind}` },
       async () => buildSearchGraph(dim, kind),
       cpuSessionOptions(options.threads),
+      sessionCacheDir(),
+      options.logger,
     );
     return new ExactSearch(session, dim, chunkRows, kind);
   }

@@ -4,7 +4,7 @@
  * removals show at once.
  */
 import type { ItemSearcher, ItemStore } from './item-store.js';
-import type { SearchSettings } from './searcher.js';
+import type { SearcherOptions } from './searcher.js';
 import { type CreateOptions, IndexStore, type ItemRecord, type ModelIdentity, type StoredItem } from './store.js';
 import { WorkerSearcher } from './worker-searcher.js';
 
@@ -95,7 +95,7 @@ export class FolderStore implements ItemStore {
   }
 
   /** A searcher on a worker thread (worker-searcher.ts): a long search never holds this thread's event loop. */
-  openSearcher(settings: SearchSettings & { threads?: number } = {}): Promise<ItemSearcher> {
+  openSearcher(settings: SearcherOptions = {}): Promise<ItemSearcher> {
     return WorkerSearcher.open(this.index, settings);
   }
 

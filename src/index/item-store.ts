@@ -7,7 +7,7 @@
  *
  * Items are addressed by `row`: a non-negative integer that never changes and is never reused.
  */
-import type { Exclusion, Hit, SearchSettings } from './searcher.js';
+import type { Exclusion, Hit, SearcherOptions } from './searcher.js';
 import type { ItemRecord, ModelIdentity, StoredItem, VectorKind } from './store.js';
 import type { WorkClaims } from './work-claims.js';
 
@@ -53,7 +53,7 @@ export interface ItemStore {
   slideRows(slide: string): Promise<number[]>;
   /** Normalised descriptors of `rows` at the stored precision, decoded (rows.length × dim). */
   vectors(rows: number[]): Promise<Float32Array>;
-  openSearcher(settings?: SearchSettings & { threads?: number }): Promise<ItemSearcher>;
+  openSearcher(settings?: SearcherOptions): Promise<ItemSearcher>;
   /** Claims for indexing from several processes at once; null where one writer at a time is the rule (a folder). */
   workClaims(): WorkClaims | null;
   close(): Promise<void>;

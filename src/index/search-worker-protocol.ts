@@ -1,7 +1,9 @@
 /**
  * What the main thread and a search worker (search-worker.ts, worker-searcher.ts) send each other.
  * Everything is plain data for structured cloning; hits travel packed in typed arrays (transferred,
- * not copied), and errors as their message and HistoseekError code, re-created on the main side.
+ * not copied), errors as their message and HistoseekError code, re-created on the main side, and
+ * the model cache's notes as their level and text, for the main side's logger (a logger's methods
+ * cannot cross threads).
  */
 import { ERROR_CODES, type ErrorCode, HistoseekError } from '../util/errors.js';
 import type { Exclusion, Hit, SearchSettings } from './searcher.js';
@@ -29,8 +31,16 @@ export interface HitsData {
 export type ToWorker =
   { type: 'search'; queries: Float32Array; n: number; k: number; exclude?: Exclusion } | { type: 'release' };
 
+/** A note the worker's searcher made (the model cache's, while opening), for the main side's logger. */
+export interface NoteData {
+  type: 'note';
+  level: 'info' | 'warn';
+  text: string;
+}
+
 export type FromWorker =
   | { type: 'ready'; mode: 'exact' | 'two-stage' }
+  | NoteData
   | { type: 'failed'; error: ErrorData }
   | { type: 'hits'; hits: HitsData }
   | { type: 'error'; error: ErrorData };

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HistoseekError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 import {
   errorData,
   type FromWorker,
@@ -18,6 +19,11 @@ import { IndexStore } from './store.js';
 
 const port = parentPort!;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+/** Notes go to the main side, whose logger hears them: this thread never writes to stderr itself. */
+const notes: Logger = {
+  info: (text) => post({ type: 'note', level: 'info', text }),
+  warn: (text) => post({ type: 'note', level: 'warn', text }),
+};
 
 async function open({ dir, settings, active }: SearchWorkerData): Promise<{ store: IndexStore; searcher: Searcher }> {
   const store = IndexStore.open(dir);
@@ -28,7 +34,7 @@ async function open({ dir, settings, active }: SearchWorkerData): Promise<{ stor
         'INDEX_DAMAGED',
         `${dir}: holds ${store.rows} rows, fewer than the ${active.length} it held when opened; the index was replaced or damaged`,
       );
-    return { store, searcher: await Searcher.open(store, { ...settings, active }) };
+    return { store, searcher: await Searcher.open(store, { ...settings, active, logger: notes }) };
   } catch (err) {
     store.close();
     throw err;

@@ -10,6 +10,7 @@ import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
 import type { IndexStore } from './store.js';
 import { HistoseekError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 
 export interface Hit {
   row: number;
@@ -66,6 +67,9 @@ export interface SearchSettings {
   candidates?: number;
 }
 
+/** How to open a searcher: the settings, inference threads, and who hears the model cache's notes (default: stderr). */
+export type SearcherOptions = SearchSettings & { threads?: number; logger?: Logger };
+
 /**
  * From this many live items on, `auto` searches in two stages: there a single exact query streams
  * 25 MB of float16 rows (tens of ms) while two stages answer in about a millisecond.
@@ -115,10 +119,7 @@ export class Searcher {
    * defaultCandidates): more is slower and closer to exact. `active`: the live rows to answer from
    * (default: the store's now), so a searcher opened later (in a worker) keeps another reader's snapshot.
    */
-  static async open(
-    store: IndexStore,
-    options: SearchSettings & { threads?: number; active?: Uint8Array } = {},
-  ): Promise<Searcher> {
+  static async open(store: IndexStore, options: SearcherOptions & { active?: Uint8Array } = {}): Promise<Searcher> {
     const mode = options.mode ?? 'auto';
     const active = options.active ?? store.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
@@ -134,7 +135,11 @@ export class Searcher {
         );
       }
     }
-    const exact = await ExactSearch.create(store.model.dim, { threads: options.threads, kind: store.vectorKind });
+    const exact = await ExactSearch.create(store.model.dim, {
+      threads: options.threads,
+      kind: store.vectorKind,
+      logger: options.logger,
+    });
     return new Searcher(
       store,
       active,

@@ -3,11 +3,12 @@
  * folder read-only and answers from the live rows of the moment this searcher was opened, so a
  * search that scans a million rows holds its thread while the event loop goes on serving. Searches
  * queue for the first idle thread; hits come back as rows and distances, errors as the same
- * HistoseekError codes the search would throw in this thread. An idle thread does not keep the
- * process alive; release() ends the threads.
+ * HistoseekError codes the search would throw in this thread, notes to this side's logger. An idle
+ * thread does not keep the process alive; release() ends the threads.
  */
 import type { Worker } from 'node:worker_threads';
 import { HistoseekError } from '../util/errors.js';
+import { type Logger, STDERR_LOGGER } from '../util/logger.js';
 import { startModuleWorker } from '../util/module-worker.js';
 import type { ItemSearcher } from './item-store.js';
 import {
@@ -17,7 +18,7 @@ import {
   type ToWorker,
   unpackHits,
 } from './search-worker-protocol.js';
-import type { Exclusion, Hit, SearchSettings } from './searcher.js';
+import type { Exclusion, Hit, SearcherOptions } from './searcher.js';
 import type { IndexStore } from './store.js';
 
 /** A released thread that has not ended by then is terminated. */
@@ -38,24 +39,32 @@ class SearchThread {
   /** Told when the thread is free again, or has died (`failure` then says why); set by its searcher. */
   onIdle: (thread: SearchThread, failure?: Error) => void = () => {};
 
-  constructor(readonly worker: Worker) {
+  constructor(
+    readonly worker: Worker,
+    logger: Logger,
+  ) {
     worker.on('message', (message: FromWorker) => {
-      if (message.type === 'hits') this.finish((r) => r.resolve(unpackHits(message.hits)));
+      if (message.type === 'note') logger[message.level](message.text);
+      else if (message.type === 'hits') this.finish((r) => r.resolve(unpackHits(message.hits)));
       else if (message.type === 'error') this.finish((r) => r.reject(reviveError(message.error)));
     });
     worker.on('error', (err) => this.die(err));
     worker.on('exit', (code) => this.die(new Error(`the search worker stopped (exit code ${code})`)));
   }
 
-  /** Starts a thread and waits until its searcher is open: a failure to open rejects with the worker's error. */
-  static start(data: SearchWorkerData) {
+  /**
+   * Starts a thread and waits until its searcher is open: a failure to open rejects with the
+   * worker's error. The thread's notes go to `logger`.
+   */
+  static start(data: SearchWorkerData, logger: Logger) {
     const worker = startModuleWorker(import.meta.url, 'search-worker', { workerData: data });
     return new Promise<{ thread: SearchThread; mode: 'exact' | 'two-stage' }>((resolve, reject) => {
       const opening = (message: FromWorker) => {
-        if (message.type === 'ready') {
+        if (message.type === 'note') logger[message.level](message.text);
+        else if (message.type === 'ready') {
           cleanUp();
           worker.unref();
-          resolve({ thread: new SearchThread(worker), mode: message.mode });
+          resolve({ thread: new SearchThread(worker, logger), mode: message.mode });
         } else if (message.type === 'failed') {
           cleanUp();
           reject(reviveError(message.error));
@@ -131,17 +140,15 @@ export class WorkerSearcher implements ItemSearcher {
 
   /**
    * Opens `workers` threads (default 1) searching `store`'s folder with `settings`, each answering
-   * from the rows live now. Opening errors (a damaged graph, say) are the ones Searcher.open throws.
+   * from the rows live now; their notes go to `settings.logger` (default stderr, as Searcher's do).
+   * Opening errors (a damaged graph, say) are the ones Searcher.open throws.
    */
-  static async open(
-    store: IndexStore,
-    settings: SearchSettings & { threads?: number } = {},
-    workers = 1,
-  ): Promise<WorkerSearcher> {
+  static async open(store: IndexStore, settings: SearcherOptions = {}, workers = 1): Promise<WorkerSearcher> {
     if (!Number.isInteger(workers) || workers < 1)
       throw new HistoseekError('BAD_OPTION', `search workers must be a positive integer, got ${workers}`);
-    const data: SearchWorkerData = { dir: store.dir, settings, active: store.activeRows() };
-    const started = await Promise.allSettled(Array.from({ length: workers }, () => SearchThread.start(data)));
+    const { logger = STDERR_LOGGER, ...search } = settings;
+    const data: SearchWorkerData = { dir: store.dir, settings: search, active: store.activeRows() };
+    const started = await Promise.allSettled(Array.from({ length: workers }, () => SearchThread.start(data, logger)));
     const opened = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
