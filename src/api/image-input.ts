@@ -20,6 +20,35 @@ export type ImageInput = string | Uint8Array | RawPixels;
 
 export type ImageInputKind = 'path' | 'encoded' | 'pixels';
 
+/** What an image may be, for errors that refuse something else. */
+export const IMAGE_INPUT_FORMS = [
+  "an image file's path",
+  'encoded image bytes (Buffer or Uint8Array)',
+  'raw pixels { pixels: Uint8Array, width, height }',
+];
+
+/** "a, b or c". */
+export function oneOf(forms: readonly string[]): string {
+  return forms.length < 2 ? forms.join('') : `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)}`;
+}
+
+/**
+ * What `value` is, for an error that refuses it: its type, the keys of a plain object (a misnamed
+ * field shows: `{ data, width, height }`), or what its `pixels` are when they are no Uint8Array.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  if (Array.isArray(value)) return 'an array';
+  if ('pixels' in value && !(value.pixels instanceof Uint8Array))
+    return `an object whose pixels are ${describeValue(value.pixels)}, not a Uint8Array`;
+  const type = (value.constructor as { name?: string } | undefined)?.name;
+  if (type && type !== 'Object') return `a ${type}`;
+  const keys = Object.keys(value);
+  if (!keys.length) return 'an empty object';
+  return `an object { ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''} }`;
+}
+
 /** Which kind of image `value` is, or null for anything else. */
 export function imageInputKind(value: unknown): ImageInputKind | null {
   if (typeof value === 'string') return 'path';
@@ -53,6 +82,9 @@ export async function readImageInput(
 ): Promise<RgbImage> {
   if (typeof input === 'string') return loader.load(resolve(input), size);
   if (input instanceof Uint8Array) return decodeRgb(input, size, label);
+  // A caller's plain-JS value (model.embed's) may be anything: say what an image is, not where reading it broke.
+  if (imageInputKind(input) !== 'pixels')
+    throw new ImageError(label, `expected ${oneOf(IMAGE_INPUT_FORMS)}; got ${describeValue(input)}`);
   const { pixels, width, height, channels } = checkedPixels(input, label);
   // RGB pixels already the model's input size (the server decodes its uploads to it) are used as
   // they are: resampling to the same size returns them unchanged, after a sharp pipeline's cost.

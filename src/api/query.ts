@@ -7,7 +7,7 @@ import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from '../index/indexer.js';
 import { HistoseekError } from '../util/errors.js';
 import { embedImageInputs } from './embed-inputs.js';
-import { imageInputKind, type ImageInput } from './image-input.js';
+import { describeValue, IMAGE_INPUT_FORMS, imageInputKind, type ImageInput, oneOf } from './image-input.js';
 
 /** An image to embed, or a descriptor (`dim` values) of the index's model. */
 export type Query = ImageInput | Float32Array;
@@ -33,10 +33,9 @@ export function classifyQuery(query: unknown, name: string, dim: number): Classi
     return { kind: 'descriptor', values: query };
   }
   if (imageInputKind(query)) return { kind: 'image', image: query as ImageInput };
-  const what = query === null ? 'null' : ArrayBuffer.isView(query) ? query.constructor.name : typeof query;
   throw new HistoseekError(
     'BAD_QUERY',
-    `${name}: a query is an image file's path, its bytes (Buffer or Uint8Array), raw pixels { pixels, width, height } or a Float32Array descriptor; got ${what}`,
+    `${name}: a query is ${oneOf([...IMAGE_INPUT_FORMS, 'a Float32Array descriptor'])}; got ${describeValue(query)}`,
   );
 }
 
