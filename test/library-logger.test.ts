@@ -117,7 +117,7 @@ test(
   async (t) => {
     const db = join(await temporaryFolder('histoseek-logger-index-', t), 'db');
     const cache = await temporaryFolder('histoseek-logger-cache-', t);
-    let query = new Float32Array();
+    let query: Float32Array | undefined;
     await withCache(cache, async () => {
       await using index = await openIndex(db, { create: true, mode: 'exact', threads: 1 });
       const report = await index.add([
@@ -133,7 +133,7 @@ test(
       withCache(blocked, async () => {
         await using index = await openIndex(db, { mode: 'exact', threads: 1, logger });
         assert.equal((await index.info()).search, 'exact');
-        const [top] = await index.search(query, { k: 1 });
+        const [top] = await index.search(query!, { k: 1 });
         assert.equal(top.path, 'light');
       });
     const logger = recordingLogger();
