@@ -5,14 +5,9 @@
  */
 import type { StoredItem } from '../index/store.js';
 import { splitSource } from '../index/store.js';
+import type { Box } from '../wsi/tiler.js';
 
-/** A level-0 rectangle of a slide, in pixels. */
-export interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
+export type { Box };
 
 /** An item of an index, as `get(id)` returns it. */
 export interface IndexedItem {

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { LEVEL_SLACK, type Slide } from './slide.js';
 import { fractionInBox, tissueMask, type TissueMask } from './tissue-mask.js';
 
+/** A level-0 rectangle of a slide, in pixels. */
 export interface Box {
   x: number;
   y: number;

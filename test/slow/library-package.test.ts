@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { histoseekWith, temporaryFolder } from './helpers.js';
-import { installPackedHistoseek, runIn } from './package-fixtures.js';
+import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
+import { histoseekWith, temporaryFolder } from '../helpers.js';
+import { installPackedHistoseek, runIn } from '../package-fixtures.js';
 
 const dir = await temporaryFolder('histoseek-library-');
 const collection = join(dir, 'collection');

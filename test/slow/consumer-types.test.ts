@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { ROOT, temporaryFolder } from './helpers.js';
-import { installPackedHistoseek, runIn } from './package-fixtures.js';
+import { ROOT, temporaryFolder } from '../helpers.js';
+import { installPackedHistoseek, runIn } from '../package-fixtures.js';
 
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 
