@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -110,6 +111,7 @@ test(
     let r = histoseek('index', join(dir, 'nowhere'), '--db', join(dir, 'db'));
     assert.equal(r.status, 1);
     assert.match(r.stderr, /nowhere: no such folder/);
+    assert.equal(existsSync(join(dir, 'db')), false, 'a mistyped folder leaves no index behind');
 
     await mkdir(join(dir, 'empty', 'class0'), { recursive: true });
     r = histoseek('index', join(dir, 'empty'), '--db', join(dir, 'db'));

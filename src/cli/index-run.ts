@@ -2,11 +2,14 @@
  * What `histoseek index DIR` (and the demo) print around the library's `add`: progress bars drawn from
  * its callbacks, its warnings on stderr, and a summary of the run and of the index after it.
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { AddCollectionOptions, AddReport, ModelOptions, VectorKind } from '../api/library.js';
 import { openIndex } from '../api/library.js';
 import type { Logger } from '../api/logger.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from '../api/slide-summary.js';
 import { isPostgresUrl, openStore } from '../index/open-store.js';
+import { HistoseekError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 
 export interface IndexRun
@@ -26,6 +29,19 @@ function lineLogger(out: NodeJS.WriteStream): Logger {
 }
 
 /**
+ * Refuses a collection folder that is not there, or cannot be listed, before the index is created:
+ * a mistyped folder would otherwise leave an empty index at --db. The message is the collection
+ * reader's (readCollection), which says the same later for a library caller.
+ */
+async function checkCollectionFolder(root: string): Promise<void> {
+  const isFolder = (await stat(root).catch(() => null))?.isDirectory() ?? false;
+  if (!isFolder) throw new HistoseekError('NOT_FOUND', `${root}: no such folder`);
+  await access(root, constants.R_OK | constants.X_OK).catch((err: NodeJS.ErrnoException) => {
+    throw new HistoseekError('NOT_FOUND', `${root}: the folder cannot be read (${err.code ?? err.message})`);
+  });
+}
+
+/**
  * Indexes a collection (resuming where a previous run stopped) with the model the options name (an
  * existing index built with another is WRONG_MODEL), drawing progress and a summary on stderr.
  */
@@ -33,6 +49,7 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
   const started = performance.now();
   const out = process.stderr;
   const { root, db, batch, threads, vectors, layout, labels, patches, leaseSeconds, ...model } = o;
+  await checkCollectionFolder(root);
   const index = await openIndex(db, {
     ...model,
     threads,
