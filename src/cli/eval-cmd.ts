@@ -22,6 +22,7 @@ import { evaluateSlides } from '../eval/slide-level.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, parseThreads, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
+import { STDERR_LOGGER } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 
 /** Query images per batch unless --batch says otherwise. */
@@ -74,7 +75,7 @@ export async function runEval(
 ): Promise<EvalOutcome & { paths: { json: string; markdown: string; png: string } }> {
   if (!o.leaveOneOut && !o.queries) throw new Error(`give --queries DIR or --leave-one-out\n\n${USAGE}`);
   const collection = o.queries ? await readCollection(o.queries, o.layout, 'queries', { labels: o.labels }) : null;
-  const index = await openSearchableIndex(o.db, o);
+  const index = await openSearchableIndex(o.db, { ...o, logger: STDERR_LOGGER });
   try {
     let outcome: EvalOutcome;
     if (collection) {
@@ -161,7 +162,7 @@ export const evalCommand: Command = {
 };
 
 async function runSlideLevel(db: string, o: SearchableIndexOptions & { json: boolean }): Promise<number> {
-  const index = await openSearchableIndex(db, o);
+  const index = await openSearchableIndex(db, { ...o, logger: STDERR_LOGGER });
   try {
     const progress = new Progress('slides', 0, 'slides');
     const result = await evaluateSlides(index, (done, total) => {
