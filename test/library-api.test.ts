@@ -8,7 +8,6 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'nod
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { indexCollection } from '../src/api/index-collection.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import {
   isHistoseekError,
@@ -53,7 +52,10 @@ writeFileSync(join(more, 'train', 's0', 'broken.png'), 'not a png');
 /** A folder index of `collection` (kimia layout, 15 items), built as `histoseek index` builds it. */
 async function baseIndex(name: string): Promise<string> {
   const db = join(dir, name);
-  await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads: 2, quiet: true });
+  {
+    await using created = await openIndex(db, { create: true });
+    await created.add(collection, { layout: 'kimia' });
+  }
   return db;
 }
 

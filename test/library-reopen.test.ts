@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { indexCollection } from '../src/api/index-collection.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { openIndex } from '../src/index.js';
 import { temporaryFolder } from './helpers.js';
@@ -30,7 +29,10 @@ test(
       testPerSlide: 1,
     });
     const db = join(dir, 'db');
-    await indexCollection({ root: collection, layout: 'kimia', db, batch: 16, threads: 2, quiet: true });
+    {
+      await using created = await openIndex(db, { create: true });
+      await created.add(collection, { layout: 'kimia' });
+    }
     const notes: string[] = [];
     const warnings: string[] = [];
     await using index = await openIndex(db, {

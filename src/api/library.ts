@@ -16,19 +16,14 @@ import { openOrCreateStore, openStore } from '../index/open-store.js';
 import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
 import { HistoseekError } from '../util/errors.js';
+import type { SlideWithoutPatches } from '../wsi/no-patches.js';
 import type { PatchSelection } from '../wsi/patch-selection.js';
 import { throwIfAborted } from './abort.js';
 import { addItems, type AddItem } from './add-items.js';
 import { embedImageInputs } from './embed-inputs.js';
 import type { ImageInput, RawPixels } from './image-input.js';
-import {
-  embedItems,
-  noteBundledModel,
-  readIndexCollection,
-  type AddProgress,
-  type IndexOutcome,
-} from './index-collection.js';
-import { SILENT_LOGGER, type Logger } from './logger.js';
+import { embedItems, noteBundledModel, readIndexCollection, type AddProgress } from './index-collection.js';
+import { SILENT_LOGGER, type Logger } from '../util/logger.js';
 import { modelIdentity, resolveModel, type ModelOptions } from './models.js';
 import { checkAddOptions, checkLogger, checkOpenOptions, checkPositiveInteger } from './options.js';
 import type { Query } from './query.js';
@@ -221,9 +216,9 @@ export interface AddReport {
   /** Unreadable images, recorded and skipped: each an error with its path, message and code. */
   failures: { path: string; message: string; code: HistoseekError['code'] }[];
   /** Slides of a collection that could not be read. */
-  unreadableSlides: IndexOutcome['unreadableSlides'];
+  unreadableSlides: { source: string; reason: string }[];
   /** Slides of a collection that gave no patch, with the reason. */
-  withoutPatches: IndexOutcome['withoutPatches'];
+  withoutPatches: SlideWithoutPatches[];
   /** Items a collection gives per slide (those already indexed included; empty for items from an iterable). */
   slides: Record<string, number>;
   /** Live items in the index after the add. */

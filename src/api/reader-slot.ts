@@ -7,7 +7,7 @@
  * read tries again — a server keeps answering.
  */
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 export interface Reader {
   store: ItemStore;

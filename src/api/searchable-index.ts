@@ -10,7 +10,7 @@ import type { EmbeddingModel } from '../model/embedding-model.js';
 import { precisionOfHash } from '../model/identity.js';
 import { HistoseekError } from '../util/errors.js';
 import { isFoundationModelName } from '../weights/foundation-models.js';
-import { SILENT_LOGGER, type Logger } from './logger.js';
+import { SILENT_LOGGER, type Logger } from '../util/logger.js';
 import { modelIdentity, recordedEncoderOptions, resolveModel, type ModelOptions } from './models.js';
 
 export interface SearchableIndex {

@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import type { AddCollectionOptions, AddReport, ModelOptions, VectorKind } from '../api/library.js';
 import { openIndex } from '../api/library.js';
-import type { Logger } from '../api/logger.js';
+import type { Logger } from '../util/logger.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from '../api/slide-summary.js';
 import { isPostgresUrl, openStore } from '../index/open-store.js';
 import { HistoseekError } from '../util/errors.js';

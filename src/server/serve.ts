@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { SILENT_LOGGER } from '../api/logger.js';
+import { SILENT_LOGGER } from '../util/logger.js';
 import { AccessTokens } from './access-tokens.js';
 import { buildApp } from './app.js';
 import { parseCorsOrigin } from './cors.js';
