@@ -86,9 +86,5 @@ export async function readImageInput(
   if (imageInputKind(input) !== 'pixels')
     throw new ImageError(label, `expected ${oneOf(IMAGE_INPUT_FORMS)}; got ${describeValue(input)}`);
   const { pixels, width, height, channels } = checkedPixels(input, label);
-  // RGB pixels already the model's input size (the server decodes its uploads to it) are used as
-  // they are: resampling to the same size returns them unchanged, after a sharp pipeline's cost.
-  if (width === size && height === size && channels === 3 && pixels.length === size * size * 3)
-    return { pixels, width, height };
   return resizeRgb(pixels, width, height, size, label, channels);
 }

@@ -210,6 +210,9 @@ export async function resizeRgb(
       `${pixels.length} bytes of pixels for a ${width}×${height} image with ${channels} channels (${expected} expected)`,
     );
   checkDimensions(label, width, height, DEFAULT_MAX_PIXELS);
+  // RGB already at the input size (the server decodes its uploads to it) is used as it is:
+  // resampling to the same size returns it unchanged, after a sharp pipeline's cost.
+  if (channels === 3 && width === size && height === size) return { pixels, width, height };
   const data = await sharp(pixels, { raw: { width, height, channels } })
     .flatten({ background: { r: 255, g: 255, b: 255 } })
     .resize(size, size, { fit: 'fill', kernel: 'linear' })
