@@ -342,7 +342,7 @@ function framesOf(reply: Reply, url: string): EncodedFrame[] {
   const declared = outer.params.type ? parseMediaType(outer.params.type) : undefined;
   const frames: EncodedFrame[] = [];
   try {
-    for (const part of parseMultipart(reply.body, {
+    for (const part of parseMultipart(withoutPreamble(reply.body, boundary), {
       boundary,
       maxFileSize: MAX_FRAME_BYTES,
       maxTotalSize: Math.max(MAX_FRAME_BYTES, reply.body.length),
@@ -359,6 +359,17 @@ function framesOf(reply: Reply, url: string): EncodedFrame[] {
     throw new Error(`${url}: malformed multipart reply: ${(e as Error).message}`, { cause: e });
   }
   return frames;
+}
+
+/**
+ * The body from its first boundary on: RFC 2046 allows text before it (a preamble), which the
+ * multipart parser does not skip.
+ */
+function withoutPreamble(body: Uint8Array, boundary: string): Uint8Array {
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (bytes.subarray(0, boundary.length + 2).toString('latin1') === `--${boundary}`) return body;
+  const at = bytes.indexOf(`\r\n--${boundary}`, 0, 'latin1');
+  return at < 0 ? body : body.subarray(at + 2);
 }
 
 function syntaxOf(media: { type: string; params: Record<string, string> }, url: string): string {
