@@ -24,7 +24,7 @@ export interface RgbRaster {
 export interface Slide {
   readonly path: string;
   /** Which reader opened the file. */
-  readonly backend: 'openslide' | 'sharp';
+  readonly backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb';
   /** OpenSlide's vendor ('aperio', 'generic-tiff', …), or the image format sharp read ('png', 'tiff', …). */
   readonly vendor: string;
   /** Level 0 (full resolution) first, then ever coarser levels. */

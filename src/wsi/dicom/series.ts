@@ -1,0 +1,162 @@
+/**
+ * DICOM WSI series in folders of Part 10 files, and how a slide made of one refers to itself: by its
+ * folder when the folder holds one series, or `FOLDER#series=UID` when it holds several. Files are
+ * found by the 'DICM' magic whatever their names, and grouped by Series Instance UID.
+ */
+import { readdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { DicomSlide, type DecodeFrame } from './dicom-slide.js';
+import type { WsiInstance } from './instance.js';
+import { instanceFromJsonModel, VL_WHOLE_SLIDE_MICROSCOPY } from './json-model.js';
+import { FileFrameSource, isPart10File, readPart10Header, type Part10Header } from './part10.js';
+
+/** One series of a folder: its instances and their files' headers (by SOP Instance UID). */
+export interface DicomSeries {
+  folder: string;
+  seriesInstanceUid: string;
+  instances: WsiInstance[];
+  headers: Map<string, Part10Header>;
+}
+
+/** What a folder holds: its WSI series, and the DICOM files that could not be read, with the reason. */
+export interface DicomFolder {
+  series: DicomSeries[];
+  unreadable: { path: string; reason: string }[];
+}
+
+/** Headers read at once while scanning (each is a few small positioned reads). */
+const SCAN_CONCURRENCY = 8;
+
+/**
+ * The VL Whole Slide Microscopy series among the files directly in `folder` (other DICOM files, e.g.
+ * a radiograph, are passed over). The caller owns the headers: dispose them, or hand them to a
+ * FileFrameSource.
+ */
+export async function findDicomSeries(folder: string): Promise<DicomFolder> {
+  const dir = resolve(folder);
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => join(dir, e.name));
+  const bySeries = new Map<string, DicomSeries>();
+  const unreadable: DicomFolder['unreadable'] = [];
+  for (let i = 0; i < files.length; i += SCAN_CONCURRENCY) {
+    const batch = files.slice(i, i + SCAN_CONCURRENCY);
+    const read = await Promise.all(batch.map(readWsiFile));
+    for (const [j, result] of read.entries()) {
+      if (!result) continue;
+      if ('reason' in result) {
+        unreadable.push({ path: batch[j]!, reason: result.reason });
+        continue;
+      }
+      const { header, instance } = result;
+      let series = bySeries.get(instance.seriesInstanceUid);
+      if (!series) {
+        series = { folder: dir, seriesInstanceUid: instance.seriesInstanceUid, instances: [], headers: new Map() };
+        bySeries.set(instance.seriesInstanceUid, series);
+      }
+      if (series.headers.has(instance.sopInstanceUid)) {
+        // The same instance twice (a copy under another name): read once.
+        await header.dispose();
+        continue;
+      }
+      series.instances.push(instance);
+      series.headers.set(instance.sopInstanceUid, header);
+    }
+  }
+  const series = [...bySeries.values()].sort((a, b) => (a.seriesInstanceUid < b.seriesInstanceUid ? -1 : 1));
+  return { series, unreadable };
+}
+
+/** A WSI instance's header, null when the file is not DICOM or not WSI, or why it cannot be read. */
+async function readWsiFile(
+  path: string,
+): Promise<{ header: Part10Header; instance: WsiInstance } | { reason: string } | null> {
+  if (!(await isPart10File(path))) return null;
+  let header: Part10Header;
+  try {
+    header = await readPart10Header(path);
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+  const sopClass = header.sopClassUid ?? String(header.dataset['00080016']?.Value?.[0] ?? '');
+  if (sopClass !== VL_WHOLE_SLIDE_MICROSCOPY) {
+    await header.dispose();
+    return null;
+  }
+  try {
+    return { header, instance: instanceFromJsonModel(header.dataset, header.transferSyntaxUid, path) };
+  } catch (e) {
+    await header.dispose();
+    return { reason: (e as Error).message };
+  }
+}
+
+/** Releases what a scan holds (inflated copies of deflated files). */
+export async function disposeSeries(series: readonly DicomSeries[]): Promise<void> {
+  for (const s of series) for (const header of s.headers.values()) await header.dispose();
+}
+
+const SERIES = '#series=';
+
+/** A local DICOM slide's reference: the folder alone when it holds one series, else with the series' UID. */
+export function formatDicomSlideRef(folder: string, seriesInstanceUid: string | null): string {
+  return seriesInstanceUid ? `${folder}${SERIES}${seriesInstanceUid}` : folder;
+}
+
+/** The folder and series of a `FOLDER#series=UID` reference (null when it has no `#series=`). */
+export function parseDicomSlideRef(ref: string): { folder: string; seriesInstanceUid: string } | null {
+  const at = ref.lastIndexOf(SERIES);
+  if (at < 0) return null;
+  const uid = ref.slice(at + SERIES.length);
+  return /^[0-9.]+$/.test(uid) ? { folder: ref.slice(0, at), seriesInstanceUid: uid } : null;
+}
+
+/** The id of a DICOM slide in labels and results: the series' UID when the reference names one, else the folder's name. */
+export function dicomSlideId(ref: string): string {
+  return parseDicomSlideRef(ref)?.seriesInstanceUid ?? basename(ref);
+}
+
+/** References of the series in `folder`: the folder itself for one series, one `#series=` each for several. */
+export function seriesRefs(folder: string, series: readonly DicomSeries[]): string[] {
+  return series.length === 1
+    ? [formatDicomSlideRef(folder, null)]
+    : series.map((s) => formatDicomSlideRef(folder, s.seriesInstanceUid));
+}
+
+/**
+ * Opens one series of `folder` as a slide named `path`: the series `seriesInstanceUid`, or the
+ * folder's only one. A folder holding a DICOM file that cannot be read is refused, since which
+ * series the file belongs to (and so whether a level is missing) cannot be told.
+ */
+export async function openDicomFolderSlide(
+  path: string,
+  folder: string,
+  seriesInstanceUid: string | null,
+  decode: DecodeFrame,
+): Promise<DicomSlide> {
+  const { series, unreadable } = await findDicomSeries(folder);
+  const fail = async (problem: string): Promise<never> => {
+    await disposeSeries(series);
+    throw new Error(`${path}: ${problem}`);
+  };
+  if (unreadable.length > 0) return fail(`cannot read ${unreadable.map((u) => u.reason).join('; ')}`);
+  if (series.length === 0) return fail('no DICOM whole-slide (VL Whole Slide Microscopy) series in the folder');
+  const chosen = seriesInstanceUid ? series.find((s) => s.seriesInstanceUid === seriesInstanceUid) : series[0];
+  if (!chosen)
+    return fail(
+      `no series ${seriesInstanceUid} in ${folder} (it holds ${series.map((s) => s.seriesInstanceUid).join(', ')})`,
+    );
+  if (!seriesInstanceUid && series.length > 1)
+    return fail(
+      `the folder holds ${series.length} series; name one as ${formatDicomSlideRef(folder, '<UID>')}: ${series.map((s) => s.seriesInstanceUid).join(', ')}`,
+    );
+  await disposeSeries(series.filter((s) => s !== chosen));
+  try {
+    return new DicomSlide(path, chosen.instances, new FileFrameSource(folder, chosen.headers), {
+      backend: 'dicom',
+      decode,
+    });
+  } catch (e) {
+    await disposeSeries([chosen]);
+    throw e;
+  }
+}
