@@ -9,8 +9,8 @@ export type { Tile, TileOptions, TissueMask, TissueMaskOptions };
 
 export interface SlideInfo {
   path: string;
-  /** Which reader opened it: OpenSlide, or sharp for plain images and TIFFs OpenSlide refuses. */
-  backend: 'openslide' | 'sharp';
+  /** Which reader opened it: OpenSlide, sharp for plain images and TIFFs OpenSlide refuses, or the DICOM reader (files, or a PACS over DICOMweb). */
+  backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb';
   vendor: string;
   /** Level 0 (full resolution) first: each level's width, height and downsample. */
   levels: { width: number; height: number; downsample: number }[];
