@@ -1,0 +1,66 @@
+/**
+ * JPEG baseline and extended (8-bit) frames, decoded with sharp (libvips over libjpeg-turbo), in the
+ * colour space jpeg-colour.ts settles on. Lossless, hierarchical and 12-bit JPEG are refused.
+ */
+import sharp, { type OutputInfo } from 'sharp';
+import { FrameDecodeError } from './frame-error.js';
+import { jpegColour, libjpegColour, readJpegHeader, withAdobeMarker } from './jpeg-colour.js';
+import { samplesToRgb } from './native-pixels.js';
+
+/** SOF markers libjpeg decodes: baseline, extended and progressive, Huffman or arithmetic coded. */
+const DCT_SOF = new Set([0xc0, 0xc1, 0xc2, 0xc9, 0xca]);
+
+/** Interleaved RGB of a JPEG frame whose DICOM header says `photometric` and `samplesPerPixel`. */
+export async function decodeJpegFrame(
+  data: Uint8Array,
+  photometric: string,
+  samplesPerPixel: number,
+): Promise<Uint8Array> {
+  const header = readJpegHeader(data);
+  if (!DCT_SOF.has(header.sof)) {
+    throw new FrameDecodeError(
+      'unsupported',
+      `JPEG frame: SOF marker 0x${header.sof.toString(16)} (lossless or hierarchical JPEG) is not supported`,
+    );
+  }
+  if (header.precision !== 8) {
+    throw new FrameDecodeError(
+      'unsupported',
+      `JPEG frame: ${header.precision}-bit samples are not supported (8-bit only)`,
+    );
+  }
+  const components = header.components.length;
+  if (components !== samplesPerPixel) {
+    throw new FrameDecodeError(
+      'corrupt',
+      `JPEG frame has ${components} components, the header says Samples per Pixel ${samplesPerPixel}`,
+    );
+  }
+  let stream = data;
+  if (components === 3) {
+    const colour = jpegColour(header, photometric);
+    if (colour !== libjpegColour(header)) stream = withAdobeMarker(data, colour);
+  } else if (components !== 1 || photometric !== 'MONOCHROME2') {
+    throw new FrameDecodeError(
+      'unsupported',
+      `JPEG frame: ${components} components with Photometric Interpretation ${photometric} are not supported`,
+    );
+  }
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    // ignoreIcc: a frame's samples as they are; DICOM keeps the ICC profile in the Optical Path, and
+    // OpenSlide, the reference for the other formats, applies none either.
+    decoded = await sharp(stream, { ignoreIcc: true }).raw().toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new FrameDecodeError('corrupt', `JPEG frame does not decode: ${(e as Error).message}`);
+  }
+  const { info } = decoded;
+  if (info.width !== header.width || info.height !== header.height || info.channels !== components) {
+    throw new FrameDecodeError(
+      'corrupt',
+      `JPEG frame decoded to ${info.width}×${info.height}×${info.channels}, its header says ${header.width}×${header.height}×${components}`,
+    );
+  }
+  const pixels = new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length);
+  return components === 1 ? samplesToRgb(pixels, info.width * info.height, 'MONOCHROME2', 'interleaved') : pixels;
+}
