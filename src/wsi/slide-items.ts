@@ -10,6 +10,8 @@ import type { Box } from './tiler.js';
 import { planTiles, type TileOptions } from './tiler.js';
 import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
+import { DicomSlide } from './dicom/dicom-slide.js';
+import { disposeSeries, findDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
 
 /** Whole-slide formats OpenSlide reads. */
 export const OPENSLIDE_EXTENSIONS: readonly string[] = [
@@ -44,9 +46,19 @@ export function parseRegionSource(source: string): { slide: string; box: Box } |
     : null;
 }
 
-/** A slide's id: its file name without the extension. */
+/** A file extension: a letter then up to four letters or digits (a UID's or version's '.1' is not one). */
+const EXTENSION = /^\.[a-z][a-z0-9]{0,4}$/i;
+
+/**
+ * A slide's id: its file name without the extension; for a DICOM slide, its folder's name, or the
+ * series' UID when the reference names one (`FOLDER#series=UID`).
+ */
 export function slideId(path: string): string {
-  return basename(path, extname(path));
+  const dicom = parseDicomSlideRef(path);
+  if (dicom) return dicom.seriesInstanceUid;
+  const name = basename(path);
+  const ext = extname(name);
+  return EXTENSION.test(ext) ? name.slice(0, -ext.length) : name;
 }
 
 export interface SlideLabels {
@@ -65,7 +77,10 @@ export async function readSlideLabels(csv: string): Promise<Map<string, SlideLab
     if (!line.trim() || (i === 0 && /^slide$/i.test(cells[0]))) return;
     if (cells.length < 2 || !cells[0] || !cells[1])
       throw new Error(`${csv}:${i + 1}: expected 'slide,label[,patient]', got '${line}'`);
-    out.set(slideId(cells[0]), { label: cells[1], patient: cells[2] || undefined });
+    // By id, and as written: a DICOM slide's folder or series UID may hold dots that are no extension.
+    const row = { label: cells[1], patient: cells[2] || undefined };
+    out.set(slideId(cells[0]), row);
+    out.set(cells[0], row);
   });
   return out;
 }
@@ -86,6 +101,8 @@ export async function slidePatchItems(
     const id = slideId(path);
     const meta = labels?.get(id);
     if (labels && !meta) throw new Error(`${path}: slide '${id}' has no row in the labels CSV`);
+    // A DICOM slide names its patient; the labels CSV, when it does too, wins.
+    const patient = meta?.patient ?? (slide instanceof DicomSlide ? (slide.dicom.patientId ?? undefined) : undefined);
     const items: CollectionItem[] = [];
     for (const { x, y } of plan.positions()) {
       const box = { x, y, width: plan.width, height: plan.height };
@@ -93,7 +110,7 @@ export async function slidePatchItems(
         source: regionSource(path, box),
         label: meta?.label ?? id,
         slide: id,
-        patient: meta?.patient,
+        patient,
         ...box,
       });
     }
@@ -116,4 +133,24 @@ export async function slideFiles(dir: string): Promise<string[]> {
       files.push(path);
   }
   return files.sort(naturalCompare);
+}
+
+/**
+ * Slide files directly in `dir`, and the DICOM WSI series in `dir` and its sub-folders (a series is
+ * often a folder of its own), each series one slide referred to as seriesRefs says; sorted. A folder
+ * whose DICOM files cannot be read is listed too, so that opening it reports why.
+ */
+export async function slideSources(dir: string): Promise<string[]> {
+  const root = resolve(dir);
+  const folders = [
+    root,
+    ...(await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(root, e.name)),
+  ];
+  const slides = await slideFiles(root);
+  for (const folder of folders) {
+    const { series, unreadable } = await findDicomSeries(folder);
+    await disposeSeries(series);
+    slides.push(...(series.length === 0 && unreadable.length > 0 ? [folder] : seriesRefs(folder, series)));
+  }
+  return slides.sort(naturalCompare);
 }

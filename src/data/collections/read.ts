@@ -6,8 +6,9 @@
  *             the scan, or the scan's row of an optional slide CSV (e.g. the tissue class of a synthetic slide);
  * - pannuke:  PanNuke folds — every `images.npy` with a `types.npy` beside it, rows read in place;
  * - imagenet: ROOT/train/<wnid>/*.JPEG (or ROOT/<wnid>/*.JPEG); label = wnid;
- * - slides:   whole-slide images in ROOT, cut into tissue patches (label from an optional CSV,
- *             else the slide id), all of them or a mosaic per slide; a slide that cannot be read is
+ * - slides:   whole-slide images in ROOT, and DICOM WSI series in ROOT and its sub-folders (one
+ *             slide each), cut into tissue patches (label from an optional CSV, else the slide id;
+ *             patient from the CSV, else DICOM's Patient ID), all of them or a mosaic per slide; a slide that cannot be read is
  *             reported and skipped, and one that gives no patch is reported with the reason.
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
 import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js';
 import { NoPatchesError, whyNoPatches } from '../../wsi/no-patches.js';
-import { readSlideLabels, slideFiles, slidePatchItems, type SlideLabels } from '../../wsi/slide-items.js';
+import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
 
 export interface ReadOptions {
@@ -119,7 +120,7 @@ async function readSlides(
   options: ReadOptions,
   outcomes: SlideOutcomes,
 ): Promise<CollectionItem[]> {
-  const files = await slideFiles(dir);
+  const files = await slideSources(dir);
   const items: CollectionItem[] = [];
   for (const [i, file] of files.entries()) {
     try {
@@ -175,7 +176,7 @@ function layoutHint(layout: Layout): string {
     kimia: ' (expected scan folders s0…s23)',
     pannuke: ' (expected images.npy with types.npy beside it)',
     imagenet: ' (expected train/<wnid>/*.JPEG)',
-    slides: ' (expected whole-slide images with tissue: .svs, .tiff, .ndpi, …)',
+    slides: ' (expected whole-slide images with tissue: .svs, .tiff, .ndpi, …, or folders of DICOM WSI files)',
   };
   return hints[layout];
 }

@@ -302,8 +302,9 @@ async function buildFrameIndex(handle: FileHandle, header: Part10Header, instanc
   const size = header.pixelFileSize;
   const where = header.path;
   if (header.pixelDataLength !== null) {
-    const frameBytes =
-      (instance.tileWidth * instance.tileHeight * instance.samplesPerPixel * instance.bitsAllocated) / 8;
+    // YBR_FULL_422 keeps two samples per pixel (Cb and Cr shared by pairs of pixels).
+    const samples = instance.photometricInterpretation === 'YBR_FULL_422' ? 2 : instance.samplesPerPixel;
+    const frameBytes = (instance.tileWidth * instance.tileHeight * samples * instance.bitsAllocated) / 8;
     if (header.pixelDataLength < frames * frameBytes || header.pixelDataOffset + frames * frameBytes > size)
       throw new Error(
         `${where}: truncated: ${frames} frames of ${frameBytes} bytes need ${frames * frameBytes}, the file holds ${Math.min(header.pixelDataLength, size - header.pixelDataOffset)}`,

@@ -136,7 +136,7 @@ export async function openDicomFolderSlide(
   const { series, unreadable } = await findDicomSeries(folder);
   const fail = async (problem: string): Promise<never> => {
     await disposeSeries(series);
-    throw new Error(`${path}: ${problem}`);
+    throw new Error(problem);
   };
   if (unreadable.length > 0) return fail(`cannot read ${unreadable.map((u) => u.reason).join('; ')}`);
   if (series.length === 0) return fail('no DICOM whole-slide (VL Whole Slide Microscopy) series in the folder');
