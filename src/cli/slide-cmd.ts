@@ -1,5 +1,7 @@
 /** `histoseek slide info|mask`: what a whole-slide image holds, and where its tissue is. */
 import { writeFile } from 'node:fs/promises';
+import { DicomSlide } from '../wsi/dicom/dicom-slide.js';
+import { describeTransferSyntax } from '../wsi/dicom/frame-codecs.js';
 import { openSlide } from '../wsi/slide.js';
 import { renderMaskPreview, tissueMask } from '../wsi/tissue-mask.js';
 import { JSON_OPTIONS, parse, positiveInt } from './args.js';
@@ -10,7 +12,9 @@ histoseek slide mask SLIDE --out PNG [--max-side 2048]
 
 info: vendor, levels, microns per pixel, objective power, associated images and properties of a
 whole-slide image (Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, generic tiled TIFF… through
-OpenSlide; plain TIFF/JPEG/PNG as one-level slides).
+OpenSlide; plain TIFF/JPEG/PNG as one-level slides; DICOM WSI: a folder holding one series, a
+FOLDER#series=UID, or one of the series' .dcm files), with a DICOM slide's study and series UIDs,
+transfer syntaxes and tiling.
 mask: the tissue detected on a low-resolution view (Otsu on saturation, glass and pen marks left
 out), drawn over the slide's thumbnail.
 `;
@@ -37,6 +41,7 @@ export const slideCommand: Command = {
           objective_power: slide.objectivePower,
           associated_images: slide.associatedImages(),
           properties: slide.properties,
+          ...(slide instanceof DicomSlide ? { dicom: slide.dicom } : {}),
         };
         if (values.json) process.stdout.write(`${JSON.stringify(info)}\n`);
         else {
@@ -47,6 +52,7 @@ export const slideCommand: Command = {
           process.stdout.write(
             `  ${slide.mpp ? `${slide.mpp.x.toFixed(4)} × ${slide.mpp.y.toFixed(4)} µm/px` : 'resolution unknown'}${slide.objectivePower ? `, ${slide.objectivePower}×` : ''}; associated images: ${slide.associatedImages().join(', ') || 'none'}\n`,
           );
+          if (slide instanceof DicomSlide) process.stdout.write(dicomLines(slide));
         }
         return 0;
       }
@@ -60,3 +66,17 @@ export const slideCommand: Command = {
     }
   },
 };
+
+/** A DICOM slide's series, study, patient, encodings and tiling, and each level's size. */
+function dicomLines(slide: DicomSlide): string {
+  const d = slide.dicom;
+  const tiling = d.tiling.map((t) => `TILED_${t.toUpperCase()}`).join(', ');
+  return [
+    `  study ${d.studyInstanceUid}`,
+    `  series ${d.seriesInstanceUid}${d.patientId ? `, patient ${d.patientId}` : ''}${d.containerIdentifier ? `, container ${d.containerIdentifier}` : ''}`,
+    `  transfer syntax ${d.transferSyntaxUids.map(describeTransferSyntax).join(', ')}; ${tiling}`,
+    ...slide.levels.map((l, i) => `  level ${i}: ${l.width}×${l.height} (downsample ${+l.downsample.toFixed(2)})`),
+  ]
+    .map((line) => `${line}\n`)
+    .join('');
+}

@@ -1,10 +1,17 @@
 /**
  * Whole-slide images behind one interface: OpenSlide for the scanner formats it knows (Aperio SVS,
- * Hamamatsu, generic tiled TIFF, …), and sharp (libvips) for what it does not open — plain
- * JPEG/PNG/WebP/TIFF images, read as a one-level slide, and pyramidal TIFFs libvips can read page by page.
+ * Hamamatsu, generic tiled TIFF, …), sharp (libvips) for what it does not open — plain
+ * JPEG/PNG/WebP/TIFF images, read as a one-level slide, and pyramidal TIFFs libvips can read page by
+ * page — and the DICOM reader for VL Whole Slide Microscopy series, in a folder of Part 10 files or
+ * in a PACS over DICOMweb.
  */
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
+import { decodeFrame } from './dicom/frame-codecs.js';
+import { stringValue } from './dicom/json-model.js';
+import { isPart10File, readPart10Header } from './dicom/part10.js';
+import { openDicomFolderSlide, parseDicomSlideRef } from './dicom/series.js';
 import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
 
 export interface SlideLevel {
@@ -80,8 +87,20 @@ export interface OpenSlideOptions {
   backend?: 'auto' | 'openslide' | 'sharp';
 }
 
-/** Opens a slide. Throws SlideOpenError naming the file (and each reader's reason) when it cannot. */
+/**
+ * Opens a slide: a file; a DICOM series — a folder holding one, `FOLDER#series=UID`, or one of its
+ * Part 10 files; or a series in a PACS (`dicomweb+https://…`). Throws SlideOpenError naming the path
+ * (and each reader's reason) when it cannot.
+ */
 export async function openSlide(path: string, options: OpenSlideOptions = {}): Promise<Slide> {
+  const dicom = await dicomSeriesAt(path);
+  if (dicom) {
+    try {
+      return await openDicomFolderSlide(path, dicom.folder, dicom.seriesInstanceUid, decodeFrame);
+    } catch (e) {
+      throw new SlideOpenError(path, (e as Error).message);
+    }
+  }
   const backend = options.backend ?? 'auto';
   try {
     if (!(await stat(path)).isFile()) throw new SlideOpenError(path, 'not a file');
@@ -114,6 +133,25 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
     throw new SlideOpenError(path, reasons.join('; '));
   }
   return SharpSlide.open(path, metadata);
+}
+
+/** The DICOM series `path` names — a folder, `FOLDER#series=UID`, or a Part 10 file's series — or null when it names a file of another kind. */
+async function dicomSeriesAt(path: string): Promise<{ folder: string; seriesInstanceUid: string | null } | null> {
+  const ref = parseDicomSlideRef(path);
+  if (ref) return ref;
+  const info = await stat(path).catch(() => null);
+  if (info?.isDirectory()) return { folder: path, seriesInstanceUid: null };
+  if (!info?.isFile() || !(await isPart10File(path))) return null;
+  let header;
+  try {
+    header = await readPart10Header(path);
+  } catch (e) {
+    throw new SlideOpenError(path, (e as Error).message);
+  }
+  await header.dispose();
+  const seriesInstanceUid = stringValue(header.dataset, '0020000E');
+  if (!seriesInstanceUid) throw new SlideOpenError(path, 'DICOM file without a Series Instance UID (0020,000E)');
+  return { folder: dirname(path), seriesInstanceUid };
 }
 
 function plausibleMpp(x: number, y: number): { x: number; y: number } | null {
