@@ -51,7 +51,7 @@ interface Target {
   study?: string;
   series?: string;
   instance?: string;
-  frame?: number;
+  frames?: readonly number[];
 }
 
 interface Reply {
@@ -184,12 +184,7 @@ export class DicomWebClient {
     return jsonArray(reply, `${this.url(path)} (WADO-RS metadata)`);
   }
 
-  /**
-   * Frame `frame` (1-based) of an instance, in the syntax it is stored in when the server offers that
-   * (`transfer-syntax=*`); a server that refuses that (406 Not Acceptable) is asked for the stored
-   * syntax by name (`storedSyntax`, when known), then uncompressed, then JPEG. The Accept that worked
-   * is kept for the next frames.
-   */
+  /** Frame `frame` (1-based) of an instance: frames() for one. */
   async frame(
     study: string,
     series: string,
@@ -197,9 +192,28 @@ export class DicomWebClient {
     frame: number,
     storedSyntax?: string,
   ): Promise<EncodedFrame> {
-    if (!Number.isSafeInteger(frame) || frame < 1) throw new RangeError(`frame numbers start at 1, got ${frame}`);
-    const path = `/studies/${study}/series/${series}/instances/${instance}/frames/${frame}`;
-    const target = { study, series, instance, frame };
+    return (await this.frames(study, series, instance, [frame], storedSyntax))[0]!;
+  }
+
+  /**
+   * Frames of an instance (1-based numbers, in one request: WADO-RS takes a frame list), in the order
+   * asked, each in the syntax it is stored in when the server offers that (`transfer-syntax=*`); a
+   * server that refuses that (406 Not Acceptable) is asked for the stored syntax by name
+   * (`storedSyntax`, when known), then uncompressed, then JPEG. The Accept that worked is kept for the
+   * next requests.
+   */
+  async frames(
+    study: string,
+    series: string,
+    instance: string,
+    frames: readonly number[],
+    storedSyntax?: string,
+  ): Promise<EncodedFrame[]> {
+    const bad = frames.find((n) => !Number.isSafeInteger(n) || n < 1);
+    if (frames.length === 0 || bad !== undefined)
+      throw new RangeError(`frame numbers start at 1, got [${frames.join(', ')}]`);
+    const path = `/studies/${study}/series/${series}/instances/${instance}/frames/${frames.join(',')}`;
+    const target = { study, series, instance, frames };
     const accepts = this.frameAccept ? [this.frameAccept] : frameAccepts(storedSyntax);
     for (const [i, accept] of accepts.entries()) {
       let reply: Reply;
@@ -211,9 +225,10 @@ export class DicomWebClient {
         throw e instanceof RefusedMediaType ? e.error : e;
       }
       this.frameAccept = accept;
-      const [first] = framesOf(reply, this.url(path));
-      if (!first) throw new Error(`${this.url(path)}: the response holds no frame`);
-      return first;
+      const got = framesOf(reply, this.url(path));
+      if (got.length !== frames.length)
+        throw new Error(`${this.url(path)}: asked for ${frames.length} frames, the reply holds ${got.length}`);
+      return got;
     }
     throw new Error('unreachable: the last Accept rethrows');
   }
@@ -302,7 +317,7 @@ export class DicomWebClient {
         );
       case 406: {
         const error = new Error(`GET ${url}: the server cannot send ${accept} (${status})${serverSays(reply)}`);
-        return target.frame === undefined ? error : new RefusedMediaType(error);
+        return target.frames === undefined ? error : new RefusedMediaType(error);
       }
     }
     const tries = attempt > 0 ? ` after ${attempt + 1} tries` : '';
@@ -414,7 +429,7 @@ function networkReason(e: unknown, timeoutMs: number): { text: string; transient
 
 function describeTarget(t: Target): string {
   const parts = [
-    t.frame !== undefined && `frame ${t.frame}`,
+    t.frames !== undefined && `frame${t.frames.length > 1 ? 's' : ''} ${t.frames.join(',')}`,
     t.instance !== undefined && `of instance ${t.instance}`,
     t.series !== undefined && `${t.instance !== undefined ? 'in ' : ''}series ${t.series}`,
     t.study !== undefined && `${t.series !== undefined ? 'of ' : ''}study ${t.study}`,
