@@ -1,0 +1,26 @@
+/** Checks every Slide reader shares: a region request's arguments, and a resolution that is a microscope's. */
+import type { Slide } from './slide.js';
+
+/** Resolutions outside this range (µm/px) are not microscope scans: e.g. the 72-dpi default of image editors. */
+const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];
+
+export function plausibleMpp(x: number, y: number): { x: number; y: number } | null {
+  const ok = (v: number) => Number.isFinite(v) && v >= PLAUSIBLE_MPP[0] && v <= PLAUSIBLE_MPP[1];
+  return ok(x) && ok(y) ? { x, y } : null;
+}
+
+/** Throws a RangeError naming the slide when readRegion's arguments name no level or no region. */
+export function checkRegion(slide: Slide, x0: number, y0: number, level: number, width: number, height: number): void {
+  if (!Number.isInteger(level) || level < 0 || level >= slide.levels.length) {
+    throw new RangeError(`${slide.path}: no level ${level} (the slide has ${slide.levels.length})`);
+  }
+  for (const [name, v] of [
+    ['x0', x0],
+    ['y0', y0],
+  ] as const) {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
+  }
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`region size must be positive integers, got ${width}×${height}`);
+  }
+}
