@@ -9,8 +9,8 @@ export type { Tile, TileOptions, TissueMask, TissueMaskOptions };
 
 export interface SlideInfo {
   path: string;
-  /** Which reader opened it: OpenSlide, sharp for plain images and TIFFs OpenSlide refuses, or the DICOM reader (files, or a PACS over DICOMweb). */
-  backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb';
+  /** Which reader opened it: OpenSlide, sharp for plain images and TIFFs OpenSlide refuses, the DICOM reader (files, or a PACS over DICOMweb), or jpeg-tiff for TIFFs whose JPEG tiles libtiff would decode in the wrong colour space. */
+  backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb' | 'jpeg-tiff';
   vendor: string;
   /** Level 0 (full resolution) first: each level's width, height and downsample. */
   levels: { width: number; height: number; downsample: number }[];

@@ -15,6 +15,9 @@ import { openDicomFolderSlide, parseDicomSlideRef } from './dicom/series.js';
 import { HistoseekError } from '../util/errors.js';
 import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
 import { openDicomWebSlide } from './dicomweb/dicomweb-slide.js';
+import { checkRegion, plausibleMpp } from './slide-checks.js';
+import { checkTiffColour } from './tiff-colour.js';
+import { JpegTiffSlide } from './tiff/jpeg-tiff-slide.js';
 import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
 
 export interface SlideLevel {
@@ -34,7 +37,7 @@ export interface RgbRaster {
 export interface Slide {
   readonly path: string;
   /** Which reader opened the file. */
-  readonly backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb';
+  readonly backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb' | 'jpeg-tiff';
   /** OpenSlide's vendor ('aperio', 'generic-tiff', …), or the image format sharp read ('png', 'tiff', …). */
   readonly vendor: string;
   /** Level 0 (full resolution) first, then ever coarser levels. */
@@ -76,16 +79,14 @@ export class SlideOpenError extends Error {
  */
 export const LEVEL_SLACK = 1.01;
 
-/** Resolutions outside this range (µm/px) are not microscope scans: e.g. the 72-dpi default of image editors. */
-const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];
-
 /** Formats OpenSlide never reads, so a missing libopenslide does not matter for them. */
 const PLAIN_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif']);
 
 export interface OpenSlideOptions {
   /**
    * 'auto' (default): OpenSlide first, sharp when OpenSlide does not recognise or cannot read the
-   * file. 'openslide' or 'sharp': that reader only.
+   * file, and TIFFs whose JPEG tiles libtiff would decode in the wrong colour space decoded here or
+   * refused (./tiff-colour.ts). 'openslide' or 'sharp': that reader only, unchecked.
    */
   backend?: 'auto' | 'openslide' | 'sharp';
 }
@@ -111,6 +112,13 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   } catch (e) {
     if (e instanceof SlideOpenError) throw e;
     throw new SlideOpenError(path, (e as Error).message);
+  }
+  if (backend === 'auto') {
+    const colour = await checkTiffColour(path).catch((e: Error) => {
+      throw new SlideOpenError(path, e.message);
+    });
+    if (colour.verdict === 'refuse') throw new SlideOpenError(path, colour.reason);
+    if (colour.verdict === 'recode') return JpegTiffSlide.open(path, colour);
   }
   const reasons: string[] = [];
   if (backend !== 'sharp') {
@@ -166,26 +174,6 @@ async function dicomSeriesAt(path: string): Promise<{ folder: string; seriesInst
   const seriesInstanceUid = stringValue(header.dataset, '0020000E');
   if (!seriesInstanceUid) throw new SlideOpenError(path, 'DICOM file without a Series Instance UID (0020,000E)');
   return { folder: dirname(path), seriesInstanceUid };
-}
-
-function plausibleMpp(x: number, y: number): { x: number; y: number } | null {
-  const ok = (v: number) => Number.isFinite(v) && v >= PLAUSIBLE_MPP[0] && v <= PLAUSIBLE_MPP[1];
-  return ok(x) && ok(y) ? { x, y } : null;
-}
-
-function checkRegion(slide: Slide, x0: number, y0: number, level: number, width: number, height: number): void {
-  if (!Number.isInteger(level) || level < 0 || level >= slide.levels.length) {
-    throw new RangeError(`${slide.path}: no level ${level} (the slide has ${slide.levels.length})`);
-  }
-  for (const [name, v] of [
-    ['x0', x0],
-    ['y0', y0],
-  ] as const) {
-    if (!Number.isSafeInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
-  }
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`region size must be positive integers, got ${width}×${height}`);
-  }
 }
 
 /** OpenSlide's ARGB output lives only until converted to RGB: tile-sized buffers are reused, as
