@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { isHistoseekError } from '../src/util/errors.js';
 import { DicomWebClient, parseMediaType, retryAfterMs } from '../src/wsi/dicomweb/client.js';
 import { DicomWebCredentials, resolveCredentials, TOKEN_ENV } from '../src/wsi/dicomweb/credentials.js';
@@ -20,7 +21,9 @@ import {
   redactDicomWebUrl,
   seriesUrl,
 } from '../src/wsi/dicomweb/dicomweb-url.js';
+import { listSeries, useDicomWebCredentials } from '../src/wsi/dicomweb/dicomweb-slide.js';
 import { parseRegionSource, regionSource } from '../src/wsi/slide-items.js';
+import { openSlide } from '../src/wsi/slide.js';
 import { freePort, temporaryFolder } from './helpers.js';
 
 /** Limit of each top-level suite here, ms. */
@@ -475,6 +478,147 @@ describe('DICOMweb client', { timeout: TIMEOUT }, () => {
       isHistoseekError(e, 'ABORTED'),
     );
     assert.ok(performance.now() - started < 2000);
+  });
+});
+
+/** Four 32-px frames of a 64×48 level (TILED_FULL; the bottom row half padding) in four colours, and a label. */
+const LEVEL_COLOURS: readonly [number, number, number][] = [
+  [200, 40, 40],
+  [40, 200, 40],
+  [40, 40, 200],
+  [220, 200, 60],
+];
+const LABEL = `${INSTANCE}.9`;
+
+function wsiMetadata(root: string): object[] {
+  const common = (sop: string) => ({
+    '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.77.1.6'] },
+    '00080018': { vr: 'UI', Value: [sop] },
+    '0020000D': { vr: 'UI', Value: [STUDY] },
+    '0020000E': { vr: 'UI', Value: [SERIES] },
+    '00100020': { vr: 'LO', Value: ['PAT-7'] },
+    '00280002': { vr: 'US', Value: [3] },
+    '00280004': { vr: 'CS', Value: ['YBR_FULL_422'] },
+    '00280100': { vr: 'US', Value: [8] },
+    '00281041': { vr: 'UR', Value: [root] },
+  });
+  return [
+    {
+      ...common(INSTANCE),
+      '00080008': { vr: 'CS', Value: ['ORIGINAL', 'PRIMARY', 'VOLUME', 'NONE'] },
+      '00209311': { vr: 'CS', Value: ['TILED_FULL'] },
+      '00280008': { vr: 'IS', Value: [4] },
+      '00280010': { vr: 'US', Value: [32] },
+      '00280011': { vr: 'US', Value: [32] },
+      '00480006': { vr: 'UL', Value: [64] },
+      '00480007': { vr: 'UL', Value: [48] },
+      '52009229': {
+        vr: 'SQ',
+        Value: [{ '00289110': { vr: 'SQ', Value: [{ '00280030': { vr: 'DS', Value: [0.00025, 0.00025] } }] } }],
+      },
+    },
+    {
+      ...common(LABEL),
+      '00080008': { vr: 'CS', Value: ['ORIGINAL', 'PRIMARY', 'LABEL', 'NONE'] },
+      '00280008': { vr: 'IS', Value: [1] },
+      '00280010': { vr: 'US', Value: [10] },
+      '00280011': { vr: 'US', Value: [20] },
+    },
+  ];
+}
+
+const solidJpeg = (width: number, height: number, [r, g, b]: readonly number[]) =>
+  sharp({ create: { width, height, channels: 3, background: { r: r!, g: g!, b: b! } } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
+
+describe('DICOMweb slides', { timeout: TIMEOUT }, () => {
+  const pacs = new FakePacs();
+  let frames: Buffer[];
+  let label: Buffer;
+  let ref: string;
+  before(async () => {
+    await pacs.start();
+    frames = await Promise.all(LEVEL_COLOURS.map((c) => solidJpeg(32, 32, c)));
+    label = await solidJpeg(20, 10, [255, 255, 255]);
+    ref = seriesUrl(pacs.root, STUDY, SERIES);
+    useDicomWebCredentials(`dicomweb+${pacs.root}`, DicomWebCredentials.bearer(SECRET, 'the test'));
+    pacs.reset((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      if (req.headers.authorization !== `Bearer ${SECRET}`) return void res.writeHead(401).end();
+      if (url.pathname.endsWith('/series')) {
+        const wanted = url.searchParams.get('SeriesInstanceUID') ?? SERIES;
+        const found = url.searchParams.get('offset') === '0' && wanted === SERIES;
+        res.writeHead(200, { 'content-type': 'application/dicom+json' });
+        return void res.end(JSON.stringify(found ? wsiMetadata(pacs.root).slice(0, 1) : []));
+      }
+      if (url.pathname.endsWith('/metadata')) {
+        res.writeHead(200, { 'content-type': 'application/dicom+json' });
+        return void res.end(JSON.stringify(wsiMetadata(pacs.root)));
+      }
+      const m = /\/instances\/([0-9.]+)\/frames\/([0-9,]+)$/.exec(url.pathname);
+      if (!m) return void res.writeHead(404).end();
+      const parts = m[2]!.split(',').map((n) => ({
+        type: `image/jpeg; transfer-syntax=${JPEG_BASELINE}`,
+        data: m[1] === LABEL ? label : frames[Number(n) - 1]!,
+      }));
+      res.writeHead(200, { 'content-type': 'multipart/related; type="application/octet-stream"; boundary=fr' });
+      res.end(multipartRelated(parts, 'fr'));
+    });
+  });
+  after(() => pacs.stop());
+
+  test('listSeries finds the SM series and gives its address, credentials from useDicomWebCredentials', async () => {
+    assert.deepEqual(await listSeries(`dicomweb+${pacs.root}`), [ref]);
+    await assert.rejects(
+      listSeries(`dicomweb+${pacs.root}`, { series: `${SERIES}.5`, study: STUDY }),
+      (e: Error) => isHistoseekError(e, 'NOT_FOUND') && /no slide-microscopy \(SM\) series/.test(e.message),
+    );
+  });
+
+  test('openSlide reads the series over WADO-RS: levels, spacing, label, and regions in their colours', async () => {
+    pacs.requests.length = 0;
+    const slide = await openSlide(ref);
+    try {
+      assert.equal(slide.backend, 'dicomweb');
+      assert.equal(slide.path, ref);
+      assert.deepEqual(slide.levels, [{ width: 64, height: 48, downsample: 1 }]);
+      assert.deepEqual(slide.mpp, { x: 0.25, y: 0.25 });
+      assert.deepEqual(slide.associatedImages(), ['label']);
+      assert.equal(slide.properties['dicom.PatientID'], 'PAT-7');
+      assert.equal(slide.properties['dicom.TransferSyntaxUID'], JPEG_BASELINE, 'learnt from the first frames');
+      // Metadata, then frame 1 of each instance (their transfer syntax): three requests to open.
+      assert.equal(pacs.requests.length, 3);
+      const rgb = await slide.readRegion(0, 0, 0, 64, 48);
+      const at = (x: number, y: number) => [...rgb.subarray((y * 64 + x) * 3, (y * 64 + x) * 3 + 3)];
+      const worst = LEVEL_COLOURS.map((colour, i) => {
+        const got = at((i % 2) * 32 + 16, Math.floor(i / 2) * 32 + 8);
+        return Math.max(...got.map((v, c) => Math.abs(v - colour[c]!)));
+      });
+      assert.ok(Math.max(...worst) <= 3, `frame colours off by ${worst.join(', ')}`);
+      // The three frames not yet kept came in one request.
+      const frameRequests = pacs.requests.slice(3).map((r) => r.url.replace(/.*\/frames\//, ''));
+      assert.deepEqual(frameRequests, ['2,3,4']);
+      await slide.readRegion(8, 8, 0, 40, 30);
+      assert.equal(pacs.requests.length, 4, 'frames already read are not fetched again');
+      assert.ok(pacs.requests.every((r) => r.method === 'GET'));
+      const labelImage = await slide.readAssociated('label');
+      assert.deepEqual([labelImage.width, labelImage.height], [20, 10]);
+    } finally {
+      slide.close();
+    }
+  });
+
+  test('a PACS refusing the credentials fails the open with the 401 wording', async () => {
+    const other = `dicomweb+http://127.0.0.1:${pacs.port}/dicom-web`;
+    const refused = seriesUrl(`http://localhost:${pacs.port}/dicom-web`, STUDY, SERIES);
+    assert.notEqual(parseDicomWebUrl(refused).root, parseDicomWebUrl(other).root);
+    await assert.rejects(
+      openSlide(refused),
+      (e: Error) =>
+        isHistoseekError(e, 'BAD_OPTION') &&
+        /the server asks for credentials \(401 Unauthorized\) and none were given/.test(e.message),
+    );
   });
 });
 
