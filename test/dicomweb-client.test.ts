@@ -21,7 +21,7 @@ import {
   redactDicomWebUrl,
   seriesUrl,
 } from '../src/wsi/dicomweb/dicomweb-url.js';
-import { listSeries, useDicomWebCredentials } from '../src/wsi/dicomweb/dicomweb-slide.js';
+import { listSeries, plainHttpWarning, useDicomWebCredentials } from '../src/wsi/dicomweb/dicomweb-slide.js';
 import { parseRegionSource, regionSource } from '../src/wsi/slide-items.js';
 import { openSlide } from '../src/wsi/slide.js';
 import { freePort, temporaryFolder } from './helpers.js';
@@ -607,6 +607,18 @@ describe('DICOMweb slides', { timeout: TIMEOUT }, () => {
     } finally {
       slide.close();
     }
+  });
+
+  test('credentials over plain http to another host are warned about; loopback and https are not', () => {
+    const token = DicomWebCredentials.bearer(SECRET, TOKEN_ENV);
+    const warning = plainHttpWarning('dicomweb+http://pacs.example.org/dw', token);
+    assert.equal(
+      warning,
+      `dicomweb+http://pacs.example.org/dw: plain http, so a bearer token from ${TOKEN_ENV} crosses the network readable by anyone on the way; use https`,
+    );
+    assert.equal(plainHttpWarning('dicomweb+https://pacs.example.org/dw', token), null);
+    assert.equal(plainHttpWarning('dicomweb+http://127.0.0.1:8042/dw', token), null);
+    assert.equal(plainHttpWarning('dicomweb+http://pacs.example.org/dw', DicomWebCredentials.NONE), null);
   });
 
   test('a PACS refusing the credentials fails the open with the 401 wording', async () => {

@@ -68,8 +68,22 @@ async function clientFor(address: string, options: DicomWebOptions): Promise<Dic
   let byRoot = clients.get(credentials);
   if (!byRoot) clients.set(credentials, (byRoot = new Map()));
   let client = byRoot.get(root);
-  if (!client) byRoot.set(root, (client = new DicomWebClient(root, { credentials, logger: options.logger })));
+  if (!client) {
+    byRoot.set(root, (client = new DicomWebClient(root, { credentials, logger: options.logger })));
+    const warning = plainHttpWarning(address, credentials);
+    if (warning) options.logger?.warn(warning);
+  }
   return client;
+}
+
+/** A warning when credentials would cross a network in clear text (plain http to a host other than this one), else null. */
+export function plainHttpWarning(address: string, credentials: DicomWebCredentials): string | null {
+  const { root, plainHttp } = parseDicomWebUrl(address);
+  const host = new URL(root).hostname;
+  const loopback = host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return plainHttp && credentials.scheme !== 'none' && !loopback
+    ? `${formatDicomWebUrl({ root })}: plain http, so ${credentials.describe()} crosses the network readable by anyone on the way; use https`
+    : null;
 }
 
 /**
