@@ -85,7 +85,8 @@ export async function isPart10File(path: string): Promise<boolean> {
   if (!handle) return false;
   try {
     const magic = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(magic, 0, 4, 128);
+    // A folder (or a link to one) opens but cannot be read: not a DICOM file either.
+    const { bytesRead } = await handle.read(magic, 0, 4, 128).catch(() => ({ bytesRead: 0 }));
     return bytesRead === 4 && magic.toString('latin1') === 'DICM';
   } finally {
     await handle.close();
@@ -198,10 +199,13 @@ async function readDataset(
         };
       }
       if (length >= available) {
+        // dcmjs does not always throw when a value runs past the end: it then stops beyond it.
+        if (failure || dataset.offset! > length)
+          throw new Error(
+            `${path}: truncated or malformed header (${failure?.message ?? `an element runs past byte ${size}`})`,
+          );
         throw new Error(
-          failure
-            ? `${path}: truncated or malformed header (${failure.message})`
-            : `${path}: no Pixel Data (7FE0,0010): not an image, or truncated before its pixels`,
+          `${path}: no Pixel Data (7FE0,0010): the file ends after its header (truncated, or not an image)`,
         );
       }
       if (2 * length > MAX_HEADER) throw new Error(`${path}: header longer than ${MAX_HEADER} bytes: refused`);
@@ -227,7 +231,7 @@ async function pixelDataValue(
 
 /** Inflates a deflated dataset (raw deflate after the meta header) to a temporary file, streaming. */
 async function inflateDataset(path: string, metaEnd: number): Promise<{ path: string; dispose: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'histoseek-dicom-'));
+  const dir = await mkdtemp(join(tmpdir(), 'histoseek-deflated-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   const out = join(dir, 'dataset');
   try {
