@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { AddReport } from '../api/library.js';
 import { rebuildGraph, upgradeIndex } from '../api/maintenance.js';
 import type { Layout } from '../data/collections/collection.js';
+import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 import { openStore } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../index/store.js';
@@ -10,6 +11,7 @@ import type { PatchSelection } from '../wsi/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';
+import { collectionAddress, DICOMWEB_INDEX_OPTIONS, DICOMWEB_INDEX_USAGE } from './dicomweb-options.js';
 import { indexWithProgress } from './index-run.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
@@ -19,6 +21,7 @@ import { DB_USAGE, parseVectorKind, requireDb } from './store-options.js';
 const BATCH = 16;
 
 const USAGE = `histoseek index DIR --db DB [options]
+histoseek index dicomweb+https://HOST/PATH --db DB [--study UID] [--series UID] [options]
 histoseek index --db DB --remove-slide S | --remove FOLDER
 histoseek index --db DB --rebuild-graph | --upgrade [--vectors K]
 
@@ -34,7 +37,7 @@ ${DB_USAGE}${LAYOUT_USAGE}                       slides: whole-slide images in D
   --patches P          slides: which tissue patches of each slide to store (default all):
                        all | mosaic (its representative patches, as search --whole picks them) |
                        mosaic:N (about N per slide; a slide with fewer keeps them all)
-${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
+${DICOMWEB_INDEX_USAGE}${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}  --vectors K          stored precision of a new index: ${VECTOR_KINDS.join(' | ')} (default ${DEFAULT_VECTOR_KIND});
                        bytes per item at 256 values: 1024 | 512 | 260, plus the search graph's ~400
   --json               print the report as one JSON object on stdout: added, skipped (already
                        indexed), failures (unreadable images and slides), slides_without_patches
@@ -119,6 +122,7 @@ export const indexCommand: Command = {
         upgrade: { type: 'boolean', default: false },
         ...JSON_OPTIONS,
         lease: { type: 'string' },
+        ...DICOMWEB_INDEX_OPTIONS,
       },
       USAGE,
     );
@@ -135,12 +139,16 @@ export const indexCommand: Command = {
     if (values['remove-slide'] !== undefined || values.remove !== undefined) {
       return removeItems(db, { slide: values['remove-slide'], folder: values.remove, json: values.json! });
     }
-    if (positionals.length !== 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
-    const layout = parseLayout(values.layout);
+    if (positionals.length > 1) throw new Error(`give one collection folder to index\n\n${USAGE}`);
+    const root = await collectionAddress(positionals[0], values);
+    if (root === undefined) throw new Error(`give one collection folder to index\n\n${USAGE}`);
+    const layout = parseLayout(values.layout ?? (isDicomWebUrl(root) ? 'slides' : undefined));
+    if (isDicomWebUrl(root) && layout !== 'slides')
+      throw new Error(`a PACS holds whole-slide images: --layout slides, not --layout ${layout}`);
     const patches = patchesOption(values.patches, layout);
 
     const report = await indexWithProgress({
-      root: positionals[0],
+      root,
       layout,
       labels: values.labels,
       patches,

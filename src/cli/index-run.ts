@@ -11,6 +11,7 @@ import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes 
 import { isPostgresUrl, openStore } from '../index/open-store.js';
 import { HistoseekError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
+import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 
 export interface IndexRun
   extends ModelOptions, Pick<AddCollectionOptions, 'layout' | 'labels' | 'patches' | 'leaseSeconds'> {
@@ -49,7 +50,7 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
   const started = performance.now();
   const out = process.stderr;
   const { root, db, batch, threads, vectors, layout, labels, patches, leaseSeconds, ...model } = o;
-  await checkCollectionFolder(root);
+  if (!isDicomWebUrl(root)) await checkCollectionFolder(root);
   const index = await openIndex(db, {
     ...model,
     threads,

@@ -17,6 +17,7 @@ import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } 
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
 import { DB_USAGE, requireDb } from './store-options.js';
 import { STDERR_LOGGER } from '../util/logger.js';
+import { DICOMWEB_AUTH_USAGE, DICOMWEB_OPTIONS, useDicomWebFlags } from './dicomweb-options.js';
 
 /** Query images embedded per batch unless --batch says otherwise. */
 const BATCH = 8;
@@ -39,7 +40,8 @@ ${DB_USAGE}${SEARCH_MODE_USAGE}  -k N                 results per query (default
   --region x,y,w,h     the region of SLIDE, level-0 pixels
   --whole              the whole SLIDE: results are slides { "rank", "slide", "label", "median_min_distance", "votes" }
   --include-own-slide  let region and whole-slide searches return the query slide's own items
-${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
+                       (SLIDE may be a DICOM folder, or a PACS series dicomweb+https://…/studies/S/series/SE)
+${DICOMWEB_AUTH_USAGE}${MODEL_USAGE}${PRECISION_USAGE}${batchUsage(BATCH)}${threadsUsage()}`;
 
 /** A result as `search --json` documents it: a slide patch's path names its region (`<slide>#region=x,y,w,h`). */
 interface CliResult {
@@ -84,6 +86,7 @@ export const searchCommand: Command = {
         region: { type: 'string' },
         whole: { type: 'boolean', default: false },
         'include-own-slide': { type: 'boolean', default: false },
+        ...DICOMWEB_OPTIONS,
       },
       USAGE,
     );
@@ -98,6 +101,7 @@ export const searchCommand: Command = {
       logger: STDERR_LOGGER,
     };
     if (values.slide !== undefined) {
+      await useDicomWebFlags(values.slide, values);
       return searchSlide(db, values.slide, {
         ...open,
         k,

@@ -9,6 +9,7 @@ import { DEFAULT_THREADS, parseThreads } from './run-options.js';
 import { parsePrecision, PRECISION_OPTIONS } from './model-options.js';
 import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
 import { DB_OPTIONS, DB_USAGE, requireDb } from './store-options.js';
+import { DICOMWEB_AUTH_USAGE, DICOMWEB_OPTIONS, useDicomWebFlags } from './dicomweb-options.js';
 
 const USAGE = `histoseek serve --db DB [options]
 
@@ -34,8 +35,9 @@ ${DB_USAGE}  --port N             TCP port (default 8080; 0 picks a free one)
                        file, or a pulled foundation model's name; default: the one the index records)
   --precision P        fp32 or int8 (default: the one the index was built with)
   --report DIR         evaluation report folder (default: DB/../report)
-  --slides DIR         whole-slide images for the viewer (default: DB/../collection/slides if present)
-  --rate N             requests per second per client address (default ${DEFAULT_LIMITS.rate!.perSecond})
+  --slides DIR         whole-slide images for the viewer (default: DB/../collection/slides if present):
+                       slide files and DICOM folders, or a PACS: dicomweb+https://HOST/PATH[/studies/S]
+${DICOMWEB_AUTH_USAGE}  --rate N             requests per second per client address (default ${DEFAULT_LIMITS.rate!.perSecond})
   --burst N            requests a client may send at once (default ${DEFAULT_LIMITS.rate!.burst})
   --max-upload-mb N    largest query upload in MB (default ${DEFAULT_LIMITS.maxUploadBytes / 2 ** 20})
 ${usageRow('--threads N', `inference and search threads (default ${DEFAULT_THREADS})`)}${SEARCH_MODE_USAGE}`;
@@ -65,10 +67,12 @@ export const serveCommand: Command = {
         'tls-key': { type: 'string' },
         'audit-log': { type: 'string' },
         cors: { type: 'string' },
+        ...DICOMWEB_OPTIONS,
       },
       USAGE,
     );
     const db = requireDb(values, USAGE);
+    if (values.slides !== undefined) await useDicomWebFlags(values.slides, values);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
     const tokenFile = values['token-file'] ?? (process.env.HISTOSEEK_TOKEN_FILE || undefined);
     const [cert, key] = [values['tls-cert'], values['tls-key']];

@@ -30,7 +30,10 @@ export interface ServerOptions {
   search?: SearchSettings;
   /** Default: `<dirname(db)>/report`, where the demo and `eval --report` put it. */
   reportDir?: string;
-  /** Folder of whole-slide images for the viewer. Default: `<dirname(db)>/collection/slides` if it exists (the demo's). */
+  /**
+   * Whole-slide images for the viewer: a folder (slide files, DICOM series), or a PACS
+   * (`dicomweb+https://…`). Default: `<dirname(db)>/collection/slides` if it exists (the demo's).
+   */
   slidesDir?: string;
   limits?: Partial<ServerLimits>;
   webRoot?: string;
@@ -77,7 +80,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance> {
   let slides: SlideLibrary | null = null;
   try {
     const slidesDir = o.slidesDir ?? beside(join('collection', 'slides'));
-    if (o.slidesDir !== undefined || (!postgres && existsSync(slidesDir))) slides = SlideLibrary.scan(slidesDir);
+    if (o.slidesDir !== undefined || (!postgres && existsSync(slidesDir))) slides = await SlideLibrary.scan(slidesDir);
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
     const deps = { index, thumbnails, limits, reportDir: o.reportDir ?? beside('report'), slides };
     const app = await buildApp(deps, {

@@ -1,26 +1,24 @@
 /**
  * Whole-slide images for the viewer, as Deep Zoom pyramids (what OpenSeadragon reads). The slides
- * are the files of one folder, listed once at start-up; a request names a slide by its id (the file
+ * are the slide files and DICOM series of one folder, or the series of a PACS, listed once at start-up; a request names a slide by its id (the file
  * name without extension), which is looked up in that list — never turned into a path.
  *
  * Deep Zoom level L of a W × H slide is the slide scaled by 2^(L − maxLevel), maxLevel =
  * ⌈log2 max(W, H)⌉, cut into 256-px tiles. Each tile is read from the slide's own pyramid level
  * closest to (not coarser than) its scale and shrunk by sharp.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
 import { HttpError, notFound } from './errors.js';
-import { OPENSLIDE_EXTENSIONS } from '../wsi/slide-items.js';
+import { slideId, slideSources } from '../wsi/slide-items.js';
 import { LruCache } from './lru.js';
 import type { DeepZoomInfo } from '../api/schemas.js';
 
 export const TILE_SIZE = 256;
 /** Largest region read from the slide for one tile: coarser Deep Zoom levels than that are not offered. */
 const MAX_READ_PIXELS = 2048 * 2048;
-/** The slides the server lists: whole-slide files only (an indexed PNG is an image, not a slide to browse). */
-const SLIDE_EXTENSIONS: ReadonlySet<string> = new Set(OPENSLIDE_EXTENSIONS);
+/** Plain images a slides folder may hold: indexed as one-level slides, but images rather than slides to browse. */
+const PLAIN_IMAGE = /\.(png|jpe?g)$/i;
 
 export class SlideLibrary {
   private readonly open = new Map<string, Promise<Slide>>();
@@ -28,14 +26,16 @@ export class SlideLibrary {
 
   private constructor(private readonly files: ReadonlyMap<string, string>) {}
 
-  /** The slide files directly in `dir` (by extension); the first of two files with one id wins. */
-  static scan(dir: string): SlideLibrary {
+  /**
+   * The slides of `source`, listed once: the slide files directly in a folder (by extension) and the
+   * DICOM WSI series in it and its sub-folders, or the slide-microscopy series of a PACS
+   * (`dicomweb+https://…`). The first of two slides with one id wins.
+   */
+  static async scan(source: string): Promise<SlideLibrary> {
     const files = new Map<string, string>();
-    for (const name of readdirSync(dir).sort()) {
-      const ext = extname(name).toLowerCase();
-      const path = join(dir, name);
-      if (SLIDE_EXTENSIONS.has(ext) && statSync(path).isFile() && !files.has(name.slice(0, -ext.length)))
-        files.set(name.slice(0, -ext.length), path);
+    for (const path of await slideSources(source)) {
+      const id = slideId(path);
+      if (!PLAIN_IMAGE.test(path) && !files.has(id)) files.set(id, path);
     }
     return new SlideLibrary(files);
   }

@@ -1,11 +1,13 @@
 /**
  * JPEG thumbnails of indexed items, made from the source the index recorded for the row — never
  * from anything in the request. Image files are shrunk by sharp; PanNuke array rows (`file.npy#row`)
- * are read through the collection loader.
+ * and slide patches (`<slide>#region=…`: a file, a DICOM folder or a series in a PACS, read on
+ * demand and never copied) are read through the collection loader.
  */
 import sharp from 'sharp';
 import { ItemLoader } from '../data/collections/load.js';
 import { ImageError } from '../data/image.js';
+import { parseRegionSource } from '../wsi/slide-items.js';
 import type { StoredItem } from '../index/store.js';
 import { HttpError } from './errors.js';
 import { LruCache } from './lru.js';
@@ -25,7 +27,7 @@ export class Thumbnails {
 
   private async render(item: StoredItem): Promise<Buffer> {
     try {
-      if (/\.npy#\d+$/.test(item.source)) {
+      if (/\.npy#\d+$/.test(item.source) || parseRegionSource(item.source)) {
         const { pixels } = await this.loader.load(item.source, THUMBNAIL_SIDE);
         return await sharp(pixels, { raw: { width: THUMBNAIL_SIDE, height: THUMBNAIL_SIDE, channels: 3 } })
           .jpeg({ quality: QUALITY })

@@ -12,6 +12,8 @@ import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 import { DicomSlide } from './dicom/dicom-slide.js';
 import { disposeSeries, findDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
+import { dicomWebSlideId, listSeries } from './dicomweb/dicomweb-slide.js';
+import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
 
 /** Whole-slide formats OpenSlide reads. */
 export const OPENSLIDE_EXTENSIONS: readonly string[] = [
@@ -51,9 +53,10 @@ const EXTENSION = /^\.[a-z][a-z0-9]{0,4}$/i;
 
 /**
  * A slide's id: its file name without the extension; for a DICOM slide, its folder's name, or the
- * series' UID when the reference names one (`FOLDER#series=UID`).
+ * series' UID when the reference names one (`FOLDER#series=UID`); for a slide in a PACS, its series' UID.
  */
 export function slideId(path: string): string {
+  if (isDicomWebUrl(path)) return dicomWebSlideId(path);
   const dicom = parseDicomSlideRef(path);
   if (dicom) return dicom.seriesInstanceUid;
   const name = basename(path);
@@ -138,9 +141,11 @@ export async function slideFiles(dir: string): Promise<string[]> {
 /**
  * Slide files directly in `dir`, and the DICOM WSI series in `dir` and its sub-folders (a series is
  * often a folder of its own), each series one slide referred to as seriesRefs says; sorted. A folder
- * whose DICOM files cannot be read is listed too, so that opening it reports why.
+ * whose DICOM files cannot be read is listed too, so that opening it reports why. `dir` may also be
+ * a PACS (`dicomweb+https://…`, perhaps narrowed to a study or series): its slide-microscopy series.
  */
 export async function slideSources(dir: string): Promise<string[]> {
+  if (isDicomWebUrl(dir)) return listSeries(dir);
   const root = resolve(dir);
   const folders = [
     root,

@@ -19,6 +19,7 @@ import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js
 import { NoPatchesError, whyNoPatches } from '../../wsi/no-patches.js';
 import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from '../../wsi/slide-items.js';
 import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
+import { isDicomWebUrl } from '../../wsi/dicomweb/dicomweb-url.js';
 
 export interface ReadOptions {
   /** kimia, slides: a CSV of slide,label[,patient] that labels every item by its slide. */
@@ -142,8 +143,12 @@ export async function readCollection(
   role: Role = 'index',
   options: ReadOptions = {},
 ): Promise<Collection> {
-  const dir = resolve(root);
-  if (!(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
+  // A PACS is read over DICOMweb (slides only); anything else is a folder.
+  const pacs = isDicomWebUrl(root);
+  if (pacs && layout !== 'slides')
+    throw new Error(`${root}: a PACS holds whole-slide images: layout 'slides', not '${layout}'`);
+  const dir = pacs ? root : resolve(root);
+  if (!pacs && !(await isDirectory(dir))) throw new Error(`${root}: no such folder`);
   if (options.labels && layout !== 'kimia' && layout !== 'slides')
     throw new Error(
       `${options.labels}: a slide labels CSV applies to the kimia and slides layouts, whose items have a slide; layout '${layout}' labels its items itself`,
