@@ -423,7 +423,8 @@ function networkReason(e: unknown, timeoutMs: number): { text: string; transient
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError') return { text: `no answer within ${timeoutMs / 1000} s`, transient: true };
   const code = err?.cause?.code;
-  const text = code ? `${err.cause?.message ?? err.message} (${code})` : (err?.message ?? String(e));
+  const message = err?.cause?.message ?? err?.message ?? String(e);
+  const text = code && !message.includes(code) ? `${message} (${code})` : message;
   return { text, transient: !PERMANENT_NETWORK.test(code ?? '') };
 }
 
