@@ -573,6 +573,14 @@ describe('DICOMweb slides', { timeout: TIMEOUT }, () => {
 
   test('listSeries finds the SM series and gives its address, credentials from useDicomWebCredentials', async () => {
     assert.deepEqual(await listSeries(`dicomweb+${pacs.root}`), [ref]);
+    const said: string[] = [];
+    const withUser = `dicomweb+http://alice:${SECRET}@127.0.0.1:${pacs.port}/dicom-web`;
+    const logger = { info: (m: string) => said.push(m), warn: (m: string) => said.push(m) };
+    const credentials = DicomWebCredentials.bearer(SECRET, 'the test');
+    assert.deepEqual(await listSeries(withUser, { credentials, logger }), [ref], 'the stored address has no user');
+    assert.equal(said.length, 1);
+    assert.match(said[0]!, /the user and password in the address are used to connect, and kept out of the index/);
+    assert.ok(!said[0]!.includes(SECRET) && !said[0]!.includes('alice'));
     await assert.rejects(
       listSeries(`dicomweb+${pacs.root}`, { series: `${SERIES}.5`, study: STUDY }),
       (e: Error) => isHistoseekError(e, 'NOT_FOUND') && /no slide-microscopy \(SM\) series/.test(e.message),

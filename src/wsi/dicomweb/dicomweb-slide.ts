@@ -105,6 +105,10 @@ export async function listSeries(
     if (given !== undefined && inAddress !== undefined && given !== inAddress)
       throw new HistoseekError('BAD_OPTION', `--${what} ${given} disagrees with the address's ${what} ${inAddress}`);
   }
+  if (parsed.userinfo)
+    options.logger?.info(
+      `${formatDicomWebUrl(parsed)}: the user and password in the address are used to connect, and kept out of the index (it stores the address without them)`,
+    );
   const client = await clientFor(address, options);
   const hits = await client.searchSeries({ study, series });
   if (series !== undefined && hits.length === 0)
