@@ -6,6 +6,7 @@ import { openSlide } from '../wsi/slide.js';
 import { renderMaskPreview, tissueMask } from '../wsi/tissue-mask.js';
 import { JSON_OPTIONS, parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
+import { DICOMWEB_AUTH_USAGE, DICOMWEB_OPTIONS, useDicomWebFlags } from './dicomweb-options.js';
 
 const USAGE = `histoseek slide info SLIDE [--json]
 histoseek slide mask SLIDE --out PNG [--max-side 2048]
@@ -13,22 +14,25 @@ histoseek slide mask SLIDE --out PNG [--max-side 2048]
 info: vendor, levels, microns per pixel, objective power, associated images and properties of a
 whole-slide image (Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, generic tiled TIFF… through
 OpenSlide; plain TIFF/JPEG/PNG as one-level slides; DICOM WSI: a folder holding one series, a
-FOLDER#series=UID, or one of the series' .dcm files), with a DICOM slide's study and series UIDs,
+FOLDER#series=UID, or one of the series' .dcm files; a series in a PACS,
+dicomweb+https://HOST/PATH/studies/S/series/SE), with a DICOM slide's study and series UIDs,
 transfer syntaxes and tiling.
 mask: the tissue detected on a low-resolution view (Otsu on saturation, glass and pen marks left
 out), drawn over the slide's thumbnail.
-`;
+
+${DICOMWEB_AUTH_USAGE}`;
 
 export const slideCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parse(
       args,
-      { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' } },
+      { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' }, ...DICOMWEB_OPTIONS },
       USAGE,
     );
     const [verb, path] = positionals;
     if (!path || (verb !== 'info' && verb !== 'mask')) throw new Error(`usage:\n${USAGE}`);
+    await useDicomWebFlags(path, values);
     const slide = await openSlide(path);
     try {
       if (verb === 'info') {
