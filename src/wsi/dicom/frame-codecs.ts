@@ -5,8 +5,8 @@
  * Transfer syntaxes: JPEG baseline and 8-bit extended (sharp; colours by the rule in jpeg-colour.ts),
  * JPEG 2000 (OpenJPEG; jpeg2000.ts), JPEG-LS (CharLS; jpegls.ts), and native pixels, explicit or implicit
  * VR little endian or deflated (the reader inflates; the frame arrives native). Photometric
- * interpretations: RGB, YBR_FULL_422 and YBR_FULL (JPEG, and native), YBR_ICT/YBR_RCT (JPEG 2000),
- * MONOCHROME2. Everything else — another transfer syntax, more than 8 bits, another colour space — is
+ * interpretations: RGB, YBR_FULL_422 and YBR_FULL (JPEG, native, and JPEG 2000 as jpeg2000.ts says),
+ * YBR_ICT/YBR_RCT (JPEG 2000), MONOCHROME2. Everything else — another transfer syntax, more than 8 bits, another colour space — is
  * refused with a FrameDecodeError naming it: a frame decoded in the wrong colours would be indexed
  * as if it were right, so no guess is ever made.
  */

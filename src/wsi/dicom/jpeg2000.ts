@@ -1,11 +1,19 @@
 /**
  * JPEG 2000 frames (DICOM's 1.2.840.10008.1.2.4.90 lossless and .91), decoded with OpenJPEG's WASM
- * build. The colour rule: OpenJPEG applies the inverse multiple-component transform (RCT or ICT) that
- * the codestream's COD marker announces, so with it the output is what the encoder was given, R G B
- * (labelled YBR_RCT/YBR_ICT as PS3.5 8.2.4 asks, or RGB as some writers do). Without it the components
- * are in the colour space the header names: RGB as they are, YBR_FULL converted. A codestream without
- * the transform labelled YBR_ICT or YBR_RCT is refused: the label promises a transform the codestream
- * does not do, so whether its components are R G B or Y Cb Cr cannot be known.
+ * build. A codestream carries no colour space; what it shows is whether the codec applied its
+ * multiple-component transform (COD's MCT flag) and whether any component is subsampled. The rule:
+ *
+ * - With the transform, OpenJPEG undoes it, and the output is what the encoder was given: R G B,
+ *   labelled YBR_RCT/YBR_ICT as PS3.5 8.2.4 asks, or RGB as some writers do.
+ * - Without it, the components are what the encoder was given: R G B for RGB; Y Cb Cr for YBR_FULL
+ *   (a writer that converted the pixels itself says so), converted here.
+ * - YBR_FULL_422 names JPEG's transform and 4:2:2 chroma; on a full-resolution codestream it is a
+ *   label carried over from JPEG, and the encoder was given R G B. OrthancWSIDicomizer 1.1 writes
+ *   exactly this (lossless, no MCT, YBR_FULL_422): its frames of CMU-1-Small-Region read this way
+ *   equal OpenSlide's read of the source SVS (mean absolute difference 0; read as Y Cb Cr, 18–105).
+ * - YBR_ICT/YBR_RCT without the transform is refused: the label says the codec transformed the
+ *   components and the codestream says it did not, so they could be R G B or a writer's own Y Cb Cr.
+ *   So is YBR_FULL with the transform, and anything subsampled or beyond 8 bits.
  */
 import { FrameDecodeError } from './frame-error.js';
 import { samplesToRgb, type SampleSpace } from './native-pixels.js';
@@ -85,8 +93,8 @@ function outputSpace(header: CodestreamHeader, photometric: string): SampleSpace
   const count = header.components.length;
   if (count === 1 && photometric === 'MONOCHROME2') return 'MONOCHROME2';
   if (count === 3) {
-    if (header.mct && (photometric === 'RGB' || photometric === 'YBR_ICT' || photometric === 'YBR_RCT')) return 'RGB';
-    if (!header.mct && photometric === 'RGB') return 'RGB';
+    if (photometric === 'RGB' || photometric === 'YBR_FULL_422') return 'RGB';
+    if (header.mct && (photometric === 'YBR_ICT' || photometric === 'YBR_RCT')) return 'RGB';
     if (!header.mct && photometric === 'YBR_FULL') return 'YBR_FULL';
     if (!header.mct && (photometric === 'YBR_ICT' || photometric === 'YBR_RCT')) {
       throw unsupported(
@@ -94,9 +102,8 @@ function outputSpace(header: CodestreamHeader, photometric: string): SampleSpace
       );
     }
   }
-  throw unsupported(
-    `${count} components with Photometric Interpretation ${photometric}${count === 3 ? (header.mct ? ' and' : ' and no') + ' multiple-component transform' : ''}`,
-  );
+  const transform = count === 3 ? (header.mct ? ' with' : ' without') + ' a multiple-component transform' : '';
+  throw unsupported(`${count} components with Photometric Interpretation ${photometric}${transform}`);
 }
 
 /** Interleaved RGB of a JPEG 2000 frame, `width` × `height`, whose DICOM header says `photometric`. */
