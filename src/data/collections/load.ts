@@ -6,7 +6,13 @@ import { NpyFile } from '../npy.js';
 
 const ARRAY_ROW = /^(.*\.npy)#(\d+)$/;
 
-/** Opens each .npy and slide once for the whole run; rows and regions are read in place. */
+/**
+ * Slides kept open at once. Items come slide by slide, so a few suffice; each open slide holds file
+ * handles or a PACS connection and a cache of decoded tiles, which must not add up over an archive.
+ */
+const OPEN_SLIDES = 4;
+
+/** Opens each .npy once for the whole run, and the slides it reads a few at a time; rows and regions are read in place. */
 export class ItemLoader {
   private readonly arrays = new Map<string, Promise<NpyFile>>();
   private readonly slides = new Map<string, Promise<Slide>>();
@@ -36,12 +42,7 @@ export class ItemLoader {
     size: number,
   ): Promise<RgbImage> {
     try {
-      let slide = this.slides.get(path);
-      if (!slide) {
-        slide = openSlide(path);
-        this.slides.set(path, slide);
-      }
-      const s = await slide;
+      const s = await this.slide(path);
       const level = s.bestLevelForDownsample((Math.min(box.width, box.height) / size) * LEVEL_SLACK);
       const ds = s.levels[level].downsample;
       const [w, h] = [Math.max(1, Math.round(box.width / ds)), Math.max(1, Math.round(box.height / ds))];
@@ -50,6 +51,21 @@ export class ItemLoader {
     } catch (err) {
       throw err instanceof ImageError ? err : new ImageError(source, err instanceof Error ? err.message : String(err));
     }
+  }
+
+  /** The open slide at `path`, most recently used last; the least recently used is closed beyond OPEN_SLIDES. */
+  private slide(path: string): Promise<Slide> {
+    let slide = this.slides.get(path);
+    if (slide) this.slides.delete(path);
+    else slide = openSlide(path);
+    this.slides.set(path, slide);
+    for (const [oldest, evicted] of this.slides) {
+      if (this.slides.size <= OPEN_SLIDES) break;
+      this.slides.delete(oldest);
+      // Reads of it still in flight finish first (Slide.close's promise).
+      void evicted.then((s) => s.close()).catch(() => undefined);
+    }
+    return slide;
   }
 
   private array(path: string): Promise<NpyFile> {
