@@ -7,6 +7,7 @@
 import { parseDicomWebUrl, formatDicomWebUrl, isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 import { resolveCredentials, PASSWORD_ENV, TOKEN_ENV, USER_ENV } from '../wsi/dicomweb/credentials.js';
 import { listSeries, useDicomWebCredentials } from '../wsi/dicomweb/dicomweb-slide.js';
+import { STDERR_LOGGER } from '../util/logger.js';
 import { usageRow } from './args.js';
 
 export const DICOMWEB_OPTIONS = {
@@ -81,7 +82,7 @@ export async function collectionAddress(
   await useDicomWebFlags(given, values);
   const address = parseDicomWebUrl(given);
   if (values.series !== undefined) {
-    const [series] = await listSeries(given, { study: values.study, series: values.series });
+    const [series] = await listSeries(given, { study: values.study, series: values.series, logger: STDERR_LOGGER });
     return series;
   }
   if (values.study !== undefined && address.study !== undefined && values.study !== address.study)
