@@ -6,7 +6,7 @@
  */
 import { parseDicomWebUrl, formatDicomWebUrl, isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 import { resolveCredentials, PASSWORD_ENV, TOKEN_ENV, USER_ENV } from '../wsi/dicomweb/credentials.js';
-import { listSeries, useDicomWebCredentials } from '../wsi/dicomweb/dicomweb-slide.js';
+import { listSeries, plainHttpWarning, useDicomWebCredentials } from '../wsi/dicomweb/dicomweb-slide.js';
 import { STDERR_LOGGER } from '../util/logger.js';
 import { usageRow } from './args.js';
 
@@ -59,6 +59,8 @@ export async function useDicomWebFlags(address: string, values: DicomWebFlags): 
     userinfo,
   );
   useDicomWebCredentials(address, credentials);
+  const warning = plainHttpWarning(address, credentials);
+  if (warning) STDERR_LOGGER.warn(`histoseek: warning: ${warning}`);
 }
 
 /**
