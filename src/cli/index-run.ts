@@ -99,7 +99,7 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
         ? `; ${describeSlides(report.slides, (performance.now() - started) / 1000)}${describeSlidesWithoutPatches(report.withoutPatches)}`
         : '';
     out.write(
-      `${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length} unreadable (skipped); ${report.live} items in the index (${store.vectorKind} vectors)${slides}\n`,
+      `${store.location}: ${report.added} added, ${report.skipped} already indexed, ${report.failures.length + report.unreadableSlides.length} unreadable (skipped); ${report.live} items in the index (${store.vectorKind} vectors)${slides}\n`,
     );
     slidesIndexed = layout === 'slides' ? (await store.slideCounts()).size : 0;
   } finally {
