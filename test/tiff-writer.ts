@@ -29,7 +29,8 @@ export type TileStream =
   | { colour: 'rgb'; signal: 'ids' | 'adobe' };
 
 export interface JpegTiffOptions {
-  photometric: 'rgb' | 'ycbcr';
+  /** The Photometric tag: RGB (2), YCbCr (6) or CIELab (8). */
+  photometric: 'rgb' | 'ycbcr' | 'cielab';
   stream: TileStream;
   layout: 'ome' | 'chain';
   tileSize?: number;
@@ -216,7 +217,7 @@ function levelEntries(
     { tag: 257, type: LONG, values: [l.height] },
     { tag: 258, type: SHORT, values: [8, 8, 8] },
     { tag: 259, type: SHORT, values: [o.compression ?? 7] },
-    { tag: 262, type: SHORT, values: [o.photometric === 'rgb' ? 2 : 6] },
+    { tag: 262, type: SHORT, values: [{ rgb: 2, ycbcr: 6, cielab: 8 }[o.photometric]] },
     { tag: 277, type: SHORT, values: [3] },
     { tag: 282, type: RATIONAL, values: [pxPerCm, 1] },
     { tag: 283, type: RATIONAL, values: [pxPerCm, 1] },

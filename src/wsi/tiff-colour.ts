@@ -3,9 +3,10 @@
  *
  * A JPEG-in-TIFF says its colour space twice: the Photometric tag (RGB or YCbCr) and the JPEG stream's
  * own signalling (a JFIF or Adobe marker, component ids, chroma subsampling). libtiff, and so both
- * OpenSlide and sharp, follows the tag alone: a YCbCr stream tagged RGB comes out with Y, Cb, Cr as
- * R, G, B (measured: red 220,30,40 reads 88,101,222), and an RGB stream tagged YCbCr is put through the
- * YCbCr transform (red reads 97,255,46). Bio-Formats, bfconvert and QuPath write such OME-TIFFs.
+ * OpenSlide 3.4 and sharp, follows the tag alone: a YCbCr stream tagged RGB comes out with Y, Cb, Cr as
+ * R, G, B (measured: pink 170,50,110 reads 93,138,183, glass 235,235,235 reads 235,128,128), and an RGB
+ * stream tagged YCbCr is put through the YCbCr transform (145,210,32 and 255,122,255). Bio-Formats,
+ * bfconvert and QuPath write such OME-TIFFs.
  *
  * So before a tiled TIFF is opened, its pyramid's IFDs and the header of each level's first tile are
  * read, and one of three verdicts comes back:
@@ -14,18 +15,11 @@
  * - recode: the stream says outright what it holds and the tag says otherwise: the tiles are decoded
  *   here (JpegTiffSlide), each told its colour space by an Adobe marker.
  * - refuse: the colours cannot be known or decoded faithfully (old-style JPEG, 12-bit, CMYK, CIELab, a
- *   stream contradicting itself, a subsampling tag the stream contradicts, a stream numbered as YCbCr
- *   without a marker in a file tagged RGB), with the reason.
+ *   stream contradicting itself, a stream numbered as YCbCr without a marker in a file tagged RGB),
+ *   with the reason.
  */
 import type { ImageFileDirectory } from 'geotiff';
-import {
-  JpegStreamError,
-  parseJpeg,
-  streamColour,
-  type JpegColour,
-  type JpegFrame,
-  type ParsedJpeg,
-} from './tiff/jpeg-stream.js';
+import { JpegStreamError, parseJpeg, streamColour, type JpegColour, type ParsedJpeg } from './tiff/jpeg-stream.js';
 import { TiffFile, tagNumber, tagNumbers, type TiffDirectory } from './tiff/tiff-file.js';
 
 /** A pyramid level with JPEG tiles (or strips, a strip being a tile as wide as the image), and the colour space they are in. */
@@ -186,11 +180,9 @@ async function checkLevel(file: TiffFile, d: TiffDirectory): Promise<LevelCheck>
       'tagged Photometric RGB, but its JPEG stream numbers its components 1, 2, 3 as YCbCr streams do, with no marker saying which it is',
     );
   const evidence = said.colour ? said.evidence : '';
+  // A YCbCrSubsampling tag that differs from the stream's sampling is no matter: libtiff takes the
+  // sampling from the stream (measured: a 4:2:0 stream tagged 1×1 reads exactly in OpenSlide and sharp).
   level.colour = said.colour ?? tagged;
-  if (level.colour === 'ycbcr' && tagged === 'ycbcr') {
-    const mismatch = await subsamplingMismatch(ifd, frame);
-    if (mismatch) return refuse(mismatch);
-  }
   const finding =
     level.colour === tagged
       ? null
@@ -237,15 +229,4 @@ async function firstTile(file: TiffFile, level: JpegTiffLevel): Promise<ParsedJp
   }
   const offset = Number(await level.ifd.loadValueIndexed(offsetsTag, index));
   return parseJpeg(await file.readCached(offset, Math.min(count, HEADER_BYTES)));
-}
-
-/** Why a YCbCr stream's sampling differs from the YCbCrSubsampling tag (default 2×2), or null if it does not. */
-async function subsamplingMismatch(ifd: ImageFileDirectory, frame: JpegFrame): Promise<string | null> {
-  const given = await tagNumbers(ifd, 'YCbCrSubSampling');
-  const tag = given.length === 2 ? given : [2, 2];
-  const [y, cb, cr] = frame.components;
-  const chromaFull = cb!.h === 1 && cb!.v === 1 && cr!.h === 1 && cr!.v === 1;
-  if (chromaFull && y!.h === tag[0] && y!.v === tag[1]) return null;
-  const stream = frame.components.map((c) => `${c.h}×${c.v}`).join(', ');
-  return `YCbCrSubsampling ${tag.join('×')} but its JPEG stream samples Y, Cb, Cr at ${stream}`;
 }
