@@ -11,7 +11,7 @@ import { planTiles, type TileOptions } from './tiler.js';
 import { explainNoPatches, NoPatchesError } from './no-patches.js';
 import { openSlide } from './slide.js';
 import { DicomSlide } from './dicom/dicom-slide.js';
-import { disposeSeries, findDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
+import { listDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
 import { dicomWebSlideId, listSeries } from './dicomweb/dicomweb-slide.js';
 import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
 
@@ -153,9 +153,10 @@ export async function slideSources(dir: string): Promise<string[]> {
   ];
   const slides = await slideFiles(root);
   for (const folder of folders) {
-    const { series, unreadable } = await findDicomSeries(folder);
-    await disposeSeries(series);
-    slides.push(...(series.length === 0 && unreadable.length > 0 ? [folder] : seriesRefs(folder, series)));
+    const { seriesInstanceUids, unreadable } = await listDicomSeries(folder);
+    slides.push(
+      ...(seriesInstanceUids.length === 0 && unreadable.length > 0 ? [folder] : seriesRefs(folder, seriesInstanceUids)),
+    );
   }
   return slides.sort(naturalCompare);
 }

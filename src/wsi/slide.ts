@@ -9,8 +9,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decodeFrame } from './dicom/frame-codecs.js';
-import { stringValue } from './dicom/json-model.js';
-import { isPart10File, readPart10Header } from './dicom/part10.js';
+import { isPart10File, readPart10Summary } from './dicom/part10.js';
 import { openDicomFolderSlide, parseDicomSlideRef } from './dicom/series.js';
 import { HistoseekError } from '../util/errors.js';
 import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
@@ -164,14 +163,9 @@ async function dicomSeriesAt(path: string): Promise<{ folder: string; seriesInst
   const info = await stat(path).catch(() => null);
   if (info?.isDirectory()) return { folder: path, seriesInstanceUid: null };
   if (!info?.isFile() || !(await isPart10File(path))) return null;
-  let header;
-  try {
-    header = await readPart10Header(path);
-  } catch (e) {
-    throw new SlideOpenError(path, (e as Error).message);
-  }
-  await header.dispose();
-  const seriesInstanceUid = stringValue(header.dataset, '0020000E');
+  const { seriesInstanceUid } = await readPart10Summary(path).catch((e: Error) => {
+    throw new SlideOpenError(path, e.message);
+  });
   if (!seriesInstanceUid) throw new SlideOpenError(path, 'DICOM file without a Series Instance UID (0020,000E)');
   return { folder: dirname(path), seriesInstanceUid };
 }

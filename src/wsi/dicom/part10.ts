@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createInflateRaw } from 'node:zlib';
+import { constants as zlibConstants, createInflateRaw, inflateRawSync } from 'node:zlib';
 import type { DicomJson, EncodedFrame, FrameSource, WsiInstance } from './instance.js';
 import { element, firstValue } from './json-model.js';
 
@@ -33,7 +33,7 @@ interface Dcmjs {
       _read(
         stream: unknown,
         syntax: string,
-        options: { untilTag?: string; includeUntilTagValue?: boolean; ignoreErrors?: boolean },
+        options: { untilTag?: string; includeUntilTagValue?: boolean; stopOnGreaterTag?: boolean },
       ): DicomJson;
     };
   };
@@ -52,7 +52,7 @@ export const TRANSFER_SYNTAX = {
 } as const;
 
 const PIXEL_DATA = '7FE00010';
-/** First read of a header; doubled until the header fits (WSI headers with per-frame groups can be MBs). */
+/** First read of a header; four times longer until the header fits (WSI headers with per-frame groups can be MBs). */
 const FIRST_READ = 64 * 1024;
 /** A header longer than this is not a header: the file is refused rather than read whole. */
 const MAX_HEADER = 256 * 2 ** 20;
@@ -108,28 +108,49 @@ function arrayBufferOf(bytes: Buffer): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
 }
 
-/** Reads the header of a Part 10 file; throws naming the file when it is not one, or is truncated. */
-export async function readPart10Header(path: string): Promise<Part10Header> {
+/** What the file meta header says, and where the dataset starts. */
+interface Meta {
+  transferSyntaxUid: string;
+  sopClassUid: string | null;
+  metaEnd: number;
+}
+
+async function readMeta(handle: FileHandle, path: string, size: number): Promise<Meta> {
+  const start = await readAt(handle, 0, Math.min(size, 1024));
+  if (start.length < 132 || start.toString('latin1', 128, 132) !== 'DICM')
+    throw new Error(`${path}: not a DICOM Part 10 file (no 'DICM' at byte 128)`);
+  // (0002,0000) UL: the meta header's length, which dcmjs also requires.
+  if (start.length < 144 || start.readUInt32LE(132) !== 0x00000002 || start.toString('latin1', 136, 138) !== 'UL')
+    throw new Error(`${path}: the file meta header does not start with its group length (0002,0000)`);
+  const metaEnd = 144 + start.readUInt32LE(140);
+  const metaBytes = metaEnd <= start.length ? start.subarray(144, metaEnd) : await readAt(handle, 144, metaEnd - 144);
+  if (metaBytes.length !== metaEnd - 144) throw new Error(`${path}: truncated in the file meta header`);
+  const meta = parseDataset(metaBytes, TRANSFER_SYNTAX.explicitLittle, {}).dataset;
+  const transferSyntaxUid = String(firstValue(meta, '00020010') ?? '').trim();
+  if (!transferSyntaxUid) throw new Error(`${path}: the file meta header has no Transfer Syntax UID (0002,0010)`);
+  if (transferSyntaxUid === TRANSFER_SYNTAX.explicitBig)
+    throw new Error(`${path}: explicit VR big endian (retired) is not read`);
+  const sopClassUid = String(firstValue(meta, '00020002') ?? '').trim() || null;
+  return { transferSyntaxUid, sopClassUid, metaEnd };
+}
+
+/** The syntax dcmjs parses a dataset in: implicit, or explicit little endian (encapsulated syntaxes included). */
+function datasetSyntax(transferSyntaxUid: string): string {
+  return transferSyntaxUid === TRANSFER_SYNTAX.implicitLittle ? transferSyntaxUid : TRANSFER_SYNTAX.explicitLittle;
+}
+
+async function openForReading(path: string): Promise<{ handle: FileHandle; size: number }> {
   const handle = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
     throw new Error(`${path}: cannot open (${e.code ?? e.message})`);
   });
+  return { handle, size: (await handle.stat()).size };
+}
+
+/** Reads the header of a Part 10 file; throws naming the file when it is not one, or is truncated. */
+export async function readPart10Header(path: string): Promise<Part10Header> {
+  const { handle, size } = await openForReading(path);
   try {
-    const size = (await handle.stat()).size;
-    const start = await readAt(handle, 0, Math.min(size, FIRST_READ));
-    if (start.length < 132 || start.toString('latin1', 128, 132) !== 'DICM')
-      throw new Error(`${path}: not a DICOM Part 10 file (no 'DICM' at byte 128)`);
-    // (0002,0000) UL: the meta header's length, which dcmjs also requires.
-    if (start.length < 144 || start.readUInt32LE(132) !== 0x00000002 || start.toString('latin1', 136, 138) !== 'UL')
-      throw new Error(`${path}: the file meta header does not start with its group length (0002,0000)`);
-    const metaEnd = 144 + start.readUInt32LE(140);
-    const metaBytes = metaEnd <= start.length ? start.subarray(144, metaEnd) : await readAt(handle, 144, metaEnd - 144);
-    if (metaBytes.length !== metaEnd - 144) throw new Error(`${path}: truncated in the file meta header`);
-    const meta = parseDataset(metaBytes, TRANSFER_SYNTAX.explicitLittle);
-    const transferSyntaxUid = String(firstValue(meta, '00020010') ?? '').trim();
-    if (!transferSyntaxUid) throw new Error(`${path}: the file meta header has no Transfer Syntax UID (0002,0010)`);
-    if (transferSyntaxUid === TRANSFER_SYNTAX.explicitBig)
-      throw new Error(`${path}: explicit VR big endian (retired) is not read`);
-    const sopClassUid = String(firstValue(meta, '00020002') ?? '').trim() || null;
+    const { transferSyntaxUid, sopClassUid, metaEnd } = await readMeta(handle, path, size);
     if (transferSyntaxUid === TRANSFER_SYNTAX.deflated) {
       const inflated = await inflateDataset(path, metaEnd);
       try {
@@ -144,23 +165,88 @@ export async function readPart10Header(path: string): Promise<Part10Header> {
         throw e;
       }
     }
-    const syntax =
-      transferSyntaxUid === TRANSFER_SYNTAX.implicitLittle ? transferSyntaxUid : TRANSFER_SYNTAX.explicitLittle;
-    return await readDataset(path, syntax, metaEnd, { path, transferSyntaxUid, sopClassUid, dispose: async () => {} });
+    return await readDataset(path, datasetSyntax(transferSyntaxUid), metaEnd, {
+      path,
+      transferSyntaxUid,
+      sopClassUid,
+      dispose: async () => {},
+    });
   } finally {
     await handle.close();
   }
 }
 
-function parseDataset(bytes: Buffer, syntax: string, untilTag?: string): DicomJson & { offset?: number } {
+/** Which series a Part 10 file belongs to, read from the first few hundred bytes of its dataset. */
+export interface Part10Summary {
+  path: string;
+  transferSyntaxUid: string;
+  sopClassUid: string | null;
+  seriesInstanceUid: string | null;
+}
+
+const SERIES_INSTANCE_UID = '0020000E';
+
+/**
+ * The series a file belongs to, without its header's per-frame groups (megabytes in a large sparse
+ * slide): enough to list a folder's series. Throws like readPart10Header.
+ */
+export async function readPart10Summary(path: string): Promise<Part10Summary> {
+  const { handle, size } = await openForReading(path);
+  try {
+    const { transferSyntaxUid, sopClassUid, metaEnd } = await readMeta(handle, path, size);
+    const deflated = transferSyntaxUid === TRANSFER_SYNTAX.deflated;
+    const prefix = async (length: number) => {
+      const bytes = await readAt(handle, metaEnd, length);
+      const complete = metaEnd + length >= size;
+      // A deflated dataset's start inflates on its own: a sync flush gives what the prefix holds.
+      return deflated
+        ? { bytes: inflateRawSync(bytes, { finishFlush: zlibConstants.Z_SYNC_FLUSH }), complete }
+        : { bytes, complete };
+    };
+    const options = { untilTag: SERIES_INSTANCE_UID, includeUntilTagValue: true, stopOnGreaterTag: true };
+    for (let length = Math.min(4096, size - metaEnd); ; length = Math.min(4 * length, size - metaEnd)) {
+      const { bytes, complete } = await prefix(length);
+      let parsed: ParsedDataset | null = null;
+      try {
+        parsed = parseDataset(
+          bytes,
+          deflated ? TRANSFER_SYNTAX.explicitLittle : datasetSyntax(transferSyntaxUid),
+          options,
+        );
+      } catch (e) {
+        if (complete) throw new Error(`${path}: truncated or malformed header (${(e as Error).message})`, { cause: e });
+      }
+      // Stopped on the Series Instance UID or a later tag inside the prefix: what comes before it is whole.
+      if (parsed && (parsed.offset < bytes.length || element(parsed.dataset, SERIES_INSTANCE_UID) || complete)) {
+        const uid = String(firstValue(parsed.dataset, SERIES_INSTANCE_UID) ?? '').trim() || null;
+        return { path, transferSyntaxUid, sopClassUid, seriesInstanceUid: uid };
+      }
+      if (complete) throw new Error(`${path}: truncated or malformed header`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+interface ParsedDataset {
+  dataset: DicomJson;
+  /** Where dcmjs stopped in the bytes given. */
+  offset: number;
+}
+
+function parseDataset(
+  bytes: Buffer,
+  syntax: string,
+  options: { untilTag?: string; includeUntilTagValue?: boolean; stopOnGreaterTag?: boolean },
+): ParsedDataset {
   const stream = new dcmjs.data.ReadBufferStream(arrayBufferOf(bytes), true, { noCopy: true });
-  const dataset = dcmjs.data.DicomMessage._read(stream, syntax, { untilTag, includeUntilTagValue: false });
-  return Object.assign(dataset, { offset: stream.offset });
+  const dataset = dcmjs.data.DicomMessage._read(stream, syntax, options);
+  return { dataset, offset: stream.offset };
 }
 
 /**
- * The dataset of `file` from `start` up to Pixel Data: a prefix is parsed, and a twice longer one
- * when the header does not fit in it (dcmjs throws when it runs out of bytes).
+ * The dataset of `file` from `start` up to Pixel Data: a prefix is parsed, and a four times longer
+ * one when the header does not fit in it (dcmjs throws when it runs out of bytes).
  */
 async function readDataset(
   file: string,
@@ -169,26 +255,23 @@ async function readDataset(
   described: Pick<Part10Header, 'path' | 'transferSyntaxUid' | 'sopClassUid' | 'dispose'>,
 ): Promise<Part10Header> {
   const { path } = described;
-  const handle = await open(file, 'r');
+  const { handle, size } = await openForReading(file);
   try {
-    const size = (await handle.stat()).size;
     const available = size - start;
-    for (let length = Math.min(FIRST_READ, available); ; length = Math.min(2 * length, available)) {
+    for (let length = Math.min(FIRST_READ, available); ; length = Math.min(4 * length, available)) {
       const bytes = await readAt(handle, start, length);
-      let dataset: DicomJson & { offset?: number };
+      let parsed: ParsedDataset | null = null;
       let failure: Error | null = null;
       try {
-        dataset = parseDataset(bytes, syntax, PIXEL_DATA);
+        parsed = parseDataset(bytes, syntax, { untilTag: PIXEL_DATA, includeUntilTagValue: false });
       } catch (e) {
         failure = e as Error;
-        dataset = {};
       }
-      const found = !failure && element(dataset, PIXEL_DATA) !== undefined && dataset.offset! <= length;
-      if (found) {
-        const tagAt = start + dataset.offset! - 4;
+      if (parsed && element(parsed.dataset, PIXEL_DATA) !== undefined && parsed.offset <= length) {
+        const { dataset } = parsed;
+        const tagAt = start + parsed.offset - 4;
         const { offset, length: valueLength } = await pixelDataValue(handle, tagAt, syntax, path);
         delete dataset[PIXEL_DATA];
-        delete dataset.offset;
         return {
           ...described,
           dataset,
@@ -200,7 +283,7 @@ async function readDataset(
       }
       if (length >= available) {
         // dcmjs does not always throw when a value runs past the end: it then stops beyond it.
-        if (failure || dataset.offset! > length)
+        if (!parsed || parsed.offset > length)
           throw new Error(
             `${path}: truncated or malformed header (${failure?.message ?? `an element runs past byte ${size}`})`,
           );
@@ -208,7 +291,7 @@ async function readDataset(
           `${path}: no Pixel Data (7FE0,0010): the file ends after its header (truncated, or not an image)`,
         );
       }
-      if (2 * length > MAX_HEADER) throw new Error(`${path}: header longer than ${MAX_HEADER} bytes: refused`);
+      if (4 * length > MAX_HEADER) throw new Error(`${path}: header longer than ${MAX_HEADER} bytes: refused`);
     }
   } finally {
     await handle.close();

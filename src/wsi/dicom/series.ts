@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { DicomSlide, type DecodeFrame } from './dicom-slide.js';
 import type { WsiInstance } from './instance.js';
 import { instanceFromJsonModel, VL_WHOLE_SLIDE_MICROSCOPY } from './json-model.js';
-import { FileFrameSource, isPart10File, readPart10Header, type Part10Header } from './part10.js';
+import { FileFrameSource, isPart10File, readPart10Header, readPart10Summary, type Part10Header } from './part10.js';
 
 /** One series of a folder: its instances and their files' headers (by SOP Instance UID). */
 export interface DicomSeries {
@@ -27,6 +27,45 @@ export interface DicomFolder {
 /** Headers read at once while scanning (each is a few small positioned reads). */
 const SCAN_CONCURRENCY = 8;
 
+/** Files directly in `dir` (links included), absolute. */
+async function filesIn(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => join(dir, e.name));
+}
+
+/** `read` over `files`, SCAN_CONCURRENCY at a time, in order. */
+async function inBatches<T>(files: readonly string[], read: (file: string) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < files.length; i += SCAN_CONCURRENCY)
+    out.push(...(await Promise.all(files.slice(i, i + SCAN_CONCURRENCY).map(read))));
+  return out;
+}
+
+/**
+ * The UIDs of the WSI series among the files directly in `folder` (sorted), and the DICOM files that
+ * could not be read: a listing that reads only the start of each file's header.
+ */
+export async function listDicomSeries(
+  folder: string,
+): Promise<{ seriesInstanceUids: string[]; unreadable: DicomFolder['unreadable'] }> {
+  const uids = new Set<string>();
+  const unreadable: DicomFolder['unreadable'] = [];
+  const files = await filesIn(resolve(folder));
+  const summaries = await inBatches(files, async (path) => {
+    if (!(await isPart10File(path))) return null;
+    return readPart10Summary(path).catch((e: Error) => ({ path, reason: e.message }));
+  });
+  for (const summary of summaries) {
+    if (!summary) continue;
+    if ('reason' in summary) unreadable.push(summary);
+    else if (summary.sopClassUid === VL_WHOLE_SLIDE_MICROSCOPY) {
+      if (summary.seriesInstanceUid) uids.add(summary.seriesInstanceUid);
+      else unreadable.push({ path: summary.path, reason: `${summary.path}: no Series Instance UID (0020,000E)` });
+    }
+  }
+  return { seriesInstanceUids: [...uids].sort(), unreadable };
+}
+
 /**
  * The VL Whole Slide Microscopy series among the files directly in `folder` (other DICOM files, e.g.
  * a radiograph, are passed over). The caller owns the headers: dispose them, or hand them to a
@@ -34,33 +73,29 @@ const SCAN_CONCURRENCY = 8;
  */
 export async function findDicomSeries(folder: string): Promise<DicomFolder> {
   const dir = resolve(folder);
-  const entries = await readdir(dir, { withFileTypes: true });
-  const files = entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => join(dir, e.name));
+  const files = await filesIn(dir);
   const bySeries = new Map<string, DicomSeries>();
   const unreadable: DicomFolder['unreadable'] = [];
-  for (let i = 0; i < files.length; i += SCAN_CONCURRENCY) {
-    const batch = files.slice(i, i + SCAN_CONCURRENCY);
-    const read = await Promise.all(batch.map(readWsiFile));
-    for (const [j, result] of read.entries()) {
-      if (!result) continue;
-      if ('reason' in result) {
-        unreadable.push({ path: batch[j]!, reason: result.reason });
-        continue;
-      }
-      const { header, instance } = result;
-      let series = bySeries.get(instance.seriesInstanceUid);
-      if (!series) {
-        series = { folder: dir, seriesInstanceUid: instance.seriesInstanceUid, instances: [], headers: new Map() };
-        bySeries.set(instance.seriesInstanceUid, series);
-      }
-      if (series.headers.has(instance.sopInstanceUid)) {
-        // The same instance twice (a copy under another name): read once.
-        await header.dispose();
-        continue;
-      }
-      series.instances.push(instance);
-      series.headers.set(instance.sopInstanceUid, header);
+  const read = await inBatches(files, readWsiFile);
+  for (const [j, result] of read.entries()) {
+    if (!result) continue;
+    if ('reason' in result) {
+      unreadable.push({ path: files[j]!, reason: result.reason });
+      continue;
     }
+    const { header, instance } = result;
+    let series = bySeries.get(instance.seriesInstanceUid);
+    if (!series) {
+      series = { folder: dir, seriesInstanceUid: instance.seriesInstanceUid, instances: [], headers: new Map() };
+      bySeries.set(instance.seriesInstanceUid, series);
+    }
+    if (series.headers.has(instance.sopInstanceUid)) {
+      // The same instance twice (a copy under another name): read once.
+      await header.dispose();
+      continue;
+    }
+    series.instances.push(instance);
+    series.headers.set(instance.sopInstanceUid, header);
   }
   const series = [...bySeries.values()].sort((a, b) => (a.seriesInstanceUid < b.seriesInstanceUid ? -1 : 1));
   return { series, unreadable };
@@ -116,10 +151,10 @@ export function dicomSlideId(ref: string): string {
 }
 
 /** References of the series in `folder`: the folder itself for one series, one `#series=` each for several. */
-export function seriesRefs(folder: string, series: readonly DicomSeries[]): string[] {
-  return series.length === 1
+export function seriesRefs(folder: string, seriesInstanceUids: readonly string[]): string[] {
+  return seriesInstanceUids.length === 1
     ? [formatDicomSlideRef(folder, null)]
-    : series.map((s) => formatDicomSlideRef(folder, s.seriesInstanceUid));
+    : seriesInstanceUids.map((uid) => formatDicomSlideRef(folder, uid));
 }
 
 /**
