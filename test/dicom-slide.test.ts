@@ -137,6 +137,21 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
         const read = await slide.readRegion(0, 0, 2, level2.width, level2.height);
         const diff = Math.max(...meanAbsDiff(read, level2, 0, 0, level2.width, level2.height));
         assert.ok(diff <= 3, `level 2 mean abs diff ${diff.toFixed(2)}`);
+        // Without Pixel Spacing, the imaged volume gives the resolution, turned a quarter or not (700×520 px at 0.25 µm).
+        const base = slide.levels.length && (await readPart10Header(fixture.files[0]!));
+        assert.ok(base);
+        const instance = instanceFromJsonModel(base.dataset, base.transferSyntaxUid, fixture.files[0]!);
+        await base.dispose();
+        const source = { where: 'none', readFrame: () => Promise.reject(new Error('no frames')), close: () => {} };
+        const decode = () => Promise.reject(new Error('no frames'));
+        for (const volume of [
+          { width: 0.175, height: 0.13 },
+          { width: 0.13, height: 0.175 },
+        ]) {
+          const bare = { ...instance, pixelSpacingMm: null, imagedVolumeMm: volume };
+          const fromVolume = new DicomSlide('x', [bare], source, { backend: 'dicom', decode });
+          assert.deepEqual(fromVolume.mpp, { x: 0.25, y: 0.25 }, JSON.stringify(volume));
+        }
         // Outside the slide is white.
         const outside = await slide.readRegion(800, 600, 0, 16, 16);
         assert.ok(outside.every((v) => v === 255));

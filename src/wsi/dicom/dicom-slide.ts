@@ -94,15 +94,24 @@ class FrameMap {
   }
 }
 
-/** Microns per pixel from Pixel Spacing (mm, row then column), else from the imaged volume. */
+/**
+ * Microns per pixel from Pixel Spacing (mm, between rows then between columns), else from the imaged
+ * volume. The volume's width and height run along the slide's axes, which Image Orientation (Slide)
+ * may turn a quarter from the image's (the dicomizer's orientation 0,-1,0,-1,0,0 does): of the two pairings, the
+ * one giving the squarer pixels is taken.
+ */
 function mppOf(instance: WsiInstance): { x: number; y: number } | null {
   const spacing = instance.pixelSpacingMm;
   const volume = instance.imagedVolumeMm;
-  const mpp = spacing
-    ? { x: spacing[1] * 1000, y: spacing[0] * 1000 }
-    : volume
-      ? { x: (volume.width * 1000) / instance.totalWidth, y: (volume.height * 1000) / instance.totalHeight }
-      : null;
+  let mpp: { x: number; y: number } | null = null;
+  if (spacing) mpp = { x: spacing[1] * 1000, y: spacing[0] * 1000 };
+  else if (volume) {
+    const { totalWidth: w, totalHeight: h } = instance;
+    const straight = { x: (volume.width * 1000) / w, y: (volume.height * 1000) / h };
+    const turned = { x: (volume.height * 1000) / w, y: (volume.width * 1000) / h };
+    const skew = (m: { x: number; y: number }) => Math.abs(Math.log(m.x / m.y));
+    mpp = skew(turned) < skew(straight) ? turned : straight;
+  }
   return mpp && mpp.x > 0 && mpp.y > 0 && Number.isFinite(mpp.x + mpp.y) ? mpp : null;
 }
 
