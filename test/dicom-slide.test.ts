@@ -138,8 +138,7 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
         const diff = Math.max(...meanAbsDiff(read, level2, 0, 0, level2.width, level2.height));
         assert.ok(diff <= 3, `level 2 mean abs diff ${diff.toFixed(2)}`);
         // Without Pixel Spacing, the imaged volume gives the resolution, turned a quarter or not (700×520 px at 0.25 µm).
-        const base = slide.levels.length && (await readPart10Header(fixture.files[0]!));
-        assert.ok(base);
+        const base = await readPart10Header(fixture.files[0]!);
         const instance = instanceFromJsonModel(base.dataset, base.transferSyntaxUid, fixture.files[0]!);
         await base.dispose();
         const source = { where: 'none', readFrame: () => Promise.reject(new Error('no frames')), close: () => {} };
