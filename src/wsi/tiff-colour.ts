@@ -80,8 +80,8 @@ export async function checkTiffColour(path: string): Promise<TiffColourCheck> {
     try {
       directories = await pyramidDirectories(file);
     } catch {
-      // Directories geotiff cannot follow (e.g. NDPI's offsets past 4 GiB in a classic TIFF) are left
-      // to OpenSlide, which knows those formats or refuses them itself.
+      // Directories geotiff cannot parse (a damaged file, or a scanner's variant of TIFF such as NDPI's
+      // 64-bit offsets in a classic TIFF) are left to OpenSlide, which reads it or reports the damage.
       return { verdict: 'as-tagged' };
     }
     const checks = await Promise.all(directories.map((d) => checkLevel(file, d)));
@@ -91,7 +91,10 @@ export async function checkTiffColour(path: string): Promise<TiffColourCheck> {
     if (findings.length === 0) return { verdict: 'as-tagged' };
     const levels = checks.flatMap((c) => (c.kind === 'jpeg' ? [c.level] : []));
     if (levels.length < checks.length)
-      return { verdict: 'refuse', reason: `${findings[0]}, and other levels are not JPEG, which this reader needs` };
+      return {
+        verdict: 'refuse',
+        reason: `${findings[0]}, and not every level has readable JPEG tiles, which decoding it here needs`,
+      };
     const description = await stringTag(levels[0]!.ifd, 'ImageDescription');
     handedOver = true;
     return { verdict: 'recode', file, levels, description, finding: findings.join('; ') };
@@ -163,12 +166,12 @@ async function checkLevel(file: TiffFile, d: TiffDirectory): Promise<LevelCheck>
     level.tables = tables.length ? parseJpeg(Uint8Array.from(tables)) : null;
     tile = await firstTile(file, level);
   } catch (e) {
-    if (e instanceof JpegStreamError) return refuse(`its JPEG data cannot be read: ${e.message}`);
+    // Damaged JPEG data is no colour question: the reader reports it, naming the tile, when it reads there.
+    if (e instanceof JpegStreamError) return { kind: 'as-tagged' };
     throw e;
   }
-  if (!tile) return { kind: 'as-tagged' }; // no tile stored: nothing to decode
-  const frame = tile.header.frame;
-  if (!frame) return refuse('its first tile has no JPEG frame header');
+  const frame = tile?.header.frame;
+  if (!tile || !frame) return { kind: 'as-tagged' }; // no tile stored, or a damaged one: as above
   if (frame.precision !== 8) return refuse(`${frame.precision}-bit JPEG (only 8-bit is read)`);
   if (frame.components.length !== 3)
     return refuse(`${frame.components.length}-component JPEG tiles tagged Photometric ${tagName(tagged)}`);
