@@ -410,6 +410,16 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
         () => instanceFromJsonModel(rest, header.transferSyntaxUid, 'where.dcm'),
         /where\.dcm: Rows \(0028,0010\) is missing/,
       );
+      const planes = { ...header.dataset, '00480303': { vr: 'UL', Value: [3] } };
+      assert.throws(
+        () => instanceFromJsonModel(planes, header.transferSyntaxUid, 'where.dcm'),
+        /Total Pixel Matrix Focal Planes \(0048,0303\) is 3: only one focal plane is read/,
+      );
+      // An instance of a concatenation continues the row-major order where the previous one stopped.
+      const second = { ...header.dataset, '00209228': { vr: 'UL', Value: [3] }, '00280008': { vr: 'IS', Value: [2] } };
+      const continued = instanceFromJsonModel(second, header.transferSyntaxUid, 'where.dcm');
+      // 700×520 in 128-px tiles: 6 a row, so frames 4 and 5 of the level are (384, 0) and (512, 0).
+      assert.deepEqual([...continued.framePositions], [384, 0, 512, 0]);
       const badOrganization = { ...header.dataset, '00209311': { vr: 'CS', Value: ['3D'] } };
       assert.throws(
         () => instanceFromJsonModel(badOrganization, header.transferSyntaxUid, 'where.dcm'),
