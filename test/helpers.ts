@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -156,6 +157,17 @@ export async function temporaryFolder(prefix: string, t?: TestContext): Promise<
   if (t) t.after(() => rm(dir, { recursive: true, force: true }));
   else fileFolders.push(dir);
   return dir;
+}
+
+/** A loopback port free right now, for a server that must be told its port (PostgreSQL, Orthanc). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
 }
 
 /** The retrieval metrics that are fractions of the queries (RetrievalMetrics in src/eval/metrics.ts). */

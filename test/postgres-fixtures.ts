@@ -4,12 +4,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
 import pg from 'pg';
-import { ROOT, stopChild, temporaryFolder } from './helpers.js';
+import { freePort, ROOT, stopChild, temporaryFolder } from './helpers.js';
 
 export interface RunningPostgres {
   port: number;
@@ -51,16 +50,6 @@ export function debianPostgresBin(): string | null {
     .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
     .sort((a, b) => Number(b) - Number(a))[0];
   return version ? join(root, version, 'bin') : null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }
 
 /**
