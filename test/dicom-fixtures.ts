@@ -135,10 +135,16 @@ function splitJpeg(jpeg: Uint8Array): { segments: Segment[]; scan: Uint8Array } 
   throw new Error('JPEG without a scan');
 }
 
-const concat = (parts: readonly Uint8Array[]) =>
-  Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.length)));
+/** The parts end to end, as a plain Uint8Array (a Buffer's slice() would share its bytes). */
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
 const segment = (marker: number, body: readonly number[] | Uint8Array) =>
   new Uint8Array([0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 255, ...body]);
+/** JFIF APP0 1.01, no units, 1:1 density, no thumbnail (libvips writes none of its own). */
+const JFIF = segment(0xe0, [0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]);
 const ADOBE = (transform: number) => segment(0xee, [0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, transform]);
 const SOI = new Uint8Array([0xff, 0xd8]);
 const EOI = new Uint8Array([0xff, 0xd9]);
@@ -155,10 +161,10 @@ export async function encodeJpegFrame(
     const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } })
       .jpeg({ quality, chromaSubsampling: o.subsampling ?? '4:2:0' })
       .toBuffer();
-    if (o.marker === 'jfif') return new Uint8Array(jpeg);
-    const { segments, scan } = splitJpeg(jpeg);
-    const kept = segments.filter((s) => s.marker !== 0xe0).map((s) => s.bytes);
-    return concat([SOI, ...(o.marker === 'adobe' ? [ADOBE(1)] : []), ...kept, scan, EOI]);
+    const { segments, scan } = splitJpeg(new Uint8Array(jpeg));
+    const kept = segments.filter((s) => s.marker !== 0xe0 && s.marker !== 0xee).map((s) => s.bytes);
+    const marker = o.marker === 'jfif' ? [JFIF] : o.marker === 'adobe' ? [ADOBE(1)] : [];
+    return concat([SOI, ...marker, ...kept, scan, EOI]);
   }
   if (o.marker === 'jfif') throw new Error('an RGB JPEG with a JFIF marker would say YCbCr');
   const ids = o.componentIds ?? [0x52, 0x47, 0x42];
@@ -244,13 +250,14 @@ function runEncoder(encoder: WasmEncoder, samples: Uint8Array, info: FrameInfo):
 
 /**
  * A JPEG 2000 codestream (OpenJPEG; its encoder always applies the multiple-component transform to three
- * components: RCT when lossless, ICT when not). `samples` is interleaved RGB, or grey with `components` 1.
+ * components: RCT when lossless, ICT when not). `samples` is interleaved RGB, or grey with `components`
+ * 1 (16-bit little endian words when `bitsPerSample` is over 8).
  */
 export async function encodeJpeg2000Frame(
   samples: Uint8Array,
   width: number,
   height: number,
-  o: { lossless: boolean; components?: 1 | 3; compressionRatio?: number },
+  o: { lossless: boolean; components?: 1 | 3; compressionRatio?: number; bitsPerSample?: number },
 ): Promise<Uint8Array> {
   openJpeg ??= (require('@cornerstonejs/codec-openjpeg/wasmjs') as Factory<OpenJpeg>)(silent());
   const encoder = new (await openJpeg).J2KEncoder();
@@ -261,10 +268,42 @@ export async function encodeJpeg2000Frame(
   return runEncoder(encoder, samples, {
     width,
     height,
-    bitsPerSample: 8,
+    bitsPerSample: o.bitsPerSample ?? 8,
     componentCount: o.components ?? 3,
     isSigned: false,
   });
+}
+
+/**
+ * A lossless JPEG 2000 codestream whose three components are `components` (interleaved) with no
+ * multiple-component transform, which OpenJPEG's encoder cannot write: it is given the samples whose
+ * reversible transform (RCT, ISO 15444-1 G.2: Y = ⌊(R + 2G + B)/4⌋, U = B − G, V = R − G, after the
+ * level shift) are `components`, and the MCT flag in COD is then cleared. Throws when those samples
+ * fall outside 0–255 (keep the components' second and third values near each other and the first).
+ */
+export async function encodeJpeg2000WithoutMct(
+  components: Uint8Array,
+  width: number,
+  height: number,
+): Promise<Uint8Array> {
+  const input = new Uint8Array(components.length);
+  for (let i = 0; i < components.length; i += 3) {
+    const u = components[i + 1]! - 128;
+    const v = components[i + 2]! - 128;
+    const g = components[i]! - Math.floor((u + v) / 4);
+    const rgb = [g + v, g, g + u];
+    if (rgb.some((x) => x < 0 || x > 255)) throw new Error(`components at sample ${i / 3} have no 8-bit RCT source`);
+    input.set(rgb, i);
+  }
+  const codestream = await encodeJpeg2000Frame(input, width, height, { lossless: true });
+  const view = new DataView(codestream.buffer, codestream.byteOffset, codestream.byteLength);
+  for (let at = 2; at + 4 <= codestream.length; at += 2 + view.getUint16(at + 2)) {
+    if (view.getUint16(at) === 0xff52) {
+      codestream[at + 8] = 0; // COD: Lcod (2), Scod (1), progression (1), layers (2), then MCT
+      return codestream;
+    }
+  }
+  throw new Error('OpenJPEG wrote no COD marker');
 }
 
 /**

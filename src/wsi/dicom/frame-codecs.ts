@@ -100,24 +100,23 @@ function nativeFrameToRgb(data: Uint8Array, instance: WsiInstance): Uint8Array {
     );
   }
   const layout = instance.planarConfiguration === 1 ? 'planar' : 'interleaved';
-  const expected = photometric === 'MONOCHROME2' ? 1 : 3;
-  if (instance.samplesPerPixel !== expected) {
-    throw new FrameDecodeError(
+  const refuse = () =>
+    new FrameDecodeError(
       'unsupported',
       `native frame: Photometric Interpretation ${photometric} with ${instance.samplesPerPixel} samples per pixel is not supported`,
     );
-  }
   switch (photometric) {
     case 'RGB':
     case 'YBR_FULL':
-    case 'MONOCHROME2':
-      return samplesToRgb(data, width * height, photometric, layout);
     case 'YBR_FULL_422':
-      return ybr422ToRgb(data, width, height);
+      if (instance.samplesPerPixel !== 3) throw refuse();
+      return photometric === 'YBR_FULL_422'
+        ? ybr422ToRgb(data, width, height)
+        : samplesToRgb(data, width * height, photometric, layout);
+    case 'MONOCHROME2':
+      if (instance.samplesPerPixel !== 1) throw refuse();
+      return samplesToRgb(data, width * height, photometric, layout);
     default:
-      throw new FrameDecodeError(
-        'unsupported',
-        `native frame: Photometric Interpretation ${photometric} is not supported`,
-      );
+      throw refuse();
   }
 }

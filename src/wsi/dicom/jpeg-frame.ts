@@ -50,7 +50,10 @@ export async function decodeJpegFrame(
   try {
     // ignoreIcc: a frame's samples as they are; DICOM keeps the ICC profile in the Optical Path, and
     // OpenSlide, the reference for the other formats, applies none either.
-    decoded = await sharp(stream, { ignoreIcc: true }).raw().toBuffer({ resolveWithObject: true });
+    const image = sharp(stream, { ignoreIcc: true });
+    // sharp hands back sRGB, three bands, unless told to keep a grey image grey.
+    if (components === 1) image.toColourspace('b-w');
+    decoded = await image.raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new FrameDecodeError('corrupt', `JPEG frame does not decode: ${(e as Error).message}`);
   }

@@ -33,7 +33,7 @@ const SOT = 0xff90;
 const JP2_SIGNATURE = [0, 0, 0, 12, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a];
 
 const corrupt = (why: string) => new FrameDecodeError('corrupt', `JPEG 2000 frame: ${why}`);
-const unsupported = (why: string) => new FrameDecodeError('unsupported', `JPEG 2000 frame: ${why} is not supported`);
+const unsupported = (why: string) => new FrameDecodeError('unsupported', `JPEG 2000 frame: ${why}`);
 
 /** The codestream itself: DICOM asks for a bare one, but some writers wrap it in a JP2 file (its jp2c box). */
 function codestreamOf(data: Uint8Array): Uint8Array {
@@ -98,12 +98,12 @@ function outputSpace(header: CodestreamHeader, photometric: string): SampleSpace
     if (!header.mct && photometric === 'YBR_FULL') return 'YBR_FULL';
     if (!header.mct && (photometric === 'YBR_ICT' || photometric === 'YBR_RCT')) {
       throw unsupported(
-        `Photometric Interpretation ${photometric} on a codestream without a multiple-component transform (its components could be R G B or Y Cb Cr)`,
+        `Photometric Interpretation ${photometric} on a codestream without a multiple-component transform is not supported (its components could be R G B or Y Cb Cr)`,
       );
     }
   }
   const transform = count === 3 ? (header.mct ? ' with' : ' without') + ' a multiple-component transform' : '';
-  throw unsupported(`${count} components with Photometric Interpretation ${photometric}${transform}`);
+  throw unsupported(`${count} components with Photometric Interpretation ${photometric}${transform} are not supported`);
 }
 
 /** Interleaved RGB of a JPEG 2000 frame, `width` × `height`, whose DICOM header says `photometric`. */
@@ -116,8 +116,10 @@ export async function decodeJpeg2000Frame(
   const codestream = codestreamOf(data);
   const header = readCodestreamHeader(codestream);
   const component = header.components.find((c) => c.precision !== 8 || c.signed);
-  if (component) throw unsupported(`${component.signed ? 'signed ' : ''}${component.precision}-bit samples`);
-  if (header.components.some((c) => c.dx !== 1 || c.dy !== 1)) throw unsupported('a subsampled component');
+  if (component)
+    throw unsupported(`${component.signed ? 'signed ' : ''}${component.precision}-bit samples are not supported`);
+  if (header.components.some((c) => c.dx !== 1 || c.dy !== 1))
+    throw unsupported('subsampled components are not supported');
   const space = outputSpace(header, photometric);
   if (header.width !== width || header.height !== height) {
     throw corrupt(`codestream is ${header.width}×${header.height}, the frame ${width}×${height}`);
