@@ -147,10 +147,13 @@ export async function slideFiles(dir: string): Promise<string[]> {
 export async function slideSources(dir: string): Promise<string[]> {
   if (isDicomWebUrl(dir)) return listSeries(dir);
   const root = resolve(dir);
-  const folders = [
-    root,
-    ...(await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(root, e.name)),
-  ];
+  const folders = [root];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    const path = join(root, e.name);
+    // A series' folder linked in from shared storage counts, as a linked slide file does.
+    if (e.isDirectory() || (e.isSymbolicLink() && (await stat(path).catch(() => null))?.isDirectory()))
+      folders.push(path);
+  }
   const slides = await slideFiles(root);
   for (const folder of folders) {
     const { seriesInstanceUids, unreadable } = await listDicomSeries(folder);
