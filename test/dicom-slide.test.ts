@@ -4,7 +4,7 @@
  * they were written from.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { slideCommand } from '../src/cli/slide-cmd.js';
@@ -351,6 +351,12 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
       }
       assert.equal(bySlide.size, 3, [...bySlide.keys()].join(', '));
       assert.deepEqual([...bySlide.get('case-7')!], ['P-7']);
+      // A series' folder linked in (slides on shared storage) is found as a linked file would be.
+      const linking = await temporaryFolder('histoseek-dicom-linked-', t);
+      await symlink(join(dir, 'case-7'), join(linking, 'case-7'));
+      const linked = await readCollection(linking, 'slides');
+      assert.deepEqual([...new Set(linked.items.map((i) => i.slide))], ['case-7']);
+      assert.equal(linked.items.length, collection.items.filter((i) => i.slide === 'case-7').length);
       assert.deepEqual([...bySlide.get(s1.seriesInstanceUid)!], ['P-8']);
       // The labels CSV's patient wins over DICOM's; without one, DICOM's stays.
       const csv = join(dir, 'labels.csv');
