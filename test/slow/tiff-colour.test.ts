@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { IndexStore } from '../../src/index/store.js';
 import { openSlide } from '../../src/wsi/slide.js';
 import { checkTiffColour } from '../../src/wsi/tiff-colour.js';
+import { tissueMask } from '../../src/wsi/tissue-mask.js';
 import { histoseek, ROOT, temporaryFolder } from '../helpers.js';
 import {
   CONSISTENT,
@@ -61,6 +62,25 @@ describe('JPEG-in-TIFF colours and OpenSlide', { timeout: TIMEOUT }, () => {
       } finally {
         slide.close();
       }
+    }
+  });
+
+  test('wrong colours move the tissue: the stained quarter is found only in the true colours', async () => {
+    // The rectangle is 512 × 384 of 1024 × 768. Through OpenSlide alone the glass of a YCbCr stream
+    // tagged RGB turns pink (235,128,128) and is taken for tissue, and an RGB stream tagged YCbCr
+    // leaves nothing H&E-coloured.
+    const measured = { 'ycbcr-jfif-tagged-rgb': 0.75, 'rgb-adobe-tagged-ycbcr': 0 } as Record<string, number>;
+    for (const c of mismatched.filter((c) => c.name in measured)) {
+      const fraction = async (backend: 'openslide' | 'auto') => {
+        const slide = await openSlide(c.file, { backend });
+        try {
+          return (await tissueMask(slide)).tissueFraction;
+        } finally {
+          slide.close();
+        }
+      };
+      assert.ok(Math.abs((await fraction('openslide')) - measured[c.name]!) < 0.01, c.name);
+      assert.ok(Math.abs((await fraction('auto')) - 0.25) < 0.01, c.name);
     }
   });
 
