@@ -1,5 +1,5 @@
-/** Checks every Slide reader shares: a region request's arguments, and a resolution that is a microscope's. */
-import type { Slide } from './slide.js';
+/** What every Slide reader shares: checks of a region request and of a resolution, and OpenSlide's rule for the best level. */
+import type { Slide, SlideLevel } from './slide.js';
 
 /** Resolutions outside this range (µm/px) are not microscope scans: e.g. the 72-dpi default of image editors. */
 const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];
@@ -23,4 +23,13 @@ export function checkRegion(slide: Slide, x0: number, y0: number, level: number,
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`region size must be positive integers, got ${width}×${height}`);
   }
+}
+
+/** OpenSlide's rule: the coarsest level whose downsample is at most `downsample` (level 0 if none). */
+export function bestLevel(levels: readonly SlideLevel[], downsample: number): number {
+  let best = 0;
+  levels.forEach((l, i) => {
+    if (l.downsample <= downsample) best = i;
+  });
+  return best;
 }

@@ -14,7 +14,7 @@ import { openDicomFolderSlide, parseDicomSlideRef } from './dicom/series.js';
 import { HistoseekError } from '../util/errors.js';
 import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
 import { openDicomWebSlide } from './dicomweb/dicomweb-slide.js';
-import { checkRegion, plausibleMpp } from './slide-checks.js';
+import { bestLevel, checkRegion, plausibleMpp } from './slide-checks.js';
 import { checkTiffColour } from './tiff-colour.js';
 import { JpegTiffSlide } from './tiff/jpeg-tiff-slide.js';
 import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
@@ -304,11 +304,7 @@ class SharpSlide implements Slide {
   }
 
   bestLevelForDownsample(downsample: number): number {
-    let best = 0;
-    this.levels.forEach((l, i) => {
-      if (l.downsample <= downsample) best = i;
-    });
-    return best;
+    return bestLevel(this.levels, downsample);
   }
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {

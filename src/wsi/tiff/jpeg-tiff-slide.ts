@@ -4,7 +4,7 @@
  * the colour space its stream declares, decoded by sharp (libjpeg-turbo).
  */
 import sharp from 'sharp';
-import { checkRegion, plausibleMpp } from '../slide-checks.js';
+import { bestLevel, checkRegion, plausibleMpp } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import { tileTags, type JpegTiffLevel, type TiffColourCheck } from '../tiff-colour.js';
 import { parseJpeg, standaloneJpeg, streamColour } from './jpeg-stream.js';
@@ -79,11 +79,7 @@ export class JpegTiffSlide implements Slide {
   }
 
   bestLevelForDownsample(downsample: number): number {
-    let best = 0;
-    this.levels.forEach((l, i) => {
-      if (l.downsample <= downsample) best = i;
-    });
-    return best;
+    return bestLevel(this.levels, downsample);
   }
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
