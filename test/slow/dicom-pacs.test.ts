@@ -8,8 +8,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
+import sharp from 'sharp';
 import type { DicomJson } from '../../src/wsi/dicom/instance.js';
+import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
+import { openDicomWebSlide } from '../../src/wsi/dicomweb/dicomweb-slide.js';
+import { openSlide, type Slide } from '../../src/wsi/slide.js';
+import { tiles, type Tile } from '../../src/wsi/tiler.js';
+import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';
 import { ROOT, temporaryFolder } from '../helpers.js';
 import {
   SKIP_ORTHANC,
@@ -36,7 +42,10 @@ const first = (json: DicomJson, tag: string) => json[tag]?.Value?.[0];
 
 /** One test slide: its source, its DICOM files, and the series Orthanc stores them as. */
 interface Converted {
+  name: string;
   source: string;
+  /** The folder of its DICOM files. */
+  folder: string;
   files: string[];
   series: StoredSeries;
 }
@@ -66,7 +75,7 @@ async function setUpPacs(): Promise<Pacs> {
     const files = await dicomize(source, out, options);
     const stored = await orthanc.upload(files);
     assert.equal(stored.length, 1, `${name}: one series`);
-    return { source, files, series: stored[0]! };
+    return { name, source, folder: out, files, series: stored[0]! };
   };
   const synthetic = join(dir, 'synthetic.tiff');
   await writeSyntheticSlide(synthetic, { cls: 'tumour', seed: 5, width: 2048, height: 1536 });
@@ -80,6 +89,10 @@ async function setUpPacs(): Promise<Pacs> {
 // At the top level, so that Orthanc is stopped when the file ends (startOrthanc's after hook belongs
 // to whatever test or hook calls it).
 const pacs = SKIP_ORTHANC ? null : await setUpPacs();
+
+/** The slide's address in the PACS (the series), as the index records it. */
+const seriesRef = (c: Converted, root = pacs!.orthanc.dicomWeb) =>
+  `dicomweb+${root}/studies/${c.series.studyInstanceUid}/series/${c.series.seriesInstanceUid}`;
 
 /** Every series Orthanc's QIDO-RS finds, as DICOM JSON. */
 async function qidoSeries(query = ''): Promise<DicomJson[]> {
@@ -157,3 +170,175 @@ describe('the PACS the tests run against', { timeout: TIMEOUT, skip: SKIP_ORTHAN
     assert.equal((await qidoSeries()).length, all.length);
   });
 });
+
+/** Mean absolute difference per channel of two RGB patches, and the largest difference of one value. */
+function difference(a: Uint8Array, b: Uint8Array): { mad: number[]; max: number } {
+  assert.equal(a.length, b.length);
+  const sum = [0, 0, 0];
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    sum[i % 3]! += d;
+    if (d > max) max = d;
+  }
+  return { mad: sum.map((v) => v / (a.length / 3)), max };
+}
+
+/** Every patch the tiler cuts from `slide` at `targetMpp`, with the slide's own tissue mask. */
+async function patches(slide: Slide, targetMpp: number, mask: TissueMask): Promise<Tile[]> {
+  const out: Tile[] = [];
+  for await (const tile of tiles(slide, { targetMpp, mask })) out.push(tile);
+  return out;
+}
+
+const boxes = (tiles: readonly Tile[]) => tiles.map((t) => [t.x, t.y, t.width, t.height, t.level]);
+
+/**
+ * What a level OrthancWSIDicomizer 1.1 builds (without --smooth) holds for a source patch read at
+ * level 0 by OpenSlide: every second pixel, from the second one, of each row and column (measured:
+ * its lossless JPEG 2000 levels equal this exactly).
+ */
+async function decimated(source: Slide, patch: Tile): Promise<Uint8Array> {
+  const side = Math.sqrt(patch.pixels.length / 3);
+  const factor = patch.width / side;
+  const full = await source.readRegion(patch.x, patch.y, 0, patch.width, patch.height);
+  const out = new Uint8Array(patch.pixels.length);
+  for (let y = 0; y < side; y++)
+    for (let x = 0; x < side; x++) {
+      const from = ((y * factor + factor - 1) * patch.width + x * factor + factor - 1) * 3;
+      out.set(full.subarray(from, from + 3), (y * side + x) * 3);
+    }
+  return out;
+}
+
+/**
+ * Reads `c` from its DICOM files and over DICOMweb at `targetMpp`; asserts the same boxes as the
+ * source read by OpenSlide, and each patch within `bound` (mean absolute difference per channel) of
+ * the source's patch — or, with `reference: decimated`, of what the dicomizer made of the source's
+ * level 0 (for levels it built itself). The worst patch's differences go to the diagnostics.
+ */
+async function assertPatchesMatch(
+  t: TestContext,
+  c: Converted,
+  readers: { file: Slide; web: Slide; source: Slide },
+  targetMpp: number,
+  bound: number,
+  reference?: typeof decimated,
+): Promise<void> {
+  const masks = new Map<Slide, TissueMask>();
+  const mask = async (slide: Slide) => masks.get(slide) ?? masks.set(slide, await tissueMask(slide)).get(slide)!;
+  const fromSource = await patches(readers.source, targetMpp, await mask(readers.source));
+  assert.ok(fromSource.length > 0, `${c.name}: no patches at ${targetMpp} µm/px`);
+  const expected = reference
+    ? await Promise.all(fromSource.map((p) => reference(readers.source, p)))
+    : fromSource.map((p) => p.pixels);
+  for (const [how, slide] of [
+    ['DICOM files', readers.file],
+    ['DICOMweb', readers.web],
+  ] as const) {
+    const read = await patches(slide, targetMpp, await mask(slide));
+    assert.deepEqual(boxes(read), boxes(fromSource), `${c.name} (${how}): the same patches at ${targetMpp} µm/px`);
+    const worst = [0, 0, 0];
+    let max = 0;
+    for (let i = 0; i < read.length; i++) {
+      const d = difference(read[i]!.pixels, expected[i]!);
+      d.mad.forEach((v, k) => (worst[k] = Math.max(worst[k]!, v)));
+      max = Math.max(max, d.max);
+    }
+    t.diagnostic(
+      `${c.name} (${how}), ${read.length} patches at ${targetMpp} µm/px from level ${read[0]!.level}${reference ? ' against the decimated source' : ''}: worst patch's mean abs difference R ${worst[0]!.toFixed(3)} G ${worst[1]!.toFixed(3)} B ${worst[2]!.toFixed(3)}, largest ${max}`,
+    );
+    assert.ok(
+      worst.every((v) => v <= bound),
+      `${c.name} (${how}) at ${targetMpp} µm/px: mean abs difference per channel ${worst.map((v) => v.toFixed(3)).join(', ')} > ${bound}`,
+    );
+  }
+}
+
+describe(
+  'patches read from the DICOM files and over DICOMweb match the source read by OpenSlide',
+  { timeout: TIMEOUT, skip: SKIP_ORTHANC },
+  () => {
+    /** Opens `c` three ways (its source with OpenSlide, its DICOM folder, its series in Orthanc), runs `body`, closes them. */
+    async function withReaders(
+      c: Converted,
+      body: (readers: { file: Slide; web: Slide; source: Slide }) => Promise<void>,
+    ): Promise<void> {
+      const { orthanc } = pacs!;
+      const source = await openSlide(c.source, { backend: 'openslide' });
+      const file = await openSlide(c.folder);
+      const web = await openDicomWebSlide(seriesRef(c), {
+        credentials: DicomWebCredentials.basic(orthanc.user, orthanc.password, 'the test'),
+      });
+      try {
+        assert.deepEqual([file.backend, web.backend], ['dicom', 'dicomweb']);
+        for (const slide of [file, web]) {
+          assert.ok(
+            Math.abs(slide.mpp!.x - source.mpp!.x) < 1e-6 && Math.abs(slide.mpp!.y - source.mpp!.y) < 1e-6,
+            `${c.name} (${slide.backend}): µm/px ${JSON.stringify(slide.mpp)} against the source's ${JSON.stringify(source.mpp)}`,
+          );
+        }
+        await body({ file, web, source });
+      } finally {
+        for (const slide of [source, file, web]) slide.close();
+      }
+    }
+
+    test('JPEG tiles copied from a pyramidal TIFF: the same patches within 2 per channel at 0.5 and 1 µm/px', (t) =>
+      withReaders(pacs!.jpeg, async (readers) => {
+        await assertPatchesMatch(t, pacs!.jpeg, readers, 0.5, 2);
+        await assertPatchesMatch(t, pacs!.jpeg, readers, 1, 2);
+      }));
+
+    test(
+      'CMU-1-Small-Region (Aperio JPEG, TILED_SPARSE): the same patches within 2 per channel',
+      { skip: SKIP_CMU1 },
+      (t) => withReaders(pacs!.cmu1!, (readers) => assertPatchesMatch(t, pacs!.cmu1!, readers, 0.5, 2)),
+    );
+
+    // The dicomizer decodes the source's tiles and encodes them losslessly (reversible 5/3 wavelet,
+    // no colour transform, though it labels them YBR_FULL_422): level 0 is the source's pixels. The
+    // coarser levels it builds itself from level 0 by taking every second pixel, rather than
+    // re-encoding the TIFF's (which libvips averaged): against that, they are exact too.
+    test('JPEG 2000: identical patches at 0.5 µm/px, and at 1 µm/px from a level the dicomizer built', (t) =>
+      withReaders(pacs!.j2k, async (readers) => {
+        await assertPatchesMatch(t, pacs!.j2k, readers, 0.5, 0);
+        await assertPatchesMatch(t, pacs!.j2k, readers, 1, 0, decimated);
+      }));
+
+    // Level 0's tiles are the TIFF's RGB JPEG streams (Adobe marker, no transform) labelled
+    // YBR_FULL_422 by the dicomizer; the levels it builds are YCbCr JPEG (JFIF, 4:2:0) of the
+    // decimated level 0 at its default quality, whose loss is all the difference: one of those
+    // frames decoded by libjpeg (sharp) is one of histoseek's tiles of the level exactly.
+    test('a pyramid rebuilt by the dicomizer: within 2 at 0.5 µm/px; its YCbCr JPEG level as libjpeg decodes it', (t) =>
+      withReaders(pacs!.rebuilt, async (readers) => {
+        const { orthanc, rebuilt } = pacs!;
+        await assertPatchesMatch(t, rebuilt, readers, 0.5, 2);
+        await assertPatchesMatch(t, rebuilt, readers, 1, 7, decimated);
+
+        const base = `/dicom-web/studies/${rebuilt.series.studyInstanceUid}/series/${rebuilt.series.seriesInstanceUid}`;
+        const metadata = (await (await orthanc.fetch(`${base}/metadata`)).json()) as DicomJson[];
+        const level1 = metadata.find((m) => first(m, '00480006') === readers.file.levels[1]!.width)!;
+        const answer = await orthanc.fetch(`${base}/instances/${String(first(level1, '00080018'))}/frames/1`, {
+          headers: { accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*' },
+        });
+        const body = new Uint8Array(await answer.arrayBuffer());
+        const start = Buffer.from(body).indexOf(Buffer.from([0xff, 0xd8, 0xff]));
+        const end = Buffer.from(body).lastIndexOf(Buffer.from([0xff, 0xd9])) + 2;
+        const { data, info } = await sharp(body.subarray(start, end)).raw().toBuffer({ resolveWithObject: true });
+        assert.deepEqual([info.width, info.height, info.channels], [256, 256, 3]);
+        const { width, height, downsample } = readers.file.levels[1]!;
+        const matches: string[] = [];
+        for (let y = 0; y < height; y += 256)
+          for (let x = 0; x < width; x += 256) {
+            const tile = await readers.file.readRegion(x * downsample, y * downsample, 1, 256, 256);
+            if (difference(tile, data).max === 0) matches.push(`${x},${y}`);
+          }
+        assert.equal(
+          matches.length,
+          1,
+          `level 1's frame 1 decoded by libjpeg equals histoseek's tile at ${matches.join('; ')}`,
+        );
+      }));
+  },
+);
