@@ -171,7 +171,10 @@ describe('DICOMweb credentials', { timeout: TIMEOUT }, () => {
 
   test('flags, then the address, then the environment; none when nothing gives any', async () => {
     const env = { [TOKEN_ENV]: 'env-token' };
-    assert.equal((await resolveCredentials({ token: 'flag' }, { user: 'u', password: 'p' }, env)).source, '--token');
+    assert.equal(
+      (await resolveCredentials({ token: 'flag' }, { user: 'u', password: 'p' }, env)).source,
+      'the token given',
+    );
     assert.equal((await resolveCredentials({}, { user: 'u', password: 'p' }, env)).scheme, 'basic');
     const fromEnv = await resolveCredentials({}, undefined, env);
     assert.equal(fromEnv.authorization(), 'Bearer env-token');
@@ -187,11 +190,14 @@ describe('DICOMweb credentials', { timeout: TIMEOUT }, () => {
   test('contradictory or incomplete flags are refused, naming the flags', async () => {
     await assert.rejects(
       resolveCredentials({ token: 'a', tokenFile: 'b' }, undefined, {}),
-      /--token or --token-file, not both/,
+      /a token or --dicomweb-token-file, not both/,
     );
     await assert.rejects(resolveCredentials({ token: 'a', user: 'b' }, undefined, {}), /not both/);
-    await assert.rejects(resolveCredentials({ user: 'alice' }, undefined, {}), /--user needs a password/);
-    await assert.rejects(resolveCredentials({ passwordFile: '/x' }, undefined, {}), /--password-file needs --user/);
+    await assert.rejects(resolveCredentials({ user: 'alice' }, undefined, {}), /--dicomweb-user needs a password/);
+    await assert.rejects(
+      resolveCredentials({ passwordFile: '/x' }, undefined, {}),
+      /--dicomweb-password-file needs --dicomweb-user/,
+    );
     await assert.rejects(resolveCredentials({ token: 'two words' }, undefined, {}), /white space/);
   });
 
@@ -207,7 +213,7 @@ describe('DICOMweb credentials', { timeout: TIMEOUT }, () => {
     await chmod(file, 0o600);
     const c = await resolveCredentials({ tokenFile: file }, undefined, {});
     assert.equal(c.authorization(), `Bearer ${SECRET}`);
-    assert.equal(c.source, `--token-file ${file}`);
+    assert.equal(c.source, `--dicomweb-token-file ${file}`);
     await assert.rejects(
       resolveCredentials({ tokenFile: join(dir, 'absent') }, undefined, {}),
       /cannot read \(ENOENT\)/,
@@ -373,7 +379,8 @@ describe('DICOMweb client', { timeout: TIMEOUT }, () => {
     pacs.reset((_req, res) => void res.writeHead(429).end('slow down'));
     await assert.rejects(
       client({ retries: 2 }).seriesMetadata(STUDY, SERIES),
-      /429 Too Many Requests after 3 tries: slow down/,
+      (e: Error) =>
+        isHistoseekError(e, 'UNAVAILABLE') && /429 Too Many Requests after 3 tries: slow down/.test(e.message),
     );
     assert.equal(pacs.requests.length, 3);
     pacs.reset((_req, res) => void res.writeHead(503, { 'retry-after': '3600' }).end());
@@ -411,7 +418,10 @@ describe('DICOMweb client', { timeout: TIMEOUT }, () => {
     const none = await client()
       .searchSeries()
       .catch((e: Error) => e);
-    assert.match(String(none), /the server asks for credentials \(401 Unauthorized\) and none were given: --token/);
+    assert.match(
+      String(none),
+      /the server asks for credentials \(401 Unauthorized\) and none were given: --dicomweb-token-file/,
+    );
   });
 
   test('403 and 404 name what was asked for', async () => {
@@ -451,9 +461,12 @@ describe('DICOMweb client', { timeout: TIMEOUT }, () => {
   test('a refused connection is retried, then named with its code', async () => {
     const closed = await freePort();
     const c = new DicomWebClient(`http://127.0.0.1:${closed}/dw`, { retries: 2, backoffMs: 5, logger: quiet });
+    // UNAVAILABLE: a run over many patches stops on it, rather than record each one as unreadable.
     await assert.rejects(
       c.seriesMetadata(STUDY, SERIES),
-      new RegExp(`metadata: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed} \\(after 3 tries\\)$`),
+      (e: Error) =>
+        isHistoseekError(e, 'UNAVAILABLE') &&
+        new RegExp(`metadata: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed} \\(after 3 tries\\)$`).test(e.message),
     );
   });
 

@@ -3,6 +3,7 @@
  * while the model runs the current one, so the model does not wait on decoding.
  */
 import { ImageError, loadRgb, normalizeInto, type RgbImage } from '../data/image.js';
+import { stopsTheRun } from '../util/errors.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { EMBEDDING_NAME } from './graph-names.js';
 import type { Embedder } from './embedder.js';
@@ -19,6 +20,9 @@ export type PixelLoader = (source: string, size: number) => Promise<RgbImage>;
 
 export async function decodeBatch(paths: string[], size: number, load: PixelLoader = loadRgb): Promise<ImageBatch> {
   const results = await Promise.allSettled(paths.map((p) => load(p, size)));
+  // A source that cannot be read at all now (a PACS gone) stops the run; one bad image does not.
+  const stop = results.find((r) => r.status === 'rejected' && stopsTheRun(r.reason));
+  if (stop) throw (stop as PromiseRejectedResult).reason;
   const ok: string[] = [];
   const failures: ImageError[] = [];
   const pixels: Uint8Array[] = [];

@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'ABORTED',
   /** The index or model was used after close(). */
   'CLOSED',
+  /** A remote source (a PACS) did not answer, even after retries: what was committed stays; rerun once it is back. */
+  'UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -40,6 +42,18 @@ export class HistoseekError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * Codes that say a source as a whole cannot be read now, not that one item is bad: a run over many
+ * items stops on them, keeping what it committed, rather than record every remaining item as
+ * unreadable (a PACS that went away, credentials it refused, the caller's stop).
+ */
+const RUN_STOPPING: ReadonlySet<ErrorCode> = new Set(['UNAVAILABLE', 'BAD_OPTION', 'ABORTED']);
+
+/** True for an error that must stop a run over many items (see RUN_STOPPING). */
+export function stopsTheRun(err: unknown): boolean {
+  return err instanceof HistoseekError && RUN_STOPPING.has(err.code);
 }
 
 /** True for a HistoseekError, optionally of one code. */

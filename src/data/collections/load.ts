@@ -3,6 +3,7 @@ import { openSlide, LEVEL_SLACK, type Slide } from '../../wsi/slide.js';
 import { parseRegionSource } from '../../wsi/slide-items.js';
 import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../image.js';
 import { NpyFile } from '../npy.js';
+import { stopsTheRun } from '../../util/errors.js';
 
 const ARRAY_ROW = /^(.*\.npy)#(\d+)$/;
 
@@ -49,7 +50,8 @@ export class ItemLoader {
       const pixels = await s.readRegion(box.x, box.y, level, w, h);
       return await resizeRgb(pixels, w, h, size, source);
     } catch (err) {
-      throw err instanceof ImageError ? err : new ImageError(source, err instanceof Error ? err.message : String(err));
+      if (err instanceof ImageError || stopsTheRun(err)) throw err;
+      throw new ImageError(source, err instanceof Error ? err.message : String(err));
     }
   }
 

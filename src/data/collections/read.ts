@@ -15,6 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../image.js';
 import { NpyFile } from '../npy.js';
+import { stopsTheRun } from '../../util/errors.js';
 import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js';
 import { NoPatchesError, whyNoPatches } from '../../wsi/no-patches.js';
 import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from '../../wsi/slide-items.js';
@@ -129,6 +130,7 @@ async function readSlides(
         ...(await selectPatches(file, await slidePatchItems(file, labels), options.patches ?? { kind: 'all' })),
       );
     } catch (err) {
+      if (stopsTheRun(err)) throw err;
       if (err instanceof NoPatchesError) outcomes.withoutPatches.push(err.report);
       else outcomes.skipped.push({ source: file, reason: err instanceof Error ? err.message : String(err) });
     }

@@ -247,8 +247,9 @@ export class DicomWebClient {
       } catch (e) {
         if (this.signal?.aborted) throw new HistoseekError('ABORTED', `${url}: stopped`, { cause: e });
         const why = networkReason(e, this.timeoutMs);
-        if (!why.transient || attempt >= this.retries)
-          throw new Error(`GET ${url}: ${why.text}${attempt > 0 ? ` (after ${attempt + 1} tries)` : ''}`, { cause: e });
+        if (!why.transient) throw new Error(`GET ${url}: ${why.text}`, { cause: e });
+        if (attempt >= this.retries)
+          throw new HistoseekError('UNAVAILABLE', `GET ${url}: ${why.text} (after ${attempt + 1} tries)`, { cause: e });
         await this.wait(this.backoff(attempt), url, why.text, attempt);
         continue;
       }
@@ -256,7 +257,8 @@ export class DicomWebClient {
       if (RETRY_STATUSES.has(reply.status) && attempt < this.retries) {
         const after = retryAfterMs(reply.headers.get('retry-after'));
         if (after !== undefined && after > this.maxRetryAfterMs)
-          throw new Error(
+          throw new HistoseekError(
+            'UNAVAILABLE',
             `GET ${url}: ${reply.status} ${reply.statusText}, and the server asks to wait ${Math.round(after / 1000)} s (more than the ${this.maxRetryAfterMs / 1000} s histoseek waits)`,
           );
         await this.wait(after ?? this.backoff(attempt), url, `${reply.status} ${reply.statusText}`, attempt);
@@ -302,7 +304,7 @@ export class DicomWebClient {
         return new HistoseekError(
           'BAD_OPTION',
           this.credentials.scheme === 'none'
-            ? `${this.display}: the server asks for credentials (${status}) and none were given: --token, --token-file, --user with --password-file, or ${TOKEN_ENV} (${USER_ENV} with ${PASSWORD_ENV})`
+            ? `${this.display}: the server asks for credentials (${status}) and none were given: --dicomweb-token-file, --dicomweb-user with --dicomweb-password-file, or ${TOKEN_ENV} (${USER_ENV} with ${PASSWORD_ENV})`
             : `${this.display}: the server refused the credentials (${status}): ${this.credentials.describe()}`,
         );
       case 403:
@@ -321,7 +323,9 @@ export class DicomWebClient {
       }
     }
     const tries = attempt > 0 ? ` after ${attempt + 1} tries` : '';
-    return new Error(`GET ${url}: ${status}${tries}${serverSays(reply)}`);
+    const message = `GET ${url}: ${status}${tries}${serverSays(reply)}`;
+    // Busy or unreachable through every retry: the PACS, not this request, is the problem.
+    return RETRY_STATUSES.has(reply.status) ? new HistoseekError('UNAVAILABLE', message) : new Error(message);
   }
 }
 

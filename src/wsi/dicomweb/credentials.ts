@@ -1,7 +1,7 @@
 /**
  * Who histoseek is to a PACS: a bearer token or a user and password (HTTP basic), found the way the
- * PostgreSQL store finds its password: what the command line says (--token, --token-file, --user with
- * --password-file), else `user:password` in the address, else the environment
+ * PostgreSQL store finds its password: what the command line says (--dicomweb-token-file, --dicomweb-user with
+ * --dicomweb-password-file; a library caller may also pass a `token`), else `user:password` in the address, else the environment
  * (HISTOSEEK_DICOMWEB_TOKEN, or HISTOSEEK_DICOMWEB_USER with HISTOSEEK_DICOMWEB_PASSWORD). A file is
  * refused, as libpq refuses ~/.pgpass, when others may read it.
  *
@@ -32,7 +32,7 @@ export class DicomWebCredentials {
 
   private constructor(
     readonly scheme: CredentialScheme,
-    /** Where they came from, for messages: '--token-file /run/secrets/pacs', 'HISTOSEEK_DICOMWEB_TOKEN', … */
+    /** Where they came from, for messages: '--dicomweb-token-file /run/secrets/pacs', 'HISTOSEEK_DICOMWEB_TOKEN', … */
     readonly source: string,
     authorization: string | undefined,
   ) {
@@ -96,29 +96,35 @@ export async function resolveCredentials(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<DicomWebCredentials> {
   if (flags.token !== undefined && flags.tokenFile !== undefined)
-    throw new HistoseekError('BAD_OPTION', 'give --token or --token-file, not both');
+    throw new HistoseekError('BAD_OPTION', 'give a token or --dicomweb-token-file, not both');
   const tokenFlag = flags.token !== undefined || flags.tokenFile !== undefined;
   if (tokenFlag && (flags.user !== undefined || flags.passwordFile !== undefined))
     throw new HistoseekError(
       'BAD_OPTION',
-      'give a token (--token, --token-file) or a user (--user, --password-file), not both',
+      'give a token (--dicomweb-token-file) or a user (--dicomweb-user, --dicomweb-password-file), not both',
     );
-  if (flags.token !== undefined) return DicomWebCredentials.bearer(flags.token, '--token');
+  if (flags.token !== undefined) return DicomWebCredentials.bearer(flags.token, 'the token given');
   if (flags.tokenFile !== undefined)
-    return DicomWebCredentials.bearer(await readSecretFile(flags.tokenFile), `--token-file ${flags.tokenFile}`);
+    return DicomWebCredentials.bearer(
+      await readSecretFile(flags.tokenFile),
+      `--dicomweb-token-file ${flags.tokenFile}`,
+    );
   if (flags.passwordFile !== undefined && flags.user === undefined && env[USER_ENV] === undefined)
-    throw new HistoseekError('BAD_OPTION', `--password-file needs --user (or ${USER_ENV})`);
+    throw new HistoseekError('BAD_OPTION', `--dicomweb-password-file needs --dicomweb-user (or ${USER_ENV})`);
   if (flags.user !== undefined) {
     if (flags.passwordFile !== undefined)
       return DicomWebCredentials.basic(
         flags.user,
         await readSecretFile(flags.passwordFile),
-        `--user and --password-file ${flags.passwordFile}`,
+        `--dicomweb-user and --dicomweb-password-file ${flags.passwordFile}`,
       );
     const password = env[PASSWORD_ENV];
     if (password === undefined)
-      throw new HistoseekError('BAD_OPTION', `--user needs a password: --password-file FILE or ${PASSWORD_ENV}`);
-    return DicomWebCredentials.basic(flags.user, password, `--user and ${PASSWORD_ENV}`);
+      throw new HistoseekError(
+        'BAD_OPTION',
+        `--dicomweb-user needs a password: --dicomweb-password-file FILE or ${PASSWORD_ENV}`,
+      );
+    return DicomWebCredentials.basic(flags.user, password, `--dicomweb-user and ${PASSWORD_ENV}`);
   }
   if (userinfo) return DicomWebCredentials.basic(userinfo.user, userinfo.password, 'the address (user:password@)');
   const token = env[TOKEN_ENV];
@@ -131,11 +137,14 @@ export async function resolveCredentials(
       return DicomWebCredentials.basic(
         user,
         await readSecretFile(flags.passwordFile),
-        `${USER_ENV} and --password-file ${flags.passwordFile}`,
+        `${USER_ENV} and --dicomweb-password-file ${flags.passwordFile}`,
       );
     const password = env[PASSWORD_ENV];
     if (password === undefined)
-      throw new HistoseekError('BAD_OPTION', `${USER_ENV} is set but ${PASSWORD_ENV} is not (or give --password-file)`);
+      throw new HistoseekError(
+        'BAD_OPTION',
+        `${USER_ENV} is set but ${PASSWORD_ENV} is not (or give --dicomweb-password-file)`,
+      );
     return DicomWebCredentials.basic(user, password, `${USER_ENV} and ${PASSWORD_ENV}`);
   }
   return DicomWebCredentials.NONE;

@@ -43,8 +43,8 @@ const clients = new WeakMap<DicomWebCredentials, Map<string, DicomWebClient>>();
 
 /**
  * Makes every later DICOMweb read under `root` (a `dicomweb+` address; its study and series are
- * ignored) use `credentials` unless the caller gives others: how the command line's --token or
- * --user reaches the slides that indexing, search and the viewer open by their stored address.
+ * ignored) use `credentials` unless the caller gives others: how the command line's --dicomweb-token-file or
+ * --dicomweb-user reaches the slides that indexing, search and the viewer open by their stored address.
  */
 export function useDicomWebCredentials(root: string, credentials: DicomWebCredentials): void {
   credentialsByRoot.set(parseDicomWebUrl(root).root, Promise.resolve(credentials));

@@ -64,7 +64,10 @@ export function parseDicomWebUrl(text: string): DicomWebAddress {
     throw bad(`not a valid URL; ${EXPECTED}`);
   }
   if (!url.hostname) throw bad(`the address names no host; ${EXPECTED}`);
-  if (url.search) throw bad('a query string is not part of a DICOMweb root (pass credentials with --token or --user)');
+  if (url.search)
+    throw bad(
+      'a query string is not part of a DICOMweb root (pass credentials with --dicomweb-token-file or --dicomweb-user)',
+    );
   if (url.hash) throw bad(`a fragment (#…) is not part of a DICOMweb address; ${EXPECTED}`);
   const userinfo = url.username
     ? { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
