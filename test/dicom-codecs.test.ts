@@ -1,8 +1,9 @@
 /**
  * decodeFrame (src/wsi/dicom/frame-codecs.ts): every transfer syntax and photometric interpretation it
  * reads gives back a known image within a stated bound (lossless ones exactly); the JPEG colour rule
- * (stream markers first, the DICOM header otherwise) in both directions; JPEG 2000's transform rule;
- * and a clear refusal, naming what is not supported, for everything else. The frames are made by the
+ * (stream markers first, the DICOM header otherwise, RGB on unmarked ids 1, 2, 3 refused) in both
+ * directions; JPEG 2000's transform rule; and a clear refusal, naming what is not supported, for
+ * everything else. The frames are made by the
  * project's own encoders (test/dicom-fixtures.ts); the last test reads files written by writeDicomWsi.
  */
 import assert from 'node:assert/strict';
@@ -206,13 +207,19 @@ describe(
       assertClose(t, 'bare Y Cb Cr 4:4:4 labelled YBR_FULL_422', await decode(bare444, jpeg, 'YBR_FULL_422'), CARD, 1);
     });
 
-    test('a bare Y Cb Cr 4:4:4 stream labelled RGB says nothing, so it is read as labelled (the limit of the rule)', async (t) => {
+    test('a stream that says nothing, numbered 1, 2, 3 as YCbCr streams are, labelled RGB: refused, whatever it holds', async (t) => {
       const bare444 = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' });
-      const asLabelled = await decode(bare444, jpeg, 'RGB');
-      assertClose(t, 'its Y Cb Cr components, returned as they are', asLabelled, rgbToYbr(CARD), 1);
-      const wrong = meanAbsDiff(asLabelled, CARD);
-      t.diagnostic(`against the true colours: ${wrong.map((d) => d.toFixed(1)).join(' / ')}`);
-      assert.ok(Math.max(...wrong) > 20, 'the test card tells the two readings apart');
+      const rgb123 = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'none', componentIds: [1, 2, 3] });
+      for (const stream of [bare444, rgb123]) {
+        await assertRefused(
+          decode(stream, jpeg, 'RGB'),
+          'unsupported',
+          /JPEG frame: its colours cannot be known: Photometric Interpretation RGB, but its JPEG stream numbers its components 1, 2, 3 as YCbCr streams do, with no marker saying which it is/,
+        );
+      }
+      // With a marker saying what it holds, the same R G B stream is read right.
+      const marked = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'adobe', componentIds: [1, 2, 3] });
+      assertClose(t, 'Adobe(0) R G B, ids 1 2 3, labelled RGB', await decode(marked, jpeg, 'RGB'), CARD, 1);
     });
 
     test('R G B streams: with an Adobe marker or ids R G B, right whatever the label; bare (as Aperio tiles), right as labelled', async (t) => {
@@ -256,13 +263,13 @@ describe(
       await assertRefused(
         decode(withMarker(jfif, adobe(0)), jpeg, 'RGB'),
         'unsupported',
-        /JFIF marker says YCbCr and its Adobe marker says RGB/,
+        /its colours cannot be known: the JPEG stream contradicts itself: a JFIF marker and an Adobe marker with transform 0/,
       );
       const bare = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none' });
       await assertRefused(
         decode(withMarker(bare, adobe(2)), jpeg, 'RGB'),
         'unsupported',
-        /Adobe APP14 colour transform of 2/,
+        /an Adobe marker with transform 2 \(YCCK\) on 3 components/,
       );
       await assertRefused(decode(jfif, jpeg, 'YBR_PARTIAL_420'), 'unsupported', /YBR_PARTIAL_420 is not supported/);
       const sof = jfif.findIndex((b, i) => b === 0xff && jfif[i + 1] === 0xc0);

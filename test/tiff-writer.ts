@@ -13,7 +13,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { readJpegHeader, type JpegHeader } from '../src/wsi/tiff/jpeg-stream.js';
+import { readJpegHeader, type JpegHeader } from '../src/wsi/jpeg-stream.js';
 
 export interface RgbImage {
   width: number;

@@ -2,11 +2,12 @@
  * Whether a TIFF's JPEG tiles can be read in the colours they hold.
  *
  * A JPEG-in-TIFF says its colour space twice: the Photometric tag (RGB or YCbCr) and the JPEG stream's
- * own signalling (a JFIF or Adobe marker, component ids, chroma subsampling). libtiff, and so both
- * OpenSlide 3.4 and sharp, follows the tag alone: a YCbCr stream tagged RGB comes out with Y, Cb, Cr as
- * R, G, B (measured: pink 170,50,110 reads 93,138,183, glass 235,235,235 reads 235,128,128), and an RGB
- * stream tagged YCbCr is put through the YCbCr transform (145,210,32 and 255,122,255). Bio-Formats,
- * bfconvert and QuPath write such OME-TIFFs.
+ * own signalling (a JFIF or Adobe marker, component ids, chroma subsampling), weighed against each other
+ * by the rule in jpeg-stream.ts, as for DICOM frames. libtiff, and so both OpenSlide 3.4 and sharp,
+ * follows the tag alone: a YCbCr stream tagged RGB comes out with Y, Cb, Cr as R, G, B (measured: pink
+ * 170,50,110 reads 93,138,183, glass 235,235,235 reads 235,128,128), and an RGB stream tagged YCbCr is
+ * put through the YCbCr transform (145,210,32 and 255,122,255). Bio-Formats, bfconvert and QuPath write
+ * such OME-TIFFs.
  *
  * So before a tiled TIFF is opened, its pyramid's IFDs and the header of each level's first tile are
  * read, and one of three verdicts comes back:
@@ -19,7 +20,14 @@
  *   with the reason.
  */
 import type { ImageFileDirectory } from 'geotiff';
-import { JpegStreamError, parseJpeg, streamColour, type JpegColour, type ParsedJpeg } from './tiff/jpeg-stream.js';
+import {
+  decodingColour,
+  JpegStreamError,
+  parseJpeg,
+  streamColour,
+  type JpegColour,
+  type ParsedJpeg,
+} from './jpeg-stream.js';
 import { TiffFile, tagNumber, tagNumbers, type TiffDirectory } from './tiff/tiff-file.js';
 
 /** A pyramid level with JPEG tiles (or strips, a strip being a tile as wide as the image), and the colour space they are in. */
@@ -177,19 +185,15 @@ async function checkLevel(file: TiffFile, d: TiffDirectory): Promise<LevelCheck>
     return refuse(`${frame.components.length}-component JPEG tiles tagged Photometric ${tagName(tagged)}`);
 
   const said = streamColour(level.tables ? [level.tables.header, tile.header] : [tile.header], frame);
-  if ('conflict' in said) return refuse(said.conflict);
-  if (said.colour === null && said.hint === 'ycbcr' && tagged === 'rgb')
-    return refuse(
-      'tagged Photometric RGB, but its JPEG stream numbers its components 1, 2, 3 as YCbCr streams do, with no marker saying which it is',
-    );
-  const evidence = said.colour ? said.evidence : '';
+  const decided = decodingColour(said, tagged, `tagged Photometric ${tagName(tagged)}`);
+  if ('refuse' in decided) return refuse(decided.refuse);
   // A YCbCrSubsampling tag that differs from the stream's sampling is no matter: libtiff takes the
   // sampling from the stream (measured: a 4:2:0 stream tagged 1×1 reads exactly in OpenSlide and sharp).
-  level.colour = said.colour ?? tagged;
+  level.colour = decided.colour;
   const finding =
     level.colour === tagged
       ? null
-      : `${d.name} is tagged Photometric ${tagName(tagged)} but its JPEG stream is ${tagName(level.colour)} (${evidence})`;
+      : `${d.name} is tagged Photometric ${tagName(tagged)} but its JPEG stream is ${tagName(level.colour)} (${decided.evidence})`;
   return { kind: 'jpeg', level, finding };
 }
 

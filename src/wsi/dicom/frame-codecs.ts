@@ -2,7 +2,7 @@
  * One frame (tile) of a DICOM WSI instance, from its encoded bytes to interleaved 8-bit RGB,
  * tileWidth × tileHeight (DICOM frames are whole tiles, those on the right and bottom edges too).
  *
- * Transfer syntaxes: JPEG baseline and 8-bit extended (sharp; colours by the rule in jpeg-colour.ts),
+ * Transfer syntaxes: JPEG baseline and 8-bit extended (sharp; colours by the rule in ../jpeg-stream.ts),
  * JPEG 2000 (OpenJPEG; jpeg2000.ts), JPEG-LS (CharLS; jpegls.ts), and native pixels, explicit or implicit
  * VR little endian or deflated (the reader inflates; the frame arrives native). Photometric
  * interpretations: RGB, YBR_FULL_422 and YBR_FULL (JPEG, native, and JPEG 2000 as jpeg2000.ts says),

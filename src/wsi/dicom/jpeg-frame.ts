@@ -1,14 +1,26 @@
 /**
  * JPEG baseline and extended (8-bit) frames, decoded with sharp (libvips over libjpeg-turbo), in the
- * colour space jpeg-colour.ts settles on. Lossless, hierarchical and 12-bit JPEG are refused.
+ * colour space ../jpeg-stream.ts settles on from the stream and the Photometric Interpretation.
+ * Lossless, hierarchical and 12-bit JPEG are refused.
  */
 import sharp, { type OutputInfo } from 'sharp';
+import {
+  decodingColour,
+  JpegStreamError,
+  readJpegHeader,
+  standaloneJpeg,
+  streamColour,
+  type JpegColour,
+  type JpegHeader,
+} from '../jpeg-stream.js';
 import { FrameDecodeError } from './frame-error.js';
-import { jpegColour, libjpegColour, readJpegHeader, withAdobeMarker } from './jpeg-colour.js';
 import { samplesToRgb } from './native-pixels.js';
 
 /** SOF markers libjpeg decodes: baseline, extended and progressive, Huffman or arithmetic coded. */
 const DCT_SOF = new Set([0xc0, 0xc1, 0xc2, 0xc9, 0xca]);
+
+/** The colour space each three-component Photometric Interpretation labels a JPEG stream with. */
+const LABELS: Record<string, JpegColour> = { RGB: 'rgb', YBR_FULL_422: 'ycbcr', YBR_FULL: 'ycbcr' };
 
 /** Interleaved RGB of a JPEG frame whose DICOM header says `photometric` and `samplesPerPixel`. */
 export async function decodeJpegFrame(
@@ -16,20 +28,28 @@ export async function decodeJpegFrame(
   photometric: string,
   samplesPerPixel: number,
 ): Promise<Uint8Array> {
-  const header = readJpegHeader(data);
-  if (!DCT_SOF.has(header.sof)) {
+  let header: JpegHeader;
+  try {
+    header = readJpegHeader(data);
+  } catch (e) {
+    if (e instanceof JpegStreamError) throw new FrameDecodeError('corrupt', `JPEG frame: ${e.message}`);
+    throw e;
+  }
+  const { frame } = header;
+  if (!frame) throw new FrameDecodeError('corrupt', 'JPEG frame: no SOF marker before the first scan');
+  if (!DCT_SOF.has(frame.marker)) {
     throw new FrameDecodeError(
       'unsupported',
-      `JPEG frame: SOF marker 0x${header.sof.toString(16)} (lossless or hierarchical JPEG) is not supported`,
+      `JPEG frame: SOF marker 0x${frame.marker.toString(16)} (lossless or hierarchical JPEG) is not supported`,
     );
   }
-  if (header.precision !== 8) {
+  if (frame.precision !== 8) {
     throw new FrameDecodeError(
       'unsupported',
-      `JPEG frame: ${header.precision}-bit samples are not supported (8-bit only)`,
+      `JPEG frame: ${frame.precision}-bit samples are not supported (8-bit only)`,
     );
   }
-  const components = header.components.length;
+  const components = frame.components.length;
   if (components !== samplesPerPixel) {
     throw new FrameDecodeError(
       'corrupt',
@@ -38,8 +58,17 @@ export async function decodeJpegFrame(
   }
   let stream = data;
   if (components === 3) {
-    const colour = jpegColour(header, photometric);
-    if (colour !== libjpegColour(header)) stream = withAdobeMarker(data, colour);
+    const label = LABELS[photometric];
+    if (!label) {
+      throw new FrameDecodeError(
+        'unsupported',
+        `JPEG frame: Photometric Interpretation ${photometric} is not supported with three components`,
+      );
+    }
+    const decided = decodingColour(streamColour([header], frame), label, `Photometric Interpretation ${photometric}`);
+    if ('refuse' in decided)
+      throw new FrameDecodeError('unsupported', `JPEG frame: its colours cannot be known: ${decided.refuse}`);
+    stream = standaloneJpeg({ data, header }, null, decided.colour);
   } else if (components !== 1 || photometric !== 'MONOCHROME2') {
     throw new FrameDecodeError(
       'unsupported',
@@ -58,10 +87,10 @@ export async function decodeJpegFrame(
     throw new FrameDecodeError('corrupt', `JPEG frame does not decode: ${(e as Error).message}`);
   }
   const { info } = decoded;
-  if (info.width !== header.width || info.height !== header.height || info.channels !== components) {
+  if (info.width !== frame.width || info.height !== frame.height || info.channels !== components) {
     throw new FrameDecodeError(
       'corrupt',
-      `JPEG frame decoded to ${info.width}×${info.height}×${info.channels}, its header says ${header.width}×${header.height}×${components}`,
+      `JPEG frame decoded to ${info.width}×${info.height}×${info.channels}, its header says ${frame.width}×${frame.height}×${components}`,
     );
   }
   const pixels = new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length);

@@ -4,10 +4,10 @@
  * the colour space its stream declares, decoded by sharp (libjpeg-turbo).
  */
 import sharp from 'sharp';
+import { decodingColour, parseJpeg, standaloneJpeg, streamColour } from '../jpeg-stream.js';
 import { bestLevel, checkRegion, plausibleMpp } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import { tileTags, type JpegTiffLevel, type TiffColourCheck } from '../tiff-colour.js';
-import { parseJpeg, standaloneJpeg, streamColour } from './jpeg-stream.js';
 import { tagNumber, tagNumbers, type TiffFile } from './tiff-file.js';
 
 /** Decoded tiles kept (at 512×512, 48 MiB): a patch grid walks a row of tiles several times. */
@@ -146,9 +146,13 @@ export class JpegTiffSlide implements Slide {
     const tile = parseJpeg(await this.file.read(Number(offsets[index]), count));
     const frame = tile.header.frame;
     if (!frame || frame.components.length !== 3) throw new Error(`${what}: not a 3-component JPEG stream`);
-    // The level's colour space was judged on its first tile; one that says otherwise is not guessed at.
+    // The level's colour space was judged on its first tile; it labels the others, and one that says
+    // otherwise by the same rule is not guessed at.
     const said = streamColour(grid.tables ? [grid.tables.header, tile.header] : [tile.header], frame);
-    if ('conflict' in said || (said.colour && said.colour !== grid.colour))
+    const firstTile = `the level's first tile reads ${grid.colour === 'rgb' ? 'RGB' : 'YCbCr'}`;
+    const decided = decodingColour(said, grid.colour, firstTile);
+    if ('refuse' in decided) throw new Error(`${what}: ${decided.refuse}`);
+    if (decided.colour !== grid.colour)
       throw new Error(`${what}: its JPEG stream differs in colour space from the level's first tile`);
     const { data, info } = await sharp(standaloneJpeg(tile, grid.tables, grid.colour))
       .raw()

@@ -1,8 +1,34 @@
 /**
- * The header of a JPEG stream as it sits in a TIFF tile: the marker segments before the first scan,
- * what they say about the colour space (JFIF APP0, Adobe APP14, component ids), the frame header, and
- * a standalone stream rebuilt from a tile and the TIFF's JPEGTables with the colour transform stated.
- * Only markers are read here (a few hundred bytes); decoding is libjpeg's, through sharp.
+ * The header of a JPEG stream (its marker segments before the first scan), which colour space its
+ * three components are in, and the stream rebuilt so libjpeg decodes them in that space. Shared by
+ * DICOM frames (dicom/jpeg-frame.ts) and TIFF tiles (tiff-colour.ts, tiff/jpeg-tiff-slide.ts). Only
+ * markers are read here (a few hundred bytes); decoding is libjpeg's, through sharp.
+ *
+ * A JPEG stream does not have to say whether its components are Y Cb Cr or R G B. libjpeg decides from
+ * markers: a JFIF APP0 means YCbCr; else an Adobe APP14's transform flag (0 = RGB, 1 = YCbCr); else
+ * component ids 'R','G','B' mean RGB; and anything else is taken for YCbCr. The container says it too —
+ * DICOM's Photometric Interpretation (RGB, YBR_FULL_422, YBR_FULL), TIFF's Photometric tag (RGB, YCbCr),
+ * which libtiff follows alone — and the two can disagree; then one of them is wrong. The rule, the
+ * same for both containers (the encoder's own word first, the container's label otherwise):
+ *
+ * 1. What the stream says explicitly, because its encoder wrote it about these very bytes: a JFIF APP0
+ *    (JFIF mandates YCbCr), an Adobe APP14 transform flag, component ids 'R','G','B', or chroma
+ *    subsampling (nobody subsamples G and B; an encoder does that to Cb and Cr). A stream that says
+ *    both (a JFIF marker with an Adobe flag of 0, subsampled 'R','G','B'), or an Adobe flag other than
+ *    0 or 1 on three components, is refused: there is no telling what it holds.
+ * 2. Otherwise the container's label, which libjpeg is made to follow by an Adobe APP14 stating it.
+ *    The case that needs it is common: Aperio SVS tiles are RGB without any colour marker and component
+ *    ids 0, 1, 2, which libjpeg takes for YCbCr; a converter that copies them into DICOM or OME-TIFF as
+ *    RGB without adding a marker relies on the reader trusting the label. (OrthancWSIDicomizer 1.1 adds
+ *    an Adobe APP14 with flag 0 to the tiles it copies, so for its output rule 1 and the label agree.)
+ * 3. Except: an RGB label on a stream that says nothing and numbers its components 1, 2, 3 is refused.
+ *    Those are libjpeg's (and libtiff's) ids for YCbCr; libtiff's and Aperio's RGB writers number them
+ *    0, 1, 2, and RGB encoders that number them 1, 2, 3 write an Adobe marker. Such a stream is most
+ *    likely YCbCr mislabelled, and reading it either way could give wrong colours.
+ *
+ * So a well-formed stream is always decoded right, a mislabelled one whenever its stream says what it
+ * is (the usual mislabel, a JFIF stream wrapped as RGB, included), and none is decoded in colours that
+ * are a guess.
  */
 
 const SOI = 0xd8;
@@ -25,6 +51,7 @@ export interface JpegSegment {
 
 export interface JpegComponent {
   id: number;
+  /** Horizontal and vertical sampling factors. */
   h: number;
   v: number;
   quantTable: number;
@@ -33,6 +60,7 @@ export interface JpegComponent {
 export interface JpegFrame {
   /** The SOF marker: 0xC0 baseline, 0xC1 extended, 0xC2 progressive, others lossless, hierarchical or arithmetic. */
   marker: number;
+  /** Sample precision in bits. */
   precision: number;
   width: number;
   height: number;
@@ -50,6 +78,7 @@ export interface JpegHeader {
   frame: JpegFrame | null;
 }
 
+/** A JPEG header that cannot be read: the data is damaged or is no JPEG. */
 export class JpegStreamError extends Error {}
 
 /** Reads the markers of a JPEG stream (or a JPEGTables stream) up to its first scan; `data` may stop anywhere after that. */
@@ -106,21 +135,18 @@ export type JpegColour = 'rgb' | 'ycbcr';
 
 /**
  * What a stream says of its own colour space. `colour` when it says so outright; null when it does not,
- * with `hint` the colour libjpeg would guess from component ids 1, 2, 3 (JFIF's numbering) if they are
- * there; `conflict` when it says both.
+ * with `jfifIds` whether its component ids are 1, 2, 3; `conflict` when it says both.
  */
 export type StreamColour =
-  { colour: JpegColour; evidence: string } | { colour: null; hint: JpegColour | null } | { conflict: string };
+  { colour: JpegColour; evidence: string } | { colour: null; jfifIds: boolean } | { conflict: string };
 
 const RGB_IDS = [0x52, 0x47, 0x42];
 const JFIF_IDS = [1, 2, 3];
+const hasIds = (frame: JpegFrame, ids: readonly number[]) => frame.components.every((c, i) => c.id === ids[i]);
 
 /**
- * The colour space a 3-component stream declares, from its own markers and those of its tables stream:
- * a JFIF marker (JFIF is YCbCr), an Adobe marker's transform, component ids 'R', 'G', 'B' (libjpeg's
- * RGB), or chroma subsampling (encoders subsample Cb and Cr, nobody subsamples G and B). Ids 1, 2, 3
- * (JFIF's numbering, and what libtiff writes for YCbCr) are a convention, not a declaration; ids 0, 1, 2
- * (what libtiff wrote for RGB, and Aperio's tiles) say nothing.
+ * The colour space a 3-component stream declares (rule 1 of the module comment), from its own markers
+ * and those of its tables stream (a TIFF's JPEGTables) when `headers` holds both.
  */
 export function streamColour(headers: readonly JpegHeader[], frame: JpegFrame): StreamColour {
   const claims: [JpegColour, string][] = [];
@@ -131,8 +157,7 @@ export function streamColour(headers: readonly JpegHeader[], frame: JpegFrame): 
     if (h.adobeTransform !== null && h.adobeTransform > 1)
       return { conflict: `an Adobe marker with transform ${h.adobeTransform} (YCCK) on 3 components` };
   }
-  const ids = frame.components.map((c) => c.id);
-  if (ids.every((id, i) => id === RGB_IDS[i])) claims.push(['rgb', "component ids 'R', 'G', 'B'"]);
+  if (hasIds(frame, RGB_IDS)) claims.push(['rgb', "component ids 'R', 'G', 'B'"]);
   const [luma, ...chroma] = frame.components;
   if (chroma.some((c) => c.h !== luma!.h || c.v !== luma!.v))
     claims.push(['ycbcr', `chroma subsampling (${frame.components.map((c) => `${c.h}×${c.v}`).join(', ')})`]);
@@ -140,7 +165,33 @@ export function streamColour(headers: readonly JpegHeader[], frame: JpegFrame): 
   const evidence = [...new Set(claims.map(([, why]) => why))].join(' and ');
   if (colours.size > 1) return { conflict: `the JPEG stream contradicts itself: ${evidence}` };
   if (claims.length) return { colour: claims[0]![0], evidence };
-  return { colour: null, hint: ids.every((id, i) => id === JFIF_IDS[i]) ? 'ycbcr' : null };
+  return { colour: null, jfifIds: hasIds(frame, JFIF_IDS) };
+}
+
+/**
+ * The colour space to decode a stream in when its container labels it `label` (the whole rule of the
+ * module comment): `colour`, with the stream's `evidence` when that decided it, or `refuse`, the reason
+ * it cannot be decoded faithfully. `labelText` names the label in that reason ('tagged Photometric RGB').
+ */
+export function decodingColour(
+  said: StreamColour,
+  label: JpegColour,
+  labelText: string,
+): { colour: JpegColour; evidence: string | null } | { refuse: string } {
+  if ('conflict' in said) return { refuse: said.conflict };
+  if (said.colour) return { colour: said.colour, evidence: said.evidence };
+  if (said.jfifIds && label === 'rgb')
+    return {
+      refuse: `${labelText}, but its JPEG stream numbers its components 1, 2, 3 as YCbCr streams do, with no marker saying which it is`,
+    };
+  return { colour: label, evidence: null };
+}
+
+/** The colour space libjpeg assumes for a 3-component stream on its own (jdapimin.c's default_decompress_parms). */
+function libjpegColour(header: JpegHeader, frame: JpegFrame): JpegColour {
+  if (header.jfif) return 'ycbcr';
+  if (header.adobeTransform !== null) return header.adobeTransform === 0 ? 'rgb' : 'ycbcr';
+  return hasIds(frame, RGB_IDS) ? 'rgb' : 'ycbcr';
 }
 
 /** Adobe APP14 segment: "Adobe", version 100, no flags, the colour transform (0 none, 1 YCbCr). */
@@ -166,15 +217,18 @@ export function parseJpeg(data: Uint8Array): ParsedJpeg {
 }
 
 /**
- * A standalone JPEG from a TIFF tile: the tables of JPEGTables (if any) put in front of the tile's own
- * segments, every JFIF and Adobe marker dropped, and one Adobe marker added saying `colour`. libjpeg obeys
- * an Adobe marker before its guesses from component ids, so the decode applies exactly that transform.
+ * A standalone 3-component stream that libjpeg decodes as `colour`: the stream itself when it has no
+ * separate tables and libjpeg would take it for `colour` anyway; otherwise the tables (a TIFF's
+ * JPEGTables, if any) put in front of the stream's own segments, every JFIF and Adobe marker dropped,
+ * and one Adobe marker added saying `colour`, which libjpeg obeys before its guesses from component ids.
  */
-export function standaloneJpeg(tile: ParsedJpeg, tables: ParsedJpeg | null, colour: JpegColour): Buffer {
+export function standaloneJpeg(stream: ParsedJpeg, tables: ParsedJpeg | null, colour: JpegColour): Uint8Array {
+  const { frame } = stream.header;
+  if (!tables && frame && libjpegColour(stream.header, frame) === colour) return stream.data;
   const parts: Uint8Array[] = [Uint8Array.of(0xff, SOI), adobeMarker(colour)];
-  for (const { data, header } of tables ? [tables, tile] : [tile]) {
+  for (const { data, header } of tables ? [tables, stream] : [stream]) {
     for (const s of header.segments) if (!statesColour(data, s)) parts.push(data.subarray(s.start, s.end));
   }
-  parts.push(tile.data.subarray(tile.header.headerEnd));
+  parts.push(stream.data.subarray(stream.header.headerEnd));
   return Buffer.concat(parts);
 }
