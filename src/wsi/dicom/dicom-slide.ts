@@ -8,6 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { bestLevel, checkRegion } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import type { EncodedFrame, FrameSource, WsiInstance } from './instance.js';
 
@@ -220,12 +221,7 @@ export class DicomSlide implements Slide {
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
     if (this.closed) throw new Error(`${this.path}: slide is closed`);
-    if (!Number.isInteger(level) || level < 0 || level >= this.levels.length)
-      throw new RangeError(`${this.path}: no level ${level} (the slide has ${this.levels.length})`);
-    if (!Number.isSafeInteger(x0) || !Number.isSafeInteger(y0))
-      throw new RangeError(`x0 and y0 must be integers, got ${x0}, ${y0}`);
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
-      throw new RangeError(`region size must be positive integers, got ${width}×${height}`);
+    checkRegion(this, x0, y0, level, width, height);
     const { downsample } = this.levels[level]!;
     return this.compose(this.maps[level]!, Math.floor(x0 / downsample), Math.floor(y0 / downsample), width, height);
   }
@@ -276,11 +272,7 @@ export class DicomSlide implements Slide {
   }
 
   bestLevelForDownsample(downsample: number): number {
-    let best = 0;
-    this.levels.forEach((l, i) => {
-      if (l.downsample <= downsample) best = i;
-    });
-    return best;
+    return bestLevel(this.levels, downsample);
   }
 
   close(): void {
