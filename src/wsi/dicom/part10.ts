@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createInflateRaw, inflateRawSync } from 'node:zlib';
 import type { DicomJson, EncodedFrame, FrameSource, WsiInstance } from './instance.js';
 import { element, firstValue } from './json-model.js';
+import { TransferSyntax } from './transfer-syntax.js';
 
 /** The part of dcmjs this module uses (dcmjs ships no types). */
 interface Dcmjs {
@@ -43,13 +44,6 @@ const dcmjs = createRequire(import.meta.url)('dcmjs') as Dcmjs;
 // dcmjs logs an error for each VR it has no class for (OV, the Extended Offset Table's), then reads
 // it as bytes, which is all that is needed here.
 dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
-
-export const TRANSFER_SYNTAX = {
-  implicitLittle: '1.2.840.10008.1.2',
-  explicitLittle: '1.2.840.10008.1.2.1',
-  deflated: '1.2.840.10008.1.2.1.99',
-  explicitBig: '1.2.840.10008.1.2.2',
-} as const;
 
 const PIXEL_DATA = '7FE00010';
 /** First read of a header; four times longer until the header fits (WSI headers with per-frame groups can be MBs). */
@@ -125,10 +119,10 @@ async function readMeta(handle: FileHandle, path: string, size: number): Promise
   const metaEnd = 144 + start.readUInt32LE(140);
   const metaBytes = metaEnd <= start.length ? start.subarray(144, metaEnd) : await readAt(handle, 144, metaEnd - 144);
   if (metaBytes.length !== metaEnd - 144) throw new Error(`${path}: truncated in the file meta header`);
-  const meta = parseDataset(metaBytes, TRANSFER_SYNTAX.explicitLittle, {}).dataset;
+  const meta = parseDataset(metaBytes, TransferSyntax.explicitLittle, {}).dataset;
   const transferSyntaxUid = String(firstValue(meta, '00020010') ?? '').trim();
   if (!transferSyntaxUid) throw new Error(`${path}: the file meta header has no Transfer Syntax UID (0002,0010)`);
-  if (transferSyntaxUid === TRANSFER_SYNTAX.explicitBig)
+  if (transferSyntaxUid === TransferSyntax.explicitBig)
     throw new Error(`${path}: explicit VR big endian (retired) is not read`);
   const sopClassUid = String(firstValue(meta, '00020002') ?? '').trim() || null;
   return { transferSyntaxUid, sopClassUid, metaEnd };
@@ -136,7 +130,7 @@ async function readMeta(handle: FileHandle, path: string, size: number): Promise
 
 /** The syntax dcmjs parses a dataset in: implicit, or explicit little endian (encapsulated syntaxes included). */
 function datasetSyntax(transferSyntaxUid: string): string {
-  return transferSyntaxUid === TRANSFER_SYNTAX.implicitLittle ? transferSyntaxUid : TRANSFER_SYNTAX.explicitLittle;
+  return transferSyntaxUid === TransferSyntax.implicitLittle ? transferSyntaxUid : TransferSyntax.explicitLittle;
 }
 
 async function openForReading(path: string): Promise<{ handle: FileHandle; size: number }> {
@@ -151,10 +145,10 @@ export async function readPart10Header(path: string): Promise<Part10Header> {
   const { handle, size } = await openForReading(path);
   try {
     const { transferSyntaxUid, sopClassUid, metaEnd } = await readMeta(handle, path, size);
-    if (transferSyntaxUid === TRANSFER_SYNTAX.deflated) {
+    if (transferSyntaxUid === TransferSyntax.deflatedExplicitLittle) {
       const inflated = await inflateDataset(path, metaEnd);
       try {
-        return await readDataset(inflated.path, TRANSFER_SYNTAX.explicitLittle, 0, {
+        return await readDataset(inflated.path, TransferSyntax.explicitLittle, 0, {
           path,
           transferSyntaxUid,
           sopClassUid,
@@ -194,7 +188,7 @@ export async function readPart10Summary(path: string): Promise<Part10Summary> {
   const { handle, size } = await openForReading(path);
   try {
     const { transferSyntaxUid, sopClassUid, metaEnd } = await readMeta(handle, path, size);
-    const deflated = transferSyntaxUid === TRANSFER_SYNTAX.deflated;
+    const deflated = transferSyntaxUid === TransferSyntax.deflatedExplicitLittle;
     const prefix = async (length: number) => {
       const bytes = await readAt(handle, metaEnd, length);
       const complete = metaEnd + length >= size;
@@ -210,7 +204,7 @@ export async function readPart10Summary(path: string): Promise<Part10Summary> {
       try {
         parsed = parseDataset(
           bytes,
-          deflated ? TRANSFER_SYNTAX.explicitLittle : datasetSyntax(transferSyntaxUid),
+          deflated ? TransferSyntax.explicitLittle : datasetSyntax(transferSyntaxUid),
           options,
         );
       } catch (e) {
@@ -307,7 +301,7 @@ async function pixelDataValue(
 ): Promise<{ offset: number; length: number | null }> {
   const head = await readAt(handle, tagAt, 12);
   if (head.length < 12) throw new Error(`${path}: truncated in the Pixel Data element`);
-  const implicit = syntax === TRANSFER_SYNTAX.implicitLittle;
+  const implicit = syntax === TransferSyntax.implicitLittle;
   const length = implicit ? head.readUInt32LE(4) : head.readUInt32LE(8);
   return { offset: tagAt + (implicit ? 8 : 12), length: length === 0xffffffff ? null : length };
 }
@@ -497,8 +491,8 @@ export class FileFrameSource implements FrameSource {
     const data = index.encapsulated ? fragmentBodies(span, `${open_.header.path}, frame ${frame}`) : span;
     // A deflated file's pixels were inflated with the rest of its dataset: they are plain little endian now.
     const transferSyntaxUid =
-      open_.header.transferSyntaxUid === TRANSFER_SYNTAX.deflated
-        ? TRANSFER_SYNTAX.explicitLittle
+      open_.header.transferSyntaxUid === TransferSyntax.deflatedExplicitLittle
+        ? TransferSyntax.explicitLittle
         : open_.header.transferSyntaxUid;
     return { data, transferSyntaxUid };
   }
