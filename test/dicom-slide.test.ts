@@ -392,6 +392,25 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
       await withSlide(cut, async (slide) => {
         await assert.rejects(slide.readRegion(0, 0, 0, 64, 64), /level0\.dcm: truncated/);
       });
+      // A frame that does not decode: the codec's words, after the slide, the instance and the frame.
+      const damaged = await written(t, { tiling: 'full', tileSize: 128, transferSyntax: 'jpeg2000' });
+      const j2kFile = damaged.files[0]!;
+      const j2k = Buffer.from(await readFile(j2kFile));
+      const soc = j2k.indexOf(Buffer.of(0xff, 0x4f, 0xff, 0x51)); // the first frame's codestream
+      j2k.fill(0, soc, soc + 4);
+      await writeFile(j2kFile, j2k);
+      const j2kHeader = await readPart10Header(j2kFile);
+      await j2kHeader.dispose();
+      const { sopInstanceUid } = instanceFromJsonModel(j2kHeader.dataset, j2kHeader.transferSyntaxUid, j2kFile);
+      await withSlide(damaged.dir, async (slide) => {
+        await assert.rejects(slide.readRegion(0, 0, 0, 64, 64), (e: Error) => {
+          assert.equal(e.name, 'FrameDecodeError');
+          const where = `${damaged.dir}: instance ${sopInstanceUid}, frame 1: `;
+          assert.ok(e.message.startsWith(`${where}JPEG 2000 frame: `), e.message);
+          t.diagnostic(e.message);
+          return true;
+        });
+      });
       // Header cut short: the folder is refused, naming the file.
       const short = join(fixture.dir, '..', 'short');
       await mkdir(short);

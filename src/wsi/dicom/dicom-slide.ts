@@ -10,6 +10,7 @@ import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { bestLevel, checkRegion } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
+import { FrameDecodeError } from './frame-error.js';
 import type { EncodedFrame, FrameSource, WsiInstance } from './instance.js';
 
 /** Decodes one frame to interleaved RGB, tileWidth × tileHeight × 3 bytes. */
@@ -255,13 +256,19 @@ export class DicomSlide implements Slide {
     if (cached) return Promise.resolve(cached);
     let pending = this.decoding.get(key);
     if (!pending) {
+      // Codecs say what failed; where it failed is said here, once.
+      const where = `${this.path}: instance ${instance.sopInstanceUid}, frame ${frame}`;
       pending = this.limit(async () => {
         const encoded = await this.source.readFrame(instance, frame);
-        const rgb = await this.decode(encoded, instance);
+        const rgb = await this.decode(encoded, instance).catch((e: unknown) => {
+          throw e instanceof FrameDecodeError
+            ? new FrameDecodeError(e.kind, `${where}: ${e.message}`, { cause: e })
+            : new Error(`${where}: ${(e as Error).message}`, { cause: e });
+        });
         const expected = instance.tileWidth * instance.tileHeight * 3;
         if (rgb.length !== expected)
           throw new Error(
-            `${this.source.where}: frame ${frame} of ${instance.sopInstanceUid} decoded to ${rgb.length} bytes, expected ${expected} (${instance.tileWidth}×${instance.tileHeight} RGB)`,
+            `${where}: decoded to ${rgb.length} bytes, expected ${expected} (${instance.tileWidth}×${instance.tileHeight} RGB)`,
           );
         this.decoded.set(key, rgb);
         return rgb;

@@ -7,8 +7,9 @@ export class FrameDecodeError extends Error {
   constructor(
     readonly kind: 'unsupported' | 'corrupt',
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'FrameDecodeError';
   }
 }
