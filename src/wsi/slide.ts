@@ -14,7 +14,7 @@ import { openDicomFolderSlide, parseDicomSlideRef } from './dicom/series.js';
 import { HistoseekError } from '../util/errors.js';
 import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
 import { openDicomWebSlide } from './dicomweb/dicomweb-slide.js';
-import { bestLevel, checkRegion, plausibleMpp } from './slide-checks.js';
+import { bestLevel, checkRegion, levelRegion, plausibleMpp } from './slide-checks.js';
 import { checkTiffColour } from './tiff-colour.js';
 import { JpegTiffSlide } from './tiff/jpeg-tiff-slide.js';
 import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
@@ -309,18 +309,12 @@ class SharpSlide implements Slide {
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
     if (this.closed) throw new Error(`${this.path}: slide is closed`);
-    checkRegion(this, x0, y0, level, width, height);
-    const { width: lw, height: lh, downsample } = this.levels[level]!;
-    const x = Math.floor(x0 / downsample);
-    const y = Math.floor(y0 / downsample);
+    const { x, y, left, top, right, bottom } = levelRegion(this, x0, y0, level, width, height);
+    const { width: lw, height: lh } = this.levels[level]!;
     if (this.levels.length === 1 && lw * lh * 3 <= PLAIN_CACHE_BYTES) {
       return crop(await this.decodeWhole(), lw, lh, x, y, width, height);
     }
     // The part of the request inside the level; the rest is padded with white.
-    const left = Math.max(0, x);
-    const top = Math.max(0, y);
-    const right = Math.min(lw, x + width);
-    const bottom = Math.min(lh, y + height);
     if (right <= left || bottom <= top) return new Uint8Array(width * height * 3).fill(255);
     try {
       const image = sharp(this.path, { page: this.pages[level], autoOrient: true, limitInputPixels: false })

@@ -8,7 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { bestLevel, checkRegion } from '../slide-checks.js';
+import { bestLevel, levelRegion } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import { FrameDecodeError } from './frame-error.js';
 import type { EncodedFrame, FrameSource, WsiInstance } from './instance.js';
@@ -222,9 +222,8 @@ export class DicomSlide implements Slide {
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
     if (this.closed) throw new Error(`${this.path}: slide is closed`);
-    checkRegion(this, x0, y0, level, width, height);
-    const { downsample } = this.levels[level]!;
-    return this.compose(this.maps[level]!, Math.floor(x0 / downsample), Math.floor(y0 / downsample), width, height);
+    const { x, y } = levelRegion(this, x0, y0, level, width, height);
+    return this.compose(this.maps[level]!, x, y, width, height);
   }
 
   /** RGB of [x, x+w) × [y, y+h) of a level (level pixels), white where no frame covers it or outside. */

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { decodingColour, parseJpeg, standaloneJpeg, streamColour } from '../jpeg-stream.js';
-import { bestLevel, checkRegion, plausibleMpp } from '../slide-checks.js';
+import { bestLevel, levelRegion, plausibleMpp, type LevelRegion } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import { tileTags, type JpegTiffLevel, type TiffColourCheck } from '../tiff-colour.js';
 import { tagNumber, tagNumbers, type TiffFile } from './tiff-file.js';
@@ -84,23 +84,19 @@ export class JpegTiffSlide implements Slide {
 
   async readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
     if (this.closed) throw new Error(`${this.path}: slide is closed`);
-    checkRegion(this, x0, y0, level, width, height);
+    const region = levelRegion(this, x0, y0, level, width, height);
     this.inFlight++;
     try {
-      return await this.compose(x0, y0, level, width, height);
+      return await this.compose(level, region, width, height);
     } finally {
       if (--this.inFlight === 0 && this.closed) await this.file.close();
     }
   }
 
-  private async compose(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array> {
+  private async compose(level: number, region: LevelRegion, width: number, height: number): Promise<Uint8Array> {
     const grid = this.grids[level]!;
-    const { downsample } = this.levels[level]!;
-    const x = Math.floor(x0 / downsample);
-    const y = Math.floor(y0 / downsample);
+    const { x, y, left, top, right, bottom } = region;
     const out = new Uint8Array(width * height * 3).fill(255);
-    const [left, top] = [Math.max(0, x), Math.max(0, y)];
-    const [right, bottom] = [Math.min(grid.width, x + width), Math.min(grid.height, y + height)];
     if (right <= left || bottom <= top) return out;
     const { tileWidth: tw, tileHeight: th } = grid;
     const across = Math.ceil(grid.width / tw);
