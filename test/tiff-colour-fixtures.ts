@@ -4,19 +4,30 @@
  */
 import { join } from 'node:path';
 import type { Slide } from '../src/wsi/slide.js';
+import { temporaryFolder } from './helpers.js';
 import { writeJpegTiff, type JpegTiffOptions, type RgbImage } from './tiff-writer.js';
 
 export const WIDTH = 1024;
 export const HEIGHT = 768;
 /** An eosin-like pink, darker and more saturated than the glass, as the tissue mask wants. */
 export const STAIN = [170, 50, 110] as const;
-export const GLASS = [235, 235, 235] as const;
+const GLASS = [235, 235, 235] as const;
 /** The stained rectangle, level-0 pixels: x 256–767, y 192–575. */
 const SQUARE = { x0: 256, x1: 768, y0: 192, y1: 576 };
 
 /** Level-0 regions well inside the stain and inside the glass (128 px and more from any edge between them). */
-export const STAIN_REGION = { x: 384, y: 320, width: 256, height: 128 };
-export const GLASS_REGION = { x: 0, y: 0, width: 256, height: 128 };
+const STAIN_REGION = { x: 384, y: 320, width: 256, height: 128 };
+const GLASS_REGION = { x: 0, y: 0, width: 256, height: 128 };
+/** The true colours of STAIN_REGION and GLASS_REGION, one after the other, as stainAndGlass reads them. */
+export const TRUE_COLOURS = [...STAIN, ...GLASS];
+/**
+ * What libtiff (OpenSlide, sharp) reads as stain and glass from the streams of the other colour space
+ * under each Photometric tag, measured: Y, Cb, Cr taken for R, G, B under RGB; R, G, B put through the
+ * YCbCr transform under YCbCr.
+ */
+export const LIBTIFF_READS = { rgb: [93, 138, 183, 235, 128, 128], ycbcr: [145, 210, 32, 255, 122, 255] };
+/** Mean colour error allowed over a flat region, per channel (measured: at most 1, JPEG's rounding, at every level of every case). */
+export const TOLERANCE = 2;
 
 export function stainOnGlass(): RgbImage {
   const rgb = new Uint8Array(WIDTH * HEIGHT * 3);
@@ -109,8 +120,19 @@ export const REFUSED: (Omit<ColourCase, 'file'> & { reason: RegExp })[] = [
   },
 ];
 
+/** Every case, written into a new temporary folder `dir` (removed when the tests end). */
+export async function writeAllCases(prefix: string) {
+  const dir = await temporaryFolder(prefix);
+  const [consistent, mismatched, refused] = await Promise.all([
+    writeCases(dir, CONSISTENT),
+    writeCases(dir, MISMATCHED),
+    writeCases(dir, REFUSED),
+  ]);
+  return { dir, consistent, mismatched, refused };
+}
+
 /** Writes the cases into `dir` as NAME.ome.tiff / NAME.tiff. */
-export async function writeCases<T extends Omit<ColourCase, 'file'>>(
+async function writeCases<T extends Omit<ColourCase, 'file'>>(
   dir: string,
   cases: T[],
 ): Promise<(T & { file: string })[]> {
@@ -124,8 +146,13 @@ export async function writeCases<T extends Omit<ColourCase, 'file'>>(
   );
 }
 
+/** Mean R, G, B of STAIN_REGION then of GLASS_REGION, read at `level`. */
+export async function stainAndGlass(slide: Slide, level: number): Promise<number[]> {
+  return [...(await meanColour(slide, STAIN_REGION, level)), ...(await meanColour(slide, GLASS_REGION, level))];
+}
+
 /** Mean R, G, B of a level-0 region read at `level`. */
-export async function meanColour(
+async function meanColour(
   slide: Slide,
   region: { x: number; y: number; width: number; height: number },
   level: number,
