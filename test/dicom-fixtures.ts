@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
+import type { Factory, FrameInfo } from '../src/wsi/dicom/wasm-codecs.js';
 
 export interface DicomWsiOptions {
   /** Dimension Organization Type TILED_FULL, or TILED_SPARSE with a Plane Position (Slide) per frame. */
@@ -203,13 +204,6 @@ export async function encodeJpegFrame(
   return concat([SOI, ...(o.marker === 'adobe' ? [ADOBE(0)] : []), segment(0xdb, tables), frameHeader, ...scans, EOI]);
 }
 
-interface FrameInfo {
-  width: number;
-  height: number;
-  bitsPerSample: number;
-  componentCount: number;
-  isSigned?: boolean;
-}
 interface WasmEncoder {
   getDecodedBuffer(info: FrameInfo): Uint8Array;
   encode(): void;
@@ -227,7 +221,6 @@ interface JpegLsEncoder extends WasmEncoder {
 const require = createRequire(import.meta.url);
 /** Emscripten's options: the module object itself, so each module needs its own. */
 const silent = () => ({ print: () => undefined, printErr: () => undefined });
-type Factory<M> = (options: ReturnType<typeof silent>) => Promise<M>;
 interface OpenJpeg {
   J2KEncoder: new () => J2kEncoder;
 }

@@ -6,7 +6,8 @@
  */
 import { createRequire } from 'node:module';
 
-interface FrameInfo {
+/** A frame's geometry, as the codecs (decoders and encoders) take and give it. */
+export interface FrameInfo {
   width: number;
   height: number;
   bitsPerSample: number;
@@ -33,7 +34,8 @@ interface EmscriptenOptions {
   print(text: string): void;
   printErr(text: string): void;
 }
-type Factory<M> = (options: EmscriptenOptions) => Promise<M>;
+/** What an Emscripten module's package exports: a factory taking the module object's options. */
+export type Factory<M> = (options: EmscriptenOptions) => Promise<M>;
 
 /** One WASM module, loaded on first use, with what its C++ last printed. */
 class WasmCodec<M> {
