@@ -146,13 +146,7 @@ function flavorOf(r: AttributeReader): WsiFlavor {
   return third as WsiFlavor;
 }
 
-interface Geometry {
-  tileWidth: number;
-  tileHeight: number;
-  totalWidth: number;
-  totalHeight: number;
-  numberOfFrames: number;
-}
+type Geometry = Pick<WsiInstance, 'tileWidth' | 'tileHeight' | 'totalWidth' | 'totalHeight' | 'numberOfFrames'>;
 
 function frameLayout(r: AttributeReader, g: Geometry): Pick<WsiInstance, 'tiling' | 'framePositions'> {
   const organization = stringValue(r.json, '00209311');
