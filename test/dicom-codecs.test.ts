@@ -17,7 +17,6 @@ import type { WsiInstance } from '../src/wsi/dicom/instance.js';
 import {
   encodeJpeg2000Frame,
   encodeJpeg2000WithoutMct,
-  encodeJpegFrame,
   encodeJpegLsFrame,
   rgbToYbr,
   toPlanar,
@@ -26,6 +25,7 @@ import {
   type DicomWsiOptions,
 } from './dicom-fixtures.js';
 import { temporaryFolder } from './helpers.js';
+import { encodeJpeg } from './jpeg-fixtures.js';
 
 const TIMEOUT = 120_000;
 const W = 128;
@@ -113,11 +113,11 @@ const GREY_RGB = Uint8Array.from({ length: W * H * 3 }, (_, i) => GREY[Math.floo
 
 describe('DICOM frame codecs: each transfer syntax and photometric interpretation', { timeout: TIMEOUT }, () => {
   test('JPEG baseline YBR_FULL_422 (JFIF, 4:2:0) and RGB (Adobe, no transform), JPEG extended', async (t) => {
-    const ybr = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
+    const ybr = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
     assertClose(t, 'JPEG YBR_FULL_422 q90', await decode(ybr, TransferSyntax.jpegBaseline, 'YBR_FULL_422'), CARD, 2);
     assertClose(t, 'JPEG YBR_FULL q90', await decode(ybr, TransferSyntax.jpegBaseline, 'YBR_FULL'), CARD, 2);
     assertClose(t, 'JPEG extended (8-bit)', await decode(ybr, TransferSyntax.jpegExtended, 'YBR_FULL_422'), CARD, 2);
-    const rgb = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'adobe' });
+    const rgb = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'adobe' });
     assertClose(t, 'JPEG RGB q90', await decode(rgb, TransferSyntax.jpegBaseline, 'RGB'), CARD, 1);
     const grey = new Uint8Array(
       await sharp(GREY, { raw: { width: W, height: H, channels: 1 } })
@@ -197,19 +197,19 @@ describe(
     const jpeg = TransferSyntax.jpegBaseline;
 
     test('Y Cb Cr streams: with a JFIF or Adobe marker or subsampled chroma, right whatever the label', async (t) => {
-      const jfif = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'jfif', subsampling: '4:4:4' });
+      const jfif = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif', subsampling: '4:4:4' });
       assertClose(t, 'JFIF Y Cb Cr 4:4:4 labelled RGB', await decode(jfif, jpeg, 'RGB'), CARD, 1);
-      const adobe = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'adobe', subsampling: '4:4:4' });
+      const adobe = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'adobe', subsampling: '4:4:4' });
       assertClose(t, 'Adobe(1) Y Cb Cr 4:4:4 labelled RGB', await decode(adobe, jpeg, 'RGB'), CARD, 1);
-      const bare420 = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none' });
+      const bare420 = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none' });
       assertClose(t, 'bare Y Cb Cr 4:2:0 labelled RGB', await decode(bare420, jpeg, 'RGB'), CARD, 2);
-      const bare444 = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' });
+      const bare444 = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' });
       assertClose(t, 'bare Y Cb Cr 4:4:4 labelled YBR_FULL_422', await decode(bare444, jpeg, 'YBR_FULL_422'), CARD, 1);
     });
 
     test('a stream that says nothing, numbered 1, 2, 3 as YCbCr streams are, labelled RGB: refused, whatever it holds', async (t) => {
-      const bare444 = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' });
-      const rgb123 = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'none', componentIds: [1, 2, 3] });
+      const bare444 = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' });
+      const rgb123 = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'none', componentIds: [1, 2, 3] });
       for (const stream of [bare444, rgb123]) {
         await assertRefused(
           decode(stream, jpeg, 'RGB'),
@@ -218,16 +218,16 @@ describe(
         );
       }
       // With a marker saying what it holds, the same R G B stream is read right.
-      const marked = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'adobe', componentIds: [1, 2, 3] });
+      const marked = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'adobe', componentIds: [1, 2, 3] });
       assertClose(t, 'Adobe(0) R G B, ids 1 2 3, labelled RGB', await decode(marked, jpeg, 'RGB'), CARD, 1);
     });
 
     test('R G B streams: with an Adobe marker or ids R G B, right whatever the label; bare (as Aperio tiles), right as labelled', async (t) => {
-      const adobe = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'adobe' });
+      const adobe = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'adobe' });
       assertClose(t, 'Adobe(0) R G B labelled YBR_FULL_422', await decode(adobe, jpeg, 'YBR_FULL_422'), CARD, 1);
-      const ids = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'none' });
+      const ids = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'none' });
       assertClose(t, "ids 'R','G','B' labelled YBR_FULL_422", await decode(ids, jpeg, 'YBR_FULL_422'), CARD, 1);
-      const aperio = await encodeJpegFrame(CARD, W, H, { colour: 'rgb', marker: 'none', componentIds: [0, 1, 2] });
+      const aperio = await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'none', componentIds: [0, 1, 2] });
       assertClose(t, 'bare R G B, ids 0 1 2, labelled RGB', await decode(aperio, jpeg, 'RGB'), CARD, 1);
       // What libjpeg makes of that stream on its own (taking it for Y Cb Cr): the case the Adobe marker put in front fixes.
       const libjpegAlone = new Uint8Array(await sharp(aperio).raw().toBuffer());
@@ -239,7 +239,7 @@ describe(
     });
 
     test('refused: contradicting markers, an unknown Adobe transform, other colour spaces, 12-bit and lossless JPEG', async () => {
-      const jfif = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
+      const jfif = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
       const adobe = (transform: number) => [
         0xff,
         0xee,
@@ -265,7 +265,7 @@ describe(
         'unsupported',
         /its colours cannot be known: the JPEG stream contradicts itself: a JFIF marker and an Adobe marker with transform 0/,
       );
-      const bare = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'none' });
+      const bare = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none' });
       await assertRefused(
         decode(withMarker(bare, adobe(2)), jpeg, 'RGB'),
         'unsupported',
@@ -364,7 +364,7 @@ describe('DICOM frame codecs: refusals and damaged frames', { timeout: TIMEOUT }
   });
 
   test('damaged or mis-sized frames are corrupt, with what the codec said', async () => {
-    const jpeg = await encodeJpegFrame(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
+    const jpeg = await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' });
     await assertRefused(
       decode(jpeg.subarray(0, jpeg.length / 2), TransferSyntax.jpegBaseline, 'YBR_FULL_422'),
       'corrupt',

@@ -9,11 +9,7 @@
  * puts a filled Basic Offset Table in front of encapsulated frames (no empty one, no Extended Offset
  * Table, whose OV VR it does not know) and writes the deflated transfer syntax without deflating.
  *
- * The frame encoders are exported for the codec tests. JPEG frames come from sharp (libjpeg-turbo).
- * An RGB JPEG (components R, G, B, no colour transform, as Aperio's tiles are) is one that sharp cannot
- * write; it is put together here from three greyscale JPEGs of the R, G and B planes, as one frame
- * with one non-interleaved scan per component: the entropy-coded data of a one-component scan with
- * 1×1 sampling is the same as a greyscale image's, so nothing is re-encoded.
+ * The frame encoders are exported for the codec tests. JPEG frames come from jpeg-fixtures.ts (sharp).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -22,6 +18,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { Factory, FrameInfo } from '../src/wsi/dicom/wasm-codecs.js';
+import { encodeJpeg } from './jpeg-fixtures.js';
 
 export interface DicomWsiOptions {
   /** Dimension Organization Type TILED_FULL, or TILED_SPARSE with a Plane Position (Slide) per frame. */
@@ -105,103 +102,11 @@ export function rgbToYbr(rgb: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-export interface JpegFrameOptions {
-  /** What the components hold: Y Cb Cr (the encoder's colour transform) or R G B (none). */
-  colour: 'ycbcr' | 'rgb';
-  /** The colour marker written: JFIF APP0 (ycbcr only), an Adobe APP14 with the matching flag, or none. */
-  marker: 'jfif' | 'adobe' | 'none';
-  /** ycbcr only (default '4:2:0'). */
-  subsampling?: '4:2:0' | '4:4:4';
-  /** rgb only: the component ids (default 'R', 'G', 'B', as libjpeg writes them). */
-  componentIds?: readonly [number, number, number];
-  quality?: number;
-}
-
-interface Segment {
-  marker: number;
-  /** The whole segment, marker included. */
-  bytes: Uint8Array;
-}
-
-/** The marker segments of a JPEG up to its first SOS (included), and the entropy-coded data after it (EOI excluded). */
-function splitJpeg(jpeg: Uint8Array): { segments: Segment[]; scan: Uint8Array } {
-  const segments: Segment[] = [];
-  for (let at = 2; at < jpeg.length;) {
-    const marker = jpeg[at + 1]!;
-    const end = at + 2 + ((jpeg[at + 2]! << 8) | jpeg[at + 3]!);
-    segments.push({ marker, bytes: jpeg.subarray(at, end) });
-    if (marker === 0xda) return { segments, scan: jpeg.subarray(end, jpeg.length - 2) };
-    at = end;
-  }
-  throw new Error('JPEG without a scan');
-}
-
 /** The parts end to end, as a plain Uint8Array (a Buffer's slice() would share its bytes). */
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
   return out;
-}
-const segment = (marker: number, body: readonly number[] | Uint8Array) =>
-  new Uint8Array([0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 255, ...body]);
-/** JFIF APP0 1.01, no units, 1:1 density, no thumbnail (libvips writes none of its own). */
-const JFIF = segment(0xe0, [0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]);
-const ADOBE = (transform: number) => segment(0xee, [0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, transform]);
-const SOI = new Uint8Array([0xff, 0xd8]);
-const EOI = new Uint8Array([0xff, 0xd9]);
-
-/** A baseline JPEG of interleaved RGB, with its components and colour marker as `o` says. */
-export async function encodeJpegFrame(
-  rgb: Uint8Array,
-  width: number,
-  height: number,
-  o: JpegFrameOptions,
-): Promise<Uint8Array> {
-  const quality = o.quality ?? 90;
-  if (o.colour === 'ycbcr') {
-    const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } })
-      .jpeg({ quality, chromaSubsampling: o.subsampling ?? '4:2:0' })
-      .toBuffer();
-    const { segments, scan } = splitJpeg(new Uint8Array(jpeg));
-    const kept = segments.filter((s) => s.marker !== 0xe0 && s.marker !== 0xee).map((s) => s.bytes);
-    const marker = o.marker === 'jfif' ? [JFIF] : o.marker === 'adobe' ? [ADOBE(1)] : [];
-    return concat([SOI, ...marker, ...kept, scan, EOI]);
-  }
-  if (o.marker === 'jfif') throw new Error('an RGB JPEG with a JFIF marker would say YCbCr');
-  const ids = o.componentIds ?? [0x52, 0x47, 0x42];
-  const pixels = width * height;
-  const tables: number[] = [];
-  const scans: Uint8Array[] = [];
-  for (let c = 0; c < 3; c++) {
-    const plane = new Uint8Array(pixels);
-    for (let i = 0; i < pixels; i++) plane[i] = rgb[3 * i + c]!;
-    // b-w: sharp would otherwise write its sRGB output, three components.
-    const grey = await sharp(plane, { raw: { width, height, channels: 1 } })
-      .toColourspace('b-w')
-      .jpeg({ quality })
-      .toBuffer();
-    const { segments, scan } = splitJpeg(new Uint8Array(grey));
-    const sof = segments.find((s) => s.marker === 0xc0)?.bytes;
-    const dqts = segments.filter((s) => s.marker === 0xdb);
-    if (sof?.[9] !== 1 || dqts.length !== 1 || dqts[0]!.bytes.length !== 69) {
-      throw new Error('sharp wrote a greyscale JPEG that is not baseline with one component and one 8-bit table');
-    }
-    const dqt = dqts[0]!.bytes;
-    // One 8-bit table, id 0 (Pq/Tq 0x00, then 64 values): it becomes table c.
-    tables.push(c, ...dqt.subarray(5, 5 + 64));
-    const dht = segments.filter((s) => s.marker === 0xc4).map((s) => s.bytes);
-    scans.push(concat([...dht, segment(0xda, [1, ids[c]!, 0x00, 0, 63, 0]), scan]));
-  }
-  const frameHeader = segment(0xc0, [
-    8,
-    height >> 8,
-    height & 255,
-    width >> 8,
-    width & 255,
-    3,
-    ...ids.flatMap((id, c) => [id, 0x11, c]),
-  ]);
-  return concat([SOI, ...(o.marker === 'adobe' ? [ADOBE(0)] : []), segment(0xdb, tables), frameHeader, ...scans, EOI]);
 }
 
 interface WasmEncoder {
@@ -370,7 +275,7 @@ function encodingOf(o: DicomWsiOptions): Encoding {
         photometric,
         encapsulated: true,
         lossy: { method: 'ISO_10918_1' },
-        encode: (rgb, w, h) => encodeJpegFrame(rgb, w, h, { colour, marker, quality: o.quality }),
+        encode: (rgb, w, h) => encodeJpeg(rgb, w, h, { colour, marker, quality: o.quality }),
       };
     }
     case 'jpeg2000': {

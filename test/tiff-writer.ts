@@ -4,16 +4,14 @@
  * and the layout — an OME-TIFF (OME-XML in ImageDescription, the pyramid in SubIFDs, as Bio-Formats,
  * bfconvert and QuPath write it) or a plain pyramidal TIFF (one IFD per level, chained).
  *
- * Tiles are encoded by sharp. Its `.jpeg()` output (libvips 8.17) is YCbCr with component ids 1, 2, 3
- * and no JFIF marker, as libtiff writes YCbCr tiles; a JFIF APP0 segment, which Java's ImageIO writer
- * (Bio-Formats) puts in, is added here when asked. libvips has no option for an RGB stream. An RGB stream is made from three greyscale JPEGs, one per channel: their
- * scans are put under one 3-component frame as three non-interleaved scans (legal in sequential JPEG),
- * so the stream's components are R, G and B themselves. With standard Huffman tables (no optimised
- * coding) all channels share their tables, so the tables can also move into JPEGTables.
+ * Tiles are encoded by jpeg-fixtures.ts (sharp): YCbCr with component ids 1, 2, 3 and no marker, as
+ * libtiff writes YCbCr tiles, or with the JFIF APP0 segment Java's ImageIO writer (Bio-Formats) puts
+ * in; or RGB. Every tile has the same tables, so they can move into JPEGTables.
  */
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { readJpegHeader, type JpegHeader } from '../src/wsi/jpeg-stream.js';
+import { encodeJpeg, type JpegOptions } from './jpeg-fixtures.js';
 
 export interface RgbImage {
   width: number;
@@ -112,60 +110,14 @@ async function encodeTiles(l: RgbImage, size: number, options: JpegTiffOptions):
 }
 
 /** One tile as a JPEG stream of the chosen kind. */
-export async function encodeTile(tile: RgbImage, stream: TileStream, quality: number): Promise<Uint8Array> {
-  const raw = { width: tile.width, height: tile.height };
-  if (stream.colour === 'ycbcr') {
-    const jpeg = await sharp(tile.rgb, { raw: { ...raw, channels: 3 } })
-      .jpeg({ quality, chromaSubsampling: stream.chroma, optimiseCoding: false })
-      .toBuffer();
-    if (readJpegHeader(jpeg).jfif) throw new Error('sharp wrote a JFIF marker: this writer expects none');
-    // JFIF 1.01, no density unit, aspect 1:1, no thumbnail.
-    const jfif = [0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0];
-    return stream.signal === 'jfif'
-      ? Buffer.concat([jpeg.subarray(0, 2), Uint8Array.from(jfif), jpeg.subarray(2)])
-      : jpeg;
-  }
-  const channels = await Promise.all(
-    [0, 1, 2].map((c) => {
-      const plane = Buffer.alloc(tile.width * tile.height);
-      for (let i = 0; i < plane.length; i++) plane[i] = tile.rgb[i * 3 + c]!;
-      return sharp(plane, { raw: { ...raw, channels: 1 } })
-        .toColourspace('b-w')
-        .jpeg({ quality, optimiseCoding: false })
-        .toBuffer();
-    }),
-  );
-  return rgbStream(channels, stream.signal);
-}
-
-const segmentBytes = (data: Uint8Array, h: JpegHeader, marker: number) =>
-  Buffer.concat(h.segments.filter((s) => s.marker === marker).map((s) => data.subarray(s.start, s.end)));
-
-/** Three greyscale JPEGs (same tables) as one 3-component frame with one scan per channel. */
-function rgbStream(greys: Buffer[], signal: 'ids' | 'adobe'): Uint8Array {
-  const headers = greys.map((g) => readJpegHeader(g));
-  const [dqt, dht] = [0xdb, 0xc4].map((m) => segmentBytes(greys[0]!, headers[0]!, m));
-  greys.forEach((g, i) => {
-    if (!segmentBytes(g, headers[i]!, 0xdb).equals(dqt!) || !segmentBytes(g, headers[i]!, 0xc4).equals(dht!))
-      throw new Error('the channels were coded with different tables');
-    if (headers[i]!.frame?.components.length !== 1) throw new Error('a channel was not coded as greyscale');
-    if (g.at(-2) !== 0xff || g.at(-1) !== 0xd9) throw new Error('a greyscale JPEG does not end with EOI');
-  });
-  const ids = signal === 'ids' ? [0x52, 0x47, 0x42] : [1, 2, 3];
-  const { width, height } = headers[0]!.frame!;
-  // SOF0: precision 8, size, 3 components sampled 1×1, all on quantisation table 0.
-  const sof = [0xff, 0xc0, 0, 17, 8, height >> 8, height & 255, width >> 8, width & 255, 3];
-  for (const id of ids) sof.push(id, 0x11, 0);
-  const adobe = [0xff, 0xee, 0, 14, 0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, 0];
-  const parts: Uint8Array[] = [Uint8Array.of(0xff, 0xd8), Uint8Array.from(signal === 'adobe' ? adobe : []), dqt!];
-  parts.push(Uint8Array.from(sof), dht!);
-  greys.forEach((g, c) => {
-    // SOS: one component, DC/AC tables 0, spectral selection 0–63, no approximation.
-    parts.push(Uint8Array.of(0xff, 0xda, 0, 8, 1, ids[c]!, 0x00, 0, 63, 0));
-    parts.push(g.subarray(headers[c]!.headerEnd, g.length - 2));
-  });
-  parts.push(Uint8Array.of(0xff, 0xd9));
-  return Buffer.concat(parts);
+export function encodeTile(tile: RgbImage, stream: TileStream, quality: number): Promise<Uint8Array> {
+  const options: JpegOptions =
+    stream.colour === 'ycbcr'
+      ? { colour: 'ycbcr', subsampling: stream.chroma, marker: stream.signal, quality }
+      : stream.signal === 'adobe'
+        ? { colour: 'rgb', marker: 'adobe', componentIds: [1, 2, 3], quality }
+        : { colour: 'rgb', marker: 'none', quality };
+  return encodeJpeg(tile.rgb, tile.width, tile.height, options);
 }
 
 function dropSegments(data: Uint8Array, h: JpegHeader, drop: (s: JpegHeader['segments'][number]) => boolean) {
