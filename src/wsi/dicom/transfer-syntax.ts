@@ -11,6 +11,8 @@ export const TransferSyntax = {
   jpegLsNearLossless: '1.2.840.10008.1.2.4.81',
   jpeg2000Lossless: '1.2.840.10008.1.2.4.90',
   jpeg2000: '1.2.840.10008.1.2.4.91',
+  jpeg2000Part2Lossless: '1.2.840.10008.1.2.4.92',
+  rleLossless: '1.2.840.10008.1.2.5',
 } as const;
 
 /** Names for messages: those above, and the ones a user may meet that histoseek does not decode. */
@@ -25,7 +27,8 @@ const NAMES: Record<string, string> = {
   [TransferSyntax.jpegLsNearLossless]: 'JPEG-LS Near-Lossless',
   [TransferSyntax.jpeg2000Lossless]: 'JPEG 2000 Lossless',
   [TransferSyntax.jpeg2000]: 'JPEG 2000',
-  '1.2.840.10008.1.2.5': 'RLE Lossless',
+  [TransferSyntax.jpeg2000Part2Lossless]: 'JPEG 2000 Part 2 Lossless',
+  [TransferSyntax.rleLossless]: 'RLE Lossless',
   '1.2.840.10008.1.2.4.57': 'JPEG Lossless',
   '1.2.840.10008.1.2.4.70': 'JPEG Lossless SV1',
   '1.2.840.10008.1.2.4.201': 'HTJ2K Lossless',

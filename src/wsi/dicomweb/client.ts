@@ -14,6 +14,7 @@ import { HistoseekError } from '../../util/errors.js';
 import { SILENT_LOGGER, type Logger } from '../../util/logger.js';
 import type { DicomJson, EncodedFrame } from '../dicom/instance.js';
 import { DicomWebCredentials, PASSWORD_ENV, TOKEN_ENV, USER_ENV } from './credentials.js';
+import { TransferSyntax } from '../dicom/transfer-syntax.js';
 import { formatDicomWebUrl } from './dicomweb-url.js';
 
 export interface DicomWebClientOptions {
@@ -62,7 +63,6 @@ interface Reply {
 }
 
 export const DICOM_JSON = 'application/dicom+json';
-export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 /** Asks for each frame in the syntax it is stored in (no transcoding, no loss), whatever that is. */
 const ANY_SYNTAX = 'multipart/related; type="application/octet-stream"; transfer-syntax=*';
 /** Statuses worth another try: too many requests, and a gateway or server that is momentarily away. */
@@ -77,12 +77,12 @@ const MAX_FRAME_BYTES = 64 * 2 ** 20;
  * Table 8.7.3-5: the default transfer syntax of each media type).
  */
 const DEFAULT_SYNTAX: Readonly<Record<string, string>> = {
-  'application/octet-stream': EXPLICIT_VR_LITTLE_ENDIAN,
-  'image/jpeg': '1.2.840.10008.1.2.4.50',
-  'image/jls': '1.2.840.10008.1.2.4.80',
-  'image/jp2': '1.2.840.10008.1.2.4.90',
-  'image/jpx': '1.2.840.10008.1.2.4.92',
-  'image/dicom-rle': '1.2.840.10008.1.2.5',
+  'application/octet-stream': TransferSyntax.explicitLittle,
+  'image/jpeg': TransferSyntax.jpegBaseline,
+  'image/jls': TransferSyntax.jpegLsLossless,
+  'image/jp2': TransferSyntax.jpeg2000Lossless,
+  'image/jpx': TransferSyntax.jpeg2000Part2Lossless,
+  'image/dicom-rle': TransferSyntax.rleLossless,
 };
 
 /** The media type that carries frames of a transfer syntax, to ask for it by name. */
@@ -91,7 +91,7 @@ function mediaTypeOf(syntax: string): string | undefined {
   if (/^1\.2\.840\.10008\.1\.2\.4\.8[01]$/.test(syntax)) return 'image/jls';
   if (/^1\.2\.840\.10008\.1\.2\.4\.9[01]$/.test(syntax)) return 'image/jp2';
   if (/^1\.2\.840\.10008\.1\.2\.4\.9[23]$/.test(syntax)) return 'image/jpx';
-  if (syntax === '1.2.840.10008.1.2.5') return 'image/dicom-rle';
+  if (syntax === TransferSyntax.rleLossless) return 'image/dicom-rle';
   if (/^1\.2\.840\.10008\.1\.2(\.1|\.2|\.1\.99)?$/.test(syntax)) return 'application/octet-stream';
   return undefined;
 }
@@ -342,7 +342,7 @@ function frameAccepts(storedSyntax: string | undefined): string[] {
   return [
     ANY_SYNTAX,
     ...(stored ? [`multipart/related; type="${stored}"; transfer-syntax=${storedSyntax}`] : []),
-    `multipart/related; type="application/octet-stream"; transfer-syntax=${EXPLICIT_VR_LITTLE_ENDIAN}`,
+    `multipart/related; type="application/octet-stream"; transfer-syntax=${TransferSyntax.explicitLittle}`,
     'multipart/related; type="image/jpeg"',
   ].filter((accept, i, all) => all.indexOf(accept) === i);
 }
