@@ -19,7 +19,6 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { renderSlide, writePyramidalTiff, type SlideOptions } from '../src/data/synthetic/index.js';
@@ -50,7 +49,7 @@ const DICOMIZER_TIMEOUT_MS = 120_000;
 /** Orthanc's log kept for error messages (its tail). */
 const LOG_KEEP = 16_384;
 
-/** Every Orthanc started here, killed at exit should a test end without stopping it. */
+/** Every Orthanc started here, killed at exit should its caller end without stopping it. */
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
@@ -88,7 +87,9 @@ export interface StoredSeries {
 /**
  * Starts Orthanc with DICOMweb on a free loopback port (remote access refused, DICOM network server
  * off), its storage and index in a new temporary folder, basic authentication on for one user with a
- * random password; resolves once /system answers. Stopped when the test file ends.
+ * random password; resolves once /system answers. The caller stops it (a test file: in an `after`
+ * hook; no hook is registered here, so that a benchmark can use it too); one still running when
+ * the process exits is killed.
  */
 export async function startOrthanc(): Promise<RunningOrthanc> {
   const dir = await temporaryFolder('histoseek-orthanc-');
@@ -154,7 +155,6 @@ export async function startOrthanc(): Promise<RunningOrthanc> {
     }
   };
   const stop = () => (child ? stopChild(child, 'SIGTERM') : Promise.resolve());
-  after(stop);
   await start();
 
   return {
@@ -200,6 +200,8 @@ export interface BearerProxy {
   dicomWeb: string;
   /** Requests refused (no or wrong token) and forwarded so far. */
   counts: { refused: number; forwarded: number };
+  /** The HTTP methods of the requests it forwarded. */
+  methods: Set<string>;
   close(): Promise<void>;
 }
 
@@ -207,10 +209,11 @@ export interface BearerProxy {
  * A loopback gateway that takes `Authorization: Bearer TOKEN` (and nothing else: 401 with a Bearer
  * challenge, as RFC 6750 has it) and forwards each request to Orthanc with its basic credentials.
  * The Host header goes through unchanged, so the URLs Orthanc writes into its answers point at the
- * gateway. Closed when the test file ends.
+ * gateway. The caller closes it; one left open does not keep the process alive.
  */
 export async function startBearerProxy(orthanc: RunningOrthanc, token: string): Promise<BearerProxy> {
   const counts = { refused: 0, forwarded: 0 };
+  const methods = new Set<string>();
   const forward = (req: IncomingMessage, res: ServerResponse) => {
     if (req.headers.authorization !== `Bearer ${token}`) {
       counts.refused++;
@@ -222,6 +225,7 @@ export async function startBearerProxy(orthanc: RunningOrthanc, token: string): 
       return;
     }
     counts.forwarded++;
+    methods.add(req.method!);
     const upstream = request(
       {
         host: '127.0.0.1',
@@ -249,6 +253,7 @@ export async function startBearerProxy(orthanc: RunningOrthanc, token: string): 
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
   });
+  server.unref();
   const { port } = server.address() as { port: number };
   const close = () =>
     new Promise<void>((resolve) => {
@@ -256,8 +261,7 @@ export async function startBearerProxy(orthanc: RunningOrthanc, token: string): 
       server.closeAllConnections();
       server.close(() => resolve());
     });
-  after(close);
-  return { dicomWeb: `http://127.0.0.1:${port}/dicom-web`, counts, close };
+  return { dicomWeb: `http://127.0.0.1:${port}/dicom-web`, counts, methods, close };
 }
 
 export interface DicomizeOptions {

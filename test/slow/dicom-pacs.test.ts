@@ -5,18 +5,32 @@
  * data) skips with a message where ../shared is absent.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { after, describe, test, type TestContext } from 'node:test';
+import { chromium } from 'playwright-core';
 import sharp from 'sharp';
+import { IndexStore } from '../../src/index/store.js';
+import { startServer } from '../../src/server/serve.js';
 import type { DicomJson } from '../../src/wsi/dicom/instance.js';
 import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
-import { openDicomWebSlide } from '../../src/wsi/dicomweb/dicomweb-slide.js';
+import { openDicomWebSlide, useDicomWebCredentials } from '../../src/wsi/dicomweb/dicomweb-slide.js';
+import { isDicomWebUrl } from '../../src/wsi/dicomweb/dicomweb-url.js';
+import { parseRegionSource } from '../../src/wsi/slide-items.js';
 import { openSlide, type Slide } from '../../src/wsi/slide.js';
 import { tiles, type Tile } from '../../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';
-import { ROOT, temporaryFolder } from '../helpers.js';
+import {
+  CHILD_TIMEOUT_MS,
+  histoseek,
+  histoseekWith,
+  ROOT,
+  startHistoseekWith,
+  temporaryFolder,
+  untilWhileRunning,
+} from '../helpers.js';
 import {
   SKIP_ORTHANC,
   dicomize,
@@ -33,6 +47,12 @@ const TIMEOUT = 300_000;
 
 const CMU1 = join(ROOT, '../shared/data/slides/CMU-1-Small-Region.svs');
 const SKIP_CMU1 = existsSync(CMU1) ? false : `${CMU1} is absent (shared test data)`;
+const CHROMIUM = '/usr/bin/chromium';
+const SKIP_CHROMIUM = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
+/** Screenshots for a person to look at, as the browser tests leave theirs. */
+const SHOTS = join(ROOT, '.test-output', 'screenshots');
 
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 const JPEG_2000_LOSSLESS = '1.2.840.10008.1.2.4.90';
@@ -86,9 +106,8 @@ async function setUpPacs(): Promise<Pacs> {
   return { dir, orthanc, jpeg, j2k, rebuilt, cmu1, all: [jpeg, j2k, rebuilt, ...(cmu1 ? [cmu1] : [])] };
 }
 
-// At the top level, so that Orthanc is stopped when the file ends (startOrthanc's after hook belongs
-// to whatever test or hook calls it).
 const pacs = SKIP_ORTHANC ? null : await setUpPacs();
+after(() => pacs?.orthanc.stop());
 
 /** The slide's address in the PACS (the series), as the index records it. */
 const seriesRef = (c: Converted, root = pacs!.orthanc.dicomWeb) =>
@@ -342,3 +361,306 @@ describe(
       }));
   },
 );
+
+/** The environment that gives `histoseek` Orthanc's user and password (as a deployment would). */
+const basicEnv = (password = pacs!.orthanc.password) => ({
+  HISTOSEEK_DICOMWEB_USER: pacs!.orthanc.user,
+  HISTOSEEK_DICOMWEB_PASSWORD: password,
+});
+
+/** The index's live patches by slide id: their level-0 boxes, sorted. */
+function boxesBySlide(db: string): Map<string, string[]> {
+  const store = IndexStore.open(db);
+  try {
+    const bySlide = new Map<string, string[]>();
+    for (const item of store.allItems()) {
+      const region = parseRegionSource(item.source);
+      assert.ok(region, `${item.source}: a slide patch`);
+      const { x, y, width, height } = region.box;
+      bySlide.set(item.slide!, [...(bySlide.get(item.slide!) ?? []), `${x},${y},${width},${height}`]);
+    }
+    for (const list of bySlide.values()) list.sort();
+    return bySlide;
+  } finally {
+    store.close();
+  }
+}
+
+/** Live items in the index at `db`, or 0 while it does not exist yet or is being created. */
+function liveItems(db: string): number {
+  let store: IndexStore;
+  try {
+    store = IndexStore.open(db);
+  } catch {
+    return 0;
+  }
+  try {
+    return store.allItems().length;
+  } finally {
+    store.close();
+  }
+}
+
+/** A finished `histoseek` run that must have succeeded; its `--json` report. */
+function succeeded(r: { status: number | null; stdout: string; stderr: string }, what: string) {
+  assert.equal(r.status, 0, `${what}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { added: number; skipped: number; failures: unknown[]; items: number };
+}
+
+/** A slide's id in an index of its source file: the file name without extension. */
+const sourceIdOf = (c: Converted) => basename(c.source, extname(c.source));
+let indexed: Promise<{ db: string; boxes: Map<string, string[]> }> | undefined;
+/** The source slides indexed from their files (once): what indexing from the PACS must give. */
+const indexedSources = () =>
+  (indexed ??= (async () => {
+    const { dir, jpeg, cmu1 } = pacs!;
+    const sources = join(dir, 'sources');
+    await mkdir(sources);
+    for (const c of [jpeg, ...(cmu1 ? [cmu1] : [])]) await symlink(c.source, join(sources, basename(c.source)));
+    const db = join(dir, 'db-source');
+    succeeded(histoseek('index', sources, '--layout', 'slides', '--db', db, '--json'), 'the source files');
+    const boxes = boxesBySlide(db);
+    assert.deepEqual([...boxes.keys()].sort(), [jpeg, ...(cmu1 ? [cmu1] : [])].map(sourceIdOf).sort());
+    return { db, boxes };
+  })());
+
+let fromPacs: Promise<string> | undefined;
+/**
+ * The same slides indexed from the PACS (once), into one index: the synthetic slide's JPEG copy
+ * through a bearer-token gateway, CMU-1 straight from Orthanc with user and password.
+ */
+const indexedFromPacs = () =>
+  (fromPacs ??= (async () => {
+    const { dir, orthanc, jpeg, cmu1 } = pacs!;
+    const db = join(dir, 'db-dicomweb');
+    const proxy = await startBearerProxy(orthanc, 'token-for-histoseek');
+    const viaToken = await startHistoseekWith(
+      { env: { HISTOSEEK_DICOMWEB_TOKEN: 'token-for-histoseek' } },
+      'index',
+      `dicomweb+${proxy.dicomWeb}`,
+      '--series',
+      jpeg.series.seriesInstanceUid,
+      '--db',
+      db,
+      '--layout',
+      'slides',
+      '--json',
+    ).done.finally(() => proxy.close());
+    succeeded(viaToken, 'the JPEG series with a bearer token');
+    assert.deepEqual([...proxy.methods], ['GET'], 'histoseek only reads from the PACS');
+    if (cmu1) {
+      const r = histoseekWith(
+        { env: basicEnv() },
+        'index',
+        `dicomweb+${orthanc.dicomWeb}`,
+        '--series',
+        cmu1.series.seriesInstanceUid,
+        '--db',
+        db,
+        '--layout',
+        'slides',
+        '--json',
+      );
+      succeeded(r, 'CMU-1 with user and password');
+    }
+    return db;
+  })());
+
+describe('indexing from the PACS with the command', { timeout: TIMEOUT, skip: SKIP_ORTHANC }, () => {
+  test('the same boxes as indexing the source files, and the same top 10; basic auth and a bearer token', async () => {
+    const { dir, jpeg } = pacs!;
+    const { db: sourceDb, boxes: sourceBoxes } = await indexedSources();
+    const webDb = await indexedFromPacs();
+    const webBoxes = boxesBySlide(webDb);
+    assert.deepEqual(
+      new Map(
+        [...webBoxes].map(([uid, list]) => [
+          sourceIdOf(pacs!.all.find((c) => c.series.seriesInstanceUid === uid)!),
+          list,
+        ]),
+      ),
+      sourceBoxes,
+    );
+
+    // A patch of the synthetic slide a third of a patch off the grid, as a query.
+    const source = await openSlide(jpeg.source, { backend: 'openslide' });
+    const [x, y] = sourceBoxes.get('synthetic')![sourceBoxes.get('synthetic')!.length >> 1]!.split(',').map(Number);
+    const query = join(dir, 'query.png');
+    await sharp(await source.readRegion(x! + 75, y! + 75, 0, 224, 224), {
+      raw: { width: 224, height: 224, channels: 3 },
+    })
+      .png()
+      .toFile(query);
+    source.close();
+    const top10 = (db: string) => {
+      const r = histoseekWith({ env: basicEnv() }, 'search', query, '--db', db, '-k', '10', '--json');
+      assert.equal(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { results: { path: string; distance: number }[] }).results.map((hit) => {
+        const { slide, box } = parseRegionSource(hit.path)!;
+        const id = isDicomWebUrl(slide)
+          ? sourceIdOf(pacs!.all.find((c) => slide.endsWith(c.series.seriesInstanceUid))!)
+          : basename(slide, extname(slide));
+        return `${id} ${box.x},${box.y} ${hit.distance.toFixed(4)}`;
+      });
+    };
+    const fromSource = top10(sourceDb);
+    assert.equal(fromSource.length, 10);
+    assert.deepEqual(top10(webDb), fromSource);
+  });
+
+  test('a wrong password or token: a clear 401 error naming where the credentials came from, and nothing written', async (t) => {
+    const { dir, orthanc } = pacs!;
+    const db = join(dir, 'db-refused');
+    const wrongPassword = histoseekWith(
+      { env: basicEnv('not-the-password') },
+      'index',
+      `dicomweb+${orthanc.dicomWeb}`,
+      '--db',
+      db,
+      '--layout',
+      'slides',
+    );
+    const proxy = await startBearerProxy(orthanc, 'token-for-histoseek');
+    const wrongToken = await startHistoseekWith(
+      { env: { HISTOSEEK_DICOMWEB_TOKEN: 'not-the-token' } },
+      'index',
+      `dicomweb+${proxy.dicomWeb}`,
+      '--db',
+      db,
+      '--layout',
+      'slides',
+    ).done.finally(() => proxy.close());
+    for (const [r, secret, source] of [
+      [wrongPassword, 'not-the-password', /HISTOSEEK_DICOMWEB_(USER|PASSWORD)/],
+      [wrongToken, 'not-the-token', /HISTOSEEK_DICOMWEB_TOKEN/],
+    ] as const) {
+      t.diagnostic(r.stderr.trim());
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /401/);
+      assert.match(r.stderr, source);
+      assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret), 'the secret is never printed');
+    }
+    assert.equal(proxy.counts.forwarded, 0);
+    assert.equal(existsSync(db), false, 'no index is created');
+  });
+
+  test('Orthanc stopped halfway through a run, restarted, and the run rerun: every patch stored exactly once', async (t) => {
+    const { dir, orthanc, all } = pacs!;
+    const db = join(dir, 'db-interrupted');
+    const root = `dicomweb+${orthanc.dicomWeb}`;
+    const sourceBoxes = (await indexedSources()).boxes;
+    const expected = new Map(all.map((c) => [c.series.seriesInstanceUid, sourceBoxes.get(sourceIdOf(c))!]));
+    const total = [...expected.values()].reduce((n, list) => n + list.length, 0);
+    const first = startHistoseekWith(
+      { env: basicEnv() },
+      'index',
+      root,
+      '--db',
+      db,
+      '--layout',
+      'slides',
+      '--batch',
+      '8',
+    );
+    await untilWhileRunning(
+      first,
+      async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return liveItems(db) > 0;
+      },
+      'its first patches were stored',
+    );
+    await orthanc.stop();
+    const stopped = await first.done;
+    const storedBefore = liveItems(db);
+    t.diagnostic(
+      `the run with Orthanc gone: exit ${stopped.status}, ${storedBefore} of ${total} patches stored; ${stopped.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+    );
+    assert.notEqual(stopped.status, 0, 'the run fails once its retries are spent');
+    assert.match(stopped.stderr, /ECONNREFUSED 127\.0\.0\.1:\d+ \(after \d+ tries\)/);
+    assert.ok(storedBefore > 0 && storedBefore < total, `${storedBefore} of ${total} stored`);
+
+    await orthanc.restart();
+    const rerun = succeeded(
+      histoseekWith({ env: basicEnv() }, 'index', root, '--db', db, '--layout', 'slides', '--json'),
+      'the rerun',
+    );
+    assert.equal(rerun.items, total);
+    assert.equal(rerun.added, total - storedBefore);
+    assert.deepEqual(boxesBySlide(db), expected);
+  });
+});
+
+describe('the slide viewer', { timeout: TIMEOUT, skip: SKIP_ORTHANC || SKIP_CHROMIUM }, () => {
+  test('shows a slide of the PACS in Chromium, its tiles read over DICOMweb, an indexed patch outlined', async (t) => {
+    const { dir, orthanc, jpeg } = pacs!;
+    const web = join(dir, 'web');
+    const build = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/vite/bin/vite.js'),
+        'build',
+        'web',
+        '--outDir',
+        web,
+        '--emptyOutDir',
+        '--logLevel',
+        'warn',
+      ],
+      { encoding: 'utf8', cwd: ROOT, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
+    );
+    assert.equal(build.status, 0, build.stderr);
+    const db = await indexedFromPacs();
+    const uid = jpeg.series.seriesInstanceUid;
+    const store = IndexStore.open(db);
+    const items = store.allItems().filter((item) => item.slide === uid);
+    store.close();
+    const item = items[items.length >> 1]!;
+
+    // As `serve --slides dicomweb+… ` with the credentials from the environment does.
+    const pacsRoot = `dicomweb+${orthanc.dicomWeb}`;
+    useDicomWebCredentials(pacsRoot, DicomWebCredentials.basic(orthanc.user, orthanc.password, 'the test'));
+    const server = await startServer({ db, host: '127.0.0.1', port: 0, webRoot: web, slidesDir: pacsRoot });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      const tile = page.waitForResponse((r) => r.url().includes(`/api/slides/${uid}/tiles/`));
+      await page.goto(new URL(`#/slides?slide=${uid}&item=${item.row}`, server.url).href);
+      assert.equal((await tile).status(), 200);
+      await page.waitForFunction(
+        (caption) => document.querySelector('.viewer-panel .caption')?.textContent === caption,
+        `2,048 × 1,536 px · 0.50 µm/px · item ${item.row} outlined`,
+      );
+      // Every slide of the PACS is listed, the indexed ones with their patch count.
+      const listed = await page.locator('.slide-list a').allInnerTexts();
+      assert.equal(listed.length, pacs!.all.length);
+      assert.ok(listed.some((text) => text.includes(uid) && text.includes(`${items.length} items`)));
+      await page.waitForSelector('.osd .item-box');
+      await page.waitForTimeout(1000); // tiles fade in
+      // The canvas shows the tissue: stained pixels (red well above green), as the slide's patches are.
+      const stained = await page
+        .locator('.osd canvas')
+        .first()
+        .evaluate((c: HTMLCanvasElement) => {
+          const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4) if (data[i]! - data[i + 1]! > 40) n++;
+          return n / (data.length / 4);
+        });
+      t.diagnostic(`stained share of the viewer's canvas: ${(100 * stained).toFixed(1)}%`);
+      assert.ok(stained > 0.1, `stained share ${stained}`);
+      mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: join(SHOTS, 'dicomweb-slide-viewer.png') });
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+});
