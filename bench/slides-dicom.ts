@@ -4,6 +4,8 @@
  * DICOMweb on a loopback port, as the PACS tests do (test/orthanc-fixtures.ts); and the check that
  * the copies have the source's levels and µm/px, made before anything is timed.
  */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { dicomize, startOrthanc, type DicomizeOptions, type RunningOrthanc } from '../test/orthanc-fixtures.js';
@@ -21,6 +23,36 @@ export interface Pacs {
   root: string;
   /** Orthanc's version, from /system. */
   version: string;
+  /** CPU time Orthanc has used so far, all its threads, in ms: what serving the frames costs the PACS. */
+  cpuMs(): number;
+}
+
+/** The Orthanc this process started: the fixture keeps its child to itself, so it is found among this process's children. */
+function orthancPid(): number {
+  const pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  for (const pid of pids) {
+    const stat = statFields(Number(pid));
+    if (stat?.name === 'Orthanc' && stat.parent === process.pid) return Number(pid);
+  }
+  throw new Error(`no Orthanc among the children of process ${process.pid}`);
+}
+
+/** A process's name, parent, and user + system CPU time in clock ticks, from /proc/PID/stat; null once it has gone. */
+function statFields(pid: number): { name: string; parent: number; ticks: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The name is in parentheses and may hold spaces: the fields after it are counted from its end.
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).split(' ');
+  return {
+    name: text.slice(text.indexOf('(') + 1, close),
+    parent: Number(rest[1]),
+    ticks: Number(rest[11]) + Number(rest[12]),
+  };
 }
 
 /**
@@ -35,7 +67,14 @@ export async function startPacs(): Promise<Pacs> {
   process.env[USER_ENV] = orthanc.user;
   process.env[PASSWORD_ENV] = orthanc.password;
   const system = (await (await orthanc.fetch('/system')).json()) as { Version?: string };
-  return { orthanc, root, version: system.Version ?? 'unknown' };
+  const pid = orthancPid();
+  const msPerTick = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  const cpuMs = () => {
+    const stat = statFields(pid);
+    if (!stat) throw new Error(`Orthanc (process ${pid}) has exited`);
+    return stat.ticks * msPerTick;
+  };
+  return { orthanc, root, version: system.Version ?? 'unknown', cpuMs };
 }
 
 /** One slide as the DICOM sides read it. */
