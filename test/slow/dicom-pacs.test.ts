@@ -83,9 +83,19 @@ interface Pacs {
   cmu1: Converted | null;
   /** Every converted slide. */
   all: Converted[];
+  /** Orthanc's last change once they are stored: what it is still when the tests are done. */
+  lastChange: number;
 }
 
-/** Starts Orthanc, draws a synthetic slide, converts it (and CMU-1) three ways and uploads them: about 5 s. */
+/** The sequence number of Orthanc's last change (a resource stored, modified or deleted). */
+async function lastChange(orthanc: RunningOrthanc): Promise<number> {
+  return ((await (await orthanc.fetch('/changes?last')).json()) as { Last: number }).Last;
+}
+
+/**
+ * Starts Orthanc, draws a synthetic slide, converts it three ways (and CMU-1 once) and uploads them:
+ * about 15 s on two busy cores.
+ */
 async function setUpPacs(): Promise<Pacs> {
   const dir = await temporaryFolder('histoseek-dicom-pacs-');
   const orthanc = await startOrthanc();
@@ -103,15 +113,16 @@ async function setUpPacs(): Promise<Pacs> {
   const j2k = await convert('j2k', synthetic, { compression: 'jpeg2000' });
   const rebuilt = await convert('rebuilt', synthetic, { levels: 3 });
   const cmu1 = SKIP_CMU1 ? null : await convert('cmu1', CMU1, {});
-  return { dir, orthanc, jpeg, j2k, rebuilt, cmu1, all: [jpeg, j2k, rebuilt, ...(cmu1 ? [cmu1] : [])] };
+  const all = [jpeg, j2k, rebuilt, ...(cmu1 ? [cmu1] : [])];
+  return { dir, orthanc, jpeg, j2k, rebuilt, cmu1, all, lastChange: await lastChange(orthanc) };
 }
 
 const pacs = SKIP_ORTHANC ? null : await setUpPacs();
 after(() => pacs?.orthanc.stop());
 
 /** The slide's address in the PACS (the series), as the index records it. */
-const seriesRef = (c: Converted, root = pacs!.orthanc.dicomWeb) =>
-  `dicomweb+${root}/studies/${c.series.studyInstanceUid}/series/${c.series.seriesInstanceUid}`;
+const seriesRef = (c: Converted) =>
+  `dicomweb+${pacs!.orthanc.dicomWeb}/studies/${c.series.studyInstanceUid}/series/${c.series.seriesInstanceUid}`;
 
 /** Every series Orthanc's QIDO-RS finds, as DICOM JSON. */
 async function qidoSeries(query = ''): Promise<DicomJson[]> {
@@ -122,13 +133,13 @@ async function qidoSeries(query = ''): Promise<DicomJson[]> {
 
 describe('the PACS the tests run against', { timeout: TIMEOUT, skip: SKIP_ORTHANC }, () => {
   test('Orthanc finds every converted slide as an SM series over QIDO-RS, only with credentials', async () => {
-    const { orthanc, jpeg, j2k, rebuilt, cmu1, all } = pacs!;
+    const { orthanc, cmu1, all } = pacs!;
     const series = await qidoSeries('?Modality=SM');
     assert.deepEqual(series.map((s) => first(s, '0020000E')).sort(), all.map((c) => c.series.seriesInstanceUid).sort());
     assert.ok(series.every((s) => first(s, '00080060') === 'SM'));
     // Instances (levels): four copied from the TIFF, four re-encoded, three rebuilt; CMU-1 has one.
     assert.deepEqual(
-      [jpeg, j2k, rebuilt, ...(cmu1 ? [cmu1] : [])].map((c) => [c.files.length, c.series.instances]),
+      all.map((c) => [c.files.length, c.series.instances]),
       [[4, 4], [4, 4], [3, 3], ...(cmu1 ? [[1, 1]] : [])],
     );
     for (const authorization of [undefined, `Basic ${Buffer.from(`${orthanc.user}:wrong`).toString('base64')}`]) {
@@ -662,5 +673,12 @@ describe('the slide viewer', { timeout: TIMEOUT, skip: SKIP_ORTHANC || SKIP_CHRO
       await browser.close();
       await server.app.close();
     }
+  });
+});
+
+describe('what histoseek left in the PACS', { timeout: TIMEOUT, skip: SKIP_ORTHANC }, () => {
+  test('nothing: after every test above, Orthanc has recorded no change since the slides were stored', async () => {
+    assert.ok(pacs!.lastChange > 0, 'storing the slides was recorded');
+    assert.equal(await lastChange(pacs!.orthanc), pacs!.lastChange);
   });
 });
