@@ -12,6 +12,8 @@ import { isPostgresUrl, openStore } from '../index/open-store.js';
 import { HistoseekError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
+import { listSeries } from '../wsi/dicomweb/dicomweb-slide.js';
+import { STDERR_LOGGER } from '../util/logger.js';
 
 export interface IndexRun
   extends ModelOptions, Pick<AddCollectionOptions, 'layout' | 'labels' | 'patches' | 'leaseSeconds'> {
@@ -43,6 +45,16 @@ async function checkCollectionFolder(root: string): Promise<void> {
 }
 
 /**
+ * Asks the PACS for its slide-microscopy series before the index is created, as a folder is checked:
+ * refused credentials or an address with no slides would otherwise leave an empty index at --db.
+ */
+async function checkPacs(root: string): Promise<void> {
+  const series = await listSeries(root, { logger: STDERR_LOGGER });
+  if (series.length === 0)
+    throw new HistoseekError('NOT_FOUND', `${root}: the PACS holds no slide-microscopy (SM) series there`);
+}
+
+/**
  * Indexes a collection (resuming where a previous run stopped) with the model the options name (an
  * existing index built with another is WRONG_MODEL), drawing progress and a summary on stderr.
  */
@@ -50,7 +62,8 @@ export async function indexWithProgress(o: IndexRun): Promise<AddReport> {
   const started = performance.now();
   const out = process.stderr;
   const { root, db, batch, threads, vectors, layout, labels, patches, leaseSeconds, ...model } = o;
-  if (!isDicomWebUrl(root)) await checkCollectionFolder(root);
+  if (isDicomWebUrl(root)) await checkPacs(root);
+  else await checkCollectionFolder(root);
   const index = await openIndex(db, {
     ...model,
     threads,
