@@ -73,8 +73,8 @@ export class SlidesView {
           {},
           h(
             'a',
-            { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id },
-            h('span', {}, id),
+            { href: `#/slides?slide=${encodeURIComponent(id)}`, 'data-slide': id, title: id },
+            h('span', { class: 'slide-id' }, id),
             h('span', { class: 'count' }, counts.has(id) ? `${counts.get(id)} items` : 'not indexed'),
           ),
         ),
