@@ -263,9 +263,9 @@ async function ourTurn(c: Case, planFile: string, plan: PlanFile, args: string[]
 const mid = (answers: JsonRecord[], key: string) => median(answers.map((a) => numberField(a, key)));
 const peak = (answers: JsonRecord[]) => Math.max(...answers.map((a) => numberField(a, 'peak_rss_mib')));
 
-/** Where every row was measured: this machine's CPU and its load then (it is shared). */
+/** Where every row was measured: this machine's CPU, how many this process may use, and the load then (it may be shared). */
 function machine(): JsonRecord {
-  return { cpu: cpuModel(), load_avg_1m: significant(os.loadavg()[0]!, 3) };
+  return { cpu: cpuModel(), cpus: os.availableParallelism(), load_avg_1m: significant(os.loadavg()[0]!, 3) };
 }
 
 /** histoseek against openslide-python on one slide. */
