@@ -6,7 +6,6 @@
  * searchSlide run.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { CollectionItem } from '../data/collections/collection.js';
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchRegion, searchWholeSlide, type SlideMatch } from '../index/slide-search.js';
@@ -15,7 +14,7 @@ import { HistoseekError } from '../util/errors.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { NoPatchesError } from '../wsi/no-patches.js';
 import { SlideOpenError } from '../wsi/slide.js';
-import { regionSource, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
+import { regionSource, resolveSlidePath, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
 import { rankedResults, type Box, type SearchResult } from './results.js';
 
 export type { SlideMatch };
@@ -77,7 +76,7 @@ export async function regionSearch(
   o: SlideSearchOptions,
 ): Promise<RegionSearch> {
   checkBox(box);
-  const path = resolve(slide);
+  const path = resolveSlidePath(slide);
   const patches = await patchesOf(path, box);
   const queries = patches.length ? patches : [{ source: regionSource(path, box), label: '' }];
   const hits = await searchRegion(index, queries, o.k, o.includeOwnSlide ? null : slideId(path));
@@ -99,7 +98,7 @@ export async function wholeSlideSearch(
   slide: string,
   o: SlideSearchOptions,
 ): Promise<WholeSlideSearch> {
-  const path = resolve(slide);
+  const path = resolveSlidePath(slide);
   const patches = await patchesOf(path);
   const chosen = await mosaic(path, patches);
   const slides = await searchWholeSlide(index, chosen, o.includeOwnSlide ? null : slideId(path));

@@ -11,7 +11,7 @@ import {
   SEARCH_MODE_OPTIONS,
   SEARCH_MODE_USAGE,
 } from './search-options.js';
-import { regionSource } from '../wsi/slide-items.js';
+import { regionSource, resolveSlidePath } from '../wsi/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
@@ -144,7 +144,7 @@ interface SlideQuery extends OpenIndexOptions {
 /** Region or whole-slide search. */
 async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promise<number> {
   if (!o.whole && o.region === undefined) throw new Error(`with --slide, give --region x,y,w,h or --whole\n\n${USAGE}`);
-  const path = resolve(slidePath);
+  const path = resolveSlidePath(slidePath);
   const box = o.whole ? null : parseRegion(o.region!);
   await using index = await openIndex(db, o);
   const options = { k: o.k, includeOwnSlide: o.includeOwnSlide };

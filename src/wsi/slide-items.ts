@@ -13,7 +13,7 @@ import { openSlide } from './slide.js';
 import { DicomSlide } from './dicom/dicom-slide.js';
 import { listDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
 import { dicomWebSlideId, listSeries } from './dicomweb/dicomweb-slide.js';
-import { isDicomWebUrl } from './dicomweb/dicomweb-url.js';
+import { formatDicomWebUrl, isDicomWebUrl, parseSeriesUrl } from './dicomweb/dicomweb-url.js';
 
 /** Whole-slide formats OpenSlide reads. */
 export const OPENSLIDE_EXTENSIONS: readonly string[] = [
@@ -62,6 +62,14 @@ export function slideId(path: string): string {
   const name = basename(path);
   const ext = extname(name);
   return EXTENSION.test(ext) ? name.slice(0, -ext.length) : name;
+}
+
+/**
+ * A slide as given (a file, a DICOM folder or `FOLDER#series=UID`, a PACS series) as the index
+ * records it: a local path made absolute, a PACS address canonical and without credentials.
+ */
+export function resolveSlidePath(path: string): string {
+  return isDicomWebUrl(path) ? formatDicomWebUrl(parseSeriesUrl(path)) : resolve(path);
 }
 
 export interface SlideLabels {

@@ -517,6 +517,34 @@ describe('indexing from the PACS with the command', { timeout: TIMEOUT, skip: SK
     const fromSource = top10(sourceDb);
     assert.equal(fromSource.length, 10);
     assert.deepEqual(top10(webDb), fromSource);
+
+    // A region of the PACS slide as the query (search --slide dicomweb+…): as the same region of the source file.
+    const region = `${x! - 112},${y! - 112},448,448`;
+    const regionTop5 = (slide: string, db: string) => {
+      const r = histoseekWith(
+        { env: basicEnv() },
+        'search',
+        '--slide',
+        slide,
+        '--region',
+        region,
+        '--include-own-slide',
+        '--db',
+        db,
+        '-k',
+        '5',
+        '--json',
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { results: { path: string; distance: number }[] }).results.map(
+        (hit) =>
+          `${parseRegionSource(hit.path)!.box.x},${parseRegionSource(hit.path)!.box.y} ${hit.distance.toFixed(4)}`,
+      );
+    };
+    const series = `dicomweb+${pacs!.orthanc.dicomWeb}/studies/${jpeg.series.studyInstanceUid}/series/${jpeg.series.seriesInstanceUid}`;
+    const byRegion = regionTop5(jpeg.source, sourceDb);
+    assert.equal(byRegion.length, 5);
+    assert.deepEqual(regionTop5(series, webDb), byRegion);
   });
 
   test('a wrong password or token: a clear 401 error naming where the credentials came from, and nothing written', async (t) => {
