@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { decodeFrame, FrameDecodeError, TransferSyntax } from '../src/wsi/dicom/frame-codecs.js';
+import { decodeJpeg, jpegDecoder } from '../src/wsi/jpeg-decoder.js';
 import type { WsiInstance } from '../src/wsi/dicom/instance.js';
 import {
   encodeJpeg2000Frame,
@@ -126,6 +127,40 @@ describe('DICOM frame codecs: each transfer syntax and photometric interpretatio
         .toBuffer(),
     );
     assertClose(t, 'JPEG MONOCHROME2', await decode(grey, TransferSyntax.jpegBaseline, 'MONOCHROME2'), GREY_RGB, 1);
+  });
+
+  test('TurboJPEG (libturbojpeg0) and sharp decode the same streams to the same samples', async (t) => {
+    const streams: [string, Uint8Array, 1 | 3][] = [
+      ['YCbCr JFIF 4:2:0', await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' }), 3],
+      ['YCbCr unmarked 4:4:4', await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' }), 3],
+      ['RGB Adobe', await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'adobe' }), 3],
+      [
+        'grey',
+        new Uint8Array(
+          await sharp(GREY, { raw: { width: W, height: H, channels: 1 } })
+            .toColourspace('b-w')
+            .jpeg()
+            .toBuffer(),
+        ),
+        1,
+      ],
+    ];
+    if (jpegDecoder() === 'sharp') {
+      t.diagnostic('libturbojpeg0 is not installed: only sharp decodes here (apt-get install libturbojpeg0)');
+      for (const [what, stream, channels] of streams)
+        assert.equal((await decodeJpeg(stream, W, H, channels, 'sharp')).length, W * H * channels, what);
+      return;
+    }
+    for (const [what, stream, channels] of streams)
+      assert.deepEqual(
+        await decodeJpeg(stream, W, H, channels, 'turbojpeg'),
+        await decodeJpeg(stream, W, H, channels, 'sharp'),
+        what,
+      );
+    await assert.rejects(
+      decodeJpeg(streams[0]![1].subarray(0, 300), W, H, 3, 'turbojpeg'),
+      /TurboJPEG|JPEG|premature|corrupt/i,
+    );
   });
 
   test('JPEG 2000: lossless with RCT exactly, lossy with ICT within a bound, grey exactly', async (t) => {

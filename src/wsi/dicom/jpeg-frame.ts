@@ -1,9 +1,9 @@
 /**
- * JPEG baseline and extended (8-bit) frames, decoded with sharp (libvips over libjpeg-turbo), in the
+ * JPEG baseline and extended (8-bit) frames, decoded by libjpeg-turbo (../jpeg-decoder.ts), in the
  * colour space ../jpeg-stream.ts settles on from the stream and the Photometric Interpretation.
  * Lossless, hierarchical and 12-bit JPEG are refused.
  */
-import sharp, { type OutputInfo } from 'sharp';
+import { decodeJpeg } from '../jpeg-decoder.js';
 import {
   decodingColour,
   JpegStreamError,
@@ -75,24 +75,11 @@ export async function decodeJpegFrame(
       `JPEG frame: ${components} components with Photometric Interpretation ${photometric} are not supported`,
     );
   }
-  let decoded: { data: Buffer; info: OutputInfo };
+  let pixels: Uint8Array;
   try {
-    // ignoreIcc: a frame's samples as they are; DICOM keeps the ICC profile in the Optical Path, and
-    // OpenSlide, the reference for the other formats, applies none either.
-    const image = sharp(stream, { ignoreIcc: true });
-    // sharp hands back sRGB, three bands, unless told to keep a grey image grey.
-    if (components === 1) image.toColourspace('b-w');
-    decoded = await image.raw().toBuffer({ resolveWithObject: true });
+    pixels = await decodeJpeg(stream, frame.width, frame.height, components);
   } catch (e) {
     throw new FrameDecodeError('corrupt', `JPEG frame does not decode: ${(e as Error).message}`);
   }
-  const { info } = decoded;
-  if (info.width !== frame.width || info.height !== frame.height || info.channels !== components) {
-    throw new FrameDecodeError(
-      'corrupt',
-      `JPEG frame decoded to ${info.width}×${info.height}×${info.channels}, its header says ${frame.width}×${frame.height}×${components}`,
-    );
-  }
-  const pixels = new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length);
-  return components === 1 ? samplesToRgb(pixels, info.width * info.height, 'MONOCHROME2', 'interleaved') : pixels;
+  return components === 1 ? samplesToRgb(pixels, frame.width * frame.height, 'MONOCHROME2', 'interleaved') : pixels;
 }

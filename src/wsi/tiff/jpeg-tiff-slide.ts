@@ -1,9 +1,9 @@
 /**
  * A TIFF whose JPEG tiles libtiff would decode in the wrong colour space (see ../tiff-colour.ts), read
  * tile by tile here: each tile's bytes, with the file's JPEGTables merged in and an Adobe marker naming
- * the colour space its stream declares, decoded by sharp (libjpeg-turbo).
+ * the colour space its stream declares, decoded by libjpeg-turbo (../jpeg-decoder.ts).
  */
-import sharp from 'sharp';
+import { decodeJpeg } from '../jpeg-decoder.js';
 import { decodingColour, parseJpeg, standaloneJpeg, streamColour } from '../jpeg-stream.js';
 import { bestLevel, levelRegion, plausibleMpp, type LevelRegion } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
@@ -150,19 +150,15 @@ export class JpegTiffSlide implements Slide {
     if ('refuse' in decided) throw new Error(`${what}: ${decided.refuse}`);
     if (decided.colour !== grid.colour)
       throw new Error(`${what}: its JPEG stream differs in colour space from the level's first tile`);
-    const { data, info } = await sharp(standaloneJpeg(tile, grid.tables, grid.colour))
-      .raw()
-      .toBuffer({ resolveWithObject: true })
-      .catch((e: Error) => {
-        throw new Error(`${what}: ${e.message}`, { cause: e });
-      });
     // Tiles are all full-size; strips too, but for the last one, which holds the rows left.
     const rows = grid.tiled ? grid.tileHeight : Math.min(grid.tileHeight, grid.height - index * grid.tileHeight);
-    if (info.channels !== 3 || info.width !== grid.tileWidth || info.height !== rows)
-      throw new Error(
-        `${what}: decoded ${info.width}×${info.height}×${info.channels}, expected ${grid.tileWidth}×${rows}×3`,
-      );
-    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+    if (frame.width !== grid.tileWidth || frame.height !== rows)
+      throw new Error(`${what}: its JPEG stream is ${frame.width}×${frame.height}, expected ${grid.tileWidth}×${rows}`);
+    return decodeJpeg(standaloneJpeg(tile, grid.tables, grid.colour), frame.width, frame.height, 3).catch(
+      (e: Error) => {
+        throw new Error(`${what}: ${e.message}`, { cause: e });
+      },
+    );
   }
 
   private tileArrays(level: number): Promise<TileArrays> {
