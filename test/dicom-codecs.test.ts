@@ -132,7 +132,11 @@ describe('DICOM frame codecs: each transfer syntax and photometric interpretatio
   test('TurboJPEG (libturbojpeg0) and sharp decode the same streams to the same samples', async (t) => {
     const streams: [string, Uint8Array, 1 | 3][] = [
       ['YCbCr JFIF 4:2:0', await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'jfif' }), 3],
-      ['YCbCr unmarked 4:4:4', await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' }), 3],
+      [
+        'YCbCr unmarked 4:4:4',
+        await encodeJpeg(CARD, W, H, { colour: 'ycbcr', marker: 'none', subsampling: '4:4:4' }),
+        3,
+      ],
       ['RGB Adobe', await encodeJpeg(CARD, W, H, { colour: 'rgb', marker: 'adobe' }), 3],
       [
         'grey',
