@@ -227,3 +227,22 @@ export function rowCosines(a: HostTensor, b: HostTensor): number[] {
     return ab / Math.sqrt(aa * bb);
   });
 }
+
+/** Builds the web page (Vite) into `outDir`, as `npm run build:web` does into dist/web. */
+export function buildWebPage(outDir: string): void {
+  const build = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/vite/bin/vite.js'),
+      'build',
+      'web',
+      '--outDir',
+      outDir,
+      '--emptyOutDir',
+      '--logLevel',
+      'warn',
+    ],
+    { encoding: 'utf8', cwd: ROOT, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
+  );
+  assert.equal(build.status, 0, build.stderr);
+}

@@ -7,7 +7,6 @@
  * trip none of it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer } from '../../src/server/serve.js';
-import { CHILD_TIMEOUT_MS, histoseek, ROOT, temporaryFolder } from '../helpers.js';
+import { buildWebPage, histoseek, ROOT, temporaryFolder } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
 const TIMEOUT = 600_000;
@@ -50,21 +49,7 @@ before(async () => {
   if (skip) return;
   dir = await temporaryFolder('histoseek-browser-');
   web = join(dir, 'web');
-  const build = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'node_modules/vite/bin/vite.js'),
-      'build',
-      'web',
-      '--outDir',
-      web,
-      '--emptyOutDir',
-      '--logLevel',
-      'warn',
-    ],
-    { encoding: 'utf8', cwd: ROOT, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
-  );
-  assert.equal(build.status, 0, build.stderr);
+  buildWebPage(web);
   const demo = histoseek('demo', '--quick', '--out', join(dir, 'demo'));
   assert.equal(demo.status, 0, demo.stderr);
   server = await startServer({ db: join(dir, 'demo', 'db'), host: '127.0.0.1', port: 0, webRoot: web });

@@ -5,7 +5,6 @@
  * data) skips with a message where ../shared is absent.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -23,7 +22,7 @@ import { openSlide, type Slide } from '../../src/wsi/slide.js';
 import { tiles, type Tile } from '../../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';
 import {
-  CHILD_TIMEOUT_MS,
+  buildWebPage,
   histoseek,
   histoseekWith,
   ROOT,
@@ -634,21 +633,7 @@ describe('the slide viewer', { timeout: TIMEOUT, skip: SKIP_ORTHANC || SKIP_CHRO
   test('shows a slide of the PACS in Chromium, its tiles read over DICOMweb, an indexed patch outlined', async (t) => {
     const { dir, orthanc, jpeg } = pacs!;
     const web = join(dir, 'web');
-    const build = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/vite/bin/vite.js'),
-        'build',
-        'web',
-        '--outDir',
-        web,
-        '--emptyOutDir',
-        '--logLevel',
-        'warn',
-      ],
-      { encoding: 'utf8', cwd: ROOT, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' },
-    );
-    assert.equal(build.status, 0, build.stderr);
+    buildWebPage(web);
     const db = await indexedFromPacs();
     const uid = jpeg.series.seriesInstanceUid;
     const store = IndexStore.open(db);
