@@ -656,6 +656,16 @@ describe('DICOMweb slides', { timeout: TIMEOUT }, () => {
         /the server asks for credentials \(401 Unauthorized\) and none were given/.test(e.message),
     );
   });
+
+  // After the test above: the credentials registered for no root reach every root not yet read.
+  test('credentials registered for no root serve every PACS without its own (serve --dicomweb-token-file)', async () => {
+    const alias = `dicomweb+http://127.0.0.1:${pacs.port}/alias/dicom-web`;
+    useDicomWebCredentials(null, DicomWebCredentials.bearer(SECRET, 'the test'));
+    assert.deepEqual(await listSeries(alias), [
+      seriesUrl(`http://127.0.0.1:${pacs.port}/alias/dicom-web`, STUDY, SERIES),
+    ]);
+    assert.equal(pacs.requests.at(-1)!.authorization, `Bearer ${SECRET}`);
+  });
 });
 
 describe('header values', { timeout: TIMEOUT }, () => {

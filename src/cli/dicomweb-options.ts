@@ -36,6 +36,8 @@ export const DICOMWEB_INDEX_USAGE =
   usageRow('--series UID', 'a PACS: only this series') +
   DICOMWEB_AUTH_USAGE;
 
+const DICOMWEB_FLAGS = ['dicomweb-token-file', 'dicomweb-user', 'dicomweb-password-file'] as const;
+
 interface DicomWebFlags {
   'dicomweb-token-file'?: string;
   'dicomweb-user'?: string;
@@ -45,21 +47,23 @@ interface DicomWebFlags {
 /**
  * Makes the credentials the flags (else the address or the environment) give the ones every slide
  * under `address`'s DICOMweb root is read with — those indexing, search and the viewer open later
- * by their stored address included. No-op for an address that is not `dicomweb+`.
+ * by their stored address included. Without a `dicomweb+` address, flags that were given apply to
+ * every PACS (the slides an index refers to, say); with neither, nothing changes.
  */
-export async function useDicomWebFlags(address: string, values: DicomWebFlags): Promise<void> {
-  if (!isDicomWebUrl(address)) return;
-  const { userinfo } = parseDicomWebUrl(address);
+export async function useDicomWebFlags(address: string | undefined, values: DicomWebFlags): Promise<void> {
+  const pacs = address !== undefined && isDicomWebUrl(address);
+  const flagged = DICOMWEB_FLAGS.some((flag) => values[flag] !== undefined);
+  if (!pacs && !flagged) return;
   const credentials = await resolveCredentials(
     {
       tokenFile: values['dicomweb-token-file'],
       user: values['dicomweb-user'],
       passwordFile: values['dicomweb-password-file'],
     },
-    userinfo,
+    pacs ? parseDicomWebUrl(address).userinfo : undefined,
   );
-  useDicomWebCredentials(address, credentials);
-  const warning = plainHttpWarning(address, credentials);
+  useDicomWebCredentials(pacs ? address : null, credentials);
+  const warning = pacs ? plainHttpWarning(address, credentials) : null;
   if (warning) STDERR_LOGGER.warn(`histoseek: warning: ${warning}`);
 }
 

@@ -72,7 +72,7 @@ export const serveCommand: Command = {
       USAGE,
     );
     const db = requireDb(values, USAGE);
-    if (values.slides !== undefined) await useDicomWebFlags(values.slides, values);
+    await useDicomWebFlags(values.slides, values);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
     const tokenFile = values['token-file'] ?? (process.env.HISTOSEEK_TOKEN_FILE || undefined);
     const [cert, key] = [values['tls-cert'], values['tls-key']];

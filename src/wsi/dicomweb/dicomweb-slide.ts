@@ -43,12 +43,20 @@ const clients = new WeakMap<DicomWebCredentials, Map<string, DicomWebClient>>();
 
 /**
  * Makes every later DICOMweb read under `root` (a `dicomweb+` address; its study and series are
- * ignored) use `credentials` unless the caller gives others: how the command line's --dicomweb-token-file or
+ * ignored; null: under any root without credentials of its own) use `credentials` unless the caller
+ * gives others: how the command line's --dicomweb-token-file or
  * --dicomweb-user reaches the slides that indexing, search and the viewer open by their stored address.
  */
-export function useDicomWebCredentials(root: string, credentials: DicomWebCredentials): void {
-  credentialsByRoot.set(parseDicomWebUrl(root).root, Promise.resolve(credentials));
+export function useDicomWebCredentials(root: string | null, credentials: DicomWebCredentials): void {
+  if (root === null) defaultCredentials = credentials;
+  else credentialsByRoot.set(parseDicomWebUrl(root).root, Promise.resolve(credentials));
 }
+
+/**
+ * Those given with no root (null above): for every PACS no credentials were registered for, as
+ * `serve --dicomweb-token-file F --db DB` reads the PACS slides the index refers to.
+ */
+let defaultCredentials: DicomWebCredentials | undefined;
 
 async function clientFor(address: string, options: DicomWebOptions): Promise<DicomWebClient> {
   const { root, userinfo } = parseDicomWebUrl(address);
@@ -58,7 +66,7 @@ async function clientFor(address: string, options: DicomWebOptions): Promise<Dic
     else {
       let found = credentialsByRoot.get(root);
       if (!found) {
-        found = resolveCredentials();
+        found = defaultCredentials ? Promise.resolve(defaultCredentials) : resolveCredentials();
         credentialsByRoot.set(root, found);
         found.catch(() => credentialsByRoot.delete(root));
       }
