@@ -8,7 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { bestLevel, levelRegion } from '../slide-checks.js';
+import { bestLevel, levelRegion, plausibleMpp } from '../slide-checks.js';
 import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
 import { FrameDecodeError } from './frame-error.js';
 import type { EncodedFrame, FrameSource, WsiInstance } from './instance.js';
@@ -114,7 +114,7 @@ function mppOf(instance: WsiInstance): { x: number; y: number } | null {
     const skew = (m: { x: number; y: number }) => Math.abs(Math.log(m.x / m.y));
     mpp = skew(turned) < skew(straight) ? turned : straight;
   }
-  return mpp && mpp.x > 0 && mpp.y > 0 && Number.isFinite(mpp.x + mpp.y) ? mpp : null;
+  return mpp && plausibleMpp(mpp.x, mpp.y);
 }
 
 export class DicomSlide implements Slide {
@@ -127,9 +127,8 @@ export class DicomSlide implements Slide {
   readonly dicom: DicomSeriesInfo;
   private readonly maps: readonly FrameMap[];
   private readonly associated = new Map<string, WsiInstance>();
-  private readonly decoded: LRUCache<string, Uint8Array>;
-  /** Decodes in progress, so concurrent reads of one frame share them. */
-  private readonly decoding = new Map<string, Promise<Uint8Array>>();
+  /** Decoded frames by `sop/frame`; a frame asked for again while it decodes shares that decode (lru-cache's fetch). */
+  private readonly decoded: LRUCache<string, Uint8Array, FrameRef>;
   private readonly limit: LimitFunction;
   private readonly decode: DecodeFrame;
   private closed = false;
@@ -147,9 +146,12 @@ export class DicomSlide implements Slide {
     this.backend = options.backend;
     this.decode = options.decode;
     this.limit = pLimit(options.concurrency ?? 8);
-    this.decoded = new LRUCache({
+    this.decoded = new LRUCache<string, Uint8Array, FrameRef>({
       maxSize: options.cacheBytes ?? 128 * 2 ** 20,
       sizeCalculation: (rgb) => Math.max(1, rgb.byteLength),
+      fetchMethod: (_key, _stale, { context }) => this.limit(() => this.readFrameRgb(context)),
+      // close() clears the cache: reads already in flight still get their frames.
+      ignoreFetchAbort: true,
     });
     const bySize = new Map<string, WsiInstance[]>();
     for (const instance of instances) {
@@ -239,8 +241,8 @@ export class DicomSlide implements Slide {
         const left = Math.max(x, ref.x);
         const top = Math.max(y, ref.y);
         const cols = Math.min(right, ref.x + map.tileWidth) - left;
+        if (cols <= 0) return;
         for (let row = top; row < Math.min(bottom, ref.y + map.tileHeight); row++) {
-          if (cols <= 0) break;
           const from = ((row - ref.y) * map.tileWidth + (left - ref.x)) * 3;
           out.set(rgb.subarray(from, from + cols * 3), ((row - y) * w + (left - x)) * 3);
         }
@@ -249,32 +251,25 @@ export class DicomSlide implements Slide {
     return out;
   }
 
-  private frameRgb({ instance, frame }: FrameRef): Promise<Uint8Array> {
-    const key = `${instance.sopInstanceUid}/${frame}`;
-    const cached = this.decoded.get(key);
-    if (cached) return Promise.resolve(cached);
-    let pending = this.decoding.get(key);
-    if (!pending) {
-      // Codecs say what failed; where it failed is said here, once.
-      const where = `${this.path}: instance ${instance.sopInstanceUid}, frame ${frame}`;
-      pending = this.limit(async () => {
-        const encoded = await this.source.readFrame(instance, frame);
-        const rgb = await this.decode(encoded, instance).catch((e: unknown) => {
-          throw e instanceof FrameDecodeError
-            ? new FrameDecodeError(e.kind, `${where}: ${e.message}`, { cause: e })
-            : new Error(`${where}: ${(e as Error).message}`, { cause: e });
-        });
-        const expected = instance.tileWidth * instance.tileHeight * 3;
-        if (rgb.length !== expected)
-          throw new Error(
-            `${where}: decoded to ${rgb.length} bytes, expected ${expected} (${instance.tileWidth}×${instance.tileHeight} RGB)`,
-          );
-        this.decoded.set(key, rgb);
-        return rgb;
-      }).finally(() => this.decoding.delete(key));
-      this.decoding.set(key, pending);
-    }
-    return pending;
+  private async frameRgb(ref: FrameRef): Promise<Uint8Array> {
+    return (await this.decoded.fetch(`${ref.instance.sopInstanceUid}/${ref.frame}`, { context: ref }))!;
+  }
+
+  /** Reads and decodes one frame; codecs say what failed, and where it failed is said here, once. */
+  private async readFrameRgb({ instance, frame }: FrameRef): Promise<Uint8Array> {
+    const where = `${this.path}: instance ${instance.sopInstanceUid}, frame ${frame}`;
+    const encoded = await this.source.readFrame(instance, frame);
+    const rgb = await this.decode(encoded, instance).catch((e: unknown) => {
+      throw e instanceof FrameDecodeError
+        ? new FrameDecodeError(e.kind, `${where}: ${e.message}`, { cause: e })
+        : new Error(`${where}: ${(e as Error).message}`, { cause: e });
+    });
+    const expected = instance.tileWidth * instance.tileHeight * 3;
+    if (rgb.length !== expected)
+      throw new Error(
+        `${where}: decoded to ${rgb.length} bytes, expected ${expected} (${instance.tileWidth}×${instance.tileHeight} RGB)`,
+      );
+    return rgb;
   }
 
   bestLevelForDownsample(downsample: number): number {

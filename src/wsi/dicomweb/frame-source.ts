@@ -37,9 +37,8 @@ interface Queued {
 }
 
 export class DicomWebFrameSource implements FrameSource {
-  private readonly cache: LRUCache<string, EncodedFrame>;
-  /** Frames queued or in flight, by `sop/frame`: asked twice, fetched once. */
-  private readonly loading = new Map<string, Promise<EncodedFrame>>();
+  /** Frames by `sop/frame`, kept or on their way: asked twice, fetched once (lru-cache's fetch). */
+  private readonly cache: LRUCache<string, EncodedFrame, { instance: InstanceRef; frame: number }>;
   private readonly queued = new Map<string, Queued>();
   private flushScheduled = false;
   private readonly readAhead: number;
@@ -52,7 +51,13 @@ export class DicomWebFrameSource implements FrameSource {
     options: FrameSourceOptions,
   ) {
     if (!(options.cacheBytes > 0)) throw new RangeError(`cacheBytes must be positive, got ${options.cacheBytes}`);
-    this.cache = new LRUCache({ maxSize: options.cacheBytes, sizeCalculation: (f) => Math.max(1, f.data.byteLength) });
+    this.cache = new LRUCache<string, EncodedFrame, { instance: InstanceRef; frame: number }>({
+      maxSize: options.cacheBytes,
+      sizeCalculation: (f) => Math.max(1, f.data.byteLength),
+      fetchMethod: (_key, _stale, { context }) => this.enqueue(context.instance, context.frame),
+      // close() clears the cache: requests in flight still answer their readers.
+      ignoreFetchAbort: true,
+    });
     this.readAhead = options.readAhead ?? 7;
     this.maxBatch = options.maxBatch ?? 32;
   }
@@ -83,22 +88,24 @@ export class DicomWebFrameSource implements FrameSource {
 
   private get(instance: InstanceRef, frame: number): Promise<EncodedFrame> {
     if (this.closed) return Promise.reject(new Error(`${this.where}: slide is closed`));
-    const key = `${instance.sop}/${frame}`;
-    const cached = this.cache.get(key);
-    if (cached) return Promise.resolve(cached);
+    const kept = this.cache.has(`${instance.sop}/${frame}`);
     const wanted = this.load(instance, frame);
-    for (let next = frame + 1; next <= Math.min(instance.numberOfFrames, frame + this.readAhead); next++) {
-      // Read ahead only what is neither kept nor coming; a failure there surfaces when the frame is asked for.
-      if (!this.cache.has(`${instance.sop}/${next}`)) this.load(instance, next).catch(() => undefined);
+    if (!kept) {
+      for (let next = frame + 1; next <= Math.min(instance.numberOfFrames, frame + this.readAhead); next++) {
+        // Read ahead only on a miss; a failure there surfaces when the frame is asked for.
+        this.load(instance, next).catch(() => undefined);
+      }
     }
     return wanted;
   }
 
-  private load(instance: InstanceRef, frame: number): Promise<EncodedFrame> {
-    const key = `${instance.sop}/${frame}`;
-    let loading = this.loading.get(key);
-    if (loading) return loading;
-    loading = new Promise<EncodedFrame>((resolve, reject) => {
+  private async load(instance: InstanceRef, frame: number): Promise<EncodedFrame> {
+    return (await this.cache.fetch(`${instance.sop}/${frame}`, { context: { instance, frame } }))!;
+  }
+
+  /** Queues a frame for the next request for its instance: sent when the batch is full, else at the end of this turn. */
+  private enqueue(instance: InstanceRef, frame: number): Promise<EncodedFrame> {
+    return new Promise<EncodedFrame>((resolve, reject) => {
       let queue = this.queued.get(instance.sop);
       if (!queue) this.queued.set(instance.sop, (queue = { instance, frames: new Map() }));
       queue.frames.set(frame, { resolve, reject });
@@ -110,19 +117,7 @@ export class DicomWebFrameSource implements FrameSource {
           for (const sop of [...this.queued.keys()]) this.send(sop);
         });
       }
-    }).then(
-      (encoded) => {
-        this.loading.delete(key);
-        if (!this.closed) this.cache.set(key, encoded);
-        return encoded;
-      },
-      (e: unknown) => {
-        this.loading.delete(key);
-        throw e;
-      },
-    );
-    this.loading.set(key, loading);
-    return loading;
+    });
   }
 
   /** One request for the frames queued for an instance (the client bounds how many run at once). */
