@@ -4,7 +4,7 @@
  * found by the 'DICM' magic whatever their names, and grouped by Series Instance UID.
  */
 import { readdir } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DicomSlide, type DecodeFrame } from './dicom-slide.js';
 import type { WsiInstance } from './instance.js';
 import { instanceFromJsonModel, VL_WHOLE_SLIDE_MICROSCOPY } from './json-model.js';
@@ -143,11 +143,6 @@ export function parseDicomSlideRef(ref: string): { folder: string; seriesInstanc
   if (at < 0) return null;
   const uid = ref.slice(at + SERIES.length);
   return /^[0-9.]+$/.test(uid) ? { folder: ref.slice(0, at), seriesInstanceUid: uid } : null;
-}
-
-/** The id of a DICOM slide in labels and results: the series' UID when the reference names one, else the folder's name. */
-export function dicomSlideId(ref: string): string {
-  return parseDicomSlideRef(ref)?.seriesInstanceUid ?? basename(ref);
 }
 
 /** References of the series in `folder`: the folder itself for one series, one `#series=` each for several. */
