@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { readCollection } from '../src/data/collections/read.js';
+import { readCollection } from '../src/collections/read.js';
 import { decodeBatch } from '../src/engine/embed-images.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { indexItems } from '../src/index/indexer.js';

@@ -43,7 +43,7 @@ export type { GraphReport, UpgradeReport } from './api/maintenance.js';
 export { openSlide } from './api/slides.js';
 export type { HistoseekSlide, SlideInfo, Tile, TileOptions, TissueMask, TissueMaskOptions } from './api/slides.js';
 export { ERROR_CODES, HistoseekError, isHistoseekError } from './util/errors.js';
-export { LAYOUTS } from './data/collections/collection.js';
+export { LAYOUTS } from './collections/collection.js';
 export { SEARCH_MODES } from './index/searcher.js';
 export { VECTOR_KINDS } from './index/vector-codec.js';
 export type { PerClassMetrics } from './eval/metrics.js';

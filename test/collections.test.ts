@@ -3,8 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { ItemLoader } from '../src/data/collections/load.js';
-import { readCollection } from '../src/data/collections/read.js';
+import { ItemLoader } from '../src/collections/load.js';
+import { readCollection } from '../src/collections/read.js';
 import { NpyFile } from '../src/data/npy.js';
 import { temporaryFolder } from './helpers.js';
 

@@ -8,12 +8,12 @@ import { copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { slideCommand } from '../src/cli/slide-cmd.js';
-import { readCollection } from '../src/data/collections/read.js';
+import { readCollection } from '../src/collections/read.js';
 import { DicomSlide } from '../src/wsi/dicom/dicom-slide.js';
 import { instanceFromJsonModel } from '../src/wsi/dicom/json-model.js';
 import { readPart10Header } from '../src/wsi/dicom/part10.js';
 import { findDicomSeries, disposeSeries, formatDicomSlideRef, parseDicomSlideRef } from '../src/wsi/dicom/series.js';
-import { parseRegionSource, regionSource, slideId } from '../src/wsi/slide-items.js';
+import { parseRegionSource, regionSource, slideId } from '../src/collections/slide-items.js';
 import { openSlide, type Slide } from '../src/wsi/slide.js';
 import { writeDicomWsi, type DicomWsiOptions, type RgbImage } from './dicom-fixtures.js';
 import { temporaryFolder } from './helpers.js';

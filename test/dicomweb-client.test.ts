@@ -22,7 +22,7 @@ import {
   seriesUrl,
 } from '../src/wsi/dicomweb/dicomweb-url.js';
 import { listSeries, plainHttpWarning, useDicomWebCredentials } from '../src/wsi/dicomweb/dicomweb-slide.js';
-import { parseRegionSource, regionSource } from '../src/wsi/slide-items.js';
+import { parseRegionSource, regionSource } from '../src/collections/slide-items.js';
 import { openSlide } from '../src/wsi/slide.js';
 import { freePort, temporaryFolder } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Random } from '../src/util/random.js';
-import { readCollection } from '../src/data/collections/read.js';
+import { readCollection } from '../src/collections/read.js';
 import {
   DEFAULT_STAIN,
   TISSUE_CLASSES,

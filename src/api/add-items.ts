@@ -4,13 +4,13 @@
  * index holds (an item is known by its path, and its box), so an interrupted run resumes.
  */
 import { resolve } from 'node:path';
-import type { CollectionItem } from '../data/collections/collection.js';
-import { ItemLoader } from '../data/collections/load.js';
+import type { CollectionItem } from '../collections/collection.js';
+import { ItemLoader } from '../collections/load.js';
 import type { Embedder } from '../engine/embedder.js';
 import type { IndexReport } from '../index/indexer.js';
 import type { ItemStore } from '../index/item-store.js';
 import { HistoseekError } from '../util/errors.js';
-import { regionSource } from '../wsi/slide-items.js';
+import { regionSource } from '../collections/slide-items.js';
 import { imageInputKind, readImageInput, type ImageInput } from './image-input.js';
 import { embedItems, type AddProgress, type EmbedItemsOptions } from './index-collection.js';
 import type { Box } from './results.js';

@@ -1,5 +1,5 @@
 /** Descriptors of images in any form a library caller gives (files, encoded bytes, raw pixels), batched like indexing. */
-import { ItemLoader } from '../data/collections/load.js';
+import { ItemLoader } from '../collections/load.js';
 import { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';

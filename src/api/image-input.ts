@@ -4,7 +4,7 @@
  * model's S × S RGB input as an indexed file is (same decoder, same resize).
  */
 import { resolve } from 'node:path';
-import type { ItemLoader } from '../data/collections/load.js';
+import type { ItemLoader } from '../collections/load.js';
 import { decodeRgb, ImageError, resizeRgb, type RgbImage } from '../data/image.js';
 
 /** Raw 8-bit pixels, row-major and interleaved: RGB (3 channels, the default) or RGBA (4; alpha is flattened onto white). */

@@ -3,8 +3,8 @@
  * workers): `embedItems` is the run the library's `add` makes (and so `histoseek index DIR`), with
  * an embedder already loaded, counts for a progress display and a signal to stop between batches.
  */
-import type { CollectionItem, Layout } from '../data/collections/collection.js';
-import { readCollection, type ReadOptions } from '../data/collections/read.js';
+import type { CollectionItem, Layout } from '../collections/collection.js';
+import { readCollection, type ReadOptions } from '../collections/read.js';
 import type { ImageError } from '../data/image.js';
 import { isSyntheticCollection } from '../data/synthetic/provenance.js';
 import type { PixelLoader } from '../engine/embed-images.js';

@@ -7,8 +7,8 @@
  * warnings go to the `logger` option, when one is given.
  */
 import { resolve } from 'node:path';
-import type { Layout } from '../data/collections/collection.js';
-import { readCollection } from '../data/collections/read.js';
+import type { Layout } from '../collections/collection.js';
+import { readCollection } from '../collections/read.js';
 import { createEmbedder } from '../engine/embedders.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { evaluateLeaveOneOut, evaluateQueries } from '../eval/run.js';
@@ -17,7 +17,7 @@ import type { SearchMode } from '../index/searcher.js';
 import type { ModelIdentity, VectorKind } from '../index/store.js';
 import { HistoseekError } from '../util/errors.js';
 import type { SlideWithoutPatches } from '../wsi/no-patches.js';
-import type { PatchSelection } from '../wsi/patch-selection.js';
+import type { PatchSelection } from '../collections/patch-selection.js';
 import { throwIfAborted } from './abort.js';
 import { addItems, type AddItem } from './add-items.js';
 import { embedImageInputs } from './embed-inputs.js';

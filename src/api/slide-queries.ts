@@ -6,7 +6,7 @@
  * searchSlide run.
  */
 import { existsSync } from 'node:fs';
-import type { CollectionItem } from '../data/collections/collection.js';
+import type { CollectionItem } from '../collections/collection.js';
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchRegion, searchWholeSlide, type SlideMatch } from '../index/slide-search.js';
 import type { Embedder } from '../engine/embedder.js';
@@ -14,7 +14,7 @@ import { HistoseekError } from '../util/errors.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { NoPatchesError } from '../wsi/no-patches.js';
 import { SlideOpenError } from '../wsi/slide.js';
-import { regionSource, resolveSlidePath, SLIDE_TILING, slideId, slidePatchItems } from '../wsi/slide-items.js';
+import { regionSource, resolveSlidePath, SLIDE_TILING, slideId, slidePatchItems } from '../collections/slide-items.js';
 import { rankedResults, type Box, type SearchResult } from './results.js';
 
 export type { SlideMatch };

@@ -1,7 +1,7 @@
 /** What `index --layout slides` reports beyond the item counts: patches and time per slide, storage per slide. */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CollectionItem } from '../data/collections/collection.js';
+import type { CollectionItem } from '../collections/collection.js';
 import { whyNoPatches, type SlideWithoutPatches } from '../wsi/no-patches.js';
 
 /** Items per slide, in the order the slides come. */

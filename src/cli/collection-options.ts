@@ -1,5 +1,5 @@
 /** The options that say how to read a collection: its layout (--layout) and its labels (--labels). */
-import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { isLayout, LAYOUTS, type Layout } from '../collections/collection.js';
 import { usageRow } from './args.js';
 
 export const COLLECTION_OPTIONS = {

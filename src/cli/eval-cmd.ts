@@ -1,7 +1,7 @@
 /** `histoseek eval`: retrieval figures of an index, under the official Kimia Path24C protocol or leave-one-slide-out. */
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Layout } from '../data/collections/collection.js';
-import { readCollection } from '../data/collections/read.js';
+import type { Layout } from '../collections/collection.js';
+import { readCollection } from '../collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';

@@ -1,7 +1,7 @@
 /** `histoseek explain`: Grad-CAM++ heat maps of why an image matches another (or what it rests on). */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { ItemLoader } from '../data/collections/load.js';
+import { ItemLoader } from '../collections/load.js';
 import { createEmbedder } from '../engine/embedders.js';
 import { isFeatureModel } from '../model/embedding-model.js';
 import { normalizeInto } from '../data/image.js';

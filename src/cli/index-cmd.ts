@@ -2,12 +2,12 @@
 import { resolve } from 'node:path';
 import type { AddReport } from '../api/library.js';
 import { rebuildGraph, upgradeIndex } from '../api/maintenance.js';
-import type { Layout } from '../data/collections/collection.js';
+import type { Layout } from '../collections/collection.js';
 import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 import { openStore } from '../index/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../index/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../index/store.js';
-import type { PatchSelection } from '../wsi/patch-selection.js';
+import type { PatchSelection } from '../collections/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';

@@ -11,7 +11,7 @@ import {
   SEARCH_MODE_OPTIONS,
   SEARCH_MODE_USAGE,
 } from './search-options.js';
-import { regionSource, resolveSlidePath } from '../wsi/slide-items.js';
+import { regionSource, resolveSlidePath } from '../collections/slide-items.js';
 import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';

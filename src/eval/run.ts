@@ -2,8 +2,8 @@
  * An evaluation run: embed the queries (or take them from the index, leave-one-slide-out),
  * retrieve each query's top k, and score them.
  */
-import { ItemLoader } from '../data/collections/load.js';
-import type { CollectionItem } from '../data/collections/collection.js';
+import { ItemLoader } from '../collections/load.js';
+import type { CollectionItem } from '../collections/collection.js';
 import type { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';

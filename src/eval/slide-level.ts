@@ -8,7 +8,7 @@ import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchWholeSlide } from '../index/slide-search.js';
 import type { StoredItem } from '../index/store.js';
 import { mosaic } from '../wsi/mosaic.js';
-import { parseRegionSource } from '../wsi/slide-items.js';
+import { parseRegionSource } from '../collections/slide-items.js';
 
 export interface SlideLevelResult {
   slides: number;

@@ -3,8 +3,8 @@
  * finishes without recomputing or duplicating anything), decodes the next batch while the model
  * runs the current one, and commits batch by batch. Unreadable images are recorded and skipped.
  */
-import type { CollectionItem } from '../data/collections/collection.js';
-import { ItemLoader } from '../data/collections/load.js';
+import type { CollectionItem } from '../collections/collection.js';
+import { ItemLoader } from '../collections/load.js';
 import type { ImageError } from '../data/image.js';
 import { embedImageFiles, type PixelLoader } from '../engine/embed-images.js';
 import { EMBEDDING_NAME } from '../engine/graph-names.js';

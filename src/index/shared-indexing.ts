@@ -6,7 +6,7 @@
  * units of one that died once its lease runs out. Items stored meanwhile by another worker are
  * skipped (and the store skips a source it already holds), so nothing is stored twice.
  */
-import type { CollectionItem } from '../data/collections/collection.js';
+import type { CollectionItem } from '../collections/collection.js';
 import type { Embedder } from '../engine/embedder.js';
 import { indexItems, type IndexOptions, type IndexReport } from './indexer.js';
 import type { ItemStore } from './item-store.js';

@@ -3,8 +3,8 @@
  * its best distance) and a whole slide (its mosaic's hits aggregated per indexed slide, Yottixel's
  * median-of-minimum distance, with a majority vote of the patches' top-1 slides).
  */
-import type { CollectionItem } from '../data/collections/collection.js';
-import { ItemLoader } from '../data/collections/load.js';
+import type { CollectionItem } from '../collections/collection.js';
+import { ItemLoader } from '../collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from './indexer.js';

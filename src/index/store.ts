@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HistoseekError } from '../util/errors.js';
-import { regionSource } from '../wsi/slide-items.js';
+import { regionSource } from '../collections/slide-items.js';
 import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';

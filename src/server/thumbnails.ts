@@ -5,9 +5,9 @@
  * demand and never copied) are read through the collection loader.
  */
 import sharp from 'sharp';
-import { ItemLoader } from '../data/collections/load.js';
+import { ItemLoader } from '../collections/load.js';
 import { ImageError } from '../data/image.js';
-import { parseRegionSource } from '../wsi/slide-items.js';
+import { parseRegionSource } from '../collections/slide-items.js';
 import type { StoredItem } from '../index/store.js';
 import { HttpError } from './errors.js';
 import { LruCache } from './lru.js';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { isLayout, LAYOUTS, type Layout } from '../data/collections/collection.js';
+import { isLayout, LAYOUTS, type Layout } from '../collections/collection.js';
 import { CONFIG_RULES, DEFAULT_CONFIG, isPresetName, unknownPreset, type ModelConfig } from '../model/config.js';
 import type { Preprocessing } from '../model/encoder.js';
 

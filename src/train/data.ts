@@ -1,7 +1,7 @@
 /** A training stage's data: its collections read and checked, classes numbered, a seeded validation split. */
-import type { CollectionItem } from '../data/collections/collection.js';
-import { naturalCompare } from '../data/collections/collection.js';
-import { readCollection } from '../data/collections/read.js';
+import type { CollectionItem } from '../collections/collection.js';
+import { naturalCompare } from '../util/natural-compare.js';
+import { readCollection } from '../collections/read.js';
 import { Random } from '../util/random.js';
 import type { StageConfig } from './config.js';
 

@@ -17,8 +17,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { CollectionItem } from '../data/collections/collection.js';
-import { ItemLoader } from '../data/collections/load.js';
+import type { CollectionItem } from '../collections/collection.js';
+import { ItemLoader } from '../collections/load.js';
 import { normalizeInto } from '../data/image.js';
 import type { PyramidSource } from '../engine/onnx-parts.js';
 import { pyramidDims, type ModelConfig } from '../model/config.js';

@@ -3,7 +3,7 @@
  * colour cluster by position, keeping the patch nearest each position centroid — a few dozen
  * patches that stand for the whole slide.
  */
-import type { CollectionItem } from '../data/collections/collection.js';
+import type { CollectionItem } from '../collections/collection.js';
 import { kmeans } from '../util/kmeans.js';
 import { readThumbnail } from './slide.js';
 import { openSlide } from './slide.js';

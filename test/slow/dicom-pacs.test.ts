@@ -17,7 +17,7 @@ import type { DicomJson } from '../../src/wsi/dicom/instance.js';
 import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
 import { openDicomWebSlide, useDicomWebCredentials } from '../../src/wsi/dicomweb/dicomweb-slide.js';
 import { isDicomWebUrl } from '../../src/wsi/dicomweb/dicomweb-url.js';
-import { parseRegionSource } from '../../src/wsi/slide-items.js';
+import { parseRegionSource } from '../../src/collections/slide-items.js';
 import { openSlide, type Slide } from '../../src/wsi/slide.js';
 import { tiles, type Tile } from '../../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
 import { IndexStore } from '../../src/index/store.js';
-import { parseRegionSource } from '../../src/wsi/slide-items.js';
+import { parseRegionSource } from '../../src/collections/slide-items.js';
 import { TISSUE_MODEL_PATH } from '../../src/model/checkpoint.js';
 import { histoseek, ROOT, temporaryFolder } from '../helpers.js';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
 import { IndexStore } from '../../src/index/store.js';
 import { mosaic } from '../../src/wsi/mosaic.js';
-import { slidePatchItems } from '../../src/wsi/slide-items.js';
+import { slidePatchItems } from '../../src/collections/slide-items.js';
 import { histoseek, temporaryFolder } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */

@@ -3,7 +3,7 @@
  * Hovering shows the item; clicking searches with it. Dots are drawn on a canvas (thousands of
  * them), so the legend and the method buttons carry the keyboard-reachable part.
  */
-import { naturalCompare } from '../../src/data/collections/collection.js';
+import { naturalCompare } from '../../src/util/natural-compare.js';
 import { api, type EmbeddingMap } from './api.js';
 import { apiImage } from './api-image.js';
 import { h, labelChip, labelColour } from './dom.js';

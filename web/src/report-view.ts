@@ -1,5 +1,5 @@
 /** The evaluation dashboard: metrics.json from `histoseek eval --report` — η figures, Recall@k, the per-class table, the confusion matrix. */
-import { naturalCompare } from '../../src/data/collections/collection.js';
+import { naturalCompare } from '../../src/util/natural-compare.js';
 import { api, ApiError, type Report } from './api.js';
 import { apiImage } from './api-image.js';
 import { h, labelChip, percent } from './dom.js';

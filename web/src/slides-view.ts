@@ -4,7 +4,7 @@
  * item's box when the index knows where on the slide the item was cut.
  */
 import OpenSeadragon from 'openseadragon';
-import { naturalCompare } from '../../src/data/collections/collection.js';
+import { naturalCompare } from '../../src/util/natural-compare.js';
 import { api, type IndexInfo, type SlideInfo } from './api.js';
 import { authHeaders } from './auth.js';
 import { h } from './dom.js';

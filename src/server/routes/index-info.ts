@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 // One collator for all requests: localeCompare with options builds one per call, which dominated the answer for thousands of slides.
-import { naturalCompare } from '../../data/collections/collection.js';
+import { naturalCompare } from '../../util/natural-compare.js';
 import { mayUse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { indexInfoSchema, type IndexInfoJson } from '../../api/schemas.js';

@@ -13,14 +13,15 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { IMAGE_EXTENSIONS } from '../image.js';
-import { NpyFile } from '../npy.js';
-import { stopsTheRun } from '../../util/errors.js';
-import { selectPatches, type PatchSelection } from '../../wsi/patch-selection.js';
-import { NoPatchesError, whyNoPatches } from '../../wsi/no-patches.js';
-import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from '../../wsi/slide-items.js';
-import { naturalCompare, type Collection, type CollectionItem, type Layout, type Role } from './collection.js';
-import { isDicomWebUrl } from '../../wsi/dicomweb/dicomweb-url.js';
+import { IMAGE_EXTENSIONS } from '../data/image.js';
+import { NpyFile } from '../data/npy.js';
+import { stopsTheRun } from '../util/errors.js';
+import { selectPatches, type PatchSelection } from './patch-selection.js';
+import { NoPatchesError, whyNoPatches } from '../wsi/no-patches.js';
+import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from './slide-items.js';
+import { naturalCompare } from '../util/natural-compare.js';
+import type { Collection, CollectionItem, Layout, Role } from './collection.js';
+import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 
 export interface ReadOptions {
   /** kimia, slides: a CSV of slide,label[,patient] that labels every item by its slide. */

@@ -1,5 +1,5 @@
 /** A labelled image collection: what `index` embeds and `eval` queries with. */
-import type { SlideWithoutPatches } from '../../wsi/no-patches.js';
+import type { SlideWithoutPatches } from '../wsi/no-patches.js';
 
 export const LAYOUTS = ['folder', 'kimia', 'pannuke', 'imagenet', 'slides'] as const;
 export type Layout = (typeof LAYOUTS)[number];
@@ -9,7 +9,7 @@ export function isLayout(name: string): name is Layout {
 }
 
 export interface CollectionItem {
-  /** Unique and stable: an absolute file path, `<absolute path of images.npy>#<row>`, or a slide patch `<slide path>#region=x,y,w,h`. */
+  /** Unique and stable: its key's string form (item-key.ts), its path absolute: a file, `<images.npy>#<row>`, or a slide patch `<slide>#region=x,y,w,h`. */
   source: string;
   label: string;
   /** The slide (Kimia: the scan) the patch was cut from, when the layout says. */
@@ -35,6 +35,3 @@ export interface Collection {
 
 /** Which tree of a layout with a training and a test tree (Kimia) to read. */
 export type Role = 'index' | 'queries';
-
-/** Natural order, so `s2` comes before `s10`. */
-export const naturalCompare = new Intl.Collator('en', { numeric: true }).compare;

@@ -3,8 +3,8 @@
  * (the representative patches whole-slide search queries with), which costs a fraction of the
  * storage and embedding time. The mosaic is seeded, so a rerun picks the same patches and resumes.
  */
-import type { CollectionItem } from '../data/collections/collection.js';
-import { mosaic } from './mosaic.js';
+import type { CollectionItem } from './collection.js';
+import { mosaic } from '../wsi/mosaic.js';
 
 /** `all`, or a mosaic: the default share of each colour cluster, or about `target` patches per slide. */
 export type PatchSelection = { kind: 'all' } | { kind: 'mosaic'; target?: number };

@@ -1,9 +1,9 @@
 /** Pixels of a collection item: an image file, a row of a PanNuke array, or a patch of a whole-slide image. */
-import { openSlide, LEVEL_SLACK, type Slide } from '../../wsi/slide.js';
-import { parseRegionSource } from '../../wsi/slide-items.js';
-import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../image.js';
-import { NpyFile } from '../npy.js';
-import { stopsTheRun } from '../../util/errors.js';
+import { openSlide, LEVEL_SLACK, type Slide } from '../wsi/slide.js';
+import { parseRegionSource } from './slide-items.js';
+import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../data/image.js';
+import { NpyFile } from '../data/npy.js';
+import { stopsTheRun } from '../util/errors.js';
 
 const ARRAY_ROW = /^(.*\.npy)#(\d+)$/;
 

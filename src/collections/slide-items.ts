@@ -5,15 +5,16 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { naturalCompare, type CollectionItem } from '../data/collections/collection.js';
-import type { Box } from './tiler.js';
-import { planTiles, type TileOptions } from './tiler.js';
-import { explainNoPatches, NoPatchesError } from './no-patches.js';
-import { openSlide } from './slide.js';
-import { DicomSlide } from './dicom/dicom-slide.js';
-import { listDicomSeries, parseDicomSlideRef, seriesRefs } from './dicom/series.js';
-import { dicomWebSlideId, listSeries } from './dicomweb/dicomweb-slide.js';
-import { formatDicomWebUrl, isDicomWebUrl, parseSeriesUrl } from './dicomweb/dicomweb-url.js';
+import { naturalCompare } from '../util/natural-compare.js';
+import type { CollectionItem } from './collection.js';
+import type { Box } from '../wsi/tiler.js';
+import { planTiles, type TileOptions } from '../wsi/tiler.js';
+import { explainNoPatches, NoPatchesError } from '../wsi/no-patches.js';
+import { openSlide } from '../wsi/slide.js';
+import { DicomSlide } from '../wsi/dicom/dicom-slide.js';
+import { listDicomSeries, parseDicomSlideRef, seriesRefs } from '../wsi/dicom/series.js';
+import { dicomWebSlideId, listSeries } from '../wsi/dicomweb/dicomweb-slide.js';
+import { formatDicomWebUrl, isDicomWebUrl, parseSeriesUrl } from '../wsi/dicomweb/dicomweb-url.js';
 
 /** Whole-slide formats OpenSlide reads. */
 export const OPENSLIDE_EXTENSIONS: readonly string[] = [
