@@ -37,7 +37,7 @@ import { normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { VitEmbedder } from '../src/engine/vit-session.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
-import { PRECISIONS, type Precision } from '../src/model/identity.js';
+import { PRECISIONS, type Precision } from '../src/model/types.js';
 import { prefixTokenCount } from '../src/model/vit.js';
 import { VIT_ARCHS, isVitArchName, type VitArch, type VitArchName } from '../src/model/vit-config.js';
 import { randomVitEncoder, vitGrid } from '../src/model/vit-weights.js';

@@ -33,11 +33,10 @@ import { normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { createEmbedder, probeEncoder, type ModelEmbedder } from '../src/engine/embedders.js';
 import { readOnnxEncoder } from '../src/engine/onnx-encoder.js';
-import { loadModel } from '../src/model/checkpoint.js';
+import { loadCheckpoint } from '../src/model/checkpoint.js';
 import type { EmbeddingModel } from '../src/model/embedding-model.js';
-import type { FeatureModel } from '../src/model/encoder.js';
 import { elementCount, type HostTensor } from '../src/model/host-tensor.js';
-import { PRECISIONS, type Precision } from '../src/model/identity.js';
+import { PRECISIONS, type FeatureModel, type Precision } from '../src/model/types.js';
 import { isVitArchName, VIT_ARCHS, vitDescriptorSize, type VitArchName } from '../src/model/vit-config.js';
 import { randomVitEncoder, vitParameterSpecs } from '../src/model/vit-weights.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
@@ -88,7 +87,7 @@ function parameterCount(name: VitArchName): number {
 async function workerModel(name: string, precision: Precision): Promise<{ model: EmbeddingModel; seconds: number }> {
   const start = performance.now();
   let model: EmbeddingModel;
-  if (name === 'default') model = { ...(await loadModel()), precision };
+  if (name === 'default') model = { ...(await loadCheckpoint()), precision };
   else if (name === 'mobilenetv2') {
     // Its int8 is the file's own: no precision asked of it (histoseek refuses one). The probe, which
     // runs the file once to find its features, is part of making the model, as resolving one does.

@@ -25,7 +25,8 @@ import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { scoreRetrieval } from '../src/eval/in-memory.js';
 import type { RetrievalMetrics } from '../src/eval/metrics.js';
 import { normaliseRows } from '../src/index/indexer.js';
-import { loadModel, randomModel, type Model } from '../src/model/checkpoint.js';
+import { loadCheckpoint, randomModel } from '../src/model/checkpoint.js';
+import type { Model } from '../src/model/types.js';
 import { BACKBONE_PRESETS } from '../src/model/config.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 import { backbone } from '../src/model/lgffem.js';
@@ -92,7 +93,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'histoseek-learning-'));
 try {
   info('generating the held-out synthetic collection (seed 1)');
   await writeKimiaCollection(dir, { seed: 1, slides: 24, trainPerSlide: 50, testPerSlide: 20 });
-  const trained = await loadModel(opts.weights);
+  const trained = await loadCheckpoint(opts.weights);
   const untrained = randomModel(trained.config, Number(opts['init-seed']));
   const sameBackbone = [...trained.weights]
     .filter(([n]) => n.startsWith('backbone.'))

@@ -16,7 +16,8 @@ import { embedImageFiles } from '../src/engine/embed-images.js';
 import { EMBEDDING_NAME } from '../src/engine/graph-names.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { normaliseRows } from '../src/index/indexer.js';
-import { loadModel, type Model, randomModel } from '../src/model/checkpoint.js';
+import { loadCheckpoint, randomModel } from '../src/model/checkpoint.js';
+import type { Model } from '../src/model/types.js';
 import { DEFAULT_CONFIG, embeddingSize } from '../src/model/config.js';
 import { modelHash } from '../src/model/identity.js';
 import { info } from './common.js';
@@ -35,7 +36,7 @@ export interface Bases {
 }
 
 async function modelFor(d: number): Promise<{ model: Model; patches: number }> {
-  if (d === 256) return { model: await loadModel(), patches: PATCHES_256 };
+  if (d === 256) return { model: await loadCheckpoint(), patches: PATCHES_256 };
   if (d === 2048)
     return {
       model: randomModel({ ...DEFAULT_CONFIG, preset: 'tiny', neckChannels: 512, neckLayers: 3, inputSize: 64 }, 7),

@@ -4,11 +4,12 @@ import { resolve } from 'node:path';
 import { probeEncoder } from '../engine/embedders.js';
 import { onnxEncoderPrecisionProblem, readOnnxEncoder } from '../engine/onnx-encoder.js';
 import type { ModelIdentity } from '../index/store.js';
-import { loadModel, withTimmBackbone, type Model } from '../model/checkpoint.js';
+import { loadCheckpoint, withTimmBackbone } from '../model/checkpoint.js';
 import { validateConfig } from '../model/config.js';
 import { descriptorSize, modelInputSize, type EmbeddingModel } from '../model/embedding-model.js';
-import type { EncoderSpec, FeatureModel, Preprocessing } from '../model/encoder.js';
-import { precisionIdentity, type Precision } from '../model/identity.js';
+import type { EncoderSpec, Preprocessing } from '../model/encoder.js';
+import { precisionIdentity } from '../model/identity.js';
+import type { FeatureModel, Model, Precision } from '../model/types.js';
 import { vitDescriptorSize } from '../model/vit-config.js';
 import { FOUNDATION_MODELS, isFoundationModelName } from '../weights/foundation-models.js';
 import { loadFoundationWeights } from '../weights/foundation-weights.js';
@@ -66,7 +67,7 @@ export async function resolveModel(o: ModelOptions): Promise<EmbeddingModel> {
 /** The checkpoint (or the built-in model); a missing file is NOT_FOUND, with the reader's message. */
 async function loadCheckpointFile(weights: string | undefined): Promise<Model> {
   try {
-    return await loadModel(weights);
+    return await loadCheckpoint(weights);
   } catch (err) {
     if (weights === undefined || existsSync(weights) || !(err instanceof Error)) throw err;
     throw new HistoseekError('NOT_FOUND', err.message, { cause: err });

@@ -6,7 +6,7 @@ import { createEmbedder } from '../engine/embedders.js';
 import { isFeatureModel } from '../model/embedding-model.js';
 import { normalizeInto } from '../data/image.js';
 import { Explainer, type Explanation, type ExplainImage } from '../explain/gradcam.js';
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import { explanationGrid } from '../explain/grid.js';
 import { overlayPng } from '../explain/overlay.js';
 import { parse } from './args.js';

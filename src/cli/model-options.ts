@@ -2,7 +2,7 @@
 import type { ModelOptions } from '../api/models.js';
 import { TISSUE_MODEL_PATH } from '../model/checkpoint.js';
 import type { Rgb } from '../model/encoder.js';
-import { PRECISIONS, type Precision } from '../model/identity.js';
+import { PRECISIONS, type Precision } from '../model/types.js';
 import { optionalPositiveInt } from './args.js';
 import { RUN_OPTIONS } from './run-options.js';
 import { DB_OPTIONS } from './store-options.js';

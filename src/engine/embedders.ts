@@ -3,7 +3,7 @@
  * neck and head on an ONNX encoder's pyramid, or an encoder's own features (an ONNX file, a
  * Vision Transformer). Everything that embeds images asks here.
  */
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import { embeddingSize } from '../model/config.js';
 import { isFeatureModel, type EmbeddingModel } from '../model/embedding-model.js';
 import type { OnnxEncoderSpec } from '../model/encoder.js';

@@ -8,7 +8,7 @@
 import * as ort from 'onnxruntime-node';
 import { normalizeInto } from '../data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../data/synthetic/index.js';
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import { INPUT_NAME } from './graph-names.js';
 import { buildOnnxModel, PROBE_PREFIX, type ActivationRange, type SerializedModel } from './onnx-graph.js';
 import { cpuSessionOptions } from './ort-options.js';

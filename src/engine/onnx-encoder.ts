@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { OnnxEncoderSpec } from '../model/encoder.js';
 import { concatFirstAxis, sliceFirstAxis, type HostPyramid, type HostTensor } from '../model/host-tensor.js';
-import type { Precision } from '../model/identity.js';
+import type { Precision } from '../model/types.js';
 import type { Embedder } from './embedder.js';
 import { EMBEDDING_NAME } from './graph-names.js';
 import { readSpecFile } from './onnx-encoder-file.js';

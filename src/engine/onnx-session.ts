@@ -1,6 +1,6 @@
 /** Runs LGFFEM with onnxruntime-node (CPU): the fast path for every embedding. */
 import * as ort from 'onnxruntime-node';
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import { embeddingSize } from '../model/config.js';
 import { modelHash } from '../model/identity.js';
 import type { HostTensor } from '../model/host-tensor.js';

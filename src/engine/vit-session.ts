@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { VitEncoderSpec } from '../model/encoder.js';
 import type { HostTensor } from '../model/host-tensor.js';
-import type { Precision } from '../model/identity.js';
+import type { Precision } from '../model/types.js';
 import { vitDescriptorSize } from '../model/vit-config.js';
 import { vitGrid, vitWeightsForInput } from '../model/vit-weights.js';
 import type { Embedder } from './embedder.js';

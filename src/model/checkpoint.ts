@@ -6,32 +6,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFromMetadata, configToMetadata, DEFAULT_CONFIG, type ModelConfig } from './config.js';
 import { sameShape, type HostTensor } from './host-tensor.js';
-import type { OnnxEncoderSpec, Preprocessing } from './encoder.js';
-import type { Precision } from './identity.js';
+import type { OnnxEncoderSpec } from './encoder.js';
 import { parameterSpecs, randomWeights, type ParamSpec } from './params.js';
 import { readSafetensors, writeSafetensors, type SafetensorsDtype } from './safetensors.js';
-
-export interface Model {
-  kind?: 'lgffem';
-  config: ModelConfig;
-  weights: Map<string, HostTensor>;
-  /** Where the weights came from, for messages and the index's model id. */
-  source: string;
-  /** How onnxruntime runs it (default fp32); part of the model's identity. */
-  precision?: Precision;
-  /** The encoder whose pyramid the neck runs on, when `config.pyramidChannels` is set (no ConvNeXt V2 backbone then). */
-  encoder?: OnnxEncoderSpec;
-  /** The encoder a checkpoint was trained over, as its metadata records it, until `encoder` is resolved. */
-  trainedOver?: EncoderRecord;
-}
-
-/** An encoder as a checkpoint records it: the file it was trained over, its SHA-256, and how it was fed and tapped. */
-export interface EncoderRecord {
-  path: string;
-  sha256: string;
-  preprocessing?: Omit<Preprocessing, 'size'>;
-  pyramid?: readonly string[];
-}
+import type { EncoderRecord, Model } from './types.js';
 
 /** What of an ONNX encoder's settings a neck trained over it depends on (its input size is the config's). */
 function encoderSettings(encoder: OnnxEncoderSpec): Pick<EncoderRecord, 'preprocessing' | 'pyramid'> {
@@ -79,7 +57,10 @@ function listSome(items: string[], max = 8): string {
   return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
 }
 
-export async function loadCheckpoint(path: string): Promise<Model> {
+/** The checkpoint at `path`, or (none given) the trained default model. */
+export async function loadCheckpoint(path?: string): Promise<Model> {
+  if (!path)
+    return { ...(await loadCheckpoint(DEFAULT_MODEL_PATH)), source: 'histoseek default model (lgffem-atto-c64-s128)' };
   const file = await readSafetensors(path);
   const config = configFromMetadata(file.metadata, path);
   checkTensors(file.tensors, parameterSpecs(config), path);
@@ -134,11 +115,4 @@ export async function withTimmBackbone(model: Model, path: string): Promise<Mode
   const weights = new Map(model.weights);
   for (const [name, tensor] of tensors) weights.set(name, tensor);
   return { config: model.config, weights, source: `${model.source} + backbone ${path}` };
-}
-
-/** The model a command runs: the checkpoint at `path`, or the trained default. */
-export async function loadModel(path?: string): Promise<Model> {
-  if (path) return loadCheckpoint(path);
-  const model = await loadCheckpoint(DEFAULT_MODEL_PATH);
-  return { ...model, source: 'histoseek default model (lgffem-atto-c64-s128)' };
 }

@@ -1,7 +1,6 @@
 /** Every kind of model histoseek embeds with: LGFFEM (on its own backbone or an encoder's pyramid), or an encoder's own features. */
-import type { Model } from './checkpoint.js';
 import { embeddingSize } from './config.js';
-import type { FeatureModel } from './encoder.js';
+import type { FeatureModel, Model } from './types.js';
 
 export type EmbeddingModel = Model | FeatureModel;
 

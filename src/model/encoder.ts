@@ -5,7 +5,6 @@
  * 4, 8, 16, 32) feeds a trained LGFFEM neck and head.
  */
 import type { HostTensor } from './host-tensor.js';
-import type { Precision } from './identity.js';
 import type { VitArch } from './vit-config.js';
 
 export type Rgb = readonly [number, number, number];
@@ -56,16 +55,3 @@ export interface VitEncoderSpec {
 }
 
 export type EncoderSpec = OnnxEncoderSpec | VitEncoderSpec;
-
-/** A model whose descriptor is an encoder's own pooled features: no neck, no head, nothing trained here. */
-export interface FeatureModel {
-  kind: 'features';
-  encoder: EncoderSpec;
-  /** For messages and the index's model id. */
-  source: string;
-  precision?: Precision;
-  /** Images are resized to inputSize × inputSize. */
-  inputSize: number;
-  /** Values per descriptor. */
-  dim: number;
-}

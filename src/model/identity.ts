@@ -1,17 +1,10 @@
 /** A model's identity: an index records it so that queries are embedded by the same model. */
 import { createHash } from 'node:crypto';
-import type { Model } from './checkpoint.js';
 import { configToMetadata } from './config.js';
-import type { FeatureModel } from './encoder.js';
 import { isFeatureModel, type EmbeddingModel } from './embedding-model.js';
+import type { FeatureModel, Model, Precision } from './types.js';
 
-/**
- * How the model runs: float32 throughout, or its per-position linear maps in int8 (issue #15;
- * engine/int8-calibration.ts). The int8 model is another function, so it is another identity:
- * its hash is the weights' hash with INT8_SUFFIX.
- */
-export const PRECISIONS = ['fp32', 'int8'] as const;
-export type Precision = (typeof PRECISIONS)[number];
+/** The int8 model is another function, so it is another identity: its hash is the weights' hash with this suffix. */
 const INT8_SUFFIX = '+int8';
 
 /** The id and hash of `model` run at its precision: what an index records and checks. */

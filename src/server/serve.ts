@@ -15,7 +15,7 @@ import { WEB_ROOT } from './routes/web.js';
 import { SlideLibrary } from './slides.js';
 import { Thumbnails } from './thumbnails.js';
 import { loadTls, type TlsFiles } from './tls.js';
-import type { Precision } from '../model/identity.js';
+import type { Precision } from '../model/types.js';
 
 export interface ServerOptions {
   db: string;

@@ -20,7 +20,7 @@ import {
   type SearchResult,
 } from '../api/library.js';
 import type { MapJson } from '../api/schemas.js';
-import type { Precision } from '../model/identity.js';
+import type { Precision } from '../model/types.js';
 import type { SearchSettings } from '../index/searcher.js';
 import type { ModelIdentity, StoredItem } from '../index/store.js';
 import type { ProjectionMethod } from '../map/projection.js';
