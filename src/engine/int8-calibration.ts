@@ -15,7 +15,7 @@ import { cpuSessionOptions } from './ort-options.js';
 
 /** Seeds per tissue class: 6 classes × 4 = 24 patches. */
 export const CALIBRATION_SEEDS = [101, 102, 103, 104];
-/** One image per run: every probe's tensor is held until the run ends (≈ 1 GB a batch of 4 for the tiny preset at 224 px). */
+/** One image per run: every probe's tensor is held until the run ends, so memory grows with the batch. */
 const BATCH = 1;
 
 /** The calibration images, normalised NCHW, in batches of at most BATCH. */

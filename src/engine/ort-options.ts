@@ -4,7 +4,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 /**
  * CPU sessions: `threads` intra-op threads, full graph optimisation, and no spin-waiting after a
  * run — spinning threads of one session starve the next one (embedding then searching, in the
- * server) on a 2-core machine (measured: embed + search 36 ms spinning, their sum 23.5 ms without).
+ * server) where cores are few: with spinning, the pair took longer than the sum of the two without.
  */
 export function cpuSessionOptions(threads = 2): InferenceSession.SessionOptions {
   return {

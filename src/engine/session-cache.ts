@@ -1,12 +1,12 @@
 /**
  * onnxruntime's optimised model, cached on disk: building the graph and optimising it costs every
- * command ~0.5 s for the default model (measured: build 0.16 s + session 0.41 s, against 0.25 s
- * to load the optimised file), and loads the graph builder's modules. One file per graph (a
- * model at an input size, say, or exact search's product at a width and precision) and version of
- * the code that builds it, beside a JSON fingerprint of what made it — the onnxruntime version, that
- * code, the CPU (the optimised graph holds kernels chosen for it). A file whose fingerprint differs, or that
- * onnxruntime cannot load, is rebuilt with a note to the caller's logger (stderr by default); a
- * cache folder that cannot be written leaves the command running uncached, with a warning.
+ * command more than twice what loading the optimised file does, and loads the graph builder's
+ * modules. One file per graph (a model at an input size, say, or exact search's product at a width
+ * and precision) and version of the code that builds it, beside a JSON fingerprint of what made it —
+ * the onnxruntime version, that code, the CPU (the optimised graph holds kernels chosen for it). A
+ * file whose fingerprint differs, or that onnxruntime cannot load, is rebuilt with a note to the
+ * caller's logger (stderr by default); a cache folder that cannot be written leaves the command
+ * running uncached, with a warning.
  *
  * The folder: $HISTOSEEK_CACHE_DIR, else $XDG_CACHE_HOME/histoseek, else ~/.cache/histoseek
  * (`onnx/` inside it); HISTOSEEK_CACHE_DIR=off turns the cache off.

@@ -1,13 +1,13 @@
 /**
  * Maps in every page of a file this process has memory-mapped, before the first use.
  *
- * A reader maps the search graph (usearch's view) instead of loading it: opening costs a fraction
- * of a second instead of several, and processes share the page cache. But each page is mapped into
- * the process only when first touched, and on these virtual machines those faults are slow: at
- * 10⁶ × 2 048 the first 200 queries after opening had a p95 of 74–81 ms against 41 ms once warm,
- * with the file already in the page cache. madvise(MADV_POPULATE_READ) maps the whole file at once
- * (68 ms for its 2.3 GB there). Linux 5.14 and later, through glibc and koffi; elsewhere nothing
- * is done and pages are mapped on first touch as before.
+ * A reader maps the search graph (usearch's view) instead of loading it: opening is far quicker,
+ * and processes share the page cache. But each page is mapped into the process only when first
+ * touched, and on virtual machines those faults can be slow: with a large graph already in the page
+ * cache, the first queries after opening took nearly twice as long as warm ones.
+ * madvise(MADV_POPULATE_READ) maps the whole file at once, for a small part of what those faults
+ * cost. Linux 5.14 and later, through glibc and koffi; elsewhere nothing is done and pages are
+ * mapped on first touch as before.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
