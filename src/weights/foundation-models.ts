@@ -26,55 +26,28 @@ export interface FoundationModel {
 
 const CC_BY_NC_ND = 'CC-BY-NC-ND-4.0';
 
+/** A gated repository of timm-named weights, its licence the one its model card (the repository's page) states. */
+function gatedTimm(repo: string, arch: VitArchName, licence: string, files = ['pytorch_model.bin']): FoundationModel {
+  return {
+    repo,
+    files,
+    arch,
+    gated: true,
+    licence: { name: licence, url: `https://huggingface.co/${repo}` },
+    naming: 'timm',
+  };
+}
+
+/** Repositories that hold both: the safetensors file first, the pickle where the hub has no safetensors. */
+const BOTH_FORMATS = ['model.safetensors', 'pytorch_model.bin'];
+
 export const FOUNDATION_MODELS = {
-  uni: {
-    repo: 'MahmoodLab/UNI',
-    files: ['pytorch_model.bin'],
-    arch: 'uni',
-    gated: true,
-    licence: { name: CC_BY_NC_ND, url: 'https://huggingface.co/MahmoodLab/UNI' },
-    naming: 'timm',
-  },
-  'uni2-h': {
-    repo: 'MahmoodLab/UNI2-h',
-    files: ['pytorch_model.bin'],
-    arch: 'uni2-h',
-    gated: true,
-    licence: { name: CC_BY_NC_ND, url: 'https://huggingface.co/MahmoodLab/UNI2-h' },
-    naming: 'timm',
-  },
-  virchow2: {
-    repo: 'paige-ai/Virchow2',
-    files: ['model.safetensors', 'pytorch_model.bin'],
-    arch: 'virchow2',
-    gated: true,
-    licence: { name: CC_BY_NC_ND, url: 'https://huggingface.co/paige-ai/Virchow2' },
-    naming: 'timm',
-  },
-  'h-optimus-0': {
-    repo: 'bioptimus/H-optimus-0',
-    files: ['pytorch_model.bin'],
-    arch: 'h-optimus-0',
-    gated: true,
-    licence: { name: 'Apache-2.0', url: 'https://huggingface.co/bioptimus/H-optimus-0' },
-    naming: 'timm',
-  },
-  'h-optimus-1': {
-    repo: 'bioptimus/H-optimus-1',
-    files: ['model.safetensors', 'pytorch_model.bin'],
-    arch: 'h-optimus-1',
-    gated: true,
-    licence: { name: CC_BY_NC_ND, url: 'https://huggingface.co/bioptimus/H-optimus-1' },
-    naming: 'timm',
-  },
-  'prov-gigapath': {
-    repo: 'prov-gigapath/prov-gigapath',
-    files: ['pytorch_model.bin'],
-    arch: 'prov-gigapath',
-    gated: true,
-    licence: { name: 'Apache-2.0', url: 'https://huggingface.co/prov-gigapath/prov-gigapath' },
-    naming: 'timm',
-  },
+  uni: gatedTimm('MahmoodLab/UNI', 'uni', CC_BY_NC_ND),
+  'uni2-h': gatedTimm('MahmoodLab/UNI2-h', 'uni2-h', CC_BY_NC_ND),
+  virchow2: gatedTimm('paige-ai/Virchow2', 'virchow2', CC_BY_NC_ND, BOTH_FORMATS),
+  'h-optimus-0': gatedTimm('bioptimus/H-optimus-0', 'h-optimus-0', 'Apache-2.0'),
+  'h-optimus-1': gatedTimm('bioptimus/H-optimus-1', 'h-optimus-1', CC_BY_NC_ND, BOTH_FORMATS),
+  'prov-gigapath': gatedTimm('prov-gigapath/prov-gigapath', 'prov-gigapath', 'Apache-2.0'),
   'phikon-v2': {
     repo: 'owkin/phikon-v2',
     files: ['model.safetensors'],
