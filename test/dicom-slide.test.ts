@@ -13,7 +13,8 @@ import { DicomSlide } from '../src/wsi/dicom/dicom-slide.js';
 import { instanceFromJsonModel } from '../src/wsi/dicom/json-model.js';
 import { readPart10Header } from '../src/wsi/dicom/part10.js';
 import { findDicomSeries, disposeSeries, formatDicomSlideRef, parseDicomSlideRef } from '../src/wsi/dicom/series.js';
-import { parseRegionSource, regionSource, slideId } from '../src/collections/slide-items.js';
+import { formatItemKey, parseItemKey } from '../src/collections/item-key.js';
+import { slideId } from '../src/wsi/slide-sources.js';
 import { openSlide, type Slide } from '../src/wsi/slide.js';
 import { writeDicomWsi, type DicomWsiOptions, type RgbImage } from './dicom-fixtures.js';
 import { temporaryFolder } from './helpers.js';
@@ -288,8 +289,8 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
       const ref = formatDicomSlideRef(dir, b.seriesInstanceUid);
       assert.deepEqual(parseDicomSlideRef(ref), { folder: dir, seriesInstanceUid: b.seriesInstanceUid });
       assert.equal(slideId(ref), b.seriesInstanceUid);
-      const region = regionSource(ref, { x: 10, y: 20, width: 30, height: 40 });
-      assert.deepEqual(parseRegionSource(region), { slide: ref, box: { x: 10, y: 20, width: 30, height: 40 } });
+      const key = { kind: 'region', path: ref, box: { x: 10, y: 20, width: 30, height: 40 } } as const;
+      assert.deepEqual(parseItemKey(formatItemKey(key)), key);
       await withSlide(ref, async (slide) => {
         assert.deepEqual([slide.levels[0]!.width, slide.levels[0]!.height], [300, 200]);
         assert.equal(await worstDiff(slide, small), 0);
@@ -347,7 +348,7 @@ describe('DICOM WSI files as slides', { timeout: 10 * TIMEOUT }, () => {
       for (const item of collection.items) {
         const slide = item.slide!;
         bySlide.set(slide, (bySlide.get(slide) ?? new Set()).add(item.patient));
-        assert.ok(parseRegionSource(item.source), item.source);
+        assert.equal(parseItemKey(item.source).kind, 'region', item.source);
       }
       assert.equal(bySlide.size, 3, [...bySlide.keys()].join(', '));
       assert.deepEqual([...bySlide.get('case-7')!], ['P-7']);

@@ -22,7 +22,7 @@ import {
   seriesUrl,
 } from '../src/wsi/dicomweb/dicomweb-url.js';
 import { listSeries, plainHttpWarning, useDicomWebCredentials } from '../src/wsi/dicomweb/dicomweb-slide.js';
-import { parseRegionSource, regionSource } from '../src/collections/slide-items.js';
+import { formatItemKey, parseItemKey } from '../src/collections/item-key.js';
 import { openSlide } from '../src/wsi/slide.js';
 import { freePort, temporaryFolder } from './helpers.js';
 
@@ -157,9 +157,9 @@ describe('dicomweb+ addresses', { timeout: TIMEOUT }, () => {
   test('a patch source (series address #region=…) splits back into the series and the box', () => {
     const ref = seriesUrl('https://pacs.example.org:8443/dicom-web', STUDY, SERIES);
     const box = { x: 1024, y: -16, width: 448, height: 448 };
-    const parsed = parseRegionSource(regionSource(ref, box));
-    assert.deepEqual(parsed, { slide: ref, box });
-    assert.equal(parseSeriesUrl(parsed!.slide).series, SERIES);
+    const parsed = parseItemKey(formatItemKey({ kind: 'region', path: ref, box }));
+    assert.deepEqual(parsed, { kind: 'region', path: ref, box });
+    assert.equal(parseSeriesUrl(parsed.path).series, SERIES);
   });
 });
 

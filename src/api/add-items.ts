@@ -10,7 +10,7 @@ import type { Embedder } from '../engine/embedder.js';
 import type { IndexReport } from '../index/indexer.js';
 import type { ItemStore } from '../index/item-store.js';
 import { HistoseekError } from '../util/errors.js';
-import { regionSource } from '../collections/slide-items.js';
+import { formatItemKey } from '../collections/item-key.js';
 import { imageInputKind, readImageInput, type ImageInput } from './image-input.js';
 import { embedItems, type AddProgress, type EmbedItemsOptions } from './index-collection.js';
 import type { Box } from './results.js';
@@ -58,7 +58,7 @@ function collectionItem(item: AddItem, i: number): CollectionItem {
     if (!valid) throw bad('its box is { x, y, width, height } in level-0 pixels (integers, positive size)');
   }
   return {
-    source: box ? regionSource(path, box) : path,
+    source: formatItemKey(box ? { kind: 'region', path, box } : { kind: 'file', path }),
     label: item.label ?? '',
     ...(item.slide !== undefined ? { slide: item.slide } : {}),
     ...(item.patient !== undefined ? { patient: item.patient } : {}),

@@ -6,7 +6,6 @@
  * searchSlide run.
  */
 import { existsSync } from 'node:fs';
-import type { CollectionItem } from '../collections/collection.js';
 import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchRegion, searchWholeSlide, type SlideMatch } from '../index/slide-search.js';
 import type { Embedder } from '../engine/embedder.js';
@@ -14,7 +13,9 @@ import { HistoseekError } from '../util/errors.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { NoPatchesError } from '../wsi/no-patches.js';
 import { SlideOpenError } from '../wsi/slide.js';
-import { regionSource, resolveSlidePath, SLIDE_TILING, slideId, slidePatchItems } from '../collections/slide-items.js';
+import { formatItemKey } from '../collections/item-key.js';
+import { SLIDE_TILING, slidePatchItems, type SlidePatch } from '../collections/slide-items.js';
+import { resolveSlidePath, slideId } from '../wsi/slide-sources.js';
 import { rankedResults, type Box, type SearchResult } from './results.js';
 
 export type { SlideMatch };
@@ -42,7 +43,7 @@ export function slideError(err: unknown, path: string): unknown {
 }
 
 /** The slide's patches, its open and tiling errors typed. */
-async function patchesOf(path: string, box?: Box): Promise<CollectionItem[]> {
+async function patchesOf(path: string, box?: Box): Promise<SlidePatch[]> {
   try {
     return await (box
       ? slidePatchItems(path, null, { ...SLIDE_TILING, minTissue: 0 }, box)
@@ -78,7 +79,7 @@ export async function regionSearch(
   checkBox(box);
   const path = resolveSlidePath(slide);
   const patches = await patchesOf(path, box);
-  const queries = patches.length ? patches : [{ source: regionSource(path, box), label: '' }];
+  const queries = patches.length ? patches : [{ source: formatItemKey({ kind: 'region', path, box }), label: '' }];
   const hits = await searchRegion(index, queries, o.k, o.includeOwnSlide ? null : slideId(path));
   return { patches: queries.length, results: rankedResults(hits) };
 }

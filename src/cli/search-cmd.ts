@@ -11,7 +11,8 @@ import {
   SEARCH_MODE_OPTIONS,
   SEARCH_MODE_USAGE,
 } from './search-options.js';
-import { regionSource, resolveSlidePath } from '../collections/slide-items.js';
+import { formatItemKey } from '../collections/item-key.js';
+import { resolveSlidePath } from '../wsi/slide-sources.js';
 import type { Box } from '../wsi/tiler.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, threadsUsage } from './run-options.js';
@@ -56,7 +57,7 @@ function cliResult(r: SearchResult): CliResult {
   return {
     rank: r.rank,
     distance: r.distance,
-    path: r.box ? regionSource(r.path, r.box) : r.path,
+    path: formatItemKey(r.box ? { kind: 'region', path: r.path, box: r.box } : { kind: 'file', path: r.path }),
     label: r.label,
     slide: r.slide,
   };
@@ -172,8 +173,8 @@ async function searchSlide(db: string, slidePath: string, o: SlideQuery): Promis
   const found = await index.searchRegion(path, box, options);
   // The documented region results: a patch's level-0 box beside its path.
   const results = found.results.map((r) => ({ ...cliResult(r), ...(r.box ?? {}) }));
-  if (o.json)
-    process.stdout.write(`${JSON.stringify({ query: regionSource(path, box), patches: found.patches, results })}\n`);
-  else printTable(regionSource(path, box), results);
+  const query = formatItemKey({ kind: 'region', path, box });
+  if (o.json) process.stdout.write(`${JSON.stringify({ query, patches: found.patches, results })}\n`);
+  else printTable(query, results);
   return 0;
 }

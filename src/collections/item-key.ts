@@ -4,6 +4,7 @@
  * string form is for display and storage (indexes store it, so it must not change):
  * `<path>`, `<slide path>#region=x,y,w,h`, `<path of the .npy>#<row>`.
  */
+import { ImageError } from '../data/image.js';
 import type { Box } from '../wsi/tiler.js';
 
 export type ItemKey =
@@ -29,7 +30,10 @@ export function formatItemKey(key: ItemKey): string {
   }
 }
 
-/** The key an item's string form stands for; any other text is a file's path. */
+/**
+ * The key an item's string form stands for; any other text is a file's path. A mistyped patch box
+ * is an ImageError naming the text (BAD_IMAGE: it names no image that can be read).
+ */
 export function parseItemKey(text: string): ItemKey {
   if (!text) throw new Error('an item key is empty: expected a path, <slide>#region=x,y,w,h or <file>.npy#row');
   const region = REGION.exec(text);
@@ -38,7 +42,7 @@ export function parseItemKey(text: string): ItemKey {
     return { kind: 'region', path: region[1], box: { x, y, width, height } };
   }
   if (REGION_MARK.test(text))
-    throw new Error(`'${text}': a slide patch is written <slide>#region=x,y,w,h (whole numbers, w and h not negative)`);
+    throw new ImageError(text, 'a slide patch is written <slide>#region=x,y,w,h (whole numbers, w and h not negative)');
   const row = ARRAY_ROW.exec(text);
   if (row) return { kind: 'array-row', path: row[1], row: Number(row[2]) };
   return { kind: 'file', path: text };

@@ -1,11 +1,10 @@
 /** Pixels of a collection item: an image file, a row of a PanNuke array, or a patch of a whole-slide image. */
 import { openSlide, LEVEL_SLACK, type Slide } from '../wsi/slide.js';
-import { parseRegionSource } from './slide-items.js';
+import type { Box } from '../wsi/tiler.js';
 import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../data/image.js';
 import { NpyFile } from '../data/npy.js';
 import { stopsTheRun } from '../util/errors.js';
-
-const ARRAY_ROW = /^(.*\.npy)#(\d+)$/;
+import { parseItemKey } from './item-key.js';
 
 /**
  * Slides kept open at once. Items come slide by slide, so a few suffice; each open slide holds file
@@ -18,15 +17,15 @@ export class ItemLoader {
   private readonly arrays = new Map<string, Promise<NpyFile>>();
   private readonly slides = new Map<string, Promise<Slide>>();
 
+  /** The pixels of the item whose key's string form is `source` (the name its errors give). */
   async load(source: string, size: number): Promise<RgbImage> {
-    const region = parseRegionSource(source);
-    if (region) return this.loadRegion(source, region.slide, region.box, size);
-    const row = ARRAY_ROW.exec(source);
-    if (!row) return loadRgb(source, size);
+    const key = parseItemKey(source);
+    if (key.kind === 'region') return this.loadRegion(source, key.path, key.box, size);
+    if (key.kind === 'file') return loadRgb(key.path, size);
     try {
-      const file = await this.array(row[1]);
+      const file = await this.array(key.path);
       const [height, width] = file.shape.slice(1);
-      const values = await file.readRow(Number(row[2]));
+      const values = await file.readRow(key.row);
       const pixels = new Uint8Array(values.length);
       for (let i = 0; i < values.length; i++) pixels[i] = Math.max(0, Math.min(255, Math.round(values[i])));
       return await resizeRgb(pixels, width, height, size, source);
@@ -36,12 +35,7 @@ export class ItemLoader {
   }
 
   /** A level-0 box of a slide, read from the coarsest level that still has `size` pixels across it. */
-  private async loadRegion(
-    source: string,
-    path: string,
-    box: { x: number; y: number; width: number; height: number },
-    size: number,
-  ): Promise<RgbImage> {
+  private async loadRegion(source: string, path: string, box: Box, size: number): Promise<RgbImage> {
     try {
       const s = await this.slide(path);
       const level = s.bestLevelForDownsample((Math.min(box.width, box.height) / size) * LEVEL_SLACK);

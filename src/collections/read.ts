@@ -18,9 +18,11 @@ import { NpyFile } from '../data/npy.js';
 import { stopsTheRun } from '../util/errors.js';
 import { selectPatches, type PatchSelection } from './patch-selection.js';
 import { NoPatchesError, whyNoPatches } from '../wsi/no-patches.js';
-import { readSlideLabels, slidePatchItems, slideSources, type SlideLabels } from './slide-items.js';
+import { readSlideLabels, slidePatchItems, type SlideLabels } from './slide-items.js';
+import { slideSources } from '../wsi/slide-sources.js';
 import { naturalCompare } from '../util/natural-compare.js';
 import type { Collection, CollectionItem, Layout, Role } from './collection.js';
+import { formatItemKey } from './item-key.js';
 import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 
 export interface ReadOptions {
@@ -101,7 +103,9 @@ async function readPannuke(root: string): Promise<CollectionItem[]> {
       const types = await typesFile.readStrings();
       if (types.length !== imagesFile.length)
         throw new Error(`${typesPath}: ${types.length} tissue types for ${imagesFile.length} images in ${images}`);
-      types.forEach((label, row) => items.push({ source: `${images}#${row}`, label }));
+      types.forEach((label, row) =>
+        items.push({ source: formatItemKey({ kind: 'array-row', path: images, row }), label }),
+      );
     } finally {
       await Promise.all([imagesFile.close(), typesFile.close()]);
     }

@@ -8,7 +8,7 @@ import type { ItemSearcher, ItemStore } from '../index/item-store.js';
 import { searchWholeSlide } from '../index/slide-search.js';
 import type { StoredItem } from '../index/store.js';
 import { mosaic } from '../wsi/mosaic.js';
-import { parseRegionSource } from '../collections/slide-items.js';
+import { parseItemKey } from '../collections/item-key.js';
 
 export interface SlideLevelResult {
   slides: number;
@@ -31,9 +31,9 @@ export async function evaluateSlides(
 ): Promise<SlideLevelResult> {
   const bySlide = new Map<string, { path: string; label: string; items: StoredItem[] }>();
   for (const item of await q.store.allItems()) {
-    const region = parseRegionSource(item.source);
-    if (!region || item.slide == null) continue;
-    const entry = bySlide.get(item.slide) ?? { path: region.slide, label: item.label, items: [] };
+    const key = parseItemKey(item.source);
+    if (key.kind !== 'region' || item.slide == null) continue;
+    const entry = bySlide.get(item.slide) ?? { path: key.path, label: item.label, items: [] };
     entry.items.push(item);
     bySlide.set(item.slide, entry);
   }

@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HistoseekError } from '../util/errors.js';
-import { regionSource } from '../collections/slide-items.js';
+import { formatItemKey } from '../collections/item-key.js';
 import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
 import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
@@ -152,7 +152,7 @@ export class ItemWriter {
 export function splitSource(item: ItemRecord): { path: string; regionInSource: 0 | 1 } {
   const { x, y, width, height } = item;
   if (x != null && y != null && width != null && height != null) {
-    const region = regionSource('', { x, y, width, height });
+    const region = formatItemKey({ kind: 'region', path: '', box: { x, y, width, height } });
     if (item.source.endsWith(region)) return { path: item.source.slice(0, -region.length), regionInSource: 1 };
   }
   return { path: item.source, regionInSource: 0 };

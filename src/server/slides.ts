@@ -10,7 +10,7 @@
 import sharp from 'sharp';
 import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
 import { HttpError, notFound } from './errors.js';
-import { slideId, slideSources } from '../collections/slide-items.js';
+import { slideId, slideSources } from '../wsi/slide-sources.js';
 import { LruCache } from './lru.js';
 import type { DeepZoomInfo } from '../api/schemas.js';
 

@@ -7,7 +7,7 @@
 import sharp from 'sharp';
 import { ItemLoader } from '../collections/load.js';
 import { ImageError } from '../data/image.js';
-import { parseRegionSource } from '../collections/slide-items.js';
+import { parseItemKey } from '../collections/item-key.js';
 import type { StoredItem } from '../index/store.js';
 import { HttpError } from './errors.js';
 import { LruCache } from './lru.js';
@@ -27,7 +27,7 @@ export class Thumbnails {
 
   private async render(item: StoredItem): Promise<Buffer> {
     try {
-      if (/\.npy#\d+$/.test(item.source) || parseRegionSource(item.source)) {
+      if (parseItemKey(item.source).kind !== 'file') {
         const { pixels } = await this.loader.load(item.source, THUMBNAIL_SIDE);
         return await sharp(pixels, { raw: { width: THUMBNAIL_SIDE, height: THUMBNAIL_SIDE, channels: 3 } })
           .jpeg({ quality: QUALITY })

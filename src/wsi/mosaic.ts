@@ -3,10 +3,10 @@
  * colour cluster by position, keeping the patch nearest each position centroid — a few dozen
  * patches that stand for the whole slide.
  */
-import type { CollectionItem } from '../collections/collection.js';
 import { kmeans } from '../util/kmeans.js';
 import { readThumbnail } from './slide.js';
 import { openSlide } from './slide.js';
+import type { Box } from './tiler.js';
 
 export interface MosaicOptions {
   colourClusters?: number;
@@ -36,15 +36,15 @@ function clusterQuotas(sizes: number[], o: MosaicOptions): number[] {
 }
 
 /** Mean RGB of each patch's box, from a thumbnail (no patch pixels are read). */
-async function patchColours(path: string, items: CollectionItem[]): Promise<number[][]> {
+async function patchColours(path: string, boxes: readonly Box[]): Promise<number[][]> {
   const slide = await openSlide(path);
   try {
     const thumb = await readThumbnail(slide, 1024);
-    return items.map((item) => {
-      const [x0, y0] = [Math.floor(item.x! / thumb.downsample), Math.floor(item.y! / thumb.downsample)];
+    return boxes.map((box) => {
+      const [x0, y0] = [Math.floor(box.x / thumb.downsample), Math.floor(box.y / thumb.downsample)];
       const [x1, y1] = [
-        Math.max(x0 + 1, Math.ceil((item.x! + item.width!) / thumb.downsample)),
-        Math.max(y0 + 1, Math.ceil((item.y! + item.height!) / thumb.downsample)),
+        Math.max(x0 + 1, Math.ceil((box.x + box.width) / thumb.downsample)),
+        Math.max(y0 + 1, Math.ceil((box.y + box.height) / thumb.downsample)),
       ];
       const sum = [0, 0, 0];
       let n = 0;
@@ -61,11 +61,8 @@ async function patchColours(path: string, items: CollectionItem[]): Promise<numb
   }
 }
 
-export async function mosaic(
-  path: string,
-  patches: CollectionItem[],
-  o: MosaicOptions = {},
-): Promise<CollectionItem[]> {
+/** The mosaic of the slide at `path`: some of `patches` (level-0 boxes of its tissue), each one as given. */
+export async function mosaic<P extends Box>(path: string, patches: P[], o: MosaicOptions = {}): Promise<P[]> {
   if (patches.length === 0) return [];
   if (o.target !== undefined && patches.length <= o.target) return patches;
   const colours = await patchColours(path, patches);
@@ -76,10 +73,10 @@ export async function mosaic(
     clusters.map((members) => members.length),
     o,
   );
-  const chosen: CollectionItem[] = [];
+  const chosen: P[] = [];
   for (const [c, members] of clusters.entries()) {
     if (!members.length) continue;
-    const positions = members.map((m) => [m.x! + m.width! / 2, m.y! + m.height! / 2]);
+    const positions = members.map((m) => [m.x + m.width / 2, m.y + m.height / 2]);
     const spots = kmeans(positions, quotas[c], (o.seed ?? 0) + c + 1);
     spots.centroids.forEach((centre) => {
       const nearest = positions.reduce(

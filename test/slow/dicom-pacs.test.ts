@@ -17,7 +17,7 @@ import type { DicomJson } from '../../src/wsi/dicom/instance.js';
 import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
 import { openDicomWebSlide, useDicomWebCredentials } from '../../src/wsi/dicomweb/dicomweb-slide.js';
 import { isDicomWebUrl } from '../../src/wsi/dicomweb/dicomweb-url.js';
-import { parseRegionSource } from '../../src/collections/slide-items.js';
+import { parseItemKey } from '../../src/collections/item-key.js';
 import { openSlide, type Slide } from '../../src/wsi/slide.js';
 import { tiles, type Tile } from '../../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';
@@ -373,6 +373,13 @@ describe(
 );
 
 /** The environment that gives `histoseek` Orthanc's user and password (as a deployment would). */
+/** The slide and box of a patch's key (search prints it as the result's path). */
+function patchKey(source: string) {
+  const key = parseItemKey(source);
+  assert.ok(key.kind === 'region', `${source}: a slide patch`);
+  return key;
+}
+
 const basicEnv = (password = pacs!.orthanc.password) => ({
   HISTOSEEK_DICOMWEB_USER: pacs!.orthanc.user,
   HISTOSEEK_DICOMWEB_PASSWORD: password,
@@ -384,9 +391,7 @@ function boxesBySlide(db: string): Map<string, string[]> {
   try {
     const bySlide = new Map<string, string[]>();
     for (const item of store.allItems()) {
-      const region = parseRegionSource(item.source);
-      assert.ok(region, `${item.source}: a slide patch`);
-      const { x, y, width, height } = region.box;
+      const { x, y, width, height } = patchKey(item.source).box;
       bySlide.set(item.slide!, [...(bySlide.get(item.slide!) ?? []), `${x},${y},${width},${height}`]);
     }
     for (const list of bySlide.values()) list.sort();
@@ -506,7 +511,7 @@ describe('indexing from the PACS with the command', { timeout: TIMEOUT, skip: SK
       const r = histoseekWith({ env: basicEnv() }, 'search', query, '--db', db, '-k', '10', '--json');
       assert.equal(r.status, 0, r.stderr);
       return (JSON.parse(r.stdout) as { results: { path: string; distance: number }[] }).results.map((hit) => {
-        const { slide, box } = parseRegionSource(hit.path)!;
+        const { path: slide, box } = patchKey(hit.path);
         const id = isDicomWebUrl(slide)
           ? sourceIdOf(pacs!.all.find((c) => slide.endsWith(c.series.seriesInstanceUid))!)
           : basename(slide, extname(slide));
@@ -536,8 +541,7 @@ describe('indexing from the PACS with the command', { timeout: TIMEOUT, skip: SK
       );
       assert.equal(r.status, 0, r.stderr);
       return (JSON.parse(r.stdout) as { results: { path: string; distance: number }[] }).results.map(
-        (hit) =>
-          `${parseRegionSource(hit.path)!.box.x},${parseRegionSource(hit.path)!.box.y} ${hit.distance.toFixed(4)}`,
+        (hit) => `${patchKey(hit.path).box.x},${patchKey(hit.path).box.y} ${hit.distance.toFixed(4)}`,
       );
     };
     const series = `dicomweb+${pacs!.orthanc.dicomWeb}/studies/${jpeg.series.studyInstanceUid}/series/${jpeg.series.seriesInstanceUid}`;

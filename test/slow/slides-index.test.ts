@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
 import { IndexStore } from '../../src/index/store.js';
-import { parseRegionSource } from '../../src/collections/slide-items.js';
+import { parseItemKey } from '../../src/collections/item-key.js';
 import { TISSUE_MODEL_PATH } from '../../src/model/checkpoint.js';
 import { histoseek, ROOT, temporaryFolder } from '../helpers.js';
 
@@ -128,7 +128,8 @@ test(
     };
     for (const item of items) {
       assert.equal(item.label, manifest.slides.find((s) => s.id === item.slide)!.class);
-      const region = parseRegionSource(item.source)!;
+      const region = parseItemKey(item.source);
+      assert.ok(region.kind === 'region', item.source);
       assert.deepEqual(
         [item.x, item.y, item.width, item.height],
         [region.box.x, region.box.y, region.box.width, region.box.height],
