@@ -33,8 +33,12 @@ const RENDERERS: Record<TissueClass, (d: Density, rng: Random) => void> = {
   debris: drawDebris,
 };
 
-function nucleus(x: number, y: number, props: Omit<Nucleus, 'x' | 'y'>): Nucleus {
-  return { x, y, ...props };
+/** How a nucleus looks, where most are solid and have no nucleolus: those two default to 0. */
+type NucleusLook = Omit<Nucleus, 'x' | 'y' | 'vesicular' | 'nucleolus'> &
+  Partial<Pick<Nucleus, 'vesicular' | 'nucleolus'>>;
+
+function nucleus(x: number, y: number, look: NucleusLook): Nucleus {
+  return { x, y, vesicular: 0, nucleolus: 0, ...look };
 }
 
 /** Direction of increasing epithelial depth (lumen → base) at a pixel, for orienting nuclei
@@ -81,7 +85,7 @@ function drawTumour(d: Density, rng: Random): void {
     if (i < 0) continue;
     if (map.zone[i] === LUMEN) {
       // Nuclear dust in the necrotic lumens.
-      if (d.e[i]! > 0.12 && rng.uniform() < 0.25) stampNucleus(d, fragment(rng, x, y), tex);
+      if (d.e[i]! > 0.12 && rng.uniform() < 0.25) stampNucleus(d, roundNucleus(rng, x, y, ROUND_CELLS.fragment), tex);
       continue;
     }
     // Nuclei crowd the basal two thirds; the apical cytoplasm next to the lumen stays pink.
@@ -126,22 +130,17 @@ function roundNucleus(rng: Random, x: number, y: number, look: RoundNucleusLook)
     angle: between(rng, 0, Math.PI),
     density: between(rng, ...look.density),
     chromatin: look.chromatin,
-    vesicular: 0,
     irregular: look.irregular,
-    nucleolus: 0,
   });
 }
 
-/** A small, dense, irregular fragment of a broken-up nucleus (karyorrhexis). */
-function fragment(rng: Random, x: number, y: number): Nucleus {
-  return roundNucleus(rng, x, y, {
-    size: [1.2, 3.2],
-    roundness: 0.6,
-    density: [1.3, 1.9],
-    chromatin: 0.2,
-    irregular: 0.3,
-  });
-}
+/** Round cells: lymphocytes; the lamina propria's scattered cells, smaller and paler than lymphoid
+ *  tissue's; and fragments of broken-up nuclei (karyorrhexis), small, dense and irregular. */
+const ROUND_CELLS = {
+  lymphocyte: { size: [4.3, 5.8], roundness: 0.82, density: [1.35, 1.75], chromatin: 0.35, irregular: 0.08 },
+  laminaPropria: { size: [3.8, 5], roundness: 0.8, density: [1.2, 1.5], chromatin: 0.35, irregular: 0.08 },
+  fragment: { size: [1.2, 3.2], roundness: 0.6, density: [1.3, 1.9], chromatin: 0.2, irregular: 0.3 },
+} satisfies Record<string, RoundNucleusLook>;
 
 /** Fibrous stroma: pink wavy collagen bundles with clefts and sparse spindle nuclei along them, and
  *  the odd capillary with red cells. */
@@ -170,9 +169,7 @@ function drawStroma(d: Density, rng: Random): void {
         angle: fibres.angleAt(x, y) + 0.15 * rng.normal(),
         density: between(rng, 0.9, 1.3),
         chromatin: 0.3,
-        vesicular: 0,
         irregular: 0.05,
-        nucleolus: 0,
       }),
       tex,
     );
@@ -181,7 +178,7 @@ function drawStroma(d: Density, rng: Random): void {
 
 /** A nucleus flattened against a wall (of a vessel, of a fat cell), its long axis `a` along `angle`. */
 function flatNucleus(x: number, y: number, a: number, b: number, angle: number): Nucleus {
-  return nucleus(x, y, { a, b, angle, density: 1.1, chromatin: 0.2, vesicular: 0, irregular: 0.05, nucleolus: 0 });
+  return nucleus(x, y, { a, b, angle, density: 1.1, chromatin: 0.2, irregular: 0.05 });
 }
 
 /** A small vessel in cross-section: a thin endothelial ring around a lumen holding red cells. */
@@ -233,24 +230,13 @@ function drawLymphocytes(d: Density, rng: Random): void {
         chromatin: 0.4,
         vesicular: 0.7,
         irregular: 0.1,
-        nucleolus: 0,
       }),
       tex,
     );
   }
   for (const [x, y] of jitteredGrid(rng, width, height, 11.5, 0.35)) {
     if (rng.uniform() > 0.85 + 0.13 * crowd.fbm(x / 200, y / 200, 2)) continue;
-    stampNucleus(
-      d,
-      roundNucleus(rng, x, y, {
-        size: [4.3, 5.8],
-        roundness: 0.82,
-        density: [1.35, 1.75],
-        chromatin: 0.35,
-        irregular: 0.08,
-      }),
-      tex,
-    );
+    stampNucleus(d, roundNucleus(rng, x, y, ROUND_CELLS.lymphocyte), tex);
   }
 }
 
@@ -305,25 +291,12 @@ function drawMucosa(d: Density, rng: Random): void {
           angle: depthAngle(map, width, height, x, y),
           density: between(rng, 1.0, 1.25),
           chromatin: 0.3,
-          vesicular: 0,
           irregular: 0.05,
-          nucleolus: 0,
         }),
         tex,
       );
     } else if (map.zone[i] !== EPITHELIUM && map.zone[i] !== LUMEN && rng.uniform() < 0.1) {
-      // The lamina propria's scattered round cells: smaller and paler than lymphoid tissue's.
-      stampNucleus(
-        d,
-        roundNucleus(rng, x, y, {
-          size: [3.8, 5],
-          roundness: 0.8,
-          density: [1.2, 1.5],
-          chromatin: 0.35,
-          irregular: 0.08,
-        }),
-        tex,
-      );
+      stampNucleus(d, roundNucleus(rng, x, y, ROUND_CELLS.laminaPropria), tex);
     }
   }
 }
@@ -358,7 +331,6 @@ function drawDebris(d: Density, rng: Random): void {
         chromatin: 0.4,
         vesicular: 0.9,
         irregular: 0.2,
-        nucleolus: 0,
       }),
       tex,
     );
@@ -369,7 +341,7 @@ function drawDebris(d: Density, rng: Random): void {
       const x = cx + 14 * rng.normal();
       const y = cy + 14 * rng.normal();
       const i = inside(d, x, y);
-      if (i >= 0 && d.e[i]! > 0.08) stampNucleus(d, fragment(rng, x, y), tex);
+      if (i >= 0 && d.e[i]! > 0.08) stampNucleus(d, roundNucleus(rng, x, y, ROUND_CELLS.fragment), tex);
     }
   }
 }
