@@ -3,90 +3,52 @@ import type { Command } from './command.js';
 
 /**
  * The subcommands, each loaded only when it runs: `histoseek --help` loads none of them, and a
- * command loads only the modules it needs (tfjs, sharp, fastify, PostgreSQL's client load where used).
+ * command loads only the modules it needs (sharp, fastify, PostgreSQL's client load where used).
  */
-interface CommandEntry {
-  name: string;
-  summary: string;
-  load(): Promise<Command>;
-}
+const COMMANDS = {
+  demo: async () => (await import('./demo-cmd.js')).demoCommand,
+  index: async () => (await import('./index-cmd.js')).indexCommand,
+  search: async () => (await import('./search-cmd.js')).searchCommand,
+  serve: async () => (await import('./serve-cmd.js')).serveCommand,
+  eval: async () => (await import('./eval-cmd.js')).evalCommand,
+  train: async () => (await import('./train-cmd.js')).trainCommand,
+  explain: async () => (await import('./explain-cmd.js')).explainCommand,
+  map: async () => (await import('./map-cmd.js')).mapCommand,
+  migrate: async () => (await import('./migrate-cmd.js')).migrateCommand,
+  embed: async () => (await import('./embed.js')).embedCommand,
+  slide: async () => (await import('./slide-cmd.js')).slideCommand,
+  synth: async () => (await import('./synth-cmd.js')).synthCommand,
+  weights: async () => (await import('./weights-cmd.js')).weightsCommand,
+} satisfies Record<string, () => Promise<Command>>;
 
-const COMMANDS: CommandEntry[] = [
-  {
-    name: 'demo',
-    summary: 'generate synthetic histology, index it, evaluate it: the whole system, offline',
-    load: async () => (await import('./demo-cmd.js')).demoCommand,
-  },
-  {
-    name: 'index',
-    summary: 'embed a collection into an index (resumable); remove slides or folders from it',
-    load: async () => (await import('./index-cmd.js')).indexCommand,
-  },
-  {
-    name: 'search',
-    summary: 'find the indexed tissue most similar to an image',
-    load: async () => (await import('./search-cmd.js')).searchCommand,
-  },
-  {
-    name: 'serve',
-    summary: 'serve the search web page and JSON API over an index',
-    load: async () => (await import('./serve-cmd.js')).serveCommand,
-  },
-  {
-    name: 'eval',
-    summary: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix',
-    load: async () => (await import('./eval-cmd.js')).evalCommand,
-  },
-  {
-    name: 'train',
-    summary: 'train the neck and head on labelled collections (Sub-center ArcFace)',
-    load: async () => (await import('./train-cmd.js')).trainCommand,
-  },
-  {
-    name: 'explain',
-    summary: 'Grad-CAM++ heat maps: why does this image match that one?',
-    load: async () => (await import('./explain-cmd.js')).explainCommand,
-  },
-  {
-    name: 'map',
-    summary: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
-    load: async () => (await import('./map-cmd.js')).mapCommand,
-  },
-  {
-    name: 'migrate',
-    summary: 'copy a folder index into a PostgreSQL store',
-    load: async () => (await import('./migrate-cmd.js')).migrateCommand,
-  },
-  {
-    name: 'embed',
-    summary: 'embed images (or preprocessed tensors) into descriptors',
-    load: async () => (await import('./embed.js')).embedCommand,
-  },
-  {
-    name: 'slide',
-    summary: 'inspect a whole-slide image, or draw its tissue mask',
-    load: async () => (await import('./slide-cmd.js')).slideCommand,
-  },
-  {
-    name: 'synth',
-    summary: 'write a synthetic H&E collection (for tests, demos, training the shipped models)',
-    load: async () => (await import('./synth-cmd.js')).synthCommand,
-  },
-  {
-    name: 'weights',
-    summary: 'download (pull) and list cached pretrained ConvNeXt backbones',
-    load: async () => (await import('./weights-cmd.js')).weightsCommand,
-  },
-];
+type CommandName = keyof typeof COMMANDS;
+
+/** What `histoseek --help` says of each command, in its order. */
+const SUMMARIES: Record<CommandName, string> = {
+  demo: 'generate synthetic histology, index it, evaluate it: the whole system, offline',
+  index: 'embed a collection into an index (resumable); remove slides or folders from it',
+  search: 'find the indexed tissue most similar to an image',
+  serve: 'serve the search web page and JSON API over an index',
+  eval: 'measure retrieval: η figures, Recall@k, mAP@10, majority vote, confusion matrix',
+  train: 'train the neck and head on labelled collections (Sub-center ArcFace)',
+  explain: 'Grad-CAM++ heat maps: why does this image match that one?',
+  map: 'draw the embedding space of an index (UMAP or PCA), coloured by label',
+  migrate: 'copy a folder index into a PostgreSQL store',
+  embed: 'embed images (or preprocessed tensors) into descriptors',
+  slide: 'inspect a whole-slide image, or draw its tissue mask',
+  synth: 'write a synthetic H&E collection (for tests, demos, training the shipped models)',
+  weights: 'download (pull) and list cached pretrained ConvNeXt backbones',
+};
 
 function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const summaries = Object.entries(SUMMARIES);
+  const width = Math.max(...summaries.map(([name]) => name.length));
   return `histoseek — content-based image retrieval for histopathology (LGFFEM)
 
 Usage: histoseek <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+${summaries.map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`).join('\n')}
 
 Run 'histoseek <command> --help' for a command's options.
 `;
@@ -98,9 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 1;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) throw new Error(`unknown command '${name}'\n\n${usage()}`);
-  const loaded = await command.load();
+  if (!Object.hasOwn(COMMANDS, name)) throw new Error(`unknown command '${name}'\n\n${usage()}`);
+  const loaded = await COMMANDS[name as CommandName]();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(loaded.usage);
     return 0;
