@@ -1,5 +1,5 @@
 /**
- * What each encoder histoseek offers costs on this machine (issue #26, docs/models.md): the seven
+ * What each encoder histoseek offers costs on this machine (issue #26, docs/models-and-weights.md): the seven
  * foundation ViTs of vit-config.ts at full depth with random weights (weights do not change the
  * speed), the built-in default model and the ONNX MobileNetV2 of ../shared/models, each at fp32
  * and int8, 2 threads, through createEmbedder as the commands run them.

@@ -42,7 +42,7 @@ export interface ModelOptions {
 /** What `index` says once when a bundled model meets a collection that is not synthetic: they know no real tissue. */
 export const BUNDLED_MODEL_NOTE =
   "the built-in models are for the demo's synthetic tissue (their backbone is random weights); for real slides use a real encoder: " +
-  "'histoseek weights pull phikon-v2', then index with '--encoder phikon-v2' (docs/models.md)";
+  "'histoseek weights pull phikon-v2', then index with '--encoder phikon-v2' (docs/models-and-weights.md)";
 
 /** The model the options name: an encoder's features, a checkpoint (over its own backbone or an encoder), or the built-in model. */
 export async function resolveModel(o: ModelOptions): Promise<EmbeddingModel> {

@@ -32,7 +32,7 @@ function featuresOnly(source: string): string {
   return (
     `explain: ${source} gives features only, and explain draws Grad-CAM++ on LGFFEM's neck layers. ` +
     `This encoder supports index, search, eval, serve, embed and map; to explain its matches, train a neck over it ` +
-    `('histoseek train' with model.encoder, docs/models.md) and pass that checkpoint with --weights beside --encoder`
+    `('histoseek train' with model.encoder, docs/models-and-weights.md) and pass that checkpoint with --weights beside --encoder`
   );
 }
 

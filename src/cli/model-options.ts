@@ -46,7 +46,7 @@ export const MODEL_USAGE = `  --weights FILE    model checkpoint (default: the b
   --encoder E       a real image encoder instead of the built-in demo models: an ONNX file (FILE.onnx),
                     or a foundation model fetched with 'histoseek weights pull NAME' (uni, virchow2…);
                     its pooled features are the descriptor, or with --weights, a checkpoint that
-                    'histoseek train' fitted over it (docs/models.md)
+                    'histoseek train' fitted over it (docs/models-and-weights.md)
   --mean R,G,B      an ONNX encoder's input normalisation, (v/255 − mean) / std; --std R,G,B;
   --channels RGB|BGR  its channel order (default: FILE.json beside the .onnx, else ImageNet's, RGB)
   --encoder-output T  the ONNX tensor taken as features (default: the last 4-D tensor, averaged)

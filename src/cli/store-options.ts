@@ -7,7 +7,7 @@ export const DB_OPTIONS = {
 
 /** The usage line of `--db`, the same in every command that takes it. */
 export const DB_USAGE = `  --db DB              the index: a folder, or a PostgreSQL store postgres://USER@HOST:PORT/DB[?schema=NAME]
-                       (password from PGPASSWORD or ~/.pgpass; see docs/scale-out.md)
+                       (password from PGPASSWORD or ~/.pgpass; see docs/postgresql.md)
 `;
 
 /** The index `--db` names; a command that needs one shows its usage without it. */
