@@ -2,7 +2,8 @@
  * The README is the front door and docs/ the rest of the house: every relative link in README.md,
  * docs/**.md and the run logs in bench/results/ must reach a file, and an anchor into a Markdown file
  * one of its headings (as GitHub names them). External links are not fetched. docs/api/ is TypeDoc's
- * HTML (test/api-reference.test.ts checks it) and holds no Markdown.
+ * HTML (test/api-reference.test.ts checks it) and holds no Markdown. The README stays within its
+ * budget with its two promised commands, and its architecture picture says what lint enforces.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -148,4 +149,32 @@ test("the anchors are GitHub's", { timeout: TIMEOUT }, () => {
   assert.equal(slug('Precision: fp32 or int8'), 'precision-fp32-or-int8');
   assert.equal(slug('`index`'), 'index');
   assert.deepEqual([...anchorsOf('# A\n## A\n```\n# not a heading\n```\n### A')], ['a', 'a-1', 'a-2']);
+});
+
+/** eslint.config.js's LAYERS, bottom first: the layering lint enforces. */
+function lintLayers(): string[][] {
+  const config = readFileSync(join(ROOT, 'eslint.config.js'), 'utf8');
+  const literal = /^const LAYERS = (\[[\s\S]*?^\]);/m.exec(config)?.[1];
+  assert.ok(literal, 'eslint.config.js declares const LAYERS = [...]');
+  return JSON.parse(literal.replace(/'/g, '"').replace(/,(\s*\])/g, '$1')) as string[][];
+}
+
+test("the README's and docs/architecture.md's layers are eslint.config.js's", { timeout: TIMEOUT }, () => {
+  const layers = lintLayers();
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const picture = /^### Architecture\n+```\n([\s\S]*?)\n```/m.exec(readme)?.[1];
+  assert.ok(picture, "README.md's Architecture section opens with its picture");
+  const drawn = picture
+    .split('\n')
+    .map((line) => [...line.matchAll(/\bsrc\/([a-z-]+)\//g)].map((m) => m[1]!))
+    .reverse();
+  assert.deepEqual(drawn, layers, "README.md's picture, read bottom up");
+
+  const table = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8');
+  const byLayer = new Map<number, string[]>();
+  for (const m of table.matchAll(/^\| (\d+)\s+\| `src\/([a-z-]+)\/`/gm)) {
+    byLayer.set(Number(m[1]), [...(byLayer.get(Number(m[1])) ?? []), m[2]!]);
+  }
+  const listed = [...byLayer.keys()].sort((a, b) => a - b).map((n) => byLayer.get(n)!);
+  assert.deepEqual(listed, layers, "docs/architecture.md's table, by layer number");
 });
