@@ -18,7 +18,7 @@ const LAYERS = [
   ['data', 'wsi'],
   ['collections'],
   ['engine'],
-  ['index', 'map'],
+  ['store', 'map'],
   ['eval'],
   ['train'],
   ['explain'],

@@ -12,8 +12,8 @@
  * into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
-import { rerankedCount, Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/index/searcher.js';
-import { IndexStore } from '../src/index/store.js';
+import { rerankedCount, Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/store/searcher.js';
+import { IndexStore } from '../src/store/store.js';
 import { peakRssMib, rssPartsMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';
 import { readFloat32, readInt32 } from './scale-space.js';

@@ -53,9 +53,9 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultCandidates } from '../src/index/searcher.js';
-import { GRAPH_FILE } from '../src/index/vector-graph.js';
-import { VECTOR_KINDS, type VectorKind } from '../src/index/store.js';
+import { defaultCandidates } from '../src/store/searcher.js';
+import { GRAPH_FILE } from '../src/store/vector-graph.js';
+import { VECTOR_KINDS, type VectorKind } from '../src/store/store.js';
 import {
   BENCH_DIR,
   ChildError,

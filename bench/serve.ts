@@ -27,9 +27,9 @@ import { modelIdentity, resolveModel } from '../src/api/models.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { createEmbedder } from '../src/engine/embedders.js';
-import { normaliseRows, rowNorms } from '../src/index/indexer.js';
-import { Searcher } from '../src/index/searcher.js';
-import { IndexStore, type ItemRecord } from '../src/index/store.js';
+import { normaliseRows, rowNorms } from '../src/store/indexer.js';
+import { Searcher } from '../src/store/searcher.js';
+import { IndexStore, type ItemRecord } from '../src/store/store.js';
 import { Random } from '../src/util/random.js';
 import { info, median, percentile, processRssMib, Results, significant, startServe, timeRounds } from './common.js';
 

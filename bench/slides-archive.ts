@@ -3,7 +3,7 @@
  * 10⁶ patch vectors drawn as in bench:scale (scale-space.ts: its rows are slides of 100 patches),
  * and whole-slide search — each query slide's mosaic against every other slide, median-of-minimum
  * distance over each patch's 100 nearest items, as `search --slide S --whole` ranks them
- * (rankSlides in src/index/slide-search.ts) — timed for QUERIES slides of the index, their own
+ * (rankSlides in src/store/slide-search.ts) — timed for QUERIES slides of the index, their own
  * stored vectors standing for their mosaic's descriptors. Embedding a real mosaic is not part of
  * this time: `search --whole` embeds its ~12–100 patches first (bench:embed gives the rate).
  *
@@ -17,8 +17,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { rankSlides } from '../src/index/slide-search.js';
-import { FolderStore } from '../src/index/folder-store.js';
+import { rankSlides } from '../src/store/slide-search.js';
+import { FolderStore } from '../src/store/folder-store.js';
 import { BENCH_DIR, info, peakRssMib, Results, runNodeWorker, significant } from './common.js';
 import { latencySummary } from './scale-metrics.js';
 

@@ -10,12 +10,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { GRAPH_FILE, VectorGraph } from '../src/index/vector-graph.js';
-import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { defaultCandidates, rerankedCount, Searcher, type Hit } from '../src/index/searcher.js';
-import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/index/store.js';
-import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/index/vector-codec.js';
-import { upgradeIndex } from '../src/index/upgrade.js';
+import { GRAPH_FILE, VectorGraph } from '../src/store/vector-graph.js';
+import { ExactSearch, type SearchHits } from '../src/store/exact-search.js';
+import { defaultCandidates, rerankedCount, Searcher, type Hit } from '../src/store/searcher.js';
+import { IndexStore, type ItemRecord, type ModelIdentity, type VectorKind } from '../src/store/store.js';
+import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/store/vector-codec.js';
+import { upgradeIndex } from '../src/store/upgrade.js';
 import { Random } from '../src/util/random.js';
 import { histoseek, runScript, temporaryFolder } from './helpers.js';
 
@@ -384,7 +384,7 @@ describe('the search graph and two-stage search', () => {
       build(dir, 2000);
       // A child appends 700 rows and dies with SIGKILL: committed rows, a graph stamped at 2000, a stale lock.
       const script = `
-      import { IndexStore } from './src/index/store.ts';
+      import { IndexStore } from './src/store/store.ts';
       const store = IndexStore.open(${JSON.stringify(dir)}, { writable: true });
       const v = new Float32Array(700 * ${DIM}); for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37 + 1) / Math.sqrt(${DIM} / 2);
       store.append(Array.from({ length: 700 }, (_, i) => ({ source: 'killed-' + i, label: 'x' })), v, new Float32Array(700).fill(1));
@@ -445,7 +445,7 @@ describe('bad input and damage: clear errors, the index intact', () => {
     build(dir, 10);
     const first = IndexStore.open(dir, { writable: true });
     try {
-      const script = `import { IndexStore } from './src/index/store.ts'; IndexStore.open(${JSON.stringify(dir)}, { writable: true });`;
+      const script = `import { IndexStore } from './src/store/store.ts'; IndexStore.open(${JSON.stringify(dir)}, { writable: true });`;
       const second = runScript(script);
       assert.notEqual(second.status, 0);
       assert.match(second.stderr, new RegExp(`the index is being written by PID ${process.pid}`));

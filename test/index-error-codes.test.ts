@@ -8,8 +8,8 @@ import { appendFileSync, existsSync, rmSync, truncateSync, writeFileSync } from 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { IndexStore, type ModelIdentity } from '../src/index/store.js';
-import { upgradeIndex } from '../src/index/upgrade.js';
+import { IndexStore, type ModelIdentity } from '../src/store/store.js';
+import { upgradeIndex } from '../src/store/upgrade.js';
 import { type ErrorCode, isHistoseekError } from '../src/util/errors.js';
 import { temporaryFolder } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { IndexStore } from '../src/index/store.js';
+import { IndexStore } from '../src/store/store.js';
 import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { embeddingSize } from '../src/model/config.js';
 import { histoseek, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';

@@ -1,5 +1,5 @@
 /**
- * The folder store's searcher on a worker thread (src/index/worker-searcher.ts): the same hits as
+ * The folder store's searcher on a worker thread (src/store/worker-searcher.ts): the same hits as
  * the in-thread Searcher, the reader's snapshot kept, the event loop free while it searches, the
  * index's errors with their codes, and nothing left running after release().
  */
@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FolderStore } from '../src/index/folder-store.js';
-import { normaliseRows, rowNorms } from '../src/index/indexer.js';
-import type { ItemSearcher } from '../src/index/item-store.js';
-import { type Exclusion, type Hit, Searcher, type SearchMode } from '../src/index/searcher.js';
-import { IndexStore, type ItemRecord, type ModelIdentity } from '../src/index/store.js';
-import { GRAPH_FILE } from '../src/index/vector-graph.js';
+import { FolderStore } from '../src/store/folder-store.js';
+import { normaliseRows, rowNorms } from '../src/store/indexer.js';
+import type { ItemSearcher } from '../src/store/item-store.js';
+import { type Exclusion, type Hit, Searcher, type SearchMode } from '../src/store/searcher.js';
+import { IndexStore, type ItemRecord, type ModelIdentity } from '../src/store/store.js';
+import { GRAPH_FILE } from '../src/store/vector-graph.js';
 import { isHistoseekError } from '../src/util/errors.js';
 import { Random } from '../src/util/random.js';
 import { runScript, temporaryFolder } from './helpers.js';
@@ -223,7 +223,7 @@ describe('the folder store searches on a worker thread', { timeout: 600_000 }, (
       // In a process of its own: threads (the worker and its onnxruntime threads) come and go with the searcher.
       const child = runScript(`
       import { readdirSync } from 'node:fs';
-      import { FolderStore } from './src/index/folder-store.ts';
+      import { FolderStore } from './src/store/folder-store.ts';
       const threads = () => readdirSync('/proc/self/task').length;
       const store = FolderStore.open(${JSON.stringify(dir)});
       const searcher = await store.openSearcher({ mode: 'exact' });

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ExactSearch, type SearchHits } from '../src/index/exact-search.js';
-import { VectorColumn } from '../src/index/vector-column.js';
-import { VectorGraph } from '../src/index/vector-graph.js';
+import { ExactSearch, type SearchHits } from '../src/store/exact-search.js';
+import { VectorColumn } from '../src/store/vector-column.js';
+import { VectorGraph } from '../src/store/vector-graph.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { IndexStore } from '../src/index/store.js';
+import { IndexStore } from '../src/store/store.js';
 import { startsLikeAccepted } from '../src/server/query-image.js';
 import { createServer } from '../src/server/serve.js';
 import { FRACTION_METRICS, temporaryFolder } from './helpers.js';

@@ -14,8 +14,8 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { loadModel, openIndex } from '../src/api/library.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { normaliseRows } from '../src/index/indexer.js';
-import { IndexStore, type ModelIdentity } from '../src/index/store.js';
+import { normaliseRows } from '../src/store/indexer.js';
+import { IndexStore, type ModelIdentity } from '../src/store/store.js';
 import { isHistoseekError } from '../src/util/errors.js';
 import { temporaryFolder } from './helpers.js';
 
@@ -110,7 +110,7 @@ parentPort.once('message', () => { store.close(); parentPort.postMessage('closed
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), {
       workerData: {
         db,
-        store: new URL('../src/index/store.ts', import.meta.url).href,
+        store: new URL('../src/store/store.ts', import.meta.url).href,
         tsx: import.meta.resolve('tsx/esm/api'),
         parent: import.meta.url,
       },

@@ -3,9 +3,9 @@
  * up to date. What `histoseek index --rebuild-graph` and `--upgrade` run; each takes the writer lock
  * (INDEX_LOCKED while another writer holds it). A PostgreSQL store keeps its HNSW index itself.
  */
-import { isPostgresUrl, redactUrl } from '../index/open-store.js';
-import { IndexStore, type VectorKind } from '../index/store.js';
-import { upgradeIndex as upgradeFolder } from '../index/upgrade.js';
+import { isPostgresUrl, redactUrl } from '../store/open-store.js';
+import { IndexStore, type VectorKind } from '../store/store.js';
+import { upgradeIndex as upgradeFolder } from '../store/upgrade.js';
 import { HistoseekError } from '../util/errors.js';
 
 /** BAD_OPTION for a PostgreSQL URL (a folder without an index is the store's NOT_FOUND). */

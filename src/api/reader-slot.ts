@@ -6,7 +6,7 @@
  * PostgreSQL server gone a moment) is a warning: reads go on from the reader there is, and the next
  * read tries again — a server keeps answering.
  */
-import type { ItemSearcher, ItemStore } from '../index/item-store.js';
+import type { ItemSearcher, ItemStore } from '../store/item-store.js';
 import type { Logger } from '../util/logger.js';
 
 export interface Reader {

@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEmbedder, type ModelEmbedder } from '../engine/embedders.js';
-import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import type { ModelIdentity } from '../index/store.js';
-import { isPostgresUrl, openStore } from '../index/open-store.js';
-import type { SearchSettings } from '../index/searcher.js';
+import type { ItemSearcher, ItemStore } from '../store/item-store.js';
+import type { ModelIdentity } from '../store/store.js';
+import { isPostgresUrl, openStore } from '../store/open-store.js';
+import type { SearchSettings } from '../store/searcher.js';
 import type { EmbeddingModel } from '../model/embedding-model.js';
 import { precisionOfHash } from '../model/identity.js';
 import { HistoseekError } from '../util/errors.js';

@@ -6,8 +6,8 @@
  * searchSlide run.
  */
 import { existsSync } from 'node:fs';
-import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import { searchRegion, searchWholeSlide, type SlideMatch } from '../index/slide-search.js';
+import type { ItemSearcher, ItemStore } from '../store/item-store.js';
+import { searchRegion, searchWholeSlide, type SlideMatch } from '../store/slide-search.js';
 import type { Embedder } from '../engine/embedder.js';
 import { HistoseekError } from '../util/errors.js';
 import { mosaic } from '../wsi/mosaic.js';

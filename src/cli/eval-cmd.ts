@@ -5,7 +5,7 @@ import { readCollection } from '../collections/read.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
-import { isPostgresUrl } from '../index/open-store.js';
+import { isPostgresUrl } from '../store/open-store.js';
 import { JSON_OPTIONS, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
 import type { Command } from './command.js';

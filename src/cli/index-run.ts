@@ -8,7 +8,7 @@ import type { AddCollectionOptions, AddReport, ModelOptions, VectorKind } from '
 import { openIndex } from '../api/library.js';
 import type { Logger } from '../util/logger.js';
 import { describeSlides, describeSlidesWithoutPatches, folderBytes, formatBytes } from '../api/slide-summary.js';
-import { isPostgresUrl, openStore } from '../index/open-store.js';
+import { isPostgresUrl, openStore } from '../store/open-store.js';
 import { HistoseekError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';

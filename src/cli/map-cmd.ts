@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { project, silhouetteScore, DEFAULT_UMAP_SAMPLE } from '../map/projection.js';
 import { renderMapPng } from '../map/render.js';
-import { openStore } from '../index/open-store.js';
+import { openStore } from '../store/open-store.js';
 import { parse, positiveInt } from './args.js';
 import type { Command } from './command.js';
 import { DB_OPTIONS } from './store-options.js';

@@ -1,7 +1,7 @@
 /** `histoseek migrate`: copy a folder index into a PostgreSQL store (or another folder). */
-import { migrateIndex } from '../index/migrate.js';
-import { openOrCreateStore } from '../index/open-store.js';
-import { IndexStore } from '../index/store.js';
+import { migrateIndex } from '../store/migrate.js';
+import { openOrCreateStore } from '../store/open-store.js';
+import { IndexStore } from '../store/store.js';
 import { parse } from './args.js';
 import type { Command } from './command.js';
 import { parseVectorKind } from './store-options.js';

@@ -1,5 +1,5 @@
 /** `histoseek serve`: the JSON API and the web page over an index, until interrupted. */
-import { redactUrl } from '../index/open-store.js';
+import { redactUrl } from '../store/open-store.js';
 import { judgeExposure } from '../server/exposure.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';

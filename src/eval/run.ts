@@ -7,9 +7,9 @@ import type { CollectionItem } from '../collections/collection.js';
 import type { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
-import { normaliseRows } from '../index/indexer.js';
-import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import type { Exclusion } from '../index/searcher.js';
+import { normaliseRows } from '../store/indexer.js';
+import type { ItemSearcher, ItemStore } from '../store/item-store.js';
+import type { Exclusion } from '../store/searcher.js';
 import { evaluateRetrieval, type QueryResult, type RetrievalMetrics } from './metrics.js';
 
 export interface EvalOutcome {

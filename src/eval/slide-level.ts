@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { Embedder } from '../engine/embedder.js';
-import type { ItemSearcher, ItemStore } from '../index/item-store.js';
-import { searchWholeSlide } from '../index/slide-search.js';
-import type { StoredItem } from '../index/store.js';
+import type { ItemSearcher, ItemStore } from '../store/item-store.js';
+import { searchWholeSlide } from '../store/slide-search.js';
+import type { StoredItem } from '../store/store.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { parseItemKey } from '../collections/item-key.js';
 

@@ -11,7 +11,7 @@ import { basename, extname, join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { chromium } from 'playwright-core';
 import sharp from 'sharp';
-import { IndexStore } from '../../src/index/store.js';
+import { IndexStore } from '../../src/store/store.js';
 import { startServer } from '../../src/server/serve.js';
 import type { DicomJson } from '../../src/wsi/dicom/instance.js';
 import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';

@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
-import { openStore } from '../../src/index/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { createServer } from '../../src/server/serve.js';
 import { FRACTION_METRICS, histoseekWith, temporaryFolder } from '../helpers.js';
 import { startPglite } from '../postgres-fixtures.js';

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { PostgresStore } from '../../src/index/postgres/postgres-store.js';
-import { nearestSql } from '../../src/index/postgres/nearest-sql.js';
-import type { Exclusion, Hit } from '../../src/index/searcher.js';
-import type { ModelIdentity, VectorKind } from '../../src/index/store.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { nearestSql } from '../../src/store/postgres/nearest-sql.js';
+import type { Exclusion, Hit } from '../../src/store/searcher.js';
+import type { ModelIdentity, VectorKind } from '../../src/store/store.js';
 import { Random } from '../../src/util/random.js';
 import { startPglite } from '../postgres-fixtures.js';
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { fromSql } from 'pgvector';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
-import { openStore } from '../../src/index/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { createServer } from '../../src/server/serve.js';
 import { startHistoseek, temporaryFolder } from '../helpers.js';
 import { startPglite } from '../postgres-fixtures.js';

@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Searcher } from '../../src/index/searcher.js';
-import { IndexStore } from '../../src/index/store.js';
+import { Searcher } from '../../src/store/searcher.js';
+import { IndexStore } from '../../src/store/store.js';
 import {
   cyclicLabels,
   randomBases,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
-import { IndexStore } from '../../src/index/store.js';
+import { IndexStore } from '../../src/store/store.js';
 import { parseItemKey } from '../../src/collections/item-key.js';
 import { TISSUE_MODEL_PATH } from '../../src/model/checkpoint.js';
 import { histoseek, ROOT, temporaryFolder } from '../helpers.js';

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { IndexStore } from '../../src/index/store.js';
+import { IndexStore } from '../../src/store/store.js';
 import { openSlide } from '../../src/wsi/slide.js';
 import { checkTiffColour } from '../../src/wsi/tiff-colour.js';
 import { tissueMask } from '../../src/wsi/tissue-mask.js';

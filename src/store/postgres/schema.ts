@@ -6,7 +6,7 @@
  *   (f16) or `vector` (f32), with an HNSW index (inner product: the descriptors are unit vectors);
  * - `failures`: images that could not be read;
  * - `claims`: work leases of concurrent indexers (see ../work-claims.ts).
- * docs/scale-out.md shows the same SQL, for DBAs.
+ * docs/postgresql.md shows the same SQL, for DBAs.
  */
 import { HistoseekError } from '../../util/errors.js';
 import type { VectorKind } from '../vector-codec.js';
