@@ -1,4 +1,4 @@
-"""PyTorch yardstick for one neck + head training step of LGFFEM (spec §2): forward on cached backbone
+"""PyTorch yardstick for one neck + head training step of LGFFEM (docs/model.md#training-recipe): forward on cached backbone
 features, Sub-center ArcFace, backward, grad-norm clip, AdamW (amsgrad) for the model and for W.
 
 Run: /usr/bin/python3 bench/torch_train_step.py REFERENCE_DIR --channels 512 --layers 3 --batch 8 --rounds 3

@@ -1,4 +1,4 @@
-/** Shared test utilities: fixture paths, the spec's parity tolerance, running the command and scripts, temporary folders. */
+/** Shared test utilities: fixture paths, the parity tolerance of docs/model.md, running the command and scripts, temporary folders. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -187,7 +187,7 @@ export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const FIXTURE_WEIGHTS = `${FIXTURES}lgffem_test_c32.safetensors`;
 export const FIXTURE_IO = `${FIXTURES}lgffem_test_c32_io.safetensors`;
 
-/** Spec §5: max abs difference ≤ 1e-4 of the expected tensor's max abs value. */
+/** docs/model.md#parity: max abs difference ≤ 1e-4 of the expected tensor's max abs value. */
 export const PARITY_TOLERANCE = 1e-4;
 
 export function relativeMaxError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {

@@ -25,7 +25,7 @@ before(async () => {
 const SIZE = 32;
 const PLANE = SIZE * SIZE;
 
-/** The spec's formula, rounded to float32 like the output buffer. */
+/** The input normalisation of docs/model.md#input, rounded to float32 like the output buffer. */
 const expected = (value: number, channel: number): number =>
   Math.fround((value / 255 - IMAGENET_MEAN[channel]!) / IMAGENET_STD[channel]!);
 

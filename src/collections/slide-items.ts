@@ -13,7 +13,7 @@ import { DicomSlide } from '../wsi/dicom/dicom-slide.js';
 import type { CollectionItem } from './collection.js';
 import { formatItemKey } from './item-key.js';
 
-/** Defaults for cutting slides into patches (spec: 224 px at 0.5 µm/px). */
+/** Defaults for cutting slides into patches: the paper's 224-px input at Kimia Path24C's 0.5 µm/px (docs/model.md). */
 export const SLIDE_TILING = { patchSize: 224, targetMpp: 0.5, minTissue: 0.5 } as const;
 
 /** A slide patch as an item: its box is always there. */

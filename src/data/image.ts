@@ -156,7 +156,7 @@ function checkDimensions(label: string, width: number, height: number, maxPixels
 /**
  * Decode to size×size 8-bit sRGB. sharp runs its fixed pipeline: orient, flatten, resize, colourspace.
  * - Alpha is flattened onto white: transparent regions in histology exports are empty glass.
- * - fit 'fill' stretches to exactly size×size (the spec resizes, it does not crop or pad).
+ * - fit 'fill' stretches to exactly size×size (the model resizes, it does not crop or pad: docs/model.md#input).
  * - kernel 'linear' is the closest to torchvision's bilinear resize; libvips widens the kernel by the
  *   reduction factor, so downscaling is antialiased like PIL's. fastShrinkOnLoad is off because JPEG
  *   DCT-domain shrinking would alter the pixels the model sees, for a speed gain the model dwarfs.

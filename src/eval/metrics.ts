@@ -1,5 +1,5 @@
 /**
- * Retrieval metrics (spec §3). Under the official Kimia Path24C protocol each test query is
+ * Retrieval metrics (docs/model.md#retrieval-metrics). Under the official Kimia Path24C protocol each test query is
  * searched against the *training* index; its prediction is the label of its top-1 neighbour.
  * Every figure is a fraction in [0, 1].
  */

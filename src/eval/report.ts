@@ -8,11 +8,11 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { renderConfusionPng } from './confusion-png.js';
 import type { EvalContext, RetrievalMetrics } from './metrics.js';
 
-/** The spec's official protocol, worded for reports. */
+/** The official protocol (docs/model.md#retrieval-metrics), worded for reports. */
 export const KIMIA_PROTOCOL =
   "official Kimia Path24C protocol: each test patch's prediction is the scan of its nearest training patch (top-1)";
 
-/** Why the paper's figures must not sit next to ours (spec §3). */
+/** Why the paper's figures must not sit next to ours (docs/model.md#retrieval-metrics). */
 const PAPER_NOTE =
   "The LGFFEM paper's headline Kimia Path24C figures (99.40 / 99.47 / 98.87) came from a different, flawed " +
   'procedure: its notebook searches the test set against itself, one query per scan, with a growing cut-off. ' +

@@ -2,7 +2,7 @@
  * 2-D maps of a descriptor collection: UMAP (umap-js) or PCA, reproducible from a seed, and the
  * silhouette score that says how well a map separates labelled groups.
  *
- * Rows are scaled to unit length first: retrieval ranks by cosine (spec §1), and on unit vectors
+ * Rows are scaled to unit length first: retrieval ranks by cosine (docs/model.md#descriptor), and on unit vectors
  * Euclidean distance is a monotone function of cosine, so the map's neighbours are the search's.
  */
 import { UMAP } from 'umap-js';

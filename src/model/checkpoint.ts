@@ -1,6 +1,6 @@
 /**
  * Checkpoints: a safetensors file holding the whole model (backbone under timm's names with the
- * prefix `backbone.`, neck and head under the spec's names) and its config in the metadata.
+ * prefix `backbone.`, neck and head under docs/model.md's names) and its config in the metadata.
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,5 @@
 /**
- * LGFFEM, written once against `Ops` (spec §1): ConvNeXt V2 backbone → L local–global fusion neck
+ * LGFFEM, written once against `Ops` (docs/model.md): ConvNeXt V2 backbone → L local–global fusion neck
  * layers → four GeM mini-heads. Every executor (ONNX graph, tfjs, shape inference) runs this code.
  */
 import { BACKBONE_PRESETS, pyramidDims, type ModelConfig } from './config.js';
