@@ -26,7 +26,7 @@
  * and batch_matches_single (every batch answer has the rows and distances of the single queries).
  * recall@10 is against a brute-force float32
  * search in JS over the vectors as generated (before they are stored as float16), like the
- * README's archive-size table. The folder store is searched read-only after its writer closed,
+ * archive-scale table of docs/performance.md. The folder store is searched read-only after its writer closed,
  * as `serve` searches it. bytes_per_item: PostgreSQL pg_total_relation_size of the items table
  * (heap, HNSW, B-trees) / n — the other tables are a few rows; folder: every file of the folder / n.
  *

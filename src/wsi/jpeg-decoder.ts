@@ -4,9 +4,9 @@
  *
  * libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0), called through koffi on libuv's threads,
  * where the library is installed; sharp otherwise. Both are the same libjpeg-turbo and give the same
- * samples, but sharp spends some 2 ms of CPU on libvips' pipeline around each small frame, three
- * times the decoding itself, which made tiling DICOM slides slower than OpenSlide tiling their TIFF
- * source (bench:slides).
+ * samples, but sharp spends more CPU on libvips' pipeline around each small frame than on decoding
+ * it, which made tiling DICOM slides slower than OpenSlide tiling their TIFF source (bench:slides;
+ * docs/performance.md#jpeg-frames).
  */
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
