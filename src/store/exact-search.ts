@@ -50,9 +50,9 @@ export interface ExactSearchOptions {
 }
 
 /**
- * Float32 bytes of database rows per graph run. onnxruntime allocates the cast rows afresh each run:
- * at 512 MiB (65 536 rows of 2 048) that allocation made one query over 10⁵ rows 25× slower (498
- * against 20 ms) and batches of 64 5× slower; 16 MiB was fastest or within 8 % at 256 and 2 048-d.
+ * Float32 bytes of database rows per graph run. onnxruntime allocates the cast rows afresh each run,
+ * so large chunks cost more in allocation than they save in runs; 16 MiB was the fastest measured
+ * (docs/performance.md#search-defaults-and-why).
  */
 const CHUNK_BYTES = 16 << 20;
 /** Caps the scores onnxruntime holds for one run (query block × chunk rows) at 64 MiB. */

@@ -43,7 +43,7 @@ export function rowNorms(raw: Float32Array, dim: number): Float32Array {
   return norms;
 }
 
-/** Divides each row of an n × dim matrix by its L2 norm (spec §1: the index holds f_e / ‖f_e‖). */
+/** Divides each row of an n × dim matrix by its L2 norm (docs/model.md#descriptor: the index holds f_e / ‖f_e‖). */
 export function normaliseRows(raw: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(raw.length);
   rowNorms(raw, dim).forEach((norm, r) => {

@@ -78,11 +78,9 @@ export const TWO_STAGE_MIN_ROWS = 50_000;
 /**
  * Graph candidates per query when none are asked for, by live items and width. A fixed count's
  * recall falls as the graph grows, so the count grows with the archive; only the graph's search
- * time grows with it, since the re-ranked rows are capped (rerankedCount). Measured by bench:scale
- * (256-d, 4 December 2026, AVX-512 EPYC): 320 at 10⁶ gave recall@10 0.978 at p95 5.3 ms; 640 at
- * 3 × 10⁶, 0.971 at 21.8 ms; at 10⁷, 1 280 gave 0.955 at 42.9 ms and 2 560 gave 0.966 at 44.3 ms.
- * Wider vectors need more (their int8 graph ranks less exactly), dim / 256 times as many: at
- * 10⁶ × 2 048, 1 280 found 0.954 and 2 560 found 0.966 (scratch build, 500 queries).
+ * time grows with it, since the re-ranked rows are capped (rerankedCount). Wider vectors need more
+ * (their int8 graph ranks less exactly), dim / 256 times as many. The counts come from bench:scale
+ * (docs/performance.md#search-defaults-and-why).
  */
 export function defaultCandidates(liveItems: number, dim: number): number {
   const bySize = liveItems < 2_000_000 ? 320 : liveItems < 6_000_000 ? 640 : 2560;
@@ -92,11 +90,9 @@ export function defaultCandidates(liveItems: number, dim: number): number {
 /**
  * Of a query's graph candidates, those re-ranked exactly: the nearest by the graph's int8 distance,
  * 8 per result and at least 100, times dim / 512 for vectors wider than 512. Each re-ranked row is
- * a read from disk (~5 µs), and the int8 order already holds the true neighbours near its top
- * (bench:scale's spaces): at 3 × 10⁶ × 256 with 1 280 candidates, re-ranking the best 80 found the
- * same top-10 as re-ranking all 1 280 (recall@10 0.984, in 2.6 instead of 8.7 ms at p50), the best
- * 40 found 0.974; at 10⁶ × 2 048, where int8 rounds more of each distance, re-ranking 400 of 2 560
- * matched all of them (0.950) and 100 found 0.898.
+ * a read from disk, and the int8 order already holds the true neighbours near its top; wider
+ * vectors, whose int8 copies round more of each distance, need more of them (bench:scale:
+ * docs/performance.md#search-defaults-and-why).
  */
 export function rerankedCount(k: number, dim: number): number {
   return Math.ceil(Math.max(100, 8 * k) * Math.max(1, dim / 512));

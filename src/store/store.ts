@@ -396,7 +396,7 @@ export class IndexStore {
     return this.column.dotRows(rows, query);
   }
 
-  /** The raw descriptors f_e of `rows` (spec §1 keeps them): the stored unit vector times its norm, at the stored precision. */
+  /** The raw descriptors f_e of `rows` (docs/model.md#descriptor keeps them): the stored unit vector times its norm, at the stored precision. */
   rawVectors(rows: number[]): Float32Array {
     const out = this.vectors(rows);
     const norms = this.norms(rows);

@@ -1,10 +1,8 @@
 /**
  * The first pass of two-stage search: an HNSW graph (usearch) over int8 copies of the unit
- * descriptors, compared by cosine. Measured on descriptor-like vectors (bench:scale's space,
- * 10⁵ × 256: rows drawn around embedded synthetic patches; efConstruction 128), recall@10 after exact re-ranking:
- * int8 graph 0.976 / 0.991 / 0.999 with 20 / 100 / 320 candidates (0.5 / 1.1 / 2.7 ms a query);
- * a graph over one-bit codes (Hamming), at 180 instead of ~400 bytes per item, needs 3 000
- * candidates for 0.984 (12 ms) — its distances are too coarse to rank near neighbours.
+ * descriptors, compared by cosine. int8 rather than one-bit codes (Hamming), which take less than half
+ * the bytes but are too coarse to rank near neighbours: they need ten times the candidates for the
+ * same recall (docs/performance.md#search-defaults-and-why).
  *
  * Keys are index rows. The graph is saved atomically (temporary file, then rename); readers map
  * the file into memory (usearch's view) instead of loading it, and map in all its pages at once
@@ -18,13 +16,11 @@ import { populateMappings } from '../util/populate-mapping.js';
 
 export const GRAPH_FILE = 'graph.usearch';
 /**
- * Graph degree M 16 (usearch's default), 32 for vectors wider than 512: at 10⁶ × 2 048
- * (bench:scale's rows, 400 re-ranked, 500 queries) M 32 found recall@10 0.954 / 0.966 with 1 280 /
- * 2 560 candidates (p95 31 / 38 ms) where M 16 found 0.885 / 0.930, for 128 more bytes an item on
- * ~6 300. A saved graph keeps its degree (usearch reads it from the file).
- * efConstruction 64 rather than usearch's 128: at 10⁶ × 256 (bench:scale) it builds in 224 s
- * instead of 314 s, for recall@10 0.964 instead of 0.970 at 160 candidates and 0.978 instead of
- * 0.982 at 320 — the build time is what limits an archive of 10⁷.
+ * Graph degree M 16 (usearch's default), 32 for vectors wider than 512, whose graph of degree 16
+ * lost recall at any candidate count, for a few per cent more bytes an item. A saved graph keeps its
+ * degree (usearch reads it from the file). efConstruction 64 rather than usearch's 128: a build
+ * markedly faster for a recall a little lower, since the build time is what limits an archive of
+ * 10⁷. Both measured by bench:scale (docs/performance.md#search-defaults-and-why).
  */
 const connectivity = (dim: number) => (dim > 512 ? 32 : 16);
 const EXPANSION_ADD = 64;
