@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { composePatch, DEFAULT_STAIN, renderPatch, type TissueClass } from '../../src/data/synthetic/index.js';
 import {
@@ -16,24 +15,23 @@ import {
 import { explanationGrid } from '../../src/explain/grid.js';
 import { jet, overlayPng, overlayRgb } from '../../src/explain/overlay.js';
 import { OnnxEmbedder } from '../../src/engine/onnx-session.js';
-import { initTfjs } from '../../src/engine/tfjs-backend.js';
-import { fromNchw, fromTfjsLayout } from '../../src/engine/tfjs-ops.js';
+import * as ort from 'onnxruntime-node';
+import { buildOnnxGraph } from '../../src/engine/onnx-graph.js';
+import { permute } from '../../src/engine/training-layout.js';
 import { normalizeInto } from '../../src/data/image.js';
-import { loadCheckpoint, randomModel, TISSUE_MODEL_PATH, type Model } from '../../src/model/checkpoint.js';
+import { loadCheckpoint, randomModel, TISSUE_MODEL_PATH } from '../../src/model/checkpoint.js';
+import type { Model } from '../../src/model/types.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import type { HostPyramid } from '../../src/model/host-tensor.js';
-import type { Pyramid } from '../../src/model/lgffem.js';
+import { head, neckLayer, type Pyramid } from '../../src/model/lgffem.js';
 import { ADAMW_DEFAULTS, AdamW } from '../../src/train/adamw.js';
 import { NeckHead } from '../../src/train/neck-head.js';
-import { LocalNeckRunner } from '../../src/train/neck-runner.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Random } from '../../src/util/random.js';
 import { relativeMaxError } from '../helpers.js';
 
 /** Limit of each top-level test or suite here, ms (node:test `timeout`; nested tests inherit it). */
 const TIMEOUT = 600_000;
-
-await initTfjs();
 
 const CONFIG: ModelConfig = { preset: 'test', neckChannels: 8, neckLayers: 2, gemP: 4.6, inputSize: 64 };
 const D = 4 * CONFIG.neckChannels;
@@ -113,13 +111,23 @@ test(
   },
 );
 
-/** y as a function of layer `l`'s four outputs: the rest of the neck, the head, the cosine with REFERENCE. */
-function scoreFrom(neckHead: NeckHead, layer: number, outputs: Pyramid<tf.Tensor>): number {
-  return tf.tidy(() => {
-    let x = outputs;
-    for (let l = layer + 1; l < CONFIG.neckLayers; l++) x = neckHead.neckLayer(l, x);
-    return cosine(neckHead.head(x, false).embedding.dataSync(), REFERENCE);
+/**
+ * y as a function of layer `layer`'s four outputs (NHWC): the rest of the neck and the head as an
+ * inference graph (the other executor), then the cosine with REFERENCE.
+ */
+async function scoreFrom(model: Model, layer: number): Promise<(outputs: HostPyramid) => Promise<number>> {
+  const inputs = [0, 1, 2, 3].map((k) => ({ name: `x${k}`, layout: 'NHWC' as const }));
+  const bytes = buildOnnxGraph(model.weights, inputs, (ops, xs) => {
+    let feats = xs as Pyramid<(typeof xs)[0]>;
+    for (let l = layer + 1; l < model.config.neckLayers; l++)
+      feats = neckLayer(ops, feats, l, model.config.neckChannels);
+    return new Map([['embedding', head(ops, feats, model.config)]]);
   });
+  const session = await ort.InferenceSession.create(bytes);
+  return async (outputs) => {
+    const feeds = Object.fromEntries(outputs.map((t, k) => [`x${k}`, new ort.Tensor('float32', t.data, t.shape)]));
+    return cosine((await session.run(feeds)).embedding.data as Float32Array, REFERENCE);
+  };
 }
 
 test(
@@ -129,30 +137,23 @@ test(
     const explainer = await Explainer.create(MODEL);
     const g = await explainer.gradients([IMAGE], () => [REFERENCE]);
     await explainer.dispose();
-    const neckHead = new NeckHead(CONFIG, MODEL.weights);
     const h = 1e-2;
     const random = new Random(5);
     for (let l = 0; l < CONFIG.neckLayers; l++) {
       const base = g.activations[l].map((a) => a.data);
-      const fd = (node: number, index: number) => {
+      const score = await scoreFrom(MODEL, l);
+      const fd = async (node: number, index: number) => {
         const at = (delta: number) => {
           const outputs = g.activations[l].map((a, k) => {
             const data = base[k].slice();
             if (k === node) data[index] += delta;
-            return tf.tensor(data, a.shape);
-          }) as Pyramid<tf.Tensor>;
-          const y = scoreFrom(neckHead, l, outputs);
-          tf.dispose(outputs);
-          return y;
+            return { shape: a.shape, data };
+          }) as HostPyramid;
+          return score(outputs);
         };
-        return (at(h) - at(-h)) / (2 * h);
+        return ((await at(h)) - (await at(-h))) / (2 * h);
       };
-      assert.ok(
-        Math.abs(
-          scoreFrom(neckHead, l, g.activations[l].map((a) => tf.tensor(a.data, a.shape)) as Pyramid<tf.Tensor>) -
-            g.scores[0],
-        ) < 1e-5,
-      );
+      assert.ok(Math.abs((await score(g.activations[l] as HostPyramid)) - g.scores[0]) < 1e-5);
       for (let k = 0; k < 4; k++) {
         const grad = g.gradients[l][k]!.data;
         const scale = grad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -161,7 +162,7 @@ test(
         const byMagnitude = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a]));
         const picks = [...byMagnitude.slice(0, 3), ...Array.from({ length: 3 }, () => random.int(grad.length))];
         for (const i of picks) {
-          const numeric = fd(k, i);
+          const numeric = await fd(k, i);
           assert.ok(
             Math.abs(numeric - grad[i]) <= 2e-2 * scale,
             `L${l}.P${k + 1}[${i}]: finite difference ${numeric} vs gradient ${grad[i]}`,
@@ -169,7 +170,8 @@ test(
         }
         // P3 and P4 are small (4×4 and 2×2 × 8 channels): their whole gradient by differences, then the weights.
         if (k >= 2) {
-          const numeric = Float32Array.from(grad, (_, i) => fd(k, i));
+          const numeric = new Float32Array(grad.length);
+          for (let i = 0; i < grad.length; i++) numeric[i] = await fd(k, i);
           const [, hh, ww, cc] = g.activations[l][k].shape;
           const fromNumeric = gradCamPlusPlus(base[k], numeric, hh, ww, cc, g.scores[0]);
           const fromTape = gradCamPlusPlus(base[k], grad, hh, ww, cc, g.scores[0]);
@@ -181,7 +183,6 @@ test(
         }
       }
     }
-    neckHead.dispose();
   },
 );
 
@@ -248,10 +249,6 @@ test('a match is explained both ways in one pass, each side as if explained alon
   assert.ok(Math.abs(match.result.score - match.score) < 1e-6);
   const alone = await explainer.explain(other, { kind: 'similarity', reference: match.query.descriptor });
   for (const [k, m] of alone.maps) assert.ok(relativeMaxError(match.result.maps.get(k)!, m) < 1e-3, k);
-  // The tensors of a call are all released.
-  const before = tf.memory().numTensors;
-  await explainer.explainMatch(IMAGE, other);
-  assert.equal(tf.memory().numTensors, before);
   await explainer.dispose();
 });
 
@@ -328,12 +325,7 @@ async function backboneFeatures(model: Model, images: Uint8Array[]): Promise<Hos
   const embedder = await OnnxEmbedder.create(model, { trace: true });
   const out = await embedder.run({ shape: [images.length, 3, s, s], data: input });
   await embedder.release();
-  return [0, 1, 2, 3].map((i) => {
-    const t = fromNchw(out.get(`backbone.${i}`)!);
-    const host = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
-    t.dispose();
-    return host;
-  }) as HostPyramid;
+  return [0, 1, 2, 3].map((i) => permute(out.get(`backbone.${i}`)!, [0, 2, 3, 1])) as HostPyramid;
 }
 
 /**
@@ -350,16 +342,10 @@ async function quicklyTrainedModel(): Promise<{ model: Model; centres: Float32Ar
   const features = await backboneFeatures(base, images);
   const neckHead = new NeckHead(LOCAL_CONFIG, base.weights);
   const dim = 4 * LOCAL_CONFIG.neckChannels;
-  const W = tf.variable(
-    tf.tensor2d(new Random(9).fillNormal(new Float32Array(dim * CLASSES.length)), [dim, CLASSES.length]),
-  );
+  const W = { shape: [dim, CLASSES.length], data: new Random(9).fillNormal(new Float32Array(dim * CLASSES.length)) };
   const optimiser = () => new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 });
   const arcface = { classes: CLASSES.length, subCenters: 1, marginDegrees: 10, scale: 16 };
-  const step = new TrainStep(neckHead, new LocalNeckRunner(neckHead), W, optimiser(), optimiser(), {
-    arcface,
-    clipNorm: 1,
-    microBatch: 32,
-  });
+  const step = await TrainStep.create(neckHead, W, optimiser(), optimiser(), { arcface, clipNorm: 1, microBatch: 32 });
   const random = new Random(5);
   const batch = 16;
   let loss = Infinity;
@@ -380,12 +366,10 @@ async function quicklyTrainedModel(): Promise<{ model: Model; centres: Float32Ar
     ));
   }
   assert.ok(loss < 0.1, `the quick model learnt its classes (loss ${loss})`);
-  const weights = new Map(base.weights);
-  for (const [name, v] of [...neckHead.variables, ...neckHead.buffers]) weights.set(name, fromTfjsLayout(v));
-  const w = W.dataSync();
+  await step.close();
+  const weights = neckHead.weights(base.weights);
+  const w = W.data;
   const centres = CLASSES.map((_, k) => Float32Array.from({ length: dim }, (_, i) => w[i * CLASSES.length + k]));
-  neckHead.dispose();
-  W.dispose();
   return { model: { config: LOCAL_CONFIG, weights, source: 'quickly trained' }, centres };
 }
 
