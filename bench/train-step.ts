@@ -1,22 +1,19 @@
 /**
  * Seconds per training step of LGFFEM's neck + head (forward, Sub-center ArcFace, backward, grad
- * clip, AdamW amsgrad) on cached backbone features: histoseek (the neck on onnxruntime, 2 threads;
- * `--engine tfjs`: on tfjs-wasm, one thread) side by side with the same step in PyTorch
- * (bench/torch_train_step.py, 2 threads), in the same run.
+ * clip, AdamW amsgrad) on cached backbone features: histoseek (the training graphs on onnxruntime,
+ * 2 threads) side by side with the same step in PyTorch (bench/torch_train_step.py, 2 threads), in
+ * the same run.
  *
- *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 2] [--engine onnxruntime|tfjs] [--quick]
+ *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 2] [--quick]
  */
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
-import { initTfjs } from '../src/engine/tfjs-backend.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import { BACKBONE_PRESETS, type ModelConfig } from '../src/model/config.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
 import { NeckHead } from '../src/train/neck-head.js';
 import type { HostPyramid } from '../src/model/host-tensor.js';
-import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from '../src/train/neck-runner.js';
 import { TrainStep } from '../src/train/step.js';
-import { PAPER_ARCFACE } from '../src/train/subcenter-arcface.js';
+import { PAPER_ARCFACE } from '../src/engine/onnx-arcface.js';
 import { Random } from '../src/util/random.js';
 import {
   BENCH_DIR,
@@ -37,7 +34,6 @@ const { values: opts } = parseArgs({
     channels: { type: 'string', default: '512' },
     layers: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
-    engine: { type: 'string', default: 'onnxruntime' },
     'micro-batch': { type: 'string', default: '2' },
     reference: { type: 'string', default: `${BENCH_DIR}/../../shared/reference` },
     quick: { type: 'boolean', default: false },
@@ -53,8 +49,6 @@ const config: ModelConfig = {
 };
 const batch = Number(opts.batch);
 const rounds = quick ? 1 : Number(opts.rounds);
-const engine = opts.engine!;
-if (engine !== 'onnxruntime' && engine !== 'tfjs') throw new Error(`--engine: onnxruntime or tfjs, not '${engine}'`);
 const microBatch = Number(opts['micro-batch']);
 const CLASSES = 24;
 
@@ -68,34 +62,27 @@ function backboneFeatures(seed: number): HostPyramid {
 }
 
 async function histoseekStep(): Promise<number> {
-  await initTfjs();
   const weights = randomModel(config, 1).weights;
   const model = new NeckHead(config, weights);
-  const runner: NeckRunner =
-    engine === 'onnxruntime' ? await OrtNeckRunner.create(model, 2) : new LocalNeckRunner(model);
-  const W = tf.variable(
-    tf.tensor2d(new Random(2).fillNormal(new Float32Array(4 * config.neckChannels * CLASSES * 3)), [
-      4 * config.neckChannels,
-      CLASSES * 3,
-    ]),
-  );
+  const dim = 4 * config.neckChannels;
+  const W = { shape: [dim, CLASSES * 3], data: new Random(2).fillNormal(new Float32Array(dim * CLASSES * 3)) };
   const arcface = { classes: CLASSES, ...PAPER_ARCFACE };
-  const step = new TrainStep(
+  const step = await TrainStep.create(
     model,
-    runner,
     W,
     new AdamW({ ...ADAMW_DEFAULTS, weightDecay: 1e-5 }),
     new AdamW(ADAMW_DEFAULTS),
     { arcface, clipNorm: 1, microBatch },
+    2,
   );
   const features = backboneFeatures(3);
   const labels = Array.from({ length: batch }, (_, i) => i % CLASSES);
   const random = new Random(4);
   info(
-    `histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers}, neck on ${engine})`,
+    `histoseek: ${rounds} timed steps after one warm-up (batch ${batch}, C=${config.neckChannels}, L=${config.neckLayers})`,
   );
   const seconds = await timeRounds(() => step.run(features, labels, random, 5e-3, 1e-4), rounds);
-  await runner.close();
+  await step.close();
   return median(seconds);
 }
 
@@ -124,7 +111,6 @@ async function pytorchStep(): Promise<Record<string, unknown>> {
 const results = new Results('train-step');
 const record = {
   case: 'train_step',
-  engine,
   batch,
   neck_channels: config.neckChannels,
   neck_layers: config.neckLayers,

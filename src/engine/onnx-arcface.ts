@@ -1,5 +1,5 @@
 /**
- * Sub-center ArcFace (Deng et al. 2020; docs/model.md, "Loss") as ONNX nodes, with its gradients
+ * Sub-center ArcFace (Deng et al. 2020; docs/model.md#loss-sub-center-arcface) as ONNX nodes, with its gradients
  * written out: cosine of each embedding to K sub-centres per class, max over a class's sub-centres,
  * additive angular margin m on the target class, scale s, cross-entropy averaged over the batch.
  * W is [D, classes·K], column k·K + j the j-th sub-centre of class k.

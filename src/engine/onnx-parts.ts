@@ -1,6 +1,7 @@
 /**
- * Parts of the model as onnxruntime sessions, for training: the frozen backbone (its features are
- * cached) and neck + head on cached features (validation embeddings), both in NHWC as tfjs uses.
+ * Parts of the model as onnxruntime sessions, for training and explanations: the frozen backbone
+ * (its features are cached), neck + head on cached features (validation embeddings), and the
+ * neck-node gradients Grad-CAM++ reads. Feature maps are NHWC.
  */
 import * as ort from 'onnxruntime-node';
 import { BACKBONE_PRESETS, type ModelConfig } from '../model/config.js';
@@ -8,6 +9,16 @@ import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import { backbone, head, neck, type Pyramid } from '../model/lgffem.js';
 import { buildOnnxGraph } from './onnx-graph.js';
 import { cpuSessionOptions } from './ort-options.js';
+import {
+  buildNodeGradientGraph,
+  DESCRIPTOR,
+  featureName,
+  gradientName,
+  nodeName,
+  SCORE,
+  TARGET,
+} from './training-graphs.js';
+import { toTrainingLayout } from './training-layout.js';
 
 const LEVELS = [0, 1, 2, 3];
 
@@ -71,6 +82,74 @@ export class NeckHeadSession {
   async run(features: HostPyramid): Promise<HostTensor> {
     const feeds = Object.fromEntries(features.map((t, i) => [`stage${i}`, new ort.Tensor('float32', t.data, t.shape)]));
     return toHost((await this.session.run(feeds)).embedding);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** Per image of a batch: its descriptor, y, and each neck node's activation A and gradient ∂y/∂A. */
+export interface NodeGradients {
+  descriptors: Float32Array[];
+  scores: number[];
+  /** [layer][node]: NHWC [n, h, w, C]. */
+  activations: HostTensor[][];
+  gradients: HostTensor[][];
+}
+
+/**
+ * The gradients of y = cos(descriptor, target) by every neck node's output, for backbone features
+ * (NHWC), in eval mode (`buildNodeGradientGraph`).
+ */
+export class NodeGradientSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly params: Record<string, ort.Tensor>,
+    private readonly config: ModelConfig,
+  ) {}
+
+  static async create(
+    config: ModelConfig,
+    weights: Map<string, HostTensor>,
+    threads = 2,
+  ): Promise<NodeGradientSession> {
+    const trainingLayout = new Map(
+      [...weights].filter(([name]) => !name.startsWith('backbone.')).map(([name, t]) => [name, toTrainingLayout(t)]),
+    );
+    const shapes = new Map([...trainingLayout].map(([name, t]) => [name, t.shape]));
+    const session = await ort.InferenceSession.create(
+      buildNodeGradientGraph(config, shapes),
+      cpuSessionOptions(threads),
+    );
+    const params = Object.fromEntries(
+      session.inputNames
+        .filter((name) => trainingLayout.has(name))
+        .map((name) => [
+          name,
+          new ort.Tensor('float32', trainingLayout.get(name)!.data, trainingLayout.get(name)!.shape),
+        ]),
+    );
+    return new NodeGradientSession(session, params, config);
+  }
+
+  /** `targets` are unit vectors, one per image. */
+  async run(features: HostPyramid, targets: Float32Array[]): Promise<NodeGradients> {
+    const n = targets.length;
+    const dim = targets[0].length;
+    const target = new Float32Array(n * dim);
+    targets.forEach((t, i) => target.set(t, i * dim));
+    const feeds: Record<string, ort.Tensor> = { ...this.params, [TARGET]: new ort.Tensor('float32', target, [n, dim]) };
+    features.forEach((t, level) => (feeds[featureName(level)] = new ort.Tensor('float32', t.data, t.shape)));
+    const out = await this.session.run(feeds);
+    const descriptors = out[DESCRIPTOR].data as Float32Array;
+    const layers = [...Array(this.config.neckLayers).keys()];
+    return {
+      descriptors: targets.map((_, i) => descriptors.slice(i * dim, (i + 1) * dim)),
+      scores: [...(out[SCORE].data as Float32Array)],
+      activations: layers.map((l) => LEVELS.map((k) => toHost(out[nodeName(l, k)]))),
+      gradients: layers.map((l) => LEVELS.map((k) => toHost(out[gradientName(nodeName(l, k))]))),
+    };
   }
 
   release(): Promise<void> {

@@ -141,7 +141,7 @@ export function buildHeadLossGraph(
 }
 
 /**
- * Grad-CAM++'s gradients (docs/model.md, "Explanations"): for backbone features `stage0..3` and unit
+ * Grad-CAM++'s gradients (docs/model.md#grad-cam-explanations): for backbone features `stage0..3` and unit
  * target vectors `target` [N, D], in eval mode, outputs the descriptor, y = cos(descriptor, target)
  * as `score` [N], and for every neck layer l and node k its output `layer<l>.node<k>` (NHWC) with
  * ∂y/∂ of it, `layer<l>.node<k>.grad`: the partial derivative by that output as an input to what

@@ -1,14 +1,14 @@
 /**
- * Grad-CAM++ explanations of LGFFEM (spec §4; Chattopadhyay et al., WACV 2018): heat maps on the
+ * Grad-CAM++ explanations of LGFFEM (docs/model.md#grad-cam-explanations; Chattopadhyay et al., WACV 2018): heat maps on the
  * terminal nodes P1_2..P4_2 of every neck layer for a target score y, the cosine between the image's
  * descriptor and a constant vector — another image's descriptor (why do these two match?) or a class
  * centre such as a Sub-center ArcFace column (where is the evidence for this class?).
  *
- * The backbone is frozen, so its features are constants: onnxruntime computes them, and only the neck
- * and head run on tfjs with gradients. The neck is a chain of layers, so the gradient of y w.r.t. layer
- * l's outputs is the input gradient of layer l+1 (which sums every path from all four outputs onward):
- * one forward pass keeps each layer's outputs, then one backward sweep — the head, then layers
- * L−1..1, each re-run under a tape — gives dy/dA for all 4·L nodes. Layer 0 needs no backward pass.
+ * The backbone is frozen, so its features are constants; onnxruntime runs everything: the backbone
+ * (or the encoder under the neck), the descriptor, then one graph (`engine/training-graphs.ts`,
+ * buildNodeGradientGraph) that gives dy/dA for all 4·L nodes in one backward sweep. The gradient by
+ * a node is taken as an input to what follows it (the next layer, or the head), as the Grad-CAM of a
+ * layer's output map is.
  *
  * Grad-CAM++ with the paper's exponential score Y = exp(y) (its eq. 19): ∂Y/∂A = Y·g with g = ∂y/∂A,
  * and, taking y as linear in A around the image (the paper's assumption; approximate for this neck),
@@ -19,20 +19,18 @@
  * α is 0 where its denominator is 0 (g = 0), as in the authors' code. Neck outputs, unlike the
  * post-ReLU CNN activations of the paper, can be negative; the formula is applied to them unchanged.
  */
-import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
 import { normalizeInto } from '../data/image.js';
-import { buildOnnxGraph } from '../engine/onnx-graph.js';
 import { OnnxPyramidSession } from '../engine/onnx-encoder.js';
-import { cpuSessionOptions } from '../engine/ort-options.js';
-import { initTfjs } from '../engine/tfjs-backend.js';
-import { fromNchw } from '../engine/tfjs-ops.js';
+import {
+  BackboneSession,
+  NeckHeadSession,
+  NodeGradientSession,
+  type NodeGradients,
+  type PyramidSource,
+} from '../engine/onnx-parts.js';
 import type { Model } from '../model/checkpoint.js';
 import { embeddingSize } from '../model/config.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
-import { backbone, type Pyramid } from '../model/lgffem.js';
-import { NeckHead } from '../train/neck-head.js';
-import { toHost } from '../train/neck-pass.js';
 
 /** An RGB image already at the model's input size: size × size × 3 bytes, row-major HWC. */
 export interface ExplainImage {
@@ -73,42 +71,7 @@ export interface MatchExplanation {
   result: Explanation;
 }
 
-/** Per image of a batch: its descriptor, y, and each neck node's activation A and gradient ∂y/∂A. */
-export interface NodeGradients {
-  descriptors: Float32Array[];
-  scores: number[];
-  /** [layer][node]: NHWC [n, h, w, C]; gradients are absent below the lowest layer asked for. */
-  activations: HostTensor[][];
-  gradients: (HostTensor | undefined)[][];
-}
-
-const NODES = [0, 1, 2, 3] as const;
-
-/** The four feature maps the neck takes (NCHW): from LGFFEM's own backbone, or an encoder's pyramid. */
-interface PyramidSource {
-  run(input: HostTensor): Promise<HostPyramid>;
-  release(): Promise<void>;
-}
-
-/** The model's ConvNeXt V2 backbone as an onnxruntime session. */
-async function ownBackbone(model: Model, threads?: number): Promise<PyramidSource> {
-  const bytes = buildOnnxGraph(
-    model.weights,
-    [{ name: 'input', layout: 'NCHW' }],
-    (ops, [image]) => new Map(backbone(ops, image, model.config).map((v, i) => [`backbone.${i}`, v])),
-  );
-  const session = await ort.InferenceSession.create(bytes, cpuSessionOptions(threads));
-  return {
-    async run(input) {
-      const out = await session.run({ input: new ort.Tensor('float32', input.data, input.shape) });
-      return NODES.map((i) => {
-        const t = out[`backbone.${i}`];
-        return { shape: t.dims.map(Number), data: t.data as Float32Array };
-      }) as HostPyramid;
-    },
-    release: () => session.release(),
-  };
-}
+export type { NodeGradients };
 
 export const nodeKey = (layer: number, node: number): string => `L${layer}.P${node + 1}`;
 export const layerKey = (layer: number): string => `L${layer}`;
@@ -199,18 +162,6 @@ function unit(v: Float32Array, what: string): Float32Array {
   return v.map((x) => x / norm);
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
-
 /** The HWC values of image `i` of an NHWC batch (a view). */
 function row(t: HostTensor, i: number): Float32Array {
   const n = t.data.length / t.shape[0];
@@ -218,30 +169,36 @@ function row(t: HostTensor, i: number): Float32Array {
 }
 
 /**
- * Explains images with a model. Holds an onnxruntime session of the backbone and the neck + head on
- * tfjs: create once and reuse (building them takes ~0.3 s for atto), then dispose.
+ * Explains images with a model. Holds onnxruntime sessions of the backbone, the descriptor and the
+ * node gradients: create once and reuse, then dispose.
  */
 export class Explainer {
   private constructor(
     readonly model: Model,
     private readonly pyramid: PyramidSource,
-    private readonly neckHead: NeckHead,
+    private readonly descriptor: NeckHeadSession,
+    private readonly nodeGradients: NodeGradientSession,
   ) {}
 
   static async create(model: Model, options: { threads?: number } = {}): Promise<Explainer> {
-    await initTfjs();
+    const { threads } = options;
     const pyramid = model.encoder
-      ? await OnnxPyramidSession.create(model.encoder, { threads: options.threads, layout: 'NCHW' })
-      : await ownBackbone(model, options.threads);
-    return new Explainer(model, pyramid, new NeckHead(model.config, model.weights));
+      ? await OnnxPyramidSession.create(model.encoder, { threads })
+      : await BackboneSession.create(model.config, model.weights, threads);
+    return new Explainer(
+      model,
+      pyramid,
+      await NeckHeadSession.create(model.config, model.weights, threads),
+      await NodeGradientSession.create(model.config, model.weights, threads),
+    );
   }
 
   private get size(): number {
     return this.model.config.inputSize;
   }
 
-  /** Backbone features (NHWC tfjs tensors) of a batch of images. */
-  private async features(images: ExplainImage[]): Promise<Pyramid<tf.Tensor>> {
+  /** Backbone features (NHWC) of a batch of images. */
+  private async features(images: ExplainImage[]): Promise<HostPyramid> {
     const size = this.size;
     const plane = 3 * size * size;
     const input = new Float32Array(images.length * plane);
@@ -250,74 +207,26 @@ export class Explainer {
         throw new RangeError(`explain: the image is ${image.size}×${image.size}; this model takes ${size}×${size}`);
       normalizeInto(image.pixels, size, input, i * plane);
     });
-    const levels = await this.pyramid.run({ shape: [images.length, 3, size, size], data: input });
-    return levels.map((level) => fromNchw(level)) as Pyramid<tf.Tensor>;
+    return this.pyramid.run({ shape: [images.length, 3, size, size], data: input });
   }
 
   /**
-   * Activations and ∂y/∂A of every neck node for a batch, image i's y being the cosine of its descriptor
-   * with `targets(descriptors)[i]`; gradients are computed for layers `lowest`..L−1 only.
+   * Activations and ∂y/∂A of every neck node for a batch, image i's y being the cosine of its
+   * descriptor with `targets(descriptors)[i]`.
    */
   async gradients(
     images: ExplainImage[],
     targets: (descriptors: Float32Array[]) => Float32Array[],
-    lowest = 0,
   ): Promise<NodeGradients> {
-    const L = this.model.config.neckLayers;
     const D = embeddingSize(this.model.config);
-    const nh = this.neckHead;
-    const outs: Pyramid<tf.Tensor>[] = [];
-    const grads: Pyramid<tf.Tensor>[] = [];
     const features = await this.features(images);
-    try {
-      let input = features;
-      for (let l = 0; l < L; l++) {
-        const x = input;
-        input = tf.tidy(() => nh.neckLayer(l, x));
-        outs.push(input);
-      }
-      const last = outs[L - 1];
-      const embedding = tf.tidy(() => nh.head(last, false).embedding);
-      const all = embedding.dataSync() as Float32Array;
-      embedding.dispose();
-      const descriptors = images.map((_, i) => all.slice(i * D, (i + 1) * D));
-      const wanted = targets(descriptors);
-      wanted.forEach((t, i) => {
-        if (t.length !== D)
-          throw new RangeError(`explain: the target vector has ${t.length} values; descriptors have ${D}`);
-        wanted[i] = unit(t, 'explain: the target vector');
-      });
-      const scores = descriptors.map((d, i) => cosine(d, wanted[i]));
-
-      // Σ_i cos(f_i, t_i): images are independent in the neck and (in eval mode) the head, so each image's
-      // gradient is that of its own score.
-      grads[L - 1] = tf.tidy(() => {
-        const T = tf.tensor2d(
-          wanted.flatMap((t) => [...t]),
-          [images.length, D],
-        );
-        return tf.grads((...p: tf.Tensor[]) => {
-          const f = nh.head(p as Pyramid<tf.Tensor>, false).embedding;
-          return tf.sum(tf.div(tf.sum(tf.mul(f, T), 1), tf.norm(f, 'euclidean', 1)));
-        })(last);
-      }) as Pyramid<tf.Tensor>;
-      for (let l = L - 1; l > lowest; l--) {
-        const dy = grads[l];
-        grads[l - 1] = tf.tidy(() =>
-          tf.grads((...x: tf.Tensor[]) =>
-            tf.addN(nh.neckLayer(l, x as Pyramid<tf.Tensor>).map((y, k) => tf.sum(tf.mul(y, dy[k])))),
-          )(outs[l - 1]),
-        ) as Pyramid<tf.Tensor>;
-      }
-      return {
-        descriptors,
-        scores,
-        activations: outs.map((p) => p.map(toHost)),
-        gradients: outs.map((_, l) => (grads[l] ? grads[l].map(toHost) : [])),
-      };
-    } finally {
-      tf.dispose([...features, ...outs.flat(), ...grads.flat()]);
-    }
+    const embeddings = (await this.descriptor.run(features)).data;
+    const wanted = targets(images.map((_, i) => embeddings.slice(i * D, (i + 1) * D))).map((t) => {
+      if (t.length !== D)
+        throw new RangeError(`explain: the target vector has ${t.length} values; descriptors have ${D}`);
+      return unit(t, 'explain: the target vector');
+    });
+    return this.nodeGradients.run(features, wanted);
   }
 
   /** Heat maps of one image for `target`. */
@@ -346,7 +255,7 @@ export class Explainer {
     const L = this.model.config.neckLayers;
     const layers = checkSelection(options.layers, L, 'layer');
     const nodes = checkSelection(options.nodes, 4, 'node');
-    const g = await this.gradients(images, targets, Math.min(...layers));
+    const g = await this.gradients(images, targets);
     return images.map((image, i) => {
       const maps = new Map<string, Float32Array>();
       const layerMaps = new Map<string, Float32Array>();
@@ -354,7 +263,7 @@ export class Explainer {
         const own = nodes.map((k) => {
           const A = g.activations[l][k];
           const [, h, w, c] = A.shape;
-          const { map } = gradCamPlusPlus(row(A, i), row(g.gradients[l][k]!, i), h, w, c, g.scores[i]);
+          const { map } = gradCamPlusPlus(row(A, i), row(g.gradients[l][k], i), h, w, c, g.scores[i]);
           const up = scaleToUnit(upsampleBilinear(map, h, w, image.size));
           maps.set(nodeKey(l, k), up);
           return up;
@@ -373,8 +282,7 @@ export class Explainer {
   }
 
   async dispose(): Promise<void> {
-    this.neckHead.dispose();
-    await this.pyramid.release();
+    await Promise.all([this.pyramid.release(), this.descriptor.release(), this.nodeGradients.release()]);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * LGFFEM, written once against `Ops` (docs/model.md): ConvNeXt V2 backbone → L local–global fusion neck
- * layers → four GeM mini-heads. Every executor (ONNX graph, tfjs, shape inference) runs this code.
+ * layers → four GeM mini-heads. Every executor (inference graph, differentiable graph, shapes) runs this code.
  */
 import { BACKBONE_PRESETS, pyramidDims, type ModelConfig } from './config.js';
 import type { Ops } from './ops.js';

@@ -1,6 +1,6 @@
 /**
  * The operations the LGFFEM definition is written in. Each executor implements them for its own
- * tensor type T (a node of an ONNX graph, a tfjs tensor, a shape) and its own memory layout; the
+ * tensor type T (a node of an inference or a differentiable ONNX graph, a shape) and its own memory layout; the
  * model itself is written once, in `lgffem.ts`, against this interface.
  *
  * Parameters are named as in the checkpoint (PyTorch layouts): an operation that owns weights takes

@@ -1,8 +1,8 @@
 /**
- * AdamW with AMSGrad (PyTorch's torch.optim.AdamW semantics) and global grad-norm clipping.
- * Its state is plain host tensors, so a checkpoint can hold it and a resumed run continues exactly.
+ * AdamW with AMSGrad (PyTorch's torch.optim.AdamW semantics) and global grad-norm clipping, on host
+ * tensors updated in place. Its state is plain host tensors, so a checkpoint can hold it and a
+ * resumed run continues exactly.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { HostTensor } from '../model/host-tensor.js';
 
 export interface AdamWSettings {
@@ -24,9 +24,9 @@ export const ADAMW_DEFAULTS: AdamWSettings = {
 };
 
 interface Moments {
-  m: tf.Tensor;
-  v: tf.Tensor;
-  vMax: tf.Tensor;
+  m: Float32Array;
+  v: Float32Array;
+  vMax: Float32Array;
 }
 
 export class AdamW {
@@ -35,44 +35,42 @@ export class AdamW {
 
   constructor(readonly settings: AdamWSettings) {}
 
-  /** One update of `variables` with `grads` (same names) at learning rate `lr`. */
-  apply(variables: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr = this.settings.lr): void {
+  /** One update of `variables` (in place) with `grads` (same names) at learning rate `lr`. */
+  apply(variables: Map<string, HostTensor>, grads: Map<string, HostTensor>, lr = this.settings.lr): void {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, amsgrad } = this.settings;
     const correction1 = 1 - beta1 ** this.step;
     const correction2Sqrt = Math.sqrt(1 - beta2 ** this.step);
-    for (const [name, g] of grads) {
-      const variable = variables.get(name)!;
-      const state = this.moments.get(name) ?? this.freshMoments(variable);
-      const next = tf.tidy(() => {
-        const m = tf.add(tf.mul(state.m, beta1), tf.mul(g, 1 - beta1));
-        const v = tf.add(tf.mul(state.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-        const vMax = amsgrad ? tf.maximum(state.vMax, v) : v;
-        const denom = tf.add(tf.div(tf.sqrt(vMax), correction2Sqrt), eps);
-        const decayed = tf.mul(variable, 1 - lr * weightDecay);
-        variable.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / correction1)));
-        return { m: tf.keep(m), v: tf.keep(v), vMax: tf.keep(amsgrad ? vMax.clone() : tf.zeros([0])) };
-      });
-      tf.dispose([state.m, state.v, state.vMax]);
-      this.moments.set(name, next);
+    const decay = 1 - lr * weightDecay;
+    const stepSize = lr / correction1;
+    for (const [name, gradient] of grads) {
+      const w = variables.get(name)!.data;
+      const g = gradient.data;
+      let state = this.moments.get(name);
+      if (!state) {
+        const n = w.length;
+        state = { m: new Float32Array(n), v: new Float32Array(n), vMax: new Float32Array(amsgrad ? n : 0) };
+        this.moments.set(name, state);
+      }
+      const { m, v, vMax } = state;
+      for (let i = 0; i < w.length; i++) {
+        m[i] = m[i] * beta1 + g[i] * (1 - beta1);
+        v[i] = v[i] * beta2 + g[i] * g[i] * (1 - beta2);
+        let second = v[i];
+        if (amsgrad) second = vMax[i] = Math.max(vMax[i], v[i]);
+        w[i] = w[i] * decay - (m[i] / (Math.sqrt(second) / correction2Sqrt + eps)) * stepSize;
+      }
     }
   }
 
-  private freshMoments(variable: tf.Variable): Moments {
-    return { m: tf.zerosLike(variable), v: tf.zerosLike(variable), vMax: tf.zerosLike(variable) };
-  }
-
-  /** Optimiser state for a checkpoint: `m.<name>`, `v.<name>`, `vmax.<name>` (tfjs layouts). */
-  exportState(): Map<string, HostTensor> {
+  /** Optimiser state for a checkpoint: `m.<name>`, `v.<name>`, `vmax.<name>` (training layouts). */
+  exportState(shapes: ReadonlyMap<string, number[]>): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();
     for (const [name, s] of this.moments) {
-      for (const [key, t] of [
-        ['m', s.m],
-        ['v', s.v],
-        ['vmax', s.vMax],
-      ] as const) {
-        out.set(`${key}.${name}`, { shape: t.shape.slice(), data: t.dataSync() as Float32Array });
-      }
+      const shape = shapes.get(name)!;
+      out.set(`m.${name}`, { shape, data: s.m });
+      out.set(`v.${name}`, { shape, data: s.v });
+      out.set(`vmax.${name}`, { shape: s.vMax.length ? shape : [0], data: s.vMax });
     }
     return out;
   }
@@ -85,29 +83,20 @@ export class AdamW {
       const load = (k: string) => {
         const h = state.get(`${k}.${name}`);
         if (!h) throw new Error(`optimiser state lacks '${k}.${name}'`);
-        return tf.tensor(h.data, h.shape);
+        return h.data.slice();
       };
       this.moments.set(name, { m: load('m'), v: load('v'), vMax: load('vmax') });
     }
   }
-
-  dispose(): void {
-    for (const s of this.moments.values()) tf.dispose([s.m, s.v, s.vMax]);
-    this.moments.clear();
-  }
 }
 
 /** Scales gradients in place so their global L2 norm is at most `maxNorm` (PyTorch's clip_grad_norm_). Returns the norm before clipping. */
-export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const total = norm.dataSync()[0];
-  norm.dispose();
+export function clipGradNorm(grads: Iterable<HostTensor>, maxNorm: number): number {
+  const all = [...grads];
+  let squares = 0;
+  for (const g of all) for (const x of g.data) squares += x * x;
+  const total = Math.sqrt(squares);
   const factor = maxNorm / (total + 1e-6);
-  if (factor < 1) {
-    for (const [name, g] of grads) {
-      grads.set(name, tf.mul(g, factor));
-      g.dispose();
-    }
-  }
+  if (factor < 1) for (const g of all) for (let i = 0; i < g.data.length; i++) g.data[i] *= factor;
   return total;
 }

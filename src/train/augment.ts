@@ -1,5 +1,5 @@
 /**
- * Training augmentations (spec §2) on S×S RGB patches: the eight flips/rotations, Gaussian blur,
+ * Training augmentations (docs/model.md#training-recipe) on S×S RGB patches: the eight flips/rotations, Gaussian blur,
  * median blur (≤ 5), and an optional stain jitter in optical-density space.
  */
 import sharp from 'sharp';
@@ -93,7 +93,7 @@ function jitterStain(pixels: Uint8Array, [h, e]: [number, number]): Uint8Array {
   return out;
 }
 
-/** Applies a recipe, in the spec's order: flips/rotation, Gaussian blur, median blur; stain jitter last. */
+/** Applies a recipe, in the order of docs/model.md#training-recipe: flips/rotation, Gaussian blur, median blur; stain jitter last. */
 export async function applyView(pixels: Uint8Array, size: number, recipe: ViewRecipe): Promise<Uint8Array> {
   let out = dihedral(pixels, size, recipe.quarterTurns, recipe.flip);
   if (recipe.gaussianSigma !== null || recipe.medianSize !== null) {

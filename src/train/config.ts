@@ -12,7 +12,7 @@ import { CONFIG_RULES, DEFAULT_CONFIG, isPresetName, unknownPreset, type ModelCo
 import type { Preprocessing } from '../model/encoder.js';
 
 export interface AugmentConfig {
-  /** Probabilities (spec §2: flips .6, rot90 .6, Gaussian blur .5, median blur .6). */
+  /** Probabilities (docs/model.md#training-recipe: flips .6, rot90 .6, Gaussian blur .5, median blur .6). */
   vflip: number;
   hflip: number;
   rot90: number;
@@ -79,16 +79,17 @@ export interface TrainOverrides {
   encoder?: string;
 }
 
-export const NECK_ENGINES = ['onnxruntime', 'tfjs'] as const;
+/** Where training runs. One executor is left; the key stays so that configs (and their hashes, which resume checks) keep working. */
+export const NECK_ENGINES = ['onnxruntime'] as const;
 export type NeckEngine = (typeof NECK_ENGINES)[number];
 
 export interface TrainConfig {
   seed: number;
   /** Where checkpoints, logs and the loss curve go. */
   output: string;
-  /** Where the neck's forward and backward passes run: onnxruntime (fast, multithreaded) or tfjs (reference, one thread). */
+  /** Where the training graphs run: onnxruntime, the one executor. */
   engine: NeckEngine;
-  /** onnxruntime threads for the neck. */
+  /** onnxruntime threads for the training graphs. */
   threads: number;
   microBatch: number;
   /** Folder for cached backbone features. */
@@ -275,6 +276,10 @@ function parseStage(raw: unknown, index: number, base: string): StageConfig {
 }
 
 function neckEngine(name: string): NeckEngine {
+  if (name === 'tfjs')
+    throw new ConfigError(
+      `config.engine: 'tfjs' is gone since histoseek 1.2 (training runs on onnxruntime); remove the key or set it to 'onnxruntime'`,
+    );
   if (!(NECK_ENGINES as readonly string[]).includes(name))
     throw new ConfigError(`config.engine: must be one of ${NECK_ENGINES.join(', ')}, got '${name}'`);
   return name as NeckEngine;

@@ -1,23 +1,26 @@
 /**
- * Neck + head on tfjs with gradients: the trainable part of LGFFEM. Backbone features come in as
- * constants (computed once with onnxruntime and cached), so a step never touches the backbone.
+ * The trainable part of LGFFEM, neck and head, as host tensors in the training layouts: the
+ * differentiable graphs read them as inputs, the optimisers update them in place. Backbone features
+ * come in as constants (computed once with onnxruntime and cached), so a step never touches the backbone.
  */
-import * as tf from '@tensorflow/tfjs';
-import { TfjsOps, toTfjsLayout } from '../engine/tfjs-ops.js';
+import { fromTrainingLayout, toTrainingLayout } from '../engine/training-layout.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
-import { pyramidDims } from '../model/config.js';
-import { head, neck, neckLayer, type Pyramid } from '../model/lgffem.js';
 import { isTrainable, parameterSpecs } from '../model/params.js';
-import type { Random } from '../util/random.js';
 
 const BACKBONE_PREFIX = 'backbone.';
 
+/** A BatchNorm's statistics over one batch: the mean and the unbiased variance. */
+export interface BatchStatistics {
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
 export class NeckHead {
-  /** Trainable neck and head parameters (tfjs layouts). */
-  readonly variables = new Map<string, tf.Variable>();
+  /** Trainable neck and head parameters (training layouts). */
+  readonly variables = new Map<string, HostTensor>();
   /** BatchNorm running statistics. */
-  readonly buffers = new Map<string, tf.Tensor>();
+  readonly buffers = new Map<string, HostTensor>();
 
   constructor(
     readonly config: ModelConfig,
@@ -25,67 +28,33 @@ export class NeckHead {
   ) {
     for (const [name, spec] of parameterSpecs(config)) {
       if (name.startsWith(BACKBONE_PREFIX)) continue;
-      const value = toTfjsLayout(weights.get(name)!);
-      if (isTrainable(spec)) {
-        this.variables.set(name, tf.variable(value, true));
-        value.dispose();
-      } else {
-        this.buffers.set(name, value);
-      }
+      const value = toTrainingLayout(weights.get(name)!);
+      (isTrainable(spec) ? this.variables : this.buffers).set(name, value);
     }
   }
 
-  private params(): Map<string, tf.Tensor> {
-    return new Map<string, tf.Tensor>([...this.variables, ...this.buffers]);
-  }
-
-  /** Neck outputs for backbone features (NHWC). The neck has no batch coupling: samples are independent. */
-  neck(features: Pyramid<tf.Tensor>): Pyramid<tf.Tensor> {
-    return neck(new TfjsOps(this.params()), features, this.config);
-  }
-
-  /** One neck layer. */
-  neckLayer(layer: number, input: Pyramid<tf.Tensor>): Pyramid<tf.Tensor> {
-    const inChannels = layer === 0 ? pyramidDims(this.config) : undefined;
-    return neckLayer(new TfjsOps(this.params()), input, layer, this.config.neckChannels, inChannels);
-  }
-
-  /** Names of the trainable parameters of one neck layer. */
-  layerParamNames(layer: number): string[] {
-    return [...this.variables.keys()].filter((k) => k.startsWith(`neck.${layer}.`));
-  }
-
-  /**
-   * Raw descriptors from neck outputs. In training mode BatchNorm uses batch statistics (left in
-   * `ops.batchStats`) and dropout draws its masks from `random`.
-   */
-  head(fused: Pyramid<tf.Tensor>, training: boolean, random?: Random): { embedding: tf.Tensor2D; ops: TfjsOps } {
-    const ops = new TfjsOps(this.params(), { training, random });
-    return { embedding: head(ops, fused, this.config) as tf.Tensor2D, ops };
+  /** Shapes of the parameters and buffers, by name, as the graphs take them. */
+  shapes(): Map<string, number[]> {
+    return new Map([...this.variables, ...this.buffers].map(([name, t]) => [name, t.shape]));
   }
 
   /** PyTorch's BatchNorm update: running = (1 − 0.1)·running + 0.1·batch (unbiased variance). */
-  updateRunningStats(ops: TfjsOps, momentum = 0.1): void {
-    for (const [name, stats] of ops.batchStats) {
-      for (const [key, batch] of [
-        ['running_mean', stats.mean],
-        ['running_var', stats.variance],
+  updateRunningStats(statistics: Map<string, BatchStatistics>, momentum = 0.1): void {
+    for (const [module, batch] of statistics) {
+      for (const [key, values] of [
+        ['running_mean', batch.mean],
+        ['running_var', batch.variance],
       ] as const) {
-        const old = this.buffers.get(`${name}.${key}`)!;
-        this.buffers.set(
-          `${name}.${key}`,
-          tf.tidy(() => tf.add(tf.mul(old, 1 - momentum), tf.mul(batch, momentum))),
-        );
-        old.dispose();
+        const running = this.buffers.get(`${module}.${key}`)!.data;
+        for (let i = 0; i < running.length; i++) running[i] = (1 - momentum) * running[i] + momentum * values[i];
       }
-      tf.dispose([stats.mean, stats.variance]);
     }
-    ops.batchStats.clear();
   }
 
-  dispose(): void {
-    tf.dispose([...this.variables.values(), ...this.buffers.values()]);
+  /** The whole model's weights in checkpoint layout: `base`'s backbone, this neck and head. */
+  weights(base: Map<string, HostTensor>): Map<string, HostTensor> {
+    const weights = new Map(base);
+    for (const [name, t] of [...this.variables, ...this.buffers]) weights.set(name, fromTrainingLayout(t));
+    return weights;
   }
 }
-
-export { Random };

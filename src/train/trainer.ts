@@ -9,9 +9,6 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { initTfjs } from '../engine/tfjs-backend.js';
-import { fromTfjsLayout } from '../engine/tfjs-ops.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
 import { loadCheckpoint, randomModel, saveCheckpoint, withTimmBackbone, type Model } from '../model/checkpoint.js';
 import { embeddingSize, validateConfig, type ModelConfig } from '../model/config.js';
@@ -27,7 +24,6 @@ import { FeatureCache } from './feature-cache.js';
 import { frozenPyramid, readTrainingEncoder, type TrainingEncoder } from './frozen-pyramid.js';
 import { renderLossCurve, type CurvePoint } from './loss-curve.js';
 import { NeckHead } from './neck-head.js';
-import { LocalNeckRunner, OrtNeckRunner, type NeckRunner } from './neck-runner.js';
 import { TrainStep } from './step.js';
 import { validate } from './validate.js';
 
@@ -114,13 +110,6 @@ function shuffle(n: number, random: Random): number[] {
   return order;
 }
 
-/** The model's weights in checkpoint layout: the backbone as it was, neck and head as trained. */
-function currentWeights(base: Map<string, HostTensor>, model: NeckHead): Map<string, HostTensor> {
-  const weights = new Map(base);
-  for (const [name, t] of [...model.variables, ...model.buffers]) weights.set(name, fromTfjsLayout(t));
-  return weights;
-}
-
 export async function train(
   config: TrainConfig,
   events: TrainEvents,
@@ -155,7 +144,6 @@ export async function train(
     model = { ...model, weights: (await loadCheckpoint(join(config.output, state.weights))).weights };
     events.say(`resuming ${config.output} at stage ${state.stage + 1}, epoch ${state.epoch + 1}`);
   }
-  await initTfjs();
   const log = (record: object) => appendFile(join(config.output, 'log.jsonl'), `${JSON.stringify(record)}\n`);
   const curve: CurvePoint[] = [];
   const epochStarts: number[] = [];
@@ -207,10 +195,6 @@ export async function train(
 
     // Model, loss head and optimisers for this stage.
     const neckHead = new NeckHead(model.config, model.weights);
-    const runner: NeckRunner =
-      config.engine === 'onnxruntime'
-        ? await OrtNeckRunner.create(neckHead, config.threads)
-        : new LocalNeckRunner(neckHead);
     const arcface = {
       classes: data.classes.length,
       subCenters: stage.loss.subCenters,
@@ -221,7 +205,7 @@ export async function train(
     const wInit = new Random(config.seed * 97 + s).fillNormal(
       new Float32Array(dim * arcface.classes * arcface.subCenters),
     );
-    const lossW = tf.variable(tf.tensor2d(wInit, [dim, arcface.classes * arcface.subCenters]));
+    const lossW = { shape: [dim, arcface.classes * arcface.subCenters], data: wInit };
     const modelOptimizer = new AdamW({ ...ADAMW_DEFAULTS, lr: stage.lr, weightDecay: stage.weightDecay });
     const lossOptimizer = new AdamW({ ...ADAMW_DEFAULTS, lr: stage.loss.lr, weightDecay: stage.weightDecay });
     if (resumingHere) {
@@ -230,14 +214,16 @@ export async function train(
         new Map([...saved].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
       modelOptimizer.importState(pick('model/'), state!.modelSteps);
       lossOptimizer.importState(pick('loss/'), state!.lossSteps);
-      const w = saved.get('lossW')!;
-      lossW.assign(tf.tensor2d(w.data, w.shape as [number, number]));
+      lossW.data.set(saved.get('lossW')!.data);
     }
-    const step = new TrainStep(neckHead, runner, lossW, modelOptimizer, lossOptimizer, {
-      arcface,
-      clipNorm: stage.clipNorm,
-      microBatch: config.microBatch,
-    });
+    const step = await TrainStep.create(
+      neckHead,
+      lossW,
+      modelOptimizer,
+      lossOptimizer,
+      { arcface, clipNorm: stage.clipNorm, microBatch: config.microBatch },
+      config.threads,
+    );
     const perEpoch = stepsPerEpoch(stage, data);
     const totalSteps = perEpoch * stage.epochs;
 
@@ -279,7 +265,7 @@ export async function train(
             `loss ${result.loss.toFixed(3)} · lr ${lr.toExponential(2)} · ${rate.toFixed(1)} items/s`,
           );
         }
-        const weights = currentWeights(model.weights, neckHead);
+        const weights = neckHead.weights(model.weights);
         let metrics: RetrievalMetrics | null = null;
         if (data.val.length) {
           const names = (labels: number[]) => labels.map((l) => data.classes[l]);
@@ -315,9 +301,9 @@ export async function train(
         const trained = { config: model.config, weights, encoder: model.encoder };
         await saveCheckpoint(join(config.output, weightsFile), trained);
         const optim = new Map<string, HostTensor>();
-        for (const [k, v] of modelOptimizer.exportState()) optim.set(`model/${k}`, v);
-        for (const [k, v] of lossOptimizer.exportState()) optim.set(`loss/${k}`, v);
-        optim.set('lossW', { shape: lossW.shape.slice(), data: lossW.dataSync() as Float32Array });
+        for (const [k, v] of modelOptimizer.exportState(neckHead.shapes())) optim.set(`model/${k}`, v);
+        for (const [k, v] of lossOptimizer.exportState(new Map([['W', lossW.shape]]))) optim.set(`loss/${k}`, v);
+        optim.set('lossW', lossW);
         await writeSafetensors(join(config.output, optimFile), optim);
         if (improved) best = { eta_tot: metrics?.eta_tot ?? 0, stage: s, epoch: epoch + 1 };
         const previous = state;
@@ -347,15 +333,11 @@ export async function train(
           await renderLossCurve(curve, epochStarts, `training loss — ${config.stages.map((x) => x.name).join(' → ')}`),
         );
       }
-      model = { ...model, weights: currentWeights(model.weights, neckHead) };
+      model = { ...model, weights: neckHead.weights(model.weights) };
     } finally {
-      await runner.close();
+      await step.close();
       trainCache.close();
       valCache.close();
-      neckHead.dispose();
-      lossW.dispose();
-      modelOptimizer.dispose();
-      lossOptimizer.dispose();
     }
   }
   return { best: bestPath, last: lastPath };

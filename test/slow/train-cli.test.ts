@@ -114,7 +114,11 @@ test('bad configs fail before any work, naming the problem', { timeout: TIMEOUT 
     [config(join(dir, 'x')).replace(`    data: ${collection}\n`, ''), /stages\[0\]\.data: required/],
     [
       config(join(dir, 'x')).replace('micro_batch: 2', 'engine: cuda'),
-      /config\.engine: must be one of onnxruntime, tfjs, got 'cuda'/,
+      /config\.engine: must be one of onnxruntime, got 'cuda'/,
+    ],
+    [
+      config(join(dir, 'x')).replace('micro_batch: 2', 'engine: tfjs'),
+      /config\.engine: 'tfjs' is gone since histoseek 1\.2 \(training runs on onnxruntime\)/,
     ],
   ];
   for (const [text, error] of cases) {
