@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { openIndex } from '../src/api/library.js';
 import { DEMO_COLLECTION, ensureCollection, QUICK_DEMO_COLLECTION } from '../src/cli/demo-cmd.js';
 import { readCollection } from '../src/collections/read.js';
-import type { VectorKind } from '../src/store/store.js';
+import type { VectorKind } from '../src/store/types.js';
 import type { Precision } from '../src/model/types.js';
 import { info, Results, significant } from './common.js';
 

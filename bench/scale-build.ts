@@ -10,7 +10,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type ModelIdentity, IndexStore, isVectorKind } from '../src/store/store.js';
+import { isVectorKind, type ModelIdentity } from '../src/store/types.js';
+import { IndexStore } from '../src/store/store.js';
 import { Random } from '../src/util/random.js';
 import { significant } from './common.js';
 import { SyntheticSpace } from './scale-space.js';

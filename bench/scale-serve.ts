@@ -12,7 +12,8 @@
  * into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
-import { rerankedCount, Searcher, SEARCH_MODES, type Hit, type SearchMode } from '../src/store/searcher.js';
+import { rerankedCount, Searcher } from '../src/store/searcher.js';
+import { type Hit, SEARCH_MODES, type SearchMode } from '../src/store/types.js';
 import { IndexStore } from '../src/store/store.js';
 import { peakRssMib, rssPartsMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';

@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { subSeed } from '../src/data/synthetic/rand.js';
 import { TISSUE_CLASSES } from '../src/data/synthetic/index.js';
-import type { ItemRecord } from '../src/store/store.js';
+import type { ItemRecord } from '../src/store/types.js';
 import { Random } from '../src/util/random.js';
 import { median } from './common.js';
 

@@ -29,7 +29,8 @@ import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { createEmbedder } from '../src/engine/embedders.js';
 import { normaliseRows, rowNorms } from '../src/store/indexer.js';
 import { Searcher } from '../src/store/searcher.js';
-import { IndexStore, type ItemRecord } from '../src/store/store.js';
+import { IndexStore } from '../src/store/store.js';
+import type { ItemRecord } from '../src/store/types.js';
 import { Random } from '../src/util/random.js';
 import { info, median, percentile, processRssMib, Results, significant, startServe, timeRounds } from './common.js';
 

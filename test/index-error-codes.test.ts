@@ -8,7 +8,8 @@ import { appendFileSync, existsSync, rmSync, truncateSync, writeFileSync } from 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { IndexStore, type ModelIdentity } from '../src/store/store.js';
+import { IndexStore } from '../src/store/store.js';
+import type { ModelIdentity } from '../src/store/types.js';
 import { upgradeIndex } from '../src/store/upgrade.js';
 import { type ErrorCode, isHistoseekError } from '../src/util/errors.js';
 import { temporaryFolder } from './helpers.js';

@@ -4,7 +4,8 @@
  * (INDEX_LOCKED while another writer holds it). A PostgreSQL store keeps its HNSW index itself.
  */
 import { isPostgresUrl, redactUrl } from '../store/open-store.js';
-import { IndexStore, type VectorKind } from '../store/store.js';
+import { IndexStore } from '../store/store.js';
+import type { VectorKind } from '../store/types.js';
 import { upgradeIndex as upgradeFolder } from '../store/upgrade.js';
 import { HistoseekError } from '../util/errors.js';
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { probeEncoder } from '../engine/embedders.js';
 import { onnxEncoderPrecisionProblem, readOnnxEncoder } from '../engine/onnx-encoder.js';
-import type { ModelIdentity } from '../store/store.js';
+import type { ModelIdentity } from '../store/types.js';
 import { loadCheckpoint, withTimmBackbone } from '../model/checkpoint.js';
 import { validateConfig } from '../model/config.js';
 import { descriptorSize, modelInputSize, type EmbeddingModel } from '../model/embedding-model.js';

@@ -1,7 +1,6 @@
 /** Checks of the library's options at the call, so a wrong one is a BAD_OPTION naming it rather than a failure deep inside. */
 import { isLayout } from '../collections/collection.js';
-import { SEARCH_MODES } from '../store/searcher.js';
-import { isVectorKind, VECTOR_KINDS } from '../store/store.js';
+import { isVectorKind, SEARCH_MODES, VECTOR_KINDS } from '../store/types.js';
 import { HistoseekError } from '../util/errors.js';
 
 function bad(where: string, message: string): HistoseekError {

@@ -3,7 +3,7 @@
  * never reused), its file, and a slide patch's level-0 box as numbers — never a `path#region=`
  * string to parse.
  */
-import type { StoredItem } from '../store/store.js';
+import type { StoredItem } from '../store/types.js';
 import { splitSource } from '../store/store.js';
 import type { Box } from '../wsi/tiler.js';
 

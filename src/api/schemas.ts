@@ -9,7 +9,7 @@
  */
 import { Kind, Type, type SchemaOptions, type Static, type TSchema } from '@sinclair/typebox';
 import type { EvalContext, RetrievalMetrics } from '../eval/metrics.js';
-import { VECTOR_KINDS } from '../store/vector-codec.js';
+import { VECTOR_KINDS } from '../store/types.js';
 
 /** `schema` or null, as `type: [its type, 'null']` (one schema that the serialiser and OpenAPI read as is, not an anyOf). */
 function Nullable<T extends TSchema>(schema: T, options: SchemaOptions = {}) {

@@ -1,6 +1,6 @@
 /** Searching an index with queries of any kind (query.ts): what the library's `search` and `searchBatch` and `histoseek search IMAGE…` return. */
 import { hitItems } from '../store/item-store.js';
-import type { Exclusion } from '../store/searcher.js';
+import type { Exclusion } from '../store/types.js';
 import { HistoseekError } from '../util/errors.js';
 import { queryVectors } from './query.js';
 import { rankedResults, type SearchResult } from './results.js';

@@ -6,7 +6,7 @@ import type { Layout } from '../collections/collection.js';
 import { isDicomWebUrl } from '../wsi/dicomweb/dicomweb-url.js';
 import { openStore } from '../store/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../store/shared-indexing.js';
-import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../store/store.js';
+import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../store/types.js';
 import type { PatchSelection } from '../collections/patch-selection.js';
 import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';

@@ -1,5 +1,5 @@
 /** The options that choose how a command searches: --exact, --two-stage, --candidates, and -k results. */
-import { TWO_STAGE_MIN_ROWS, type SearchSettings } from '../store/searcher.js';
+import { type SearchSettings, TWO_STAGE_MIN_ROWS } from '../store/types.js';
 import { optionalPositiveInt, positiveInt } from './args.js';
 
 /** The options that choose how a command searches, for its parseArgs table. */

@@ -1,5 +1,5 @@
 /** The options naming the index (--db) and how a new one stores its descriptors (--vectors). */
-import { isVectorKind, VECTOR_KINDS, type VectorKind } from '../store/store.js';
+import { isVectorKind, VECTOR_KINDS, type VectorKind } from '../store/types.js';
 
 export const DB_OPTIONS = {
   db: { type: 'string' },

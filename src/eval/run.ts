@@ -9,7 +9,7 @@ import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from '../store/indexer.js';
 import type { ItemSearcher, ItemStore } from '../store/item-store.js';
-import type { Exclusion } from '../store/searcher.js';
+import type { Exclusion } from '../store/types.js';
 import { evaluateRetrieval, type QueryResult, type RetrievalMetrics } from './metrics.js';
 
 export interface EvalOutcome {

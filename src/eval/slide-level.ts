@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Embedder } from '../engine/embedder.js';
 import type { ItemSearcher, ItemStore } from '../store/item-store.js';
 import { searchWholeSlide } from '../store/slide-search.js';
-import type { StoredItem } from '../store/store.js';
+import type { StoredItem } from '../store/types.js';
 import { mosaic } from '../wsi/mosaic.js';
 import { parseItemKey } from '../collections/item-key.js';
 

@@ -1,5 +1,5 @@
 /** How an indexed item is shown to clients: its metadata and the URL of its thumbnail, never a way to fetch its path. */
-import type { StoredItem } from '../store/store.js';
+import type { StoredItem } from '../store/types.js';
 import type { ItemJson, Majority } from '../api/schemas.js';
 
 export function itemJson(item: StoredItem): ItemJson {

@@ -1,6 +1,6 @@
 /** A histoseek server over one index: built for fastify's inject (tests) or listening on a socket (the command, benchmarks). */
 import { isPostgresUrl } from '../store/open-store.js';
-import type { SearchSettings } from '../store/searcher.js';
+import type { SearchSettings } from '../store/types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';

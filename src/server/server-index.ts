@@ -21,8 +21,7 @@ import {
 } from '../api/library.js';
 import type { MapJson } from '../api/schemas.js';
 import type { Precision } from '../model/types.js';
-import type { SearchSettings } from '../store/searcher.js';
-import type { ModelIdentity, StoredItem } from '../store/store.js';
+import type { ModelIdentity, SearchSettings, StoredItem } from '../store/types.js';
 import type { ProjectionMethod } from '../map/projection.js';
 import { Batcher } from './batcher.js';
 import { embeddingMap, mapRows } from './embedding-map.js';

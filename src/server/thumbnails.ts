@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { ItemLoader } from '../collections/load.js';
 import { ImageError } from '../data/image.js';
 import { parseItemKey } from '../collections/item-key.js';
-import type { StoredItem } from '../store/store.js';
+import type { StoredItem } from '../store/types.js';
 import { HttpError } from './errors.js';
 import { LruCache } from './lru.js';
 

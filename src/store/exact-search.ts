@@ -25,7 +25,7 @@ import { cachedSession, sessionCacheDir } from '../engine/session-cache.js';
 import type { Logger } from '../util/logger.js';
 import type OnnxProto from 'onnx-proto';
 import type { onnx as proto } from 'onnx-proto';
-import type { VectorKind } from './vector-codec.js';
+import type { VectorKind } from './types.js';
 import type { VectorColumn } from './vector-column.js';
 
 /** onnx-proto (CommonJS, with protobufjs) loads only when the search graph is built, not when the cache holds it. */

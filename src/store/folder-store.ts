@@ -4,8 +4,8 @@
  * removals show at once.
  */
 import type { ItemSearcher, ItemStore } from './item-store.js';
-import type { SearcherOptions } from './searcher.js';
-import { type CreateOptions, IndexStore, type ItemRecord, type ModelIdentity, type StoredItem } from './store.js';
+import type { CreateOptions, ItemRecord, ModelIdentity, SearcherOptions, StoredItem } from './types.js';
+import { IndexStore } from './store.js';
 import { WorkerSearcher } from './worker-searcher.js';
 
 export class FolderStore implements ItemStore {

@@ -10,7 +10,7 @@ import { embedImageFiles, type PixelLoader } from '../engine/embed-images.js';
 import { EMBEDDING_NAME } from '../engine/graph-names.js';
 import type { Embedder } from '../engine/embedder.js';
 import type { ItemStore } from './item-store.js';
-import type { ItemRecord } from './store.js';
+import type { ItemRecord } from './types.js';
 
 export interface IndexReport {
   /** Items in the collection. */

@@ -1,22 +1,30 @@
 /**
  * The one store interface every command, the server and the library use: an index of items
  * (metadata + one normalised descriptor each) that can be appended to, removed from and searched.
- * Two implementations: a local folder (folder-store.ts over store.ts: SQLite, vector files and an
- * HNSW graph) and PostgreSQL with pgvector (postgres/postgres-store.ts). open-store.ts picks one
- * from `--db`.
+ * Two implementations: FolderStore, a local folder (folder/: SQLite, vector files and an HNSW
+ * graph), and PostgresStore, PostgreSQL with pgvector (postgres/). open-store.ts picks one from
+ * `--db`. Its vocabulary is in types.ts.
  *
  * Items are addressed by `row`: a non-negative integer that never changes and is never reused.
  */
-import type { Exclusion, Hit, SearcherOptions } from './searcher.js';
-import type { ItemRecord, ModelIdentity, StoredItem, VectorKind } from './store.js';
-import type { WorkClaims } from './work-claims.js';
+import { HistoseekError } from '../util/errors.js';
+import type {
+  Exclusion,
+  Hit,
+  ItemRecord,
+  ModelIdentity,
+  SearcherOptions,
+  SearchOptions,
+  StoredItem,
+  VectorKind,
+} from './types.js';
 
 /** Answers queries against a store as it was when the searcher was opened (a snapshot for the folder store). */
 export interface ItemSearcher {
   /** How it answers: a scan of every item, or an approximate first pass re-ranked (or, in PostgreSQL, pgvector's HNSW). */
   readonly mode: 'exact' | 'two-stage';
   /** Ranked live hits for each of `n` normalised query vectors (n × dim values). */
-  search(queries: Float32Array, n: number, o: { k: number; exclude?: Exclusion }): Promise<Hit[][]>;
+  search(queries: Float32Array, n: number, o: SearchOptions): Promise<Hit[][]>;
   release(): Promise<void>;
 }
 
@@ -57,6 +65,47 @@ export interface ItemStore {
   /** Claims for indexing from several processes at once; null where one writer at a time is the rule (a folder). */
   workClaims(): WorkClaims | null;
   close(): Promise<void>;
+}
+
+/**
+ * How concurrent indexers share a collection: it is cut into units (a slide, or a run of images),
+ * and a worker works only on a unit it has claimed. A claim is a committed lease row, renewed while
+ * the worker lives; a unit whose lease ran out (its worker died) can be claimed by another. Claims
+ * are never locks held for the length of the work, so they behave the same on any PostgreSQL
+ * (PGlite included, which runs every client in one session).
+ */
+export interface WorkClaims {
+  /** This worker's name (host:pid). */
+  readonly worker: string;
+  /** Takes `unit` for `leaseSeconds` if nobody holds a live lease on it (or this worker does); true when taken. */
+  claim(unit: string, leaseSeconds: number): Promise<boolean>;
+  /** Extends every lease this worker holds. */
+  renew(leaseSeconds: number): Promise<void>;
+  release(unit: string): Promise<void>;
+  /** Units other workers hold a live lease on. */
+  heldByOthers(): Promise<number>;
+}
+
+/** The queries of each group and the rows they exclude: one group of every query when nothing is excluded. */
+export function exclusionGroups(
+  n: number,
+  exclude?: Exclusion,
+): { queries: number[]; excluded: ReadonlySet<number> }[] {
+  if (!exclude) return [{ queries: Array.from({ length: n }, (_, q) => q), excluded: new Set() }];
+  const { rows, groupOf } = exclude;
+  if (groupOf && groupOf.length !== n)
+    throw new HistoseekError('BAD_QUERY', `search: ${n} queries need ${n} exclusion groups, got ${groupOf.length}`);
+  const queries = rows.map((): number[] => []);
+  for (let q = 0; q < n; q++) {
+    const group = groupOf?.[q] ?? 0;
+    if (!Number.isInteger(group) || group < 0 || group >= rows.length)
+      throw new HistoseekError(
+        'BAD_QUERY',
+        `search: query ${q}'s exclusion group ${group} is not one of the ${rows.length} given`,
+      );
+    queries[group].push(q);
+  }
+  return queries.flatMap((group, g) => (group.length ? [{ queries: group, excluded: new Set(rows[g]) }] : []));
 }
 
 /** Live items with their hits' distances; hits whose item went away meanwhile are dropped. */

@@ -2,22 +2,7 @@
  * The model an index was built with, as both stores record it: the same meta keys in the folder's
  * SQLite and in PostgreSQL's meta table, written and read here once.
  */
-
-export interface ModelIdentity {
-  /** Human-readable: the checkpoint path or the built-in model's description. */
-  id: string;
-  hash: string;
-  /** The checkpoint file, when the model came from one (lets search load the same model). */
-  weightsPath?: string;
-  /** The encoder the model runs (an ONNX file's path or a pulled foundation model's name), so later commands find it. */
-  encoder?: string;
-  /** The options the encoder was given (its input's normalisation, the tensors taken), as JSON. */
-  encoderOptions?: string;
-  /** The licence of the encoder's weights, when it has one on record. */
-  licence?: string;
-  dim: number;
-  inputSize: number;
-}
+import type { ModelIdentity } from './types.js';
 
 /** The meta entries that record `model` (absent parts as empty strings). */
 export function modelMeta(model: ModelIdentity): Record<string, string> {

@@ -5,7 +5,7 @@
 import { FolderStore } from './folder-store.js';
 import type { ItemStore } from './item-store.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
-import type { CreateOptions, ModelIdentity } from './store.js';
+import type { CreateOptions, ModelIdentity } from './types.js';
 
 export { isPostgresUrl, redactUrl };
 

@@ -6,7 +6,7 @@
  * cannot cross threads).
  */
 import { ERROR_CODES, type ErrorCode, HistoseekError } from '../util/errors.js';
-import type { Exclusion, Hit, SearchSettings } from './searcher.js';
+import type { Exclusion, Hit, SearchSettings } from './types.js';
 
 /** The worker's `workerData`: the index folder and the snapshot of live rows it must answer from. */
 export interface SearchWorkerData {

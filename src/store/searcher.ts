@@ -8,73 +8,10 @@
  */
 import type { VectorGraph } from './vector-graph.js';
 import { ExactSearch, type SearchHits } from './exact-search.js';
+import { exclusionGroups } from './item-store.js';
 import type { IndexStore } from './store.js';
-import { HistoseekError } from '../util/errors.js';
-import type { Logger } from '../util/logger.js';
+import { type Hit, type SearcherOptions, type SearchOptions, TWO_STAGE_MIN_ROWS } from './types.js';
 
-export interface Hit {
-  row: number;
-  /** Squared L2 between unit vectors: 2 − 2·cosine. */
-  distance: number;
-}
-
-/**
- * Rows queries must not return (their own slide, say), besides removed items. Queries of the same
- * group share their exclusions, so they are searched together in one batch. Plain data rather than
- * callbacks, so that it crosses to the search worker thread (worker-searcher.ts).
- */
-export interface Exclusion {
-  /** The rows each group of queries must not return. */
-  rows: readonly (readonly number[])[];
-  /** Each query's group, an index into `rows`; every query is in group 0 when omitted. */
-  groupOf?: readonly number[];
-}
-
-/** The queries of each group and the rows they exclude: one group of every query when nothing is excluded. */
-export function exclusionGroups(
-  n: number,
-  exclude?: Exclusion,
-): { queries: number[]; excluded: ReadonlySet<number> }[] {
-  if (!exclude) return [{ queries: Array.from({ length: n }, (_, q) => q), excluded: new Set() }];
-  const { rows, groupOf } = exclude;
-  if (groupOf && groupOf.length !== n)
-    throw new HistoseekError('BAD_QUERY', `search: ${n} queries need ${n} exclusion groups, got ${groupOf.length}`);
-  const queries = rows.map((): number[] => []);
-  for (let q = 0; q < n; q++) {
-    const group = groupOf?.[q] ?? 0;
-    if (!Number.isInteger(group) || group < 0 || group >= rows.length)
-      throw new HistoseekError(
-        'BAD_QUERY',
-        `search: query ${q}'s exclusion group ${group} is not one of the ${rows.length} given`,
-      );
-    queries[group].push(q);
-  }
-  return queries.flatMap((group, g) => (group.length ? [{ queries: group, excluded: new Set(rows[g]) }] : []));
-}
-
-export interface SearchOptions {
-  k: number;
-  exclude?: Exclusion;
-}
-
-/** `exact` scans every row; `two-stage` needs the graph; `auto` picks by size. */
-export const SEARCH_MODES = ['auto', 'exact', 'two-stage'] as const;
-export type SearchMode = (typeof SEARCH_MODES)[number];
-
-/** How a searcher answers: the mode, and in two-stage search the candidates re-ranked per query. */
-export interface SearchSettings {
-  mode?: SearchMode;
-  candidates?: number;
-}
-
-/** How to open a searcher: the settings, inference threads, and who hears the model cache's notes (default: stderr). */
-export type SearcherOptions = SearchSettings & { threads?: number; logger?: Logger };
-
-/**
- * From this many live items on, `auto` searches in two stages: there a single exact query streams
- * 25 MB of float16 rows (tens of ms) while two stages answer in about a millisecond.
- */
-export const TWO_STAGE_MIN_ROWS = 50_000;
 /**
  * Graph candidates per query when none are asked for, by live items and width. A fixed count's
  * recall falls as the graph grows, so the count grows with the archive; only the graph's search

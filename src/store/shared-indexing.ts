@@ -9,8 +9,7 @@
 import type { CollectionItem } from '../collections/collection.js';
 import type { Embedder } from '../engine/embedder.js';
 import { indexItems, type IndexOptions, type IndexReport } from './indexer.js';
-import type { ItemStore } from './item-store.js';
-import type { WorkClaims } from './work-claims.js';
+import type { ItemStore, WorkClaims } from './item-store.js';
 
 /** Images per unit of a collection of images (a slide is one unit, whatever its size). */
 export const UNIT_IMAGES = 256;

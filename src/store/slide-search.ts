@@ -9,8 +9,7 @@ import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
 import { normaliseRows } from './indexer.js';
 import { hitItems, type ItemSearcher, type ItemStore } from './item-store.js';
-import type { Exclusion, Hit } from './searcher.js';
-import type { StoredItem } from './store.js';
+import type { Exclusion, Hit, StoredItem } from './types.js';
 
 export interface QueryPatches {
   embedder: Embedder;

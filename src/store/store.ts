@@ -22,9 +22,17 @@ import { join } from 'node:path';
 import { HistoseekError } from '../util/errors.js';
 import { formatItemKey } from '../collections/item-key.js';
 import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
-import { isVectorKind, VECTOR_KINDS, type VectorKind } from './vector-codec.js';
 import { VectorColumn } from './vector-column.js';
-import { modelFromMeta, modelMeta, type ModelIdentity } from './model-meta.js';
+import { modelFromMeta, modelMeta } from './model-meta.js';
+import {
+  type CreateOptions,
+  DEFAULT_VECTOR_KIND,
+  type ItemRecord,
+  isVectorKind,
+  type ModelIdentity,
+  type StoredItem,
+  type VectorKind,
+} from './types.js';
 import { WriterLock } from './writer-lock.js';
 
 export const FORMAT = 'histoseek-index/3';
@@ -33,32 +41,10 @@ export const FORMAT_1 = 'histoseek-index/1';
 /** Indexes whose items table held every item's metadata in full (~240 bytes an item). */
 export const FORMAT_2 = 'histoseek-index/2';
 const FORMAT_VERSIONS: Record<string, 1 | 2 | 3> = { [FORMAT_1]: 1, [FORMAT_2]: 2, [FORMAT]: 3 };
-/** f16: rankings indistinguishable from float32 at half the bytes (see the README's figures). */
-export const DEFAULT_VECTOR_KIND: VectorKind = 'f16';
 /** A writer saves the graph at least this often, bounding what a crash leaves for the next writer to add. */
 const GRAPH_SAVE_INTERVAL_MS = 10 * 60 * 1000;
 /** Rows read at a time when building or catching up the graph from the vector files. */
 const GRAPH_CHUNK_ROWS = 65536;
-
-export type { ModelIdentity } from './model-meta.js';
-
-export interface ItemRecord {
-  source: string;
-  label: string;
-  slide?: string | null;
-  patient?: string | null;
-  /** Level-0 box of a slide patch. */
-  x?: number | null;
-  y?: number | null;
-  width?: number | null;
-  height?: number | null;
-  /** The collection root (or slide folder) the item was indexed from. */
-  collection?: string | null;
-}
-
-export interface StoredItem extends ItemRecord {
-  row: number;
-}
 
 /**
  * Format 3 keeps per-item metadata small (~60 bytes at ten million items, against ~240 in format
@@ -159,11 +145,6 @@ export function splitSource(item: ItemRecord): { path: string; regionInSource: 0
 }
 
 const ITEM_COLUMNS = 'row, source, label, slide, patient, x, y, width, height, collection';
-
-export interface CreateOptions {
-  /** Stored precision of the descriptors (default DEFAULT_VECTOR_KIND); fixed when the index is created. */
-  vectors?: VectorKind;
-}
 
 export class IndexStore {
   readonly column: VectorColumn;
@@ -648,5 +629,3 @@ export function openDatabase(file: string, writable: boolean, create = false): D
   }
   return db;
 }
-
-export { VECTOR_KINDS, isVectorKind, type VectorKind };

@@ -13,7 +13,6 @@ import { rowNorms } from './indexer.js';
 import { HistoseekError } from '../util/errors.js';
 import {
   createSchema,
-  DEFAULT_VECTOR_KIND,
   FORMAT,
   FORMAT_1,
   FORMAT_2,
@@ -21,10 +20,9 @@ import {
   IndexStore,
   ItemWriter,
   openDatabase,
-  type StoredItem,
   writeMeta,
 } from './store.js';
-import type { VectorKind } from './vector-codec.js';
+import { DEFAULT_VECTOR_KIND, type StoredItem, type VectorKind } from './types.js';
 import { VectorColumn } from './vector-column.js';
 import { WriterLock } from './writer-lock.js';
 

@@ -4,13 +4,7 @@
  * A codec turns normalised float32 rows into the bytes of each of its planes (one file per plane)
  * and back, and scores stored rows against a query without decoding a whole chunk first.
  */
-
-export const VECTOR_KINDS = ['f32', 'f16', 'i8'] as const;
-export type VectorKind = (typeof VECTOR_KINDS)[number];
-
-export function isVectorKind(value: string): value is VectorKind {
-  return (VECTOR_KINDS as readonly string[]).includes(value);
-}
+import type { VectorKind } from './types.js';
 
 /** One file of a stored vector column: `vectors.f16`, or `vectors.i8` and its `vectors.i8-scale`. */
 export interface Plane {

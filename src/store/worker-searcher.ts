@@ -18,7 +18,7 @@ import {
   type ToWorker,
   unpackHits,
 } from './search-worker-protocol.js';
-import type { Exclusion, Hit, SearcherOptions } from './searcher.js';
+import type { Exclusion, Hit, SearcherOptions } from './types.js';
 import type { IndexStore } from './store.js';
 
 /** A released thread that has not ended by then is terminated. */

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { parseStoreUrl } from '../../src/store/postgres/connection.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import type { ModelIdentity } from '../../src/store/store.js';
+import type { ModelIdentity } from '../../src/store/types.js';
 import { randomModel, saveCheckpoint } from '../../src/model/checkpoint.js';
 import { type ErrorCode, isHistoseekError } from '../../src/util/errors.js';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';

@@ -9,8 +9,7 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { nearestSql } from '../../src/store/postgres/nearest-sql.js';
-import type { Exclusion, Hit } from '../../src/store/searcher.js';
-import type { ModelIdentity, VectorKind } from '../../src/store/store.js';
+import type { Exclusion, Hit, ModelIdentity, VectorKind } from '../../src/store/types.js';
 import { Random } from '../../src/util/random.js';
 import { startPglite } from '../postgres-fixtures.js';
 

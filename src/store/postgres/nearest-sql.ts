@@ -14,7 +14,7 @@
  */
 import { toSql } from 'pgvector';
 import { HistoseekError } from '../../util/errors.js';
-import type { Hit } from '../searcher.js';
+import type { Hit } from '../types.js';
 
 export interface NearestQuery {
   /** A normalised query vector. */

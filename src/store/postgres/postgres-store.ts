@@ -14,12 +14,19 @@ import pg from 'pg';
 import { fromSql, toSql } from 'pgvector';
 import { hostname } from 'node:os';
 import { HistoseekError } from '../../util/errors.js';
-import type { ItemSearcher, ItemStore } from '../item-store.js';
-import { type Exclusion, exclusionGroups, type Hit, TWO_STAGE_MIN_ROWS, type SearchSettings } from '../searcher.js';
-import type { ItemRecord, ModelIdentity, StoredItem } from '../store.js';
-import { isVectorKind, type VectorKind } from '../vector-codec.js';
+import { exclusionGroups, type ItemSearcher, type ItemStore, type WorkClaims } from '../item-store.js';
+import {
+  type Exclusion,
+  type Hit,
+  isVectorKind,
+  type ItemRecord,
+  type ModelIdentity,
+  type SearchSettings,
+  type StoredItem,
+  TWO_STAGE_MIN_ROWS,
+  type VectorKind,
+} from '../types.js';
 import { modelFromMeta, modelMeta } from '../model-meta.js';
-import type { WorkClaims } from '../work-claims.js';
 import { describeConnectionError, parseStoreUrl, type StoreUrl } from './connection.js';
 import { hitsByQuery, nearestSql, type NearestQuery } from './nearest-sql.js';
 import { PG_FORMAT, PG_VECTOR_TYPES, quoteIdent, schemaSql } from './schema.js';

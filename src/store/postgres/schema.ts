@@ -9,7 +9,7 @@
  * docs/postgresql.md shows the same SQL, for DBAs.
  */
 import { HistoseekError } from '../../util/errors.js';
-import type { VectorKind } from '../vector-codec.js';
+import type { VectorKind } from '../types.js';
 
 export const PG_FORMAT = 'histoseek-pg/1';
 /** pgvector's column type for each stored precision it has. */
