@@ -28,7 +28,7 @@ import {
   type NodeGradients,
   type PyramidSource,
 } from '../engine/onnx-parts.js';
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import { embeddingSize } from '../model/config.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 

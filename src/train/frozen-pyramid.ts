@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { BackboneSession, type PyramidSource } from '../engine/onnx-parts.js';
 import { OnnxPyramidSession, probeOnnxEncoder, PYRAMID_STRIDES, readOnnxEncoder } from '../engine/onnx-encoder.js';
 import type { OnnxEncoderProbe } from '../engine/onnx-encoder.js';
-import type { Model } from '../model/checkpoint.js';
+import type { Model } from '../model/types.js';
 import type { OnnxEncoderSpec } from '../model/encoder.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { EncoderSection } from './config.js';
