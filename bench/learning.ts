@@ -24,7 +24,7 @@ import { buildOnnxGraph } from '../src/engine/onnx-graph.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { scoreRetrieval } from '../src/eval/in-memory.js';
 import type { RetrievalMetrics } from '../src/eval/metrics.js';
-import { normaliseRows } from '../src/store/indexer.js';
+import { normaliseRows } from '../src/store/vectors/normalise.js';
 import { loadCheckpoint, randomModel } from '../src/model/checkpoint.js';
 import type { Model } from '../src/model/types.js';
 import { BACKBONE_PRESETS } from '../src/model/config.js';

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel, type HistoseekModel } from '../src/api/library.js';
-import { normaliseRows } from '../src/store/indexer.js';
+import { normaliseRows } from '../src/store/vectors/normalise.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { TISSUE_MODEL_PATH } from '../src/model/checkpoint.js';
 import { BENCH_DIR, info, Results, significant } from './common.js';

@@ -15,7 +15,7 @@ import { writePatchCollection } from '../src/data/synthetic/index.js';
 import { embedImageFiles } from '../src/engine/embed-images.js';
 import { EMBEDDING_NAME } from '../src/engine/graph-names.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
-import { normaliseRows } from '../src/store/indexer.js';
+import { normaliseRows } from '../src/store/vectors/normalise.js';
 import { loadCheckpoint, randomModel } from '../src/model/checkpoint.js';
 import type { Model } from '../src/model/types.js';
 import { DEFAULT_CONFIG, embeddingSize } from '../src/model/config.js';

@@ -1,5 +1,5 @@
 /** bench:scale's measures: latency percentiles, recall@k, top-k merging for the streamed ground truth, and the extrapolation of FAISS HNSW to 10⁷. */
-import type { SearchHits } from '../src/store/exact-search.js';
+import type { SearchHits } from '../src/store/vectors/exact-search.js';
 import { significant } from './common.js';
 
 /** The value below which `p` of the sorted values fall (nearest rank). */

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { ExactSearch } from '../src/store/exact-search.js';
+import { ExactSearch } from '../src/store/vectors/exact-search.js';
 import { info } from './common.js';
 import { emptyHits, mergeTopK } from './scale-metrics.js';
 import { type SyntheticSpace, writeRaw, writeSpec } from './scale-space.js';

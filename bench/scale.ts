@@ -54,7 +54,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCandidates } from '../src/store/searcher.js';
-import { GRAPH_FILE } from '../src/store/vector-graph.js';
+import { GRAPH_FILE } from '../src/store/vectors/graph.js';
 import { VECTOR_KINDS, type VectorKind } from '../src/store/types.js';
 import {
   BENCH_DIR,

@@ -10,7 +10,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExactSearch, type SearchHits } from '../src/store/exact-search.js';
+import { ExactSearch, type SearchHits } from '../src/store/vectors/exact-search.js';
 import { Random } from '../src/util/random.js';
 import {
   BENCH_DIR,

@@ -27,7 +27,7 @@ import { modelIdentity, resolveModel } from '../src/api/models.js';
 import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { createEmbedder } from '../src/engine/embedders.js';
-import { normaliseRows, rowNorms } from '../src/store/indexer.js';
+import { normaliseRows, rowNorms } from '../src/store/vectors/normalise.js';
 import { Searcher } from '../src/store/searcher.js';
 import { IndexStore } from '../src/store/store.js';
 import type { ItemRecord } from '../src/store/types.js';

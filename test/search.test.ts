@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ExactSearch, type SearchHits } from '../src/store/exact-search.js';
-import { VectorColumn } from '../src/store/vector-column.js';
-import { VectorGraph } from '../src/store/vector-graph.js';
+import { ExactSearch, type SearchHits } from '../src/store/vectors/exact-search.js';
+import { VectorColumn } from '../src/store/vectors/column.js';
+import { VectorGraph } from '../src/store/vectors/graph.js';
 import { Random } from '../src/util/random.js';
 import { temporaryFolder } from './helpers.js';
 
@@ -160,7 +160,7 @@ describe('ExactSearch', { timeout: TIMEOUT }, () => {
     assert.equal(allocate.mock.callCount(), 3, 'later scans reuse them');
   });
 
-  // float16 once failed on Node.js 24 ("not enough space: expected …, got 0"): see exact-search.ts.
+  // float16 once failed on Node.js 24 ("not enough space: expected …, got 0"): see src/store/vectors/exact-search.ts.
   for (const kind of ['f16', 'i8'] as const) {
     test(`scans of a ${kind} column find the neighbours brute force finds among the stored rows`, async (t) => {
       const dir = await temporaryFolder(`histoseek-scan-${kind}-`, t);

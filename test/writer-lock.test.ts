@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { loadModel, openIndex } from '../src/api/library.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
-import { normaliseRows } from '../src/store/indexer.js';
+import { normaliseRows } from '../src/store/vectors/normalise.js';
 import { IndexStore } from '../src/store/store.js';
 import type { ModelIdentity } from '../src/store/types.js';
 import { isHistoseekError } from '../src/util/errors.js';

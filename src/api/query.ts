@@ -4,7 +4,7 @@
  * a value of no kind, or a descriptor of the wrong width, is BAD_QUERY.
  */
 import type { Embedder } from '../engine/embedder.js';
-import { normaliseRows } from '../store/indexer.js';
+import { normaliseRows } from '../store/vectors/normalise.js';
 import { HistoseekError } from '../util/errors.js';
 import { embedImageInputs } from './embed-inputs.js';
 import { describeValue, IMAGE_INPUT_FORMS, imageInputKind, type ImageInput, oneOf } from './image-input.js';

@@ -1,5 +1,5 @@
 /** Retrieval scores for vectors in memory (validation, benchmarks): queries against an index, top-k, metrics. */
-import { ExactSearch } from '../store/exact-search.js';
+import { ExactSearch } from '../store/vectors/exact-search.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './metrics.js';
 
 /** Both vector sets L2-normalised, dim values per row. */

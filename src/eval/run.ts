@@ -7,7 +7,7 @@ import type { CollectionItem } from '../collections/collection.js';
 import type { ImageError } from '../data/image.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
-import { normaliseRows } from '../store/indexer.js';
+import { normaliseRows } from '../store/vectors/normalise.js';
 import type { ItemSearcher, ItemStore } from '../store/item-store.js';
 import type { Exclusion } from '../store/types.js';
 import { evaluateRetrieval, type QueryResult, type RetrievalMetrics } from './metrics.js';

@@ -6,8 +6,8 @@
  * does not cover yet (a writer appending right now, or a crash before its last save) are scanned
  * exactly and merged in.
  */
-import type { VectorGraph } from './vector-graph.js';
-import { ExactSearch, type SearchHits } from './exact-search.js';
+import type { VectorGraph } from './vectors/graph.js';
+import { ExactSearch, type SearchHits } from './vectors/exact-search.js';
 import { exclusionGroups } from './item-store.js';
 import type { IndexStore } from './store.js';
 import { type Hit, type SearcherOptions, type SearchOptions, TWO_STAGE_MIN_ROWS } from './types.js';

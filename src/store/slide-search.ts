@@ -7,7 +7,7 @@ import type { CollectionItem } from '../collections/collection.js';
 import { ItemLoader } from '../collections/load.js';
 import { embedAll } from '../engine/embed-images.js';
 import type { Embedder } from '../engine/embedder.js';
-import { normaliseRows } from './indexer.js';
+import { normaliseRows } from './vectors/normalise.js';
 import { hitItems, type ItemSearcher, type ItemStore } from './item-store.js';
 import type { Exclusion, Hit, StoredItem } from './types.js';
 

@@ -4,7 +4,7 @@
  *   model's id, the stored precision, and a generation that every change advances;
  * - `vectors.<f32|f16|i8>` (+ `vectors.i8-scale`): the L2-normalised descriptors f_e / ‖f_e‖, one
  *   row per item, at the precision chosen when the index was created — what search compares;
- * - `graph.usearch`: the first pass of two-stage search (see vector-graph.ts), kept up to date by
+ * - `graph.usearch`: the first pass of two-stage search (see vectors/graph.ts), kept up to date by
  *   every writer.
  * The raw descriptor f_e is the stored unit vector times its norm; no command needs it at full
  * precision (`histoseek embed` writes it for export).
@@ -21,8 +21,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HistoseekError } from '../util/errors.js';
 import { formatItemKey } from '../collections/item-key.js';
-import { GRAPH_FILE, VectorGraph } from './vector-graph.js';
-import { VectorColumn } from './vector-column.js';
+import { GRAPH_FILE, VectorGraph } from './vectors/graph.js';
+import { VectorColumn } from './vectors/column.js';
 import { modelFromMeta, modelMeta } from './model-meta.js';
 import {
   type CreateOptions,

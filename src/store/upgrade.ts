@@ -9,7 +9,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { rowNorms } from './indexer.js';
+import { rowNorms } from './vectors/normalise.js';
 import { HistoseekError } from '../util/errors.js';
 import {
   createSchema,
@@ -23,7 +23,7 @@ import {
   writeMeta,
 } from './store.js';
 import { DEFAULT_VECTOR_KIND, type StoredItem, type VectorKind } from './types.js';
-import { VectorColumn } from './vector-column.js';
+import { VectorColumn } from './vectors/column.js';
 import { WriterLock } from './writer-lock.js';
 
 const CHUNK_ROWS = 65536;

@@ -6,7 +6,7 @@
 import { NeckHeadSession } from '../engine/onnx-parts.js';
 import { scoreRetrieval } from '../eval/in-memory.js';
 import type { RetrievalMetrics } from '../eval/metrics.js';
-import { normaliseRows } from '../store/indexer.js';
+import { normaliseRows } from '../store/vectors/normalise.js';
 import { embeddingSize, type ModelConfig } from '../model/config.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import type { FeatureCache } from './feature-cache.js';

@@ -4,7 +4,7 @@
  * A codec turns normalised float32 rows into the bytes of each of its planes (one file per plane)
  * and back, and scores stored rows against a query without decoding a whole chunk first.
  */
-import type { VectorKind } from './types.js';
+import type { VectorKind } from '../types.js';
 
 /** One file of a stored vector column: `vectors.f16`, or `vectors.i8` and its `vectors.i8-scale`. */
 export interface Plane {

@@ -11,8 +11,8 @@
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { type BatchMatches, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
-import { HistoseekError } from '../util/errors.js';
-import { populateMappings } from '../util/populate-mapping.js';
+import { HistoseekError } from '../../util/errors.js';
+import { populateMappings } from '../../util/populate-mapping.js';
 
 export const GRAPH_FILE = 'graph.usearch';
 /**

@@ -6,9 +6,9 @@
  */
 import { closeSync, existsSync, fsyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { HistoseekError } from '../util/errors.js';
-import { vectorCodec, type VectorCodec } from './vector-codec.js';
-import type { VectorKind } from './types.js';
+import { HistoseekError } from '../../util/errors.js';
+import { vectorCodec, type VectorCodec } from './codec.js';
+import type { VectorKind } from '../types.js';
 
 interface PlaneFile {
   path: string;

@@ -9,24 +9,25 @@
  * into a Float16Array that onnxruntime-node's binding reads as 0 bytes (microsoft/onnxruntime#32323).
  * The database is a graph input fed each call as an `ort.Tensor` over a view of the caller's rows
  * (in memory, or a chunk just read from the index's vector files), so nothing is copied; an
- * initializer would be prepacked by onnxruntime (a second copy of the store) for a gain of under 15%. The store is scanned in chunks of rows and the query batch in blocks, so
- * the score matrix onnxruntime materialises stays bounded whatever the store's size; per-chunk top-k
- * lists are merged here. usearch's exactSearch is ~20% slower for one query, ten times slower per
- * query in batches, and reads typed-array views from their buffer's start (it ignores byteOffset),
- * so it is not used; a plain JS loop is five times slower for one query.
+ * initializer would be prepacked by onnxruntime (a second copy of the store) for little gain. The
+ * store is scanned in chunks of rows and the query batch in blocks, so the score matrix
+ * onnxruntime materialises stays bounded whatever the store's size; per-chunk top-k lists are
+ * merged here. usearch's exactSearch is not used: it is slower, far slower per query in batches,
+ * and reads typed-array views from their buffer's start (it ignores byteOffset); a plain JS loop is
+ * slower still.
  *
  * For unit vectors the squared L2 distance is 2 − 2·cos; that is what is reported, as FAISS
  * IndexFlatL2 does. Results are ordered by distance, then id, so they are deterministic.
  */
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
-import { cpuSessionOptions } from '../engine/ort-options.js';
-import { cachedSession, sessionCacheDir } from '../engine/session-cache.js';
-import type { Logger } from '../util/logger.js';
+import { cpuSessionOptions } from '../../engine/ort-options.js';
+import { cachedSession, sessionCacheDir } from '../../engine/session-cache.js';
+import type { Logger } from '../../util/logger.js';
 import type OnnxProto from 'onnx-proto';
 import type { onnx as proto } from 'onnx-proto';
-import type { VectorKind } from './types.js';
-import type { VectorColumn } from './vector-column.js';
+import type { VectorKind } from '../types.js';
+import type { VectorColumn } from './column.js';
 
 /** onnx-proto (CommonJS, with protobufjs) loads only when the search graph is built, not when the cache holds it. */
 let onnxModule: typeof OnnxProto.onnx | undefined;
@@ -202,8 +203,7 @@ class BestK {
 export class ExactSearch {
   /**
    * Read buffers of finished scans, kept for the next: a chunk allocated afresh for every query
-   * counts as V8 external memory, and over 10⁵ rows it made V8 collect garbage every fourth query
-   * (56 full collections in 200 queries).
+   * counts as V8 external memory, and makes V8 run a full garbage collection every few queries.
    */
   private readonly spareBuffers: Uint8Array[][] = [];
 
