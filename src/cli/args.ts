@@ -1,6 +1,4 @@
-/** Argument helpers shared by the commands: parsing, whole-number values, usage rows. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
+/** Argument helpers shared by the commands: whole-number values, usage rows. */
 export function positiveInt(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -10,15 +8,6 @@ export function positiveInt(value: string | undefined, fallback: number, flag: s
 
 export function optionalPositiveInt(value: string | undefined, flag: string): number | undefined {
   return value === undefined ? undefined : positiveInt(value, 0, flag);
-}
-
-/** parseArgs with a usage text in its errors (`--help` is answered before a command runs). */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, usage: string) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`, { cause: err });
-  }
 }
 
 /** `--json`: the result as JSON on stdout (each command's usage says what it holds). */

@@ -6,8 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeKimiaCollection, type CollectionOptions } from '../data/synthetic/index.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { parseThreads, threadsUsage } from './run-options.js';
 import { runEval, summary } from './eval-cmd.js';
 import { indexWithProgress } from './index-run.js';
@@ -52,18 +51,14 @@ export async function ensureCollection(dir: string, options: CollectionOptions):
   progress.finish();
 }
 
-export const demoCommand: Command = {
+export const demoCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      {
-        out: { type: 'string', default: 'histoseek-demo' },
-        quick: { type: 'boolean', default: false },
-        threads: { type: 'string' },
-      },
-      USAGE,
-    );
+  options: {
+    out: { type: 'string', default: 'histoseek-demo' },
+    quick: { type: 'boolean', default: false },
+    threads: { type: 'string' },
+  },
+  async run({ values }) {
     const out = resolve(values.out!);
     const threads = parseThreads(values.threads);
     const collection = join(out, 'collection');
@@ -93,4 +88,4 @@ export const demoCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -8,8 +8,7 @@ import { isFeatureModel } from '../model/embedding-model.js';
 import { configToMetadata } from '../model/config.js';
 import { concatFirstAxis, sliceFirstAxis, type HostTensor } from '../model/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_OPTIONS, PRECISION_USAGE } from './model-options.js';
 import { batchUsage, parseRunOptions, RUN_OPTIONS, threadsUsage } from './run-options.js';
 import { resolveModel, type ModelOptions } from '../api/models.js';
@@ -123,22 +122,18 @@ export async function runEmbed(o: EmbedOptions): Promise<number> {
   return 0;
 }
 
-export const embedCommand: Command = {
+export const embedCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      {
-        ...MODEL_OPTIONS,
-        ...PRECISION_OPTIONS,
-        ...RUN_OPTIONS,
-        tensors: { type: 'string' },
-        out: { type: 'string', default: 'embeddings.safetensors' },
-        trace: { type: 'boolean', default: false },
-        'skip-bad': { type: 'boolean', default: false },
-      },
-      USAGE,
-    );
+  options: {
+    ...MODEL_OPTIONS,
+    ...PRECISION_OPTIONS,
+    ...RUN_OPTIONS,
+    tensors: { type: 'string' },
+    out: { type: 'string', default: 'embeddings.safetensors' },
+    trace: { type: 'boolean', default: false },
+    'skip-bad': { type: 'boolean', default: false },
+  },
+  async run({ values, positionals }) {
     return runEmbed({
       inputs: positionals,
       tensors: values.tensors,
@@ -149,4 +144,4 @@ export const embedCommand: Command = {
       skipBad: values['skip-bad']!,
     });
   },
-};
+});

@@ -6,9 +6,9 @@ import type { RetrievalMetrics } from '../eval/metrics.js';
 import { KIMIA_PROTOCOL, writeEvalReport } from '../eval/report.js';
 import { evaluateLeaveOneOut, evaluateQueries, type EvalOutcome } from '../eval/run.js';
 import { isPostgresUrl } from '../store/open-store.js';
-import { JSON_OPTIONS, parse } from './args.js';
+import { JSON_OPTIONS } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import {
   DEFAULT_K,
   K_OPTIONS,
@@ -116,24 +116,20 @@ export async function runEval(
   }
 }
 
-export const evalCommand: Command = {
+export const evalCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      {
-        ...INDEX_MODEL_OPTIONS,
-        ...SEARCH_MODE_OPTIONS,
-        queries: { type: 'string' },
-        ...COLLECTION_OPTIONS,
-        'leave-one-out': { type: 'boolean', default: false },
-        'slide-level': { type: 'boolean', default: false },
-        ...K_OPTIONS,
-        report: { type: 'string' },
-        ...JSON_OPTIONS,
-      },
-      USAGE,
-    );
+  options: {
+    ...INDEX_MODEL_OPTIONS,
+    ...SEARCH_MODE_OPTIONS,
+    queries: { type: 'string' },
+    ...COLLECTION_OPTIONS,
+    'leave-one-out': { type: 'boolean', default: false },
+    'slide-level': { type: 'boolean', default: false },
+    ...K_OPTIONS,
+    report: { type: 'string' },
+    ...JSON_OPTIONS,
+  },
+  async run({ values }) {
     const db = requireDb(values, USAGE);
     const search = parseSearchSettings(values);
     if (values['slide-level'])
@@ -159,7 +155,7 @@ export const evalCommand: Command = {
     else process.stdout.write(`${summary(outcome.metrics)}\nreport: ${outcome.paths.markdown}\n`);
     return 0;
   },
-};
+});
 
 async function runSlideLevel(db: string, o: SearchableIndexOptions & { json: boolean }): Promise<number> {
   const index = await openSearchableIndex(db, { ...o, logger: STDERR_LOGGER });

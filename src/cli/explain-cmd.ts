@@ -9,8 +9,7 @@ import { Explainer, type Explanation, type ExplainImage } from '../explain/gradc
 import type { Model } from '../model/types.js';
 import { explanationGrid } from '../explain/grid.js';
 import { overlayPng } from '../explain/overlay.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { MODEL_OPTIONS, MODEL_USAGE, parseModelOptions } from './model-options.js';
 import { resolveModel } from '../api/models.js';
 
@@ -56,14 +55,10 @@ async function writeOverlays(dir: string, prefix: string, image: ExplainImage, e
   return files.map(([name]) => name);
 }
 
-export const explainCommand: Command = {
+export const explainCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } },
-      USAGE,
-    );
+  options: { ...MODEL_OPTIONS, out: { type: 'string' }, layer: { type: 'string' }, node: { type: 'string' } },
+  async run({ values, positionals }) {
     if (positionals.length < 1 || positionals.length > 2)
       throw new Error(`give a query image and optionally a result image\n\n${USAGE}`);
     if (!values.out) throw new Error(`--out DIR is required\n\n${USAGE}`);
@@ -121,4 +116,4 @@ export const explainCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -8,9 +8,9 @@ import { openStore } from '../store/open-store.js';
 import { DEFAULT_LEASE_SECONDS, UNIT_IMAGES } from '../store/shared-indexing.js';
 import { DEFAULT_VECTOR_KIND, VECTOR_KINDS } from '../store/types.js';
 import type { PatchSelection } from '../collections/patch-selection.js';
-import { JSON_OPTIONS, optionalPositiveInt, parse } from './args.js';
+import { JSON_OPTIONS, optionalPositiveInt } from './args.js';
 import { COLLECTION_OPTIONS, LAYOUT_USAGE, parseLayout } from './collection-options.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { collectionAddress, DICOMWEB_INDEX_OPTIONS, DICOMWEB_INDEX_USAGE } from './dicomweb-options.js';
 import { indexWithProgress } from './index-run.js';
 import { INDEX_MODEL_OPTIONS, MODEL_USAGE, parseModelOptions, PRECISION_USAGE } from './model-options.js';
@@ -106,26 +106,22 @@ export function indexJson(o: AddReport) {
   };
 }
 
-export const indexCommand: Command = {
+export const indexCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      {
-        ...INDEX_MODEL_OPTIONS,
-        ...COLLECTION_OPTIONS,
-        vectors: { type: 'string' },
-        patches: { type: 'string' },
-        'remove-slide': { type: 'string' },
-        remove: { type: 'string' },
-        'rebuild-graph': { type: 'boolean', default: false },
-        upgrade: { type: 'boolean', default: false },
-        ...JSON_OPTIONS,
-        lease: { type: 'string' },
-        ...DICOMWEB_INDEX_OPTIONS,
-      },
-      USAGE,
-    );
+  options: {
+    ...INDEX_MODEL_OPTIONS,
+    ...COLLECTION_OPTIONS,
+    vectors: { type: 'string' },
+    patches: { type: 'string' },
+    'remove-slide': { type: 'string' },
+    remove: { type: 'string' },
+    'rebuild-graph': { type: 'boolean', default: false },
+    upgrade: { type: 'boolean', default: false },
+    ...JSON_OPTIONS,
+    lease: { type: 'string' },
+    ...DICOMWEB_INDEX_OPTIONS,
+  },
+  async run({ values, positionals }) {
     const db = requireDb(values, USAGE);
     const vectors = parseVectorKind(values.vectors);
     if (values.upgrade) {
@@ -161,4 +157,4 @@ export const indexCommand: Command = {
     if (values.json) process.stdout.write(`${JSON.stringify(indexJson(report))}\n`);
     return 0;
   },
-};
+});

@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { project, silhouetteScore, DEFAULT_UMAP_SAMPLE } from '../map/projection.js';
 import { renderMapPng } from '../map/render.js';
 import { openStore } from '../store/open-store.js';
-import { parse, positiveInt } from './args.js';
-import type { Command } from './command.js';
+import { positiveInt } from './args.js';
+import { defineCommand } from './command.js';
 import { DB_OPTIONS } from './store-options.js';
 
 const USAGE = `histoseek map --db DB --out map.png [--method umap|pca] [--seed N] [--sample N]
@@ -14,20 +14,16 @@ Deterministic for a seed. UMAP maps a random sample of at most ${DEFAULT_UMAP_SA
 (--sample to change it); PCA maps every item.
 `;
 
-export const mapCommand: Command = {
+export const mapCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      {
-        ...DB_OPTIONS,
-        out: { type: 'string' },
-        method: { type: 'string', default: 'umap' },
-        seed: { type: 'string' },
-        sample: { type: 'string' },
-      },
-      USAGE,
-    );
+  options: {
+    ...DB_OPTIONS,
+    out: { type: 'string' },
+    method: { type: 'string', default: 'umap' },
+    seed: { type: 'string' },
+    sample: { type: 'string' },
+  },
+  async run({ values }) {
     if (!values.db || !values.out) throw new Error(`--db and --out are required\n\n${USAGE}`);
     if (values.method !== 'umap' && values.method !== 'pca')
       throw new Error(`--method must be umap or pca, got '${values.method}'`);
@@ -56,4 +52,4 @@ export const mapCommand: Command = {
       await store.close();
     }
   },
-};
+});

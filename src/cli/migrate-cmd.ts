@@ -2,8 +2,7 @@
 import { migrateIndex } from '../store/migrate.js';
 import { openOrCreateStore } from '../store/open-store.js';
 import { IndexStore } from '../store/store.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { parseVectorKind } from './store-options.js';
 import { Progress } from '../util/progress.js';
 
@@ -19,14 +18,10 @@ The folder index is only read.
   --vectors K          stored precision of a new DB: f16 (default) or f32 (PostgreSQL: halfvec or vector)
 `;
 
-export const migrateCommand: Command = {
+export const migrateCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } },
-      USAGE,
-    );
+  options: { from: { type: 'string' }, to: { type: 'string' }, vectors: { type: 'string' } },
+  async run({ values }) {
     if (!values.from || !values.to) throw new Error(`--from and --to are required\n\n${USAGE}`);
     const vectors = parseVectorKind(values.vectors);
     const from = IndexStore.open(values.from);
@@ -48,4 +43,4 @@ export const migrateCommand: Command = {
     }
     return 0;
   },
-};
+});

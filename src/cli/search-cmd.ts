@@ -1,8 +1,8 @@
 /** `histoseek search`: the most similar indexed items to an image. */
 import { resolve } from 'node:path';
 import { openIndex, type OpenIndexOptions, type SearchResult } from '../api/library.js';
-import { JSON_OPTIONS, parse } from './args.js';
-import type { Command } from './command.js';
+import { JSON_OPTIONS } from './args.js';
+import { defineCommand } from './command.js';
 import {
   DEFAULT_K,
   K_OPTIONS,
@@ -72,25 +72,21 @@ function printTable(query: string, results: CliResult[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-export const searchCommand: Command = {
+export const searchCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      {
-        ...INDEX_MODEL_OPTIONS,
-        ...SEARCH_MODE_OPTIONS,
-        ...K_OPTIONS,
-        'exclude-slide': { type: 'string' },
-        ...JSON_OPTIONS,
-        slide: { type: 'string' },
-        region: { type: 'string' },
-        whole: { type: 'boolean', default: false },
-        'include-own-slide': { type: 'boolean', default: false },
-        ...DICOMWEB_OPTIONS,
-      },
-      USAGE,
-    );
+  options: {
+    ...INDEX_MODEL_OPTIONS,
+    ...SEARCH_MODE_OPTIONS,
+    ...K_OPTIONS,
+    'exclude-slide': { type: 'string' },
+    ...JSON_OPTIONS,
+    slide: { type: 'string' },
+    region: { type: 'string' },
+    whole: { type: 'boolean', default: false },
+    'include-own-slide': { type: 'boolean', default: false },
+    ...DICOMWEB_OPTIONS,
+  },
+  async run({ values, positionals }) {
     const db = requireDb(values, USAGE);
     const k = parseK(values);
     const { batch, threads } = parseRunOptions(values, BATCH);
@@ -124,7 +120,7 @@ export const searchCommand: Command = {
       });
     return 0;
   },
-};
+});
 
 function parseRegion(text: string): Box {
   const parts = text.split(',').map(Number);

@@ -3,8 +3,8 @@ import { redactUrl } from '../store/open-store.js';
 import { judgeExposure } from '../server/exposure.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { startServer } from '../server/serve.js';
-import { parse, positiveInt, usageRow } from './args.js';
-import type { Command } from './command.js';
+import { positiveInt, usageRow } from './args.js';
+import { defineCommand } from './command.js';
 import { DEFAULT_THREADS, parseThreads } from './run-options.js';
 import { parsePrecision, PRECISION_OPTIONS } from './model-options.js';
 import { parseSearchSettings, SEARCH_MODE_OPTIONS, SEARCH_MODE_USAGE } from './search-options.js';
@@ -42,35 +42,31 @@ ${DICOMWEB_AUTH_USAGE}  --rate N             requests per second per client addr
   --max-upload-mb N    largest query upload in MB (default ${DEFAULT_LIMITS.maxUploadBytes / 2 ** 20})
 ${usageRow('--threads N', `inference and search threads (default ${DEFAULT_THREADS})`)}${SEARCH_MODE_USAGE}`;
 
-export const serveCommand: Command = {
+export const serveCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      {
-        ...DB_OPTIONS,
-        port: { type: 'string' },
-        host: { type: 'string', default: '127.0.0.1' },
-        weights: { type: 'string' },
-        encoder: { type: 'string' },
-        ...PRECISION_OPTIONS,
-        report: { type: 'string' },
-        slides: { type: 'string' },
-        rate: { type: 'string' },
-        burst: { type: 'string' },
-        'max-upload-mb': { type: 'string' },
-        threads: { type: 'string' },
-        ...SEARCH_MODE_OPTIONS,
-        'token-file': { type: 'string' },
-        'insecure-no-auth': { type: 'boolean', default: false },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'audit-log': { type: 'string' },
-        cors: { type: 'string' },
-        ...DICOMWEB_OPTIONS,
-      },
-      USAGE,
-    );
+  options: {
+    ...DB_OPTIONS,
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    weights: { type: 'string' },
+    encoder: { type: 'string' },
+    ...PRECISION_OPTIONS,
+    report: { type: 'string' },
+    slides: { type: 'string' },
+    rate: { type: 'string' },
+    burst: { type: 'string' },
+    'max-upload-mb': { type: 'string' },
+    threads: { type: 'string' },
+    ...SEARCH_MODE_OPTIONS,
+    'token-file': { type: 'string' },
+    'insecure-no-auth': { type: 'boolean', default: false },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'audit-log': { type: 'string' },
+    cors: { type: 'string' },
+    ...DICOMWEB_OPTIONS,
+  },
+  async run({ values }) {
     const db = requireDb(values, USAGE);
     await useDicomWebFlags(values.slides, values);
     const port = values.port === '0' ? 0 : positiveInt(values.port, 8080, '--port');
@@ -130,4 +126,4 @@ export const serveCommand: Command = {
     await app.close();
     return 0;
   },
-};
+});

@@ -4,8 +4,8 @@ import { DicomSlide } from '../wsi/dicom/dicom-slide.js';
 import { describeTransferSyntax } from '../wsi/dicom/frame-codecs.js';
 import { openSlide } from '../wsi/slide.js';
 import { renderMaskPreview, tissueMask } from '../wsi/tissue-mask.js';
-import { JSON_OPTIONS, parse, positiveInt } from './args.js';
-import type { Command } from './command.js';
+import { JSON_OPTIONS, positiveInt } from './args.js';
+import { defineCommand } from './command.js';
 import { DICOMWEB_AUTH_USAGE, DICOMWEB_OPTIONS, useDicomWebFlags } from './dicomweb-options.js';
 
 const USAGE = `histoseek slide info SLIDE [--json]
@@ -22,14 +22,10 @@ out), drawn over the slide's thumbnail.
 
 ${DICOMWEB_AUTH_USAGE}`;
 
-export const slideCommand: Command = {
+export const slideCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' }, ...DICOMWEB_OPTIONS },
-      USAGE,
-    );
+  options: { out: { type: 'string' }, ...JSON_OPTIONS, 'max-side': { type: 'string' }, ...DICOMWEB_OPTIONS },
+  async run({ values, positionals }) {
     const [verb, path] = positionals;
     if (!path || (verb !== 'info' && verb !== 'mask')) throw new Error(`usage:\n${USAGE}`);
     await useDicomWebFlags(path, values);
@@ -69,7 +65,7 @@ export const slideCommand: Command = {
       slide.close();
     }
   },
-};
+});
 
 /** A DICOM slide's series, study, patient, encodings and tiling, and each level's size. */
 function dicomLines(slide: DicomSlide): string {

@@ -1,8 +1,8 @@
 /** `histoseek synth`: write a synthetic H&E collection (Kimia layout + pyramidal TIFF slides, or single patches by class). */
 import { resolve } from 'node:path';
 import { TISSUE_CLASSES, writeKimiaCollection, writePatchCollection } from '../data/synthetic/index.js';
-import { parse, positiveInt } from './args.js';
-import type { Command } from './command.js';
+import { positiveInt } from './args.js';
+import { defineCommand } from './command.js';
 import { Progress } from '../util/progress.js';
 
 const USAGE = `histoseek synth --out DIR [options]
@@ -31,23 +31,19 @@ the patch — training data for telling tissue classes apart (models/tissue/ is 
 
 const SLIDE_OPTIONS = ['slides', 'slide-size', 'patch-size', 'train', 'test'] as const;
 
-export const synthCommand: Command = {
+export const synthCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      {
-        out: { type: 'string' },
-        seed: { type: 'string' },
-        slides: { type: 'string' },
-        'slide-size': { type: 'string' },
-        'patch-size': { type: 'string' },
-        train: { type: 'string' },
-        test: { type: 'string' },
-        patches: { type: 'string' },
-      },
-      USAGE,
-    );
+  options: {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    slides: { type: 'string' },
+    'slide-size': { type: 'string' },
+    'patch-size': { type: 'string' },
+    train: { type: 'string' },
+    test: { type: 'string' },
+    patches: { type: 'string' },
+  },
+  async run({ values }) {
     if (!values.out) throw new Error(`--out is required\n\n${USAGE}`);
     const seed = values.seed === undefined ? 1 : Number(values.seed);
     if (values.patches !== undefined) {
@@ -82,4 +78,4 @@ export const synthCommand: Command = {
     );
     return 0;
   },
-};
+});

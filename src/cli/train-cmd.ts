@@ -1,8 +1,7 @@
 /** `histoseek train`: fit LGFFEM's neck and head on labelled collections (the paper's recipe). */
 import { readTrainConfig } from '../train/config.js';
 import { train } from '../train/trainer.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { PhaseProgress } from '../util/progress.js';
 
 const USAGE = `histoseek train --config FILE [--encoder FILE.onnx] [--resume]
@@ -21,14 +20,10 @@ state for --resume. Example configs: configs/*.yaml.
   --resume        continue the run in the output folder where it stopped
 `;
 
-export const trainCommand: Command = {
+export const trainCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values } = parse(
-      args,
-      { config: { type: 'string' }, encoder: { type: 'string' }, resume: { type: 'boolean', default: false } },
-      USAGE,
-    );
+  options: { config: { type: 'string' }, encoder: { type: 'string' }, resume: { type: 'boolean', default: false } },
+  async run({ values }) {
     if (!values.config) throw new Error(`--config is required\n\n${USAGE}`);
     const config = await readTrainConfig(values.config, { encoder: values.encoder });
     const bars = new PhaseProgress();
@@ -48,4 +43,4 @@ export const trainCommand: Command = {
     process.stdout.write(`best: ${result.best}\nlast: ${result.last}\n`);
     return 0;
   },
-};
+});

@@ -1,8 +1,7 @@
 /** `histoseek weights pull|list`: pathology foundation models and ConvNeXt backbones from the Hugging Face hub, cached locally. */
 import { FOUNDATION_MODELS } from '../weights/foundation-models.js';
 import { licenceOf, listWeights, pullWeights, weightsCacheDir } from '../weights/hub.js';
-import { parse } from './args.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { Progress } from '../util/progress.js';
 
 const NAME_COLUMN = 15;
@@ -36,14 +35,10 @@ function megabytes(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-export const weightsCommand: Command = {
+export const weightsCommand = defineCommand({
   usage: USAGE,
-  async run(args) {
-    const { values, positionals } = parse(
-      args,
-      { sha256: { type: 'string' }, force: { type: 'boolean', default: false } },
-      USAGE,
-    );
+  options: { sha256: { type: 'string' }, force: { type: 'boolean', default: false } },
+  async run({ values, positionals }) {
     const [verb, name] = positionals;
     if (!verb) {
       process.stdout.write(USAGE);
@@ -79,4 +74,4 @@ export const weightsCommand: Command = {
       );
     return 0;
   },
-};
+});
