@@ -296,33 +296,3 @@ function checkSelection(selected: number[] | undefined, count: number, what: str
   }
   return all.filter((i) => selected.includes(i));
 }
-
-/** One-off explanation; an `Explainer` serves many. */
-export async function explain(
-  model: Model,
-  image: ExplainImage,
-  target: ExplainTarget,
-  options?: ExplainOptions,
-): Promise<Explanation> {
-  const explainer = await Explainer.create(model);
-  try {
-    return await explainer.explain(image, target, options);
-  } finally {
-    await explainer.dispose();
-  }
-}
-
-/** One-off match explanation; an `Explainer` serves many. */
-export async function explainMatch(
-  model: Model,
-  query: ExplainImage,
-  result: ExplainImage,
-  options?: ExplainOptions,
-): Promise<MatchExplanation> {
-  const explainer = await Explainer.create(model);
-  try {
-    return await explainer.explainMatch(query, result, options);
-  } finally {
-    await explainer.dispose();
-  }
-}
