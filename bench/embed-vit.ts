@@ -39,7 +39,8 @@ import { VitEmbedder } from '../src/engine/vit-session.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 import { PRECISIONS, type Precision } from '../src/model/types.js';
 import { prefixTokenCount } from '../src/model/vit.js';
-import { VIT_ARCHS, isVitArchName, type VitArch, type VitArchName } from '../src/model/vit-config.js';
+import type { VitArch } from '../src/model/encoder.js';
+import { VIT_ARCHS, isVitArchName, type VitArchName } from '../src/model/vit-config.js';
 import { randomVitEncoder, vitGrid } from '../src/model/vit-weights.js';
 import {
   BENCH_DIR,

@@ -6,9 +6,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { VitArch } from '../src/model/encoder.js';
 import type { HostTensor } from '../src/model/host-tensor.js';
 import { encodeSafetensors, parseSafetensors } from '../src/model/safetensors.js';
-import type { VitArch } from '../src/model/vit-config.js';
 import { vitParameterSpecs } from '../src/model/vit-weights.js';
 import { loadFoundationWeights } from '../src/weights/foundation-weights.js';
 import { FOUNDATION_MODELS } from '../src/weights/foundation-models.js';

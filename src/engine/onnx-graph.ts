@@ -8,11 +8,11 @@
  * arithmetic (fusion weights, BatchNorm scale) is folded at build time.
  */
 import type { ModelConfig } from '../model/config.js';
+import type { VitArch } from '../model/encoder.js';
 import type { HostTensor } from '../model/host-tensor.js';
 import { lgffem, type Pyramid, type Trace } from '../model/lgffem.js';
 import type { ConvSpec, Ops } from '../model/ops.js';
 import { vit, type PrefixToken, type VitOps } from '../model/vit.js';
-import type { VitArch } from '../model/vit-config.js';
 import { GraphBuilder, valueInfo, type Layout, type SerializedModel, type Value } from './onnx-builder.js';
 import { EMBEDDING_NAME, INPUT_NAME, traceOutputNames } from './graph-names.js';
 

@@ -5,7 +5,6 @@
  * 4, 8, 16, 32) feeds a trained LGFFEM neck and head.
  */
 import type { HostTensor } from './host-tensor.js';
-import type { VitArch } from './vit-config.js';
 
 export type Rgb = readonly [number, number, number];
 
@@ -39,6 +38,38 @@ export interface OnnxEncoderSpec {
   output?: string;
   /** The four tensors at strides 4, 8, 16, 32 for the LGFFEM neck; default: found by running a dummy input. */
   pyramid?: readonly string[];
+}
+
+/** A Vision Transformer's architecture; vit-config.ts holds the ones histoseek knows. */
+export interface VitArch {
+  patchSize: number;
+  embedDim: number;
+  depth: number;
+  heads: number;
+  /**
+   * 'gelu': fc1 [hidden, dim] → GELU → fc2 [dim, hidden]. 'swiglu': timm's SwiGLUPacked — fc1
+   * [hidden, dim], its output split in halves a, b → SiLU(a)·b → fc2 [dim, hidden/2].
+   */
+  mlp: 'gelu' | 'swiglu';
+  /** fc1's output width. */
+  mlpHidden: number;
+  /** Register tokens after the class token (DINOv2 with registers). */
+  regTokens: number;
+  /** LayerScale (ls1.gamma, ls2.gamma) on both residual branches. */
+  layerScale: boolean;
+  /** Whether pos_embed also covers the class (and register) tokens (timm: no_embed_class false). */
+  posEmbedPrefix: boolean;
+  /** Side of the patch grid pos_embed was trained for; resized to the input's grid. */
+  posGrid: number;
+  /**
+   * The descriptor, from the final norm's tokens: the class token, the mean of the patch tokens
+   * (class and register tokens excluded), or both concatenated (Virchow2's card).
+   */
+  pooling: 'class' | 'mean' | 'class+mean';
+  /** The input side the model was trained at. */
+  imageSize: number;
+  mean: Rgb;
+  std: Rgb;
 }
 
 /** A Vision Transformer with its weights in timm's names (vit-config.ts). */

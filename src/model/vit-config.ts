@@ -1,43 +1,12 @@
 /**
- * Vision Transformer architectures (timm's VisionTransformer with DINOv2-style parts: register
- * tokens, LayerScale, SwiGLU): the pathology foundation models `histoseek weights pull` knows, and
- * plain ViT-B/16 and ViT-L/16 for benchmarks. Widths, depths and pooling follow each model card
- * and its timm / transformers configuration; test/fixtures/tools/vit_ref.py restates the seven
- * foundation models in timm's own terms (mlp hidden = int(dim × mlp_ratio)…) and
+ * Vision Transformer architectures (VitArch, encoder.ts: timm's VisionTransformer with DINOv2-style
+ * parts: register tokens, LayerScale, SwiGLU): the pathology foundation models `histoseek weights
+ * pull` knows, and plain ViT-B/16 and ViT-L/16 for benchmarks. Widths, depths and pooling follow
+ * each model card and its timm / transformers configuration; test/fixtures/tools/vit_ref.py restates
+ * the seven foundation models in timm's own terms (mlp hidden = int(dim × mlp_ratio)…) and
  * test/vit-parity.test.ts holds these presets to it.
  */
-import type { Rgb } from './encoder.js';
-
-export interface VitArch {
-  patchSize: number;
-  embedDim: number;
-  depth: number;
-  heads: number;
-  /**
-   * 'gelu': fc1 [hidden, dim] → GELU → fc2 [dim, hidden]. 'swiglu': timm's SwiGLUPacked — fc1
-   * [hidden, dim], its output split in halves a, b → SiLU(a)·b → fc2 [dim, hidden/2].
-   */
-  mlp: 'gelu' | 'swiglu';
-  /** fc1's output width. */
-  mlpHidden: number;
-  /** Register tokens after the class token (DINOv2 with registers). */
-  regTokens: number;
-  /** LayerScale (ls1.gamma, ls2.gamma) on both residual branches. */
-  layerScale: boolean;
-  /** Whether pos_embed also covers the class (and register) tokens (timm: no_embed_class false). */
-  posEmbedPrefix: boolean;
-  /** Side of the patch grid pos_embed was trained for; resized to the input's grid. */
-  posGrid: number;
-  /**
-   * The descriptor, from the final norm's tokens: the class token, the mean of the patch tokens
-   * (class and register tokens excluded), or both concatenated (Virchow2's card).
-   */
-  pooling: 'class' | 'mean' | 'class+mean';
-  /** The input side the model was trained at. */
-  imageSize: number;
-  mean: Rgb;
-  std: Rgb;
-}
+import type { VitArch } from './encoder.js';
 
 /** Values per descriptor. */
 export function vitDescriptorSize(arch: VitArch): number {

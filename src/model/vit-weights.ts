@@ -6,12 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { checkTensors } from './checkpoint.js';
-import { IMAGENET_MEAN, IMAGENET_STD, type Rgb, type VitEncoderSpec } from './encoder.js';
+import { IMAGENET_MEAN, IMAGENET_STD, type Rgb, type VitArch, type VitEncoderSpec } from './encoder.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 import type { ParamRole } from './ops.js';
 import { traceParameters, type ParamSpec } from './params.js';
 import { prefixTokenCount, vit } from './vit.js';
-import type { VitArch } from './vit-config.js';
 
 /** The side of the patch grid for an input of `inputSize` pixels; an error unless the patches tile it exactly. */
 export function vitGrid(arch: VitArch, inputSize: number): number {

@@ -6,7 +6,7 @@
  * the shape executor) runs this code.
  */
 import type { Ops } from './ops.js';
-import type { VitArch } from './vit-config.js';
+import type { VitArch } from './encoder.js';
 
 /** Learned tokens put before the patch tokens: `<name>` is [1, count, C]. */
 export interface PrefixToken {

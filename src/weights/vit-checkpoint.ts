@@ -6,7 +6,7 @@
  * mask token (used only in training) is dropped.
  */
 import { concatFirstAxis, type HostTensor } from '../model/host-tensor.js';
-import type { VitArch } from '../model/vit-config.js';
+import type { VitArch } from '../model/encoder.js';
 import { checkVitWeights } from '../model/vit-weights.js';
 import { readCheckpointTensors } from './checkpoint-file.js';
 import type { CheckpointNaming } from './foundation-models.js';

@@ -18,7 +18,8 @@ import { cpuSessionOptions } from '../../src/engine/ort-options.js';
 import { VitEmbedder } from '../../src/engine/vit-session.js';
 import type { HostTensor } from '../../src/model/host-tensor.js';
 import { readSafetensors } from '../../src/model/safetensors.js';
-import { VIT_ARCHS, vitDescriptorSize, type VitArch, type VitArchName } from '../../src/model/vit-config.js';
+import type { VitArch } from '../../src/model/encoder.js';
+import { VIT_ARCHS, vitDescriptorSize, type VitArchName } from '../../src/model/vit-config.js';
 import {
   counterUniform,
   randomVitEncoder,
