@@ -40,7 +40,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { folderBytes } from '../src/api/slide-summary.js';
-import { FolderStore } from '../src/store/folder-store.js';
+import { FolderStore } from '../src/store/folder/folder-store.js';
 import type { ItemStore } from '../src/store/item-store.js';
 import type { Hit, ItemRecord, ModelIdentity } from '../src/store/types.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';

@@ -14,7 +14,7 @@ import { readCollection } from '../src/collections/read.js';
 import { decodeBatch } from '../src/engine/embed-images.js';
 import { OnnxEmbedder } from '../src/engine/onnx-session.js';
 import { indexItems } from '../src/store/indexer.js';
-import { FolderStore } from '../src/store/folder-store.js';
+import { FolderStore } from '../src/store/folder/folder-store.js';
 import { modelIdentity } from '../src/api/models.js';
 import { randomModel } from '../src/model/checkpoint.js';
 import { sliceFirstAxis } from '../src/model/host-tensor.js';

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isVectorKind, type ModelIdentity } from '../src/store/types.js';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { Random } from '../src/util/random.js';
 import { significant } from './common.js';
 import { SyntheticSpace } from './scale-space.js';
@@ -56,7 +56,7 @@ function rawNorms(first: number, count: number): Float32Array {
 
 const started = performance.now();
 const elapsed = () => earlier + (performance.now() - started) / 1000;
-const store = IndexStore.openOrCreate(opts.dir, model, { vectors: kind });
+const store = FolderIndex.openOrCreate(opts.dir, model, { vectors: kind });
 try {
   if (store.rows > n) throw new Error(`${opts.dir}: holds ${store.rows} rows, more than --n ${n}`);
   if (store.rows > 0) process.stderr.write(`[scale-build] resuming at row ${store.rows}\n`);

@@ -12,9 +12,9 @@
  * into private memory and mapped index pages.
  */
 import { parseArgs } from 'node:util';
-import { rerankedCount, Searcher } from '../src/store/searcher.js';
+import { rerankedCount, Searcher } from '../src/store/folder/search.js';
 import { type Hit, SEARCH_MODES, type SearchMode } from '../src/store/types.js';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { peakRssMib, rssPartsMib, significant } from './common.js';
 import { latencySummary, recallAtK } from './scale-metrics.js';
 import { readFloat32, readInt32 } from './scale-space.js';
@@ -42,7 +42,7 @@ if (!opts.dir || !opts.queries || !opts.truth || !SEARCH_MODES.includes(opts.mod
 }
 const k = Number(opts.k);
 const rssAtStartMib = peakRssMib();
-const store = IndexStore.open(opts.dir);
+const store = FolderIndex.open(opts.dir);
 const d = store.model.dim;
 const queries = readFloat32(opts.queries);
 const truth = readInt32(opts.truth);

@@ -53,7 +53,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultCandidates } from '../src/store/searcher.js';
+import { defaultCandidates } from '../src/store/folder/search.js';
 import { GRAPH_FILE } from '../src/store/vectors/graph.js';
 import { VECTOR_KINDS, type VectorKind } from '../src/store/types.js';
 import {

@@ -28,8 +28,8 @@ import { decodeRgb, normalizeInto } from '../src/data/image.js';
 import { renderPatch, TISSUE_CLASSES } from '../src/data/synthetic/index.js';
 import { createEmbedder } from '../src/engine/embedders.js';
 import { normaliseRows, rowNorms } from '../src/store/vectors/normalise.js';
-import { Searcher } from '../src/store/searcher.js';
-import { IndexStore } from '../src/store/store.js';
+import { Searcher } from '../src/store/folder/search.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import type { ItemRecord } from '../src/store/types.js';
 import { Random } from '../src/util/random.js';
 import { info, median, percentile, processRssMib, Results, significant, startServe, timeRounds } from './common.js';
@@ -69,7 +69,7 @@ async function writeSources(root: string): Promise<string[]> {
 
 async function buildIndex(db: string, sources: string[]): Promise<void> {
   const model = await resolveModel({});
-  const store = IndexStore.openOrCreate(db, modelIdentity(model));
+  const store = FolderIndex.openOrCreate(db, modelIdentity(model));
   const random = new Random(7);
   try {
     for (let start = 0; start < ITEMS; start += BATCH) {
@@ -99,7 +99,7 @@ interface YardstickSamples {
 }
 
 async function yardstickSamples(db: string, jpeg: Buffer): Promise<YardstickSamples> {
-  const store = IndexStore.open(db);
+  const store = FolderIndex.open(db);
   const model = await resolveModel({});
   const searcher = await Searcher.open(store, { threads: THREADS });
   let query: Float32Array = new Float32Array(0);

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { rankSlides } from '../src/store/slide-search.js';
-import { FolderStore } from '../src/store/folder-store.js';
+import { FolderStore } from '../src/store/folder/folder-store.js';
 import { BENCH_DIR, info, peakRssMib, Results, runNodeWorker, significant } from './common.js';
 import { latencySummary } from './scale-metrics.js';
 

@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { modelIdentity, resolveModel } from '../src/api/models.js';
 import Database from 'better-sqlite3';
 import { normaliseRows } from '../src/store/vectors/normalise.js';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { VectorColumn } from '../src/store/vectors/column.js';
 import { startServer } from '../src/server/serve.js';
 import { Random } from '../src/util/random.js';
@@ -66,14 +66,14 @@ const REQUEST_TIMEOUT_MS = 120_000;
  */
 async function buildIndex(db: string): Promise<void> {
   if (existsSync(path.join(db, 'histoseek.sqlite'))) {
-    const store = IndexStore.open(db);
+    const store = FolderIndex.open(db);
     const rows = store.rows;
     store.close();
     if (rows !== ITEMS) throw new Error(`${db}: holds ${rows} rows, not --items ${ITEMS}; give another --work`);
     return;
   }
   const model = modelIdentity(await resolveModel({}));
-  IndexStore.openOrCreate(db, model, { vectors: 'f16' }).close();
+  FolderIndex.openOrCreate(db, model, { vectors: 'f16' }).close();
   const column = new VectorColumn(db, 'f16', model.dim, true);
   try {
     for (let first = 0; first < ITEMS; first += BATCH) {

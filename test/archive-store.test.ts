@@ -12,11 +12,11 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { GRAPH_FILE, VectorGraph } from '../src/store/vectors/graph.js';
 import { ExactSearch, type SearchHits } from '../src/store/vectors/exact-search.js';
-import { defaultCandidates, rerankedCount, Searcher } from '../src/store/searcher.js';
+import { defaultCandidates, rerankedCount, Searcher } from '../src/store/folder/search.js';
 import type { Hit, ItemRecord, ModelIdentity, VectorKind } from '../src/store/types.js';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { HALF_TO_FLOAT, toHalf, vectorCodec } from '../src/store/vectors/codec.js';
-import { upgradeIndex } from '../src/store/upgrade.js';
+import { upgradeIndex } from '../src/store/folder/upgrade.js';
 import { Random } from '../src/util/random.js';
 import { histoseek, runScript, temporaryFolder } from './helpers.js';
 
@@ -73,7 +73,7 @@ function toFormat2(dir: string): void {
 /** An index of `n` rows of `clustered(n)`, appended in batches of 500. */
 function build(dir: string, n: number, vectors: VectorKind = 'f16'): Float32Array {
   const data = clustered(n);
-  const store = IndexStore.openOrCreate(dir, MODEL, { vectors });
+  const store = FolderIndex.openOrCreate(dir, MODEL, { vectors });
   try {
     for (let first = 0; first < n; first += 500) {
       const count = Math.min(500, n - first);
@@ -111,7 +111,7 @@ async function searchIndex(
   mode: 'exact' | 'two-stage',
   k = 10,
 ): Promise<Hit[][]> {
-  const store = IndexStore.open(dir);
+  const store = FolderIndex.open(dir);
   const searcher = await Searcher.open(store, { mode });
   try {
     return await searcher.search(queries, nq, { k });
@@ -227,7 +227,7 @@ describe('the search graph and two-stage search', () => {
       const dir = join(await tempDir(), 'db');
       const n = 6000;
       const data = build(dir, n);
-      const store = IndexStore.open(dir);
+      const store = FolderIndex.open(dir);
       assert.equal(store.graphStamp()?.rows, n);
       store.close();
       const queries = clustered(200, 7);
@@ -260,7 +260,7 @@ describe('the search graph and two-stage search', () => {
       );
       const dir = join(await tempDir(), 'db');
       build(dir, 500);
-      const store = IndexStore.open(dir);
+      const store = FolderIndex.open(dir);
       for (const [asked, used] of [
         [undefined, 320],
         [48, 48],
@@ -289,7 +289,7 @@ describe('the search graph and two-stage search', () => {
       const n = 3000;
       const data = build(dir, n);
       const queries = clustered(100, 11);
-      const store = IndexStore.open(dir);
+      const store = FolderIndex.open(dir);
       const reads: number[] = [];
       const score = store.cosines.bind(store);
       store.cosines = (rows, query) => {
@@ -350,7 +350,7 @@ describe('the search graph and two-stage search', () => {
     async () => {
       const dir = join(await tempDir(), 'db');
       const data = build(dir, 3000);
-      const writer = IndexStore.open(dir, { writable: true });
+      const writer = FolderIndex.open(dir, { writable: true });
       const extra = clustered(200, 5);
       writer.append(items(3000, 200), extra, new Float32Array(200).fill(1));
       // The writer is still open: its graph on disk covers 3000 rows, the index 3200.
@@ -370,10 +370,10 @@ describe('the search graph and two-stage search', () => {
           `${mode}: no row of the removed slide`,
         );
       }
-      const reopened = IndexStore.open(dir, { writable: true });
+      const reopened = FolderIndex.open(dir, { writable: true });
       reopened.append(items(3200, 1), clustered(1, 9), Float32Array.of(1));
       reopened.close();
-      assert.equal(IndexStore.open(dir).graphStamp()?.rows, 3201);
+      assert.equal(FolderIndex.open(dir).graphStamp()?.rows, 3201);
     },
   );
 
@@ -385,22 +385,22 @@ describe('the search graph and two-stage search', () => {
       build(dir, 2000);
       // A child appends 700 rows and dies with SIGKILL: committed rows, a graph stamped at 2000, a stale lock.
       const script = `
-      import { IndexStore } from './src/store/store.ts';
-      const store = IndexStore.open(${JSON.stringify(dir)}, { writable: true });
+      import { FolderIndex } from './src/store/folder/folder-index.ts';
+      const store = FolderIndex.open(${JSON.stringify(dir)}, { writable: true });
       const v = new Float32Array(700 * ${DIM}); for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.37 + 1) / Math.sqrt(${DIM} / 2);
       store.append(Array.from({ length: 700 }, (_, i) => ({ source: 'killed-' + i, label: 'x' })), v, new Float32Array(700).fill(1));
       process.kill(process.pid, 'SIGKILL');`;
       const child = runScript(script);
       assert.equal(child.signal, 'SIGKILL', child.stderr);
       assert.ok(existsSync(join(dir, 'index.lock')));
-      const reader = IndexStore.open(dir);
+      const reader = FolderIndex.open(dir);
       assert.equal(reader.rows, 2700);
       assert.equal(reader.graphStamp()?.rows, 2000);
       reader.close();
-      const writer = IndexStore.open(dir, { writable: true });
+      const writer = FolderIndex.open(dir, { writable: true });
       writer.append(items(2700, 1), clustered(1, 3), Float32Array.of(1));
       writer.close();
-      const store = IndexStore.open(dir);
+      const store = FolderIndex.open(dir);
       assert.equal(store.graphStamp()?.rows, 2701);
       const graph = store.openGraph()!;
       assert.equal(graph.size, 2701);
@@ -444,9 +444,9 @@ describe('bad input and damage: clear errors, the index intact', () => {
   test('two writers: the second is told who holds the index', { timeout: 180_000 }, async () => {
     const dir = join(await tempDir(), 'db');
     build(dir, 10);
-    const first = IndexStore.open(dir, { writable: true });
+    const first = FolderIndex.open(dir, { writable: true });
     try {
-      const script = `import { IndexStore } from './src/store/store.ts'; IndexStore.open(${JSON.stringify(dir)}, { writable: true });`;
+      const script = `import { FolderIndex } from './src/store/folder/folder-index.ts'; FolderIndex.open(${JSON.stringify(dir)}, { writable: true });`;
       const second = runScript(script);
       assert.notEqual(second.status, 0);
       assert.match(second.stderr, new RegExp(`the index is being written by PID ${process.pid}`));
@@ -469,7 +469,7 @@ describe('bad input and damage: clear errors, the index intact', () => {
       try {
         const dir = join(mount, 'db');
         const data = clustered(4000);
-        const store = IndexStore.openOrCreate(dir, MODEL, { vectors: 'f32' });
+        const store = FolderIndex.openOrCreate(dir, MODEL, { vectors: 'f32' });
         let committed = 0;
         let failure: Error | null = null;
         try {
@@ -492,7 +492,7 @@ describe('bad input and damage: clear errors, the index intact', () => {
         } catch {
           // Saving the graph may fail on the full disk too; the items are what must survive.
         }
-        const reader = IndexStore.open(dir);
+        const reader = FolderIndex.open(dir);
         assert.equal(reader.rows, committed);
         const rows = Array.from({ length: committed }, (_, i) => i);
         assert.deepEqual(reader.vectors(rows), data.subarray(0, committed * DIM));
@@ -525,14 +525,14 @@ describe('indexes made by an earlier histoseek (format 1)', () => {
       const queries = clustered(20, 4);
       const before = await searchIndex(dir, queries, 20, 'exact');
       assert.throws(
-        () => IndexStore.open(dir, { writable: true }),
+        () => FolderIndex.open(dir, { writable: true }),
         /made by an earlier histoseek \(format 1\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/,
       );
 
       assert.deepEqual(upgradeIndex(dir, 'f16'), { rows: 1500, graphItems: 1500, from: 1, kind: 'f16' });
       assert.equal(existsSync(join(dir, 'raw.f32')), false);
       assert.equal(existsSync(join(dir, 'vectors.f32')), false);
-      const store = IndexStore.open(dir);
+      const store = FolderIndex.open(dir);
       assert.equal(store.vectorKind, 'f16');
       const raw0 = store.rawVectors([0]);
       for (let j = 0; j < DIM; j++) assert.ok(Math.abs(raw0[j] - 2 * data[j]) < 2e-3);
@@ -554,12 +554,12 @@ describe('indexes made before compact metadata (format 2)', () => {
     async () => {
       const dir = join(await tempDir(), 'db');
       build(dir, 1500);
-      let store = IndexStore.open(dir, { writable: true });
+      let store = FolderIndex.open(dir, { writable: true });
       assert.equal(store.remove({ slide: 'slide-3' }), 100);
       store.close();
       const queries = clustered(20, 4);
       const read = (writable = false) => {
-        const s = IndexStore.open(dir, { writable });
+        const s = FolderIndex.open(dir, { writable });
         const all = {
           items: s.allItems(),
           active: s.activeRows(),
@@ -603,7 +603,7 @@ describe('indexes made before compact metadata (format 2)', () => {
       assert.deepEqual(read(), before, 'a format-2 index reads the same');
       assert.deepEqual(await searchIndex(dir, queries, 20, 'exact'), exact);
       assert.throws(
-        () => IndexStore.open(dir, { writable: true }),
+        () => FolderIndex.open(dir, { writable: true }),
         /made by an earlier histoseek \(format 2\); convert it first with 'histoseek index --db .* --upgrade' \(nothing is lost\)/,
       );
       assert.throws(
@@ -617,7 +617,7 @@ describe('indexes made before compact metadata (format 2)', () => {
       assert.throws(() => upgradeIndex(dir), /already in the current format/);
 
       // It takes writes again: slide-3 indexed anew gets new rows, the removed records are replaced.
-      store = IndexStore.open(dir, { writable: true });
+      store = FolderIndex.open(dir, { writable: true });
       store.append(items(300, 100), clustered(100, 7), new Float32Array(100).fill(3));
       assert.equal(store.slideRows('slide-3').length, 100);
       assert.equal(store.slideRows('slide-3')[0], 1500);

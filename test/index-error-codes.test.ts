@@ -8,9 +8,9 @@ import { appendFileSync, existsSync, rmSync, truncateSync, writeFileSync } from 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import type { ModelIdentity } from '../src/store/types.js';
-import { upgradeIndex } from '../src/store/upgrade.js';
+import { upgradeIndex } from '../src/store/folder/upgrade.js';
 import { type ErrorCode, isHistoseekError } from '../src/util/errors.js';
 import { temporaryFolder } from './helpers.js';
 
@@ -27,7 +27,7 @@ const MODEL: ModelIdentity = {
 /** A new index of ROWS items (row i: the unit vector along axis i mod DIM) with its graph saved. */
 async function smallIndex(): Promise<string> {
   const db = join(await temporaryFolder('histoseek-codes-'), 'db');
-  const store = IndexStore.openOrCreate(db, MODEL);
+  const store = FolderIndex.openOrCreate(db, MODEL);
   try {
     const vectors = new Float32Array(ROWS * DIM);
     for (let i = 0; i < ROWS; i++) vectors[i * DIM + (i % DIM)] = 1;
@@ -58,21 +58,21 @@ test('NOT_FOUND: no index at the path, to read, write or upgrade', { timeout: 30
   const missing = join(empty, 'nothing here');
   for (const path of [empty, missing]) {
     const named = new RegExp(`^${quoted(path)}: not a histoseek index \\(no histoseek\\.sqlite\\)$`);
-    throwsCode(() => IndexStore.open(path), 'NOT_FOUND', named);
-    throwsCode(() => IndexStore.open(path, { writable: true }), 'NOT_FOUND', named);
+    throwsCode(() => FolderIndex.open(path), 'NOT_FOUND', named);
+    throwsCode(() => FolderIndex.open(path, { writable: true }), 'NOT_FOUND', named);
     throwsCode(() => upgradeIndex(path), 'NOT_FOUND', named);
   }
 });
 
 test('INDEX_LOCKED: a second writer, and an upgrade while a writer is open', { timeout: 30_000 }, async () => {
   const db = await smallIndex();
-  const writer = IndexStore.open(db, { writable: true });
+  const writer = FolderIndex.open(db, { writable: true });
   try {
     const message = [
       new RegExp(`^${quoted(db)}: the index is being written by this process \\(another writer is open\\)`),
       /close that writer first, or wait for it to finish/,
     ];
-    throwsCode(() => IndexStore.openOrCreate(db, MODEL), 'INDEX_LOCKED', ...message);
+    throwsCode(() => FolderIndex.openOrCreate(db, MODEL), 'INDEX_LOCKED', ...message);
     throwsCode(() => upgradeIndex(db), 'INDEX_LOCKED', ...message);
   } finally {
     writer.close();
@@ -88,8 +88,8 @@ test('WRONG_MODEL: another model, named with the option that picks the right one
     ),
     /; pass --weights \/models\/test\.safetensors$/,
   ];
-  throwsCode(() => IndexStore.openOrCreate(db, other), 'WRONG_MODEL', ...message);
-  const reader = IndexStore.open(db);
+  throwsCode(() => FolderIndex.openOrCreate(db, other), 'WRONG_MODEL', ...message);
+  const reader = FolderIndex.open(db);
   try {
     throwsCode(() => reader.assertModel(other), 'WRONG_MODEL', ...message);
   } finally {
@@ -104,20 +104,20 @@ test('INDEX_OUTDATED: writing to an index of an earlier format names --upgrade',
   sqlite.prepare("UPDATE meta SET value = 'histoseek-index/2' WHERE key = 'format'").run();
   sqlite.close();
   throwsCode(
-    () => IndexStore.open(db, { writable: true }),
+    () => FolderIndex.open(db, { writable: true }),
     'INDEX_OUTDATED',
     new RegExp(`^${quoted(db)}: this index was made by an earlier histoseek \\(format 2\\)`),
     new RegExp(`convert it first with 'histoseek index --db ${quoted(db)} --upgrade' \\(nothing is lost\\)$`),
   );
   // Reading it needs no upgrade.
-  IndexStore.open(db).close();
+  FolderIndex.open(db).close();
 });
 
 test('INDEX_DAMAGED: vector files missing or cut short', { timeout: 30_000 }, async () => {
   const db = await smallIndex();
   const vectors = join(db, 'vectors.f16');
   // Cut short under an open reader: the read names the file.
-  const reader = IndexStore.open(db);
+  const reader = FolderIndex.open(db);
   try {
     truncateSync(vectors, (ROWS - 1) * DIM * 2);
     throwsCode(
@@ -130,13 +130,13 @@ test('INDEX_DAMAGED: vector files missing or cut short', { timeout: 30_000 }, as
   }
   // Cut short before the open: the rows the database records are not all there.
   throwsCode(
-    () => IndexStore.open(db),
+    () => FolderIndex.open(db),
     'INDEX_DAMAGED',
     new RegExp(`^${quoted(vectors)}: holds ${ROWS - 1} rows but the database records ${ROWS}; the index is damaged$`),
   );
   rmSync(vectors);
   throwsCode(
-    () => IndexStore.open(db),
+    () => FolderIndex.open(db),
     'INDEX_DAMAGED',
     new RegExp(`^${quoted(db)}: the index is damaged \\(vectors\\.f16 is missing\\)$`),
   );
@@ -149,7 +149,7 @@ test(
     const db = await smallIndex();
     const graph = join(db, 'graph.usearch');
     const fix = new RegExp(`rebuild it with 'histoseek index --db ${quoted(db)} --rebuild-graph'`);
-    const reader = IndexStore.open(db);
+    const reader = FolderIndex.open(db);
     try {
       assert.ok(reader.openGraph(), 'the saved graph opens');
       appendFileSync(graph, Buffer.alloc(10));
@@ -170,7 +170,7 @@ test(
       reader.close();
     }
     // A writer that changes the index needs the graph too.
-    const writer = IndexStore.open(db, { writable: true });
+    const writer = FolderIndex.open(db, { writable: true });
     try {
       throwsCode(() => writer.remove({ under: '/patches/0.png' }), 'INDEX_DAMAGED', fix);
     } finally {
@@ -186,14 +186,14 @@ test('INDEX_DAMAGED: a histoseek.sqlite that is not a database, or not an index'
   sqlite.prepare("DELETE FROM meta WHERE key = 'format'").run();
   sqlite.close();
   throwsCode(
-    () => IndexStore.open(db),
+    () => FolderIndex.open(db),
     'INDEX_DAMAGED',
     new RegExp(`^${quoted(file)}: not a histoseek index \\(format 'none'\\)$`),
   );
   writeFileSync(file, 'garbage garbage garbage, not SQLite at all');
   for (const writable of [false, true])
     throwsCode(
-      () => IndexStore.open(db, { writable }),
+      () => FolderIndex.open(db, { writable }),
       'INDEX_DAMAGED',
       new RegExp(`^${quoted(file)}: cannot be read as a histoseek index \\(.*\\); nothing was changed$`),
     );
@@ -203,7 +203,7 @@ test('INDEX_DAMAGED: a histoseek.sqlite that is not a database, or not an index'
 test('BAD_OPTION: another stored precision for an existing index', { timeout: 30_000 }, async () => {
   const db = await smallIndex();
   throwsCode(
-    () => IndexStore.openOrCreate(db, MODEL, { vectors: 'f32' }),
+    () => FolderIndex.openOrCreate(db, MODEL, { vectors: 'f32' }),
     'BAD_OPTION',
     new RegExp(`^${quoted(db)}: this index stores f16 vectors; --vectors f32 applies when an index is created`),
   );

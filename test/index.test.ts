@@ -4,7 +4,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { DEFAULT_MODEL_PATH, loadCheckpoint, randomModel, saveCheckpoint } from '../src/model/checkpoint.js';
 import { embeddingSize } from '../src/model/config.js';
 import { histoseek, startHistoseek, temporaryFolder, untilWhileRunning } from './helpers.js';
@@ -33,7 +33,7 @@ async function makeCollection(dir: string, classes: number, perClass: number): P
 }
 
 function snapshot(db: string) {
-  const store = IndexStore.open(db);
+  const store = FolderIndex.open(db);
   try {
     const items = store.allItems();
     const rows = items.map((item) => item.row);
@@ -96,7 +96,7 @@ test(
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /broken\.png: not a readable image/);
     assert.match(r.stderr, /6 added, 0 already indexed, 1 unreadable/);
-    const store = IndexStore.open(join(dir, 'db'));
+    const store = FolderIndex.open(join(dir, 'db'));
     assert.equal(store.allItems().length, 6);
     assert.match(store.failures()[0].source, /broken\.png$/);
     store.close();

@@ -1,5 +1,5 @@
 /**
- * The folder store's searcher on a worker thread (src/store/worker-searcher.ts): the same hits as
+ * The folder store's searcher on a worker thread (src/store/folder/worker-searcher.ts): the same hits as
  * the in-thread Searcher, the reader's snapshot kept, the event loop free while it searches, the
  * index's errors with their codes, and nothing left running after release().
  */
@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FolderStore } from '../src/store/folder-store.js';
+import { FolderStore } from '../src/store/folder/folder-store.js';
 import { normaliseRows, rowNorms } from '../src/store/vectors/normalise.js';
 import type { ItemSearcher } from '../src/store/item-store.js';
 import type { Exclusion, Hit, ItemRecord, ModelIdentity, SearchMode } from '../src/store/types.js';
-import { Searcher } from '../src/store/searcher.js';
-import { IndexStore } from '../src/store/store.js';
+import { Searcher } from '../src/store/folder/search.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { GRAPH_FILE } from '../src/store/vectors/graph.js';
 import { isHistoseekError } from '../src/util/errors.js';
 import { Random } from '../src/util/random.js';
@@ -34,7 +34,7 @@ function items(first: number, n: number): ItemRecord[] {
 
 /** Appends `raw` (n × DIM, normalised here) as items from row `first`. */
 function append(dir: string, raw: Float32Array): void {
-  const store = IndexStore.openOrCreate(dir, model);
+  const store = FolderIndex.openOrCreate(dir, model);
   try {
     const n = raw.length / DIM;
     store.append(items(store.rows, n), normaliseRows(raw, DIM), rowNorms(raw, DIM));
@@ -47,7 +47,7 @@ function append(dir: string, raw: Float32Array): void {
 async function buildIndex(prefix: string): Promise<string> {
   const dir = join(await temporaryFolder(prefix), 'db');
   append(dir, new Random(1).fillNormal(new Float32Array(ROWS * DIM)));
-  const store = IndexStore.open(dir, { writable: true });
+  const store = FolderIndex.open(dir, { writable: true });
   try {
     store.remove({ slide: 's9' });
   } finally {
@@ -58,7 +58,7 @@ async function buildIndex(prefix: string): Promise<string> {
 
 /** The in-thread Searcher's hits, as today's folder store answered. */
 async function inThread(dir: string, mode: SearchMode, queries: Float32Array, n: number, exclude?: Exclusion) {
-  const store = IndexStore.open(dir);
+  const store = FolderIndex.open(dir);
   const searcher = await Searcher.open(store, { mode });
   try {
     return await searcher.search(queries, n, { k: K, exclude });
@@ -169,7 +169,7 @@ describe('the folder store searches on a worker thread', { timeout: 600_000 }, (
       await searcher.release();
     }
     // In this thread the same scan (one chunk of rows) holds the loop from start to end.
-    const index = IndexStore.open(dir);
+    const index = FolderIndex.open(dir);
     const local = await Searcher.open(index, { mode: 'exact' });
     try {
       assert.equal(await ticksDuring(local.search(queries, 5, { k: K })), 0);
@@ -182,7 +182,7 @@ describe('the folder store searches on a worker thread', { timeout: 600_000 }, (
   test("a damaged graph's error reaches the caller with its code and message", { timeout: 120_000 }, async () => {
     const damaged = await buildIndex('histoseek-search-worker-damaged-');
     appendFileSync(join(damaged, GRAPH_FILE), Buffer.alloc(16));
-    const index = IndexStore.open(damaged);
+    const index = FolderIndex.open(damaged);
     const expected = await Searcher.open(index, { mode: 'two-stage' }).then(
       () => assert.fail('the in-thread searcher opened a damaged graph'),
       (err: unknown) => err,
@@ -224,7 +224,7 @@ describe('the folder store searches on a worker thread', { timeout: 600_000 }, (
       // In a process of its own: threads (the worker and its onnxruntime threads) come and go with the searcher.
       const child = runScript(`
       import { readdirSync } from 'node:fs';
-      import { FolderStore } from './src/store/folder-store.ts';
+      import { FolderStore } from './src/store/folder/folder-store.ts';
       const threads = () => readdirSync('/proc/self/task').length;
       const store = FolderStore.open(${JSON.stringify(dir)});
       const searcher = await store.openSearcher({ mode: 'exact' });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import { startsLikeAccepted } from '../src/server/query-image.js';
 import { createServer } from '../src/server/serve.js';
 import { FRACTION_METRICS, temporaryFolder } from './helpers.js';
@@ -271,10 +271,10 @@ test('an index extended while searches run is picked up by the next request', { 
   copyFileSync(patch('s4', 2), source);
   const first = (await app.inject('/api/items/0')).json();
   const searches = Array.from({ length: 20 }, (_, i) => app.inject(`/api/search?item=${i}&k=5`));
-  const reader = IndexStore.open(db);
+  const reader = FolderIndex.open(db);
   const model = reader.model;
   reader.close();
-  const store = IndexStore.openOrCreate(db, model);
+  const store = FolderIndex.openOrCreate(db, model);
   try {
     // The appended item reuses item 0's descriptor, so it must come back as item 0's twin.
     store.append(
@@ -311,10 +311,10 @@ test(
     const hitsBefore = slidesOf(await query());
     const s5 = hitsBefore.filter((slide) => slide === 's5').length;
     assert.ok(s5 >= 5, `the s5 patch finds s5 first (${s5} of 20)`);
-    const reader = IndexStore.open(db);
+    const reader = FolderIndex.open(db);
     const model = reader.model;
     reader.close();
-    const store = IndexStore.openOrCreate(db, model);
+    const store = FolderIndex.openOrCreate(db, model);
     let removed: number;
     try {
       removed = store.remove({ slide: 's5' });
@@ -342,10 +342,10 @@ test(
   { timeout: TIMEOUT },
   async () => {
     const before = (await app.inject('/api/search?item=0&k=10')).json();
-    const reader = IndexStore.open(db);
+    const reader = FolderIndex.open(db);
     const model = reader.model;
     reader.close();
-    const store = IndexStore.openOrCreate(db, model);
+    const store = FolderIndex.openOrCreate(db, model);
     const copies = 300;
     try {
       // Item 0's descriptor, 300 times in one slide: without the exclusion they would be item 0's nearest.

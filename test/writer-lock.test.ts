@@ -1,5 +1,5 @@
 /**
- * One writer per index folder. In one process: a second IndexStore writer is refused with
+ * One writer per index folder. In one process: a second FolderIndex writer is refused with
  * INDEX_LOCKED however the folder is spelt, and from another thread; another process's lock is
  * refused, a dead one's taken over. Through the library: two overlapping add()s, and an add()
  * beside a remove(), end as if run one after the other, or the second is refused with INDEX_LOCKED
@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { loadModel, openIndex } from '../src/api/library.js';
 import { writeKimiaCollection } from '../src/data/synthetic/index.js';
 import { normaliseRows } from '../src/store/vectors/normalise.js';
-import { IndexStore } from '../src/store/store.js';
+import { FolderIndex } from '../src/store/folder/folder-index.js';
 import type { ModelIdentity } from '../src/store/types.js';
 import { isHistoseekError } from '../src/util/errors.js';
 import { temporaryFolder } from './helpers.js';
@@ -42,25 +42,25 @@ function unitRows(n: number): Float32Array {
   return rows;
 }
 
-describe('IndexStore writers in one process', () => {
+describe('FolderIndex writers in one process', () => {
   test('a second writer is refused until the first closes; readers are not', { timeout: 30_000 }, async () => {
     const db = join(await temporaryFolder('histoseek-lock-a-'), 'db');
-    const first = IndexStore.openOrCreate(db, IDENTITY);
+    const first = FolderIndex.openOrCreate(db, IDENTITY);
     try {
-      assertLocked(() => IndexStore.openOrCreate(db, IDENTITY), LOCKED_HERE);
-      assertLocked(() => IndexStore.open(db, { writable: true }), LOCKED_HERE);
+      assertLocked(() => FolderIndex.openOrCreate(db, IDENTITY), LOCKED_HERE);
+      assertLocked(() => FolderIndex.open(db, { writable: true }), LOCKED_HERE);
       first.append([{ source: '/a.png', label: 'a' }], unitRows(1), Float32Array.of(2));
-      const reader = IndexStore.open(db);
+      const reader = FolderIndex.open(db);
       assert.equal(reader.rows, 1);
       reader.close();
     } finally {
       first.close();
     }
     assert.equal(existsSync(join(db, LOCK_FILE)), false);
-    const next = IndexStore.open(db, { writable: true });
+    const next = FolderIndex.open(db, { writable: true });
     next.append([{ source: '/b.png', label: 'b' }], unitRows(2).subarray(IDENTITY.dim), Float32Array.of(3));
     next.close();
-    const reader = IndexStore.open(db);
+    const reader = FolderIndex.open(db);
     assert.deepEqual(
       reader.allItems().map((item) => [item.row, item.source]),
       [
@@ -73,45 +73,45 @@ describe('IndexStore writers in one process', () => {
 
   test('a failed open gives the lock back', { timeout: 30_000 }, async () => {
     const db = join(await temporaryFolder('histoseek-lock-b-'), 'db');
-    IndexStore.openOrCreate(db, IDENTITY).close();
+    FolderIndex.openOrCreate(db, IDENTITY).close();
     assert.throws(
-      () => IndexStore.openOrCreate(db, { ...IDENTITY, hash: 'another' }),
+      () => FolderIndex.openOrCreate(db, { ...IDENTITY, hash: 'another' }),
       (err: unknown) => isHistoseekError(err, 'WRONG_MODEL'),
     );
     assert.equal(existsSync(join(db, LOCK_FILE)), false);
-    IndexStore.openOrCreate(db, IDENTITY).close();
+    FolderIndex.openOrCreate(db, IDENTITY).close();
   });
 
   test('two spellings of one folder collide: a symlink, and a path through sub/..', { timeout: 30_000 }, async () => {
     const parent = await temporaryFolder('histoseek-lock-c-');
     const db = join(parent, 'db');
-    const writer = IndexStore.openOrCreate(db, IDENTITY);
+    const writer = FolderIndex.openOrCreate(db, IDENTITY);
     try {
       symlinkSync(db, join(parent, 'link'));
       mkdirSync(join(db, 'sub'));
-      assertLocked(() => IndexStore.open(join(parent, 'link'), { writable: true }), LOCKED_HERE);
-      assertLocked(() => IndexStore.openOrCreate(`${db}/sub/..`, IDENTITY), LOCKED_HERE);
-      assertLocked(() => IndexStore.openOrCreate(`${db}/`, IDENTITY), LOCKED_HERE);
+      assertLocked(() => FolderIndex.open(join(parent, 'link'), { writable: true }), LOCKED_HERE);
+      assertLocked(() => FolderIndex.openOrCreate(`${db}/sub/..`, IDENTITY), LOCKED_HERE);
+      assertLocked(() => FolderIndex.openOrCreate(`${db}/`, IDENTITY), LOCKED_HERE);
     } finally {
       writer.close();
     }
-    IndexStore.open(join(parent, 'link'), { writable: true }).close();
+    FolderIndex.open(join(parent, 'link'), { writable: true }).close();
   });
 
   test('a writer in another thread of this process holds the folder', { timeout: 60_000 }, async () => {
     const db = join(await temporaryFolder('histoseek-lock-d-'), 'db');
-    IndexStore.openOrCreate(db, IDENTITY).close();
+    FolderIndex.openOrCreate(db, IDENTITY).close();
     // An ES module worker; the test's TypeScript loader (tsx) does not reach a worker by itself.
     const source = `import { parentPort, workerData } from 'node:worker_threads';
 const { tsImport } = await import(workerData.tsx);
-const { IndexStore } = await tsImport(workerData.store, workerData.parent);
-const store = IndexStore.open(workerData.db, { writable: true });
+const { FolderIndex } = await tsImport(workerData.store, workerData.parent);
+const store = FolderIndex.open(workerData.db, { writable: true });
 parentPort.postMessage('open');
 parentPort.once('message', () => { store.close(); parentPort.postMessage('closed'); });`;
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), {
       workerData: {
         db,
-        store: new URL('../src/store/store.ts', import.meta.url).href,
+        store: new URL('../src/store/folder/folder-index.ts', import.meta.url).href,
         tsx: import.meta.resolve('tsx/esm/api'),
         parent: import.meta.url,
       },
@@ -125,10 +125,10 @@ parentPort.once('message', () => { store.close(); parentPort.postMessage('closed
       });
     try {
       assert.equal(await next(), 'open');
-      assertLocked(() => IndexStore.open(db, { writable: true }), LOCKED_HERE);
+      assertLocked(() => FolderIndex.open(db, { writable: true }), LOCKED_HERE);
       worker.postMessage('close');
       assert.equal(await next(), 'closed');
-      IndexStore.open(db, { writable: true }).close();
+      FolderIndex.open(db, { writable: true }).close();
     } finally {
       clearTimeout(kill);
       await worker.terminate();
@@ -139,24 +139,24 @@ parentPort.once('message', () => { store.close(); parentPort.postMessage('closed
 describe('the lock file across processes', () => {
   test("another live process's lock is refused; a dead one's is taken over", { timeout: 30_000 }, async () => {
     const db = join(await temporaryFolder('histoseek-lock-e-'), 'db');
-    IndexStore.openOrCreate(db, IDENTITY).close();
+    FolderIndex.openOrCreate(db, IDENTITY).close();
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 25000)'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       writeFileSync(join(db, LOCK_FILE), String(child.pid));
       assertLocked(
-        () => IndexStore.open(db, { writable: true }),
+        () => FolderIndex.open(db, { writable: true }),
         new RegExp(`being written by PID ${child.pid} \\(another histoseek process\\); wait for it to finish`),
       );
     } finally {
       child.kill();
       await exited;
     }
-    IndexStore.open(db, { writable: true }).close();
+    FolderIndex.open(db, { writable: true }).close();
     // A process that has ended.
     const ended = spawnSync(process.execPath, ['-e', ''], { timeout: 20_000 });
     writeFileSync(join(db, LOCK_FILE), String(ended.pid));
-    IndexStore.open(db, { writable: true }).close();
+    FolderIndex.open(db, { writable: true }).close();
     assert.equal(existsSync(join(db, LOCK_FILE)), false);
   });
 
@@ -165,11 +165,11 @@ describe('the lock file across processes', () => {
     { timeout: 30_000 },
     async () => {
       const db = join(await temporaryFolder('histoseek-lock-f-'), 'db');
-      IndexStore.openOrCreate(db, IDENTITY).close();
+      FolderIndex.openOrCreate(db, IDENTITY).close();
       writeFileSync(join(db, LOCK_FILE), String(process.pid));
       const longAgo = new Date(Date.now() - process.uptime() * 1000 - 3_600_000);
       utimesSync(join(db, LOCK_FILE), longAgo, longAgo);
-      IndexStore.open(db, { writable: true }).close();
+      FolderIndex.open(db, { writable: true }).close();
       assert.equal(existsSync(join(db, LOCK_FILE)), false);
     },
   );
@@ -206,7 +206,7 @@ describe('the library: writes to one index object from one process', () => {
   /** An empty index for the model, opened through the library; `close` closes it once. */
   async function emptyIndex(name: string) {
     const db = join(root, name);
-    IndexStore.openOrCreate(db, model.identity).close();
+    FolderIndex.openOrCreate(db, model.identity).close();
     const index = await openIndex(db);
     let closing: Promise<void> | undefined;
     return { db, index, close: () => (closing ??= index.close()) };
@@ -228,7 +228,7 @@ describe('the library: writes to one index object from one process', () => {
    * no item is stored twice, and the search graph holds the live rows and no removed one.
    */
   async function assertIntact(db: string, expected: string[]): Promise<void> {
-    const store = IndexStore.open(db);
+    const store = FolderIndex.open(db);
     try {
       const live = store.allItems();
       assert.deepEqual(live.map((item) => item.source).sort(), [...expected].sort());

@@ -4,9 +4,9 @@
  * (INDEX_LOCKED while another writer holds it). A PostgreSQL store keeps its HNSW index itself.
  */
 import { isPostgresUrl, redactUrl } from '../store/open-store.js';
-import { IndexStore } from '../store/store.js';
+import { FolderIndex } from '../store/folder/folder-index.js';
 import type { VectorKind } from '../store/types.js';
-import { upgradeIndex as upgradeFolder } from '../store/upgrade.js';
+import { upgradeIndex as upgradeFolder } from '../store/folder/upgrade.js';
 import { HistoseekError } from '../util/errors.js';
 
 /** BAD_OPTION for a PostgreSQL URL (a folder without an index is the store's NOT_FOUND). */
@@ -30,7 +30,7 @@ export interface GraphReport {
 /** Builds the search graph of the folder index `db` anew from its stored vectors (a lost or damaged graph.usearch). */
 export async function rebuildGraph(db: string): Promise<GraphReport> {
   folderIndex(db, '--rebuild-graph');
-  const store = IndexStore.open(db, { writable: true });
+  const store = FolderIndex.open(db, { writable: true });
   try {
     const { items } = store.rebuildGraph();
     return { items, rows: store.rows, file: store.path('graph.usearch') };

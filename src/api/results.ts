@@ -4,7 +4,7 @@
  * string to parse.
  */
 import type { StoredItem } from '../store/types.js';
-import { splitSource } from '../store/store.js';
+import { patchKey } from '../store/patch-key.js';
 import type { Box } from '../wsi/tiler.js';
 
 export type { Box };
@@ -34,7 +34,7 @@ export function indexedItem(item: StoredItem): IndexedItem {
   const { x, y, width, height } = item;
   return {
     id: item.row,
-    path: splitSource(item).path,
+    path: patchKey(item)?.path ?? item.source,
     label: item.label,
     slide: item.slide ?? null,
     patient: item.patient ?? null,

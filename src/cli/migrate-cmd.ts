@@ -1,7 +1,7 @@
 /** `histoseek migrate`: copy a folder index into a PostgreSQL store (or another folder). */
 import { migrateIndex } from '../store/migrate.js';
 import { openOrCreateStore } from '../store/open-store.js';
-import { IndexStore } from '../store/store.js';
+import { FolderIndex } from '../store/folder/folder-index.js';
 import { defineCommand } from './command.js';
 import { parseVectorKind } from './store-options.js';
 import { Progress } from '../util/progress.js';
@@ -24,7 +24,7 @@ export const migrateCommand = defineCommand({
   async run({ values }) {
     if (!values.from || !values.to) throw new Error(`--from and --to are required\n\n${USAGE}`);
     const vectors = parseVectorKind(values.vectors);
-    const from = IndexStore.open(values.from);
+    const from = FolderIndex.open(values.from);
     try {
       const to = await openOrCreateStore(values.to, from.model, { vectors });
       try {

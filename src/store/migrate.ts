@@ -4,7 +4,7 @@
  * identity; items it already holds are skipped, so an interrupted copy resumes where it stopped.
  */
 import type { ItemStore } from './item-store.js';
-import type { IndexStore } from './store.js';
+import type { FolderIndex } from './folder/folder-index.js';
 
 const CHUNK_ROWS = 4096;
 
@@ -14,7 +14,7 @@ export interface MigrateReport {
 }
 
 export async function migrateIndex(
-  from: IndexStore,
+  from: FolderIndex,
   to: ItemStore,
   onProgress?: (done: number, total: number) => void,
 ): Promise<MigrateReport> {

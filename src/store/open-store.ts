@@ -2,7 +2,7 @@
  * `--db`: a folder, or a PostgreSQL URL (postgres://USER@HOST:PORT/DB[?schema=NAME]). The
  * PostgreSQL store and its client are loaded only for a URL.
  */
-import { FolderStore } from './folder-store.js';
+import { FolderStore } from './folder/folder-store.js';
 import type { ItemStore } from './item-store.js';
 import { isPostgresUrl, redactUrl } from './postgres/url.js';
 import type { CreateOptions, ModelIdentity } from './types.js';

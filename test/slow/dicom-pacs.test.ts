@@ -11,7 +11,7 @@ import { basename, extname, join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { chromium } from 'playwright-core';
 import sharp from 'sharp';
-import { IndexStore } from '../../src/store/store.js';
+import { FolderIndex } from '../../src/store/folder/folder-index.js';
 import { startServer } from '../../src/server/serve.js';
 import type { DicomJson } from '../../src/wsi/dicom/instance.js';
 import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
@@ -387,7 +387,7 @@ const basicEnv = (password = pacs!.orthanc.password) => ({
 
 /** The index's live patches by slide id: their level-0 boxes, sorted. */
 function boxesBySlide(db: string): Map<string, string[]> {
-  const store = IndexStore.open(db);
+  const store = FolderIndex.open(db);
   try {
     const bySlide = new Map<string, string[]>();
     for (const item of store.allItems()) {
@@ -403,9 +403,9 @@ function boxesBySlide(db: string): Map<string, string[]> {
 
 /** Live items in the index at `db`, or 0 while it does not exist yet or is being created. */
 function liveItems(db: string): number {
-  let store: IndexStore;
+  let store: FolderIndex;
   try {
-    store = IndexStore.open(db);
+    store = FolderIndex.open(db);
   } catch {
     return 0;
   }
@@ -640,7 +640,7 @@ describe('the slide viewer', { timeout: TIMEOUT, skip: SKIP_ORTHANC || SKIP_CHRO
     buildWebPage(web);
     const db = await indexedFromPacs();
     const uid = jpeg.series.seriesInstanceUid;
-    const store = IndexStore.open(db);
+    const store = FolderIndex.open(db);
     const items = store.allItems().filter((item) => item.slide === uid);
     store.close();
     const item = items[items.length >> 1]!;

@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Searcher } from '../../src/store/searcher.js';
-import { IndexStore } from '../../src/store/store.js';
+import { Searcher } from '../../src/store/folder/search.js';
+import { FolderIndex } from '../../src/store/folder/folder-index.js';
 import {
   cyclicLabels,
   randomBases,
@@ -83,7 +83,7 @@ function build(
 }
 
 async function top10(dir: string, mode: 'exact' | 'two-stage', queries: Float32Array): Promise<number[][]> {
-  const store = IndexStore.open(dir);
+  const store = FolderIndex.open(dir);
   const searcher = await Searcher.open(store, { threads: 2, mode });
   try {
     const hits = await searcher.search(queries, queries.length / DIM, { k: 10 });
@@ -101,7 +101,7 @@ test(
     const resumed = join(work, 'resumed');
     const killed = await build(resumed, 3);
     assert.equal(killed.signal, 'SIGKILL', 'the first build was killed, not finished');
-    const partial = IndexStore.open(resumed);
+    const partial = FolderIndex.open(resumed);
     const rowsAtKill = partial.rows;
     partial.close();
     assert.ok(rowsAtKill >= 3 * BATCH && rowsAtKill < ROWS, `killed with ${rowsAtKill} rows committed`);
@@ -111,7 +111,7 @@ test(
     const straight = join(work, 'straight');
     assert.equal((await build(straight)).code, 0);
 
-    const [a, b] = [IndexStore.open(resumed), IndexStore.open(straight)];
+    const [a, b] = [FolderIndex.open(resumed), FolderIndex.open(straight)];
     try {
       assert.equal(a.rows, ROWS);
       assert.equal(b.rows, ROWS);
@@ -128,7 +128,7 @@ test(
     assert.deepEqual(await top10(resumed, 'exact', queries), truth, 'top-10 (exact)');
 
     // The resumed graph holds every row, and is stamped as covering them all (no tail left to scan).
-    const store = IndexStore.open(resumed);
+    const store = FolderIndex.open(resumed);
     try {
       assert.equal(store.graphStamp()?.rows, ROWS);
       assert.equal(store.openGraph()?.size, ROWS);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
-import { IndexStore } from '../../src/store/store.js';
+import { FolderIndex } from '../../src/store/folder/folder-index.js';
 import { parseItemKey } from '../../src/collections/item-key.js';
 import { TISSUE_MODEL_PATH } from '../../src/model/checkpoint.js';
 import { histoseek, ROOT, temporaryFolder } from '../helpers.js';
@@ -111,7 +111,7 @@ test(
       join(slides, 'truncated.tiff'),
     ]);
     assert.equal(report.skipped, 0);
-    const store = IndexStore.open(db);
+    const store = FolderIndex.open(db);
     const items = store.allItems();
     store.close();
     const bySlide = new Map<string, number>();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writeKimiaCollection } from '../../src/data/synthetic/index.js';
-import { IndexStore } from '../../src/store/store.js';
+import { FolderIndex } from '../../src/store/folder/folder-index.js';
 import { mosaic } from '../../src/wsi/mosaic.js';
 import { slidePatchItems } from '../../src/collections/slide-items.js';
 import { histoseek, temporaryFolder } from '../helpers.js';
@@ -30,7 +30,7 @@ function indexSlides(db: string, ...extra: string[]) {
 }
 
 function storedItems(db: string) {
-  const store = IndexStore.open(db);
+  const store = FolderIndex.open(db);
   try {
     return store.allItems();
   } finally {

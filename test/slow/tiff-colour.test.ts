@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { IndexStore } from '../../src/store/store.js';
+import { FolderIndex } from '../../src/store/folder/folder-index.js';
 import { openSlide } from '../../src/wsi/slide.js';
 import { checkTiffColour } from '../../src/wsi/tiff-colour.js';
 import { tissueMask } from '../../src/wsi/tissue-mask.js';
@@ -100,7 +100,7 @@ describe('JPEG-in-TIFF colours and OpenSlide', { timeout: TIMEOUT }, () => {
     assert.match(r.stderr, / added, 0 already indexed, 1 unreadable \(skipped\)/);
 
     // Both readings of the image give the same patches with the same descriptors.
-    const store = IndexStore.open(db);
+    const store = FolderIndex.open(db);
     try {
       const rows = (slide: string) => {
         const r = store.slideRows(slide);

@@ -5,14 +5,14 @@
  * the model cache's notes as their level and text, for the main side's logger (a logger's methods
  * cannot cross threads).
  */
-import { ERROR_CODES, type ErrorCode, HistoseekError } from '../util/errors.js';
-import type { Exclusion, Hit, SearchSettings } from './types.js';
+import { ERROR_CODES, type ErrorCode, HistoseekError } from '../../util/errors.js';
+import type { Exclusion, Hit, SearchSettings } from '../types.js';
 
 /** The worker's `workerData`: the index folder and the snapshot of live rows it must answer from. */
 export interface SearchWorkerData {
   dir: string;
   settings: SearchSettings & { threads?: number };
-  /** 1 for each row live when the main side opened the searcher (see IndexStore.activeRows). */
+  /** 1 for each row live when the main side opened the searcher (see FolderIndex.activeRows). */
   active: Uint8Array;
 }
 

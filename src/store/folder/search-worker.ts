@@ -5,8 +5,8 @@
  * event loop. See worker-searcher.ts for the main side.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HistoseekError } from '../util/errors.js';
-import type { Logger } from '../util/logger.js';
+import { HistoseekError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
 import {
   errorData,
   type FromWorker,
@@ -14,8 +14,8 @@ import {
   type SearchWorkerData,
   type ToWorker,
 } from './search-worker-protocol.js';
-import { Searcher } from './searcher.js';
-import { IndexStore } from './store.js';
+import { Searcher } from './search.js';
+import { FolderIndex } from './folder-index.js';
 
 const port = parentPort!;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
@@ -25,28 +25,28 @@ const notes: Logger = {
   warn: (text) => post({ type: 'note', level: 'warn', text }),
 };
 
-async function open({ dir, settings, active }: SearchWorkerData): Promise<{ store: IndexStore; searcher: Searcher }> {
-  const store = IndexStore.open(dir);
+async function open({ dir, settings, active }: SearchWorkerData): Promise<{ index: FolderIndex; searcher: Searcher }> {
+  const index = FolderIndex.open(dir);
   try {
-    // Rows are only ever appended: a store with fewer rows than the snapshot is not the index it was.
-    if (store.rows < active.length)
+    // Rows are only ever appended: an index with fewer rows than the snapshot is not the one it was.
+    if (index.rows < active.length)
       throw new HistoseekError(
         'INDEX_DAMAGED',
-        `${dir}: holds ${store.rows} rows, fewer than the ${active.length} it held when opened; the index was replaced or damaged`,
+        `${dir}: holds ${index.rows} rows, fewer than the ${active.length} it held when opened; the index was replaced or damaged`,
       );
-    return { store, searcher: await Searcher.open(store, { ...settings, active, logger: notes }) };
+    return { index, searcher: await Searcher.open(index, { ...settings, active, logger: notes }) };
   } catch (err) {
-    store.close();
+    index.close();
     throw err;
   }
 }
 
 /** Answers the main side's messages; it sends one search at a time and waits for its answer, and 'release' only when none is in flight. */
-function serve(store: IndexStore, searcher: Searcher): void {
+function serve(index: FolderIndex, searcher: Searcher): void {
   port.on('message', (message: ToWorker) => {
     if (message.type === 'release') {
       void searcher.release().finally(() => {
-        store.close();
+        index.close();
         port.close();
       });
       return;
@@ -65,8 +65,8 @@ function serve(store: IndexStore, searcher: Searcher): void {
 }
 
 try {
-  const { store, searcher } = await open(workerData as SearchWorkerData);
-  serve(store, searcher);
+  const { index, searcher } = await open(workerData as SearchWorkerData);
+  serve(index, searcher);
 } catch (err) {
   // Closing the port ends the thread: the main side rejects the open with this error.
   post({ type: 'failed', error: errorData(err) });

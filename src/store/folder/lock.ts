@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { HistoseekError } from '../util/errors.js';
+import { HistoseekError } from '../../util/errors.js';
 
 export const LOCK_FILE = 'index.lock';
 

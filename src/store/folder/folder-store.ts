@@ -1,24 +1,24 @@
 /**
- * The local folder store (store.ts: SQLite, vector files, the HNSW graph) behind the ItemStore
- * interface. A reader sees the rows committed when it was opened (a new generation reopens it);
- * removals show at once.
+ * The local folder store: an index folder (folder-index.ts: SQLite, vector files, the HNSW graph)
+ * behind the ItemStore interface. A reader sees the rows committed when it was opened (a new
+ * generation reopens it); removals show at once.
  */
-import type { ItemSearcher, ItemStore } from './item-store.js';
-import type { CreateOptions, ItemRecord, ModelIdentity, SearcherOptions, StoredItem } from './types.js';
-import { IndexStore } from './store.js';
+import type { ItemSearcher, ItemStore } from '../item-store.js';
+import type { CreateOptions, ItemRecord, ModelIdentity, SearcherOptions, StoredItem } from '../types.js';
+import { FolderIndex } from './folder-index.js';
 import { WorkerSearcher } from './worker-searcher.js';
 
 export class FolderStore implements ItemStore {
-  private constructor(readonly index: IndexStore) {}
+  private constructor(private readonly index: FolderIndex) {}
 
   /** Opens an existing folder index, read-only unless `writable` (one writer at a time). */
   static open(dir: string, options: { writable?: boolean } = {}): FolderStore {
-    return new FolderStore(IndexStore.open(dir, options));
+    return new FolderStore(FolderIndex.open(dir, options));
   }
 
   /** Opens the folder index for appending, creating it for `model` if it does not exist. */
   static openOrCreate(dir: string, model: ModelIdentity, options: CreateOptions = {}): FolderStore {
-    return new FolderStore(IndexStore.openOrCreate(dir, model, options));
+    return new FolderStore(FolderIndex.openOrCreate(dir, model, options));
   }
 
   get location(): string {

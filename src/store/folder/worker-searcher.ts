@@ -7,10 +7,10 @@
  * thread does not keep the process alive; release() ends the threads.
  */
 import type { Worker } from 'node:worker_threads';
-import { HistoseekError } from '../util/errors.js';
-import { type Logger, STDERR_LOGGER } from '../util/logger.js';
-import { startModuleWorker } from '../util/module-worker.js';
-import type { ItemSearcher } from './item-store.js';
+import { HistoseekError } from '../../util/errors.js';
+import { type Logger, STDERR_LOGGER } from '../../util/logger.js';
+import { startModuleWorker } from '../../util/module-worker.js';
+import type { ItemSearcher } from '../item-store.js';
 import {
   type FromWorker,
   reviveError,
@@ -18,8 +18,8 @@ import {
   type ToWorker,
   unpackHits,
 } from './search-worker-protocol.js';
-import type { Exclusion, Hit, SearcherOptions } from './types.js';
-import type { IndexStore } from './store.js';
+import type { Exclusion, Hit, SearcherOptions } from '../types.js';
+import type { FolderIndex } from './folder-index.js';
 
 /** A released thread that has not ended by then is terminated. */
 const EXIT_TIMEOUT_MS = 10_000;
@@ -139,15 +139,15 @@ export class WorkerSearcher implements ItemSearcher {
   }
 
   /**
-   * Opens `workers` threads (default 1) searching `store`'s folder with `settings`, each answering
+   * Opens `workers` threads (default 1) searching `index`'s folder with `settings`, each answering
    * from the rows live now; their notes go to `settings.logger` (default stderr, as Searcher's do).
    * Opening errors (a damaged graph, say) are the ones Searcher.open throws.
    */
-  static async open(store: IndexStore, settings: SearcherOptions = {}, workers = 1): Promise<WorkerSearcher> {
+  static async open(index: FolderIndex, settings: SearcherOptions = {}, workers = 1): Promise<WorkerSearcher> {
     if (!Number.isInteger(workers) || workers < 1)
       throw new HistoseekError('BAD_OPTION', `search workers must be a positive integer, got ${workers}`);
     const { logger = STDERR_LOGGER, ...search } = settings;
-    const data: SearchWorkerData = { dir: store.dir, settings: search, active: store.activeRows() };
+    const data: SearchWorkerData = { dir: index.dir, settings: search, active: index.activeRows() };
     const started = await Promise.allSettled(Array.from({ length: workers }, () => SearchThread.start(data, logger)));
     const opened = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');

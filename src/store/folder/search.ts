@@ -6,11 +6,11 @@
  * does not cover yet (a writer appending right now, or a crash before its last save) are scanned
  * exactly and merged in.
  */
-import type { VectorGraph } from './vectors/graph.js';
-import { ExactSearch, type SearchHits } from './vectors/exact-search.js';
-import { exclusionGroups } from './item-store.js';
-import type { IndexStore } from './store.js';
-import { type Hit, type SearcherOptions, type SearchOptions, TWO_STAGE_MIN_ROWS } from './types.js';
+import type { VectorGraph } from '../vectors/graph.js';
+import { ExactSearch, type SearchHits } from '../vectors/exact-search.js';
+import { exclusionGroups } from '../item-store.js';
+import type { FolderIndex } from './folder-index.js';
+import { type Hit, type SearcherOptions, type SearchOptions, TWO_STAGE_MIN_ROWS } from '../types.js';
 
 /**
  * Graph candidates per query when none are asked for, by live items and width. A fixed count's
@@ -37,7 +37,7 @@ export function rerankedCount(k: number, dim: number): number {
 
 export class Searcher {
   private constructor(
-    readonly store: IndexStore,
+    readonly index: FolderIndex,
     private readonly active: Uint8Array,
     private readonly exact: ExactSearch,
     private readonly graph: VectorGraph | null,
@@ -50,41 +50,41 @@ export class Searcher {
   /**
    * `candidates`: graph candidates per query in two-stage search (default by size,
    * defaultCandidates): more is slower and closer to exact. `active`: the live rows to answer from
-   * (default: the store's now), so a searcher opened later (in a worker) keeps another reader's snapshot.
+   * (default: the index's now), so a searcher opened later (in a worker) keeps another reader's snapshot.
    */
-  static async open(store: IndexStore, options: SearcherOptions & { active?: Uint8Array } = {}): Promise<Searcher> {
+  static async open(index: FolderIndex, options: SearcherOptions & { active?: Uint8Array } = {}): Promise<Searcher> {
     const mode = options.mode ?? 'auto';
-    const active = options.active ?? store.activeRows();
+    const active = options.active ?? index.activeRows();
     const live = active.reduce((n, a) => n + a, 0);
-    const candidates = options.candidates ?? defaultCandidates(live, store.model.dim);
+    const candidates = options.candidates ?? defaultCandidates(live, index.model.dim);
     if (!Number.isInteger(candidates) || candidates < 1)
       throw new Error(`candidates must be a positive integer, got ${candidates}`);
     let graph: VectorGraph | null = null;
     if (mode === 'two-stage' || (mode === 'auto' && live >= TWO_STAGE_MIN_ROWS)) {
-      graph = store.openGraph(options.threads);
+      graph = index.openGraph(options.threads);
       if (!graph && mode === 'two-stage') {
         throw new Error(
-          `${store.dir}: has no search graph (${store.formatVersion === 1 ? `an index made by an earlier histoseek: 'histoseek index --db ${store.dir} --upgrade' builds one` : 'nothing indexed yet'}); search with --exact`,
+          `${index.dir}: has no search graph (${index.formatVersion === 1 ? `an index made by an earlier histoseek: 'histoseek index --db ${index.dir} --upgrade' builds one` : 'nothing indexed yet'}); search with --exact`,
         );
       }
     }
-    const exact = await ExactSearch.create(store.model.dim, {
+    const exact = await ExactSearch.create(index.model.dim, {
       threads: options.threads,
-      kind: store.vectorKind,
+      kind: index.vectorKind,
       logger: options.logger,
     });
     return new Searcher(
-      store,
+      index,
       active,
       exact,
       graph,
-      graph ? Math.min(store.graphStamp()!.rows, active.length) : 0,
+      graph ? Math.min(index.graphStamp()!.rows, active.length) : 0,
       candidates,
     );
   }
 
   get dim(): number {
-    return this.store.model.dim;
+    return this.index.model.dim;
   }
 
   /** How this searcher answers: by scanning every row, or in two stages. */
@@ -106,7 +106,7 @@ export class Searcher {
       const skip = (row: number) => !this.active[row] || excluded.has(row);
       const hits = this.graph
         ? await this.twoStage(this.graph, batch, group.length, o.k, skip)
-        : await this.exact.scan(this.store.column, 0, this.active.length, batch, group.length, o.k, skip);
+        : await this.exact.scan(this.index.column, 0, this.active.length, batch, group.length, o.k, skip);
       group.forEach((q, i) => {
         const ranked: Hit[] = [];
         for (let j = 0; j < hits.k; j++) {
@@ -145,7 +145,7 @@ export class Searcher {
       }
       // The graph lists candidates nearest first: keep its best, then read them in file order.
       rows = rows.slice(0, reranked).sort((a, b) => a - b);
-      const cosines = this.store.cosines(rows, query);
+      const cosines = this.index.cosines(rows, query);
       const scored = rows.map((row, i) => ({ row, distance: Math.fround(Math.max(0, 2 - 2 * cosines[i])) }));
       scored.sort((a, b) => a.distance - b.distance || a.row - b.row);
       scored.slice(0, k).forEach((hit, j) => {
@@ -154,7 +154,7 @@ export class Searcher {
       });
     }
     if (covered < this.active.length) {
-      const tail = await this.exact.scan(this.store.column, covered, this.active.length, batch, n, k, skip);
+      const tail = await this.exact.scan(this.index.column, covered, this.active.length, batch, n, k, skip);
       mergeInto({ ids, distances, k }, tail);
     }
     return { ids, distances, k };

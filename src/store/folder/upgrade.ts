@@ -9,22 +9,23 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { rowNorms } from './vectors/normalise.js';
-import { HistoseekError } from '../util/errors.js';
+import { HistoseekError } from '../../util/errors.js';
+import { DEFAULT_VECTOR_KIND, type StoredItem, type VectorKind } from '../types.js';
+import { VectorColumn } from '../vectors/column.js';
+import { rowNorms } from '../vectors/normalise.js';
+import { FolderIndex } from './folder-index.js';
+import { ItemWriter } from './items.js';
+import { WriterLock } from './lock.js';
 import {
   createSchema,
   FORMAT,
   FORMAT_1,
   FORMAT_2,
   indexDatabase,
-  IndexStore,
-  ItemWriter,
+  metaValue,
   openDatabase,
   writeMeta,
-} from './store.js';
-import { DEFAULT_VECTOR_KIND, type StoredItem, type VectorKind } from './types.js';
-import { VectorColumn } from './vectors/column.js';
-import { WriterLock } from './writer-lock.js';
+} from './schema.js';
 
 const CHUNK_ROWS = 65536;
 const OLD_ITEMS = 'items_before_upgrade';
@@ -85,8 +86,7 @@ function moveItems(db: Database.Database, version: 1 | 2, rows: number): void {
 function convert(dir: string, kind: VectorKind | undefined): { rows: number; from: 1 | 2; kind: VectorKind } {
   const db = openDatabase(indexDatabase(dir), true);
   try {
-    const get = (key: string) =>
-      (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    const get = (key: string) => metaValue(db, key);
     const format = get('format');
     if (format === FORMAT) throw new Error(`${dir}: already in the current format (${FORMAT}); nothing to do`);
     if (format !== FORMAT_1 && format !== FORMAT_2)
@@ -130,11 +130,11 @@ export function upgradeIndex(
   try {
     const converted = convert(dir, kind);
     if (converted.from === 2) return { ...converted, graphItems: 0 };
-    const store = IndexStore.open(dir, { lock });
+    const index = FolderIndex.open(dir, { lock });
     try {
-      return { ...converted, graphItems: store.rebuildGraph().items };
+      return { ...converted, graphItems: index.rebuildGraph().items };
     } finally {
-      store.close();
+      index.close();
     }
   } finally {
     lock.release();
