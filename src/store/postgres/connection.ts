@@ -154,3 +154,79 @@ export function describeConnectionError(err: unknown, url: StoreUrl): Error {
     );
   return new Error(`${where}: ${message}`);
 }
+
+/** A quoted SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** A store's pool of connections: the names of its tables, and queries whose errors name the store (never its password). */
+export class StoreConnection {
+  /** @internal (node-postgres's types are a dev dependency: none in the published declarations) */
+  readonly pool: pg.Pool;
+
+  constructor(readonly url: StoreUrl) {
+    this.pool = new pg.Pool({ ...url.config, max: 4 });
+    // An idle client's network error must not crash the process; the next query reports it.
+    this.pool.on('error', () => {});
+  }
+
+  /** The schema-qualified name of one of the store's tables. */
+  table(name: 'meta' | 'items' | 'failures' | 'claims'): string {
+    return `${quoteIdent(this.url.schema)}.${name}`;
+  }
+
+  /** @internal A client of the pool for the caller alone (it releases it). */
+  async connect(): Promise<pg.PoolClient> {
+    return this.pool.connect().catch((err: unknown) => {
+      throw describeConnectionError(err, this.url);
+    });
+  }
+
+  /** @internal The rows of one statement, run on `on` (default: any client of the pool). */
+  async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+    on: Queryable = this.pool,
+  ): Promise<R[]> {
+    try {
+      return (await on.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw describeConnectionError(err, this.url);
+    }
+  }
+
+  /** @internal Runs `work` in one transaction on one connection. */
+  async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * @internal The results of a simple-protocol message, several statements without parameters: one
+   * result each, or the one result of a single statement.
+   */
+  async simpleQuery(sql: string): Promise<pg.QueryResult | pg.QueryResult[]> {
+    try {
+      return (await this.pool.query(sql)) as pg.QueryResult | pg.QueryResult[];
+    } catch (err) {
+      throw describeConnectionError(err, this.url);
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end();
+  }
+}

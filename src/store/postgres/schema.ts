@@ -1,15 +1,19 @@
 /**
- * The tables of a PostgreSQL store, in one schema (`?schema=`, default `histoseek`):
+ * Setting up a PostgreSQL store, in one schema (`?schema=`, default `histoseek`): pgvector enabled,
+ * the tables created, the meta read and checked. The tables:
  * - `meta`: the format, the model's identity, the stored precision, the generation counter and the
  *   live item count (both advanced in the same transaction as each change);
  * - `items`: one row per item, its metadata, ‖f_e‖ and the unit descriptor as pgvector `halfvec`
  *   (f16) or `vector` (f32), with an HNSW index (inner product: the descriptors are unit vectors);
  * - `failures`: images that could not be read;
- * - `claims`: work leases of concurrent indexers (see ../work-claims.ts).
+ * - `claims`: work leases of concurrent indexers (claims.ts).
  * docs/postgresql.md shows the same SQL, for DBAs.
  */
+import type pg from 'pg';
 import { HistoseekError } from '../../util/errors.js';
-import type { VectorKind } from '../types.js';
+import { modelFromMeta, modelMeta } from '../model-meta.js';
+import { DEFAULT_VECTOR_KIND, isVectorKind, type ModelIdentity, type VectorKind } from '../types.js';
+import { quoteIdent, type StoreUrl } from './connection.js';
 
 export const PG_FORMAT = 'histoseek-pg/1';
 /** pgvector's column type for each stored precision it has. */
@@ -20,10 +24,6 @@ export const PG_VECTOR_TYPES: Partial<Record<VectorKind, { type: string; ops: st
 /** HNSW build settings: pgvector's defaults (m 16, ef_construction 64). */
 export const HNSW_M = 16;
 export const HNSW_EF_CONSTRUCTION = 64;
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 /** The DDL that creates the store's tables in `schema` (idempotent). */
 export function schemaSql(schema: string, kind: VectorKind, dim: number): string {
@@ -52,4 +52,137 @@ CREATE INDEX IF NOT EXISTS items_embedding ON ${s}.items USING hnsw (embedding $
 CREATE TABLE IF NOT EXISTS ${s}.failures (source text PRIMARY KEY, reason text NOT NULL, at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS ${s}.claims (unit text PRIMARY KEY, worker text NOT NULL, expires timestamptz NOT NULL);
 `;
+}
+
+/** A store's identity as its meta records it. */
+export interface StoreIdentity {
+  model: ModelIdentity;
+  vectorKind: VectorKind;
+  /** pgvector 0.8 added iterative index scans (more rows than ef_search when a filter drops some). */
+  iterativeScans: boolean;
+}
+
+/**
+ * Checks that the URL holds a store, and reads its identity; `create` makes one for `model` first
+ * if it holds none (pgvector enabled if it is not).
+ * @internal (node-postgres's types are a dev dependency: none in the published declarations)
+ */
+export async function setUpStore(
+  client: pg.PoolClient,
+  url: StoreUrl,
+  create?: { model: ModelIdentity; vectors?: VectorKind },
+): Promise<StoreIdentity> {
+  const pgvector = await ensureVectorExtension(client, url, create !== undefined);
+  if (create) await createStore(client, url, create.model, create.vectors ?? DEFAULT_VECTOR_KIND);
+  const meta = await readMeta(client, url);
+  if (meta === null)
+    throw new HistoseekError(
+      'NOT_FOUND',
+      `${url.display}: holds no histoseek store in schema '${url.schema}' (index into it first, or give ?schema=NAME)`,
+    );
+  if (meta.format !== PG_FORMAT)
+    throw new HistoseekError(
+      'INDEX_DAMAGED',
+      `${url.display}: schema '${url.schema}' holds '${meta.format ?? 'no format'}', not a ${PG_FORMAT} store`,
+    );
+  const kind = meta.vectors ?? '';
+  if (!isVectorKind(kind))
+    throw new HistoseekError('INDEX_DAMAGED', `${url.display}: unknown stored precision '${kind}'`);
+  const missing = ['model_id', 'model_hash', 'dim', 'input_size'].find((key) => !meta[key]);
+  if (missing)
+    throw new HistoseekError(
+      'INDEX_DAMAGED',
+      `${url.display}: the store in schema '${url.schema}' is damaged: its meta table has no '${missing}'`,
+    );
+  return {
+    model: modelFromMeta((key) => meta[key]),
+    vectorKind: kind,
+    iterativeScans: versionAtLeast(pgvector, [0, 8]),
+  };
+}
+
+function versionAtLeast(version: string, least: number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < least.length; i++) if ((parts[i] ?? 0) !== least[i]) return (parts[i] ?? 0) > least[i];
+  return true;
+}
+
+/** pgvector's version in the database, enabled first when creating a store. */
+async function ensureVectorExtension(client: pg.PoolClient, url: StoreUrl, create: boolean): Promise<string> {
+  const version = async () =>
+    (await client.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`)).rows[0]
+      ?.extversion;
+  const installed = await version();
+  if (installed) return installed;
+  const available = (await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rows.length > 0;
+  if (!available) {
+    throw new HistoseekError(
+      'NOT_FOUND',
+      `${url.display}: this PostgreSQL server lacks the pgvector extension ('vector'); install pgvector 0.7 or later on the server (e.g. the postgresql-16-pgvector package), then rerun — nothing was written`,
+    );
+  }
+  if (!create)
+    throw new HistoseekError(
+      'NOT_FOUND',
+      `${url.display}: pgvector is not enabled in database '${url.config.database}'; index into it first, or run CREATE EXTENSION vector`,
+    );
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS vector');
+  } catch (err) {
+    throw new Error(
+      `${url.display}: cannot enable pgvector (${(err as Error).message}); ask the database owner to run CREATE EXTENSION vector`,
+      { cause: err },
+    );
+  }
+  return (await version())!;
+}
+
+async function readMeta(client: pg.PoolClient, url: StoreUrl): Promise<Record<string, string> | null> {
+  const exists =
+    (await client.query(`SELECT to_regclass($1) AS t`, [`${quoteIdent(url.schema)}.meta`])).rows[0].t !== null;
+  if (!exists) return null;
+  const rows = (
+    await client.query<{ key: string; value: string }>(`SELECT key, value FROM ${quoteIdent(url.schema)}.meta`)
+  ).rows;
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
+
+/** Creates the schema, tables and identity of a new store, in one transaction; an existing store is left as it is. */
+async function createStore(
+  client: pg.PoolClient,
+  url: StoreUrl,
+  model: ModelIdentity,
+  vectors: VectorKind,
+): Promise<void> {
+  if (!PG_VECTOR_TYPES[vectors])
+    throw new HistoseekError(
+      'BAD_OPTION',
+      `${url.display}: a PostgreSQL store keeps f16 (halfvec) or f32 (vector) descriptors, not ${vectors}`,
+    );
+  const meta = await readMeta(client, url);
+  if (meta !== null) return;
+  try {
+    await client.query('BEGIN');
+    // Two indexers creating the same store at once: the second waits here, then finds it made.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`histoseek:${url.schema}`]);
+    if ((await readMeta(client, url)) === null) {
+      await client.query(schemaSql(url.schema, vectors, model.dim));
+      const values: Record<string, string> = {
+        format: PG_FORMAT,
+        ...modelMeta(model),
+        vectors,
+        generation: '0',
+        items: '0',
+      };
+      for (const [key, value] of Object.entries(values))
+        await client.query(`INSERT INTO ${quoteIdent(url.schema)}.meta (key, value) VALUES ($1, $2)`, [key, value]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw new Error(
+      `${url.display}: cannot create the store in schema '${url.schema}' (${(err as Error).message}); nothing was written`,
+      { cause: err },
+    );
+  }
 }
