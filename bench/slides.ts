@@ -31,7 +31,8 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { renderSlide, writePyramidalTiff } from '../src/data/synthetic/index.js';
 import { openslideVersion } from '../src/wsi/openslide.js';
-import { openSlide, type Slide } from '../src/wsi/slide.js';
+import { openSlide } from '../src/wsi/slide.js';
+import type { Slide } from '../src/wsi/types.js';
 import { planTiles, tiles } from '../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../src/wsi/tissue-mask.js';
 import {

@@ -15,7 +15,8 @@ import { readPart10Header } from '../src/wsi/dicom/part10.js';
 import { findDicomSeries, disposeSeries, formatDicomSlideRef, parseDicomSlideRef } from '../src/wsi/dicom/series.js';
 import { formatItemKey, parseItemKey } from '../src/collections/item-key.js';
 import { slideId } from '../src/wsi/slide-sources.js';
-import { openSlide, type Slide } from '../src/wsi/slide.js';
+import { openSlide } from '../src/wsi/slide.js';
+import type { Slide } from '../src/wsi/types.js';
 import { writeDicomWsi, type DicomWsiOptions, type RgbImage } from './dicom-fixtures.js';
 import { temporaryFolder } from './helpers.js';
 

@@ -3,7 +3,7 @@
  * as files whose Photometric tag and JPEG streams agree, disagree, or cannot be decoded faithfully.
  */
 import { join } from 'node:path';
-import type { Slide } from '../src/wsi/slide.js';
+import type { Slide } from '../src/wsi/types.js';
 import { temporaryFolder } from './helpers.js';
 import { writeJpegTiff, type JpegTiffOptions, type RgbImage } from './tiff-writer.js';
 

@@ -1,6 +1,7 @@
 /** Whole-slide images for the library: one object to read a slide's regions, its tissue and its patches. */
 import { HistoseekError } from '../util/errors.js';
-import { openSlide as openSlideFile, type Slide } from '../wsi/slide.js';
+import { openSlide as openSlideFile } from '../wsi/slide.js';
+import type { Slide } from '../wsi/types.js';
 import { type TileOptions, type Tile, tiles } from '../wsi/tiler.js';
 import { tissueMask, type TissueMask, type TissueMaskOptions } from '../wsi/tissue-mask.js';
 import { slideError } from './slide-queries.js';

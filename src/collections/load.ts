@@ -1,5 +1,6 @@
 /** Pixels of a collection item: an image file, a row of a PanNuke array, or a patch of a whole-slide image. */
-import { openSlide, LEVEL_SLACK, type Slide } from '../wsi/slide.js';
+import { openSlide, LEVEL_SLACK } from '../wsi/slide.js';
+import type { Slide } from '../wsi/types.js';
 import type { Box } from '../wsi/tiler.js';
 import { ImageError, loadRgb, resizeRgb, type RgbImage } from '../data/image.js';
 import { NpyFile } from '../data/npy.js';

@@ -8,7 +8,8 @@
  * closest to (not coarser than) its scale and shrunk by sharp.
  */
 import sharp from 'sharp';
-import { LEVEL_SLACK, openSlide, SlideOpenError, type Slide } from '../wsi/slide.js';
+import { LEVEL_SLACK, openSlide, SlideOpenError } from '../wsi/slide.js';
+import type { Slide } from '../wsi/types.js';
 import { HttpError, notFound } from './errors.js';
 import { slideId, slideSources } from '../wsi/slide-sources.js';
 import { LruCache } from './lru.js';

@@ -3,7 +3,7 @@
  * tissue mask holds no patch's worth of tissue. Indexing names such slides instead of passing over
  * them in silence.
  */
-import type { Slide } from './slide.js';
+import type { Slide } from './types.js';
 import type { TilePlan } from './tiler.js';
 
 export const NO_TISSUE = 'no tissue found';

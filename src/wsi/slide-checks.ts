@@ -2,7 +2,7 @@
  * What every Slide reader shares: checks of a region request (and the request in level pixels), of a
  * resolution, and OpenSlide's rule for the best level.
  */
-import type { Slide, SlideLevel } from './slide.js';
+import type { Slide, SlideLevel } from './types.js';
 
 /** Resolutions outside this range (µm/px) are not microscope scans: e.g. the 72-dpi default of image editors. */
 const PLAUSIBLE_MPP: readonly [number, number] = [0.01, 100];

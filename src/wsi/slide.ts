@@ -1,9 +1,9 @@
 /**
- * Whole-slide images behind one interface: OpenSlide for the scanner formats it knows (Aperio SVS,
- * Hamamatsu, generic tiled TIFF, …), sharp (libvips) for what it does not open — plain
- * JPEG/PNG/WebP/TIFF images, read as a one-level slide, and pyramidal TIFFs libvips can read page by
- * page — and the DICOM reader for VL Whole Slide Microscopy series, in a folder of Part 10 files or
- * in a PACS over DICOMweb.
+ * Whole-slide images behind one interface (Slide, types.ts): OpenSlide for the scanner formats it
+ * knows (Aperio SVS, Hamamatsu, generic tiled TIFF, …), sharp (libvips) for what it does not open —
+ * plain JPEG/PNG/WebP/TIFF images, read as a one-level slide, and pyramidal TIFFs libvips can read
+ * page by page — and the DICOM reader for VL Whole Slide Microscopy series, in a folder of Part 10
+ * files or in a PACS over DICOMweb.
  */
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -18,47 +18,7 @@ import { bestLevel, checkRegion, levelRegion, plausibleMpp } from './slide-check
 import { checkTiffColour } from './tiff-colour.js';
 import { JpegTiffSlide } from './tiff/jpeg-tiff-slide.js';
 import { OpenSlide, OpenSlideError, OpenSlideUnavailableError, argbToRgb, openslideAvailable } from './openslide.js';
-
-export interface SlideLevel {
-  width: number;
-  height: number;
-  /** Level-0 pixels per pixel of this level. */
-  downsample: number;
-}
-
-/** Interleaved RGB, row-major. */
-export interface RgbRaster {
-  width: number;
-  height: number;
-  rgb: Uint8Array;
-}
-
-export interface Slide {
-  readonly path: string;
-  /** Which reader opened the file. */
-  readonly backend: 'openslide' | 'sharp' | 'dicom' | 'dicomweb' | 'jpeg-tiff';
-  /** OpenSlide's vendor ('aperio', 'generic-tiff', …), or the image format sharp read ('png', 'tiff', …). */
-  readonly vendor: string;
-  /** Level 0 (full resolution) first, then ever coarser levels. */
-  readonly levels: readonly SlideLevel[];
-  /** Microns per level-0 pixel, or null when the file does not say. */
-  readonly mpp: { x: number; y: number } | null;
-  /** Scanning objective magnification (e.g. 20), or null when unknown. */
-  readonly objectivePower: number | null;
-  readonly properties: Readonly<Record<string, string>>;
-  /** Names of the associated images (e.g. 'thumbnail', 'label', 'macro'). */
-  associatedImages(): string[];
-  readAssociated(name: string): Promise<RgbRaster>;
-  /**
-   * RGB of a width × height region of `level`, its top-left corner at (x0, y0) in level-0 pixels.
-   * Areas outside the slide (or not scanned) are white.
-   */
-  readRegion(x0: number, y0: number, level: number, width: number, height: number): Promise<Uint8Array>;
-  /** OpenSlide's rule: the coarsest level whose downsample is at most `downsample` (level 0 if none). */
-  bestLevelForDownsample(downsample: number): number;
-  /** Releases the file; reads still in flight finish first. Idempotent. */
-  close(): void;
-}
+import type { RgbRaster, Slide, SlideLevel } from './types.js';
 
 /** The file could not be opened as a slide by either reader; the message names the file and both reasons. */
 export class SlideOpenError extends Error {

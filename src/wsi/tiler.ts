@@ -4,7 +4,8 @@
  * reads in flight at once, so memory stays bounded by the patch size whatever the slide size.
  */
 import sharp from 'sharp';
-import { LEVEL_SLACK, type Slide } from './slide.js';
+import { LEVEL_SLACK } from './slide.js';
+import type { Slide } from './types.js';
 import { fractionInBox, tissueMask, type TissueMask } from './tissue-mask.js';
 
 /** A level-0 rectangle of a slide, in pixels. */

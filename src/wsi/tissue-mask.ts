@@ -8,7 +8,8 @@
  * disk and cleared of specks.
  */
 import sharp from 'sharp';
-import { readThumbnail, type Slide } from './slide.js';
+import { readThumbnail } from './slide.js';
+import type { Slide } from './types.js';
 
 export interface TissueMask {
   width: number;

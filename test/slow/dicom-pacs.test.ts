@@ -18,7 +18,8 @@ import { DicomWebCredentials } from '../../src/wsi/dicomweb/credentials.js';
 import { openDicomWebSlide, useDicomWebCredentials } from '../../src/wsi/dicomweb/dicomweb-slide.js';
 import { isDicomWebUrl } from '../../src/wsi/dicomweb/dicomweb-url.js';
 import { parseItemKey } from '../../src/collections/item-key.js';
-import { openSlide, type Slide } from '../../src/wsi/slide.js';
+import { openSlide } from '../../src/wsi/slide.js';
+import type { Slide } from '../../src/wsi/types.js';
 import { tiles, type Tile } from '../../src/wsi/tiler.js';
 import { tissueMask, type TissueMask } from '../../src/wsi/tissue-mask.js';
 import {

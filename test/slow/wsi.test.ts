@@ -12,7 +12,8 @@ import {
   type SlideRecord,
 } from '../../src/data/synthetic/index.js';
 import { OpenSlideError, argbToRgb, detectVendor } from '../../src/wsi/openslide.js';
-import { SlideOpenError, openSlide, readThumbnail, type Slide } from '../../src/wsi/slide.js';
+import { SlideOpenError, openSlide, readThumbnail } from '../../src/wsi/slide.js';
+import type { Slide } from '../../src/wsi/types.js';
 import { countTiles, planTiles, tiles, type Tile, type TileOptions } from '../../src/wsi/tiler.js';
 import {
   fractionInBox,

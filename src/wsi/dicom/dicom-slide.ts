@@ -9,7 +9,7 @@
 import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { bestLevel, levelRegion, plausibleMpp } from '../slide-checks.js';
-import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
+import type { RgbRaster, Slide, SlideLevel } from '../types.js';
 import { FrameDecodeError } from './frame-error.js';
 import type { EncodedFrame, FrameSource, WsiInstance } from './instance.js';
 

@@ -6,7 +6,7 @@
 import { decodeJpeg } from '../jpeg-decoder.js';
 import { decodingColour, parseJpeg, standaloneJpeg, streamColour } from '../jpeg-stream.js';
 import { bestLevel, levelRegion, plausibleMpp, type LevelRegion } from '../slide-checks.js';
-import type { RgbRaster, Slide, SlideLevel } from '../slide.js';
+import type { RgbRaster, Slide, SlideLevel } from '../types.js';
 import { tileTags, type JpegTiffLevel, type TiffColourCheck } from '../tiff-colour.js';
 import { tagNumber, tagNumbers, type TiffFile } from './tiff-file.js';
 
