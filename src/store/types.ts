@@ -5,7 +5,10 @@
  */
 import type { Logger } from '../util/logger.js';
 
-/** The model a store was built with (model-meta.ts records it). */
+/**
+ * The model an index was built with, as both stores record it: the same entries in the folder's
+ * SQLite and in PostgreSQL's meta table.
+ */
 export interface ModelIdentity {
   /** Human-readable: the checkpoint path or the built-in model's description. */
   id: string;
@@ -43,8 +46,8 @@ export interface StoredItem extends ItemRecord {
 }
 
 /**
- * How a store keeps its unit descriptors: float32, float16, or int8 with one float32 scale per row
- * (vectors/codec.ts).
+ * How an index stores its unit descriptors: float32, float16, or int8 with one float32 scale per
+ * row (the row's largest |component| maps to 127, so every row uses the whole int8 range).
  */
 export const VECTOR_KINDS = ['f32', 'f16', 'i8'] as const;
 export type VectorKind = (typeof VECTOR_KINDS)[number];
