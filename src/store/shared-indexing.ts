@@ -1,10 +1,10 @@
 /**
  * Indexing one collection from several processes at once (a PostgreSQL store): the collection is
  * cut into units — one per slide, or runs of UNIT_IMAGES images — and each worker indexes only
- * units it has claimed (work-claims.ts). A unit is finished when every item of it is stored, by
- * whichever worker; a worker that finds nothing to claim waits for the others, and takes over the
- * units of one that died once its lease runs out. Items stored meanwhile by another worker are
- * skipped (and the store skips a source it already holds), so nothing is stored twice.
+ * units it has claimed (WorkClaims, item-store.ts). A unit is finished when every item of it is
+ * stored, by whichever worker; a worker that finds nothing to claim waits for the others, and takes
+ * over the units of one that died once its lease runs out. Items stored meanwhile by another worker
+ * are skipped (and the store skips a source it already holds), so nothing is stored twice.
  */
 import type { CollectionItem } from '../collections/collection.js';
 import type { Embedder } from '../engine/embedder.js';

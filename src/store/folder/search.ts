@@ -1,7 +1,7 @@
 /**
- * Search over an index: the query descriptors (normalised) against every live item. Small indexes
- * are scanned exactly (streamed from the vector files); from TWO_STAGE_MIN_ROWS live items on,
- * search runs in two stages: the int8 graph proposes candidates, and the nearest of them by the
+ * Search over a folder index: the query descriptors (normalised) against every live item. Small
+ * indexes are scanned exactly (streamed from the vector files); from TWO_STAGE_MIN_ROWS live items
+ * on, search runs in two stages: the int8 graph proposes candidates, and the nearest of them by the
  * graph's distance are re-ranked exactly against the stored vectors read from disk. Rows the graph
  * does not cover yet (a writer appending right now, or a crash before its last save) are scanned
  * exactly and merged in.
