@@ -8,16 +8,20 @@
  * Items are addressed by `row`: a non-negative integer that never changes and is never reused.
  */
 import { HistoseekError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 import type {
   Exclusion,
   Hit,
   ItemRecord,
   ModelIdentity,
-  SearcherOptions,
   SearchOptions,
+  SearchSettings,
   StoredItem,
   VectorKind,
 } from './types.js';
+
+/** How to open a searcher: the settings, inference threads, and who hears the model cache's notes (default: stderr). */
+export type SearcherOptions = SearchSettings & { threads?: number; logger?: Logger };
 
 /** Answers queries against a store as it was when the searcher was opened (a snapshot for the folder store). */
 export interface ItemSearcher {

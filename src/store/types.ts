@@ -3,7 +3,6 @@
  * the model a store was built with, an item and its stored form, the stored precisions, and how a
  * search is asked for and answered.
  */
-import type { Logger } from '../util/logger.js';
 
 /**
  * The model an index was built with, as both stores record it: the same entries in the folder's
@@ -103,6 +102,3 @@ export interface SearchSettings {
   mode?: SearchMode;
   candidates?: number;
 }
-
-/** How to open a searcher: the settings, inference threads, and who hears the model cache's notes (default: stderr). */
-export type SearcherOptions = SearchSettings & { threads?: number; logger?: Logger };

@@ -3,8 +3,8 @@
  * behind the ItemStore interface. A reader sees the rows committed when it was opened (a new
  * generation reopens it); removals show at once.
  */
-import type { ItemSearcher, ItemStore } from '../item-store.js';
-import type { CreateOptions, ItemRecord, ModelIdentity, SearcherOptions, StoredItem } from '../types.js';
+import type { ItemSearcher, ItemStore, SearcherOptions } from '../item-store.js';
+import type { CreateOptions, ItemRecord, ModelIdentity, StoredItem } from '../types.js';
 import { FolderIndex } from './folder-index.js';
 import { WorkerSearcher } from './worker-searcher.js';
 

@@ -8,9 +8,9 @@
  */
 import type { VectorGraph } from '../vectors/graph.js';
 import { ExactSearch, type SearchHits } from '../vectors/exact-search.js';
-import { exclusionGroups } from '../item-store.js';
+import { exclusionGroups, type SearcherOptions } from '../item-store.js';
 import type { FolderIndex } from './folder-index.js';
-import { type Hit, type SearcherOptions, type SearchOptions, TWO_STAGE_MIN_ROWS } from '../types.js';
+import { type Hit, type SearchOptions, TWO_STAGE_MIN_ROWS } from '../types.js';
 
 /**
  * Graph candidates per query when none are asked for, by live items and width. A fixed count's

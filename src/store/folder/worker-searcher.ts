@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import { HistoseekError } from '../../util/errors.js';
 import { type Logger, STDERR_LOGGER } from '../../util/logger.js';
 import { startModuleWorker } from '../../util/module-worker.js';
-import type { ItemSearcher } from '../item-store.js';
+import type { ItemSearcher, SearcherOptions } from '../item-store.js';
 import {
   type FromWorker,
   reviveError,
@@ -18,7 +18,7 @@ import {
   type ToWorker,
   unpackHits,
 } from './search-worker-protocol.js';
-import type { Exclusion, Hit, SearcherOptions } from '../types.js';
+import type { Exclusion, Hit } from '../types.js';
 import type { FolderIndex } from './folder-index.js';
 
 /** A released thread that has not ended by then is terminated. */
