@@ -4,11 +4,15 @@
  * 2 threads) side by side with the same step in PyTorch (bench/torch_train_step.py, 2 threads), in
  * the same run.
  *
+ * GFLOP/s count a step as three forward passes of neck and head (forward, then a backward pass of
+ * twice its work), 2 FLOP per multiply-add of the convolutions and linear maps, for both sides.
+ *
  *   node --import tsx bench/train-step.ts [--batch 8] [--channels 512] [--layers 3] [--rounds 3] [--micro-batch 2] [--quick]
  */
 import { parseArgs } from 'node:util';
 import { randomModel } from '../src/model/checkpoint.js';
 import { BACKBONE_PRESETS, type ModelConfig } from '../src/model/config.js';
+import { neckHeadMultiplyAdds } from '../src/model/params.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
 import { NeckHead } from '../src/train/neck-head.js';
 import type { HostPyramid } from '../src/model/host-tensor.js';
@@ -108,6 +112,7 @@ async function pytorchStep(): Promise<Record<string, unknown>> {
   return runPython(`${BENCH_DIR}/torch_train_step.py`, args);
 }
 
+const gflopPerStep = (3 * 2 * neckHeadMultiplyAdds(config) * batch) / 1e9;
 const results = new Results('train-step');
 const record = {
   case: 'train_step',
@@ -118,6 +123,7 @@ const record = {
   input_size: config.inputSize,
   micro_batch: microBatch,
   threads: 2,
+  gflop_per_step: significant(gflopPerStep),
 };
 const ours = await histoseekStep();
 const oursRss = peakRssMib();
@@ -129,6 +135,8 @@ try {
     histoseek_s_per_step: significant(ours),
     pytorch_s_per_step: significant(theirSeconds),
     ratio: significant(ours / theirSeconds, 3),
+    histoseek_gflop_per_s: significant(gflopPerStep / ours),
+    pytorch_gflop_per_s: significant(gflopPerStep / theirSeconds),
     histoseek_peak_rss_mib: Math.round(oursRss),
     pytorch_peak_rss_mib: Math.round(numberField(theirs, 'pytorch_peak_rss_mib')),
   });
@@ -137,6 +145,7 @@ try {
   results.emit({
     ...record,
     histoseek_s_per_step: significant(ours),
+    histoseek_gflop_per_s: significant(gflopPerStep / ours),
     histoseek_peak_rss_mib: Math.round(oursRss),
     error: `PyTorch yardstick unavailable (${why}); install it with: apt-get install python3-torch libopenblas0-openmp`,
   });

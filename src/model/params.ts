@@ -22,6 +22,8 @@ export type Shape = number[];
 
 class ShapeOps implements Ops<Shape>, VitOps<Shape> {
   readonly params = new Map<string, ParamSpec>();
+  /** Multiply-adds of the convolutions and linear maps run so far (the rest is comparatively free). */
+  multiplyAdds = 0;
 
   private declare(name: string, shape: number[], role: ParamRole): void {
     this.params.set(name, { shape, role });
@@ -32,6 +34,7 @@ class ShapeOps implements Ops<Shape>, VitOps<Shape> {
     this.declare(`${name}.weight`, [s.outChannels, s.depthwise ? 1 : c, s.kernel, s.kernel], 'weight');
     if (s.bias) this.declare(`${name}.bias`, [s.outChannels], 'bias');
     const out = (d: number) => Math.floor((d + 2 * s.pad - s.kernel) / s.stride) + 1;
+    this.multiplyAdds += n * s.outChannels * out(h) * out(w) * (s.depthwise ? 1 : c) * s.kernel ** 2;
     return [n, s.outChannels, out(h), out(w)];
   }
 
@@ -39,12 +42,14 @@ class ShapeOps implements Ops<Shape>, VitOps<Shape> {
     const [n, c, h, w] = x;
     this.declare(`${name}.weight`, [c, 1, 2, 2], 'weight');
     this.declare(`${name}.bias`, [c], 'bias');
+    this.multiplyAdds += n * c * 4 * h * w;
     return [n, c, 2 * h, 2 * w];
   }
 
   linear(x: Shape, name: string, out: number, bias: boolean, pointwiseConv = false): Shape {
     this.declare(`${name}.weight`, pointwiseConv ? [out, x[1], 1, 1] : [out, x[1]], 'weight');
     if (bias) this.declare(`${name}.bias`, [out], 'bias');
+    this.multiplyAdds += elementCount(x) * out;
     return [x[0], out, ...x.slice(2)];
   }
 
@@ -157,16 +162,27 @@ export function traceParameters(run: (ops: Ops<Shape> & VitOps<Shape>) => void):
   return ops.params;
 }
 
+/** The neck and head alone, for one sample, on maps of the backbone's or an encoder's channels. */
+function traceNeckHead(ops: ShapeOps, config: ModelConfig): void {
+  const side = (level: number) => config.inputSize / 2 ** (level + 2);
+  const feats = pyramidDims(config).map((c, level) => [1, c, side(level), side(level)]);
+  neckHead(ops, feats as Pyramid<Shape>, config);
+}
+
 /** Every parameter and buffer of the model, by checkpoint name, in definition order. */
 export function parameterSpecs(config: ModelConfig): Map<string, ParamSpec> {
   const ops = new ShapeOps();
-  if (config.pyramidChannels) {
-    // Over an external encoder: the neck and head alone, on maps of the encoder's channels.
-    const side = (level: number) => config.inputSize / 2 ** (level + 2);
-    const feats = pyramidDims(config).map((c, level) => [1, c, side(level), side(level)]);
-    neckHead(ops, feats as Pyramid<Shape>, config);
-  } else lgffem(ops, [1, 3, config.inputSize, config.inputSize], config);
+  // Over an external encoder, the model is the neck and head alone.
+  if (config.pyramidChannels) traceNeckHead(ops, config);
+  else lgffem(ops, [1, 3, config.inputSize, config.inputSize], config);
   return ops.params;
+}
+
+/** Multiply-adds of one sample's forward pass through the neck and head (what training runs). */
+export function neckHeadMultiplyAdds(config: ModelConfig): number {
+  const ops = new ShapeOps();
+  traceNeckHead(ops, config);
+  return ops.multiplyAdds;
 }
 
 /** Whether a parameter is trained (BatchNorm running statistics are buffers). */
