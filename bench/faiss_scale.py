@@ -4,12 +4,15 @@ save it; then, in a fresh process, read it back and search, so that process's pe
   build: /usr/bin/python3 bench/faiss_scale.py build --data rows.f32 --d 256 --n N --method hnsw --out I.faiss
          prints {"build_s", "bytes", ...settings}
   serve: /usr/bin/python3 bench/faiss_scale.py serve --index I.faiss --d 256 --queries q.f32 --truth t.i32
-         --method hnsw --singles 200 --batches 15
-         prints {"p50_ms", "p95_ms", "batch64_ms_per_query", "recall_at_10", "rss_mib", ...}
+         --method hnsw --singles 200 --batches 15 [--sweep 16,32,64,128,256]
+         prints {"rss_mib", "points": [{"p50_ms", "p95_ms", "batch64_ms_per_query", "recall_at_10", "ef_search"
+         or "nprobe", ...}, ...]}: one point per value of the method's search knob, in the order given
 
-Methods: flat (IndexFlatL2), hnsw (IndexHNSWFlat, M = 16, efConstruction = 40, efSearch EF_SEARCH),
-ivfsq8 (IndexIVFScalarQuantizer 8-bit, nlist = round(4√N), trained on TRAIN_PER_LIST × nlist rows
-drawn evenly, nprobe NPROBE). A missing dependency prints {"error": ...} and exits with 2.
+Methods: flat (IndexFlatL2), hnsw (IndexHNSWFlat, M = 16, efConstruction = 40; knob efSearch),
+ivfsq8 (IndexIVFScalarQuantizer 8-bit) and ivfpq (IndexIVFPQ, d / PQ_DIMS_PER_BYTE sub-quantizers of
+8 bits, no re-rank), both with nlist = round(4√N), trained on TRAIN_PER_LIST × nlist rows drawn evenly
+(knob nprobe). The default sweep is the method's one reference setting (efSearch EF_SEARCH, nprobe
+NPROBE). A missing dependency prints {"error": ...} and exits with 2.
 """
 import argparse
 import json
@@ -23,6 +26,7 @@ M = 16
 EF_CONSTRUCTION = 40
 EF_SEARCH = 128
 NPROBE = 32
+PQ_DIMS_PER_BYTE = 4
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
 ADD_CHUNK = 65536
@@ -43,12 +47,26 @@ def peak_rss_mib():
     return float('nan')
 
 
-def settings(method, n):
+# The search knob of each method: its name in the answer and the reference setting.
+KNOBS = {'hnsw': ('ef_search', EF_SEARCH), 'ivfsq8': ('nprobe', NPROBE), 'ivfpq': ('nprobe', NPROBE)}
+
+
+def settings(method, n, d):
     if method == 'hnsw':
-        return {'m': M, 'ef_construction': EF_CONSTRUCTION, 'ef_search': EF_SEARCH}
-    if method == 'ivfsq8':
-        return {'nlist': max(1, round(4 * math.sqrt(n))), 'nprobe': NPROBE}
+        return {'m': M, 'ef_construction': EF_CONSTRUCTION}
+    if method in ('ivfsq8', 'ivfpq'):
+        extra = {'nlist': max(1, round(4 * math.sqrt(n)))}
+        if method == 'ivfpq':
+            extra['pq_m'] = d // PQ_DIMS_PER_BYTE
+        return extra
     return {}
+
+
+def ivf_index(faiss, method, d, extra):
+    quantizer = faiss.IndexFlatL2(d)
+    if method == 'ivfpq':
+        return faiss.IndexIVFPQ(quantizer, d, extra['nlist'], extra['pq_m'], 8)
+    return faiss.IndexIVFScalarQuantizer(quantizer, d, extra['nlist'], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
 
 
 def build(args, faiss, np):
@@ -56,7 +74,7 @@ def build(args, faiss, np):
     if rows.size < args.n * args.d:
         fail(f'{args.data} holds {rows.size // args.d} rows of {args.d}, fewer than --n {args.n}')
     rows = rows[:args.n * args.d].reshape(args.n, args.d)
-    extra = settings(args.method, args.n)
+    extra = settings(args.method, args.n, args.d)
     start = time.perf_counter()
     if args.method == 'flat':
         index = faiss.IndexFlatL2(args.d)
@@ -64,8 +82,7 @@ def build(args, faiss, np):
         index = faiss.IndexHNSWFlat(args.d, M)
         index.hnsw.efConstruction = EF_CONSTRUCTION
     else:
-        quantizer = faiss.IndexFlatL2(args.d)
-        index = faiss.IndexIVFScalarQuantizer(quantizer, args.d, extra['nlist'], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
+        index = ivf_index(faiss, args.method, args.d, extra)
         index.cp.niter = TRAIN_ITERATIONS
         sample = min(args.n, TRAIN_PER_LIST * extra['nlist'])
         picked = np.linspace(0, args.n - 1, sample).astype(np.int64)
@@ -81,22 +98,18 @@ def build(args, faiss, np):
     return {'build_s': build_s, 'bytes': os.path.getsize(args.out), **extra}
 
 
-def serve(args, faiss, np):
-    queries = np.fromfile(args.queries, dtype='<f4').reshape(-1, args.d)
-    truth = np.fromfile(args.truth, dtype='<i4').reshape(len(queries), -1)
+def set_knob(index, method, value):
+    if method == 'hnsw':
+        index.hnsw.efSearch = value
+    elif method in ('ivfsq8', 'ivfpq'):
+        index.nprobe = value
+
+
+def measure(index, queries, truth, singles, batches):
+    """Single queries one at a time after a warm-up on the last queries, then batches of BATCH; recall over both."""
     k = truth.shape[1]
-    index = faiss.read_index(args.index)
-    extra = {}
-    if args.method == 'hnsw':
-        index.hnsw.efSearch = EF_SEARCH
-        extra['ef_search'] = EF_SEARCH
-    elif args.method == 'ivfsq8':
-        index.nprobe = NPROBE
-        extra['nprobe'] = NPROBE
     for q in range(len(queries) - WARMUP, len(queries)):
         index.search(queries[q:q + 1], k)
-    singles = min(args.singles, len(queries))
-    batches = min(args.batches, len(queries) // BATCH)
     answers = {}
     single_ms = []
     for q in range(singles):
@@ -118,14 +131,32 @@ def serve(args, faiss, np):
         'p50_ms': rank(0.5), 'p95_ms': rank(0.95), 'queries_timed': singles,
         'batch64_ms_per_query': 1000 * batch_s / (batches * BATCH) if batches else None, 'queries_batched': batches * BATCH,
         'recall_at_10': found / (len(answers) * k), 'queries_recall': len(answers),
-        'rss_mib': peak_rss_mib(), **extra,
     }
+
+
+def serve(args, faiss, np):
+    queries = np.fromfile(args.queries, dtype='<f4').reshape(-1, args.d)
+    truth = np.fromfile(args.truth, dtype='<i4').reshape(len(queries), -1)
+    index = faiss.read_index(args.index)
+    singles = min(args.singles, len(queries))
+    batches = min(args.batches, len(queries) // BATCH)
+    knob = KNOBS.get(args.method)
+    if knob is None:
+        return {'points': [measure(index, queries, truth, singles, batches)], 'rss_mib': peak_rss_mib()}
+    name, reference = knob
+    values = [int(v) for v in args.sweep.split(',')] if args.sweep else [reference]
+    points = []
+    for value in values:
+        set_knob(index, args.method, value)
+        print(f'faiss {args.method}: {name} {value}…', file=sys.stderr)
+        points.append({name: value, **measure(index, queries, truth, singles, batches)})
+    return {'points': points, 'rss_mib': peak_rss_mib()}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('action', choices=['build', 'serve'])
-    p.add_argument('--method', choices=['flat', 'hnsw', 'ivfsq8'], required=True)
+    p.add_argument('--method', choices=['flat', 'hnsw', 'ivfsq8', 'ivfpq'], required=True)
     p.add_argument('--d', type=int, required=True)
     p.add_argument('--data')
     p.add_argument('--n', type=int)
@@ -136,6 +167,7 @@ def main():
     p.add_argument('--singles', type=int, default=200)
     p.add_argument('--batches', type=int, default=15)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--sweep', help='values of the search knob (efSearch or nprobe), comma-separated')
     args = p.parse_args()
     try:
         import faiss

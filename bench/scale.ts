@@ -18,24 +18,34 @@
  *   and f32 indexes. Indexes are built by scale-build.ts in its own process (resumable: a rerun
  *   continues a killed build), with archive-like metadata per item. For N > 2·10⁵ the exact scan
  *   times EXACT_SINGLES single queries only (and fewer batches): see queries_timed/queries_batched.
- * - FAISS IndexFlatL2, IndexHNSWFlat (M 16, efConstruction 40, efSearch 128) and
- *   IndexIVFScalarQuantizer SQ8 (nlist = 4√N, nprobe 32): see faiss_scale.py. FAISS HNSW at 10⁷
- *   would take hours; its figures there are extrapolated from 10⁶ and 3·10⁶ ("extrapolated": true).
+ * - FAISS IndexFlatL2, IndexHNSWFlat (M 16, efConstruction 40), IndexIVFScalarQuantizer SQ8 and
+ *   IndexIVFPQ (d/4 bytes a row, no re-rank), both IVF with nlist = 4√N: see faiss_scale.py. Each is
+ *   built once and served once, sweeping its search knob (--ef-search, --nprobe) in that process:
+ *   one line per setting. FAISS HNSW at 10⁷ would take hours; its figures there are extrapolated
+ *   from 10⁶ and 3·10⁶, setting by setting ("extrapolated": true).
+ *
+ * Recall curves: per case, each method's lines across its knob (histoseek's --candidates, FAISS's
+ * efSearch and nprobe) are read at recall@10 = 0.90, 0.95 and 0.99 (scale-curves.ts), one
+ * `"case": "at-recall"` line per (method, recall) with p50_ms and batch64_ms_per_query, and drawn
+ * (p50 and batch throughput against recall@10) in bench/results/scale-<time>Z.recall-<case>.png.
  * Every index is served by a fresh child process (scale-serve.ts, faiss_scale.py serve) that only
  * opens it and searches: its peak RSS is rss_mib. histoseek's lines also give graph_bytes_per_item,
  * the graph file's share of bytes_per_item: what serving maps into memory (the stored rows are read
  * through the page cache), so RSS grows by about that much per item; rss_file_mib and rss_anon_mib
  * split the resident memory after the last query into mapped files and private memory.
  *
- * Output: one JSON line per (case, method) on stdout and in bench/results/scale-<time>Z.json, and
+ * Output: one JSON line per (case, method, knob setting) on stdout and in bench/results/scale-<time>Z.json, and
  * bench/results/scale-<time>Z.png (p50 latency and RSS against N, d = 256, log–log).
  *
  *   npm run bench:scale                          # everything (5–6 h; ≈ 40 GB free in --work)
  *   npm run bench:scale -- --max-n 1000000       # the cases up to 10⁶
  *   npm run bench:scale -- --cases d256-n1e5 --no-faiss
  *   npm run bench:scale -- --cases d2048-n1e6 --n 20000   # a smoke run: every selected case at N = 20 000
- * Options: --vectors f16,i8 (stored precisions built for every case; default f16), --faiss flat,hnsw,ivfsq8
- * (the FAISS indexes run; default all), --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
+ *   npm run bench:scale -- --cases d256-n1e5 --candidates 20,40,80,160,320,640
+ *                                                # recall curves at 10⁵ (≈ 3 min once the inputs are cached)
+ * Options: --vectors f16,i8 (stored precisions built for every case; default f16), --faiss flat,hnsw,ivfsq8,ivfpq
+ * (the FAISS indexes run; default all), --ef-search 16,32,64,128,256 and --nprobe 4,8,16,32,64 (FAISS's knob
+ * settings served; these by default), --work DIR (default $TMPDIR/histoseek-scale: inputs, ground truth and indexes; reused by
  * reruns), --queries 1000, --keep-indexes, --candidates 160,320 (two-stage served once per count; default
  * once, at the searcher's default for the size), --no-precisions (no i8/f32 indexes at 10⁶ × 256: two
  * builds of 10⁶ items fewer), --plot A.json,B.json (no run: the growth figure from earlier runs'
@@ -63,14 +73,14 @@ import {
   type JsonRecord,
   numberField,
   Results,
-  runNodeWorker,
-  runPython,
+  runJsonChild,
   significant,
   SYSTEM_PYTHON,
 } from './common.js';
 import { baseDescriptors } from './scale-bases.js';
 import { extrapolateHnsw, type Measured } from './scale-metrics.js';
-import { renderScalePlot, type Series } from './scale-plot.js';
+import { atRecall, curves, RECALL_TARGETS, renderRecallPlot } from './scale-curves.js';
+import { renderPanels, type Series } from './scale-plot.js';
 import { medianNearestNeighbour, sigmaForDistance, SyntheticSpace } from './scale-space.js';
 import { prepareInputs, type SharedInputs } from './scale-truth.js';
 
@@ -89,11 +99,19 @@ const CASES: Case[] = [
 ];
 /** The case where the stored precisions are compared (to justify the default, f16). */
 const PRECISION_CASE = 'd256-n1e6';
-const FAISS_METHODS = ['flat', 'hnsw', 'ivfsq8'] as const;
-const FAISS_NAMES: Record<(typeof FAISS_METHODS)[number], string> = {
+const FAISS_METHODS = ['flat', 'hnsw', 'ivfsq8', 'ivfpq'] as const;
+type FaissMethod = (typeof FAISS_METHODS)[number];
+const FAISS_NAMES: Record<FaissMethod, string> = {
   flat: 'IndexFlatL2',
   hnsw: 'IndexHNSWFlat',
   ivfsq8: 'IndexIVFScalarQuantizer-SQ8',
+  ivfpq: 'IndexIVFPQ',
+};
+/** Each FAISS method's search knob, as its result lines name it; the growth figure draws the reference setting only. */
+const FAISS_KNOBS: Partial<Record<FaissMethod, { key: 'ef_search' | 'nprobe'; reference: number }>> = {
+  hnsw: { key: 'ef_search', reference: 128 },
+  ivfsq8: { key: 'nprobe', reference: 32 },
+  ivfpq: { key: 'nprobe', reference: 32 },
 };
 /** FAISS HNSW is extrapolated, not built, from this N on (hours of building). */
 const HNSW_EXTRAPOLATED_FROM = 10_000_000;
@@ -106,6 +124,9 @@ const EXACT_SINGLES = 50;
 const EXACT_BATCHES = 4;
 const THREADS = 2;
 const INSTALL = 'apt-get install python3-faiss';
+/** Child processes are killed past these limits, far above any healthy run's: a build by items × d, a serving by settings. */
+const BUILD_LIMIT_MS = (c: Case) => 10 * 60_000 + c.n * c.d * 4e-3;
+const SERVE_LIMIT_MS = (c: Case, settings: number) => settings * (10 * 60_000 + c.n * c.d * 2e-4);
 
 const { values: opts } = parseArgs({
   options: {
@@ -120,6 +141,8 @@ const { values: opts } = parseArgs({
     vectors: { type: 'string', default: 'f16' },
     faiss: { type: 'string', default: FAISS_METHODS.join(',') },
     candidates: { type: 'string' },
+    'ef-search': { type: 'string', default: '16,32,64,128,256' },
+    nprobe: { type: 'string', default: '4,8,16,32,64' },
     plot: { type: 'string' },
   },
 });
@@ -133,14 +156,22 @@ function listOption<T extends string>(value: string, allowed: readonly T[], flag
 }
 const VECTOR_KINDS_BUILT = listOption(opts.vectors!, VECTOR_KINDS, '--vectors');
 const FAISS_RUN = listOption(opts.faiss!, FAISS_METHODS, '--faiss');
-/** `--candidates 160,320,640`: two-stage search is served once per count, one line each; by default once, at the searcher's default for the size. */
+/** `--candidates 160,320,640`: positive integers, comma-separated. */
+function countsOption(value: string, flag: string): number[] {
+  return value.split(',').map((item) => {
+    const count = Number(item);
+    if (!Number.isInteger(count) || count < 1) throw new Error(`${flag}: ${item} is not a positive integer`);
+    return count;
+  });
+}
+/** Two-stage search is served once per count, one line each; by default once, at the searcher's default for the size. */
 const CANDIDATE_COUNTS: (number | undefined)[] = opts.candidates
-  ? opts.candidates.split(',').map((value) => {
-      const count = Number(value);
-      if (!Number.isInteger(count) || count < 1) throw new Error(`--candidates: ${value} is not a positive integer`);
-      return count;
-    })
+  ? countsOption(opts.candidates, '--candidates')
   : [undefined];
+const KNOB_SETTINGS = {
+  ef_search: countsOption(opts['ef-search']!, '--ef-search'),
+  nprobe: countsOption(opts.nprobe!, '--nprobe'),
+};
 
 function selectedCases(): Case[] {
   let cases = CASES;
@@ -177,7 +208,12 @@ function bytesOnDisk(target: string): number {
 }
 
 const sampled = (n: number) => n > EXHAUSTIVE_SAMPLE_ABOVE;
-const servingArgs = (n: number, exhaustive: boolean) => [
+/** What every serving child is given: the queries, the case's ground truth and how many queries to time. */
+const servingArgs = (n: number, inputs: SharedInputs, exhaustive: boolean) => [
+  '--queries',
+  inputs.queriesFile,
+  '--truth',
+  inputs.truthFile(n),
   '--singles',
   String(exhaustive && sampled(n) ? EXACT_SINGLES : SINGLES),
   '--batches',
@@ -213,16 +249,11 @@ async function measureHistoseek(
   for (const kind of kinds) {
     const dir = path.join(opts.work!, `histoseek-d${c.d}-n${c.n}-${kind}`);
     info(`${c.name}: building the histoseek ${kind} index in ${dir}…`);
-    const built = await runNodeWorker(path.join(BENCH_DIR, 'scale-build.ts'), [
-      '--space',
-      inputs.specFile,
-      '--dir',
-      dir,
-      '--n',
-      String(c.n),
-      '--vectors',
-      kind,
-    ]);
+    const built = await nodeChild(
+      'scale-build.ts',
+      ['--space', inputs.specFile, '--dir', dir, '--n', String(c.n), '--vectors', kind],
+      BUILD_LIMIT_MS(c),
+    );
     const build = { build_s: numberField(built, 'build_s'), bytes: bytesOnDisk(dir) };
     // What serving maps into memory; the stored rows stay on disk, read through the page cache.
     const graphBytesPerItem = significant(bytesOnDisk(path.join(dir, GRAPH_FILE)) / c.n);
@@ -232,18 +263,18 @@ async function measureHistoseek(
     ];
     for (const { mode, candidates } of servings) {
       info(`${c.name}: serving histoseek ${mode}${candidates ? ` at ${candidates} candidates` : ''} (${kind})…`);
-      const served = await runNodeWorker(path.join(BENCH_DIR, 'scale-serve.ts'), [
-        '--dir',
-        dir,
-        '--mode',
-        mode,
-        '--queries',
-        inputs.queriesFile,
-        '--truth',
-        inputs.truthFile(c.n),
-        ...servingArgs(c.n, mode === 'exact'),
-        ...(candidates ? ['--candidates', String(candidates)] : []),
-      ]);
+      const served = await nodeChild(
+        'scale-serve.ts',
+        [
+          '--dir',
+          dir,
+          '--mode',
+          mode,
+          ...servingArgs(c.n, inputs, mode === 'exact'),
+          ...(candidates ? ['--candidates', String(candidates)] : []),
+        ],
+        SERVE_LIMIT_MS(c, 1),
+      );
       emit({
         method: kind === 'f16' ? mode : `${mode}-${kind}`,
         engine: 'histoseek',
@@ -263,94 +294,126 @@ async function measureHistoseek(
   }
 }
 
+/** FAISS HNSW at 10⁷ from this run's 10⁶ and 3·10⁶ lines, at each efSearch both have. */
+function extrapolateFaissHnsw(c: Case, emit: (r: JsonRecord) => void, measured: Map<string, Measured>): void {
+  let emitted = 0;
+  for (const ef of KNOB_SETTINGS.ef_search) {
+    const [a, b] = [1_000_000, 3_000_000].map((n) => measured.get(`hnsw-d${c.d}-n${n}-${ef}`));
+    if (!a || !b) continue;
+    emit({
+      method: FAISS_NAMES.hnsw,
+      engine: 'faiss',
+      ...extrapolateHnsw(a, b, c.n),
+      ef_search: ef,
+      extrapolated: true,
+      extrapolated_from: [a.n, b.n],
+    });
+    emitted++;
+  }
+  if (!emitted)
+    info(
+      `${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`,
+    );
+}
+
+/** Builds one FAISS index, then serves it in a fresh process across its knob's settings: one line per setting. */
+async function measureFaissMethod(
+  c: Case,
+  method: FaissMethod,
+  inputs: SharedInputs,
+  emit: (r: JsonRecord) => void,
+  measured: Map<string, Measured>,
+): Promise<void> {
+  const indexFile = path.join(opts.work!, `faiss-d${c.d}-n${c.n}-${method}.faiss`);
+  const knob = FAISS_KNOBS[method];
+  const settings = knob ? KNOB_SETTINGS[knob.key] : [];
+  const common = ['--method', method, '--d', String(c.d), '--threads', String(THREADS)];
+  try {
+    info(`${c.name}: building FAISS ${FAISS_NAMES[method]}…`);
+    const built = await pythonChild(
+      ['build', ...common, '--data', inputs.dataFile!, '--n', String(c.n), '--out', indexFile],
+      BUILD_LIMIT_MS(c),
+    );
+    info(`${c.name}: serving FAISS ${FAISS_NAMES[method]}${knob ? ` at ${knob.key} ${settings.join(', ')}` : ''}…`);
+    const served = await pythonChild(
+      [
+        'serve',
+        ...common,
+        '--index',
+        indexFile,
+        ...servingArgs(c.n, inputs, method === 'flat'),
+        ...(knob ? ['--sweep', settings.join(',')] : []),
+      ],
+      SERVE_LIMIT_MS(c, Math.max(1, settings.length)),
+    );
+    const build = { build_s: numberField(built, 'build_s'), bytes: numberField(built, 'bytes') };
+    const buildSettings = Object.fromEntries(
+      ['ef_construction', 'm', 'nlist', 'pq_m', 'train_rows']
+        .filter((key) => key in built)
+        .map((key) => [key, built[key]]),
+    );
+    for (const point of served.points as JsonRecord[]) {
+      const record = figures(build, c.n, { ...point, rss_mib: served.rss_mib });
+      const setting = knob ? { [knob.key]: point[knob.key] } : {};
+      emit({
+        method: FAISS_NAMES[method],
+        engine: 'faiss',
+        ...record,
+        ...buildSettings,
+        ...setting,
+        faiss: built.faiss,
+      });
+      measured.set(`${method}-d${c.d}-n${c.n}-${knob ? String(point[knob.key]) : ''}`, {
+        n: c.n,
+        ...(record as Omit<Measured, 'n'>),
+      });
+    }
+  } finally {
+    rmSync(indexFile, { force: true });
+  }
+}
+
 async function measureFaiss(
   c: Case,
   inputs: SharedInputs,
   emit: (r: JsonRecord) => void,
   measured: Map<string, Measured>,
 ): Promise<void> {
-  const script = path.join(BENCH_DIR, 'faiss_scale.py');
   for (const method of FAISS_RUN) {
-    if (method === 'hnsw' && c.n >= HNSW_EXTRAPOLATED_FROM) {
-      const [a, b] = [measured.get(`hnsw-d${c.d}-n1000000`), measured.get(`hnsw-d${c.d}-n3000000`)];
-      if (!a || !b)
-        info(
-          `${c.name}: FAISS HNSW skipped (hours to build) and not extrapolated: it needs this run's 10⁶ and 3·10⁶ figures at d = ${c.d}`,
-        );
-      else
-        emit({
-          method: FAISS_NAMES.hnsw,
-          engine: 'faiss',
-          ...extrapolateHnsw(a, b, c.n),
-          ef_search: 128,
-          extrapolated: true,
-          extrapolated_from: [a.n, b.n],
-        });
-      continue;
-    }
-    const indexFile = path.join(opts.work!, `faiss-d${c.d}-n${c.n}-${method}.faiss`);
-    try {
-      info(`${c.name}: building FAISS ${FAISS_NAMES[method]}…`);
-      const built = await runPython(script, [
-        'build',
-        '--method',
-        method,
-        '--d',
-        String(c.d),
-        '--data',
-        inputs.dataFile!,
-        '--n',
-        String(c.n),
-        '--out',
-        indexFile,
-        '--threads',
-        String(THREADS),
-      ]);
-      info(`${c.name}: serving FAISS ${FAISS_NAMES[method]}…`);
-      const served = await runPython(script, [
-        'serve',
-        '--method',
-        method,
-        '--d',
-        String(c.d),
-        '--index',
-        indexFile,
-        '--queries',
-        inputs.queriesFile,
-        '--truth',
-        inputs.truthFile(c.n),
-        '--threads',
-        String(THREADS),
-        ...servingArgs(c.n, method === 'flat'),
-      ]);
-      const record = figures(
-        { build_s: numberField(built, 'build_s'), bytes: numberField(built, 'bytes') },
-        c.n,
-        served,
-      );
-      const settings = Object.fromEntries(
-        ['ef_construction', 'ef_search', 'm', 'nlist', 'nprobe', 'train_rows']
-          .filter((key) => key in built || key in served)
-          .map((key) => [key, served[key] ?? built[key]]),
-      );
-      emit({ method: FAISS_NAMES[method], engine: 'faiss', ...record, ...settings, faiss: built.faiss });
-      measured.set(`${method}-d${c.d}-n${c.n}`, { n: c.n, ...(record as Omit<Measured, 'n'>) });
-    } finally {
-      rmSync(indexFile, { force: true });
-    }
+    if (method === 'hnsw' && c.n >= HNSW_EXTRAPOLATED_FROM) extrapolateFaissHnsw(c, emit, measured);
+    else await measureFaissMethod(c, method, inputs, emit, measured);
   }
 }
+
+/** A bench worker (scale-build.ts, scale-serve.ts) in a fresh node process with this one's loader flags, killed past `limitMs`. */
+const nodeChild = (script: string, args: string[], limitMs: number) =>
+  runJsonChild(process.execPath, [...process.execArgv, path.join(BENCH_DIR, script), ...args], limitMs);
+/** faiss_scale.py with Debian's python, killed past `limitMs`. */
+const pythonChild = (args: string[], limitMs: number) =>
+  runJsonChild(SYSTEM_PYTHON, [path.join(BENCH_DIR, 'faiss_scale.py'), ...args], limitMs);
+const PROBE_LIMIT_MS = 60_000;
 
 /** Whether FAISS can run here; emits why not when it cannot (never installed by this benchmark). */
 async function faissAvailable(results: Results): Promise<boolean> {
   try {
-    await runPython('-c', ['import faiss, numpy, json; print(json.dumps({"faiss": faiss.__version__}))']);
+    await runJsonChild(
+      SYSTEM_PYTHON,
+      ['-c', 'import faiss, numpy, json; print(json.dumps({"faiss": faiss.__version__}))'],
+      PROBE_LIMIT_MS,
+    );
     return true;
   } catch (e) {
     const reason = e instanceof ChildError && e.code === 'ENOENT' ? `${SYSTEM_PYTHON} not found` : (e as Error).message;
     results.emit({ error: `FAISS yardstick unavailable: ${reason}; install: ${INSTALL}` });
     return false;
   }
+}
+
+/** FAISS lines away from their method's reference setting are drawn in the recall figure only. */
+function atReference(r: JsonRecord): boolean {
+  const method = FAISS_METHODS.find((m) => FAISS_NAMES[m] === r.method);
+  const knob = method && FAISS_KNOBS[method];
+  return r.engine !== 'faiss' || !knob || r[knob.key] === knob.reference;
 }
 
 /** A two-stage line at other than the default candidates for its size is a series of its own. */
@@ -364,7 +427,9 @@ const seriesName = (r: JsonRecord) =>
  */
 async function plot(records: JsonRecord[], file: string, title: string): Promise<void> {
   const latest = new Map<string, JsonRecord>();
-  for (const r of records.filter((r) => r.d === 256 && typeof r.n === 'number'))
+  for (const r of records.filter(
+    (r) => r.d === 256 && typeof r.n === 'number' && r.case !== 'at-recall' && atReference(r),
+  ))
     latest.set(`${seriesName(r)}@${String(r.n)}`, r);
   const byMethod = (key: 'p50_ms' | 'rss_mib'): Series[] => {
     const series = new Map<string, Series>();
@@ -373,7 +438,7 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
       if (!series.has(name)) series.set(name, { name, points: [] });
       series
         .get(name)!
-        .points.push({ n: r.n as number, value: r[key] as number, extrapolated: r.extrapolated === true });
+        .points.push({ x: r.n as number, value: r[key] as number, extrapolated: r.extrapolated === true });
     }
     return [...series.values()];
   };
@@ -382,7 +447,7 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
     name,
     points: [...latest.values()]
       .filter((r) => seriesName(r) === 'histoseek two-stage' && typeof r[key] === 'number')
-      .map((r) => ({ n: r.n as number, value: ((r.n as number) * (r[key] as number)) / 2 ** 20 })),
+      .map((r) => ({ x: r.n as number, value: ((r.n as number) * (r[key] as number)) / 2 ** 20 })),
   });
   const memory = byMethod('rss_mib');
   for (const line of [
@@ -390,7 +455,39 @@ async function plot(records: JsonRecord[], file: string, title: string): Promise
     perItem('histoseek graph, N × bytes/item', 'graph_bytes_per_item'),
   ])
     if (line.points.length) memory.push(line);
-  writeFileSync(file, await renderScalePlot(byMethod('p50_ms'), memory, title));
+  const panel = (title: string, yLabel: string, series: Series[]) => ({
+    title,
+    xLabel: 'N (items indexed)',
+    xLog: true,
+    yLabel,
+    series,
+  });
+  writeFileSync(
+    file,
+    await renderPanels(
+      [
+        panel('single-query latency (p50)', 'ms per query', byMethod('p50_ms')),
+        panel('resident memory while serving (peak RSS)', 'MiB', memory),
+      ],
+      title,
+    ),
+  );
+}
+
+/** A case's recall curves, read at RECALL_TARGETS (one at-recall line each) and drawn beside the results. */
+async function recallCurves(
+  c: Case,
+  records: JsonRecord[],
+  emit: (r: JsonRecord) => void,
+  png: string,
+  title: string,
+): Promise<void> {
+  const found = curves(records.filter((r) => r.case === c.name));
+  if (found.length === 0) return;
+  for (const curve of found)
+    for (const target of RECALL_TARGETS) emit({ case: 'at-recall', of_case: c.name, ...atRecall(curve, target) });
+  writeFileSync(png, await renderRecallPlot(found, title));
+  info(`wrote ${png}`);
 }
 
 /** `--plot A.json,B.json`: one growth figure from the result lines of earlier runs, later files winning. */
@@ -474,6 +571,13 @@ async function main(): Promise<void> {
       };
       await measureHistoseek(c, inputs, emit);
       if (withFaiss) await measureFaiss(c, inputs, emit, measured);
+      await recallCurves(
+        c,
+        records,
+        emit,
+        results.file(`recall-${c.name}.png`),
+        `bench:scale, ${c.name}, ${THREADS} threads, ${cpu}`,
+      );
     }
   }
   info(`wrote ${await results.save()}`);
