@@ -38,40 +38,58 @@ export function curves(records: JsonRecord[]): Curve[] {
 }
 
 /**
- * The curve's figures at `target` recall: linear in recall between the two neighbouring settings
- * whose recalls bracket it, the first such pair by ascending knob (recall grows with the knob, up to
- * noise). When even the lowest setting reaches the target, its figures stand as upper bounds; when
- * no setting does, the line says so and gives the best recall.
+ * The curve's figures at `target` recall, each read off its own Pareto frontier (the settings that
+ * no other beats with both a higher recall and a lower figure, as ann-benchmarks draws them):
+ * linear in recall between the two frontier settings that bracket the target, or the lowest one's
+ * figure when it reaches the target already. `upper_bound` marks a target below every setting's
+ * recall (a smaller knob might be faster still); `reached: false` one above them all.
  */
 export function atRecall(curve: Curve, target: number): JsonRecord {
-  const { lines, knob } = curve;
-  const recall = (i: number) => lines[i].recall_at_10 as number;
-  const head = { engine: curve.engine, method: curve.method, recall_at_10: target, knob };
-  if (recall(0) >= target)
-    return { ...head, reached: true, upper_bound: true, ...pick(lines[0], lines[0], 0), between: [lines[0][knob]] };
-  const i = lines.findIndex((_, j) => j > 0 && recall(j - 1) < target && recall(j) >= target);
-  if (i < 0)
+  const recalls = curve.lines.map((r) => r.recall_at_10 as number);
+  const head = { engine: curve.engine, method: curve.method, recall_at_10: target, knob: curve.knob };
+  if (Math.max(...recalls) < target)
     return {
       ...head,
       reached: false,
-      best_recall: Math.max(...lines.map((_, j) => recall(j))),
+      best_recall: Math.max(...recalls),
       ...Object.fromEntries(FIGURES.map((key) => [key, null])),
     };
-  const t = (target - recall(i - 1)) / (recall(i) - recall(i - 1));
-  return { ...head, reached: true, ...pick(lines[i - 1], lines[i], t), between: [lines[i - 1][knob], lines[i][knob]] };
+  return {
+    ...head,
+    reached: true,
+    ...(Math.min(...recalls) >= target ? { upper_bound: true } : {}),
+    ...Object.fromEntries(FIGURES.flatMap((key) => readFigure(curve, key, target))),
+  };
 }
 
-/** Each figure interpolated a share `t` of the way from `a` to `b` (null where either lacks it). */
-function pick(a: JsonRecord, b: JsonRecord, t: number): JsonRecord {
-  return Object.fromEntries(
-    FIGURES.map((key) => {
-      const [va, vb] = [a[key], b[key]];
-      return [
-        key,
-        typeof va === 'number' && typeof vb === 'number' ? Number((va + t * (vb - va)).toPrecision(4)) : null,
-      ];
-    }),
-  );
+interface FrontierPoint {
+  recall: number;
+  value: number;
+  setting: unknown;
+}
+
+/** The settings of `curve` on the Pareto frontier of recall (higher is better) against `key` (lower is better), by ascending recall. */
+function frontier(curve: Curve, key: (typeof FIGURES)[number]): FrontierPoint[] {
+  const points = curve.lines
+    .filter((r) => typeof r[key] === 'number')
+    .map((r) => ({ recall: r.recall_at_10 as number, value: r[key] as number, setting: r[curve.knob] }))
+    .sort((a, b) => b.recall - a.recall || a.value - b.value);
+  const kept: FrontierPoint[] = [];
+  for (const p of points) if (p.value < (kept.at(-1)?.value ?? Infinity)) kept.push(p);
+  return kept.reverse();
+}
+
+/** `key` at `target` recall and the settings it was read between, as [field, value] pairs (null when no setting with that figure reaches the target). */
+function readFigure(curve: Curve, key: (typeof FIGURES)[number], target: number): [string, unknown][] {
+  const points = frontier(curve, key);
+  const i = points.findIndex((p) => p.recall >= target);
+  if (i < 0) return [[key, null]];
+  const [a, b] = i === 0 ? [points[0], points[0]] : [points[i - 1], points[i]];
+  const t = b.recall === a.recall ? 0 : (target - a.recall) / (b.recall - a.recall);
+  return [
+    [key, Number((a.value + t * (b.value - a.value)).toPrecision(4))],
+    [`${key}_between`, a === b ? [a.setting] : [a.setting, b.setting]],
+  ];
 }
 
 /** p50 latency and batch throughput against recall@10, one line per curve, the target recalls marked. */

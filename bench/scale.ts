@@ -25,9 +25,10 @@
  *   from 10⁶ and 3·10⁶, setting by setting ("extrapolated": true).
  *
  * Recall curves: per case, each method's lines across its knob (histoseek's --candidates, FAISS's
- * efSearch and nprobe) are read at recall@10 = 0.90, 0.95 and 0.99 (scale-curves.ts), one
- * `"case": "at-recall"` line per (method, recall) with p50_ms and batch64_ms_per_query, and drawn
- * (p50 and batch throughput against recall@10) in bench/results/scale-<time>Z.recall-<case>.png.
+ * efSearch and nprobe) are read at recall@10 = 0.90, 0.95 and 0.99 on their Pareto frontiers
+ * (scale-curves.ts), one `"case": "at-recall"` line per (method, recall) with p50_ms and
+ * batch64_ms_per_query, and drawn (p50 and batch throughput against recall@10) in
+ * bench/results/scale-<time>Z.recall-<case>.png.
  * Every index is served by a fresh child process (scale-serve.ts, faiss_scale.py serve) that only
  * opens it and searches: its peak RSS is rss_mib. histoseek's lines also give graph_bytes_per_item,
  * the graph file's share of bytes_per_item: what serving maps into memory (the stored rows are read

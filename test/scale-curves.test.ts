@@ -30,7 +30,7 @@ test('curves group lines by method, by ascending knob, and skip methods without 
 test('a recall between two settings is read linearly between them', () => {
   const at = atRecall(hnsw, 0.93);
   assert.equal(at.reached, true);
-  assert.deepEqual(at.between, [32, 64]);
+  assert.deepEqual(at.p50_ms_between, [32, 64]);
   assert.equal(at.p50_ms, 0.25);
   assert.equal(at.batch64_ms_per_query, 0.15);
 });
@@ -39,6 +39,16 @@ test("a recall the lowest setting already reaches gives that setting's figures a
   const at = atRecall(hnsw, 0.5);
   assert.equal(at.upper_bound, true);
   assert.equal(at.p50_ms, 0.1);
+});
+
+test('figures are read off the Pareto frontier: a slower setting of lower recall is passed over', () => {
+  const [noisy] = curves([line(16, 0.97, 0.6, 0.05), line(32, 0.98, 0.3, 0.1), line(64, 0.99, 0.5, 0.2)]);
+  const at = atRecall(noisy, 0.95);
+  assert.equal(at.upper_bound, true);
+  assert.equal(at.p50_ms, 0.3);
+  assert.deepEqual(at.p50_ms_between, [32]);
+  assert.equal(at.batch64_ms_per_query, 0.05);
+  assert.equal(atRecall(noisy, 0.985).p50_ms, 0.4);
 });
 
 test('a recall no setting reaches says so, with the best recall', () => {
