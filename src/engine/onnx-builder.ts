@@ -217,12 +217,31 @@ export class GraphBuilder {
     name: string,
     initializer: proto.ITensorProto[],
   ): Uint8Array {
+    const node = this.liveNodes(outputs);
+    const used = new Set(node.flatMap((n) => n.input ?? []));
     const model: proto.IModelProto = {
       irVersion: 9,
       producerName: 'histoseek',
       opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
-      graph: { name, node: this.nodes, initializer, input: inputs, output: outputs },
+      graph: { name, node, initializer: initializer.filter((t) => used.has(t.name!)), input: inputs, output: outputs },
     };
     return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  }
+
+  /**
+   * The nodes some output depends on, in order. A backward pass leaves branches that lead nowhere
+   * (gradients flowing into constants), which onnxruntime would still run.
+   */
+  private liveNodes(outputs: proto.IValueInfoProto[]): proto.INodeProto[] {
+    const needed = new Set(outputs.map((o) => o.name!));
+    const live = new Array<boolean>(this.nodes.length).fill(false);
+    // Nodes are appended after their inputs' producers, so one sweep from the end finds them all.
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (!(node.output ?? []).some((o) => needed.has(o))) continue;
+      live[i] = true;
+      for (const input of node.input ?? []) needed.add(input);
+    }
+    return this.nodes.filter((_, i) => live[i]);
   }
 }
