@@ -33,7 +33,7 @@ export interface DropoutMask {
 }
 
 /** A BatchNorm's statistics over the batch, as graph values: the mean and the unbiased variance (PyTorch's running_var). */
-export interface BatchStatistics {
+export interface BatchStatisticsNodes {
   module: string;
   mean: string;
   variance: string;
@@ -56,7 +56,7 @@ export class BackpropOps extends GraphBuilder implements Ops<MapValue> {
   readonly usedBuffers = new Set<string>();
   /** Dropout mask inputs, in the order the model applies them. */
   readonly dropoutMasks: DropoutMask[] = [];
-  readonly batchStatistics: BatchStatistics[] = [];
+  readonly batchStatistics: BatchStatisticsNodes[] = [];
 
   constructor(
     private readonly paramShapes: ReadonlyMap<string, number[]>,

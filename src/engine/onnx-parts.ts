@@ -22,8 +22,14 @@ import { toTrainingLayout } from './training-layout.js';
 
 const LEVELS = [0, 1, 2, 3];
 
-function toHost(t: ort.Tensor): HostTensor {
+/** An onnxruntime float tensor as a host tensor (a view of its data). */
+export function toHost(t: ort.Tensor): HostTensor {
   return { shape: t.dims.map(Number), data: t.data as Float32Array };
+}
+
+/** A host tensor as an onnxruntime float tensor (a view of its data). */
+export function toOrt(t: HostTensor): ort.Tensor {
+  return new ort.Tensor('float32', t.data, t.shape);
 }
 
 /**
@@ -56,7 +62,7 @@ export class BackboneSession implements PyramidSource {
   }
 
   async run(input: HostTensor): Promise<HostPyramid> {
-    const out = await this.session.run({ input: new ort.Tensor('float32', input.data, input.shape) });
+    const out = await this.session.run({ input: toOrt(input) });
     return LEVELS.map((i) => toHost(out[`stage${i}`])) as HostPyramid;
   }
 
@@ -80,7 +86,7 @@ export class NeckHeadSession {
   }
 
   async run(features: HostPyramid): Promise<HostTensor> {
-    const feeds = Object.fromEntries(features.map((t, i) => [`stage${i}`, new ort.Tensor('float32', t.data, t.shape)]));
+    const feeds = Object.fromEntries(features.map((t, i) => [`stage${i}`, toOrt(t)]));
     return toHost((await this.session.run(feeds)).embedding);
   }
 
@@ -125,10 +131,7 @@ export class NodeGradientSession {
     const params = Object.fromEntries(
       session.inputNames
         .filter((name) => trainingLayout.has(name))
-        .map((name) => [
-          name,
-          new ort.Tensor('float32', trainingLayout.get(name)!.data, trainingLayout.get(name)!.shape),
-        ]),
+        .map((name) => [name, toOrt(trainingLayout.get(name)!)]),
     );
     return new NodeGradientSession(session, params, config);
   }
@@ -139,8 +142,8 @@ export class NodeGradientSession {
     const dim = targets[0].length;
     const target = new Float32Array(n * dim);
     targets.forEach((t, i) => target.set(t, i * dim));
-    const feeds: Record<string, ort.Tensor> = { ...this.params, [TARGET]: new ort.Tensor('float32', target, [n, dim]) };
-    features.forEach((t, level) => (feeds[featureName(level)] = new ort.Tensor('float32', t.data, t.shape)));
+    const feeds: Record<string, ort.Tensor> = { ...this.params, [TARGET]: toOrt({ shape: [n, dim], data: target }) };
+    features.forEach((t, level) => (feeds[featureName(level)] = toOrt(t)));
     const out = await this.session.run(feeds);
     const descriptors = out[DESCRIPTOR].data as Float32Array;
     const layers = [...Array(this.config.neckLayers).keys()];

@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { ArcFaceSettings } from '../engine/onnx-arcface.js';
+import { toHost, toOrt } from '../engine/onnx-parts.js';
 import { cpuSessionOptions } from '../engine/ort-options.js';
 import {
   batchMeanName,
@@ -21,7 +22,6 @@ import {
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import type { Random } from '../util/random.js';
 import type { BatchStatistics, NeckHead } from './neck-head.js';
-import { fromOrt, toOrt } from './neck-runner.js';
 
 export interface HeadLossResult {
   loss: number;
@@ -74,13 +74,13 @@ export class HeadLossRunner {
     const head = new Map<string, HostTensor>();
     for (const name of this.model.variables.keys()) {
       const gradient = out[gradientName(name)];
-      if (gradient) head.set(name, fromOrt(gradient));
+      if (gradient) head.set(name, toHost(gradient));
     }
     return {
       loss: (out[LOSS].data as Float32Array)[0],
       head,
-      lossW: fromOrt(out[gradientName(CLASS_CENTRES)]),
-      neckOutputs: [0, 1, 2, 3].map((level) => fromOrt(out[outputGradientName(level)])) as HostPyramid,
+      lossW: toHost(out[gradientName(CLASS_CENTRES)]),
+      neckOutputs: [0, 1, 2, 3].map((level) => toHost(out[outputGradientName(level)])) as HostPyramid,
       batchStatistics: new Map(
         this.graph.batchNorms.map((module) => [
           module,

@@ -11,14 +11,12 @@ import {
   neckOutputName,
   outputGradientName,
 } from '../engine/training-graphs.js';
+import { toHost, toOrt } from '../engine/onnx-parts.js';
 import { cpuSessionOptions } from '../engine/ort-options.js';
 import type { HostPyramid, HostTensor } from '../model/host-tensor.js';
 import type { NeckHead } from './neck-head.js';
 
 const LEVELS = [0, 1, 2, 3];
-
-export const toOrt = (t: HostTensor) => new ort.Tensor('float32', t.data, t.shape);
-export const fromOrt = (t: ort.Tensor): HostTensor => ({ shape: t.dims.map(Number), data: t.data as Float32Array });
 
 export class NeckRunner {
   /** The last forward's micro-batches and the parameter values it ran with, for `backward`. */
@@ -54,7 +52,7 @@ export class NeckRunner {
     const outputs: HostPyramid[] = [];
     for (const features of microBatches) {
       const out = await this.forwardSession.run({ ...this.featureFeeds(features), ...params });
-      outputs.push(LEVELS.map((level) => fromOrt(out[neckOutputName(level)])) as HostPyramid);
+      outputs.push(LEVELS.map((level) => toHost(out[neckOutputName(level)])) as HostPyramid);
     }
     return outputs;
   }
@@ -68,7 +66,7 @@ export class NeckRunner {
       const dyFeeds = Object.fromEntries(dys[m].map((t, level) => [outputGradientName(level), toOrt(t)]));
       const out = await this.gradientSession.run({ ...this.featureFeeds(features), ...dyFeeds, ...this.params });
       for (const name of Object.keys(this.params)) {
-        const g = fromOrt(out[gradientName(name)]);
+        const g = toHost(out[gradientName(name)]);
         const sum = sums.get(name);
         if (!sum) sums.set(name, g);
         else for (let i = 0; i < sum.data.length; i++) sum.data[i] += g.data[i];
